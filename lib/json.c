@@ -1,0 +1,475 @@
+/*
+** json.c: strict JSON object reader and string escaper (see json.h).
+*/
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <emmintrin.h>
+
+#define MAX_DEPTH 64
+
+typedef struct {
+    const char *s;       /* text */
+    size_t n;            /* its length */
+    size_t i;            /* cursor */
+    JsonObj *o;          /* where errors go */
+} P;
+
+static int fail(P *p, const char *msg)
+{
+    if (p->o) {
+        p->o->err_pos = p->i;
+        snprintf(p->o->err, sizeof p->o->err, "%s", msg);
+    }
+    return -1;
+}
+
+static void skip_ws(P *p)
+{
+    while (p->i < p->n) {
+        char c = p->s[p->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        p->i++;
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Find the first byte in s[i..n) that is '"', '\\', a control byte or >= 0x80. */
+static size_t scan_plain(const unsigned char *s, size_t i, size_t n)
+{
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
+        /* bytes <= 0x1f (unsigned) or >= 0x80: min(v, 0x1f) == v catches <= 0x1f;
+           high bit set catches >= 0x80 */
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+        int mask = _mm_movemask_epi8(m) | _mm_movemask_epi8(v);
+        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+        i += 16;
+    }
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) return i;
+        i++;
+    }
+    return n;
+}
+
+/* Parse a string starting at the opening quote; sets raw span (without quotes). */
+static int parse_string(P *p, const char **raw, size_t *rawlen, int *escaped)
+{
+    const unsigned char *s = (const unsigned char *)p->s;
+    size_t i = p->i + 1, start = i;
+    int esc = 0;
+    for (;;) {
+        i = scan_plain(s, i, p->n);
+        if (i >= p->n) {
+            p->i = i;
+            return fail(p, "unterminated string");
+        }
+        unsigned char c = s[i];
+        if (c == '"') break;
+        if (c == '\\') {
+            esc = 1;
+            if (i + 1 >= p->n) {
+                p->i = i;
+                return fail(p, "unterminated string");
+            }
+            char e = (char)s[i + 1];
+            if (e == 'u') {
+                if (i + 6 > p->n || hexval((char)s[i + 2]) < 0 || hexval((char)s[i + 3]) < 0 ||
+                    hexval((char)s[i + 4]) < 0 || hexval((char)s[i + 5]) < 0) {
+                    p->i = i;
+                    return fail(p, "bad \\u escape");
+                }
+                i += 6;
+            } else if (strchr("\"\\/bfnrt", e) && e) {
+                i += 2;
+            } else {
+                p->i = i;
+                return fail(p, "bad escape in string");
+            }
+            continue;
+        }
+        if (c < 0x20) {
+            p->i = i;
+            return fail(p, "control character in string");
+        }
+        /* c >= 0x80: validate the UTF-8 run */
+        size_t j = i;
+        while (j < p->n && s[j] >= 0x80) j++;
+        size_t ok = utf8_valid_prefix(s + i, j - i);
+        if (ok != j - i) {
+            /* a sequence may continue past j only if truncated: treat as invalid */
+            p->i = i + ok;
+            return fail(p, "invalid UTF-8 in string");
+        }
+        i = j;
+    }
+    *raw = p->s + start;
+    *rawlen = i - start;
+    *escaped = esc;
+    p->i = i + 1;
+    return 0;
+}
+
+static int parse_number(P *p)
+{
+    size_t i = p->i;
+    const char *s = p->s;
+    if (i < p->n && s[i] == '-') i++;
+    if (i >= p->n) return fail(p, "bad number");
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < p->n && s[i] >= '0' && s[i] <= '9') i++;
+    } else {
+        return fail(p, "bad number");
+    }
+    if (i < p->n && s[i] == '.') {
+        i++;
+        if (i >= p->n || s[i] < '0' || s[i] > '9') {
+            p->i = i;
+            return fail(p, "bad number");
+        }
+        while (i < p->n && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i < p->n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < p->n && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= p->n || s[i] < '0' || s[i] > '9') {
+            p->i = i;
+            return fail(p, "bad number");
+        }
+        while (i < p->n && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    p->i = i;
+    return 0;
+}
+
+static int parse_value(P *p, int depth, int *type);
+
+static int parse_container(P *p, int depth, char close)
+{
+    if (depth > MAX_DEPTH) return fail(p, "nesting too deep");
+    p->i++;
+    skip_ws(p);
+    if (p->i < p->n && p->s[p->i] == close) {
+        p->i++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(p);
+        if (close == '}') {
+            const char *k;
+            size_t kl;
+            int e;
+            if (p->i >= p->n || p->s[p->i] != '"') return fail(p, "expected a key");
+            if (parse_string(p, &k, &kl, &e)) return -1;
+            skip_ws(p);
+            if (p->i >= p->n || p->s[p->i] != ':') return fail(p, "expected ':'");
+            p->i++;
+            skip_ws(p);
+        }
+        int t;
+        if (parse_value(p, depth + 1, &t)) return -1;
+        skip_ws(p);
+        if (p->i >= p->n) return fail(p, "unexpected end of line");
+        char c = p->s[p->i];
+        if (c == ',') {
+            p->i++;
+            continue;
+        }
+        if (c == close) {
+            p->i++;
+            return 0;
+        }
+        return fail(p, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+    }
+}
+
+static int parse_value(P *p, int depth, int *type)
+{
+    if (p->i >= p->n) return fail(p, "unexpected end of line");
+    char c = p->s[p->i];
+    switch (c) {
+    case '"': {
+        const char *r;
+        size_t rl;
+        int e;
+        *type = JSON_STRING;
+        return parse_string(p, &r, &rl, &e);
+    }
+    case '{':
+        *type = JSON_OBJECT;
+        return parse_container(p, depth, '}');
+    case '[':
+        *type = JSON_ARRAY;
+        return parse_container(p, depth, ']');
+    case 't':
+        *type = JSON_TRUE;
+        if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) { p->i += 4; return 0; }
+        return fail(p, "bad literal");
+    case 'f':
+        *type = JSON_FALSE;
+        if (p->n - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) { p->i += 5; return 0; }
+        return fail(p, "bad literal");
+    case 'n':
+        *type = JSON_NULL;
+        if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "null", 4)) { p->i += 4; return 0; }
+        return fail(p, "bad literal");
+    default:
+        *type = JSON_NUMBER;
+        if (c == '-' || (c >= '0' && c <= '9')) return parse_number(p);
+        return fail(p, "unexpected character");
+    }
+}
+
+int json_parse_object(JsonObj *o, const char *line, size_t len)
+{
+    P p = { line, len, 0, o };
+    o->n = 0;
+    o->err[0] = 0;
+    o->err_pos = 0;
+    skip_ws(&p);
+    if (p.i >= p.n || p.s[p.i] != '{') return fail(&p, "expected a JSON object");
+    p.i++;
+    skip_ws(&p);
+    if (p.i < p.n && p.s[p.i] == '}') {
+        p.i++;
+    } else {
+        for (;;) {
+            skip_ws(&p);
+            JsonField f;
+            if (p.i >= p.n || p.s[p.i] != '"') return fail(&p, "expected a key");
+            if (parse_string(&p, &f.key, &f.klen, &f.escaped)) return -1;
+            skip_ws(&p);
+            if (p.i >= p.n || p.s[p.i] != ':') return fail(&p, "expected ':'");
+            p.i++;
+            skip_ws(&p);
+            size_t vstart = p.i;
+            if (p.i < p.n && p.s[p.i] == '"') {
+                f.type = JSON_STRING;
+                if (parse_string(&p, &f.raw, &f.rawlen, &f.escaped)) return -1;
+            } else {
+                f.escaped = 0;
+                if (parse_value(&p, 1, &f.type)) return -1;
+                f.raw = line + vstart;
+                f.rawlen = p.i - vstart;
+            }
+            if (o->n == o->cap) {
+                o->cap = o->cap ? o->cap * 2 : 16;
+                o->f = xrealloc(o->f, sizeof(JsonField) * (size_t)o->cap);
+            }
+            o->f[o->n++] = f;
+            skip_ws(&p);
+            if (p.i >= p.n) return fail(&p, "unexpected end of line");
+            if (p.s[p.i] == ',') {
+                p.i++;
+                continue;
+            }
+            if (p.s[p.i] == '}') {
+                p.i++;
+                break;
+            }
+            return fail(&p, "expected ',' or '}'");
+        }
+    }
+    skip_ws(&p);
+    if (p.i != p.n) return fail(&p, "text after the JSON object");
+    return 0;
+}
+
+void json_obj_free(JsonObj *o)
+{
+    free(o->f);
+    o->f = NULL;
+    o->n = o->cap = 0;
+}
+
+const JsonField *json_get(const JsonObj *o, const char *key)
+{
+    size_t kl = strlen(key);
+    for (int i = 0; i < o->n; i++)
+        if (o->f[i].klen == kl && !memcmp(o->f[i].key, key, kl)) return &o->f[i];
+    return NULL;
+}
+
+static void put_utf8(Buf *out, uint32_t cp)
+{
+    char t[4];
+    if (cp < 0x80) {
+        buf_addc(out, (char)cp);
+    } else if (cp < 0x800) {
+        t[0] = (char)(0xC0 | (cp >> 6));
+        t[1] = (char)(0x80 | (cp & 0x3F));
+        buf_add(out, t, 2);
+    } else if (cp < 0x10000) {
+        t[0] = (char)(0xE0 | (cp >> 12));
+        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[2] = (char)(0x80 | (cp & 0x3F));
+        buf_add(out, t, 3);
+    } else {
+        t[0] = (char)(0xF0 | (cp >> 18));
+        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        t[3] = (char)(0x80 | (cp & 0x3F));
+        buf_add(out, t, 4);
+    }
+}
+
+static uint32_t hex4(const char *s)
+{
+    return (uint32_t)(hexval(s[0]) << 12 | hexval(s[1]) << 8 | hexval(s[2]) << 4 | hexval(s[3]));
+}
+
+int json_decode_string(const char *raw, size_t n, Buf *out)
+{
+    buf_grow(out, n);
+    size_t i = 0;
+    while (i < n) {
+        const char *bs = memchr(raw + i, '\\', n - i);
+        size_t plain = bs ? (size_t)(bs - (raw + i)) : n - i;
+        buf_add(out, raw + i, plain);
+        i += plain;
+        if (i >= n) break;
+        char e = raw[i + 1];
+        i += 2;
+        switch (e) {
+        case 'n': buf_addc(out, '\n'); break;
+        case 't': buf_addc(out, '\t'); break;
+        case 'r': buf_addc(out, '\r'); break;
+        case 'b': buf_addc(out, '\b'); break;
+        case 'f': buf_addc(out, '\f'); break;
+        case 'u': {
+            uint32_t cp = hex4(raw + i);
+            i += 4;
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                if (i + 6 <= n && raw[i] == '\\' && raw[i + 1] == 'u') {
+                    uint32_t lo = hex4(raw + i + 2);
+                    if (lo >= 0xDC00 && lo < 0xE000) {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        i += 6;
+                    } else {
+                        cp = 0xFFFD;
+                    }
+                } else {
+                    cp = 0xFFFD;
+                }
+            } else if (cp >= 0xDC00 && cp < 0xE000) {
+                cp = 0xFFFD;
+            }
+            put_utf8(out, cp);
+            break;
+        }
+        default: buf_addc(out, e); break; /* " \ / */
+        }
+    }
+    return 0;
+}
+
+int json_get_int(const JsonObj *o, const char *key, int64_t *out)
+{
+    const JsonField *f = json_get(o, key);
+    if (!f || f->type != JSON_NUMBER) return -1;
+    char tmp[32];
+    if (f->rawlen >= sizeof tmp) return -1;
+    memcpy(tmp, f->raw, f->rawlen);
+    tmp[f->rawlen] = 0;
+    char *end;
+    long long v = strtoll(tmp, &end, 10);
+    if (*end) return -1;
+    *out = v;
+    return 0;
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* Escape into dst (which has room for 6*n+2 bytes); returns bytes written. */
+static size_t escape_into(char *dst, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char *d = dst;
+    *d++ = '"';
+    size_t i = 0;
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+    while (i < n) {
+        while (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
+            __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
+            m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+            int mask = _mm_movemask_epi8(m);
+            if (mask) {
+                int k = __builtin_ctz((unsigned)mask);
+                memcpy(d, u + i, (size_t)k);
+                d += k;
+                i += (size_t)k;
+                goto special;
+            }
+            _mm_storeu_si128((__m128i *)d, v);
+            d += 16;
+            i += 16;
+        }
+        while (i < n) {
+            unsigned char c = u[i];
+            if (c == '"' || c == '\\' || c < 0x20) goto special;
+            *d++ = (char)c;
+            i++;
+        }
+        break;
+    special: {
+        unsigned char c = u[i++];
+        *d++ = '\\';
+        switch (c) {
+        case '"': *d++ = '"'; break;
+        case '\\': *d++ = '\\'; break;
+        case '\n': *d++ = 'n'; break;
+        case '\t': *d++ = 't'; break;
+        case '\r': *d++ = 'r'; break;
+        case '\b': *d++ = 'b'; break;
+        case '\f': *d++ = 'f'; break;
+        default:
+            *d++ = 'u'; *d++ = '0'; *d++ = '0';
+            *d++ = hexd[c >> 4];
+            *d++ = hexd[c & 15];
+        }
+    }
+    }
+    *d++ = '"';
+    return (size_t)(d - dst);
+}
+
+void json_escape(Buf *out, const char *s, size_t n)
+{
+    buf_grow(out, 6 * n + 2 + 16);
+    out->len += escape_into(out->buf + out->len, s, n);
+    out->buf[out->len] = 0;
+}
+
+void json_escape_out(Out *o, const char *s, size_t n)
+{
+    size_t need = 6 * n + 2 + 16;
+    if (need > o->cap - o->len) {
+        out_flush(o);
+        if (need > o->cap) {
+            Buf b = {0};
+            json_escape(&b, s, n);
+            out_write(o, b.buf, b.len);
+            buf_free(&b);
+            return;
+        }
+    }
+    o->len += escape_into(o->buf + o->len, s, n);
+}

@@ -1,0 +1,179 @@
+/*
+** record.c: parse and write codemill JSONL records (see record.h).
+*/
+#include "record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void record_init(Record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->size = -1;
+}
+
+void record_free(Record *r)
+{
+    json_obj_free(&r->obj);
+    buf_free(&r->store);
+}
+
+static const char *known[] = { "repo_name", "path", "content", "size", "license", NULL };
+
+int record_is_known_field(const char *key, size_t klen)
+{
+    for (int i = 0; known[i]; i++)
+        if (strlen(known[i]) == klen && !memcmp(known[i], key, klen)) return 1;
+    return 0;
+}
+
+/* Decode string field `key` into r->store; offsets first, pointers fixed up afterwards
+** because the store may move while growing. */
+static int take_string(Record *r, const char *key, Str *dst, size_t *off, int required)
+{
+    const JsonField *f = json_get(&r->obj, key);
+    dst->s = NULL;
+    dst->n = 0;
+    *off = (size_t)-1;
+    if (!f) {
+        if (required) {
+            snprintf(r->err, sizeof r->err, "missing field '%s'", key);
+            return -1;
+        }
+        return 0;
+    }
+    if (f->type == JSON_NULL && !required) return 0;
+    if (f->type != JSON_STRING) {
+        snprintf(r->err, sizeof r->err, "field '%s' is not a string", key);
+        return -1;
+    }
+    *off = r->store.len;
+    if (f->escaped) {
+        json_decode_string(f->raw, f->rawlen, &r->store);
+    } else {
+        buf_add(&r->store, f->raw, f->rawlen);
+    }
+    dst->n = r->store.len - *off;
+    buf_addc(&r->store, 0);
+    return 0;
+}
+
+int record_parse(Record *r, const char *line, size_t len)
+{
+    r->err[0] = 0;
+    r->err_pos = 0;
+    r->size = -1;
+    buf_reset(&r->store);
+    if (json_parse_object(&r->obj, line, len)) {
+        snprintf(r->err, sizeof r->err, "%s", r->obj.err);
+        r->err_pos = r->obj.err_pos;
+        return -1;
+    }
+    size_t o_repo, o_path, o_content, o_lic;
+    if (take_string(r, "content", &r->content, &o_content, 1) ||
+        take_string(r, "repo_name", &r->repo_name, &o_repo, 0) ||
+        take_string(r, "path", &r->path, &o_path, 0) ||
+        take_string(r, "license", &r->license, &o_lic, 0))
+        return -1;
+    const JsonField *sz = json_get(&r->obj, "size");
+    if (sz) {
+        int64_t v;
+        if (sz->type == JSON_STRING) {
+            /* some dumps store size as a string */
+            char tmp[32];
+            if (sz->rawlen < sizeof tmp) {
+                memcpy(tmp, sz->raw, sz->rawlen);
+                tmp[sz->rawlen] = 0;
+                char *end;
+                long long x = strtoll(tmp, &end, 10);
+                if (!*end && end != tmp) r->size = x;
+            }
+        } else if (!json_get_int(&r->obj, "size", &v)) {
+            r->size = v;
+        } else if (sz->type != JSON_NULL) {
+            snprintf(r->err, sizeof r->err, "field 'size' is not an integer");
+            return -1;
+        }
+    }
+    const char *base = r->store.buf;
+    if (o_content != (size_t)-1) r->content.s = base + o_content;
+    if (o_repo != (size_t)-1) r->repo_name.s = base + o_repo;
+    if (o_path != (size_t)-1) r->path.s = base + o_path;
+    if (o_lic != (size_t)-1) r->license.s = base + o_lic;
+    return 0;
+}
+
+static void write_str_field(Out *o, const char *key, const char *s, size_t n, int *first)
+{
+    if (!*first) out_putc(o, ',');
+    *first = 0;
+    out_putc(o, '"');
+    out_puts(o, key);
+    out_puts(o, "\":");
+    json_escape_out(o, s, n);
+}
+
+void record_write_parts(Out *o, const char *repo, size_t repo_n, const char *path, size_t path_n,
+                        const char *content, size_t content_n, const char *license,
+                        const char *extra_json, size_t extra_len)
+{
+    int first = 1;
+    out_putc(o, '{');
+    write_str_field(o, "repo_name", repo ? repo : "", repo ? repo_n : 0, &first);
+    write_str_field(o, "path", path ? path : "", path ? path_n : 0, &first);
+    char num[48];
+    int k = snprintf(num, sizeof num, ",\"size\":%zu", content_n);
+    out_write(o, num, (size_t)k);
+    if (license) write_str_field(o, "license", license, strlen(license), &first);
+    write_str_field(o, "content", content, content_n, &first);
+    if (extra_json && extra_len) {
+        out_putc(o, ',');
+        out_write(o, extra_json, extra_len);
+    }
+    out_puts(o, "}\n");
+}
+
+/* Does the formatted field list `json` hold the key k? */
+static int key_in(const char *json, size_t n, const char *k, size_t kl)
+{
+    for (const char *p = json; (p = memchr(p, '"', (size_t)(json + n - p))) != NULL; p++) {
+        if ((size_t)(json + n - p) >= kl + 3 && !memcmp(p + 1, k, kl) && p[kl + 1] == '"' &&
+            p[kl + 2] == ':' && (p == json || p[-1] == ',' || p[-1] == '{'))
+            return 1;
+    }
+    return 0;
+}
+
+void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_len)
+{
+    int first = 1;
+    out_putc(o, '{');
+    write_str_field(o, "repo_name", r->repo_name.s ? r->repo_name.s : "", r->repo_name.n, &first);
+    write_str_field(o, "path", r->path.s ? r->path.s : "", r->path.n, &first);
+    char num[48];
+    int k = snprintf(num, sizeof num, ",\"size\":%zu", r->content.n);
+    out_write(o, num, (size_t)k);
+    if (r->license.s) write_str_field(o, "license", r->license.s, r->license.n, &first);
+    write_str_field(o, "content", r->content.s ? r->content.s : "", r->content.n, &first);
+    if (extra_json && extra_len) {
+        out_putc(o, ',');
+        out_write(o, extra_json, extra_len);
+    }
+    for (int i = 0; i < r->obj.n; i++) {
+        const JsonField *f = &r->obj.f[i];
+        if (record_is_known_field(f->key, f->klen)) continue;
+        if (extra_json && key_in(extra_json, extra_len, f->key, f->klen)) continue;
+        out_puts(o, ",\"");
+        out_write(o, f->key, f->klen);
+        out_puts(o, "\":");
+        if (f->type == JSON_STRING) {
+            out_putc(o, '"');
+            out_write(o, f->raw, f->rawlen);
+            out_putc(o, '"');
+        } else {
+            out_write(o, f->raw, f->rawlen);
+        }
+    }
+    out_puts(o, "}\n");
+}

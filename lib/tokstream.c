@@ -1,0 +1,251 @@
+/*
+** tokstream.c: reader and writer of the token stream (see tokstream.h).
+*/
+#include "tokstream.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hash.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "codemill formats are little-endian");
+
+static uint32_t rd32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static int ts_fail(TsReader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ts_fail(TsReader *r, const char *fmt, ...)
+{
+    char msg[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(r->err, sizeof r->err, "%s: at byte %llu (document %llu): %s", r->name,
+             (unsigned long long)r->offset, (unsigned long long)r->docs + 1, msg);
+    return -1;
+}
+
+/* Make n bytes available at buf[start]; returns 1, 0 if the input ended before any of them
+** was read, -2 if it ended part way, -1 on a read error. */
+static int need(TsReader *r, size_t n)
+{
+    while (r->end - r->start < n) {
+        if (r->eof) return r->end == r->start ? 0 : -2;
+        if (r->start > 0) {
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->start = 0;
+        }
+        if (r->cap < n) {
+            size_t c = r->cap;
+            while (c < n) c *= 2;
+            r->buf = xrealloc(r->buf, c);
+            r->cap = c;
+        }
+        ssize_t k = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (k == 0) r->eof = 1;
+        r->end += (size_t)k;
+    }
+    return 1;
+}
+
+static void consume(TsReader *r, size_t n)
+{
+    r->start += n;
+    r->offset += n;
+}
+
+static int read_header(TsReader *r, TsHeader *h)
+{
+    int rc = need(r, 40);
+    if (rc == 0) return ts_fail(r, "empty input: expected a token stream (from cm-tokenize encode)");
+    if (rc == -1) return ts_fail(r, "read error: %s", strerror(errno));
+    const unsigned char *p = r->buf + r->start;
+    if (rc == -2 || memcmp(p, TS_MAGIC, 8))
+        return ts_fail(r, "not a codemill token stream (bad magic; expected output of "
+                          "'cm-tokenize encode')");
+    h->version = rd32(p + 8);
+    if (h->version != TS_VERSION)
+        return ts_fail(r, "token stream version %u is not supported (this build reads %d)",
+                       h->version, TS_VERSION);
+    h->vocab_size = rd32(p + 16);
+    h->eot_id = rd32(p + 20);
+    h->fingerprint = rd64(p + 24);
+    uint64_t jl = rd64(p + 32);
+    if (h->vocab_size == 0 || h->eot_id >= h->vocab_size)
+        return ts_fail(r, "bad header: vocab_size %u, eot_id %u", h->vocab_size, h->eot_id);
+    if (jl > TS_MAX_JSON) return ts_fail(r, "bad header: tokenizer.json of %llu bytes",
+                                         (unsigned long long)jl);
+    consume(r, 40);
+    rc = need(r, (size_t)jl);
+    if (rc < 0 || (rc == 0 && jl)) return ts_fail(r, "truncated in the header's tokenizer.json");
+    h->json = xmalloc((size_t)jl + 1);
+    memcpy(h->json, r->buf + r->start, (size_t)jl);
+    h->json[jl] = 0;
+    h->json_len = (size_t)jl;
+    consume(r, (size_t)jl);
+    return 0;
+}
+
+int ts_open(TsReader *r, int fd, const char *name)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = fd;
+    r->name = name;
+    r->cap = 1u << 20;
+    r->buf = xmalloc(r->cap);
+    return read_header(r, &r->hdr);
+}
+
+int ts_next(TsReader *r, TsDoc *d)
+{
+    for (;;) {
+        int rc = need(r, 16);
+        if (rc == 0)
+            return ts_fail(r, "stream cut short: no end frame after %llu documents "
+                              "(did the producer die?)", (unsigned long long)r->stream_docs);
+        if (rc == -1) return ts_fail(r, "read error: %s", strerror(errno));
+        if (rc == -2) return ts_fail(r, "stream cut short inside a frame header");
+        const unsigned char *p = r->buf + r->start;
+        if (!memcmp(p, "END1", 4)) {
+            rc = need(r, 24);
+            if (rc != 1) return ts_fail(r, "stream cut short inside the end frame");
+            p = r->buf + r->start;
+            uint64_t nd = rd64(p + 8), nt = rd64(p + 16);
+            if (nd != r->stream_docs || nt != r->stream_tokens)
+                return ts_fail(r, "end frame counts %llu documents / %llu tokens but the stream "
+                                  "held %llu / %llu", (unsigned long long)nd,
+                               (unsigned long long)nt, (unsigned long long)r->stream_docs,
+                               (unsigned long long)r->stream_tokens);
+            consume(r, 24);
+            rc = need(r, 1);
+            if (rc == 0) return 0;
+            if (rc < 0) return ts_fail(r, "read error: %s", strerror(errno));
+            /* another stream follows */
+            TsHeader h2;
+            memset(&h2, 0, sizeof h2);
+            if (read_header(r, &h2)) return -1;
+            free(h2.json);
+            if (h2.fingerprint != r->hdr.fingerprint || h2.vocab_size != r->hdr.vocab_size ||
+                h2.eot_id != r->hdr.eot_id)
+                return ts_fail(r, "concatenated stream was made with a different tokenizer");
+            r->stream_docs = r->stream_tokens = 0;
+            continue;
+        }
+        if (memcmp(p, "DOC1", 4)) return ts_fail(r, "bad frame tag (damaged stream)");
+        uint32_t ml = rd32(p + 4), n = rd32(p + 8), check = rd32(p + 12);
+        if (ml > TS_MAX_META) return ts_fail(r, "metadata of %u bytes exceeds the limit", ml);
+        if (n > TS_MAX_TOKENS) return ts_fail(r, "%u tokens in one document exceeds the limit", n);
+        size_t total = 16 + (size_t)ml + 4 * (size_t)n;
+        rc = need(r, total);
+        if (rc != 1) {
+            if (rc == -1) return ts_fail(r, "read error: %s", strerror(errno));
+            return ts_fail(r, "stream cut short inside a document");
+        }
+        p = r->buf + r->start;
+        uint32_t got = (uint32_t)hash64(p + 16, total - 16);
+        if (got != check) return ts_fail(r, "checksum mismatch (damaged stream)");
+        const unsigned char *ids = p + 16 + ml;
+        d->meta = (const char *)p + 16;
+        d->meta_len = ml;
+        d->n = n;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t id = rd32(ids + 4 * (size_t)i);
+            if (id >= r->hdr.vocab_size)
+                return ts_fail(r, "token id %u at position %u is outside the vocabulary (%u)",
+                               id, i, r->hdr.vocab_size);
+        }
+        if (((uintptr_t)ids & 3) == 0) {
+            d->ids = (const uint32_t *)(const void *)ids;
+        } else { /* give the caller aligned ids */
+            if (r->idcap < n) {
+                r->idcap = n;
+                r->idbuf = xrealloc(r->idbuf, 4 * (size_t)n + 4);
+            }
+            memcpy(r->idbuf, ids, 4 * (size_t)n);
+            d->ids = r->idbuf;
+        }
+        consume(r, total);
+        r->docs++;
+        r->stream_docs++;
+        r->stream_tokens += n;
+        return 1;
+    }
+}
+
+void ts_close(TsReader *r)
+{
+    free(r->buf);
+    free(r->hdr.json);
+    free(r->idbuf);
+    r->idbuf = NULL;
+    r->buf = NULL;
+    r->hdr.json = NULL;
+}
+
+static void put32(Out *o, uint32_t v)
+{
+    out_write(o, &v, 4);
+}
+
+static void put64(Out *o, uint64_t v)
+{
+    out_write(o, &v, 8);
+}
+
+void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fingerprint,
+                     const char *json, size_t json_len)
+{
+    out_write(o, TS_MAGIC, 8);
+    put32(o, TS_VERSION);
+    put32(o, 0);
+    put32(o, vocab_size);
+    put32(o, eot_id);
+    put64(o, fingerprint);
+    put64(o, json_len);
+    out_write(o, json, json_len);
+}
+
+void ts_write_doc(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids, uint32_t n)
+{
+    /* checksum over meta || ids without copying: stream the hash */
+    Hash64State *h = hash64_new();
+    hash64_update(h, meta, meta_len);
+    hash64_update(h, ids, 4 * (size_t)n);
+    uint32_t check = (uint32_t)hash64_digest(h);
+    hash64_free(h);
+    out_write(o, "DOC1", 4);
+    put32(o, meta_len);
+    put32(o, n);
+    put32(o, check);
+    out_write(o, meta, meta_len);
+    out_write(o, ids, 4 * (size_t)n);
+}
+
+void ts_write_end(Out *o, uint64_t docs, uint64_t tokens)
+{
+    out_write(o, "END1", 4);
+    put32(o, 0);
+    put64(o, docs);
+    put64(o, tokens);
+}

@@ -1,0 +1,50 @@
+/*
+** corpus.h: read a packed corpus (CONTRACT header) — the cm-shards reader used by cm-train.
+**
+** A corpus is a directory holding index.sqlite and shard-NNNNN.bin files (docs/FORMATS.md).
+** corpus_open() opens the index read-only, mmaps every shard and checks each shard's header
+** against its index row (magic, version, dtype, token count, size); a damaged or truncated shard
+** is refused with a message naming it. shards/ may add functions but must not change these.
+*/
+#ifndef CM_CORPUS_H
+#define CM_CORPUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct Corpus Corpus;
+typedef struct CorpusSampler CorpusSampler;
+
+/* Returns NULL and a message in err ("DIR/shard-00003.bin: truncated: ...") on failure. */
+Corpus *corpus_open(const char *dir, char *err, size_t errlen);
+void corpus_close(Corpus *c);
+
+uint32_t corpus_vocab_size(const Corpus *c);
+uint32_t corpus_eot_id(const Corpus *c);
+/* The tokenizer.json stored in the index (owned by the corpus). */
+const char *corpus_tokenizer_json(const Corpus *c, size_t *len);
+/* Total tokens of a split ("train", "valid") or of everything (NULL). */
+uint64_t corpus_tokens(const Corpus *c, const char *split);
+/* Content bytes per token of a split (for bits per byte), from the index. */
+double corpus_bytes_per_token(const Corpus *c, const char *split);
+
+enum { CORPUS_RANDOM = 0, CORPUS_SEQUENTIAL = 1 };
+
+/* A sampler over the documents of `split` (NULL: all) further restricted by an SQL boolean
+** expression on the documents table (`where`, NULL: none), e.g. "imports LIKE '%pandas%'".
+** CORPUS_RANDOM: window k is drawn from (seed, k) alone, uniformly over token positions of the
+** selected documents' ranges, so a run is deterministic and resumable from its position.
+** CORPUS_SEQUENTIAL: consecutive non-overlapping windows (stride T) over the selection, for
+** evaluation; ends when fewer than T+1 tokens remain. Returns NULL and a message on failure
+** (bad SQL, empty selection, selection shorter than one window). */
+CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *where, int mode,
+                                  uint64_t seed, size_t window, char *err, size_t errlen);
+/* Fill w[0..window) with the next window of tokens (window = T+1). Returns 1, or 0 when a
+** sequential sampler is exhausted. */
+int corpus_sampler_next(CorpusSampler *s, uint32_t *w);
+/* Position (number of windows drawn so far) and restoring it, for checkpoints. */
+uint64_t corpus_sampler_tell(const CorpusSampler *s);
+void corpus_sampler_seek(CorpusSampler *s, uint64_t pos);
+void corpus_sampler_free(CorpusSampler *s);
+
+#endif

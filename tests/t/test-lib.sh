@@ -1,0 +1,91 @@
+# test-lib.sh: sourced by every tests/t/tNNNN-*.sh (in the spirit of git's t/test-lib.sh).
+#
+#   . "$(dirname "$0")/test-lib.sh"
+#   test_expect_success 'title' '
+#       cm-ingest x.tar >out &&
+#       test_cmp expect out
+#   '
+#   test_done
+#
+# Each script runs in its own trash directory; the cm-* executables of $CM_BUILD (default
+# build/) come first in PATH. Output is TAP: "ok N - title" / "not ok N - title".
+set -u
+TEST_NAME=$(basename "$0" .sh)
+TEST_DIR=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$TEST_DIR/../.." && pwd)
+CM_BUILD=${CM_BUILD:-$TOP/build}
+case $CM_BUILD in /*) ;; *) CM_BUILD="$TOP/$CM_BUILD" ;; esac
+PATH="$CM_BUILD/bin:$CM_BUILD/tests:$PATH"
+export PATH CM_BUILD TOP
+TRASH="${TMPDIR:-/tmp}/cm-trash.$TEST_NAME.$(basename "$CM_BUILD").$$"
+rm -rf "$TRASH" && mkdir -p "$TRASH" || exit 1
+cd "$TRASH" || exit 1
+test_count=0
+test_failed=0
+test_skipped=0
+CM_SAN=0
+[ "$(basename "$CM_BUILD")" = build-asan ] && CM_SAN=1
+export CM_SAN
+
+say() { echo "# $*"; }
+
+test_expect_success() { # title body
+    test_count=$((test_count + 1))
+    if (eval "$2") >"$TRASH/.out" 2>&1; then
+        echo "ok $test_count - $1"
+    else
+        test_failed=$((test_failed + 1))
+        echo "not ok $test_count - $1"
+        sed 's/^/#   /' "$TRASH/.out" | tail -30
+    fi
+}
+
+# Skip a test when a prerequisite is missing: test_skip 'title' 'why'
+test_skip() {
+    test_count=$((test_count + 1))
+    test_skipped=$((test_skipped + 1))
+    echo "ok $test_count - $1 # SKIP $2"
+}
+
+# Run a command that must fail (exit non-zero, but not by a crash or sanitizer report).
+test_must_fail() {
+    "$@"
+    rc=$?
+    if [ $rc = 0 ]; then echo "test_must_fail: '$*' succeeded" >&2; return 1; fi
+    if [ $rc -gt 128 ] && [ $rc != 141 ] && [ $rc != 130 ]; then
+        echo "test_must_fail: '$*' died with signal $((rc - 128))" >&2; return 1
+    fi
+    if [ $rc = 99 ]; then echo "test_must_fail: '$*' sanitizer error" >&2; return 1; fi
+    return 0
+}
+
+# test_expect_code N cmd...: the command must exit with status N.
+test_expect_code() {
+    want=$1; shift
+    "$@"
+    rc=$?
+    if [ $rc != "$want" ]; then echo "test_expect_code: '$*' exited $rc, want $want" >&2; return 1; fi
+    return 0
+}
+
+test_cmp() {
+    cmp -s "$1" "$2" && return 0
+    echo "test_cmp: $1 and $2 differ:" >&2
+    diff -u "$1" "$2" | head -40 >&2
+    return 1
+}
+
+# test_grep PATTERN FILE: like grep, but shows the file when it does not match
+test_grep() {
+    grep -e "$1" "$2" >/dev/null && return 0
+    echo "test_grep: no '$1' in $2:" >&2
+    head -20 "$2" >&2
+    return 1
+}
+
+test_done() {
+    echo "1..$test_count"
+    cd / && rm -rf "$TRASH"
+    [ "$test_failed" = 0 ]
+    exit $?
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install the Debian packages codemill needs, only those that are missing.
+#   tools/deps.sh build   libraries and tools for building and testing
+#   tools/deps.sh bench   also the peers' needs (hyperfine, node, python3-torch, time)
+set -eu
+BUILD_PKGS="build-essential pkg-config libarchive-dev libzstd-dev libpcre2-dev libsqlite3-dev
+libopenblas-dev libxxhash-dev libcmocka-dev libjansson-dev zstd xz-utils bzip2 zip unzip p7zip-full
+libarchive-tools sqlite3 nodejs npm time clang libclang-rt-14-dev binutils"
+BENCH_PKGS="hyperfine python3-torch python3-numpy sentencepiece"
+want="$BUILD_PKGS"
+[ "${1:-build}" = bench ] && want="$BUILD_PKGS $BENCH_PKGS"
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing" >&2
+if [ "$(id -u)" != 0 ]; then
+    echo "deps: need root to run apt-get install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends $missing >&2
