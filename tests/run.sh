@@ -11,18 +11,20 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 [ $# -gt 0 ] || set -- build
 
-count() { # $1 = label; reads TAP on stdin (from $log), updates totals
+count() { # counts the TAP lines of $log into $p and $f (runs in this shell)
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")
+}
+add() { # adds $p and $f to the totals
     passed=$((passed + p))
     failed=$((failed + f))
-    echo "$p $f"
 }
 
 for B in "$@"; do
     case $B in /*) ;; *) B="$top/$B" ;; esac
     name=$(basename "$B")
-    if [ "$name" = build-asan ]; then
+    case $name in *asan*) asan=1 ;; *) asan=0 ;; esac
+    if [ "$asan" = 1 ]; then
         export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99"
         export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=99"
     else
@@ -33,13 +35,14 @@ for B in "$@"; do
         [ -n "${CM_TESTS:-}" ] && case $(basename "$t") in *$CM_TESTS*) ;; *) continue ;; esac
         CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$log" 2>&1
         rc=$?
-        set -- $(count)
-        if [ "$rc" != 0 ] && [ "$2" = 0 ]; then failed=$((failed + 1)); set -- "$1" 1; fi
-        if [ "$2" != 0 ]; then
-            echo "FAIL [$name] $(basename "$t"): $1 passed, $2 failed (exit $rc)"
+        count
+        if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+        add
+        if [ "$f" != 0 ]; then
+            echo "FAIL [$name] $(basename "$t"): $p passed, $f failed (exit $rc)"
             grep -v '^ok ' "$log" | head -40 | sed 's/^/    /'
         else
-            echo "ok   [$name] $(basename "$t"): $1 passed"
+            echo "ok   [$name] $(basename "$t"): $p passed"
         fi
     done
     for t in "$top"/tests/t/t[0-9]*.sh; do
@@ -48,14 +51,15 @@ for B in "$@"; do
         start=$(date +%s)
         CM_BUILD="$B" sh "$t" >"$log" 2>&1
         rc=$?
-        set -- $(count)
-        if [ "$rc" != 0 ] && [ "$2" = 0 ]; then failed=$((failed + 1)); set -- "$1" 1; fi
+        count
+        if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+        add
         secs=$(( $(date +%s) - start ))
-        if [ "$2" != 0 ]; then
-            echo "FAIL [$name] $(basename "$t"): $1 passed, $2 failed (exit $rc, ${secs}s)"
+        if [ "$f" != 0 ]; then
+            echo "FAIL [$name] $(basename "$t"): $p passed, $f failed (exit $rc, ${secs}s)"
             grep -v '^ok ' "$log" | tail -60 | sed 's/^/    /'
         else
-            echo "ok   [$name] $(basename "$t"): $1 passed (${secs}s)"
+            echo "ok   [$name] $(basename "$t"): $p passed (${secs}s)"
         fi
     done
 done

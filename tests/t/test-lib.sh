@@ -24,7 +24,7 @@ test_count=0
 test_failed=0
 test_skipped=0
 CM_SAN=0
-[ "$(basename "$CM_BUILD")" = build-asan ] && CM_SAN=1
+case $(basename "$CM_BUILD") in *asan*) CM_SAN=1 ;; esac
 export CM_SAN
 
 say() { echo "# $*"; }

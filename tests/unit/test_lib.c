@@ -1,0 +1,408 @@
+/*
+** test_lib.c: unit tests of the shared library (lib/): UTF-8, sizes, JSON, records, the token
+** stream and the line reader.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "io.h"
+#include "json.h"
+#include "record.h"
+#include "hash.h"
+#include "tokstream.h"
+
+/* ---- util ---------------------------------------------------------------------------------- */
+
+static void test_utf8_valid(void **state)
+{
+    (void)state;
+    const char *ok = "plain ascii, caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80";
+    assert_int_equal(utf8_valid_prefix((const unsigned char *)ok, strlen(ok)), strlen(ok));
+    /* overlong '/', surrogate, > U+10FFFF, lone continuation, truncated sequence */
+    const char *bad[] = { "ab\xc0\xaf", "ab\xed\xa0\x80", "ab\xf4\x90\x80\x80", "ab\x80", "ab\xe2\x82" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(utf8_valid_prefix((const unsigned char *)bad[i], strlen(bad[i])), 2);
+}
+
+static void test_utf8_repair(void **state)
+{
+    (void)state;
+    Buf b = {0};
+    const char *in = "a\xffz\xe2\x82";
+    size_t reps = utf8_repair((const unsigned char *)in, strlen(in), &b);
+    assert_int_equal(reps, 2);
+    assert_string_equal(b.buf, "a\xef\xbf\xbdz\xef\xbf\xbd");
+    assert_int_equal(utf8_valid_prefix((unsigned char *)b.buf, b.len), b.len);
+    buf_free(&b);
+}
+
+static void test_parse_size(void **state)
+{
+    (void)state;
+    uint64_t v;
+    assert_int_equal(parse_size("123", &v), 0);
+    assert_int_equal(v, 123);
+    assert_int_equal(parse_size("64k", &v), 0);
+    assert_int_equal(v, 65536);
+    assert_int_equal(parse_size("10MiB", &v), 0);
+    assert_int_equal(v, 10u << 20);
+    assert_int_equal(parse_size("2G", &v), 0);
+    assert_int_equal(v, 2ull << 30);
+    assert_int_equal(parse_size("-1", &v), -1);
+    assert_int_equal(parse_size("12x", &v), -1);
+    assert_int_equal(parse_size("", &v), -1);
+}
+
+static void test_strv_split(void **state)
+{
+    (void)state;
+    int n;
+    char **v = strv_split(" numpy, pandas,,sklearn ", ',', &n);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0], "numpy");
+    assert_string_equal(v[1], "pandas");
+    assert_string_equal(v[2], "sklearn");
+    assert_null(v[3]);
+    strv_free(v);
+}
+
+/* ---- json ---------------------------------------------------------------------------------- */
+
+static void test_json_object(void **state)
+{
+    (void)state;
+    JsonObj o = {0};
+    const char *line = "{\"a\": 1, \"b\":\"x\\ny\",\"c\":[1,{\"d\":null}],\"e\":true, \"f\":-2.5e3}";
+    assert_int_equal(json_parse_object(&o, line, strlen(line)), 0);
+    assert_int_equal(o.n, 5);
+    const JsonField *b = json_get(&o, "b");
+    assert_non_null(b);
+    assert_int_equal(b->type, JSON_STRING);
+    assert_true(b->escaped);
+    Buf d = {0};
+    json_decode_string(b->raw, b->rawlen, &d);
+    assert_string_equal(d.buf, "x\ny");
+    const JsonField *c = json_get(&o, "c");
+    assert_int_equal(c->type, JSON_ARRAY);
+    assert_int_equal(c->rawlen, strlen("[1,{\"d\":null}]"));
+    int64_t a;
+    assert_int_equal(json_get_int(&o, "a", &a), 0);
+    assert_int_equal(a, 1);
+    assert_null(json_get(&o, "zz"));
+    buf_free(&d);
+    json_obj_free(&o);
+}
+
+static void test_json_malformed(void **state)
+{
+    (void)state;
+    struct { const char *s; size_t pos; } cases[] = {
+        { "{\"a\":1", 6 },           /* unterminated object */
+        { "{\"a\":\"x}", 8 },        /* unterminated string: reported at the end */
+        { "{\"a\":01}", 6 },         /* leading zero: stops after 0 */
+        { "{\"a\":tru}", 5 },        /* bad literal */
+        { "[1,2]", 0 },              /* not an object */
+        { "{\"a\":1} x", 8 },        /* trailing text */
+        { "{\"a\":\"\\q\"}", 6 },    /* bad escape */
+        { "{\"a\":\"\x01\"}", 6 },   /* control character */
+        { "{\"a\":\"\xff\"}", 6 },   /* invalid UTF-8 */
+        { "{a:1}", 1 },              /* unquoted key */
+    };
+    JsonObj o = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc = json_parse_object(&o, cases[i].s, strlen(cases[i].s));
+        if (rc != -1) fail_msg("case %zu parsed: %s", i, cases[i].s);
+        if (o.err_pos != cases[i].pos)
+            fail_msg("case %zu (%s): error at %zu, want %zu (%s)", i, cases[i].s, o.err_pos,
+                     cases[i].pos, o.err);
+        assert_true(o.err[0] != 0);
+    }
+    json_obj_free(&o);
+}
+
+static void test_json_deep_nesting(void **state)
+{
+    (void)state;
+    Buf b = {0};
+    buf_adds(&b, "{\"a\":");
+    for (int i = 0; i < 100000; i++) buf_addc(&b, '[');
+    JsonObj o = {0};
+    assert_int_equal(json_parse_object(&o, b.buf, b.len), -1);
+    assert_string_equal(o.err, "nesting too deep");
+    json_obj_free(&o);
+    buf_free(&b);
+}
+
+static void test_json_surrogates(void **state)
+{
+    (void)state;
+    Buf d = {0};
+    const char *pair = "\\ud83d\\ude00";          /* U+1F600 */
+    json_decode_string(pair, strlen(pair), &d);
+    assert_string_equal(d.buf, "\xf0\x9f\x98\x80");
+    buf_reset(&d);
+    const char *lone = "a\\ud83db";               /* lone high surrogate → U+FFFD */
+    json_decode_string(lone, strlen(lone), &d);
+    assert_string_equal(d.buf, "a\xef\xbf\xbd" "b");
+    buf_free(&d);
+}
+
+static void test_json_escape_roundtrip(void **state)
+{
+    (void)state;
+    /* every byte value that is valid alone in UTF-8, at every alignment around 16-byte blocks */
+    char in[300];
+    size_t n = 0;
+    for (int c = 1; c < 128; c++) in[n++] = (char)c;
+    memcpy(in + n, "\xc3\xa9\xe2\x82\xac", 5);
+    n += 5;
+    for (size_t off = 0; off < 40; off++) {
+        Buf e = {0}, d = {0};
+        json_escape(&e, in + off, n - off);
+        char *line = NULL;
+        size_t ll = (size_t)asprintf(&line, "{\"k\":%s}", e.buf);
+        JsonObj o = {0};
+        assert_int_equal(json_parse_object(&o, line, ll), 0);
+        const JsonField *f = json_get(&o, "k");
+        json_decode_string(f->raw, f->rawlen, &d);
+        assert_int_equal(d.len, n - off);
+        assert_memory_equal(d.buf, in + off, n - off);
+        json_obj_free(&o);
+        free(line);
+        buf_free(&e);
+        buf_free(&d);
+    }
+}
+
+/* ---- record -------------------------------------------------------------------------------- */
+
+static char *slurp_fd(int fd, size_t *n)
+{
+    Buf b = {0};
+    char tmp[4096];
+    ssize_t k;
+    lseek(fd, 0, SEEK_SET);
+    while ((k = read(fd, tmp, sizeof tmp)) > 0) buf_add(&b, tmp, (size_t)k);
+    return buf_detach(&b, n);
+}
+
+static void test_record_roundtrip(void **state)
+{
+    (void)state;
+    const char *line = "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"copies\":\"3\",\"content\":"
+                       "\"import numpy\\n\",\"size\":13,\"license\":\"mit\",\"imports\":[\"old\"]}";
+    Record r;
+    record_init(&r);
+    assert_int_equal(record_parse(&r, line, strlen(line)), 0);
+    assert_string_equal(r.repo_name.s, "a/b");
+    assert_string_equal(r.path.s, "x.py");
+    assert_string_equal(r.content.s, "import numpy\n");
+    assert_string_equal(r.license.s, "mit");
+    assert_int_equal(r.size, 13);
+
+    char name[] = "/tmp/cm-test-rec-XXXXXX";
+    int fd = mkstemp(name);
+    unlink(name);
+    Out o;
+    out_init(&o, fd, "tmp", 64);   /* a tiny buffer exercises the flush paths */
+    const char *extra = "\"imports\":[\"numpy\"]";
+    record_write(&o, &r, extra, strlen(extra));
+    out_done(&o);
+    size_t n;
+    char *got = slurp_fd(fd, &n);
+    close(fd);
+    assert_string_equal(got, "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"size\":13,\"license\":\"mit\","
+                             "\"content\":\"import numpy\\n\",\"imports\":[\"numpy\"],\"copies\":\"3\"}\n");
+    free(got);
+    record_free(&r);
+}
+
+static void test_record_errors(void **state)
+{
+    (void)state;
+    Record r;
+    record_init(&r);
+    const char *nocontent = "{\"path\":\"x\"}";
+    assert_int_equal(record_parse(&r, nocontent, strlen(nocontent)), -1);
+    assert_string_equal(r.err, "missing field 'content'");
+    const char *numcontent = "{\"content\":3}";
+    assert_int_equal(record_parse(&r, numcontent, strlen(numcontent)), -1);
+    assert_string_equal(r.err, "field 'content' is not a string");
+    const char *badsize = "{\"content\":\"\",\"size\":[1]}";
+    assert_int_equal(record_parse(&r, badsize, strlen(badsize)), -1);
+    record_free(&r);
+}
+
+/* ---- line reader --------------------------------------------------------------------------- */
+
+static int pipe_with(const char *data, size_t n)
+{
+    char name[] = "/tmp/cm-test-lr-XXXXXX";
+    int fd = mkstemp(name);
+    unlink(name);
+    assert_int_equal(write_all(fd, data, n), 0);
+    lseek(fd, 0, SEEK_SET);
+    return fd;
+}
+
+static void test_line_reader(void **state)
+{
+    (void)state;
+    const char *data = "one\n\nthree\nfourfourfourfour\nlast";
+    int fd = pipe_with(data, strlen(data));
+    LineReader r;
+    lr_init(&r, fd, "mem", 8);
+    char *l;
+    size_t n;
+    assert_int_equal(lr_next(&r, &l, &n), 1);
+    assert_int_equal(n, 3);
+    assert_memory_equal(l, "one", 3);
+    assert_int_equal(lr_next(&r, &l, &n), 1);
+    assert_int_equal(n, 0);
+    assert_int_equal(lr_next(&r, &l, &n), 1);
+    assert_int_equal(r.lineno, 3);
+    assert_int_equal(r.offset, 5);
+    assert_int_equal(lr_next(&r, &l, &n), -1); /* 16 bytes > max 8 */
+    assert_int_equal(r.lineno, 4);
+    assert_int_equal(lr_next(&r, &l, &n), 1);
+    assert_int_equal(n, 4);
+    assert_memory_equal(l, "last", 4);
+    assert_int_equal(r.lineno, 5);
+    assert_int_equal(lr_next(&r, &l, &n), 0);
+    lr_free(&r);
+    close(fd);
+}
+
+/* ---- token stream -------------------------------------------------------------------------- */
+
+static void write_stream(int fd, int with_end, int corrupt)
+{
+    Out o;
+    out_init(&o, fd, "tmp", 0);
+    const char *tok = "{\"model\":{}}";
+    ts_write_header(&o, 1000, 999, hash64(tok, strlen(tok)), tok, strlen(tok));
+    uint32_t ids[3][4] = { { 5, 6, 7, 999 }, { 1, 999 }, { 42, 43, 999 } };
+    uint32_t lens[3] = { 4, 2, 3 };
+    const char *meta[3] = { "{\"path\":\"a\"}", "{\"path\":\"bb\"}", "{\"path\":\"c\"} " };
+    for (int i = 0; i < 3; i++) ts_write_doc(&o, meta[i], (uint32_t)strlen(meta[i]), ids[i], lens[i]);
+    if (with_end) ts_write_end(&o, 3, 9);
+    out_flush(&o);
+    if (corrupt) {
+        /* flip one byte of the second document's ids */
+        off_t pos = 40 + (off_t)strlen(tok) + 16 + 12 + 16 + 16 + 13 + 2;
+        char c;
+        assert_int_equal(pread(fd, &c, 1, pos), 1);
+        c ^= 0x40;
+        assert_int_equal(pwrite(fd, &c, 1, pos), 1);
+    }
+    out_done(&o);
+    lseek(fd, 0, SEEK_SET);
+}
+
+static void test_tokstream_roundtrip(void **state)
+{
+    (void)state;
+    char name[] = "/tmp/cm-test-ts-XXXXXX";
+    int fd = mkstemp(name);
+    unlink(name);
+    write_stream(fd, 1, 0);
+    TsReader r;
+    assert_int_equal(ts_open(&r, fd, "mem"), 0);
+    assert_int_equal(r.hdr.vocab_size, 1000);
+    assert_int_equal(r.hdr.eot_id, 999);
+    assert_string_equal(r.hdr.json, "{\"model\":{}}");
+    TsDoc d;
+    assert_int_equal(ts_next(&r, &d), 1);
+    assert_int_equal(d.n, 4);
+    assert_int_equal(d.ids[3], 999);
+    assert_int_equal(ts_next(&r, &d), 1);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(d.ids[0], 1);
+    assert_memory_equal(d.meta, "{\"path\":\"bb\"}", d.meta_len);
+    assert_int_equal(ts_next(&r, &d), 1);
+    assert_int_equal(d.ids[1], 43);
+    assert_int_equal(ts_next(&r, &d), 0);
+    ts_close(&r);
+    close(fd);
+}
+
+static void test_tokstream_truncated(void **state)
+{
+    (void)state;
+    char name[] = "/tmp/cm-test-ts-XXXXXX";
+    int fd = mkstemp(name);
+    unlink(name);
+    write_stream(fd, 0, 0);
+    TsReader r;
+    assert_int_equal(ts_open(&r, fd, "mem"), 0);
+    TsDoc d;
+    for (int i = 0; i < 3; i++) assert_int_equal(ts_next(&r, &d), 1);
+    assert_int_equal(ts_next(&r, &d), -1);
+    assert_non_null(strstr(r.err, "cut short"));
+    ts_close(&r);
+    close(fd);
+}
+
+static void test_tokstream_corrupt(void **state)
+{
+    (void)state;
+    char name[] = "/tmp/cm-test-ts-XXXXXX";
+    int fd = mkstemp(name);
+    unlink(name);
+    write_stream(fd, 1, 1);
+    TsReader r;
+    assert_int_equal(ts_open(&r, fd, "mem"), 0);
+    TsDoc d;
+    assert_int_equal(ts_next(&r, &d), 1);
+    assert_int_equal(ts_next(&r, &d), -1);
+    assert_non_null(strstr(r.err, "(document 2)"));
+    assert_non_null(strstr(r.err, "checksum"));
+    ts_close(&r);
+    close(fd);
+}
+
+static void test_tokstream_not_a_stream(void **state)
+{
+    (void)state;
+    const char *junk = "{\"content\":\"this is JSONL, not tokens\"}\n{\"content\":\"x\"}\n";
+    int fd = pipe_with(junk, strlen(junk));
+    TsReader r;
+    assert_int_equal(ts_open(&r, fd, "stdin"), -1);
+    assert_non_null(strstr(r.err, "not a codemill token stream"));
+    ts_close(&r);
+    close(fd);
+}
+
+int main(void)
+{
+    cm_init("test_lib");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_repair),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_strv_split),
+        cmocka_unit_test(test_json_object),
+        cmocka_unit_test(test_json_malformed),
+        cmocka_unit_test(test_json_deep_nesting),
+        cmocka_unit_test(test_json_surrogates),
+        cmocka_unit_test(test_json_escape_roundtrip),
+        cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_record_errors),
+        cmocka_unit_test(test_line_reader),
+        cmocka_unit_test(test_tokstream_roundtrip),
+        cmocka_unit_test(test_tokstream_truncated),
+        cmocka_unit_test(test_tokstream_corrupt),
+        cmocka_unit_test(test_tokstream_not_a_stream),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
