@@ -119,6 +119,14 @@ bench: deps all
 	$(Q)sh tools/deps.sh bench
 	$(Q)sh tools/bench.sh
 
+## fuzz: build the libFuzzer targets (clang, ASan+UBSan) and run each for FUZZ_SECONDS (default 300)
+fuzz: deps
+	$(Q)sh tools/fuzz.sh run $${FUZZ_SECONDS:-300}
+
+## check-valgrind: run the test suite's executables under valgrind memcheck
+check-valgrind: deps all tests
+	$(Q)sh tools/check-valgrind.sh
+
 ## install: copy the executables to $(DESTDIR)$(BINDIR)
 install: all
 	$(Q)mkdir -p $(DESTDIR)$(BINDIR)
