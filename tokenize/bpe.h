@@ -33,4 +33,40 @@ int bpe_encode(const Bpe *b, const char *text, size_t len, uint32_t **ids, size_
 /* Decode ids to bytes, appended to out. Returns 0, or -1 if an id is out of range. */
 int bpe_decode(const Bpe *b, const uint32_t *ids, size_t n, Buf *out);
 
+/* --- Additions (tokenize/ only; the functions above are the contract) ----------------------- */
+
+/* The GPT-2 split regex used by the ByteLevel pre-tokenizer (PCRE2 syntax). */
+extern const char BPE_GPT2_PATTERN[];
+
+/* The tokenizer.json bytes as loaded (NUL-terminated), e.g. to embed in a token stream. */
+const char *bpe_json(const Bpe *b, size_t *len);
+/* Number of merges. */
+uint32_t bpe_merge_count(const Bpe *b);
+/* Id of a token given as raw text (an added token's content or a model token's bytes), or -1. */
+int64_t bpe_token_id(const Bpe *b, const char *tok, size_t n);
+/* Raw bytes of token id, or NULL when no token has that id. */
+const char *bpe_token_bytes(const Bpe *b, uint32_t id, size_t *n);
+
+/* An encoder: a pre-tokenizer and a word cache for one thread (bpe_encode makes a throw-away
+** one per call; use this for many texts). Memory: the cache holds at most 2^18 words of up to
+** 256 bytes, then is emptied. */
+typedef struct BpeEncoder BpeEncoder;
+BpeEncoder *bpe_encoder_new(const Bpe *b);
+int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **ids, size_t *n, size_t *cap);
+void bpe_encoder_free(BpeEncoder *e);
+
+/* The GPT-2 pre-tokenizer alone (one per thread): calls fn for each pre-token, in order; the
+** pieces concatenate back to the text (bytes the regex cannot match, i.e. invalid UTF-8,
+** become pieces of their own). Returns 0 or -1. */
+typedef struct BpePretok BpePretok;
+typedef void (*BpePieceFn)(void *ctx, const char *piece, size_t n);
+BpePretok *bpe_pretok_new(void);
+int bpe_pretok_split(BpePretok *p, const char *text, size_t len, BpePieceFn fn, void *ctx);
+void bpe_pretok_free(BpePretok *p);
+
+/* The GPT-2 byte-to-unicode map: the code point byte b is written as in tokenizer.json. */
+uint32_t bpe_byte_char(unsigned b);
+/* Append the byte-level (tokenizer.json) form of raw bytes p[0..n) to out. */
+void bpe_bytes_to_chars(const unsigned char *p, size_t n, Buf *out);
+
 #endif
