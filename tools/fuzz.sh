@@ -1,0 +1,244 @@
+#!/bin/sh
+# fuzz.sh: build and run codemill's libFuzzer targets (tests/fuzz/fuzz_*.c) with ASan + UBSan.
+#
+#   tools/fuzz.sh build                    build every target and its seed corpus
+#   tools/fuzz.sh run SECONDS [TARGET...]  build, then fuzz each target for SECONDS
+#   tools/fuzz.sh replay [TARGET...]       run each target once over tests/fuzz/regress/TARGET/
+#   tools/fuzz.sh list                     the targets and whether they can be built now
+#
+# Output goes to $FUZZ_DIR (default build-fuzz/ at the top of the checkout):
+#   obj/        library objects (clang -O1 -g, -fsanitize=fuzzer-no-link,address,undefined)
+#   bin/        fuzz_NAME (the fuzzer) and seeds_NAME (writes the seed corpus)
+#   seeds/NAME  seeds made by codemill's own writers (never third-party files)
+#   corpus/NAME the corpus the fuzzer grows (starts as a copy of the seeds)
+#   crashes/NAME/ inputs that crashed, leaked, timed out or broke a checked property
+#   logs/NAME.log the fuzzer's output
+# `run` prints one line per target: executions, cov: and ft: from libFuzzer's final status
+# line, and crashes; it exits 1 if any target crashed, 2 on bad usage, 3 if a target
+# could not be built. A target whose "fuzz-needs:" stage folder has no code yet is skipped.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+FUZZ_DIR=${FUZZ_DIR:-$TOP/build-fuzz}
+case $FUZZ_DIR in /*) ;; *) FUZZ_DIR="$PWD/$FUZZ_DIR" ;; esac
+CC=${FUZZ_CC:-clang}
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+CFLAGS="-std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -fno-omit-frame-pointer
+        -Wall -Wno-unused-parameter -I$TOP/lib -I$TOP -I$TOP/tests/fuzz -pthread"
+LDLIBS="-larchive -lzstd -lpcre2-8 -lsqlite3 -lopenblas -lxxhash -ljansson -lm -lpthread"
+STAGE_DIRS="ingest filter tokenize shards trainer"
+
+usage() {
+    echo "usage: tools/fuzz.sh build | run SECONDS [TARGET...] | replay [TARGET...] | list" >&2
+    exit 2
+}
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+# targets: names of every target (fuzz_json.c -> json)
+targets() {
+    for f in "$TOP"/tests/fuzz/fuzz_*.c; do
+        [ -f "$f" ] || continue
+        n=$(basename "$f" .c)
+        echo "${n#fuzz_}"
+    done
+}
+
+# needs NAME: the stage folders target NAME links (its "fuzz-needs:" line)
+needs() {
+    sed -n 's/^.*fuzz-needs:[[:space:]]*//p' "$TOP/tests/fuzz/fuzz_$1.c" | head -1
+}
+
+# stage_srcs DIR: the library sources of a stage folder (every .c but the cm-*.c main)
+stage_srcs() {
+    for f in "$TOP/$1"/*.c; do
+        [ -f "$f" ] || continue
+        case $(basename "$f") in cm-*.c) continue ;; esac
+        echo "$f"
+    done
+}
+
+# compile SRC: compile one library source into obj/ unless its object is newer than the
+# source and every header it depends on (from the -MMD file); prints the object, or fails
+compile() {
+    rel=${1#"$TOP"/}
+    obj="$FUZZ_DIR/obj/${rel%.c}.o"
+    dep="${obj%.o}.d"
+    if [ -f "$obj" ] && [ -f "$dep" ]; then
+        stale=$(sed -e 's/^[^:]*://' -e 's/\\$//' "$dep" | tr ' ' '\n' | grep -v '^$' |
+                while read -r h; do [ ! -e "$h" ] || [ "$h" -nt "$obj" ] && echo x; done | head -1)
+        if [ -z "$stale" ]; then echo "$obj"; return 0; fi
+    fi
+    mkdir -p "$(dirname "$obj")"
+    # shellcheck disable=SC2086
+    if ! $CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -MMD -MF "$dep" -c "$1" -o "$obj" \
+            2>"$obj.err"; then
+        cat "$obj.err" >&2
+        rm -f "$obj"
+        return 1
+    fi
+    echo "$obj"
+}
+
+# build_folder DIR: compile a folder's library sources; prints the objects, fails if one fails
+build_folder() {
+    ok=0
+    for s in $( [ "$1" = lib ] && ls "$TOP"/lib/*.c || stage_srcs "$1"); do
+        compile "$s" || ok=1
+    done
+    return $ok
+}
+
+# build_target NAME: compile fuzz_NAME and seeds_NAME; 0 built, 1 failed, 77 skipped
+build_target() {
+    name=$1
+    objs=$(build_folder lib) || return 1
+    for d in $(needs "$name"); do
+        if [ -z "$(stage_srcs "$d")" ]; then
+            echo "fuzz: $name: skipped: $d/ has no code yet" >&2
+            return 77
+        fi
+        o=$(build_folder "$d") || return 1
+        objs="$objs $o"
+    done
+    src="$TOP/tests/fuzz/fuzz_$name.c"
+    mkdir -p "$FUZZ_DIR/bin"
+    bin="$FUZZ_DIR/bin/fuzz_$name"
+    newest=$(ls -t $objs "$src" "$TOP/tests/fuzz/fuzz.h" "$bin" 2>/dev/null | head -1)
+    if [ "$newest" != "$bin" ]; then
+        # shellcheck disable=SC2086
+        $CC $CFLAGS $SAN -fsanitize=fuzzer "$src" $objs $LDLIBS -o "$bin" || return 1
+        # shellcheck disable=SC2086
+        $CC $CFLAGS $SAN -DFUZZ_SEEDS "$src" $objs $LDLIBS -o "$FUZZ_DIR/bin/seeds_$name" ||
+            return 1
+        rm -rf "$FUZZ_DIR/seeds/$name"
+    fi
+    if [ ! -d "$FUZZ_DIR/seeds/$name" ]; then
+        mkdir -p "$FUZZ_DIR/seeds/$name.tmp"
+        ASAN_OPTIONS=detect_leaks=0 "$FUZZ_DIR/bin/seeds_$name" "$FUZZ_DIR/seeds/$name.tmp" ||
+            { echo "fuzz: $name: the seed generator failed" >&2; return 1; }
+        mv "$FUZZ_DIR/seeds/$name.tmp" "$FUZZ_DIR/seeds/$name"
+    fi
+    return 0
+}
+
+# build_all [TARGET...]: build the given targets (default all); sets BUILT and SKIPPED lists
+build_all() {
+    BUILT=""
+    SKIPPED=""
+    FAILED=""
+    for t in ${@:-$(targets)}; do
+        if [ ! -f "$TOP/tests/fuzz/fuzz_$t.c" ]; then
+            echo "fuzz: no target '$t' (tests/fuzz/fuzz_$t.c)" >&2
+            exit 2
+        fi
+        build_target "$t"
+        case $? in
+            0) BUILT="$BUILT $t" ;;
+            77) SKIPPED="$SKIPPED $t" ;;
+            *) FAILED="$FAILED $t"; echo "fuzz: $t: build failed" >&2 ;;
+        esac
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+# run_one NAME SECONDS: fuzz one target; prints its summary line; 0 clean, 1 crashed
+run_one() {
+    name=$1
+    secs=$2
+    corpus="$FUZZ_DIR/corpus/$name"
+    crashes="$FUZZ_DIR/crashes/$name"
+    log="$FUZZ_DIR/logs/$name.log"
+    mkdir -p "$corpus" "$crashes" "$FUZZ_DIR/logs"
+    cp "$FUZZ_DIR/seeds/$name"/* "$corpus"/ 2>/dev/null
+    regress="$TOP/tests/fuzz/regress/$name"
+    [ -d "$regress" ] || regress=""
+    dict="$TOP/tests/fuzz/$name.dict"
+    [ -f "$dict" ] && dict="-dict=$dict" || dict=""
+    # -close_fd_mask=2: the code under test reports bad input on stderr, which would drown the
+    # log; libFuzzer and the sanitizers keep their own copy of stderr for their reports.
+    # shellcheck disable=SC2086
+    ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    "$FUZZ_DIR/bin/fuzz_$name" -max_total_time="$secs" -jobs=1 -workers=1 -rss_limit_mb=2048 \
+        -timeout=25 -max_len=65536 -close_fd_mask=2 -print_final_stats=1 \
+        -artifact_prefix="$crashes/" $dict "$corpus" $regress >"$log" 2>&1
+    rc=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    final=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    cov=$(echo "$final" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+    ft=$(echo "$final" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+    ncrash=$(find "$crashes" -type f | wc -l)
+    printf '%-12s %10s execs  cov: %-6s ft: %-6s crashes: %s\n' "$name" "${execs:-?}" \
+        "${cov:-?}" "${ft:-?}" "$ncrash"
+    if [ $rc != 0 ] || [ "$ncrash" != 0 ]; then
+        echo "fuzz: $name: crashed (exit $rc); input saved in $crashes/; log: $log" >&2
+        grep -E 'ERROR|SUMMARY|property failed|runtime error|#[0-9]+ 0x' "$log" | head -25 >&2
+        return 1
+    fi
+    return 0
+}
+
+# replay_one NAME: run the target once over every committed regression input
+replay_one() {
+    dir="$TOP/tests/fuzz/regress/$1"
+    [ -d "$dir" ] && [ -n "$(ls "$dir")" ] || { echo "$1: no regression inputs"; return 0; }
+    log="$FUZZ_DIR/logs/$1.replay.log"
+    mkdir -p "$FUZZ_DIR/logs"
+    ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+        "$FUZZ_DIR/bin/fuzz_$1" -runs=1 -close_fd_mask=2 -rss_limit_mb=2048 "$dir"/* \
+        >"$log" 2>&1
+    rc=$?
+    n=$(ls "$dir" | wc -l)
+    if [ $rc != 0 ]; then
+        echo "fuzz: $1: a regression input crashes again (exit $rc); log: $log" >&2
+        grep -E 'Running:|ERROR|SUMMARY|property failed|runtime error' "$log" | head -20 >&2
+        return 1
+    fi
+    echo "$1: $n regression inputs replayed, no crash"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Main
+
+[ $# -ge 1 ] || usage
+cmd=$1
+shift
+command -v "$CC" >/dev/null 2>&1 || { echo "fuzz: $CC not found (tools/deps.sh build)" >&2; exit 3; }
+case $cmd in
+    list)
+        for t in $(targets); do
+            miss=""
+            for d in $(needs "$t"); do [ -n "$(stage_srcs "$d")" ] || miss="$miss $d/"; done
+            if [ -n "$miss" ]; then echo "$t (waits for$miss)"; else echo "$t"; fi
+        done
+        ;;
+    build)
+        build_all "$@"
+        echo "fuzz: built:${BUILT:- none}${SKIPPED:+; skipped:$SKIPPED}" >&2
+        [ -z "$FAILED" ] || exit 3
+        ;;
+    run)
+        [ $# -ge 1 ] || usage
+        secs=$1
+        shift
+        case $secs in ''|*[!0-9]*) usage ;; esac
+        build_all "$@"
+        [ -z "$FAILED" ] || exit 3
+        bad=0
+        echo "target            executions  coverage            (${secs}s each, ASan+UBSan)"
+        for t in $BUILT; do run_one "$t" "$secs" || bad=1; done
+        for t in $SKIPPED; do echo "$t: skipped (its stage has no code yet)"; done
+        exit $bad
+        ;;
+    replay)
+        build_all "$@"
+        [ -z "$FAILED" ] || exit 3
+        bad=0
+        for t in $BUILT; do replay_one "$t" || bad=1; done
+        exit $bad
+        ;;
+    *) usage ;;
+esac
