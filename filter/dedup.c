@@ -1,0 +1,228 @@
+/*
+** dedup.c: exact fingerprints and MinHash/LSH near-duplicate index (see dedup.h).
+*/
+#include "dedup.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"      // defines: hash64, hash64_seed, splitmix64
+
+/* Seed of the MinHash permutations: fixed, so signatures are comparable across runs. */
+#define MH_SEED 0x636f64656d696c6cull   /* "codemill" */
+
+/* --- exact -------------------------------------------------------------------------- */
+
+uint64_t dedup_fingerprint(const char *s, size_t n, Buf *scratch)
+{
+    buf_reset(scratch);
+    buf_grow(scratch, n + 1);
+    char *d = scratch->buf;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        d[j] = c;
+        j += !(c == ' ' || (c >= '\t' && c <= '\r'));   /* \t \n \v \f \r */
+    }
+    uint64_t h = hash64(d, j);
+    return h ? h : 1;
+}
+
+void exactset_init(ExactSet *e)
+{
+    memset(e, 0, sizeof *e);
+}
+
+void exactset_free(ExactSet *e)
+{
+    free(e->aKey);
+    memset(e, 0, sizeof *e);
+}
+
+int exactset_has(const ExactSet *e, uint64_t fp)
+{
+    if (!e->cap) return 0;
+    size_t mask = e->cap - 1;
+    for (size_t i = (size_t)fp & mask;; i = (i + 1) & mask) {
+        if (e->aKey[i] == fp) return 1;
+        if (!e->aKey[i]) return 0;
+    }
+}
+
+/* Insert fp into the table a of cap slots (no growth). */
+static void exact_put(uint64_t *a, size_t cap, uint64_t fp)
+{
+    size_t mask = cap - 1;
+    size_t i = (size_t)fp & mask;
+    while (a[i] && a[i] != fp) i = (i + 1) & mask;
+    a[i] = fp;
+}
+
+void exactset_add(ExactSet *e, uint64_t fp)
+{
+    if (2 * (e->n + 1) > e->cap) {
+        size_t ncap = e->cap ? 2 * e->cap : 1024;
+        uint64_t *a = xcalloc(ncap, sizeof *a);
+        for (size_t i = 0; i < e->cap; i++)
+            if (e->aKey[i]) exact_put(a, ncap, e->aKey[i]);
+        free(e->aKey);
+        e->aKey = a;
+        e->cap = ncap;
+    }
+    if (!exactset_has(e, fp)) {
+        exact_put(e->aKey, e->cap, fp);
+        e->n++;
+    }
+}
+
+size_t exactset_bytes(const ExactSet *e)
+{
+    return e->cap * sizeof *e->aKey;
+}
+
+/* --- near: signatures --------------------------------------------------------------- */
+
+void near_init(NearIndex *x, double threshold)
+{
+    memset(x, 0, sizeof *x);
+    uint64_t st = MH_SEED;
+    for (int i = 0; i < MH_PERMS; i++) {
+        x->aA[i] = splitmix64(&st) | 1;
+        x->aB[i] = splitmix64(&st);
+    }
+    x->threshold = threshold;
+}
+
+void near_free(NearIndex *x)
+{
+    free(x->aSig);
+    free(x->aBandKey);
+    free(x->aBandDoc);
+    free(x->aTok);
+    memset(x, 0, sizeof *x);
+}
+
+static inline int tok_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c >= 0x80;
+}
+
+/* Fold the shingle hash x into the running minima of sig. */
+static inline void minhash_update(const NearIndex *x, uint64_t h, uint32_t *restrict sig)
+{
+    for (int i = 0; i < MH_PERMS; i++) {
+        uint32_t v = (uint32_t)((x->aA[i] * h + x->aB[i]) >> 32);
+        sig[i] = v < sig[i] ? v : sig[i];
+    }
+}
+
+size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PERMS])
+{
+    for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
+    size_t nTok = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        while (i < n && !tok_byte(u[i])) i++;
+        if (i >= n) break;
+        size_t j = i;
+        while (j < n && tok_byte(u[j])) j++;
+        if (nTok == x->capTok) {
+            x->capTok = x->capTok ? 2 * x->capTok : 4096;
+            x->aTok = xrealloc(x->aTok, x->capTok * sizeof *x->aTok);
+        }
+        x->aTok[nTok++] = hash64(s + i, j - i);
+        i = j;
+    }
+    if (nTok == 0) return 0;
+    if (nTok < MH_SHINGLE) {
+        minhash_update(x, hash64(x->aTok, nTok * sizeof *x->aTok), sig);
+        return 1;
+    }
+    for (size_t i = 0; i + MH_SHINGLE <= nTok; i++)
+        minhash_update(x, hash64(x->aTok + i, MH_SHINGLE * sizeof *x->aTok), sig);
+    return nTok - MH_SHINGLE + 1;
+}
+
+double near_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS])
+{
+    int same = 0;
+    for (int i = 0; i < MH_PERMS; i++) same += a[i] == b[i];
+    return same / (double)MH_PERMS;
+}
+
+/* --- near: LSH index ---------------------------------------------------------------- */
+
+/* Key of band b of sig (never 0). */
+static uint64_t band_key(const uint32_t *sig, int b)
+{
+    uint64_t k = hash64_seed(sig + b * MH_ROWS, MH_ROWS * sizeof *sig, (uint64_t)b);
+    return k ? k : 1;
+}
+
+/* Slot of key in the band table: where it is, or the empty slot where it would go. */
+static size_t band_slot(const uint64_t *keys, size_t cap, uint64_t k)
+{
+    size_t mask = cap - 1;
+    size_t i = (size_t)(k ^ (k >> 29)) & mask;
+    while (keys[i] && keys[i] != k) i = (i + 1) & mask;
+    return i;
+}
+
+long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS])
+{
+    if (!x->capBand) return -1;
+    int need = (int)(x->threshold * MH_PERMS + 0.999999);
+    for (int b = 0; b < MH_BANDS; b++) {
+        size_t i = band_slot(x->aBandKey, x->capBand, band_key(sig, b));
+        if (!x->aBandKey[i]) continue;
+        uint32_t d = x->aBandDoc[i];
+        const uint16_t *o = x->aSig + (size_t)d * MH_PERMS;
+        int same = 0;
+        for (int k = 0; k < MH_PERMS; k++) same += (uint16_t)sig[k] == o[k];
+        if (same >= need) return (long)d;
+    }
+    return -1;
+}
+
+void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
+{
+    if (x->nDocs == x->capDocs) {
+        x->capDocs = x->capDocs ? 2 * x->capDocs : 1024;
+        x->aSig = xrealloc(x->aSig, x->capDocs * MH_PERMS * sizeof *x->aSig);
+    }
+    uint16_t *o = x->aSig + x->nDocs * MH_PERMS;
+    for (int k = 0; k < MH_PERMS; k++) o[k] = (uint16_t)sig[k];
+    if (2 * (x->nBand + MH_BANDS) > x->capBand) {
+        size_t ncap = x->capBand ? 2 * x->capBand : 65536;
+        while (2 * (x->nBand + MH_BANDS) > ncap) ncap *= 2;
+        uint64_t *keys = xcalloc(ncap, sizeof *keys);
+        uint32_t *docs = xmalloc(ncap * sizeof *docs);
+        for (size_t i = 0; i < x->capBand; i++) {
+            if (!x->aBandKey[i]) continue;
+            size_t j = band_slot(keys, ncap, x->aBandKey[i]);
+            keys[j] = x->aBandKey[i];
+            docs[j] = x->aBandDoc[i];
+        }
+        free(x->aBandKey);
+        free(x->aBandDoc);
+        x->aBandKey = keys;
+        x->aBandDoc = docs;
+        x->capBand = ncap;
+    }
+    for (int b = 0; b < MH_BANDS; b++) {
+        uint64_t k = band_key(sig, b);
+        size_t i = band_slot(x->aBandKey, x->capBand, k);
+        if (x->aBandKey[i]) continue;               /* first seen keeps the key */
+        x->aBandKey[i] = k;
+        x->aBandDoc[i] = (uint32_t)x->nDocs;
+        x->nBand++;
+    }
+    x->nDocs++;
+}
+
+size_t near_bytes(const NearIndex *x)
+{
+    return x->capDocs * MH_PERMS * sizeof *x->aSig +
+           x->capBand * (sizeof *x->aBandKey + sizeof *x->aBandDoc);
+}
