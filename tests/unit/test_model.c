@@ -1,0 +1,207 @@
+/*
+** test_model.c: cm-train's whole GPT-2. Test plan:
+**   1. the gradient of the loss w.r.t. every parameter tensor equals central differences;
+**   2. causality: changing tokens after position k never changes the logits at positions <= k;
+**   3. generation with the key/value cache gives the logits of the full forward;
+**   4. a tiny model overfits one batch to near-zero loss with AdamW;
+**   5. same seed, same losses (bitwise), and the per-sample weights scale the gradient;
+**   6. parameter layout: count, decay flags.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "trainer/kernels.h"
+#include "trainer/model.h"
+
+static void rand_tokens(uint32_t *ids, size_t n, int V, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) ids[i] = (uint32_t)(splitmix64(&seed) % (uint64_t)V);
+}
+
+static void test_layout(void **state)
+{
+    GptConfig cfg = {.L = 2, .C = 16, .NH = 2, .T = 8, .V = 32};
+    Gpt m;
+    assert_null(gpt_config_check(&cfg));
+    gpt_init(&m, &cfg);
+    size_t want = 32 * 16 + 8 * 16 + 2 * (12 * 16 * 16 + 13 * 16) + 2 * 16;
+    assert_int_equal(m.nparams, want);
+    assert_string_equal(gpt_param_name(0), "wte");
+    assert_true(gpt_param_decay(0) && gpt_param_decay(4) && !gpt_param_decay(5) &&
+                !gpt_param_decay(2) && !gpt_param_decay(15));
+    GptConfig bad = cfg;
+    bad.NH = 3;
+    assert_non_null(gpt_config_check(&bad));
+    gpt_free(&m);
+}
+
+static void test_model_grad(void **state)
+{
+    GptConfig cfg = {.L = 2, .C = 16, .NH = 2, .T = 6, .V = 24};
+    int B = 2;
+    size_t N = (size_t)B * cfg.T;
+    Gpt m;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, 7, 0.3f);
+    /* make LayerNorm and biases non-trivial so their gradients are checked too */
+    uint64_t s = 99;
+    for (int i = 0; i < GPT_NUM_PARAMS; i++)
+        if (!gpt_param_decay(i)) {
+            float *t = gpt_param_tensor(m.params_memory, &m, i);
+            for (size_t j = 0; j < m.param_sizes[i]; j++)
+                t[j] += ((splitmix64(&s) >> 40) / 16777216.0f - 0.5f) * 0.4f;
+        }
+    gpt_alloc_train(&m);
+    uint32_t in[12], tg[12];
+    rand_tokens(in, N, cfg.V, 1);
+    rand_tokens(tg, N, cfg.V, 2);
+    float w[2] = {1.0f, 2.5f};
+    gpt_zero_grad(&m);
+    gpt_forward(&m, in, tg, w, B, 1.0f);
+    gpt_backward(&m);
+    /* the objective the gradient belongs to: sum_b w_b * mean over positions / B ... as in
+    ** gpt_forward: sum_r loss_r * w_b / N */
+    float eps = 1e-2f;
+    for (int i = 0; i < GPT_NUM_PARAMS; i++) {
+        float *p = gpt_param_tensor(m.params_memory, &m, i);
+        float *g = gpt_param_tensor(m.grads_memory, &m, i);
+        size_t n = m.param_sizes[i], stride = n / 12 ? n / 12 : 1;
+        for (size_t j = 0; j < n; j += stride) {
+            double f[2];
+            for (int k = 0; k < 2; k++) {
+                float old = p[j];
+                p[j] = old + (k ? -eps : eps);
+                gpt_forward(&m, in, tg, NULL, B, 0.0f);
+                double sum = 0;
+                for (size_t r = 0; r < N; r++) sum += m.acts.losses[r] * w[r / cfg.T];
+                f[k] = sum / N;
+                p[j] = old;
+            }
+            double num = (f[0] - f[1]) / (2 * eps);
+            if (!(fabs(num - g[j]) <= 2e-4 + 3e-2 * fabs(num))) {
+                print_error("%s[%zu]: analytic %.6g numeric %.6g\n", gpt_param_name(i), j,
+                            (double)g[j], num);
+                fail();
+            }
+        }
+    }
+    gpt_free(&m);
+}
+
+static void test_causality(void **state)
+{
+    GptConfig cfg = {.L = 2, .C = 32, .NH = 4, .T = 80, .V = 50};
+    int B = 2, T = cfg.T, V = cfg.V;
+    Gpt m;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, 3, 0.2f);
+    uint32_t *in = malloc((size_t)B * T * sizeof(uint32_t));
+    rand_tokens(in, (size_t)B * T, V, 5);
+    gpt_forward(&m, in, NULL, NULL, B, 0.0f);
+    size_t nl = (size_t)B * T * V;
+    float *ref = malloc(nl * sizeof(float));
+    memcpy(ref, m.acts.logits, nl * sizeof(float));
+    int ks[3] = {0, 37, 70};
+    for (int c = 0; c < 3; c++) {
+        int k = ks[c];
+        uint32_t *in2 = malloc((size_t)B * T * sizeof(uint32_t));
+        memcpy(in2, in, (size_t)B * T * sizeof(uint32_t));
+        for (int b = 0; b < B; b++)
+            for (int t = k + 1; t < T; t++) in2[b * T + t] = (in[b * T + t] + 1 + t) % V;
+        gpt_forward(&m, in2, NULL, NULL, B, 0.0f);
+        for (int b = 0; b < B; b++) {
+            const float *x = m.acts.logits + (size_t)b * T * V, *y = ref + (size_t)b * T * V;
+            assert_memory_equal(x, y, (size_t)(k + 1) * V * sizeof(float));
+            /* and the later positions did change */
+            assert_true(memcmp(x + (size_t)(k + 1) * V, y + (size_t)(k + 1) * V,
+                               (size_t)(T - k - 1) * V * sizeof(float)) != 0);
+        }
+        free(in2);
+    }
+    free(in);
+    free(ref);
+    gpt_free(&m);
+}
+
+static void test_kv_cache(void **state)
+{
+    GptConfig cfg = {.L = 2, .C = 32, .NH = 2, .T = 20, .V = 40};
+    int T = cfg.T, V = cfg.V;
+    Gpt m;
+    GptKV kv;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, 11, 0.2f);
+    uint32_t in[20];
+    rand_tokens(in, T, V, 8);
+    gpt_forward(&m, in, NULL, NULL, 1, 0.0f);
+    gpt_kv_init(&kv, &m);
+    for (int t = 0; t < T; t++) {
+        float *lg = gpt_kv_step(&m, &kv, in[t], t);
+        for (int i = 0; i < V; i++)
+            assert_true(fabsf(lg[i] - m.acts.logits[(size_t)t * V + i]) < 1e-4f);
+    }
+    gpt_kv_free(&kv);
+    gpt_free(&m);
+}
+
+/* Train on one fixed batch; returns the last loss. */
+static double overfit(uint64_t seed, int steps, double *first)
+{
+    GptConfig cfg = {.L = 2, .C = 32, .NH = 2, .T = 16, .V = 64};
+    int B = 4;
+    size_t N = (size_t)B * cfg.T;
+    Gpt m;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, seed, 0.02f);
+    gpt_alloc_train(&m);
+    uint32_t in[64], tg[64];
+    rand_tokens(in, N, cfg.V, 21);
+    rand_tokens(tg, N, cfg.V, 22);
+    double loss = 0;
+    for (int t = 1; t <= steps; t++) {
+        gpt_zero_grad(&m);
+        loss = gpt_forward(&m, in, tg, NULL, B, 1.0f);
+        if (t == 1 && first) *first = loss;
+        gpt_backward(&m);
+        gpt_update(&m, 1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 1.0f, t);
+    }
+    gpt_free(&m);
+    return loss;
+}
+
+static void test_overfit_one_batch(void **state)
+{
+    double first = 0, last = overfit(1, 150, &first);
+    assert_true(fabs(first - log(64.0)) < 0.1);   /* starts at chance */
+    if (!(last < 0.05)) { print_error("loss after 150 steps: %g\n", last); fail(); }
+}
+
+static void test_deterministic(void **state)
+{
+    double a = overfit(5, 4, NULL), b = overfit(5, 4, NULL), c = overfit(6, 4, NULL);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_true(a != c);
+}
+
+int main(void)
+{
+    kernels_set_threads(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_model_grad),
+        cmocka_unit_test(test_causality),
+        cmocka_unit_test(test_kv_cache),
+        cmocka_unit_test(test_overfit_one_batch),
+        cmocka_unit_test(test_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,94 @@
+/*
+** kernels.h: the forward and backward kernels of cm-train's GPT-2, in pairs (llm.c's layout).
+**
+** Dimensions: B = batch size, T = sequence length, C = channels, OC = output channels,
+** NH = heads, hd = C/NH, V = vocabulary size, N = B*T rows. All tensors fp32, row-major.
+** Weights of a linear layer are (OC, C), as in GPT-2/llm.c.
+**
+** Gradient conventions (documented per kernel, checked by tests/unit/test_kernels.c):
+**   weight and bias gradients are ACCUMULATED (+=);
+**   matmul/attention/gelu input gradients are WRITTEN (=);
+**   layernorm/encoder input gradients are ACCUMULATED (+=) (they feed the residual stream).
+**
+** Every matmul goes through cblas_sgemm. Attention computes only the causal lower triangle, in
+** row blocks, with one small sgemm per block and (batch, head) pairs spread over threads.
+** The *_naive kernels are plain loops kept as the reference for tests.
+**
+** Determinism: every reduction runs in a fixed order that does not depend on the thread count
+** (per-row work, or fixed chunks summed in order), so results depend only on the input, the
+** OpenBLAS kernel set and the OpenBLAS thread count.
+*/
+#ifndef CM_KERNELS_H
+#define CM_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Threads for the kernels (OpenMP) and for OpenBLAS; n >= 1. */
+void kernels_set_threads(int n);
+int kernels_threads(void);
+
+/* A vectorisable expf (Cephes polynomial, ~2 ulp), clamped to the float range. */
+float kern_expf(float x);
+
+/* ---------------------------------------------------------------------------------------
+** Embedding: out(N,C) = wte[inp] + wpe[t]. */
+void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe,
+                     int B, int T, int C);
+/* dwte += scatter(dout), dwpe += sum over b (sequential: deterministic). */
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp,
+                      int B, int T, int C);
+
+/* LayerNorm over C (eps 1e-5). mean, rstd: (N). */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int N, int C);
+/* dinp += ..., dweight += ..., dbias += ... */
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C);
+
+/* out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias(OC) (+ add(N,OC) if add != NULL;
+** add may equal out only when... never: pass a different buffer). bias may be NULL. */
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    const float *add, int N, int C, int OC);
+/* dinp = dout @ weight (written; skipped if NULL); dweight += dout^T @ inp;
+** dbias += column sums of dout (skipped if NULL). */
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int N, int C, int OC);
+void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
+                          const float *add, int N, int C, int OC);
+void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, int N, int C, int OC);
+
+/* Causal multi-head attention. qkv(B,T,3C) holds q|k|v per row; out(B,T,C);
+** att(B,NH,T,T) keeps the softmax probabilities (upper triangle zero) for the backward. */
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+/* dqkv = ... (written). scratch: kernels_threads() * T * T floats. */
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                        const float *att, int B, int T, int C, int NH);
+void attention_forward_naive(float *out, float *att, const float *qkv, int B, int T, int C,
+                             int NH);
+void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
+                              const float *att, int B, int T, int C, int NH);
+
+/* GELU, tanh approximation (GPT-2). dinp may equal dout (in place). */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* Softmax cross-entropy over V, one row per position. logits(N,V) are overwritten: by the
+** probabilities, or (dscale != NULL) by the gradient (probs - onehot(target)) * dscale[row].
+** losses(N) get -log p(target). */
+void crossentropy_forward(float *logits, float *losses, const uint32_t *targets,
+                          const float *dscale, int N, int V);
+void crossentropy_forward_naive(float *logits, float *losses, const uint32_t *targets,
+                                const float *dscale, int N, int V);
+
+/* Sum of squares of x[0..n) in a fixed order (chunks summed in order), as double. */
+double kern_sumsq(const float *x, size_t n);
+
+/* One AdamW step over n values: m, v moments; grad scaled by gscale (clipping) first.
+** t is the 1-based step; weight decay is decoupled (param -= lr * wd * param). */
+void adamw_update(float *param, const float *grad, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float wd, float gscale, int t);
+
+#endif
