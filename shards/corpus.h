@@ -47,4 +47,15 @@ uint64_t corpus_sampler_tell(const CorpusSampler *s);
 void corpus_sampler_seek(CorpusSampler *s, uint64_t pos);
 void corpus_sampler_free(CorpusSampler *s);
 
+/* Additions (not in the original contract): tokens in a sampler's selection (the length of one
+** sequential pass is corpus_sampler_tokens(s) / (window - 1) windows). */
+uint64_t corpus_sampler_tokens(const CorpusSampler *s);
+struct sqlite3;
+/* The open, read-only index connection, for further queries (owned by the corpus). */
+struct sqlite3 *corpus_index(const Corpus *c);
+/* Copy n tokens of shard `shard` (shards.id) from token `offset` into out, widened to uint32.
+** Returns 0, or -1 when the range is not inside that shard. */
+int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_t n,
+                       uint32_t *out);
+
 #endif

@@ -1,0 +1,863 @@
+/*
+** The author disclaims copyright to this source code. In place of a legal notice, here is a
+** blessing: may you do good and not evil.
+**
+*************************************************************************************************
+** pack.c: `cm-shards pack` -- token stream in, shard files and index.sqlite out.
+**
+** Crash-safety protocol, per shard:
+**   1. tokens go to DIR/shard-NNNNN.bin.tmp (header placeholder, payload), checksummed as written;
+**   2. the header is written, the file fdatasync'ed, renamed to shard-NNNNN.bin, the directory
+**      fsync'ed;
+**   3. only then one SQLite transaction inserts the shard row and all its document rows.
+** A pack killed at any moment leaves an index whose rows point only at complete shards. Documents
+** are numbered by their position in the input stream (documents.id), so `pack --resume` skips
+** the first MAX(id)+1 documents of the same input (checking their token counts), removes .tmp
+** files and shard files the index does not know, and goes on with the next shard number.
+**
+** Memory: the stream reader's buffer (the largest document), the metadata of the documents of
+** the shard being written (at most PACK_MAX_ROW_BYTES, 64 MiB; a shard is closed early when its
+** metadata reaches that), a 1 MiB write buffer, and SQLite's page cache (64 MiB).
+*/
+#include "shards.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <sqlite3.h>
+
+#include "hash.h"       // defines: hash64_seed, Hash64State
+#include "io.h"         // defines: Out, Progress
+#include "json.h"       // defines: JsonObj, json_parse_object
+#include "shard.h"      // defines: ShardHeader, index_sql_schema
+#include "tokstream.h"  // defines: TsReader, ts_next
+#include "util.h"       // defines: error, Buf, exit codes
+
+#define NOSTR UINT32_MAX   /* Row string length meaning SQL NULL */
+
+typedef struct {
+    uint64_t id;           /* position of the document in the input stream */
+    uint64_t offset;       /* first token in the shard */
+    uint32_t n_tokens;     /* tokens, eot included */
+    int64_t n_bytes;       /* content bytes, -1 unknown */
+    uint32_t off[6];       /* arena offsets of repo_name, path, license, imports, hash, extra */
+    uint32_t len[6];       /* their lengths, NOSTR for NULL */
+    char valid;            /* 1: valid split */
+} Row;
+
+enum { F_REPO, F_PATH, F_LICENSE, F_IMPORTS, F_HASH, F_EXTRA };
+
+typedef struct {
+    const PackOpts *o;     /* options */
+    char *ipath;           /* DIR/index.sqlite */
+    sqlite3 *db;           /* the index */
+    sqlite3_stmt *ins_doc; /* INSERT INTO documents */
+    sqlite3_stmt *ins_imp; /* INSERT INTO document_imports */
+    sqlite3_stmt *ins_shard;/* INSERT INTO shards */
+    TsReader ts;           /* input */
+    int ts_open;           /* ts needs ts_close */
+    uint32_t dtype;        /* 2 or 4 */
+    uint64_t shard_tokens; /* target per shard */
+    double valid_fraction; /* split share */
+    uint64_t split_seed;   /* split hash seed */
+    uint64_t shard_id;     /* number of the shard being written (or next) */
+    int fd;                /* its file, -1 when none is open */
+    Out out;               /* buffered writes to it */
+    Hash64State *hash;     /* payload checksum */
+    uint64_t tokens;       /* tokens in the current shard */
+    char tmp[4200];        /* its temporary name */
+    char final[4096];      /* its final name */
+    Row *rows;             /* documents of the current shard */
+    size_t nrows, caprows; /* count, allocated */
+    Buf arena;             /* their strings */
+    uint16_t *conv;        /* uint16 conversion buffer */
+    size_t convcap;        /* its capacity in tokens */
+    JsonObj obj;           /* meta parser */
+    Buf dec;               /* decoded strings scratch */
+    uint64_t next_doc;     /* id of the next document */
+    uint64_t docs_done;    /* documents packed in this run */
+    uint64_t tokens_done;  /* tokens packed in this run */
+    Progress prog;         /* progress line */
+} Packer;
+
+static volatile sig_atomic_t g_interrupted;
+static char g_tmp_path[4096];   /* removed if a write error ends the process */
+
+static void pack_on_signal(int sig) { g_interrupted = sig; }
+
+/*
+** out_on_fatal hook: remove the shard being written when a write error ends the process.
+*/
+static void pack_cleanup_tmp(void)
+{
+    if (g_tmp_path[0]) unlink(g_tmp_path);
+}
+
+/*
+** Split of a repository: XXH3-64(repo_name, seed) mapped to [0,1) and compared with the fraction.
+*/
+int split_is_valid(const char *repo, size_t n, double valid_fraction, uint64_t seed)
+{
+    uint64_t h = hash64_seed(repo ? repo : "", repo ? n : 0, seed);
+    double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
+    return u < valid_fraction;
+}
+
+// ----------------------------------------------------------------------------
+// the index
+
+/*
+** Prepare a statement or report. Returns 0 or -1.
+*/
+static int pack_prepare(Packer *p, const char *sql, sqlite3_stmt **st)
+{
+    if (sqlite3_prepare_v2(p->db, sql, -1, st, NULL) != SQLITE_OK)
+        return error("%s: %s", p->ipath, sqlite3_errmsg(p->db));
+    return 0;
+}
+
+/*
+** Does the directory hold files of a corpus (index or shard files)?
+*/
+static int dir_has_corpus_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while ((e = readdir(d))) {
+        if (!strncmp(e->d_name, "index.sqlite", 12) || !strncmp(e->d_name, "shard-", 6)) {
+            found = 1;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/*
+** Remove shard files of dir that the index does not record (all of them when db is NULL),
+** and every leftover .tmp. Returns 0 or -1.
+*/
+static int pack_remove_orphans(Packer *p, int all)
+{
+    DIR *d = opendir(p->o->dir);
+    if (!d) return error("%s: cannot read directory: %s", p->o->dir, strerror(errno));
+    sqlite3_stmt *st = NULL;
+    if (!all && pack_prepare(p, "SELECT 1 FROM shards WHERE file = ?", &st)) {
+        closedir(d);
+        return -1;
+    }
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        const char *n = e->d_name;
+        size_t len = strlen(n);
+        if (strncmp(n, "shard-", 6)) continue;
+        int is_tmp = len > 8 && !strcmp(n + len - 8, ".bin.tmp");
+        int is_bin = len > 4 && !strcmp(n + len - 4, ".bin");
+        if (!is_tmp && !is_bin) continue;
+        int known = 0;
+        if (is_bin && st) {
+            sqlite3_bind_text(st, 1, n, -1, SQLITE_TRANSIENT);
+            known = sqlite3_step(st) == SQLITE_ROW;
+            sqlite3_reset(st);
+        }
+        if (known) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", p->o->dir, n);
+        if (!all && is_bin)
+            warn("%s: not recorded in the index (pack was interrupted): removing it", path);
+        if (unlink(path) && errno != ENOENT) rc = error("cannot remove '%s': %s", path,
+                                                        strerror(errno));
+    }
+    sqlite3_finalize(st);
+    closedir(d);
+    return rc;
+}
+
+/*
+** Current UTC time as ISO 8601 into out.
+*/
+static void iso_now(char *out, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/*
+** Create the schema and the corpus row in one transaction (a fresh corpus).
+*/
+static int pack_create_index(Packer *p)
+{
+    const TsHeader *h = &p->ts.hdr;
+    if (index_exec(p->db, "BEGIN", p->ipath) || index_exec(p->db, index_sql_schema, p->ipath))
+        return -1;
+    sqlite3_stmt *st = NULL;
+    if (pack_prepare(p, "INSERT INTO corpus(format_version, tokenizer_fingerprint, tokenizer_json,"
+                        " vocab_size, eot_id, dtype, shard_tokens, valid_fraction, split_seed,"
+                        " created_by, codemill_version, created_at, complete)"
+                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0)", &st))
+        return -1;
+    char fp[17], seed[17], now[32];
+    hash_hex(h->fingerprint, fp);
+    hash_hex(p->split_seed, seed);
+    iso_now(now, sizeof now);
+    sqlite3_bind_int(st, 1, INDEX_VERSION);
+    sqlite3_bind_text(st, 2, fp, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, h->json, (int)h->json_len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, h->vocab_size);
+    sqlite3_bind_int64(st, 5, h->eot_id);
+    sqlite3_bind_int(st, 6, (int)p->dtype);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)p->shard_tokens);
+    sqlite3_bind_double(st, 8, p->valid_fraction);
+    sqlite3_bind_text(st, 9, seed, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 10, p->o->cmdline ? p->o->cmdline : "cm-shards pack", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, CM_SHARDS_VERSION, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 12, now, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return error("%s: %s", p->ipath, sqlite3_errmsg(p->db));
+    return index_exec(p->db, "COMMIT", p->ipath);
+}
+
+/*
+** Read back the settings of a corpus being resumed and check the input matches it. Sets
+** next_doc and shard_id. Returns 0, 1 when there is no corpus row yet, or an exit status > 1.
+*/
+static int pack_load_resume(Packer *p, int *complete)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(p->db, "SELECT tokenizer_fingerprint, dtype, shard_tokens, "
+                           "valid_fraction, split_seed, complete FROM corpus", -1, &st, NULL)
+        != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return 1; /* no schema: the first pack died before creating it */
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        error("%s: no corpus row: not an index made by cm-shards pack", p->ipath);
+        return CM_EFORMAT;
+    }
+    uint64_t fp = 0, seed = 0;
+    int bad = index_parse_hex64((const char *)sqlite3_column_text(st, 0), &fp) ||
+              index_parse_hex64((const char *)sqlite3_column_text(st, 4), &seed);
+    p->dtype = (uint32_t)sqlite3_column_int(st, 1);
+    p->shard_tokens = (uint64_t)sqlite3_column_int64(st, 2);
+    p->valid_fraction = sqlite3_column_double(st, 3);
+    p->split_seed = seed;
+    *complete = sqlite3_column_int(st, 5);
+    sqlite3_finalize(st);
+    if (bad || (p->dtype != 2 && p->dtype != 4) || p->shard_tokens == 0) {
+        error("%s: damaged corpus row", p->ipath);
+        return CM_EFORMAT;
+    }
+    if (fp != p->ts.hdr.fingerprint) {
+        char a[17], b[17];
+        hash_hex(fp, a);
+        hash_hex(p->ts.hdr.fingerprint, b);
+        error("%s: the input was made with another tokenizer (fingerprint %s) than the corpus "
+              "being resumed (%s)", p->o->input, b, a);
+        return CM_EDATA;
+    }
+    if (sqlite3_prepare_v2(p->db, "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM documents), "
+                           "(SELECT COALESCE(MAX(id) + 1, 0) FROM shards)", -1, &st, NULL)
+            != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        error("%s: %s", p->ipath, sqlite3_errmsg(p->db));
+        sqlite3_finalize(st);
+        return CM_EFORMAT;
+    }
+    p->next_doc = (uint64_t)sqlite3_column_int64(st, 0);
+    p->shard_id = (uint64_t)sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+/*
+** Skip the first next_doc documents of the input, checking each one's token count against the
+** index. Returns 0 or an exit status.
+*/
+static int pack_skip_done(Packer *p)
+{
+    if (p->next_doc == 0) return 0;
+    sqlite3_stmt *st = NULL;
+    if (pack_prepare(p, "SELECT id, n_tokens FROM documents ORDER BY id", &st)) return CM_EFORMAT;
+    uint64_t k = 0;
+    int rc = CM_OK;
+    while (k < p->next_doc) {
+        TsDoc d;
+        int r = ts_next(&p->ts, &d);
+        if (r <= 0) {
+            if (r < 0) error("%s", p->ts.err);
+            error("%s: the input ended after %llu documents but the corpus already holds %llu: "
+                  "is it the input the corpus was packed from?", p->o->input,
+                  (unsigned long long)k, (unsigned long long)p->next_doc);
+            rc = CM_EDATA;
+            break;
+        }
+        if (sqlite3_step(st) != SQLITE_ROW || (uint64_t)sqlite3_column_int64(st, 0) != k) {
+            error("%s: documents are not numbered 0..%llu (damaged index)", p->ipath,
+                  (unsigned long long)p->next_doc - 1);
+            rc = CM_EFORMAT;
+            break;
+        }
+        if ((uint64_t)sqlite3_column_int64(st, 1) != d.n) {
+            error("%s: document %llu has %u tokens but the corpus holds %lld for it: the input "
+                  "is not the one this corpus was packed from", p->o->input,
+                  (unsigned long long)k, d.n, (long long)sqlite3_column_int64(st, 1));
+            rc = CM_EDATA;
+            break;
+        }
+        k++;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+** Open (creating or resuming) the corpus directory and its index, after the stream header was
+** read. Returns 0, or an exit status.
+*/
+static int pack_open(Packer *p)
+{
+    const PackOpts *o = p->o;
+    struct stat sb;
+    int exists = stat(o->dir, &sb) == 0;
+    if (exists && !S_ISDIR(sb.st_mode)) {
+        error("%s: exists and is not a directory", o->dir);
+        return CM_EUSAGE;
+    }
+    if (exists && !o->resume && dir_has_corpus_files(o->dir)) {
+        if (!o->force) {
+            error("%s: already holds a corpus: use --resume to finish an interrupted pack, or "
+                  "--force to replace it", o->dir);
+            return CM_EUSAGE;
+        }
+    }
+    if (!exists && mkdir(o->dir, 0777) && errno != EEXIST) {
+        error("cannot create directory '%s': %s", o->dir, strerror(errno));
+        return CM_EIO;
+    }
+    size_t n = strlen(o->dir) + sizeof INDEX_NAME + 16;
+    p->ipath = xmalloc(n);
+    if (o->force && !o->resume) {
+        const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+        for (int i = 0; i < 4; i++) {
+            snprintf(p->ipath, n, "%s/%s%s", o->dir, INDEX_NAME, sfx[i]);
+            if (unlink(p->ipath) && errno != ENOENT) {
+                error("cannot remove '%s': %s", p->ipath, strerror(errno));
+                return CM_EIO;
+            }
+        }
+        if (pack_remove_orphans(p, 1)) return CM_EIO;
+    }
+    snprintf(p->ipath, n, "%s/%s", o->dir, INDEX_NAME);
+    int had_index = access(p->ipath, F_OK) == 0;
+    if (sqlite3_open_v2(p->ipath, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+        != SQLITE_OK) {
+        error("%s: cannot open: %s", p->ipath, sqlite3_errmsg(p->db));
+        return CM_EIO;
+    }
+    sqlite3_busy_timeout(p->db, 5000);
+    if (index_exec(p->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                          "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY", p->ipath))
+        return CM_EIO;
+    int fresh = 1;
+    if (had_index && o->resume) {
+        int complete = 0;
+        int rc = pack_load_resume(p, &complete);
+        if (rc > 1) return rc;
+        if (rc == 0) {
+            fresh = 0;
+            if (complete) {
+                warn("%s: the corpus is already complete (%llu documents): nothing to do",
+                     o->dir, (unsigned long long)p->next_doc);
+                return -1;
+            }
+        }
+    }
+    if (fresh) {
+        p->dtype = shard_dtype_for_vocab(p->ts.hdr.vocab_size);
+        p->shard_tokens = o->shard_tokens;
+        p->valid_fraction = o->valid_fraction;
+        p->split_seed = o->split_seed;
+        p->next_doc = 0;
+        p->shard_id = 0;
+        if (o->resume && pack_remove_orphans(p, 1)) return CM_EIO;
+        if (pack_create_index(p)) return CM_EIO;
+    } else {
+        if (pack_remove_orphans(p, 0)) return CM_EIO;
+    }
+    if (pack_prepare(p, "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, "
+                        "repo_name, path, license, imports, content_hash, split, extra) "
+                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", &p->ins_doc) ||
+        pack_prepare(p, "INSERT INTO document_imports(document, module) VALUES(?,?)",
+                     &p->ins_imp) ||
+        pack_prepare(p, "INSERT INTO shards(id, file, tokens, documents, bytes, checksum, "
+                        "first_document) VALUES(?,?,?,?,?,?,?)", &p->ins_shard))
+        return CM_EFORMAT;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// metadata of one document
+
+/*
+** Append bytes to the arena and return their offset.
+*/
+static uint32_t arena_add(Packer *p, const void *s, size_t n)
+{
+    uint32_t off = (uint32_t)p->arena.len;
+    buf_add(&p->arena, s, n);
+    return off;
+}
+
+/*
+** Store a string field's decoded value as row field f.
+*/
+static void row_set_string(Packer *p, Row *r, int f, const JsonField *jf)
+{
+    if (!jf || jf->type == JSON_NULL) return;
+    if (jf->type != JSON_STRING) { /* keep numbers and others as their JSON text */
+        r->off[f] = arena_add(p, jf->raw, jf->rawlen);
+        r->len[f] = (uint32_t)jf->rawlen;
+        return;
+    }
+    if (!jf->escaped) {
+        r->off[f] = arena_add(p, jf->raw, jf->rawlen);
+        r->len[f] = (uint32_t)jf->rawlen;
+        return;
+    }
+    buf_reset(&p->dec);
+    json_decode_string(jf->raw, jf->rawlen, &p->dec);
+    r->off[f] = arena_add(p, p->dec.buf, p->dec.len);
+    r->len[f] = (uint32_t)p->dec.len;
+}
+
+static int key_is(const JsonField *f, const char *k)
+{
+    size_t n = strlen(k);
+    return f->klen == n && !memcmp(f->key, k, n);
+}
+
+/*
+** Parse a document's meta into a new row. Returns 0, or -1 with a message (bad meta).
+*/
+static int pack_add_row(Packer *p, const TsDoc *d)
+{
+    if (p->nrows == p->caprows) {
+        p->caprows = p->caprows ? 2 * p->caprows : 4096;
+        p->rows = xrealloc(p->rows, p->caprows * sizeof *p->rows);
+    }
+    Row *r = &p->rows[p->nrows];
+    r->id = p->next_doc;
+    r->offset = p->tokens;
+    r->n_tokens = d->n;
+    r->n_bytes = -1;
+    for (int i = 0; i < 6; i++) r->len[i] = NOSTR, r->off[i] = 0;
+    if (json_parse_object(&p->obj, d->meta, d->meta_len)) {
+        return error("%s: document %llu: meta is not a JSON object: %s at byte %zu", p->o->input,
+                     (unsigned long long)p->next_doc + 1, p->obj.err, p->obj.err_pos);
+    }
+    int64_t size = -1, nb = -1;
+    size_t extra_start = p->arena.len;
+    int nextra = 0;
+    for (int i = 0; i < p->obj.n; i++) {
+        const JsonField *f = &p->obj.f[i];
+        if (key_is(f, "repo_name")) row_set_string(p, r, F_REPO, f);
+        else if (key_is(f, "path")) row_set_string(p, r, F_PATH, f);
+        else if (key_is(f, "license")) row_set_string(p, r, F_LICENSE, f);
+        else if (key_is(f, "content_hash")) row_set_string(p, r, F_HASH, f);
+        else if (key_is(f, "imports")) {
+            if (f->type == JSON_NULL) continue;
+            uint32_t off = (uint32_t)p->arena.len;
+            if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
+            buf_add(&p->arena, f->raw, f->rawlen);
+            if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
+            r->off[F_IMPORTS] = off;
+            r->len[F_IMPORTS] = (uint32_t)(p->arena.len - off);
+        } else if (key_is(f, "n_bytes") && f->type == JSON_NUMBER) {
+            nb = strtoll(f->raw, NULL, 10);
+        } else if (key_is(f, "size") && f->type == JSON_NUMBER) {
+            size = strtoll(f->raw, NULL, 10);
+        } else {
+            continue;
+        }
+    }
+    /* the other fields, as one JSON object, in input order */
+    for (int i = 0; i < p->obj.n; i++) {
+        const JsonField *f = &p->obj.f[i];
+        if (key_is(f, "repo_name") || key_is(f, "path") || key_is(f, "license") ||
+            key_is(f, "content_hash") || key_is(f, "imports") || key_is(f, "n_bytes") ||
+            key_is(f, "size") || key_is(f, "content"))
+            continue;
+        if (nextra == 0) extra_start = p->arena.len;
+        buf_addc(&p->arena, nextra++ ? ',' : '{');
+        buf_addc(&p->arena, '"');
+        buf_add(&p->arena, f->key, f->klen);
+        buf_add(&p->arena, "\":", 2);
+        if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
+        buf_add(&p->arena, f->raw, f->rawlen);
+        if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
+    }
+    if (nextra) {
+        buf_addc(&p->arena, '}');
+        r->off[F_EXTRA] = (uint32_t)extra_start;
+        r->len[F_EXTRA] = (uint32_t)(p->arena.len - extra_start);
+    }
+    r->n_bytes = nb >= 0 ? nb : size;
+    r->valid = (char)split_is_valid(r->len[F_REPO] == NOSTR ? "" : p->arena.buf + r->off[F_REPO],
+                                    r->len[F_REPO] == NOSTR ? 0 : r->len[F_REPO],
+                                    p->valid_fraction, p->split_seed);
+    p->nrows++;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// shards
+
+/*
+** Start shard p->shard_id: create its .tmp file and reserve the header.
+*/
+static void pack_shard_begin(Packer *p)
+{
+    char name[64];
+    shard_file_name(name, sizeof name, p->shard_id);
+    snprintf(p->final, sizeof p->final, "%s/%s", p->o->dir, name);
+    snprintf(p->tmp, sizeof p->tmp, "%s.tmp", p->final);
+    p->fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (p->fd < 0) die(CM_EIO, "cannot create '%s': %s", p->tmp, strerror(errno));
+    memcpy(g_tmp_path, p->tmp, sizeof g_tmp_path);
+    out_init(&p->out, p->fd, p->tmp, 1u << 20);
+    static const unsigned char zero[SHARD_PAYLOAD_OFFSET];
+    out_write(&p->out, zero, sizeof zero);
+    p->hash = hash64_new();
+    p->tokens = 0;
+    p->nrows = 0;
+    buf_reset(&p->arena);
+}
+
+/*
+** Append a document's ids to the current shard.
+*/
+static void pack_shard_write(Packer *p, const uint32_t *ids, uint32_t n)
+{
+    if (p->dtype == 4) {
+        out_write(&p->out, ids, 4 * (size_t)n);
+        hash64_update(p->hash, ids, 4 * (size_t)n);
+    } else {
+        if (p->convcap < n) {
+            p->convcap = n;
+            p->conv = xrealloc(p->conv, 2 * (size_t)n);
+        }
+        for (uint32_t i = 0; i < n; i++) p->conv[i] = (uint16_t)ids[i];
+        out_write(&p->out, p->conv, 2 * (size_t)n);
+        hash64_update(p->hash, p->conv, 2 * (size_t)n);
+    }
+    p->tokens += n;
+}
+
+/*
+** Bind a row string (or NULL) to parameter i.
+*/
+static void bind_str(Packer *p, sqlite3_stmt *st, int i, const Row *r, int f)
+{
+    if (r->len[f] == NOSTR) sqlite3_bind_null(st, i);
+    else sqlite3_bind_text(st, i, p->arena.buf + r->off[f], (int)r->len[f], SQLITE_STATIC);
+}
+
+/*
+** Insert the module names of an imports value (a JSON array of strings, or one string of
+** comma-separated names) for document id. Returns an SQLite result code.
+*/
+static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
+{
+    size_t i = 0;
+    int quoted_list = n > 0 && s[0] == '[';
+    if (!quoted_list && n >= 2 && s[0] == '"') { s++; n -= 2; } /* one string: "a,b" */
+    while (i < n) {
+        const char *start;
+        size_t len;
+        int escaped = 0;
+        if (quoted_list) {
+            while (i < n && s[i] != '"') i++;
+            if (i >= n) break;
+            start = s + ++i;
+            while (i < n && s[i] != '"') {
+                if (s[i] == '\\') { escaped = 1; i++; }
+                i++;
+            }
+            len = (size_t)(s + i - start);
+            i++;
+        } else {
+            while (i < n && (s[i] == ',' || s[i] == ' ')) i++;
+            start = s + i;
+            while (i < n && s[i] != ',' && s[i] != ' ') i++;
+            len = (size_t)(s + i - start);
+            escaped = memchr(start, '\\', len) != NULL;
+        }
+        if (len == 0) continue;
+        if (escaped) {
+            buf_reset(&p->dec);
+            json_decode_string(start, len, &p->dec);
+            start = p->dec.buf;
+            len = p->dec.len;
+        }
+        sqlite3_bind_int64(p->ins_imp, 1, (sqlite3_int64)id);
+        sqlite3_bind_text(p->ins_imp, 2, start, (int)len, SQLITE_TRANSIENT);
+        int rc = sqlite3_step(p->ins_imp);
+        sqlite3_reset(p->ins_imp);
+        if (rc != SQLITE_DONE) return rc;
+    }
+    return SQLITE_DONE;
+}
+
+/*
+** Record the finished shard and its documents in one transaction. Returns 0 or -1 (reported).
+*/
+static int pack_shard_index(Packer *p, const char *name, uint64_t bytes, uint64_t checksum)
+{
+    char hex[17];
+    hash_hex(checksum, hex);
+    if (index_exec(p->db, "BEGIN", p->ipath)) return -1;
+    sqlite3_stmt *st = p->ins_shard;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)p->shard_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)p->tokens);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)p->nrows);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)bytes);
+    sqlite3_bind_text(st, 6, hex, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 7, p->nrows ? (sqlite3_int64)p->rows[0].id : 0);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    st = p->ins_doc;
+    for (size_t i = 0; i < p->nrows && rc == SQLITE_DONE; i++) {
+        const Row *r = &p->rows[i];
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)p->shard_id);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)r->offset);
+        sqlite3_bind_int64(st, 4, r->n_tokens);
+        if (r->n_bytes >= 0) sqlite3_bind_int64(st, 5, r->n_bytes);
+        else sqlite3_bind_null(st, 5);
+        bind_str(p, st, 6, r, F_REPO);
+        bind_str(p, st, 7, r, F_PATH);
+        bind_str(p, st, 8, r, F_LICENSE);
+        bind_str(p, st, 9, r, F_IMPORTS);
+        bind_str(p, st, 10, r, F_HASH);
+        sqlite3_bind_text(st, 11, r->valid ? "valid" : "train", 5, SQLITE_STATIC);
+        bind_str(p, st, 12, r, F_EXTRA);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE && r->len[F_IMPORTS] != NOSTR)
+            rc = pack_insert_imports(p, r->id, p->arena.buf + r->off[F_IMPORTS],
+                                     r->len[F_IMPORTS]);
+    }
+    if (rc != SQLITE_DONE) {
+        error("%s: cannot record %s: %s", p->ipath, name, sqlite3_errmsg(p->db));
+        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        error("%s: cannot record %s: %s", p->ipath, name, sqlite3_errmsg(p->db));
+        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+** Finish the current shard: header, fdatasync, rename, fsync the directory, then index it.
+** Returns 0, or an exit status (the shard is removed and the index left as it was).
+*/
+static int pack_shard_finish(Packer *p)
+{
+    if (p->fd < 0) return 0;
+    if (p->nrows == 0) { /* nothing was added (bad first document): no empty shard */
+        out_done(&p->out);
+        close(p->fd);
+        p->fd = -1;
+        unlink(p->tmp);
+        g_tmp_path[0] = 0;
+        hash64_free(p->hash);
+        p->hash = NULL;
+        return 0;
+    }
+    out_flush(&p->out);
+    ShardHeader h = {0};
+    h.version = SHARD_VERSION;
+    h.dtype = p->dtype;
+    h.tokens = p->tokens;
+    h.fingerprint = p->ts.hdr.fingerprint;
+    h.checksum = hash64_digest(p->hash);
+    h.eot_id = p->ts.hdr.eot_id;
+    h.vocab_size = p->ts.hdr.vocab_size;
+    h.documents = p->nrows;
+    h.payload_offset = SHARD_PAYLOAD_OFFSET;
+    unsigned char hb[SHARD_HEADER_BYTES];
+    shard_header_encode(&h, hb);
+    hash64_free(p->hash);
+    p->hash = NULL;
+    uint64_t bytes = SHARD_PAYLOAD_OFFSET + p->tokens * p->dtype;
+    int fd = p->fd;
+    p->fd = -1;
+    out_done(&p->out);
+    if (pwrite(fd, hb, sizeof hb, 0) != (ssize_t)sizeof hb || fdatasync(fd)) {
+        int e = errno;
+        close(fd);
+        unlink(p->tmp);
+        g_tmp_path[0] = 0;
+        error("cannot write to '%s': %s", p->tmp, strerror(e));
+        return CM_EIO;
+    }
+    close(fd);
+    if (rename(p->tmp, p->final)) {
+        error("cannot rename '%s' to '%s': %s", p->tmp, p->final, strerror(errno));
+        unlink(p->tmp);
+        g_tmp_path[0] = 0;
+        return CM_EIO;
+    }
+    g_tmp_path[0] = 0;
+    if (fsync_dir(p->o->dir)) {
+        error("cannot sync directory '%s': %s", p->o->dir, strerror(errno));
+        return CM_EIO;
+    }
+    const char *name = strrchr(p->final, '/') + 1;
+    if (pack_shard_index(p, name, bytes, h.checksum)) {
+        unlink(p->final); /* not recorded: remove it so the directory matches the index */
+        return CM_EIO;
+    }
+    p->docs_done += p->nrows;
+    p->tokens_done += p->tokens;
+    p->shard_id++;
+    p->nrows = 0;
+    return 0;
+}
+
+// ----------------------------------------------------------------------------
+// the pack loop
+
+/*
+** Create the secondary indexes, mark the corpus complete when the input ended cleanly, and
+** leave the index as a single rollback-journal file. Returns 0 or -1.
+*/
+static int pack_finalize_index(Packer *p, int complete)
+{
+    if (index_exec(p->db, index_sql_indexes, p->ipath)) return -1;
+    if (complete && index_exec(p->db, "UPDATE corpus SET complete = 1", p->ipath)) return -1;
+    sqlite3_finalize(p->ins_doc);
+    sqlite3_finalize(p->ins_imp);
+    sqlite3_finalize(p->ins_shard);
+    p->ins_doc = p->ins_imp = p->ins_shard = NULL;
+    if (index_exec(p->db, "PRAGMA journal_mode = DELETE", p->ipath)) return -1;
+    return 0;
+}
+
+int pack_run(const PackOpts *o)
+{
+    Packer pk, *p = &pk;
+    memset(p, 0, sizeof *p);
+    p->o = o;
+    p->fd = -1;
+    int rc = CM_OK, input_ok = 0;
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pack_on_signal;
+    sigemptyset(&sa.sa_mask);
+    g_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    out_on_fatal(pack_cleanup_tmp);
+
+    if (ts_open(&p->ts, o->fd, o->input)) {
+        error("%s", p->ts.err);
+        rc = CM_EDATA;
+        goto done;
+    }
+    p->ts_open = 1;
+    rc = pack_open(p);
+    if (rc == -1) { rc = CM_OK; goto done; } /* already complete */
+    if (rc) goto done;
+    rc = pack_skip_done(p);
+    if (rc) goto done;
+    progress_init(&p->prog, o->progress);
+    for (;;) {
+        if (g_interrupted) break;
+        TsDoc d;
+        int r = ts_next(&p->ts, &d);
+        if (r == 0) { input_ok = 1; break; }
+        if (r < 0) {
+            error("%s", p->ts.err);
+            rc = CM_EDATA;
+            break;
+        }
+        if (p->fd >= 0 && p->tokens > 0 &&
+            (p->tokens + d.n > p->shard_tokens ||
+             p->arena.len + p->nrows * sizeof(Row) >= PACK_MAX_ROW_BYTES)) {
+            rc = pack_shard_finish(p);
+            if (rc) goto done;
+        }
+        if (p->fd < 0) pack_shard_begin(p);
+        if (pack_add_row(p, &d)) {
+            rc = CM_EDATA;
+            break;
+        }
+        pack_shard_write(p, d.ids, d.n);
+        p->next_doc++;
+        if ((p->next_doc & 1023) == 0)
+            progress_update(&p->prog, "%llu documents, %llu shards",
+                            (unsigned long long)p->next_doc, (unsigned long long)p->shard_id);
+    }
+    /* keep what was read completely: the current shard holds only whole documents */
+    int frc = pack_shard_finish(p);
+    if (frc) { rc = frc; goto done; }
+    progress_end(&p->prog);
+    if (pack_finalize_index(p, input_ok && !g_interrupted)) {
+        rc = CM_EIO;
+        goto done;
+    }
+    if (g_interrupted) {
+        error("interrupted: %llu documents packed in %s; run 'cm-shards pack --resume' with the "
+              "same input to finish", (unsigned long long)p->next_doc, o->dir);
+        rc = CM_EINTR;
+    } else if (rc == CM_EDATA) {
+        error("kept the %llu complete documents before the fault in %s ('pack --resume' with a "
+              "complete input finishes the job)", (unsigned long long)p->next_doc, o->dir);
+    } else if (p->prog.on) {
+        fprintf(stderr, "%s: packed %llu documents, %llu tokens into %llu shards in %s\n",
+                cm_prog, (unsigned long long)p->docs_done, (unsigned long long)p->tokens_done,
+                (unsigned long long)p->shard_id, o->dir);
+    }
+done:
+    if (p->fd >= 0) { /* a failure part way through a shard */
+        out_done(&p->out);
+        close(p->fd);
+        unlink(p->tmp);
+        g_tmp_path[0] = 0;
+    }
+    hash64_free(p->hash);
+    sqlite3_finalize(p->ins_doc);
+    sqlite3_finalize(p->ins_imp);
+    sqlite3_finalize(p->ins_shard);
+    if (p->db) sqlite3_close(p->db);
+    if (p->ts_open) ts_close(&p->ts);
+    free(p->ipath);
+    free(p->rows);
+    free(p->conv);
+    buf_free(&p->arena);
+    buf_free(&p->dec);
+    json_obj_free(&p->obj);
+    out_on_fatal(NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}

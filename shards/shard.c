@@ -1,0 +1,210 @@
+/*
+** The author disclaims copyright to this source code. In place of a legal notice, here is a
+** blessing: may you do good and not evil.
+**
+*************************************************************************************************
+** shard.c: shard header encoding and checking, and the index.sqlite schema (see shard.h).
+*/
+#include "shard.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "hash.h"  // defines: hash64
+#include "util.h"  // defines: error
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "codemill formats are little-endian");
+
+// ----------------------------------------------------------------------------
+// shard header
+
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/*
+** Write the header fields of h into out[0..SHARD_HEADER_BYTES), reserved bytes zeroed and the
+** header checksum in the last 8 bytes.
+*/
+void shard_header_encode(const ShardHeader *h, unsigned char *out)
+{
+    memset(out, 0, SHARD_HEADER_BYTES);
+    memcpy(out, SHARD_MAGIC, 8);
+    put32(out + 8, SHARD_VERSION);
+    put32(out + 12, h->dtype);
+    put64(out + 16, h->tokens);
+    put64(out + 24, h->fingerprint);
+    put64(out + 32, h->checksum);
+    put32(out + 40, h->eot_id);
+    put32(out + 44, h->vocab_size);
+    put64(out + 48, h->documents);
+    put64(out + 56, SHARD_PAYLOAD_OFFSET);
+    put64(out + 248, hash64(out, 248));
+}
+
+/*
+** Parse a shard header from buf[0..n). Checks the magic, the header checksum, the version and
+** the dtype. Returns 0, or -1 with the reason in err.
+*/
+int shard_header_decode(ShardHeader *h, const unsigned char *buf, size_t n, char *err,
+                        size_t errlen)
+{
+    memset(h, 0, sizeof *h);
+    if (n < SHARD_HEADER_BYTES) {
+        snprintf(err, errlen, "truncated: %zu bytes, shorter than the %d-byte header", n,
+                 SHARD_HEADER_BYTES);
+        return -1;
+    }
+    if (memcmp(buf, SHARD_MAGIC, 8)) {
+        snprintf(err, errlen, "not a codemill shard (bad magic)");
+        return -1;
+    }
+    if (get64(buf + 248) != hash64(buf, 248)) {
+        snprintf(err, errlen, "header checksum mismatch (damaged header)");
+        return -1;
+    }
+    h->version = get32(buf + 8);
+    if (h->version != SHARD_VERSION) {
+        snprintf(err, errlen, "shard format version %u is not supported (this build reads %d)",
+                 h->version, SHARD_VERSION);
+        return -1;
+    }
+    h->dtype = get32(buf + 12);
+    h->tokens = get64(buf + 16);
+    h->fingerprint = get64(buf + 24);
+    h->checksum = get64(buf + 32);
+    h->eot_id = get32(buf + 40);
+    h->vocab_size = get32(buf + 44);
+    h->documents = get64(buf + 48);
+    h->payload_offset = get64(buf + 56);
+    if (h->dtype != 2 && h->dtype != 4) {
+        snprintf(err, errlen, "bad dtype %u (want 2 or 4 bytes per token)", h->dtype);
+        return -1;
+    }
+    if (h->payload_offset != SHARD_PAYLOAD_OFFSET) {
+        snprintf(err, errlen, "bad payload offset %llu", (unsigned long long)h->payload_offset);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+** Bytes per stored token for a vocabulary of vocab_size ids.
+*/
+uint32_t shard_dtype_for_vocab(uint32_t vocab_size)
+{
+    return vocab_size <= 65536 ? 2 : 4;
+}
+
+/*
+** The file name of shard number id.
+*/
+void shard_file_name(char *out, size_t n, uint64_t id)
+{
+    snprintf(out, n, "shard-%05llu.bin", (unsigned long long)id);
+}
+
+// ----------------------------------------------------------------------------
+// index.sqlite schema v1 (documented in docs/FORMATS.md "SQLite index")
+
+const char index_sql_schema[] =
+    "PRAGMA user_version = 1;\n"
+    "CREATE TABLE corpus(\n"
+    "  format_version INTEGER NOT NULL,       -- schema and shard format version: 1\n"
+    "  tokenizer_fingerprint TEXT NOT NULL,   -- XXH3-64 of tokenizer_json, 16 hex digits\n"
+    "  tokenizer_json TEXT NOT NULL,          -- the tokenizer.json the tokens come from\n"
+    "  vocab_size INTEGER NOT NULL,\n"
+    "  eot_id INTEGER NOT NULL,               -- end-of-text id closing every document\n"
+    "  dtype INTEGER NOT NULL,                -- bytes per token in the shards: 2 or 4\n"
+    "  shard_tokens INTEGER NOT NULL,         -- target tokens per shard (--shard-tokens)\n"
+    "  valid_fraction REAL NOT NULL,          -- --valid-fraction\n"
+    "  split_seed TEXT NOT NULL,              -- seed of the split hash, 16 hex digits\n"
+    "  created_by TEXT NOT NULL,              -- the command line\n"
+    "  codemill_version TEXT NOT NULL,\n"
+    "  created_at TEXT NOT NULL,              -- UTC, ISO 8601\n"
+    "  complete INTEGER NOT NULL DEFAULT 0    -- 1 once the whole input was packed\n"
+    ");\n"
+    "CREATE TABLE shards(\n"
+    "  id INTEGER PRIMARY KEY,                -- 0, 1, ...\n"
+    "  file TEXT NOT NULL UNIQUE,             -- name inside the corpus directory\n"
+    "  tokens INTEGER NOT NULL,\n"
+    "  documents INTEGER NOT NULL,\n"
+    "  bytes INTEGER NOT NULL,                -- file size, header included\n"
+    "  checksum TEXT NOT NULL,                -- XXH3-64 of the payload, 16 hex digits\n"
+    "  first_document INTEGER NOT NULL        -- documents.id of its first document\n"
+    ");\n"
+    "CREATE TABLE documents(\n"
+    "  id INTEGER PRIMARY KEY,                -- position in the input stream, from 0\n"
+    "  shard INTEGER NOT NULL,                -- shards.id\n"
+    "  token_offset INTEGER NOT NULL,         -- first token, counted from the shard's payload\n"
+    "  n_tokens INTEGER NOT NULL,             -- tokens, the closing end-of-text included\n"
+    "  n_bytes INTEGER,                       -- bytes of content (meta n_bytes or size)\n"
+    "  repo_name TEXT,\n"
+    "  path TEXT,\n"
+    "  license TEXT,\n"
+    "  imports TEXT,                          -- JSON text as in the record, e.g. '[\"numpy\"]'\n"
+    "  content_hash TEXT,\n"
+    "  split TEXT NOT NULL,                   -- 'train' or 'valid'\n"
+    "  extra TEXT                             -- other meta fields as a JSON object, or NULL\n"
+    ");\n"
+    "CREATE TABLE document_imports(\n"
+    "  document INTEGER NOT NULL,             -- documents.id\n"
+    "  module TEXT NOT NULL                   -- one entry of the imports list\n"
+    ");\n"
+    "CREATE VIEW tokens_per_repo AS\n"
+    "  SELECT repo_name, split, COUNT(*) AS documents, SUM(n_tokens) AS tokens,\n"
+    "         SUM(n_bytes) AS bytes FROM documents GROUP BY repo_name;\n"
+    "CREATE VIEW tokens_per_module AS\n"
+    "  SELECT i.module AS module, COUNT(*) AS documents, SUM(d.n_tokens) AS tokens,\n"
+    "         SUM(d.n_bytes) AS bytes\n"
+    "  FROM document_imports i JOIN documents d ON d.id = i.document GROUP BY i.module;\n"
+    "CREATE VIEW tokens_per_split AS\n"
+    "  SELECT split, COUNT(*) AS documents, COUNT(DISTINCT repo_name) AS repos,\n"
+    "         SUM(n_tokens) AS tokens, SUM(n_bytes) AS bytes FROM documents GROUP BY split;\n"
+    "CREATE VIEW largest_documents AS\n"
+    "  SELECT d.id AS document, d.repo_name, d.path, d.n_tokens, d.n_bytes, s.file\n"
+    "  FROM documents d JOIN shards s ON s.id = d.shard ORDER BY d.n_tokens DESC, d.id;\n"
+    "CREATE VIEW document_location AS\n"
+    "  SELECT d.path, d.repo_name, d.id AS document, s.file, d.token_offset, d.n_tokens\n"
+    "  FROM documents d JOIN shards s ON s.id = d.shard;\n";
+
+const char index_sql_indexes[] =
+    "CREATE INDEX IF NOT EXISTS documents_path ON documents(path);\n"
+    "CREATE INDEX IF NOT EXISTS documents_repo ON documents(repo_name);\n"
+    "CREATE INDEX IF NOT EXISTS document_imports_module ON document_imports(module);\n";
+
+/*
+** Run one or more SQL statements. Returns 0, or -1 after reporting "WHAT: sqlite message".
+*/
+int index_exec(sqlite3 *db, const char *sql, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        error("%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+** Parse exactly 16 hex digits into *out. Returns 0, or -1.
+*/
+int index_parse_hex64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!s) return -1;
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        int d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        else return -1;
+        v = v << 4 | (uint64_t)d;
+    }
+    if (s[16]) return -1;
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,55 @@
+/*
+** The author disclaims copyright to this source code. In place of a legal notice, here is a
+** blessing: may you do good and not evil.
+**
+*************************************************************************************************
+** shards.h: the verbs of cm-shards as library functions (pack, verify, stats, cat, merge), so
+** that unit tests and other stages can call them. Each returns an exit status (lib/util.h).
+*/
+#ifndef CM_SHARDS_H
+#define CM_SHARDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PACK_SHARD_TOKENS_DEFAULT ((uint64_t)64 << 20) /* 64 Mi tokens: 128 MiB as uint16 */
+#define PACK_MAX_ROW_BYTES ((size_t)64 << 20)          /* metadata buffered per shard */
+#define PACK_VALID_FRACTION_DEFAULT 0.05
+
+typedef struct {
+    const char *dir;          /* corpus directory to create or resume */
+    const char *input;        /* input name for messages ("stdin" or a path) */
+    int fd;                   /* input file descriptor */
+    uint64_t shard_tokens;    /* target tokens per shard */
+    double valid_fraction;    /* share of repositories in the valid split */
+    uint64_t split_seed;      /* seed of the repo_name hash */
+    int resume;               /* finish an interrupted pack */
+    int force;                /* replace an existing corpus */
+    int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
+    const char *cmdline;      /* stored in the index */
+} PackOpts;
+
+/* Pack a token stream into a corpus directory. */
+int pack_run(const PackOpts *o);
+
+/* Check a corpus: every shard's checksum, header against index, sizes, document ranges.
+** Prints each problem on stderr; returns CM_OK when sound, CM_EFORMAT when not. */
+int verify_run(const char *dir, int progress);
+
+/* Print tokens, documents and bytes per split and per shard (a table, or JSON). */
+int stats_run(const char *dir, int json);
+
+/* Print the documents selected by `where` as JSONL; ids_only: the ids instead of the text. */
+int cat_run(const char *dir, const char *where, int64_t limit, int ids_only);
+
+/* Combine corpora into dst, hard-linking (or symlinking) their shard files. */
+int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
+              const char *cmdline);
+
+/* Recompute the train/valid assignment in the index with a new fraction (and seed). */
+int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_seed);
+
+/* The split of a repository: 1 for valid, 0 for train (hash of repo_name vs fraction). */
+int split_is_valid(const char *repo, size_t n, double valid_fraction, uint64_t seed);
+
+#endif

@@ -1,0 +1,324 @@
+/*
+** test_corpus.c: the corpus reader (shards/corpus.h) on corpora packed by pack_run.
+**
+** Test plan: pack a stream of known documents (ids chosen so every position is recognisable),
+** then check corpus_open's validation (a truncated shard, a damaged header, a missing index are
+** refused with the file named), the sampler (windows are real token runs of the selection,
+** random mode deterministic from (seed, k) and resumable by seek, sequential mode covers the
+** selection in order and ends), split/where selection, and the token counts.
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hash.h"
+#include "io.h"
+#include "shards/corpus.h"
+#include "shards/shard.h"
+#include "shards/shards.h"
+#include "tokstream.h"
+
+#define NDOCS 60
+#define VOCAB 1000
+#define EOT 999
+
+static char g_dir[256];
+
+/*
+** Document d has length 5 + (d * 7) % 23 and ids (d * 31 + i) % 997, then EOT; repo r = d % 6.
+*/
+static uint32_t doc_len(int d) { return 5 + (uint32_t)((d * 7) % 23); }
+static uint32_t doc_id(int d, uint32_t i) { return (uint32_t)((d * 31 + (int)i) % 997); }
+
+/*
+** Write the test stream to path, then pack it into dir with the given options.
+*/
+static int make_corpus(const char *dir, uint64_t shard_tokens, double valid, uint32_t vocab)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s.tok", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    Out o;
+    out_init(&o, fd, path, 0);
+    const char *tok = "{\"fake\":true}";
+    ts_write_header(&o, vocab, EOT, hash64(tok, strlen(tok)), tok, strlen(tok));
+    uint64_t tokens = 0;
+    for (int d = 0; d < NDOCS; d++) {
+        uint32_t ids[64], n = doc_len(d);
+        for (uint32_t i = 0; i + 1 < n; i++) ids[i] = doc_id(d, i);
+        ids[n - 1] = EOT;
+        char meta[200];
+        int ml = snprintf(meta, sizeof meta, "{\"repo_name\":\"org/r%d\",\"path\":\"f%d.py\","
+                          "\"n_bytes\":%u,\"imports\":[\"%s\"]}", d % 6, d, 3 * n,
+                          d % 2 ? "numpy" : "pandas");
+        ts_write_doc(&o, meta, (uint32_t)ml, ids, n);
+        tokens += n;
+    }
+    ts_write_end(&o, NDOCS, tokens);
+    out_done(&o);
+    close(fd);
+    fd = open(path, O_RDONLY);
+    PackOpts po = {0};
+    po.dir = dir;
+    po.input = path;
+    po.fd = fd;
+    po.shard_tokens = shard_tokens;
+    po.valid_fraction = valid;
+    po.split_seed = SPLIT_SEED_DEFAULT;
+    po.progress = 0;
+    po.force = 1;
+    int rc = pack_run(&po);
+    close(fd);
+    unlink(path);
+    return rc;
+}
+
+static int setup(void **state)
+{
+    snprintf(g_dir, sizeof g_dir, "/tmp/cm-test-corpus.%d", (int)getpid());
+    return make_corpus(g_dir, 100, 0.3, VOCAB);
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd);
+}
+
+/* Is w[0..n) a run of consecutive tokens of the concatenation of all documents? */
+static int is_real_run(const uint32_t *w, size_t n, int *start_doc)
+{
+    static uint32_t all[NDOCS * 40];
+    static size_t nall;
+    static int docstart[NDOCS * 40];
+    if (!nall) {
+        for (int d = 0; d < NDOCS; d++)
+            for (uint32_t i = 0; i < doc_len(d); i++) {
+                docstart[nall] = d;
+                all[nall++] = i + 1 < doc_len(d) ? doc_id(d, i) : EOT;
+            }
+    }
+    for (size_t s = 0; s + n <= nall; s++)
+        if (!memcmp(all + s, w, n * sizeof *w)) {
+            if (start_doc) *start_doc = docstart[s];
+            return 1;
+        }
+    return 0;
+}
+
+static void test_open_and_counts(void **state)
+{
+    char err[512];
+    Corpus *c = corpus_open(g_dir, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(corpus_vocab_size(c), VOCAB);
+    assert_int_equal(corpus_eot_id(c), EOT);
+    uint64_t total = 0, valid = 0;
+    for (int d = 0; d < NDOCS; d++) {
+        total += doc_len(d);
+        char repo[32];
+        int n = snprintf(repo, sizeof repo, "org/r%d", d % 6);
+        if (split_is_valid(repo, (size_t)n, 0.3, SPLIT_SEED_DEFAULT)) valid += doc_len(d);
+    }
+    assert_int_equal(corpus_tokens(c, NULL), total);
+    assert_int_equal(corpus_tokens(c, "valid"), valid);
+    assert_int_equal(corpus_tokens(c, "train"), total - valid);
+    assert_true(valid > 0 && valid < total); /* the split must actually split this corpus */
+    double bpt = corpus_bytes_per_token(c, NULL);
+    assert_true(bpt > 2.99 && bpt < 3.01);
+    size_t jl;
+    assert_string_equal(corpus_tokenizer_json(c, &jl), "{\"fake\":true}");
+    corpus_close(c);
+}
+
+static void test_sequential_covers_selection(void **state)
+{
+    char err[512];
+    Corpus *c = corpus_open(g_dir, err, sizeof err);
+    assert_non_null(c);
+    /* documents f10..f19 are consecutive: the sequential windows tile them exactly */
+    CorpusSampler *s = corpus_sampler_new(c, NULL, "id BETWEEN 10 AND 19", CORPUS_SEQUENTIAL, 0,
+                                          9, err, sizeof err);
+    assert_non_null(s);
+    uint64_t sel = 0;
+    uint32_t expect[1000];
+    for (int d = 10; d <= 19; d++)
+        for (uint32_t i = 0; i < doc_len(d); i++)
+            expect[sel++] = i + 1 < doc_len(d) ? doc_id(d, i) : EOT;
+    assert_int_equal(corpus_sampler_tokens(s), sel);
+    uint32_t w[9];
+    uint64_t k = 0;
+    while (corpus_sampler_next(s, w)) {
+        assert_memory_equal(w, expect + k * 8, sizeof w);
+        k++;
+    }
+    assert_int_equal(k, (sel - 1) / 8);
+    assert_int_equal(corpus_sampler_tell(s), k);
+    corpus_sampler_free(s);
+    corpus_close(c);
+}
+
+static void test_random_deterministic_and_resumable(void **state)
+{
+    char err[512];
+    Corpus *c = corpus_open(g_dir, err, sizeof err);
+    assert_non_null(c);
+    CorpusSampler *a = corpus_sampler_new(c, "train", NULL, CORPUS_RANDOM, 42, 17, err, sizeof err);
+    CorpusSampler *b = corpus_sampler_new(c, "train", NULL, CORPUS_RANDOM, 42, 17, err, sizeof err);
+    CorpusSampler *o = corpus_sampler_new(c, "train", NULL, CORPUS_RANDOM, 43, 17, err, sizeof err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(o);
+    uint32_t wa[50][17], wb[17], wo[17];
+    int differ = 0;
+    for (int k = 0; k < 50; k++) {
+        assert_int_equal(corpus_sampler_next(a, wa[k]), 1);
+        assert_int_equal(corpus_sampler_next(b, wb), 1);
+        assert_int_equal(corpus_sampler_next(o, wo), 1);
+        assert_memory_equal(wa[k], wb, sizeof wb);
+        differ += memcmp(wa[k], wo, sizeof wo) != 0;
+        for (int i = 0; i < 17; i++) assert_true(wa[k][i] < VOCAB);
+    }
+    assert_true(differ > 40);
+    /* resume: a fresh sampler seeked to 30 gives windows 30.. again */
+    CorpusSampler *r = corpus_sampler_new(c, "train", NULL, CORPUS_RANDOM, 42, 17, err, sizeof err);
+    corpus_sampler_seek(r, 30);
+    for (int k = 30; k < 50; k++) {
+        assert_int_equal(corpus_sampler_next(r, wb), 1);
+        assert_memory_equal(wa[k], wb, sizeof wb);
+    }
+    assert_int_equal(corpus_sampler_tell(r), 50);
+    corpus_sampler_free(a);
+    corpus_sampler_free(b);
+    corpus_sampler_free(o);
+    corpus_sampler_free(r);
+    corpus_close(c);
+}
+
+static void test_windows_come_from_selection(void **state)
+{
+    char err[512];
+    Corpus *c = corpus_open(g_dir, err, sizeof err);
+    assert_non_null(c);
+    /* one document only (f7, 5 + 49 % 23 = 8 tokens): every window lies inside it */
+    CorpusSampler *s = corpus_sampler_new(c, NULL, "path = 'f7.py'", CORPUS_RANDOM, 1, 4, err,
+                                          sizeof err);
+    assert_non_null(s);
+    assert_int_equal(corpus_sampler_tokens(s), doc_len(7));
+    for (int k = 0; k < 100; k++) {
+        uint32_t w[4];
+        int d = -1;
+        assert_int_equal(corpus_sampler_next(s, w), 1);
+        assert_true(is_real_run(w, 4, &d));
+        assert_int_equal(d, 7);
+    }
+    corpus_sampler_free(s);
+    /* a split's windows: each token run exists in the data (windows may join documents) */
+    s = corpus_sampler_new(c, "valid", "imports LIKE '%numpy%'", CORPUS_RANDOM, 5, 3, err,
+                           sizeof err);
+    assert_non_null(s);
+    for (int k = 0; k < 100; k++) {
+        uint32_t w[3];
+        assert_int_equal(corpus_sampler_next(s, w), 1);
+        for (int i = 0; i < 3; i++) assert_true(w[i] < VOCAB);
+    }
+    corpus_sampler_free(s);
+    corpus_close(c);
+}
+
+static void test_bad_selections(void **state)
+{
+    char err[512];
+    Corpus *c = corpus_open(g_dir, err, sizeof err);
+    assert_non_null(c);
+    assert_null(corpus_sampler_new(c, NULL, "no_such_column = 1", CORPUS_RANDOM, 0, 8, err,
+                                   sizeof err));
+    assert_non_null(strstr(err, "no_such_column"));
+    assert_null(corpus_sampler_new(c, NULL, "path = 'nothing.py'", CORPUS_RANDOM, 0, 8, err,
+                                   sizeof err));
+    assert_non_null(strstr(err, "no documents"));
+    assert_null(corpus_sampler_new(c, NULL, "id = 0", CORPUS_RANDOM, 0, 1000, err, sizeof err));
+    assert_non_null(strstr(err, "fewer than one window"));
+    corpus_close(c);
+}
+
+/*
+** Copy the corpus, damage it with fn, and expect corpus_open to fail naming `want`.
+*/
+static void expect_refused(const char *what, const char *want)
+{
+    char dir[300], cmd[900], err[512];
+    snprintf(dir, sizeof dir, "%s.bad", g_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && %s", dir, g_dir, dir, what);
+    assert_int_equal(system(cmd), 0);
+    Corpus *c = corpus_open(dir, err, sizeof err);
+    assert_null(c);
+    assert_non_null(strstr(err, want));
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_damaged_shards_refused(void **state)
+{
+    char cmd[600], bad[300];
+    snprintf(bad, sizeof bad, "%s.bad", g_dir);
+    /* truncated by one token */
+    snprintf(cmd, sizeof cmd, "truncate -s -2 '%s/shard-00001.bin'", bad);
+    expect_refused(cmd, "shard-00001.bin: truncated");
+    /* one byte of the header changed (token count) */
+    snprintf(cmd, sizeof cmd, "printf '\\377' | dd of='%s/shard-00000.bin' bs=1 seek=16 "
+             "conv=notrunc status=none", bad);
+    expect_refused(cmd, "shard-00000.bin: header checksum mismatch");
+    /* missing shard */
+    snprintf(cmd, sizeof cmd, "rm '%s/shard-00002.bin'", bad);
+    expect_refused(cmd, "shard-00002.bin: cannot open");
+    /* not a corpus */
+    snprintf(cmd, sizeof cmd, "rm '%s/index.sqlite'", bad);
+    expect_refused(cmd, "index.sqlite: cannot open");
+}
+
+static void test_uint32_shards(void **state)
+{
+    char dir[300], err[512];
+    snprintf(dir, sizeof dir, "%s.u32", g_dir);
+    assert_int_equal(make_corpus(dir, 1 << 20, 0.0, 70000), 0);
+    Corpus *c = corpus_open(dir, err, sizeof err);
+    assert_non_null(c);
+    CorpusSampler *s = corpus_sampler_new(c, "train", NULL, CORPUS_SEQUENTIAL, 0, 6, err,
+                                          sizeof err);
+    assert_non_null(s);
+    uint32_t w[6];
+    assert_int_equal(corpus_sampler_next(s, w), 1);
+    for (uint32_t i = 0; i < 4; i++) assert_int_equal(w[i], doc_id(0, i)); /* doc 0: 4 ids */
+    assert_int_equal(w[4], EOT);
+    assert_int_equal(w[5], doc_id(1, 0));
+    corpus_sampler_free(s);
+    corpus_close(c);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_and_counts),
+        cmocka_unit_test(test_sequential_covers_selection),
+        cmocka_unit_test(test_random_deterministic_and_resumable),
+        cmocka_unit_test(test_windows_come_from_selection),
+        cmocka_unit_test(test_bad_selections),
+        cmocka_unit_test(test_damaged_shards_refused),
+        cmocka_unit_test(test_uint32_shards),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
