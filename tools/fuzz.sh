@@ -4,6 +4,7 @@
 #   tools/fuzz.sh build                    build every target and its seed corpus
 #   tools/fuzz.sh run SECONDS [TARGET...]  build, then fuzz each target for SECONDS
 #   tools/fuzz.sh replay [TARGET...]       run each target once over tests/fuzz/regress/TARGET/
+#   tools/fuzz.sh replay-open [TARGET...]  same over tests/fuzz/open/TARGET/ (0: all fixed)
 #   tools/fuzz.sh list                     the targets and whether they can be built now
 #
 # Output goes to $FUZZ_DIR (default build-fuzz/ at the top of the checkout):
@@ -15,7 +16,13 @@
 #   logs/NAME.log the fuzzer's output
 # `run` prints one line per target: executions, cov: and ft: from libFuzzer's final status
 # line, and crashes; it exits 1 if any target crashed, 2 on bad usage, 3 if a target
-# could not be built. A target whose "fuzz-needs:" stage folder has no code yet is skipped.
+# could not be built, 4 if the only crash found is a known open one. A target whose
+# "fuzz-needs:" stage folder has no code yet is skipped.
+#
+# Crash inputs: tests/fuzz/regress/NAME/ holds fixed ones (replayed, must not crash);
+# tests/fuzz/open/NAME/ holds crashes reported to the owning stage and not fixed yet, with a
+# file `signature` (a grep pattern matching the sanitizer's stack trace) so that a run that
+# finds the same crash again says so instead of reporting it as new.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ_DIR=${FUZZ_DIR:-$TOP/build-fuzz}
@@ -28,7 +35,7 @@ LDLIBS="-larchive -lzstd -lpcre2-8 -lsqlite3 -lopenblas -lxxhash -ljansson -lm -
 STAGE_DIRS="ingest filter tokenize shards trainer"
 
 usage() {
-    echo "usage: tools/fuzz.sh build | run SECONDS [TARGET...] | replay [TARGET...] | list" >&2
+    echo "usage: tools/fuzz.sh build | run SECONDS [TARGET...] | replay|replay-open [TARGET...] | list" >&2
     exit 2
 }
 
@@ -157,12 +164,13 @@ run_one() {
     [ -d "$regress" ] || regress=""
     dict="$TOP/tests/fuzz/$name.dict"
     [ -f "$dict" ] && dict="-dict=$dict" || dict=""
+    # One job, in this process (libFuzzer's -jobs=1 would fork a worker logging to ./fuzz-0.log).
     # -close_fd_mask=2: the code under test reports bad input on stderr, which would drown the
     # log; libFuzzer and the sanitizers keep their own copy of stderr for their reports.
     # shellcheck disable=SC2086
     ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    "$FUZZ_DIR/bin/fuzz_$name" -max_total_time="$secs" -jobs=1 -workers=1 -rss_limit_mb=2048 \
+    "$FUZZ_DIR/bin/fuzz_$name" -max_total_time="$secs" -rss_limit_mb=2048 \
         -timeout=25 -max_len=65536 -close_fd_mask=2 -print_final_stats=1 \
         -artifact_prefix="$crashes/" $dict "$corpus" $regress >"$log" 2>&1
     rc=$?
@@ -174,6 +182,12 @@ run_one() {
     printf '%-12s %10s execs  cov: %-6s ft: %-6s crashes: %s\n' "$name" "${execs:-?}" \
         "${cov:-?}" "${ft:-?}" "$ncrash"
     if [ $rc != 0 ] || [ "$ncrash" != 0 ]; then
+        sig="$TOP/tests/fuzz/open/$name/signature"
+        if [ -f "$sig" ] && grep -q -f "$sig" "$log"; then
+            echo "fuzz: $name: found the known open crash again (tests/fuzz/open/$name/)" >&2
+            rm -f "$crashes"/*
+            return 4
+        fi
         echo "fuzz: $name: crashed (exit $rc); input saved in $crashes/; log: $log" >&2
         grep -E 'ERROR|SUMMARY|property failed|runtime error|#[0-9]+ 0x' "$log" | head -25 >&2
         return 1
@@ -181,9 +195,10 @@ run_one() {
     return 0
 }
 
-# replay_one NAME: run the target once over every committed regression input
+# replay_one NAME [DIR]: run the target once over every input of DIR (default: the committed
+# regression inputs, tests/fuzz/regress/NAME)
 replay_one() {
-    dir="$TOP/tests/fuzz/regress/$1"
+    dir=${2:-$TOP/tests/fuzz/regress/$1}
     [ -d "$dir" ] && [ -n "$(ls "$dir")" ] || { echo "$1: no regression inputs"; return 0; }
     log="$FUZZ_DIR/logs/$1.replay.log"
     mkdir -p "$FUZZ_DIR/logs"
@@ -229,7 +244,10 @@ case $cmd in
         [ -z "$FAILED" ] || exit 3
         bad=0
         echo "target            executions  coverage            (${secs}s each, ASan+UBSan)"
-        for t in $BUILT; do run_one "$t" "$secs" || bad=1; done
+        for t in $BUILT; do
+            run_one "$t" "$secs"
+            case $? in 0) ;; 4) [ $bad = 1 ] || bad=4 ;; *) bad=1 ;; esac
+        done
         for t in $SKIPPED; do echo "$t: skipped (its stage has no code yet)"; done
         exit $bad
         ;;
@@ -238,6 +256,20 @@ case $cmd in
         [ -z "$FAILED" ] || exit 3
         bad=0
         for t in $BUILT; do replay_one "$t" || bad=1; done
+        exit $bad
+        ;;
+    replay-open)
+        # exit 0 when every open crash input of the targets is fixed (move it to regress/)
+        build_all "$@"
+        [ -z "$FAILED" ] || exit 3
+        bad=0
+        for t in $BUILT; do
+            [ -d "$TOP/tests/fuzz/open/$t" ] || continue
+            tmp=$(mktemp -d)
+            find "$TOP/tests/fuzz/open/$t" -type f ! -name signature -exec cp {} "$tmp"/ \;
+            replay_one "$t" "$tmp" || bad=1
+            rm -rf "$tmp"
+        done
         exit $bad
         ;;
     *) usage ;;

@@ -1,0 +1,54 @@
+#!/bin/sh
+# t9000-fuzz: a short run of every libFuzzer target (tests/fuzz/fuzz_*.c, ASan+UBSan built by
+# tools/fuzz.sh), and a replay of every committed regression input (tests/fuzz/regress/NAME/).
+# The long runs are `make fuzz` (docs/RELIABILITY.md). The fuzz build is sanitized already, so
+# this script runs in the plain build only. CM_FUZZ_SECONDS sets the budget per target.
+. "$(dirname "$0")/test-lib.sh"
+
+secs=${CM_FUZZ_SECONDS:-6}
+FUZZ_DIR="$CM_BUILD/fuzz"
+export FUZZ_DIR
+
+if [ "$CM_SAN" = 1 ]; then
+    test_skip 'fuzz targets' 'the fuzz build is ASan+UBSan already; runs in the plain build'
+    test_done
+fi
+if ! command -v clang >/dev/null 2>&1; then
+    test_skip 'fuzz targets' 'clang is not installed (tools/deps.sh build)'
+    test_done
+fi
+
+test_expect_success 'every fuzz target that has its code builds' '
+    sh "$TOP/tools/fuzz.sh" build 2>build.err ||
+    { cat build.err; false; }
+'
+
+for t in $(sh "$TOP/tools/fuzz.sh" list | sed 's/ .*//'); do
+    if [ ! -x "$FUZZ_DIR/bin/fuzz_$t" ]; then
+        test_skip "fuzz $t for ${secs}s" "$(sh "$TOP/tools/fuzz.sh" list | grep "^$t ")"
+        continue
+    fi
+    sh "$TOP/tools/fuzz.sh" run "$secs" "$t" >"run-$t.out" 2>&1
+    rc=$?
+    if [ $rc = 4 ]; then
+        test_skip "fuzz $t for ${secs}s" "hit the known open crash of tests/fuzz/open/$t/ (reported to its owner)"
+    else
+        test_expect_success "fuzz $t for ${secs}s: no crash, no leak, properties hold" "
+            cat run-$t.out && test $rc = 0 && grep -q 'crashes: 0' run-$t.out
+        "
+    fi
+    if [ -d "$TOP/tests/fuzz/open/$t" ]; then
+        if sh "$TOP/tools/fuzz.sh" replay-open "$t" >/dev/null 2>&1; then
+            test_expect_success "fuzz $t: the open crash inputs are fixed (move them to regress/)" 'true'
+        else
+            test_skip "fuzz $t: open crash inputs" "still crash: tests/fuzz/open/$t/, fix reported to the owner"
+        fi
+    fi
+    if [ -d "$TOP/tests/fuzz/regress/$t" ]; then
+        test_expect_success "fuzz $t: regression inputs replay without a crash" "
+            sh \"\$TOP/tools/fuzz.sh\" replay $t
+        "
+    fi
+done
+
+test_done
