@@ -1,0 +1,100 @@
+#!/bin/sh
+# cm-tokenize: command line, error handling, damaged and unsupported tokenizer files.
+. "$(dirname "$0")/test-lib.sh"
+
+test_expect_success 'setup: small corpus and tokenizer' '
+    tok-gen -s 3 -n 60 jsonl >docs.jsonl &&
+    cm-tokenize train --vocab-size 600 -o tok.json docs.jsonl &&
+    test -s tok.json
+'
+
+test_expect_success '--help per verb on stdout, exit 0; --version' '
+    cm-tokenize --help >out && test_grep "train" out &&
+    cm-tokenize train --help >out && test_grep "vocab-size" out &&
+    cm-tokenize encode --help >out && test_grep "Memory" out &&
+    cm-tokenize decode --help >out && test_grep "CMTOKSTR" out &&
+    cm-tokenize --version >out && test_grep "cm-tokenize" out
+'
+
+test_expect_success 'bad usage: exit 2 with a short usage on stderr' '
+    test_expect_code 2 cm-tokenize 2>err && test_grep "usage" err &&
+    test_expect_code 2 cm-tokenize frobnicate 2>err && test_grep "unknown verb" err &&
+    test_expect_code 2 cm-tokenize encode docs.jsonl 2>err && test_grep "\-t tok.json is required" err &&
+    test_expect_code 2 cm-tokenize train -o x.json docs.jsonl 2>err && test_grep "vocab-size" err &&
+    test_expect_code 2 cm-tokenize train --vocab-size 100 -o x.json docs.jsonl 2>err &&
+    test_expect_code 2 cm-tokenize encode -t tok.json --threads 0 docs.jsonl 2>err &&
+    test_expect_code 2 cm-tokenize encode -t tok.json --bogus docs.jsonl 2>err &&
+    test_expect_code 2 cm-tokenize encode -t tok.json --on-error maybe docs.jsonl 2>err &&
+    test_expect_code 2 cm-tokenize encode -t tok.json --eot "<|nope|>" docs.jsonl 2>err
+'
+
+test_expect_success 'missing input or tokenizer file: exit 3, named' '
+    test_expect_code 3 cm-tokenize encode -t tok.json --jsonl nosuch.jsonl >out 2>err &&
+    test_grep "nosuch.jsonl: cannot open" err &&
+    test_expect_code 3 cm-tokenize encode -t nosuch.json --jsonl docs.jsonl >out 2>err &&
+    test_grep "nosuch.json" err
+'
+
+test_expect_success 'damaged tokenizer files: exit 4 with what is wrong' '
+    head -c 2000 tok.json >trunc.json &&
+    test_expect_code 4 cm-tokenize encode -t trunc.json --jsonl docs.jsonl 2>err >out &&
+    test_grep "trunc.json: not valid JSON" err &&
+    sed "s/\"merges\": \\[/\"merges\": [[\"zzq\", \"Q\"],/" tok.json >unk.json &&
+    test_expect_code 4 cm-tokenize encode -t unk.json --jsonl docs.jsonl 2>err >out &&
+    test_grep "model.merges\\[0\\]: token .zzq. is not in the vocab" err &&
+    sed "s/\"#\": [0-9]*/\"#\": 7/" tok.json >dup.json &&
+    test_expect_code 4 cm-tokenize encode -t dup.json --jsonl docs.jsonl 2>err >out &&
+    test_grep "id 7 is given to two tokens" err &&
+    echo "{}" >empty.json &&
+    test_expect_code 4 cm-tokenize encode -t empty.json --jsonl docs.jsonl 2>err >out &&
+    test_grep "no model" err
+'
+
+test_expect_success 'unsupported tokenizer files: exit 4 naming what is unsupported' '
+    sed "s/\"type\": \"BPE\"/\"type\": \"WordPiece\"/" tok.json >wp.json &&
+    test_expect_code 4 cm-tokenize encode -t wp.json --jsonl docs.jsonl 2>err >out &&
+    test_grep "wp.json: model.type .WordPiece. is not supported" err &&
+    sed "s/\"normalizer\": null/\"normalizer\": {\"type\": \"NFC\"}/" tok.json >nfc.json &&
+    test_expect_code 4 cm-tokenize encode -t nfc.json --jsonl docs.jsonl 2>err >out &&
+    test_grep "normalizer .NFC. is not supported" err
+'
+
+test_expect_success 'malformed JSONL: named with line and byte, good records kept, exit 1' '
+    head -n 5 docs.jsonl >bad.jsonl && echo "{\"content\": oops}" >>bad.jsonl &&
+    sed -n 6,9p docs.jsonl >>bad.jsonl &&
+    test_expect_code 1 cm-tokenize encode -t tok.json --jsonl bad.jsonl >out 2>err &&
+    test_grep "bad.jsonl: line 6: byte" err &&
+    test $(wc -l <out) = 5 &&
+    test_expect_code 1 cm-tokenize encode -t tok.json --jsonl --on-error skip bad.jsonl >out 2>err &&
+    test $(wc -l <out) = 9 &&
+    echo "{\"path\":\"x\"}" | test_expect_code 1 cm-tokenize encode -t tok.json --jsonl >out 2>err &&
+    test_grep "stdin: line 1" err
+'
+
+test_expect_success 'truncated stream: the dump reports it; good documents before it kept' '
+    cm-tokenize encode -t tok.json docs.jsonl >s.tok &&
+    size=$(wc -c <s.tok) && head -c $((size - 30)) s.tok >cut.tok &&
+    test_must_fail tok-dump cut.tok >out 2>err && test_grep "cut short" err &&
+    test_must_fail cm-tokenize decode cut.tok >out 2>err && test_grep "cut short" err &&
+    test -s out
+'
+
+test_expect_success 'binary output refuses nothing on a pipe; consumer closing the pipe is quiet' '
+    tok-gen -s 4 -n 3000 jsonl >big.jsonl &&
+    cm-tokenize encode -t tok.json big.jsonl 2>err | head -c 100 >/dev/null &&
+    test ! -s err &&
+    cm-tokenize encode -t tok.json --jsonl big.jsonl 2>err | head -c 100 >/dev/null &&
+    test ! -s err
+'
+
+test_expect_success 'encoder without end-of-text token: error unless --eot' '
+    cm-tokenize train --vocab-size 400 --special "" -o nosp.json docs.jsonl &&
+    test_expect_code 4 cm-tokenize encode -t nosp.json docs.jsonl >out 2>err &&
+    test_grep "eot" err &&
+    cm-tokenize encode -t nosp.json --jsonl docs.jsonl >out &&
+    cm-tokenize train --vocab-size 400 --special "<pad>,<eos>" -o sp.json docs.jsonl &&
+    cm-tokenize encode -t sp.json --eot "<eos>" docs.jsonl >s.tok 2>/dev/null &&
+    tok-dump s.tok >/dev/null 2>hdr && test_grep "eot 1 " hdr
+'
+
+test_done
