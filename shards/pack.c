@@ -85,6 +85,9 @@ typedef struct {
     uint64_t docs_done;    /* documents packed in this run */
     uint64_t tokens_done;  /* tokens packed in this run */
     Progress prog;         /* progress line */
+    double t_sync;         /* seconds in fdatasync/rename/fsync of shards */
+    double t_insert;       /* seconds inserting document rows */
+    double t_final;        /* seconds building the secondary indexes */
 } Packer;
 
 static volatile sig_atomic_t g_interrupted;
@@ -119,7 +122,7 @@ int split_is_valid(const char *repo, size_t n, double valid_fraction, uint64_t s
 static int pack_prepare(Packer *p, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(p->db, sql, -1, st, NULL) != SQLITE_OK)
-        return error("%s: %s", p->ipath, sqlite3_errmsg(p->db));
+        return error("%s: %s", p->ipath, index_error(p->db));
     return 0;
 }
 
@@ -227,7 +230,7 @@ static int pack_create_index(Packer *p)
     sqlite3_bind_text(st, 12, now, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return error("%s: %s", p->ipath, sqlite3_errmsg(p->db));
+    if (rc != SQLITE_DONE) return error("%s: %s", p->ipath, index_error(p->db));
     return index_exec(p->db, "COMMIT", p->ipath);
 }
 
@@ -273,7 +276,7 @@ static int pack_load_resume(Packer *p, int *complete)
     if (sqlite3_prepare_v2(p->db, "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM documents), "
                            "(SELECT COALESCE(MAX(id) + 1, 0) FROM shards)", -1, &st, NULL)
             != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        error("%s: %s", p->ipath, sqlite3_errmsg(p->db));
+        error("%s: %s", p->ipath, index_error(p->db));
         sqlite3_finalize(st);
         return CM_EFORMAT;
     }
@@ -365,12 +368,14 @@ static int pack_open(Packer *p)
     int had_index = access(p->ipath, F_OK) == 0;
     if (sqlite3_open_v2(p->ipath, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
         != SQLITE_OK) {
-        error("%s: cannot open: %s", p->ipath, sqlite3_errmsg(p->db));
+        error("%s: cannot open: %s", p->ipath, index_error(p->db));
         return CM_EIO;
     }
     sqlite3_busy_timeout(p->db, 5000);
-    if (index_exec(p->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                          "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY", p->ipath))
+    const char *pragmas = getenv("CM_SHARDS_PRAGMAS");
+    if (!pragmas) pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                            "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY";
+    if (index_exec(p->db, pragmas, p->ipath))
         return CM_EIO;
     int fresh = 1;
     if (had_index && o->resume) {
@@ -616,8 +621,8 @@ static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
         sqlite3_bind_int64(p->ins_imp, 1, (sqlite3_int64)id);
         sqlite3_bind_text(p->ins_imp, 2, start, (int)len, SQLITE_TRANSIENT);
         int rc = sqlite3_step(p->ins_imp);
+        if (rc != SQLITE_DONE) return rc; /* the caller reports, then resets */
         sqlite3_reset(p->ins_imp);
-        if (rc != SQLITE_DONE) return rc;
     }
     return SQLITE_DONE;
 }
@@ -639,7 +644,7 @@ static int pack_shard_index(Packer *p, const char *name, uint64_t bytes, uint64_
     sqlite3_bind_text(st, 6, hex, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, p->nrows ? (sqlite3_int64)p->rows[0].id : 0);
     int rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) sqlite3_reset(st);
     st = p->ins_doc;
     for (size_t i = 0; i < p->nrows && rc == SQLITE_DONE; i++) {
         const Row *r = &p->rows[i];
@@ -657,18 +662,22 @@ static int pack_shard_index(Packer *p, const char *name, uint64_t bytes, uint64_
         sqlite3_bind_text(st, 11, r->valid ? "valid" : "train", 5, SQLITE_STATIC);
         bind_str(p, st, 12, r, F_EXTRA);
         rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) break; /* reset after the message: it keeps the OS errno */
         sqlite3_reset(st);
-        if (rc == SQLITE_DONE && r->len[F_IMPORTS] != NOSTR)
+        if (r->len[F_IMPORTS] != NOSTR)
             rc = pack_insert_imports(p, r->id, p->arena.buf + r->off[F_IMPORTS],
                                      r->len[F_IMPORTS]);
     }
     if (rc != SQLITE_DONE) {
-        error("%s: cannot record %s: %s", p->ipath, name, sqlite3_errmsg(p->db));
+        error("%s: cannot record %s: %s", p->ipath, name, index_error(p->db));
+        sqlite3_reset(p->ins_doc);
+        sqlite3_reset(p->ins_imp);
+        sqlite3_reset(p->ins_shard);
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     if (sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        error("%s: cannot record %s: %s", p->ipath, name, sqlite3_errmsg(p->db));
+        error("%s: cannot record %s: %s", p->ipath, name, index_error(p->db));
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
@@ -711,6 +720,7 @@ static int pack_shard_finish(Packer *p)
     int fd = p->fd;
     p->fd = -1;
     out_done(&p->out);
+    double t0 = now_sec();
     if (pwrite(fd, hb, sizeof hb, 0) != (ssize_t)sizeof hb || fdatasync(fd)) {
         int e = errno;
         close(fd);
@@ -732,7 +742,11 @@ static int pack_shard_finish(Packer *p)
         return CM_EIO;
     }
     const char *name = strrchr(p->final, '/') + 1;
-    if (pack_shard_index(p, name, bytes, h.checksum)) {
+    double t1 = now_sec();
+    p->t_sync += t1 - t0;
+    int irc = pack_shard_index(p, name, bytes, h.checksum);
+    p->t_insert += now_sec() - t1;
+    if (irc) {
         unlink(p->final); /* not recorded: remove it so the directory matches the index */
         return CM_EIO;
     }
@@ -752,7 +766,9 @@ static int pack_shard_finish(Packer *p)
 */
 static int pack_finalize_index(Packer *p, int complete)
 {
+    double t0 = now_sec();
     if (index_exec(p->db, index_sql_indexes, p->ipath)) return -1;
+    p->t_final = now_sec() - t0;
     if (complete && index_exec(p->db, "UPDATE corpus SET complete = 1", p->ipath)) return -1;
     sqlite3_finalize(p->ins_doc);
     sqlite3_finalize(p->ins_imp);
@@ -825,6 +841,9 @@ int pack_run(const PackOpts *o)
         rc = CM_EIO;
         goto done;
     }
+    if (getenv("CM_SHARDS_TIMING"))
+        fprintf(stderr, "%s: timing: %.3f s shard sync, %.3f s row inserts, %.3f s indexes\n",
+                cm_prog, p->t_sync, p->t_insert, p->t_final);
     if (g_interrupted) {
         error("interrupted: %llu documents packed in %s; run 'cm-shards pack --resume' with the "
               "same input to finish", (unsigned long long)p->next_doc, o->dir);

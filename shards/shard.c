@@ -8,6 +8,7 @@
 #include "shard.h"
 
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 
 #include "hash.h"  // defines: hash64
@@ -175,13 +176,37 @@ const char index_sql_indexes[] =
     "CREATE INDEX IF NOT EXISTS document_imports_module ON document_imports(module);\n";
 
 /*
+** SQLite's message for msg plus the operating system's reason when there is one
+** ("disk I/O error (File too large)"). The text lives in a static buffer.
+*/
+const char *index_error_with(sqlite3 *db, const char *msg)
+{
+    static char buf[600];
+    int e = sqlite3_system_errno(db);
+    int rc = sqlite3_extended_errcode(db);
+    if (e && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
+              (rc & 0xff) == SQLITE_CANTOPEN))
+        snprintf(buf, sizeof buf, "%s (%s)", msg, strerror(e));
+    else if (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC || rc == SQLITE_FULL)
+        snprintf(buf, sizeof buf, "%s (cannot write: disk full or file size limit?)", msg);
+    else
+        snprintf(buf, sizeof buf, "%s", msg);
+    return buf;
+}
+
+const char *index_error(sqlite3 *db)
+{
+    return index_error_with(db, sqlite3_errmsg(db));
+}
+
+/*
 ** Run one or more SQL statements. Returns 0, or -1 after reporting "WHAT: sqlite message".
 */
 int index_exec(sqlite3 *db, const char *sql, const char *what)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        error("%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+        error("%s: %s", what, msg ? index_error_with(db, msg) : index_error(db));
         sqlite3_free(msg);
         return -1;
     }

@@ -75,6 +75,10 @@ extern const char index_sql_schema[];
 /* The secondary indexes, all `CREATE INDEX IF NOT EXISTS` (built after the bulk insert). */
 extern const char index_sql_indexes[];
 
+/* sqlite3_errmsg(db), plus the OS reason for I/O errors: "disk I/O error (File too large)". */
+const char *index_error(sqlite3 *db);
+const char *index_error_with(sqlite3 *db, const char *msg);
+
 /* Run SQL text (several statements); 0, or -1 after printing "cm-shards: WHAT: sqlite error". */
 int index_exec(sqlite3 *db, const char *sql, const char *what);
 

@@ -55,7 +55,7 @@ static int index_open(Index *x, const char *dir, int rw)
     }
     if (sqlite3_open_v2(x->ipath, &x->db, rw ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
                         NULL) != SQLITE_OK) {
-        error("%s: cannot open: %s", x->ipath, sqlite3_errmsg(x->db));
+        error("%s: cannot open: %s", x->ipath, index_error(x->db));
         return CM_EIO;
     }
     sqlite3_busy_timeout(x->db, 5000);
@@ -63,7 +63,7 @@ static int index_open(Index *x, const char *dir, int rw)
     if (sqlite3_prepare_v2(x->db, "SELECT format_version, tokenizer_fingerprint, vocab_size, "
                            "eot_id, dtype, valid_fraction, split_seed, complete FROM corpus",
                            -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        error("%s: not a codemill corpus index: %s", x->ipath, sqlite3_errmsg(x->db));
+        error("%s: not a codemill corpus index: %s", x->ipath, index_error(x->db));
         sqlite3_finalize(st);
         return CM_EFORMAT;
     }
@@ -197,7 +197,7 @@ static int verify_shard(Index *x, const char *dir, sqlite3_stmt *docs, int64_t i
         pos = off + n;
     }
     sqlite3_reset(docs);
-    if (rc != SQLITE_DONE) error("%s: %s", x->ipath, sqlite3_errmsg(x->db)), bad++;
+    if (rc != SQLITE_DONE) error("%s: %s", x->ipath, index_error(x->db)), bad++;
     if (count != ndocs) error("%s: the shards row says %llu documents, the documents table "
                               "holds %llu", path, (unsigned long long)ndocs,
                               (unsigned long long)count), doc_bad++;
@@ -222,7 +222,7 @@ int verify_run(const char *dir, int progress)
                            "shards ORDER BY id", -1, &sh, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(x.db, "SELECT id, token_offset, n_tokens FROM documents WHERE "
                            "shard = ? ORDER BY token_offset", -1, &docs, NULL) != SQLITE_OK) {
-        error("%s: %s", x.ipath, sqlite3_errmsg(x.db));
+        error("%s: %s", x.ipath, index_error(x.db));
         bad++;
         goto out;
     }
@@ -242,7 +242,7 @@ int verify_run(const char *dir, int progress)
         ndocs += d;
         ntokens += t;
     }
-    if (rc != SQLITE_DONE) error("%s: %s", x.ipath, sqlite3_errmsg(x.db)), bad++;
+    if (rc != SQLITE_DONE) error("%s: %s", x.ipath, index_error(x.db)), bad++;
     progress_end(&prog);
     if (sqlite3_prepare_v2(x.db, "SELECT COUNT(*) FROM documents WHERE shard NOT IN "
                            "(SELECT id FROM shards)", -1, &q, NULL) == SQLITE_OK &&
@@ -283,7 +283,7 @@ int stats_run(const char *dir, int json)
                            "ORDER BY split", -1, &sp, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(x.db, "SELECT id, file, documents, tokens, bytes FROM shards "
                            "ORDER BY id", -1, &sh, NULL) != SQLITE_OK) {
-        error("%s: %s", x.ipath, sqlite3_errmsg(x.db));
+        error("%s: %s", x.ipath, index_error(x.db));
         rc = CM_EFORMAT;
         goto out;
     }
@@ -392,7 +392,7 @@ int cat_run(const char *dir, const char *where, int64_t limit, int ids_only)
     buf_adds(&sql, " ORDER BY id LIMIT ?");
     sqlite3 *db = corpus_index(c);
     if (sqlite3_prepare_v2(db, sql.buf, -1, &st, NULL) != SQLITE_OK) {
-        error("--where '%s': %s", where ? where : "", sqlite3_errmsg(db));
+        error("--where '%s': %s", where ? where : "", index_error(db));
         buf_free(&sql);
         rc = CM_EUSAGE;
         goto out;
@@ -462,7 +462,7 @@ int cat_run(const char *dir, const char *where, int64_t limit, int ids_only)
         out_puts(&o, "}\n");
     }
     if (r != SQLITE_DONE && rc == CM_OK) {
-        error("--where '%s': %s", where ? where : "", sqlite3_errmsg(db));
+        error("--where '%s': %s", where ? where : "", index_error(db));
         rc = CM_EUSAGE;
     }
 out:
@@ -546,7 +546,7 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
     }
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(ipath, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-        error("%s: cannot open: %s", ipath, sqlite3_errmsg(db));
+        error("%s: cannot open: %s", ipath, index_error(db));
         sqlite3_close(db);
         return CM_EIO;
     }
@@ -576,7 +576,7 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
         }
         if (sqlite3_prepare_v2(db, "SELECT id, file FROM src.shards ORDER BY id", -1, &sh, NULL)
             != SQLITE_OK) {
-            error("%s: %s", sp, sqlite3_errmsg(db));
+            error("%s: %s", sp, index_error(db));
             goto out;
         }
         uint64_t nsh = 0;
@@ -605,7 +605,7 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
         if (bad) goto out;
         if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id) + 1, 0) FROM src.documents", -1, &q,
                                NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
-            error("%s: %s", sp, sqlite3_errmsg(db));
+            error("%s: %s", sp, index_error(db));
             goto out;
         }
         doc_off += (uint64_t)sqlite3_column_int64(q, 0);
