@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,10 +25,43 @@
 #include "util.h"   /* defines: xmalloc */
 
 extern void openblas_set_num_threads(int);
+extern char *openblas_get_corename(void);
 
 static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
 
 #define NCHUNK 16           /* fixed chunk count for deterministic column reductions */
+
+/*
+** Choose OpenBLAS's AVX-512 kernels and passive OpenMP waiting before the libraries start
+** (see kernels.h), re-executing the program once if the environment had to change.
+*/
+void kernels_env_setup(char **argv)
+{
+    if (getenv("CM_TRAIN_REEXEC")) return;
+    int changed = 0;
+    __builtin_cpu_init();
+    if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl")) {
+        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+        changed = 1;
+    }
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        changed = 1;
+    }
+    setenv("CM_TRAIN_REEXEC", "1", 1);
+    if (changed) execv("/proc/self/exe", argv);   /* returns only on failure: go on as is */
+}
+
+/*
+** Name of the kernel set OpenBLAS selected.
+*/
+const char *kernels_blas_core(void)
+{
+    const char *s = openblas_get_corename();
+    return s ? s : "unknown";
+}
 
 /*
 ** Set the number of threads used by the kernels and by OpenBLAS.

@@ -19,6 +19,22 @@
 #include "trainer/kernels.h"   /* defines: the kernels */
 
 /* --------------------------------------------------------------------------------------- */
+/* Profiling                                                                               */
+
+int gpt_profile_on;
+double gpt_profile[PROF_N];
+const char *const gpt_profile_names[PROF_N] = {
+    "matmul (sgemm)", "attention", "layernorm", "gelu", "softmax+xent", "embedding",
+    "residual/copy", "adamw+norm"
+};
+
+/* Run a kernel call, charging its time to class k when profiling. */
+#define PROF(k, call) do { \
+        if (gpt_profile_on) { double t0_ = now_sec(); call; gpt_profile[k] += now_sec() - t0_; } \
+        else { call; } \
+    } while (0)
+
+/* --------------------------------------------------------------------------------------- */
 /* Parameters                                                                              */
 
 static const char *const param_names[GPT_NUM_PARAMS] = {
@@ -241,7 +257,7 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
     m->last_B = B;
     m->have_grad = 0;
 
-    encoder_forward(a->encoded, inputs, p->wte, p->wpe, B, T, C);
+    PROF(PROF_EMBED, encoder_forward(a->encoded, inputs, p->wte, p->wpe, B, T, C));
     const float *residual = a->encoded;
     for (int l = 0; l < L; l++) {
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
@@ -252,21 +268,21 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
               *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C,
               *res3 = a->residual3 + l * N * C;
         size_t c = C;
-        layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * c, p->ln1b + l * c,
-                          N, C);
-        matmul_forward(qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C);
-        attention_forward(atty, att, qkv, B, T, C, NH);
-        matmul_forward(res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
-                       N, C, C);
-        layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N, C);
-        matmul_forward(fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C);
-        gelu_forward(fch_gelu, fch, N * 4 * C);
-        matmul_forward(res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2,
-                       N, 4 * C, C);
+        PROF(PROF_LAYERNORM, layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * c, p->ln1b + l * c,
+                          N, C));
+        PROF(PROF_MATMUL, matmul_forward(qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
+        PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
+        PROF(PROF_MATMUL, matmul_forward(res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
+                       N, C, C));
+        PROF(PROF_LAYERNORM, layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N, C));
+        PROF(PROF_MATMUL, matmul_forward(fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
+        PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
+        PROF(PROF_MATMUL, matmul_forward(res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2,
+                       N, 4 * C, C));
         residual = res3;
     }
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, residual, p->lnfw, p->lnfb, N, C);
-    matmul_forward(a->logits, a->lnf, p->wte, NULL, NULL, N, C, V);
+    PROF(PROF_LAYERNORM, layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, residual, p->lnfw, p->lnfb, N, C));
+    PROF(PROF_MATMUL, matmul_forward(a->logits, a->lnf, p->wte, NULL, NULL, N, C, V));
     if (!targets) return 0.0;
 
     const float *dscale = NULL;
@@ -278,7 +294,7 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
         dscale = a->dscale;
         m->have_grad = 1;
     }
-    crossentropy_forward(a->logits, a->losses, targets, dscale, N, V);
+    PROF(PROF_XENT, crossentropy_forward(a->logits, a->losses, targets, dscale, N, V));
     double sum = 0.0;
     for (size_t i = 0; i < N; i++) sum += a->losses[i];
     return sum / N;
@@ -303,11 +319,11 @@ void gpt_backward(Gpt *m)
     GptParams *p = &m->params, *g = &m->grads;
     GptActs *a = &m->acts;
 
-    memset(a->dres, 0, N * C * sizeof(float));
+    PROF(PROF_RESIDUAL, memset(a->dres, 0, N * C * sizeof(float)));
     const float *resL = L > 0 ? a->residual3 + (L - 1) * N * C : a->encoded;
-    matmul_backward(a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V);
-    layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, resL, p->lnfw, a->lnf_mean,
-                       a->lnf_rstd, N, C);
+    PROF(PROF_MATMUL, matmul_backward(a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
+    PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, resL, p->lnfw, a->lnf_mean,
+                       a->lnf_rstd, N, C));
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * N * C;
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
@@ -316,22 +332,22 @@ void gpt_backward(Gpt *m)
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
               *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C;
-        matmul_backward(a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
-                        fch_gelu, p->fcprojw + l * 4 * c * c, N, 4 * C, C);
-        gelu_backward(a->dfc, fch, a->dfc, N * 4 * C);
-        matmul_backward(a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
-                        p->fcw + l * 4 * c * c, N, C, 4 * C);
-        layernorm_backward(a->dres, g->ln2w + l * c, g->ln2b + l * c, a->dln, res2,
-                           p->ln2w + l * c, ln2_mean, ln2_rstd, N, C);
-        matmul_backward(a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
-                        p->attprojw + l * c * c, N, C, C);
-        attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH);
-        matmul_backward(a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
-                        p->qkvw + l * 3 * c * c, N, C, 3 * C);
-        layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,
-                           p->ln1w + l * c, ln1_mean, ln1_rstd, N, C);
+        PROF(PROF_MATMUL, matmul_backward(a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
+                        fch_gelu, p->fcprojw + l * 4 * c * c, N, 4 * C, C));
+        PROF(PROF_GELU, gelu_backward(a->dfc, fch, a->dfc, N * 4 * C));
+        PROF(PROF_MATMUL, matmul_backward(a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
+                        p->fcw + l * 4 * c * c, N, C, 4 * C));
+        PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln2w + l * c, g->ln2b + l * c, a->dln, res2,
+                           p->ln2w + l * c, ln2_mean, ln2_rstd, N, C));
+        PROF(PROF_MATMUL, matmul_backward(a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
+                        p->attprojw + l * c * c, N, C, C));
+        PROF(PROF_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
+        PROF(PROF_MATMUL, matmul_backward(a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
+                        p->qkvw + l * 3 * c * c, N, C, 3 * C));
+        PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,
+                           p->ln1w + l * c, ln1_mean, ln1_rstd, N, C));
     }
-    encoder_backward(g->wte, g->wpe, a->dres, m->inputs, B, T, C);
+    PROF(PROF_EMBED, encoder_backward(g->wte, g->wpe, a->dres, m->inputs, B, T, C));
 }
 
 /*
@@ -339,7 +355,9 @@ void gpt_backward(Gpt *m)
 */
 double gpt_grad_norm(const Gpt *m)
 {
-    return sqrt(kern_sumsq(m->grads_memory, m->nparams));
+    double s = 0;
+    PROF(PROF_ADAMW, s = kern_sumsq(m->grads_memory, m->nparams));
+    return sqrt(s);
 }
 
 /*
@@ -351,9 +369,9 @@ void gpt_update(Gpt *m, float lr, float beta1, float beta2, float eps, float wd,
     size_t off = 0;
     for (int i = 0; i < GPT_NUM_PARAMS; i++) {
         size_t n = m->param_sizes[i];
-        adamw_update(m->params_memory + off, m->grads_memory + off, m->m_memory + off,
+        PROF(PROF_ADAMW, adamw_update(m->params_memory + off, m->grads_memory + off, m->m_memory + off,
                      m->v_memory + off, n, lr, beta1, beta2, eps, param_decay[i] ? wd : 0.0f,
-                     gscale, t);
+                     gscale, t));
         off += n;
     }
 }

@@ -109,6 +109,13 @@ double gpt_grad_norm(const Gpt *m);
 void gpt_update(Gpt *m, float lr, float beta1, float beta2, float eps, float wd, float gscale,
                 int t);
 
+/* Time per kernel class, filled while gpt_profile_on is set (cm-train --profile). */
+enum { PROF_MATMUL, PROF_ATTENTION, PROF_LAYERNORM, PROF_GELU, PROF_XENT, PROF_EMBED,
+       PROF_RESIDUAL, PROF_ADAMW, PROF_N };
+extern int gpt_profile_on;
+extern double gpt_profile[PROF_N];        /* seconds */
+extern const char *const gpt_profile_names[PROF_N];
+
 /* Key/value cache for generation, one token at a time. */
 typedef struct {
     float *k, *v;          /* (L, T, C) */
