@@ -28,7 +28,9 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ_DIR=${FUZZ_DIR:-$TOP/build-fuzz}
 case $FUZZ_DIR in /*) ;; *) FUZZ_DIR="$PWD/$FUZZ_DIR" ;; esac
 CC=${FUZZ_CC:-clang}
-SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+# UBSan checks stay recoverable so that tests/fuzz/open/ubsan.supp can silence known open
+# ones; halt_on_error=1 makes every other report fatal.
+SAN="-fsanitize=address,undefined"
 CFLAGS="-std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -fno-omit-frame-pointer
         -Wall -Wno-unused-parameter -I$TOP/lib -I$TOP -I$TOP/tests/fuzz -pthread"
 LDLIBS="-larchive -lzstd -lpcre2-8 -lsqlite3 -lopenblas -lxxhash -ljansson -lm -lpthread"
@@ -131,6 +133,13 @@ build_target() {
 
 # build_all [TARGET...]: build the given targets (default all); sets BUILT and SKIPPED lists
 build_all() {
+    # objects built with other flags (an older fuzz.sh) are rebuilt
+    mkdir -p "$FUZZ_DIR"
+    flags="$CC $CFLAGS $SAN $LDLIBS"
+    if [ "$(cat "$FUZZ_DIR/flags" 2>/dev/null)" != "$flags" ]; then
+        rm -rf "$FUZZ_DIR/obj" "$FUZZ_DIR/bin" "$FUZZ_DIR/seeds"
+        printf '%s\n' "$flags" >"$FUZZ_DIR/flags"
+    fi
     BUILT=""
     SKIPPED=""
     FAILED=""
@@ -169,7 +178,7 @@ run_one() {
     # log; libFuzzer and the sanitizers keep their own copy of stderr for their reports.
     # shellcheck disable=SC2086
     ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0" \
-    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$TOP/tests/fuzz/open/ubsan.supp" \
     "$FUZZ_DIR/bin/fuzz_$name" -max_total_time="$secs" -rss_limit_mb=2048 \
         -timeout=25 -max_len=65536 -close_fd_mask=2 -print_final_stats=1 \
         -artifact_prefix="$crashes/" $dict "$corpus" $regress >"$log" 2>&1
