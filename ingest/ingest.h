@@ -37,7 +37,7 @@ enum {
     SKIP_OVERSIZED,       /* bigger than --max-file-size */
     SKIP_EXCLUDED,        /* --ext / --include / --exclude, or .deb control members */
     SKIP_NOTEBOOK,        /* .ipynb that is not a readable notebook, or not Python */
-    SKIP_EXPANSION,       /* entries left unread after the expansion cap fired */
+    SKIP_EXPANSION,       /* the entry being read when the expansion cap fired */
     SKIP_READ_ERROR,      /* the entry could not be read (corrupt data, I/O error) */
     SKIP_DEPTH,           /* an archive nested deeper than --max-depth */
     SKIP__N
@@ -72,6 +72,7 @@ typedef struct {
     uint64_t jsonl_lines;     /* JSONL input lines read */
     uint64_t bad_lines;       /* malformed JSONL lines skipped */
     uint64_t errors;          /* inputs or archives that failed part-way */
+    uint64_t capped_inputs;   /* inputs abandoned by the expansion cap */
     uint64_t bytes_in;        /* bytes read from the inputs (compressed) */
     uint64_t content_in;      /* bytes of file content read (uncompressed) */
     uint64_t content_out;     /* bytes of content emitted */

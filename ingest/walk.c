@@ -252,7 +252,7 @@ static int cap_check(Ingest *g, const Scope *sc, const char *entry)
     if (exp <= g->o->max_expanded && (double)exp <= g->o->max_ratio * (double)base) return 0;
     g->capped = 1;
     g->bad = 1;
-    skip(g, SKIP_EXPANSION);
+    g->st.capped_inputs++;
     if (exp > g->o->max_expanded)
         error("%s: %s: expansion exceeds --max-expanded-size (%llu bytes expanded); rest of the input skipped",
               g->input, entry ? entry : "(header)", (unsigned long long)exp);
@@ -523,8 +523,8 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
         goto done;
     }
     if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > g->o->max_file) {
-        skip(g, SKIP_OVERSIZED);
         rc = drain_entry(g, a, sc, ename) == RD_FATAL ? RD_FATAL : RD_OK;
+        skip(g, g->capped ? SKIP_EXPANSION : SKIP_OVERSIZED);
         goto done;
     }
     const char *data;
@@ -532,7 +532,7 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
     int sniff, reason = 0;
     int r = read_entry(g, a, sc, e, ename, &sniff, &data, &dn, &reason);
     if (r != RD_OK) {
-        if (!g->capped) skip(g, reason);
+        skip(g, g->capped ? SKIP_EXPANSION : reason);
         if (r == RD_FATAL) rc = RD_FATAL;
         goto done;
     }
@@ -1023,12 +1023,13 @@ void ingest_stats_json(const IngestStats *st, double secs, Buf *out)
         buf_addf(out, "%s\"%s\":%llu", i ? "," : "", ingest_skip_names[i],
                  (unsigned long long)st->skipped[i]);
     buf_addf(out, "},\"utf8_repaired\":%llu,\"notebooks\":%llu,\"archives\":%llu,"
-             "\"jsonl_lines\":%llu,\"bad_lines\":%llu,\"errors\":%llu,"
+             "\"jsonl_lines\":%llu,\"bad_lines\":%llu,\"errors\":%llu,\"capped_inputs\":%llu,"
              "\"bytes_in\":%llu,\"content_bytes_in\":%llu,\"content_bytes_out\":%llu,"
              "\"seconds\":%.3f}\n",
              (unsigned long long)st->utf8_repaired, (unsigned long long)st->notebooks,
              (unsigned long long)st->archives, (unsigned long long)st->jsonl_lines,
              (unsigned long long)st->bad_lines, (unsigned long long)st->errors,
+             (unsigned long long)st->capped_inputs,
              (unsigned long long)st->bytes_in, (unsigned long long)st->content_in,
              (unsigned long long)st->content_out, secs);
 }

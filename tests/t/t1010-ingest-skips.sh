@@ -63,7 +63,7 @@ test_expect_success 'stats JSON has every documented key' '
 import json
 s = json.load(open(\"st.json\"))
 for k in (\"version\",\"inputs\",\"entries_seen\",\"emitted\",\"skipped\",\"skipped_by_reason\",\"utf8_repaired\",
-          \"notebooks\",\"archives\",\"jsonl_lines\",\"bad_lines\",\"errors\",\"bytes_in\",\"content_bytes_in\",
+          \"notebooks\",\"archives\",\"jsonl_lines\",\"bad_lines\",\"errors\",\"capped_inputs\",\"bytes_in\",\"content_bytes_in\",
           \"content_bytes_out\",\"seconds\"):
     assert k in s, k
 assert sum(s[\"skipped_by_reason\"].values()) == s[\"skipped\"]
