@@ -236,16 +236,16 @@ static int pack_create_index(Packer *p)
 
 /*
 ** Read back the settings of a corpus being resumed and check the input matches it. Sets
-** next_doc and shard_id. Returns 0, 1 when there is no corpus row yet, or an exit status > 1.
+** next_doc and shard_id. Returns 0, -1 when there is no schema yet, or an exit status.
 */
 static int pack_load_resume(Packer *p, int *complete)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(p->db, "SELECT tokenizer_fingerprint, dtype, shard_tokens, "
-                           "valid_fraction, split_seed, complete FROM corpus", -1, &st, NULL)
+                           "valid_fraction, split_seed, complete, vocab_size, eot_id FROM corpus", -1, &st, NULL)
         != SQLITE_OK) {
         sqlite3_finalize(st);
-        return 1; /* no schema: the first pack died before creating it */
+        return -1; /* no schema: the first pack died before creating it */
     }
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
@@ -260,10 +260,18 @@ static int pack_load_resume(Packer *p, int *complete)
     p->valid_fraction = sqlite3_column_double(st, 3);
     p->split_seed = seed;
     *complete = sqlite3_column_int(st, 5);
+    uint32_t vocab = (uint32_t)sqlite3_column_int64(st, 6), eot = (uint32_t)sqlite3_column_int64(st, 7);
     sqlite3_finalize(st);
     if (bad || (p->dtype != 2 && p->dtype != 4) || p->shard_tokens == 0) {
         error("%s: damaged corpus row", p->ipath);
         return CM_EFORMAT;
+    }
+    if (fp == p->ts.hdr.fingerprint &&
+        (vocab != p->ts.hdr.vocab_size || eot != p->ts.hdr.eot_id)) {
+        error("%s: the input was made with another tokenizer (vocabulary %u, end-of-text %u) "
+              "than the corpus being resumed (%u, %u)", p->o->input, p->ts.hdr.vocab_size,
+              p->ts.hdr.eot_id, vocab, eot);
+        return CM_EDATA;
     }
     if (fp != p->ts.hdr.fingerprint) {
         char a[17], b[17];
@@ -381,7 +389,7 @@ static int pack_open(Packer *p)
     if (had_index && o->resume) {
         int complete = 0;
         int rc = pack_load_resume(p, &complete);
-        if (rc > 1) return rc;
+        if (rc > 0) return rc;
         if (rc == 0) {
             fresh = 0;
             if (complete) {

@@ -503,7 +503,8 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
     for (int i = 1; i < nsrc; i++) {
         Index x;
         rc = index_open(&x, srcs[i], 0);
-        if (!rc && (x.fingerprint != first.fingerprint || x.dtype != first.dtype)) {
+        if (!rc && (x.fingerprint != first.fingerprint || x.dtype != first.dtype ||
+                    x.vocab_size != first.vocab_size || x.eot_id != first.eot_id)) {
             error("%s: made with another tokenizer than %s: cannot merge", srcs[i], srcs[0]);
             rc = CM_EDATA;
         }
