@@ -33,7 +33,7 @@ CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined"
 CFLAGS="-std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -fno-omit-frame-pointer
         -Wall -Wno-unused-parameter -I$TOP/lib -I$TOP -I$TOP/tests/fuzz -pthread"
-LDLIBS="-larchive -lzstd -lpcre2-8 -lsqlite3 -lopenblas -lxxhash -ljansson -lm -lpthread"
+LDLIBS="-larchive -lzstd -lpcre2-8 -lsqlite3 -lopenblas -lxxhash -ljansson -lgomp -lm -lpthread"
 STAGE_DIRS="ingest filter tokenize shards trainer"
 
 usage() {
@@ -115,10 +115,15 @@ build_target() {
     bin="$FUZZ_DIR/bin/fuzz_$name"
     newest=$(ls -t $objs "$src" "$TOP/tests/fuzz/fuzz.h" "$bin" 2>/dev/null | head -1)
     if [ "$newest" != "$bin" ]; then
+        # an archive, so that only the objects the target uses are linked
+        lib="$FUZZ_DIR/bin/lib_$name.a"
+        rm -f "$lib"
         # shellcheck disable=SC2086
-        $CC $CFLAGS $SAN -fsanitize=fuzzer "$src" $objs $LDLIBS -o "$bin" || return 1
+        ar rcs "$lib" $objs || return 1
         # shellcheck disable=SC2086
-        $CC $CFLAGS $SAN -DFUZZ_SEEDS "$src" $objs $LDLIBS -o "$FUZZ_DIR/bin/seeds_$name" ||
+        $CC $CFLAGS $SAN -fsanitize=fuzzer "$src" "$lib" $LDLIBS -o "$bin" || return 1
+        # shellcheck disable=SC2086
+        $CC $CFLAGS $SAN -DFUZZ_SEEDS "$src" "$lib" $LDLIBS -o "$FUZZ_DIR/bin/seeds_$name" ||
             return 1
         rm -rf "$FUZZ_DIR/seeds/$name"
     fi
