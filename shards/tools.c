@@ -553,15 +553,18 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
     }
     rc = CM_EIO;
     sqlite3_stmt *sh = NULL, *q = NULL;
+    /* one transaction per source (DETACH is not allowed inside a transaction); the corpus
+    ** row says complete = 0 until every source is in */
     if (index_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
                        "PRAGMA cache_size = -65536; BEGIN", ipath) ||
         index_exec(db, index_sql_schema, ipath))
         goto out;
     uint64_t shard_off = 0, doc_off = 0;
+    char *sql = NULL;
     for (int i = 0; i < nsrc; i++) {
         char sp[4200];
         snprintf(sp, sizeof sp, "%s/%s", srcs[i], INDEX_NAME);
-        char *sql = sqlite3_mprintf("ATTACH %Q AS src", sp);
+        sql = sqlite3_mprintf("ATTACH %Q AS src", sp);
         int bad = index_exec(db, sql, ipath);
         sqlite3_free(sql);
         if (bad) goto out;
@@ -569,12 +572,13 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
             sql = sqlite3_mprintf(
                 "INSERT INTO corpus SELECT format_version, tokenizer_fingerprint, "
                 "tokenizer_json, vocab_size, eot_id, dtype, shard_tokens, valid_fraction, "
-                "split_seed, %Q, %Q, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ','now'), %d FROM src.corpus",
-                cmdline ? cmdline : "cm-shards merge", CM_SHARDS_VERSION, complete);
+                "split_seed, %Q, %Q, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ','now'), 0 FROM src.corpus",
+                cmdline ? cmdline : "cm-shards merge", CM_SHARDS_VERSION);
             bad = index_exec(db, sql, ipath);
             sqlite3_free(sql);
-            if (bad) goto out;
+            if (bad || index_exec(db, "COMMIT", ipath)) goto out;
         }
+        if (index_exec(db, "BEGIN", ipath)) goto out;
         if (sqlite3_prepare_v2(db, "SELECT id, file FROM src.shards ORDER BY id", -1, &sh, NULL)
             != SQLITE_OK) {
             error("%s: %s", sp, index_error(db));
@@ -613,11 +617,13 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
         sqlite3_finalize(q);
         q = NULL;
         shard_off += nsh;
-        if (index_exec(db, "DETACH src", ipath)) goto out;
+        if (index_exec(db, "COMMIT", ipath) || index_exec(db, "DETACH src", ipath)) goto out;
     }
-    if (index_exec(db, index_sql_indexes, ipath) || index_exec(db, "COMMIT", ipath) ||
-        index_exec(db, "PRAGMA journal_mode = DELETE", ipath))
-        goto out;
+    sql = sqlite3_mprintf("UPDATE corpus SET complete = %d", complete);
+    int bad = index_exec(db, index_sql_indexes, ipath) || index_exec(db, sql, ipath) ||
+              index_exec(db, "PRAGMA journal_mode = DELETE", ipath);
+    sqlite3_free(sql);
+    if (bad) goto out;
     if (fsync_dir(dst)) {
         error("cannot sync directory '%s': %s", dst, strerror(errno));
         goto out;
