@@ -7,7 +7,9 @@
 */
 #include "trainer/ckpt.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -147,6 +149,32 @@ int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
     fsync_dir(dirname(d));
     free(d);
     return 0;
+}
+
+/*
+** Unlink PATH.tmp.PID files whose process is gone (a kill -9 during a save leaves one).
+*/
+void ckpt_clean_stale(const char *path)
+{
+    char *d = xstrdup(path), *b = xstrdup(path);
+    const char *dir = dirname(d), *base = basename(b);
+    size_t bl = strlen(base);
+    DIR *dh = opendir(dir);
+    struct dirent *e;
+    while (dh && (e = readdir(dh)) != NULL) {
+        if (strncmp(e->d_name, base, bl) || strncmp(e->d_name + bl, ".tmp.", 5)) continue;
+        char *end;
+        long pid = strtol(e->d_name + bl + 5, &end, 10);
+        if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM)) continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *f = xmalloc(n);
+        snprintf(f, n, "%s/%s", dir, e->d_name);
+        unlink(f);
+        free(f);
+    }
+    if (dh) closedir(dh);
+    free(d);
+    free(b);
 }
 
 /* --------------------------------------------------------------------------------------- */

@@ -37,6 +37,8 @@ typedef struct {
 /* Write m (and its AdamW moments if info->has_opt) atomically to path. 0, or -1 after a
 ** message (the target is left as it was). */
 int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info);
+/* Remove temporary files left by a run killed while saving (PATH.tmp.PID of dead PIDs). */
+void ckpt_clean_stale(const char *path);
 /* Read the header of path into info. 0; -1 on I/O error (errno kept, message printed);
 ** -2 if the file is not a valid checkpoint (message printed). */
 int ckpt_read_info(const char *path, CkptInfo *info);

@@ -513,6 +513,7 @@ static int cmd_train(Opts *o)
     if (!o->zData == !o->nSynthetic) usage_error("%s", "give one of --data DIR or --synthetic V");
     if (o->bResume && !ck) usage_error("%s", "--resume needs --ckpt");
     kernels_set_threads((int)o->nThreads);
+    if (ck) ckpt_clean_stale(ck);
 
     /* the data's vocabulary */
     uint32_t V = (uint32_t)o->nSynthetic;
@@ -741,7 +742,7 @@ static int cmd_train(Opts *o)
         }
         if (stop) {
             progress_end(&prog);
-            if (!o->bQuiet)
+            if (g_stop || !o->bQuiet)
                 fprintf(stderr, "cm-train: %s after step %ld%s%s\n",
                         g_stop ? "interrupted" : "time limit reached", s,
                         ck ? ", checkpoint saved to " : " (no --ckpt: nothing saved)",
@@ -923,9 +924,10 @@ static int cmd_complete(Opts *o)
         rc = CM_EFORMAT;
         goto done;
     }
-    if ((int)bpe_vocab_size(bpe) > m.cfg.V) {
-        error("%s: tokenizer has %u tokens, the checkpoint's model %d", o->zData,
-              bpe_vocab_size(bpe), m.cfg.V);
+    if ((int)bpe_vocab_size(bpe) > m.cfg.V || (int)corpus_vocab_size(corpus) != m.cfg.V) {
+        error("%s: the tokenizer has %u tokens (corpus vocabulary %u), the checkpoint's model "
+              "%d: not trained on this corpus", o->zData, bpe_vocab_size(bpe),
+              corpus_vocab_size(corpus), m.cfg.V);
         rc = CM_EFORMAT;
         goto done;
     }

@@ -329,8 +329,10 @@ static void test_sumsq(void **state)
     free(x);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    kernels_env_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_matches_naive),

@@ -192,8 +192,10 @@ static void test_deterministic(void **state)
     assert_true(a != c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    kernels_env_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),

@@ -1,0 +1,111 @@
+#!/bin/sh
+# cm-train checkpoints: kill -9 and --resume gives exactly the losses of an uninterrupted run;
+# SIGINT/SIGTERM save and exit 130; damaged or truncated checkpoints are refused with exit 4.
+. "$(dirname "$0")/test-lib.sh"
+
+STEPS=40
+[ "$CM_SAN" = 1 ] && STEPS=16
+M="--synthetic 64 --layers 2 --width 32 --heads 2 --context 16 --batch 4 --steps $STEPS -q"
+
+losses() { cut -d, -f1,2 "$1"; }   # step and loss columns
+
+test_expect_success 'an uninterrupted run, checkpoints every 3 steps' '
+    cm-train $M --ckpt-every 3 --ckpt full.bin --log full.jsonl &&
+    test $(wc -l <full.jsonl) = $STEPS &&
+    losses full.jsonl >full.loss
+'
+
+test_expect_success 'kill -9 at a random step, resume: the same losses exactly' '
+    for delay in 0.05 0.15 0.3; do
+        rm -f part.bin part.jsonl &&
+        { cm-train $M --ckpt-every 3 --ckpt part.bin --log part.jsonl & pid=$!; } &&
+        sleep $delay && kill -9 $pid; wait $pid
+        n=$(wc -l <part.jsonl) &&
+        say "killed after $n logged steps (delay $delay)" &&
+        cm-train $M --ckpt-every 3 --ckpt part.bin --log part.jsonl --resume 2>err &&
+        losses part.jsonl >part.loss &&
+        test_cmp full.loss part.loss || return 1
+    done
+'
+
+test_expect_success 'resume after a run that completed changes nothing; more --steps extend it' '
+    cp full.bin again.bin && cp full.jsonl again.jsonl &&
+    cm-train $M --ckpt again.bin --log again.jsonl --resume &&
+    losses again.jsonl >again.loss && test_cmp full.loss again.loss &&
+    cm-train --synthetic 64 --steps $((STEPS + 2)) -q --ckpt again.bin --log again.jsonl --resume &&
+    test $(wc -l <again.jsonl) = $((STEPS + 2))
+'
+
+test_expect_success 'resume with a different shape or seed is refused (exit 2)' '
+    test_expect_code 2 cm-train $M --ckpt full.bin --width 64 --resume 2>err &&
+    test_grep "differ from the checkpoint" err &&
+    test_expect_code 2 cm-train $M --ckpt full.bin --seed 9 --resume 2>err
+'
+
+test_expect_success 'resume on other data is refused (exit 4)' '
+    test_expect_code 4 cm-train --synthetic 65 --ckpt full.bin --resume -q 2>err &&
+    test_grep "other data" err
+'
+
+test_expect_success 'SIGINT: checkpoint saved at the step boundary, exit 130, resumable' '
+    rm -f int.bin int.jsonl &&
+    { cm-train $M --steps 100000 --ckpt int.bin --log int.jsonl 2>err & pid=$!; } &&
+    sleep 0.5 && kill -INT $pid; wait $pid; rc=$? &&
+    test $rc = 130 &&
+    test -s int.bin &&
+    test_grep "interrupted after step" err &&
+    n=$(wc -l <int.jsonl) &&
+    cm-train eval --ckpt int.bin --synthetic 64 >ev &&
+    test_grep "\"step\":$n," ev
+'
+
+test_expect_success 'SIGTERM likewise' '
+    { cm-train $M --steps 100000 --ckpt term.bin 2>err & pid=$!; } &&
+    sleep 0.5 && kill -TERM $pid; wait $pid; rc=$? &&
+    test $rc = 130 && test -s term.bin
+'
+
+test_expect_success '--time-limit stops with a checkpoint and exit 0' '
+    cm-train $M --steps 100000 --time-limit 0.3 --ckpt tl.bin --log tl.jsonl 2>err &&
+    test -s tl.bin &&
+    n=$(wc -l <tl.jsonl) && test $n -lt 100000
+'
+
+test_expect_success 'no temporary file is left behind' '
+    ! ls *.tmp* 2>/dev/null
+'
+
+test_expect_success 'truncated checkpoint: exit 4, names the file and offset' '
+    size=$(wc -c <full.bin) &&
+    head -c $((size - 100)) full.bin >trunc.bin &&
+    test_expect_code 4 cm-train eval --ckpt trunc.bin --synthetic 64 2>err &&
+    test_grep "trunc.bin: offset [0-9]*: checkpoint is truncated" err &&
+    head -c 100 full.bin >short.bin &&
+    test_expect_code 4 cm-train eval --ckpt short.bin --synthetic 64 2>err &&
+    test_grep "short.bin: offset 100: truncated" err
+'
+
+test_expect_success 'a flipped byte in the weights or the header: exit 4' '
+    cp full.bin flip.bin &&
+    printf "\\377" | dd of=flip.bin bs=1 seek=5000 conv=notrunc 2>/dev/null &&
+    test_expect_code 4 cm-train eval --ckpt flip.bin --synthetic 64 2>err &&
+    test_grep "checksum mismatch" err &&
+    cp full.bin flip2.bin &&
+    printf "\\007" | dd of=flip2.bin bs=1 seek=40 conv=notrunc 2>/dev/null &&
+    test_expect_code 4 cm-train --synthetic 64 --ckpt flip2.bin --resume -q 2>err &&
+    test_grep "damaged checkpoint header" err
+'
+
+test_expect_success 'not a checkpoint: exit 4' '
+    echo hello >junk.bin &&
+    test_expect_code 4 cm-train eval --ckpt junk.bin --synthetic 64 2>err &&
+    test_grep "junk.bin" err
+'
+
+test_expect_success '--ckpt DIR writes DIR/ckpt.bin' '
+    mkdir cdir &&
+    cm-train $M --steps 2 --ckpt cdir &&
+    test -s cdir/ckpt.bin
+'
+
+test_done

@@ -1,0 +1,127 @@
+/*
+** test_train_data.c: cm-train's data path and checkpoints. Test plan:
+**   1. labels are the inputs shifted by one (data_shift / data_batch);
+**   2. synthetic windows depend on (seed, position) only: seek reproduces them, ids < V,
+**      a finite source ends;
+**   3. a checkpoint round-trips parameters, moments and header fields bit for bit; a
+**      flipped payload byte or a truncation is reported as damaged (-2).
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trainer/data.h"
+#include "trainer/model.h"
+#include "trainer/ckpt.h"
+#include "trainer/kernels.h"
+
+static void test_labels_shifted(void **state)
+{
+    int B = 3, T = 5;
+    uint32_t w[18], in[15], tg[15];
+    for (int i = 0; i < 18; i++) w[i] = 100 + i;
+    data_shift(w, B, T, in, tg);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            assert_int_equal(in[b * T + t], w[b * (T + 1) + t]);
+            assert_int_equal(tg[b * T + t], w[b * (T + 1) + t + 1]);
+            if (t + 1 < T) assert_int_equal(tg[b * T + t], in[b * T + t + 1]);
+        }
+}
+
+static void test_synthetic(void **state)
+{
+    DataSource d;
+    int B = 4, T = 9;
+    uint32_t win[40], in[36], tg[36], in2[36], tg2[36];
+    data_synthetic(&d, 50, 7, (size_t)T + 1, 0);
+    assert_int_equal(data_batch(&d, win, B, T, in, tg), B);
+    for (int i = 0; i < 36; i++) assert_true(in[i] < 50 && tg[i] < 50);
+    assert_int_equal(data_tell(&d), 4);
+    data_batch(&d, win, B, T, in2, tg2);
+    assert_true(memcmp(in, in2, sizeof in) != 0);
+    data_seek(&d, 0);
+    data_batch(&d, win, B, T, in2, tg2);
+    assert_memory_equal(in, in2, sizeof in);
+    assert_memory_equal(tg, tg2, sizeof tg);
+    /* another seed, other windows */
+    DataSource e;
+    data_synthetic(&e, 50, 8, (size_t)T + 1, 0);
+    data_batch(&e, win, B, T, in2, tg2);
+    assert_true(memcmp(in, in2, sizeof in) != 0);
+    /* a finite source ends */
+    DataSource f;
+    data_synthetic(&f, 50, 7, (size_t)T + 1, 6);
+    assert_int_equal(data_batch(&f, win, B, T, in2, tg2), 4);
+    assert_int_equal(data_batch(&f, win, B, T, in2, tg2), 2);
+    assert_int_equal(data_batch(&f, win, B, T, in2, tg2), 0);
+    data_free(&d);
+    data_free(&e);
+    data_free(&f);
+}
+
+static void test_ckpt_roundtrip(void **state)
+{
+    char path[] = "/tmp/test_ckpt.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    GptConfig cfg = {.L = 1, .C = 8, .NH = 2, .T = 4, .V = 10};
+    Gpt m, r;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, 3, 0.1f);
+    gpt_alloc_train(&m);
+    for (size_t i = 0; i < m.nparams; i++) { m.m_memory[i] = (float)i; m.v_memory[i] = 0.5f * i; }
+    CkptInfo in = {.step = 17, .seed = 99, .data_pos = 68, .data_fp = 0x1234, .has_opt = 1,
+                   .lr = 3e-4, .min_lr = 3e-5, .wd = 0.1, .clip = 1, .warmup = 5, .steps = 100,
+                   .batch = 4, .accum = 2};
+    assert_int_equal(ckpt_save(path, &m, &in), 0);
+    CkptInfo out;
+    assert_int_equal(ckpt_load(path, &r, &out, 1), 0);
+    assert_int_equal(out.step, 17);
+    assert_int_equal(out.seed, 99);
+    assert_int_equal(out.data_pos, 68);
+    assert_int_equal(out.data_fp, 0x1234);
+    assert_int_equal(out.batch, 4);
+    assert_int_equal(out.accum, 2);
+    assert_true(out.lr == 3e-4 && out.warmup == 5 && out.steps == 100);
+    assert_memory_equal(&out.cfg, &cfg, sizeof cfg);
+    assert_memory_equal(r.params_memory, m.params_memory, m.nparams * sizeof(float));
+    assert_memory_equal(r.m_memory, m.m_memory, m.nparams * sizeof(float));
+    assert_memory_equal(r.v_memory, m.v_memory, m.nparams * sizeof(float));
+    gpt_free(&r);
+
+    /* flip one payload byte */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, CKPT_HEADER_BYTES + 10, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, CKPT_HEADER_BYTES + 10, SEEK_SET);
+    fputc(c ^ 1, f);
+    fclose(f);
+    assert_int_equal(ckpt_load(path, &r, &out, 1), -2);
+    /* truncate */
+    assert_int_equal(truncate(path, CKPT_HEADER_BYTES + 8), 0);
+    assert_int_equal(ckpt_load(path, &r, &out, 1), -2);
+    unlink(path);
+    assert_int_equal(ckpt_load(path, &r, &out, 1), -1);
+    gpt_free(&m);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    kernels_env_setup(argv);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_labels_shifted),
+        cmocka_unit_test(test_synthetic),
+        cmocka_unit_test(test_ckpt_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
