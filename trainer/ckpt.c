@@ -208,6 +208,11 @@ static int ckpt_open(const char *path, CkptInfo *info, uint64_t *phash, int *pfd
     unsigned char h[CKPT_HEADER_BYTES];
     int rc = read_full(fd, h, sizeof h, path, 0);
     if (rc == 0) rc = ckpt_decode(h, path, info, phash);
+    if (rc == 0 && gpt_param_count(&info->cfg) != info->nparams) {
+        error("%s: offset 72: damaged checkpoint (parameter count %llu does not fit the model "
+              "shape)", path, (unsigned long long)info->nparams);
+        rc = -2;
+    }
     if (rc == 0) {
         struct stat st;
         uint64_t want = CKPT_HEADER_BYTES + info->nparams * 4 * (info->has_opt ? 3 : 1);
@@ -245,13 +250,7 @@ int ckpt_load(const char *path, Gpt *m, CkptInfo *info, int with_opt)
     int fd;
     int rc = ckpt_open(path, info, &ph, &fd);
     if (rc) return rc;
-    gpt_init(m, &info->cfg);
-    if (m->nparams != info->nparams) {
-        close(fd);
-        gpt_free(m);
-        return error("%s: offset 72: damaged checkpoint (parameter count %llu does not fit the "
-                     "model shape)", path, (unsigned long long)info->nparams), -2;
-    }
+    gpt_init(m, &info->cfg);   /* its size was checked against the file's */
     size_t bytes = m->nparams * sizeof(float);
     Hash64State *hs = hash64_new();
     rc = read_full(fd, m->params_memory, bytes, path, CKPT_HEADER_BYTES);

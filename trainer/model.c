@@ -114,6 +114,17 @@ float *gpt_param_tensor(float *memory, const Gpt *m, int i)
 }
 
 /*
+** Total parameter floats for cfg, from the size table.
+*/
+size_t gpt_param_count(const GptConfig *cfg)
+{
+    size_t s[GPT_NUM_PARAMS], n = 0;
+    gpt_fill_sizes(s, cfg);
+    for (int i = 0; i < GPT_NUM_PARAMS; i++) n += s[i];
+    return n;
+}
+
+/*
 ** Allocate zeroed parameters for cfg (which must pass gpt_config_check).
 */
 void gpt_init(Gpt *m, const GptConfig *cfg)

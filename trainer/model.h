@@ -77,6 +77,8 @@ typedef struct {
 
 /* Check a configuration; returns NULL or a message. */
 const char *gpt_config_check(const GptConfig *cfg);
+/* Floats of all parameters of a model of shape cfg (no allocation). */
+size_t gpt_param_count(const GptConfig *cfg);
 /* Allocate the parameters (zero). */
 void gpt_init(Gpt *m, const GptConfig *cfg);
 void gpt_free(Gpt *m);
