@@ -802,12 +802,12 @@ int pack_run(const PackOpts *o)
     sigaction(SIGTERM, &sa, &old_term);
     out_on_fatal(pack_cleanup_tmp);
 
+    p->ts_open = 1; /* ts_close is needed even when ts_open fails */
     if (ts_open(&p->ts, o->fd, o->input)) {
         error("%s", p->ts.err);
         rc = CM_EDATA;
         goto done;
     }
-    p->ts_open = 1;
     rc = pack_open(p);
     if (rc == -1) { rc = CM_OK; goto done; } /* already complete */
     if (rc) goto done;
