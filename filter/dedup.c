@@ -108,13 +108,21 @@ static inline int tok_byte(unsigned char c)
            c == '_' || c >= 0x80;
 }
 
-/* Fold the shingle hash x into the running minima of sig. */
+/* Fold the shingle hash h into the running minima of sig: h_i(h) = (a_i*h + b_i) >> 32. */
 static inline void minhash_update(const NearIndex *x, uint64_t h, uint32_t *restrict sig)
 {
     for (int i = 0; i < MH_PERMS; i++) {
         uint32_t v = (uint32_t)((x->aA[i] * h + x->aB[i]) >> 32);
         sig[i] = v < sig[i] ? v : sig[i];
     }
+}
+
+/* Final mixing of a 64-bit hash (the splitmix64 / murmur3 finaliser). */
+static inline uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
 
 size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PERMS])
@@ -125,22 +133,25 @@ size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PER
     for (size_t i = 0; i < n;) {
         while (i < n && !tok_byte(u[i])) i++;
         if (i >= n) break;
-        size_t j = i;
-        while (j < n && tok_byte(u[j])) j++;
+        uint64_t h = 0x9E3779B97F4A7C15ull;
+        while (i < n && tok_byte(u[i])) h = (h ^ u[i++]) * 0x100000001B3ull;   /* FNV-1a step */
         if (nTok == x->capTok) {
             x->capTok = x->capTok ? 2 * x->capTok : 4096;
             x->aTok = xrealloc(x->aTok, x->capTok * sizeof *x->aTok);
         }
-        x->aTok[nTok++] = hash64(s + i, j - i);
-        i = j;
+        x->aTok[nTok++] = mix64(h);
     }
     if (nTok == 0) return 0;
     if (nTok < MH_SHINGLE) {
         minhash_update(x, hash64(x->aTok, nTok * sizeof *x->aTok), sig);
         return 1;
     }
-    for (size_t i = 0; i + MH_SHINGLE <= nTok; i++)
-        minhash_update(x, hash64(x->aTok + i, MH_SHINGLE * sizeof *x->aTok), sig);
+    for (size_t i = 0; i + MH_SHINGLE <= nTok; i++) {
+        const uint64_t *t = x->aTok + i;
+        uint64_t h = t[0];
+        for (int k = 1; k < MH_SHINGLE; k++) h = ((h << 23) | (h >> 41)) ^ (t[k] * 0x9E3779B97F4A7C15ull);
+        minhash_update(x, mix64(h), sig);
+    }
     return nTok - MH_SHINGLE + 1;
 }
 

@@ -7,8 +7,9 @@
 **
 ** Near: MinHash with 256 permutations over the set of word 5-grams ("shingles") of the file's
 ** word tokens (maximal runs of [A-Za-z0-9_] and non-ASCII bytes; a file of 1-4 tokens is one
-** shingle; a file without tokens is not near-deduplicated). A shingle's 64-bit hash x is
-** XXH3 of its 5 token hashes; permutation i is h_i(x) = (a_i*x + b_i) >> 32 (multiply-shift,
+** shingle; a file without tokens is not near-deduplicated). A token's hash is FNV-1a of its
+** bytes, mixed by the splitmix64 finaliser; a shingle's 64-bit hash x combines its 5 token
+** hashes in order (rotate, xor, multiply, then the same finaliser); permutation i is h_i(x) = (a_i*x + b_i) >> 32 (multiply-shift,
 ** a_i odd, a_i and b_i from splitmix64 of a fixed seed), the signature keeps the minimum of
 ** each. LSH: 32 bands of 8 rows; a band's key is XXH3 of its 8 values and the band number.
 ** A document whose band key was seen before is a candidate; it is a duplicate when the low
