@@ -452,8 +452,8 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
     const char *key;
     json_t *val;
     json_object_foreach(vocab, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= (1 << 30)) {
-            snprintf(why, sizeof why, "model.vocab: id of '%.40s' is not an integer in [0, 2^30)", key);
+        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= (1 << 24)) {
+            snprintf(why, sizeof why, "model.vocab: id of '%.40s' is not an integer in [0, 2^24)", key);
             bad = why; goto done;
         }
         if (json_integer_value(val) > maxid) maxid = json_integer_value(val);
@@ -463,8 +463,8 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
         json_t *t = json_array_get(added, i);
         json_t *id = json_object_get(t, "id");
         if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(json_object_get(t, "content"))
-            || json_integer_value(id) < 0 || json_integer_value(id) >= (1 << 30)) {
-            snprintf(why, sizeof why, "added_tokens[%zu]: needs an integer id in [0, 2^30) and a string content", i);
+            || json_integer_value(id) < 0 || json_integer_value(id) >= (1 << 24)) {
+            snprintf(why, sizeof why, "added_tokens[%zu]: needs an integer id in [0, 2^24) and a string content", i);
             bad = why; goto done;
         }
         if (!json_string_length(json_object_get(t, "content"))) {
@@ -764,7 +764,7 @@ BpeEncoder *bpe_encoder_new(const Bpe *b)
     BpeEncoder *e = xcalloc(1, sizeof *e);
     e->b = b;
     e->pt = pretok_make(b->re);
-    e->entmask = CACHE_MAX_ENTRIES * 2 - 1;
+    e->entmask = 4095;  /* grows to CACHE_MAX_ENTRIES * 2 slots */
     return e;
 }
 
@@ -929,6 +929,20 @@ static void encode_piece(void *ctx, const char *p, size_t n)
         e->ncids = 0;
         ids = e->cids;
         slot = h & e->entmask;
+    } else if ((e->nent + 1) * 2 > e->entmask + 1) {  /* half full: double the table */
+        size_t ns = ((size_t)e->entmask + 1) * 2;
+        CacheEnt *ne = xcalloc(ns, sizeof *ne);
+        for (size_t i = 0; i <= e->entmask; i++) {
+            if (!e->ent[i].wlen) continue;
+            size_t j = e->ent[i].hash & (ns - 1);
+            while (ne[j].wlen) j = (j + 1) & (ns - 1);
+            ne[j] = e->ent[i];
+        }
+        free(e->ent);
+        e->ent = ne;
+        e->entmask = (uint32_t)(ns - 1);
+        slot = h & e->entmask;
+        while (e->ent[slot].wlen) slot = (slot + 1) & e->entmask;
     }
     CacheEnt *c = &e->ent[slot];
     c->hash = h;

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +233,45 @@ static int opts_parse(Opts *o, const char *verb, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Interruption                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t g_stop;   /* SIGINT/SIGTERM seen: finish the batch, save, exit 130 */
+static char *g_tmp_path;               /* temp file to remove if we die while writing it */
+
+/*
+** First signal: ask the main loop to stop after the current batch. Second: leave at once.
+*/
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_stop) {
+        if (g_tmp_path) unlink(g_tmp_path);
+        _exit(CM_EINTR);
+    }
+    g_stop = 1;
+}
+
+static void signals_init(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/*
+** Exit status for a tokenizer that failed to load: I/O problems 3, anything else 4.
+*/
+static int load_status(const char *err)
+{
+    return strstr(err, ": cannot open: ") || strstr(err, ": cannot read: ") ? CM_EIO : CM_EFORMAT;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Reading records in batches                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -344,7 +384,7 @@ static void input_close(Input *in)
 static size_t input_batch(Input *in, Batch *b, int with_meta)
 {
     batch_reset(b);
-    while (!in->stop && b->n < BATCH_DOCS && b->text.len < BATCH_BYTES) {
+    while (!in->stop && !g_stop && b->n < BATCH_DOCS && b->text.len < BATCH_BYTES) {
         if (!in->open && !input_next_file(in)) break;
         char *line;
         size_t len;
@@ -475,7 +515,7 @@ static int cmd_encode(Opts *o)
     record_init(&in.rec);
 
     bpe = bpe_load_file(o->tokenizer, err, sizeof err);
-    if (!bpe) { error("%s", err); rc = errno == 0 || strstr(err, "cannot") == NULL ? CM_EFORMAT : CM_EIO; goto done; }
+    if (!bpe) { error("%s", err); rc = load_status(err); goto done; }
     int64_t eot = bpe_eot_id(bpe);
     if (o->eot) {
         eot = bpe_token_id(bpe, o->eot, strlen(o->eot));
@@ -503,7 +543,7 @@ static int cmd_encode(Opts *o)
     uint64_t docs = 0, tokens = 0;
     Buf line = {0};
     double t0 = now_sec();
-    while (input_batch(&in, &b, !o->jsonl) > 0) {
+    while (!g_stop && input_batch(&in, &b, !o->jsonl) > 0) {
         if (b.n > jcap) {
             jcap = b.cap;
             job.who = xrealloc(job.who, jcap * sizeof *job.who);
@@ -573,8 +613,9 @@ static int cmd_encode(Opts *o)
     }
     buf_free(&line);
     progress_end(&pr);
-    if (!o->jsonl) ts_write_end(&out, docs, tokens);
-    rc = in.status;
+    if (!o->jsonl) ts_write_end(&out, docs, tokens);  /* also when interrupted: a clean stream */
+    rc = g_stop ? CM_EINTR : in.status;
+    if (g_stop) warn("interrupted: %llu documents written", (unsigned long long)docs);
 done:
     if (out_open) {
         out_done(&out);
@@ -731,7 +772,7 @@ static int cmd_decode(Opts *o)
     int rc = CM_OK;
     if (o->tokenizer) {
         bpe = bpe_load_file(o->tokenizer, err, sizeof err);
-        if (!bpe) { error("%s", err); return strstr(err, "cannot") ? CM_EIO : CM_EFORMAT; }
+        if (!bpe) { error("%s", err); return load_status(err); }
     }
     int fd = output_open(o, 0);
     if (fd < 0) { bpe_free(bpe); return CM_EIO; }
@@ -772,8 +813,6 @@ static int cmd_decode(Opts *o)
 /* train                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
-static char *g_tmp_path;     /* temp file to remove if we die while writing it */
-
 static void tmp_cleanup(void)
 {
     if (g_tmp_path) unlink(g_tmp_path);
@@ -785,7 +824,7 @@ static int cmd_train(Opts *o)
     char **sp = o->special && *o->special ? strv_split(o->special, ',', &nsp) : NULL;
     BpeTrainOpts to = {
         .vocab_size = (uint32_t)o->vocab_size, .min_frequency = o->min_frequency, .specials = sp,
-        .n_specials = nsp, .threads = o->threads, .max_words = o->max_words};
+        .n_specials = nsp, .threads = o->threads, .max_words = o->max_words, .stop = &g_stop};
     BpeTrainer *t = NULL;
     Batch b = {0};
     Input in;
@@ -806,7 +845,7 @@ static int cmd_train(Opts *o)
     t = bpe_trainer_new(&to);
     progress_init(&pr, o->progress);
     double t0 = now_sec();
-    while (input_batch(&in, &b, 0) > 0) {
+    while (!g_stop && input_batch(&in, &b, 0) > 0) {
         const char **docs = xmalloc(b.n * sizeof *docs);
         for (size_t i = 0; i < b.n; i++) docs[i] = b.text.buf + b.toff[i];
         int r = bpe_trainer_feed(t, docs, b.tlen, b.n);
@@ -819,7 +858,10 @@ static int cmd_train(Opts *o)
         }
     }
     progress_end(&pr);
-    if (bpe_trainer_finish(t, &json) != 0) { rc = CM_EINTERNAL; goto done; }
+    if (g_stop) { warn("interrupted while counting words: %s not written", o->output); rc = CM_EINTR; goto done; }
+    int fr = bpe_trainer_finish(t, &json);
+    if (fr == -2) { warn("interrupted while merging: %s not written", o->output); rc = CM_EINTR; goto done; }
+    if (fr != 0) { rc = CM_EINTERNAL; goto done; }
 
     /* Write atomically: temp file in the same folder, fsync, rename. */
     size_t pl = strlen(o->output);
@@ -888,6 +930,7 @@ int main(int argc, char **argv)
     int r = opts_parse(&o, verb, argc - 1, argv + 1);
     if (r == 1) return fflush(stdout) == 0 ? CM_OK : CM_EIO;
     if (r) return r;
+    signals_init();
     if (!strcmp(verb, "encode")) return cmd_encode(&o);
     if (!strcmp(verb, "decode")) return cmd_decode(&o);
     return cmd_train(&o);

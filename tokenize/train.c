@@ -682,7 +682,9 @@ int bpe_trainer_finish(BpeTrainer *t, Buf *out)
     Changes ch;
     memset(&ch, 0, sizeof ch);
     Buf nt = {0};
+    int stopped = 0;
     while (tk.n < t->o.vocab_size && q.n) {
+        if (t->o.stop && *t->o.stop) { stopped = 1; break; }
         QItem top = q_pop(&q);
         int64_t cur = pc_get(&pc, top.pair);
         if ((int64_t)top.count != cur) {
@@ -740,7 +742,7 @@ int bpe_trainer_finish(BpeTrainer *t, Buf *out)
         free(last.key);
         free(last.val);
     }
-    int rc = write_json(t, &tk, mpair, nm, out);
+    int rc = stopped ? -2 : write_json(t, &tk, mpair, nm, out);
     free(mpair);
     free(ch.a);
     buf_free(&nt);

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include "util.h"
 
 typedef struct {
@@ -23,6 +24,7 @@ typedef struct {
     int n_specials;          /* how many */
     int threads;             /* counting threads (1..64) */
     uint64_t max_words;      /* cap on distinct words per table, 0 = none */
+    volatile sig_atomic_t *stop; /* when set and it turns non-zero, finish gives up (returns -2) */
 } BpeTrainOpts;
 
 typedef struct BpeTrainer BpeTrainer;
@@ -30,7 +32,7 @@ typedef struct BpeTrainer BpeTrainer;
 BpeTrainer *bpe_trainer_new(const BpeTrainOpts *o);
 /* Count the words of n documents (split among the threads in a fixed way: deterministic). */
 int bpe_trainer_feed(BpeTrainer *t, const char *const *docs, const size_t *lens, size_t n);
-/* Compute the merges and write the tokenizer.json into out. Returns 0 or -1. */
+/* Compute the merges and write the tokenizer.json into out. Returns 0, -1, or -2 if stopped. */
 int bpe_trainer_finish(BpeTrainer *t, Buf *out);
 /* Statistics after finish: distinct words, words pruned, merges learned. */
 void bpe_trainer_stats(const BpeTrainer *t, uint64_t *words, uint64_t *pruned, uint64_t *merges);

@@ -97,4 +97,11 @@ test_expect_success 'encoder without end-of-text token: error unless --eot' '
     tok-dump s.tok >/dev/null 2>hdr && test_grep "eot 1 " hdr
 '
 
+test_expect_success 'SIGTERM: documents so far saved as a clean stream, exit 130' '
+    (cat docs.jsonl; sleep 2; cat docs.jsonl) | cm-tokenize encode -t tok.json -o part.tok &
+    pid=$! && sleep 1 && kill -TERM $pid &&
+    { wait $pid; rc=$?; } ; test "$rc" = 130 &&
+    tok-dump part.tok >out 2>hdr && test -s out
+'
+
 test_done
