@@ -4,7 +4,6 @@
 . "$(dirname "$0")/test-lib.sh"
 
 STEPS=150
-[ "$CM_SAN" = 1 ] && STEPS=40
 M="--layers 2 --width 64 --heads 2 --context 32 --batch 8 --lr 3e-3 -q"
 
 test_expect_success 'setup: a corpus of small Python files' '
