@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +56,21 @@ typedef struct {
 enum { F_REPO, F_PATH, F_LICENSE, F_IMPORTS, F_HASH, F_EXTRA };
 
 typedef struct {
+    uint64_t shard_id;     /* shard number */
+    int fd;                /* its .tmp file once written (header included), not yet synced */
+    char tmp[4200];        /* its temporary name */
+    char final[4096];      /* its final name */
+    uint64_t tokens;       /* tokens in it */
+    uint64_t checksum;     /* XXH3-64 of its payload */
+    Row *rows;             /* its documents */
+    size_t nrows, caprows; /* count, allocated */
+    Buf arena;             /* their strings */
+} Batch;
+
+typedef struct {
     const PackOpts *o;     /* options */
     char *ipath;           /* DIR/index.sqlite */
-    sqlite3 *db;           /* the index */
+    sqlite3 *db;           /* the index (the index thread's while it runs) */
     sqlite3_stmt *ins_doc; /* INSERT INTO documents */
     sqlite3_stmt *ins_imp; /* INSERT INTO document_imports */
     sqlite3_stmt *ins_shard;/* INSERT INTO shards */
@@ -72,19 +85,25 @@ typedef struct {
     Out out;               /* buffered writes to it */
     Hash64State *hash;     /* payload checksum */
     uint64_t tokens;       /* tokens in the current shard */
-    char tmp[4200];        /* its temporary name */
-    char final[4096];      /* its final name */
-    Row *rows;             /* documents of the current shard */
-    size_t nrows, caprows; /* count, allocated */
-    Buf arena;             /* their strings */
+    Batch bt[2];           /* the shard being filled and the one being committed */
+    Batch *cur;            /* the one the main thread fills */
     uint16_t *conv;        /* uint16 conversion buffer */
     size_t convcap;        /* its capacity in tokens */
     JsonObj obj;           /* meta parser */
-    Buf dec;               /* decoded strings scratch */
+    Buf dec;               /* decoded strings scratch (main thread) */
+    Buf wdec;              /* decoded strings scratch (index thread) */
     uint64_t next_doc;     /* id of the next document */
     uint64_t docs_done;    /* documents packed in this run */
     uint64_t tokens_done;  /* tokens packed in this run */
     Progress prog;         /* progress line */
+    pthread_t th;          /* the index thread */
+    int th_started;        /* it runs */
+    pthread_mutex_t mu;    /* guards pending, busy, stop, werr */
+    pthread_cond_t cv;     /* signals changes of those */
+    Batch *pending;        /* handed to the index thread, not yet taken */
+    int busy;              /* the index thread is committing a Batch */
+    int stop;              /* the index thread should end */
+    int werr;              /* exit status of a failed commit, 0 when fine */
     double t_sync;         /* seconds in fdatasync/rename/fsync of shards */
     double t_insert;       /* seconds inserting document rows */
     double t_final;        /* seconds building the secondary indexes */
@@ -414,7 +433,7 @@ static int pack_open(Packer *p)
     if (pack_prepare(p, "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, "
                         "repo_name, path, license, imports, content_hash, split, extra) "
                         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", &p->ins_doc) ||
-        pack_prepare(p, "INSERT INTO document_imports(document, module) VALUES(?,?)",
+        pack_prepare(p, "INSERT OR IGNORE INTO document_imports(document, module) VALUES(?,?)",
                      &p->ins_imp) ||
         pack_prepare(p, "INSERT INTO shards(id, file, tokens, documents, bytes, checksum, "
                         "first_document) VALUES(?,?,?,?,?,?,?)", &p->ins_shard))
@@ -430,8 +449,8 @@ static int pack_open(Packer *p)
 */
 static uint32_t arena_add(Packer *p, const void *s, size_t n)
 {
-    uint32_t off = (uint32_t)p->arena.len;
-    buf_add(&p->arena, s, n);
+    uint32_t off = (uint32_t)p->cur->arena.len;
+    buf_add(&p->cur->arena, s, n);
     return off;
 }
 
@@ -468,11 +487,12 @@ static int key_is(const JsonField *f, const char *k)
 */
 static int pack_add_row(Packer *p, const TsDoc *d)
 {
-    if (p->nrows == p->caprows) {
-        p->caprows = p->caprows ? 2 * p->caprows : 4096;
-        p->rows = xrealloc(p->rows, p->caprows * sizeof *p->rows);
+    Batch *b = p->cur;
+    if (b->nrows == b->caprows) {
+        b->caprows = b->caprows ? 2 * b->caprows : 4096;
+        b->rows = xrealloc(b->rows, b->caprows * sizeof *b->rows);
     }
-    Row *r = &p->rows[p->nrows];
+    Row *r = &b->rows[b->nrows];
     r->id = p->next_doc;
     r->offset = p->tokens;
     r->n_tokens = d->n;
@@ -483,7 +503,7 @@ static int pack_add_row(Packer *p, const TsDoc *d)
                      (unsigned long long)p->next_doc + 1, p->obj.err, p->obj.err_pos);
     }
     int64_t size = -1, nb = -1;
-    size_t extra_start = p->arena.len;
+    size_t extra_start = p->cur->arena.len;
     int nextra = 0;
     for (int i = 0; i < p->obj.n; i++) {
         const JsonField *f = &p->obj.f[i];
@@ -493,12 +513,12 @@ static int pack_add_row(Packer *p, const TsDoc *d)
         else if (key_is(f, "content_hash")) row_set_string(p, r, F_HASH, f);
         else if (key_is(f, "imports")) {
             if (f->type == JSON_NULL) continue;
-            uint32_t off = (uint32_t)p->arena.len;
-            if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
-            buf_add(&p->arena, f->raw, f->rawlen);
-            if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
+            uint32_t off = (uint32_t)p->cur->arena.len;
+            if (f->type == JSON_STRING) buf_addc(&p->cur->arena, '"');
+            buf_add(&p->cur->arena, f->raw, f->rawlen);
+            if (f->type == JSON_STRING) buf_addc(&p->cur->arena, '"');
             r->off[F_IMPORTS] = off;
-            r->len[F_IMPORTS] = (uint32_t)(p->arena.len - off);
+            r->len[F_IMPORTS] = (uint32_t)(p->cur->arena.len - off);
         } else if (key_is(f, "n_bytes") && f->type == JSON_NUMBER) {
             nb = strtoll(f->raw, NULL, 10);
         } else if (key_is(f, "size") && f->type == JSON_NUMBER) {
@@ -514,50 +534,58 @@ static int pack_add_row(Packer *p, const TsDoc *d)
             key_is(f, "content_hash") || key_is(f, "imports") || key_is(f, "n_bytes") ||
             key_is(f, "size") || key_is(f, "content"))
             continue;
-        if (nextra == 0) extra_start = p->arena.len;
-        buf_addc(&p->arena, nextra++ ? ',' : '{');
-        buf_addc(&p->arena, '"');
-        buf_add(&p->arena, f->key, f->klen);
-        buf_add(&p->arena, "\":", 2);
-        if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
-        buf_add(&p->arena, f->raw, f->rawlen);
-        if (f->type == JSON_STRING) buf_addc(&p->arena, '"');
+        if (nextra == 0) extra_start = p->cur->arena.len;
+        buf_addc(&p->cur->arena, nextra++ ? ',' : '{');
+        buf_addc(&p->cur->arena, '"');
+        buf_add(&p->cur->arena, f->key, f->klen);
+        buf_add(&p->cur->arena, "\":", 2);
+        if (f->type == JSON_STRING) buf_addc(&p->cur->arena, '"');
+        buf_add(&p->cur->arena, f->raw, f->rawlen);
+        if (f->type == JSON_STRING) buf_addc(&p->cur->arena, '"');
     }
     if (nextra) {
-        buf_addc(&p->arena, '}');
+        buf_addc(&p->cur->arena, '}');
         r->off[F_EXTRA] = (uint32_t)extra_start;
-        r->len[F_EXTRA] = (uint32_t)(p->arena.len - extra_start);
+        r->len[F_EXTRA] = (uint32_t)(p->cur->arena.len - extra_start);
     }
     r->n_bytes = nb >= 0 ? nb : size;
-    r->valid = (char)split_is_valid(r->len[F_REPO] == NOSTR ? "" : p->arena.buf + r->off[F_REPO],
+    r->valid = (char)split_is_valid(r->len[F_REPO] == NOSTR ? "" : p->cur->arena.buf + r->off[F_REPO],
                                     r->len[F_REPO] == NOSTR ? 0 : r->len[F_REPO],
                                     p->valid_fraction, p->split_seed);
-    p->nrows++;
+    b->nrows++;
     return 0;
 }
 
 // ----------------------------------------------------------------------------
 // shards
+//
+// Two threads: the main thread reads the stream, parses metadata into the current Batch and
+// writes the shard's tokens; at the end of a shard it writes the header and hands the Batch to
+// the index thread, which fdatasyncs, renames, fsyncs the directory and inserts the rows in one
+// transaction (the crash-safety order above), while the main thread fills the other Batch.
+// At most one Batch is in the index thread's hands.
 
 /*
 ** Start shard p->shard_id: create its .tmp file and reserve the header.
 */
 static void pack_shard_begin(Packer *p)
 {
+    Batch *b = p->cur;
     char name[64];
     shard_file_name(name, sizeof name, p->shard_id);
-    snprintf(p->final, sizeof p->final, "%s/%s", p->o->dir, name);
-    snprintf(p->tmp, sizeof p->tmp, "%s.tmp", p->final);
-    p->fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (p->fd < 0) die(CM_EIO, "cannot create '%s': %s", p->tmp, strerror(errno));
-    memcpy(g_tmp_path, p->tmp, sizeof g_tmp_path);
-    out_init(&p->out, p->fd, p->tmp, 1u << 20);
+    b->shard_id = p->shard_id;
+    snprintf(b->final, sizeof b->final, "%s/%s", p->o->dir, name);
+    snprintf(b->tmp, sizeof b->tmp, "%s.tmp", b->final);
+    p->fd = open(b->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (p->fd < 0) die(CM_EIO, "cannot create '%s': %s", b->tmp, strerror(errno));
+    memcpy(g_tmp_path, b->tmp, sizeof g_tmp_path);
+    out_init(&p->out, p->fd, b->tmp, 1u << 20);
     static const unsigned char zero[SHARD_PAYLOAD_OFFSET];
     out_write(&p->out, zero, sizeof zero);
     p->hash = hash64_new();
     p->tokens = 0;
-    p->nrows = 0;
-    buf_reset(&p->arena);
+    b->nrows = 0;
+    buf_reset(&b->arena);
 }
 
 /*
@@ -583,15 +611,15 @@ static void pack_shard_write(Packer *p, const uint32_t *ids, uint32_t n)
 /*
 ** Bind a row string (or NULL) to parameter i.
 */
-static void bind_str(Packer *p, sqlite3_stmt *st, int i, const Row *r, int f)
+static void bind_str(const Batch *b, sqlite3_stmt *st, int i, const Row *r, int f)
 {
     if (r->len[f] == NOSTR) sqlite3_bind_null(st, i);
-    else sqlite3_bind_text(st, i, p->arena.buf + r->off[f], (int)r->len[f], SQLITE_STATIC);
+    else sqlite3_bind_text(st, i, b->arena.buf + r->off[f], (int)r->len[f], SQLITE_STATIC);
 }
 
 /*
 ** Insert the module names of an imports value (a JSON array of strings, or one string of
-** comma-separated names) for document id. Returns an SQLite result code.
+** comma-separated names) for document id. Returns an SQLite result code. (Index thread.)
 */
 static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
 {
@@ -621,10 +649,10 @@ static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
         }
         if (len == 0) continue;
         if (escaped) {
-            buf_reset(&p->dec);
-            json_decode_string(start, len, &p->dec);
-            start = p->dec.buf;
-            len = p->dec.len;
+            buf_reset(&p->wdec);
+            json_decode_string(start, len, &p->wdec);
+            start = p->wdec.buf;
+            len = p->wdec.len;
         }
         sqlite3_bind_int64(p->ins_imp, 1, (sqlite3_int64)id);
         sqlite3_bind_text(p->ins_imp, 2, start, (int)len, SQLITE_TRANSIENT);
@@ -636,44 +664,45 @@ static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
 }
 
 /*
-** Record the finished shard and its documents in one transaction. Returns 0 or -1 (reported).
+** Record a synced shard and its documents in one transaction. Returns 0 or -1 (reported).
+** (Index thread.)
 */
-static int pack_shard_index(Packer *p, const char *name, uint64_t bytes, uint64_t checksum)
+static int pack_shard_index(Packer *p, const Batch *b, const char *name)
 {
     char hex[17];
-    hash_hex(checksum, hex);
+    hash_hex(b->checksum, hex);
     if (index_exec(p->db, "BEGIN", p->ipath)) return -1;
     sqlite3_stmt *st = p->ins_shard;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)p->shard_id);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)b->shard_id);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)p->tokens);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)p->nrows);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)bytes);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)b->tokens);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)b->nrows);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)(SHARD_PAYLOAD_OFFSET + b->tokens * p->dtype));
     sqlite3_bind_text(st, 6, hex, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 7, p->nrows ? (sqlite3_int64)p->rows[0].id : 0);
+    sqlite3_bind_int64(st, 7, b->nrows ? (sqlite3_int64)b->rows[0].id : 0);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) sqlite3_reset(st);
     st = p->ins_doc;
-    for (size_t i = 0; i < p->nrows && rc == SQLITE_DONE; i++) {
-        const Row *r = &p->rows[i];
+    for (size_t i = 0; i < b->nrows && rc == SQLITE_DONE; i++) {
+        const Row *r = &b->rows[i];
         sqlite3_bind_int64(st, 1, (sqlite3_int64)r->id);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)p->shard_id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)b->shard_id);
         sqlite3_bind_int64(st, 3, (sqlite3_int64)r->offset);
         sqlite3_bind_int64(st, 4, r->n_tokens);
         if (r->n_bytes >= 0) sqlite3_bind_int64(st, 5, r->n_bytes);
         else sqlite3_bind_null(st, 5);
-        bind_str(p, st, 6, r, F_REPO);
-        bind_str(p, st, 7, r, F_PATH);
-        bind_str(p, st, 8, r, F_LICENSE);
-        bind_str(p, st, 9, r, F_IMPORTS);
-        bind_str(p, st, 10, r, F_HASH);
+        bind_str(b, st, 6, r, F_REPO);
+        bind_str(b, st, 7, r, F_PATH);
+        bind_str(b, st, 8, r, F_LICENSE);
+        bind_str(b, st, 9, r, F_IMPORTS);
+        bind_str(b, st, 10, r, F_HASH);
         sqlite3_bind_text(st, 11, r->valid ? "valid" : "train", 5, SQLITE_STATIC);
-        bind_str(p, st, 12, r, F_EXTRA);
+        bind_str(b, st, 12, r, F_EXTRA);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) break; /* reset after the message: it keeps the OS errno */
         sqlite3_reset(st);
         if (r->len[F_IMPORTS] != NOSTR)
-            rc = pack_insert_imports(p, r->id, p->arena.buf + r->off[F_IMPORTS],
+            rc = pack_insert_imports(p, r->id, b->arena.buf + r->off[F_IMPORTS],
                                      r->len[F_IMPORTS]);
     }
     if (rc != SQLITE_DONE) {
@@ -693,17 +722,97 @@ static int pack_shard_index(Packer *p, const char *name, uint64_t bytes, uint64_
 }
 
 /*
-** Finish the current shard: header, fdatasync, rename, fsync the directory, then index it.
-** Returns 0, or an exit status (the shard is removed and the index left as it was).
+** Make a finished shard durable and index it: fdatasync, rename, fsync the directory, then
+** the rows. Returns 0, or an exit status (the file is removed, the index left as it was).
+** (Index thread.)
+*/
+static int pack_shard_commit(Packer *p, Batch *b)
+{
+    double t0 = now_sec();
+    if (fdatasync(b->fd)) {
+        int e = errno;
+        close(b->fd);
+        b->fd = -1;
+        unlink(b->tmp);
+        error("cannot write to '%s': %s", b->tmp, strerror(e));
+        return CM_EIO;
+    }
+    close(b->fd);
+    b->fd = -1;
+    if (rename(b->tmp, b->final)) {
+        error("cannot rename '%s' to '%s': %s", b->tmp, b->final, strerror(errno));
+        unlink(b->tmp);
+        return CM_EIO;
+    }
+    if (fsync_dir(p->o->dir)) {
+        error("cannot sync directory '%s': %s", p->o->dir, strerror(errno));
+        unlink(b->final);
+        return CM_EIO;
+    }
+    const char *name = strrchr(b->final, '/') + 1;
+    double t1 = now_sec();
+    p->t_sync += t1 - t0;
+    int irc = pack_shard_index(p, b, name);
+    p->t_insert += now_sec() - t1;
+    if (irc) {
+        unlink(b->final); /* not recorded: remove it so the directory matches the index */
+        return CM_EIO;
+    }
+    p->docs_done += b->nrows;
+    p->tokens_done += b->tokens;
+    return 0;
+}
+
+/*
+** The index thread: commit each Batch handed over, until told to stop.
+*/
+static void *pack_index_thread(void *arg)
+{
+    Packer *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->pending && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->pending) break;
+        Batch *b = p->pending;
+        p->pending = NULL;
+        p->busy = 1;
+        pthread_mutex_unlock(&p->mu);
+        int rc = p->werr ? p->werr : pack_shard_commit(p, b);
+        if (rc && b->fd >= 0) { close(b->fd); b->fd = -1; unlink(b->tmp); }
+        pthread_mutex_lock(&p->mu);
+        p->busy = 0;
+        if (rc) p->werr = rc;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/*
+** Wait until the index thread has nothing in hand. Returns its error status (0 when fine).
+*/
+static int pack_wait_idle(Packer *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->pending || p->busy) pthread_cond_wait(&p->cv, &p->mu);
+    int rc = p->werr;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/*
+** Finish writing the current shard (flush, header) and hand it to the index thread; the main
+** thread goes on with the other Batch. Returns 0, or an exit status.
 */
 static int pack_shard_finish(Packer *p)
 {
     if (p->fd < 0) return 0;
-    if (p->nrows == 0) { /* nothing was added (bad first document): no empty shard */
+    Batch *b = p->cur;
+    if (b->nrows == 0) { /* nothing was added (bad first document): no empty shard */
         out_done(&p->out);
         close(p->fd);
         p->fd = -1;
-        unlink(p->tmp);
+        unlink(b->tmp);
         g_tmp_path[0] = 0;
         hash64_free(p->hash);
         p->hash = NULL;
@@ -718,51 +827,58 @@ static int pack_shard_finish(Packer *p)
     h.checksum = hash64_digest(p->hash);
     h.eot_id = p->ts.hdr.eot_id;
     h.vocab_size = p->ts.hdr.vocab_size;
-    h.documents = p->nrows;
+    h.documents = b->nrows;
     h.payload_offset = SHARD_PAYLOAD_OFFSET;
     unsigned char hb[SHARD_HEADER_BYTES];
     shard_header_encode(&h, hb);
     hash64_free(p->hash);
     p->hash = NULL;
-    uint64_t bytes = SHARD_PAYLOAD_OFFSET + p->tokens * p->dtype;
     int fd = p->fd;
     p->fd = -1;
     out_done(&p->out);
-    double t0 = now_sec();
-    if (pwrite(fd, hb, sizeof hb, 0) != (ssize_t)sizeof hb || fdatasync(fd)) {
+    if (pwrite(fd, hb, sizeof hb, 0) != (ssize_t)sizeof hb) {
         int e = errno;
         close(fd);
-        unlink(p->tmp);
+        unlink(b->tmp);
         g_tmp_path[0] = 0;
-        error("cannot write to '%s': %s", p->tmp, strerror(e));
-        return CM_EIO;
-    }
-    close(fd);
-    if (rename(p->tmp, p->final)) {
-        error("cannot rename '%s' to '%s': %s", p->tmp, p->final, strerror(errno));
-        unlink(p->tmp);
-        g_tmp_path[0] = 0;
+        error("cannot write to '%s': %s", b->tmp, strerror(e));
         return CM_EIO;
     }
     g_tmp_path[0] = 0;
-    if (fsync_dir(p->o->dir)) {
-        error("cannot sync directory '%s': %s", p->o->dir, strerror(errno));
-        return CM_EIO;
+    b->fd = fd;
+    b->tokens = p->tokens;
+    b->checksum = h.checksum;
+    /* hand over: wait for the previous shard to be committed, then swap batches */
+    int rc = pack_wait_idle(p);
+    if (rc) {
+        close(b->fd);
+        b->fd = -1;
+        unlink(b->tmp);
+        return rc;
     }
-    const char *name = strrchr(p->final, '/') + 1;
-    double t1 = now_sec();
-    p->t_sync += t1 - t0;
-    int irc = pack_shard_index(p, name, bytes, h.checksum);
-    p->t_insert += now_sec() - t1;
-    if (irc) {
-        unlink(p->final); /* not recorded: remove it so the directory matches the index */
-        return CM_EIO;
-    }
-    p->docs_done += p->nrows;
-    p->tokens_done += p->tokens;
+    pthread_mutex_lock(&p->mu);
+    p->pending = b;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    p->cur = b == &p->bt[0] ? &p->bt[1] : &p->bt[0];
     p->shard_id++;
-    p->nrows = 0;
     return 0;
+}
+
+/*
+** Stop the index thread (after it has committed what it holds). Returns its error status.
+*/
+static int pack_stop_thread(Packer *p)
+{
+    if (!p->th_started) return 0;
+    int rc = pack_wait_idle(p);
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    p->th_started = 0;
+    return rc;
 }
 
 // ----------------------------------------------------------------------------
@@ -792,6 +908,10 @@ int pack_run(const PackOpts *o)
     memset(p, 0, sizeof *p);
     p->o = o;
     p->fd = -1;
+    p->bt[0].fd = p->bt[1].fd = -1;
+    p->cur = &p->bt[0];
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     int rc = CM_OK, input_ok = 0;
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -813,6 +933,12 @@ int pack_run(const PackOpts *o)
     if (rc) goto done;
     rc = pack_skip_done(p);
     if (rc) goto done;
+    if (pthread_create(&p->th, NULL, pack_index_thread, p)) {
+        error("cannot start the index thread: %s", strerror(errno));
+        rc = CM_EINTERNAL;
+        goto done;
+    }
+    p->th_started = 1;
     progress_init(&p->prog, o->progress);
     for (;;) {
         if (g_interrupted) break;
@@ -824,11 +950,12 @@ int pack_run(const PackOpts *o)
             rc = CM_EDATA;
             break;
         }
+        Batch *b = p->cur;
         if (p->fd >= 0 && p->tokens > 0 &&
             (p->tokens + d.n > p->shard_tokens ||
-             p->arena.len + p->nrows * sizeof(Row) >= PACK_MAX_ROW_BYTES)) {
-            rc = pack_shard_finish(p);
-            if (rc) goto done;
+             b->arena.len + b->nrows * sizeof(Row) >= PACK_MAX_ROW_BYTES)) {
+            int frc = pack_shard_finish(p);
+            if (frc) { rc = frc; goto done; }
         }
         if (p->fd < 0) pack_shard_begin(p);
         if (pack_add_row(p, &d)) {
@@ -843,6 +970,8 @@ int pack_run(const PackOpts *o)
     }
     /* keep what was read completely: the current shard holds only whole documents */
     int frc = pack_shard_finish(p);
+    if (frc) { rc = frc; goto done; }
+    frc = pack_stop_thread(p);
     if (frc) { rc = frc; goto done; }
     progress_end(&p->prog);
     if (pack_finalize_index(p, input_ok && !g_interrupted)) {
@@ -865,10 +994,11 @@ int pack_run(const PackOpts *o)
                 (unsigned long long)p->shard_id, o->dir);
     }
 done:
+    pack_stop_thread(p);
     if (p->fd >= 0) { /* a failure part way through a shard */
         out_done(&p->out);
         close(p->fd);
-        unlink(p->tmp);
+        unlink(p->cur->tmp);
         g_tmp_path[0] = 0;
     }
     hash64_free(p->hash);
@@ -878,11 +1008,16 @@ done:
     if (p->db) sqlite3_close(p->db);
     if (p->ts_open) ts_close(&p->ts);
     free(p->ipath);
-    free(p->rows);
+    for (int i = 0; i < 2; i++) {
+        free(p->bt[i].rows);
+        buf_free(&p->bt[i].arena);
+    }
     free(p->conv);
-    buf_free(&p->arena);
     buf_free(&p->dec);
+    buf_free(&p->wdec);
     json_obj_free(&p->obj);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     out_on_fatal(NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -149,10 +149,11 @@ const char index_sql_schema[] =
     "  split TEXT NOT NULL,                   -- 'train' or 'valid'\n"
     "  extra TEXT                             -- other meta fields as a JSON object, or NULL\n"
     ");\n"
-    "CREATE TABLE document_imports(\n"
+    "CREATE TABLE document_imports(           -- one row per (module, importing document)\n"
+    "  module TEXT NOT NULL,                  -- one entry of the imports list\n"
     "  document INTEGER NOT NULL,             -- documents.id\n"
-    "  module TEXT NOT NULL                   -- one entry of the imports list\n"
-    ");\n"
+    "  PRIMARY KEY (module, document)\n"
+    ") WITHOUT ROWID;\n"
     "CREATE VIEW tokens_per_repo AS\n"
     "  SELECT repo_name, split, COUNT(*) AS documents, SUM(n_tokens) AS tokens,\n"
     "         SUM(n_bytes) AS bytes FROM documents GROUP BY repo_name;\n"
@@ -171,9 +172,7 @@ const char index_sql_schema[] =
     "  FROM documents d JOIN shards s ON s.id = d.shard;\n";
 
 const char index_sql_indexes[] =
-    "CREATE INDEX IF NOT EXISTS documents_path ON documents(path);\n"
-    "CREATE INDEX IF NOT EXISTS documents_repo ON documents(repo_name);\n"
-    "CREATE INDEX IF NOT EXISTS document_imports_module ON document_imports(module);\n";
+    "CREATE INDEX IF NOT EXISTS documents_path ON documents(path);\n";
 
 /*
 ** SQLite's message for msg plus the operating system's reason when there is one
