@@ -262,7 +262,7 @@ static int filter_input(const char *zName, int *pStop)
     lr_init(&lr, fd, name, (size_t)g.maxLine);
     Record r;
     record_init(&r);
-    char extra[IMPORTS_MAX * 80 + 64];
+    char extra[IMPORTS_FIELD_MAX];
     char *line;
     size_t len;
     for (;;) {
@@ -329,10 +329,11 @@ static int filter_input(const char *zName, int *pStop)
 /* --- statistics --------------------------------------------------------------------- */
 
 /* Write the --stats JSON file. Returns 0 or -1 (message printed). */
-static int stats_write(const char *zFile)
+static int stats_write(const char *zFile, int bComplete)
 {
     Buf b = { 0 };
-    buf_addf(&b, "{\"version\":1,\"input\":{\"records\":%llu,\"bytes\":%llu},\"malformed\":%llu,",
+    buf_addf(&b, "{\"version\":1,\"complete\":%s,", bComplete ? "true" : "false");
+    buf_addf(&b, "\"input\":{\"records\":%llu,\"bytes\":%llu},\"malformed\":%llu,",
              (unsigned long long)g.input.nRec, (unsigned long long)g.input.nBytes,
              (unsigned long long)g.nMalformed);
     buf_addf(&b, "\"kept\":{\"records\":%llu,\"bytes\":%llu},\"rejected\":{",
@@ -645,7 +646,7 @@ int main(int argc, char **argv)
     progress_end(&g.prog);
     out_flush(&g.out);
     if (g.bRej) out_flush(&g.rej);
-    if (g.zStats && stats_write(g.zStats) && rc == CM_OK) rc = CM_EIO;
+    if (g.zStats && stats_write(g.zStats, !stop) && rc == CM_OK) rc = CM_EIO;
     if (!g.bQuiet) summary_print(now_sec() - t0);
 
 done:

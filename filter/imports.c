@@ -80,7 +80,7 @@ ImportScanner *imports_new(char *const *names, int n)
         return NULL;
     }
     for (int i = 0; i < n; i++)
-        if (!valid_module(names[i])) {
+        if (!valid_module(names[i]) || strlen(names[i]) > IMPORTS_NAME_MAX) {
             error("'%s' is not a Python module name", names[i]);
             return NULL;
         }

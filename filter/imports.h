@@ -21,11 +21,15 @@
 #include <stdint.h>
 
 #define IMPORTS_MAX 64          /* most modules one scanner looks for */
+#define IMPORTS_NAME_MAX 128    /* longest module name */
+/* Room for the longest `"imports":[...]` field imports_format writes. */
+#define IMPORTS_FIELD_MAX (IMPORTS_MAX * (IMPORTS_NAME_MAX + 3) + 16)
 
 typedef struct ImportScanner ImportScanner;
 
 /* Compile the scanner for the modules in names[0..n) (n <= IMPORTS_MAX). Returns NULL with
-** a message printed when a name is not a dotted Python identifier or PCRE2 fails. */
+** a message printed when a name is not a dotted Python identifier of at most
+** IMPORTS_NAME_MAX bytes, or PCRE2 fails. */
 ImportScanner *imports_new(char *const *names, int n);
 void imports_free(ImportScanner *s);
 

@@ -40,7 +40,10 @@ test_expect_success 'skip: the bad line is counted, every good record kept, exit
     test_cmp expect out &&
     test_grep "bad.jsonl: line 4:" err &&
     test_grep "malformed lines 1" err &&
-    test_grep "\"malformed\":1" s.json
+    test_grep "\"malformed\":1" s.json &&
+    test_grep "\"complete\":true" s.json &&
+    test_expect_code 1 cm-filter -q --stats s2.json bad.jsonl >out 2>err &&
+    test_grep "\"complete\":false" s2.json
 '
 
 test_expect_success 'an over-long line is malformed (--max-line)' '

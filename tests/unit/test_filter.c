@@ -83,8 +83,20 @@ static void test_imports_dotted_wanted_and_format(void **state)
     assert_string_equal(out, "\"imports\":[]");
     imports_free(s);
     char *bad[] = { "numpy-x" };
-    cm_init("test_filter");
     assert_null(imports_new(bad, 1));
+    char *bad2[] = { ".numpy" }, *bad3[] = { "1numpy" }, *bad4[] = { "a..b" };
+    assert_null(imports_new(bad2, 1));
+    assert_null(imports_new(bad3, 1));
+    assert_null(imports_new(bad4, 1));
+    char longname[IMPORTS_NAME_MAX + 2];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    char *bad5[] = { longname };
+    assert_null(imports_new(bad5, 1));
+    longname[IMPORTS_NAME_MAX] = 0;
+    ImportScanner *ok = imports_new(bad5, 1);
+    assert_non_null(ok);
+    imports_free(ok);
 }
 
 /* --- quality ------------------------------------------------------------------------ */
@@ -101,6 +113,25 @@ static void test_quality_stats(void **state)
     assert_int_equal(st.nEquals, 1);
     assert_int_equal(st.nChars, strlen(t) - 2);  /* two continuation bytes */
     assert_int_equal(st.nAlnum, 2 + 1 + 2 + 3 + 1);
+    /* the same text with "\n" only (the fast path) */
+    const char *f = "ab = 1\ncd\n\xc3\xa9t\xc3\xa9\nx";
+    quality_stats(f, strlen(f), &st);
+    assert_int_equal(st.nLines, 4);
+    assert_int_equal(st.maxLine, 6);
+    assert_int_equal(st.lineChars, 6 + 2 + 3 + 1);
+    assert_int_equal(st.nNewlines, 3);
+    assert_int_equal(st.nEquals, 1);
+    assert_int_equal(st.nChars, strlen(f) - 2);
+    assert_int_equal(st.nAlnum, 2 + 1 + 2 + 3 + 1);
+    /* a long line of 2-byte characters is measured in characters */
+    Buf b = { 0 };
+    buf_adds(&b, "abc\n");
+    for (int i = 0; i < 10; i++) buf_adds(&b, "\xc3\xa9");
+    buf_adds(&b, "\nabcdefgh\n");
+    quality_stats(b.buf, b.len, &st);
+    assert_int_equal(st.maxLine, 10);
+    assert_int_equal(st.nLines, 3);
+    buf_free(&b);
     quality_stats("", 0, &st);
     assert_int_equal(st.nLines, 0);
     quality_stats("\n", 1, &st);
