@@ -1,0 +1,161 @@
+#!/bin/sh
+# t9400-fault-kill: SIGKILL at random moments, several runs, then resume; the result must be
+# byte-identical to an uninterrupted run. These are the randomized multi-kill variants of the
+# fixed-delay tests in t4003-shards-crash.sh and t5002-train-resume.sh:
+#   - cm-shards pack killed at a random moment, then its --resume killed too, then resumed to
+#     the end: verify passes and every shard file equals the uninterrupted pack's;
+#   - the producer of `cm-tokenize encode | cm-shards pack` killed: the packer keeps the
+#     documents before the cut (exit 1, corpus marked incomplete), and `encode | pack --resume`
+#     gives the uninterrupted corpus;
+#   - cm-train on a real corpus killed twice at random moments and resumed: the final checkpoint
+#     equals the uninterrupted run's, byte for byte.
+# Delays are drawn from CM_SEED (default: the clock), printed so that a failure can be replayed.
+. "$(dirname "$0")/test-lib.sh"
+. "$TOP/tests/fuzz/gen-data.sh"
+
+RUNS=4
+NDOCS=40000
+NRECS=12000
+STEPS=120
+if [ "$CM_SAN" = 1 ]; then RUNS=2; NDOCS=12000; NRECS=3000; STEPS=40; fi
+SEED=${CM_SEED:-$(date +%s)}
+say "CM_SEED=$SEED"
+
+have() { for p in "$@"; do command -v "$p" >/dev/null 2>&1 || return 1; done; }
+
+# delay K MAX: the K-th random delay in [0.02, MAX) seconds for this seed
+delay() {
+    awk -v s="$SEED" -v k="$1" -v m="$2" 'BEGIN { srand(s % 1000003); for (i = 0; i < k; i++) x = rand();
+                                                 printf "%.3f", 0.02 + rand() * (m - 0.02) }'
+}
+
+# elapsed CMD...: run CMD, print its wall time in seconds (3 decimals) on stdout
+elapsed() {
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>&1 || return 1
+    awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'
+}
+
+# kill_after SECS CMD...: start CMD in the background, SIGKILL it after SECS (if still running)
+kill_after() {
+    secs=$1
+    shift
+    "$@" >/dev/null 2>&1 &
+    pid=$!
+    sleep "$secs"
+    kill -KILL $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    return 0
+}
+
+# same_shards A B: the two corpora have the same shard files, byte for byte, and documents
+same_shards() {
+    (cd "$1" && ls shard-*.bin) >a.list && (cd "$2" && ls shard-*.bin) >b.list &&
+    test_cmp a.list b.list &&
+    for f in $(cat a.list); do cmp "$1/$f" "$2/$f" || return 1; done &&
+    sqlite3 "$1/index.sqlite" "SELECT id, repo_name, path, shard, token_offset, n_tokens FROM documents ORDER BY id" >a.docs &&
+    sqlite3 "$2/index.sqlite" "SELECT id, repo_name, path, shard, token_offset, n_tokens FROM documents ORDER BY id" >b.docs &&
+    test_cmp a.docs b.docs
+}
+
+if have cm-shards shards-mkstream sqlite3; then
+    test_expect_success "setup: a stream of $NDOCS documents and its uninterrupted pack" '
+        shards-mkstream --gen $NDOCS --repos 300 --mean-tokens 120 >in.tok &&
+        t=$(elapsed cm-shards pack -o ref --shard-tokens 100k in.tok) &&
+        echo "$t" >pack.time && say "uninterrupted pack: $t s" &&
+        cm-shards verify ref >/dev/null
+    '
+    T=$(cat pack.time 2>/dev/null || echo 1)
+    r=1
+    while [ $r -le $RUNS ]; do
+        d1=$(delay $((r * 2)) "$T")
+        d2=$(delay $((r * 2 + 1)) "$T")
+        test_expect_success "pack run $r/$RUNS: SIGKILL after ${d1}s, its resume after ${d2}s, resume: identical corpus" "
+            rm -rf k &&
+            kill_after $d1 cm-shards pack -o k --shard-tokens 100k in.tok &&
+            if [ -e k/index.sqlite ]; then
+                kill_after $d2 cm-shards pack --resume -o k in.tok &&
+                cm-shards verify k >/dev/null 2>&1 || { cm-shards verify k; false; } &&
+                cm-shards pack --resume -o k in.tok 2>err
+            else
+                say 'killed before the index existed: pack again' &&
+                cm-shards pack -o k --shard-tokens 100k in.tok 2>err
+            fi &&
+            cm-shards verify k >out && test_grep 'sound' out &&
+            same_shards ref k
+        "
+        r=$((r + 1))
+    done
+else
+    test_skip 'SIGKILL during pack' 'cm-shards (or shards-mkstream, sqlite3) is not built yet'
+fi
+
+if have cm-tokenize cm-shards sqlite3; then
+    test_expect_success 'setup: records, a tokenizer, the uninterrupted encode | pack' '
+        gen_jsonl $NRECS >recs.jsonl && head -n 2000 recs.jsonl >train.jsonl &&
+        cm-tokenize train --vocab-size 500 -o tok.json train.jsonl 2>/dev/null &&
+        cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null | cm-shards pack -o pref - 2>/dev/null &&
+        cm-shards verify pref >/dev/null &&
+        t=$(elapsed sh -c "cm-tokenize encode -t tok.json recs.jsonl >/dev/null") &&
+        echo "$t" >enc.time && say "encode alone: $t s"
+    '
+    T=$(cat enc.time 2>/dev/null || echo 1)
+    r=1
+    while [ $r -le $RUNS ]; do
+        d=$(delay $((100 + r)) "$T")
+        test_expect_success "pipeline run $r/$RUNS: encode killed after ${d}s: pack keeps what came, resume completes" "
+            rm -rf pk &&
+            { cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null & echo \$! >enc.pid; wait; } |
+                { cm-shards pack -o pk - 2>err; echo \$? >rc; } &
+            sleep $d && kill -KILL \$(cat enc.pid) 2>/dev/null; wait
+            rc=\$(cat rc) && say \"pack exit \$rc: \$(cat err)\" &&
+            if [ \$rc = 1 ] && [ -e pk/index.sqlite ]; then
+                test_grep 'cut short' err &&
+                test \"\$(sqlite3 pk/index.sqlite 'SELECT complete FROM corpus')\" = 0 &&
+                cm-shards verify pk >/dev/null 2>&1 &&
+                cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null | cm-shards pack --resume -o pk - 2>err
+            elif [ \$rc = 1 ]; then
+                test_grep 'empty input' err &&
+                cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null | cm-shards pack -o pk - 2>err
+            else
+                test \$rc = 0
+            fi &&
+            test \"\$(sqlite3 pk/index.sqlite 'SELECT complete FROM corpus')\" = 1 &&
+            same_shards pref pk
+        "
+        r=$((r + 1))
+    done
+else
+    test_skip 'SIGKILL in a pipeline' 'cm-tokenize or cm-shards is not built yet'
+fi
+
+if have cm-train && [ -d pref ]; then
+    M="--data pref --layers 2 --width 64 --heads 2 --context 32 --batch 8 --steps $STEPS --ckpt-every 3 -q"
+    test_expect_success "setup: an uninterrupted training run ($STEPS steps) on the corpus" '
+        t=$(elapsed cm-train $M --ckpt full.bin) && test -s full.bin &&
+        echo "$t" >train.time && say "uninterrupted training: $t s"
+    '
+    T=$(cat train.time 2>/dev/null || echo 1)
+    r=1
+    while [ $r -le $RUNS ]; do
+        d1=$(delay $((200 + r * 2)) "$T")
+        d2=$(delay $((201 + r * 2)) "$T")
+        test_expect_success "train run $r/$RUNS: SIGKILL after ${d1}s, after ${d2}s of the resume, resume: identical checkpoint" "
+            rm -f part.bin &&
+            kill_after $d1 cm-train $M --ckpt part.bin &&
+            if [ -e part.bin ]; then kill_after $d2 cm-train $M --ckpt part.bin --resume; fi &&
+            if [ -e part.bin ]; then
+                cm-train $M --ckpt part.bin --resume 2>err
+            else
+                say 'killed before the first checkpoint: train again' && cm-train $M --ckpt part.bin
+            fi &&
+            cmp full.bin part.bin &&
+            test -z \"\$(ls | grep '^part\\.bin\\.')\"
+        "
+        r=$((r + 1))
+    done
+else
+    test_skip 'SIGKILL during training' 'cm-train is not built yet (or no corpus)'
+fi
+
+test_done
