@@ -196,10 +196,24 @@ hyperfine -N --runs "$RUNS" --export-json "$OUT/hf.json" \
 "$CMF" --stats "$OUT/stats-select.json" -q --no-quality --no-dedup "$JSONL" >/dev/null
 "$CMF" --stats "$OUT/stats-kwselect.json" -q --no-quality --no-dedup --keywords pandas,sklearn,matplotlib,seaborn "$JSONL" >/dev/null
 peer_kept=$(wc -l <"$OUT/peer.jsonl")
+# the stage before us: cm-ingest on the same .debs (its output is our input in the pipeline)
+ingest_s=-1
+ingest_n=0
+if [ -x "$BUILD/bin/cm-ingest" ]; then
+    t0=$(date +%s.%N)
+    if "$BUILD/bin/cm-ingest" -q --ext py,ipynb -o "$OUT/ingest.jsonl" "$DATA"/*.deb 2>"$OUT/ingest.err"; then
+        ingest_s=$(echo "$(date +%s.%N) $t0" | awk '{printf "%.3f", $1 - $2}')
+        ingest_n=$(wc -l <"$OUT/ingest.jsonl")
+        t0=$(date +%s.%N)
+        "$CMF" -q -o /dev/null "$OUT/ingest.jsonl"
+        filter_s=$(echo "$(date +%s.%N) $t0" | awk '{printf "%.3f", $1 - $2}')
+    fi
+fi
 
-$PY - "$OUT" "$nrec" "$bytes" "$load" "$peer_kept" <<'EOF'
+$PY - "$OUT" "$nrec" "$bytes" "$load" "$peer_kept" "$ingest_s" "$ingest_n" "${filter_s:-0}" <<'EOF'
 import json, sys
 out, nrec, nbytes, load, peer_kept = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+ingest_s, ingest_n, filter_s = float(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
 def stages(f):
     r = {}
     for l in open(f):
@@ -225,6 +239,11 @@ print("| whole filter, end to end (hyperfine median of %d) | %.0f | %.0f | %.1f 
 print()
 print("End to end: cm-filter %.3f s, peer %.3f s (medians, whole processes, MB/s of JSONL input); kept %d vs %d files." % (
     o["median"], p["median"], st["imports"]["kept"]["records"], peer_kept))
+if ingest_s > 0:
+    print()
+    print("Pipeline: `cm-ingest --ext py,ipynb` of the .debs took %.2f s for %d records (%.0f records/s); "
+          "cm-filter of that output took %.2f s (%.0f records/s): the filter is %.0fx faster than the stage before it." % (
+          ingest_s, ingest_n, ingest_n / ingest_s, filter_s, ingest_n / max(filter_s, 1e-9), ingest_s / max(filter_s, 1e-9)))
 def frac(s): return s["kept"]["records"] / s["input"]["records"]
 print()
 print("Kept fractions on this data set: import rule alone %.1f%% (%d of %d files), keywords rule alone %.1f%% (%d); "

@@ -12,8 +12,9 @@
 **   codeparrot's quality rules (filter/quality.h), then exact-dup and near-dup
 **                (filter/dedup.h): first seen wins.
 ** Kept records are written with an added "imports" field listing the wanted modules found.
-** Memory: the longest line (--max-line) plus the dedup tables, which grow by ~1.5 KB per kept
-** document up to --dedup-memory.
+** Memory: about 3 x the longest line (the line, its decoded content, a scratch copy) + 2 MiB of
+** output buffers, plus the dedup tables, which grow by ~1.5 KB per kept document up to
+** --dedup-memory.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -148,7 +149,8 @@ static const char usage_long[] =
     "  --progress, --no-progress force progress on stderr on or off (default: if a terminal)\n"
     "  -h, --help, --version\n"
     "\n"
-    "Memory: one input line plus the dedup tables (<= --dedup-memory).\n"
+    "Memory: about 3 x the longest input line + 2 MiB, plus the dedup tables (~1.5 KB per\n"
+    "kept file, at most --dedup-memory).\n"
     "Exit: 0 ok, 1 malformed input (good records kept), 2 usage, 3 I/O, 130 interrupted,\n"
     "141 the reader of stdout went away.\n";
 
@@ -438,9 +440,16 @@ static int bench_run(const char *zStage, const char *zFile)
 
 /* --- main --------------------------------------------------------------------------- */
 
+/*
+** SIGINT/SIGTERM: the first one stops the run after the current record (output flushed, exit
+** 130); a second one (e.g. while waiting for input that does not come) ends it at once.
+*/
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (g_interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
     g_interrupted = 1;
 }
 

@@ -106,6 +106,21 @@ print(sorted(k for k, v in rej.items() if v[\"records\"]))
     test_cmp expect got
 '
 
+test_expect_success 'SIGTERM: stops after the current record, output whole, exit 130' '
+    mkfifo feed &&
+    { ( for i in $(seq 100); do cat good.jsonl || exit 0; sleep 0.05; done ) >feed & } &&
+    { cm-filter -q --no-dedup --stats s.json <feed >out 2>err & } &&
+    pid=$! &&
+    sleep 1 &&
+    kill -TERM $pid &&
+    { wait $pid; echo $? >rc; } &&
+    test "$(cat rc)" = 130 &&
+    test_grep "interrupted" err &&
+    test_grep "\"complete\":false" s.json &&
+    test -s out &&
+    python3 -c "import json; [json.loads(l) for l in open(\"out\")]"
+'
+
 test_expect_success 'summary line on stderr unless -q' '
     cm-filter mix.jsonl >out 2>err &&
     test_grep "^cm-filter: 5 records .* kept 1 " err &&
