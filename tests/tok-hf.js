@@ -6,6 +6,8 @@
 //                                              0, no special tokens), then add <|endoftext|>
 //   node tok-hf.js encode PKG TOK.json STRINGS  print the ids of each document (one JSON string
 //                                              per input line) as a JSON array per line
+//   node tok-hf.js split  PKG - STRINGS         print each document's ByteLevel pre-tokens
+//                                              (GPT-2 regex) as a JSON array of strings
 // PKG is the folder of the installed npm package `tokenizers`.
 'use strict';
 const fs = require('fs');
@@ -42,6 +44,13 @@ async function main() {
       const encs = await t.encodeBatch(docs.slice(i, i + 500), { addSpecialTokens: false });
       for (const e of encs) out += '[' + e.getIds().join(',') + ']\n';
     }
+    process.stdout.write(out);
+  } else if (cmd === 'split') {
+    const pre = tk.byteLevelPreTokenizer(false, true);
+    const lines = fs.readFileSync(rest[0], 'utf8').split('\n');
+    if (lines.length && lines[lines.length - 1] === '') lines.pop();
+    let out = '';
+    for (const l of lines) out += JSON.stringify(pre.preTokenizeString(JSON.parse(l)).map((p) => p[0])) + '\n';
     process.stdout.write(out);
   } else {
     console.error('tok-hf.js: unknown command ' + cmd);

@@ -7,6 +7,9 @@
 **                  trainer sees it
 **         text     the documents back to back (raw)
 **         strings  one JSON string per document (input of hf-encode style scripts)
+**         sweep    JSON strings that put every code point of the BMP (and every 97th above it)
+**                  in the contexts that decide a split: after a letter, a digit, a space,
+**                  itself, before a space and a newline (-n is ignored)
 **   -u  add hard cases: all control characters, U+FFFD, lone CR, long whitespace runs, and
 **       (jsonl/text only) every byte value is not possible in JSON, so only valid UTF-8 here.
 **
@@ -100,6 +103,33 @@ int main(int argc, char **argv)
     if (i + 1 != argc) { fprintf(stderr, "usage: tok-gen [-s SEED] [-n DOCS] [-u] jsonl|lines|text|strings\n"); return 2; }
     const char *mode = argv[i];
     g_rng = seed;
+    if (!strcmp(mode, "sweep")) {
+        Buf d = {0}, o = {0};
+        for (uint32_t cp = 1; cp <= 0x10FFFF; cp += cp < 0x10000 ? 1 : 97) {
+            if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+            char u[4];
+            int n;
+            if (cp < 0x80) { u[0] = (char)cp; n = 1; }
+            else if (cp < 0x800) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 63)); n = 2; }
+            else if (cp < 0x10000) { u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 63)); u[2] = (char)(0x80 | (cp & 63)); n = 3; }
+            else { u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 63)); u[2] = (char)(0x80 | ((cp >> 6) & 63)); u[3] = (char)(0x80 | (cp & 63)); n = 4; }
+            /* a<c>1<c> <c><c> x<c>'s <c>\n */
+            buf_addc(&d, 'a'); buf_add(&d, u, n); buf_addc(&d, '1'); buf_add(&d, u, n); buf_addc(&d, ' ');
+            buf_add(&d, u, n); buf_add(&d, u, n); buf_adds(&d, " x"); buf_add(&d, u, n); buf_adds(&d, "'s ");
+            buf_add(&d, u, n); buf_addc(&d, '\n');
+            if ((cp & 63) == 0) {
+                buf_reset(&o);
+                json_escape(&o, d.buf, d.len);
+                buf_addc(&o, '\n');
+                if (fwrite(o.buf, 1, o.len, stdout) != o.len) return 3;
+                buf_reset(&d);
+            }
+        }
+        if (d.len) { buf_reset(&o); json_escape(&o, d.buf, d.len); buf_addc(&o, '\n'); fwrite(o.buf, 1, o.len, stdout); }
+        buf_free(&d);
+        buf_free(&o);
+        return fflush(stdout) ? 3 : 0;
+    }
     Buf doc = {0}, out = {0}, carry = {0};
     for (long d = 0; d < ndocs; d++) {
         buf_reset(&doc);

@@ -59,6 +59,14 @@ test_expect_success 'same ids as HF with the tokenizer we trained (HF loads our 
     test_cmp hf.ids ours.ids
 '
 
+test_expect_success 'pre-tokenization splits exactly as HF: generated text, every BMP code point, astral samples' '
+    tok-split c.str >ours.split && $HF split "$PKG" - c.str >hf.split &&
+    test_cmp hf.split ours.split &&
+    tok-gen sweep >sweep.str &&
+    tok-split sweep.str >ours.split && $HF split "$PKG" - sweep.str >hf.split &&
+    test_cmp hf.split ours.split
+'
+
 test_expect_success 'merges as "a b" strings load the same' '
     sed -n "1,/\"merges\"/p" hf.json >str.json &&
     sed -n "/\"merges\"/,\$p" hf.json | tail -n +2 | tr -d "\n" | sed "s/\[ *\"\([^\"]*\)\", *\"\([^\"]*\)\" *\]/\"\1 \2\"/g" >>str.json &&
