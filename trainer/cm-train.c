@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -628,12 +629,17 @@ static int cmd_train(Opts *o)
     size_t N = (size_t)B * T;
     double acts_gib = 4.0 * N * (o->cfg.L * (16.0 * o->cfg.C + (double)o->cfg.NH * T) + V +
                                  12.0 * o->cfg.C) / (1 << 30);
+    const char *core = kernels_blas_core(), *ct = getenv("OPENBLAS_CORETYPE");
+    if (!o->bQuiet && ct && strcasecmp(core, "SkylakeX") && strcasecmp(core, "Cooperlake") &&
+        strcasecmp(core, "SapphireRapids") && kernels_cpu_avx512())
+        warn("OPENBLAS_CORETYPE=%s from the environment keeps OpenBLAS on its %s kernels; this "
+             "CPU runs the faster SkylakeX ones (unset OPENBLAS_CORETYPE to use them)", ct, core);
     if (!o->bQuiet)
         fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
                 "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels, %d threads; "
                 "~%.2f GiB; %s step %llu of %ld\n",
                 o->cfg.L, o->cfg.C, o->cfg.NH, T, V, m.nparams / 1e6, B, T, o->nAccum,
-                N * o->nAccum, kernels_blas_core(), kernels_threads(),
+                N * o->nAccum, core, kernels_threads(),
                 acts_gib + 16.0 * m.nparams / (1 << 30), resumed ? "resuming after" : "from",
                 (unsigned long long)step0, o->nSteps);
 

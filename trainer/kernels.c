@@ -35,14 +35,21 @@ static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
 ** Choose OpenBLAS's AVX-512 kernels and passive OpenMP waiting before the libraries start
 ** (see kernels.h), re-executing the program once if the environment had to change.
 */
+int kernels_cpu_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+
+/*
+** See kernels.h.
+*/
 void kernels_env_setup(char **argv)
 {
     if (getenv("CM_TRAIN_REEXEC")) return;
     int changed = 0;
-    __builtin_cpu_init();
-    if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl")) {
+    if (!getenv("OPENBLAS_CORETYPE") && kernels_cpu_avx512()) {
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
         changed = 1;
     }
