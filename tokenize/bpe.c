@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,8 @@ const char BPE_GPT2_PATTERN[] =
 static const char gpt2_pcre2[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?[\\p{L}" NEW_L "]+| ?[\\p{N}" NEW_N "]+"
     "| ?[^" WS "\\p{L}\\p{N}" NEW_L NEW_N "]+|[" WS "]+(?![^" WS "])|[" WS "]+";
+/* The three classes alone, for the hand-written matcher: group 1 letter, 2 digit, 3 space. */
+static const char gpt2_classes[] = "([\\p{L}" NEW_L "])|([\\p{N}" NEW_N "])|([" WS "])";
 #undef WS
 #undef NEW_L
 #undef NEW_N
@@ -270,12 +273,16 @@ static pcre2_code *regex_compile(char *err, size_t errlen)
     return re;
 }
 
+static pthread_once_t g_cls_once = PTHREAD_ONCE_INIT;
+static void cls_init(void);
+
 struct BpePretok {
     pcre2_code *re;            /* compiled regex (owned when own_re) */
     int own_re;                /* free re with the splitter */
     pcre2_match_data *md;      /* match data, reused */
     pcre2_match_context *mc;   /* match context holding the JIT stack */
     pcre2_jit_stack *js;       /* JIT stack (long runs need more than the default 32 KiB) */
+    int use_pcre2;             /* split with the regex instead of the hand-written matcher */
 };
 
 /*
@@ -285,6 +292,7 @@ static BpePretok *pretok_make(pcre2_code *re)
 {
     char err[256];
     BpePretok *p = xcalloc(1, sizeof *p);
+    pthread_once(&g_cls_once, cls_init);
     if (!re) {
         re = regex_compile(err, sizeof err);
         if (!re) die(CM_EINTERNAL, "%s", err);
@@ -317,7 +325,7 @@ void bpe_pretok_free(BpePretok *p)
 ** their own, so the pieces always concatenate back to the text. Returns 0, or -1 on a PCRE2
 ** error (message printed).
 */
-int bpe_pretok_split(BpePretok *p, const char *text, size_t len, BpePieceFn fn, void *ctx)
+static int split_pcre2(BpePretok *p, const char *text, size_t len, BpePieceFn fn, void *ctx)
 {
     size_t pos = 0;
     while (pos < len) {
@@ -340,6 +348,166 @@ int bpe_pretok_split(BpePretok *p, const char *text, size_t len, BpePieceFn fn, 
         pos = e;
     }
     return 0;
+}
+
+/* --- The hand-written matcher ----------------------------------------------------------------
+**
+** The regex, alternative by alternative, at a position holding character c:
+**   's 't 're 've 'm 'll 'd           the contraction (checked first);
+**   ' ?\p{L}+' ' ?\p{N}+' ' ?O+'      a run of one class (L letter, N digit, O other: neither
+**                                      L, N nor white space), with one leading ' ' if any;
+**   \s+(?!\S)                          a white-space run, less its last character when a
+**                                      non-space character follows and the run has two or more;
+**   \s+                                else the whole (one-character) run.
+** Invalid UTF-8 matches nothing: such bytes (up to the next byte that starts a valid character)
+** are a piece of their own, and runs and look-aheads stop at them, as PCRE2 with
+** PCRE2_MATCH_INVALID_UTF does. Classes of non-ASCII code points come from the PCRE2 classes
+** (so both matchers agree by construction), looked up once per code point and remembered.
+** The PCRE2 path stays as the reference; t3003 checks that both split identically. */
+
+enum { CL_UNK = 0, CL_L = 1, CL_N = 2, CL_WS = 3, CL_O = 4 };
+
+static uint8_t g_ascii_cls[128];
+static uint8_t *g_cls;                 /* per code point class (0 = not looked up yet) */
+static pcre2_code *g_cls_re;           /* anchored: (L)|(N)|(WS) */
+
+static void cls_init(void)
+{
+    for (int c = 0; c < 128; c++) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) g_ascii_cls[c] = CL_L;
+        else if (c >= '0' && c <= '9') g_ascii_cls[c] = CL_N;
+        else if (c == ' ' || (c >= 9 && c <= 13)) g_ascii_cls[c] = CL_WS;
+        else g_ascii_cls[c] = CL_O;
+    }
+    g_cls = xcalloc(0x110000, 1);
+    int ec;
+    PCRE2_SIZE eo;
+    g_cls_re = pcre2_compile((PCRE2_SPTR)gpt2_classes, PCRE2_ZERO_TERMINATED,
+                             PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &ec, &eo, NULL);
+    if (!g_cls_re) die(CM_EINTERNAL, "cannot compile the character classes (PCRE2 error %d at %zu)", ec, (size_t)eo);
+    (void)pcre2_jit_compile(g_cls_re, PCRE2_JIT_COMPLETE);
+}
+
+/*
+** Class of non-ASCII code point cp (valid, already decoded from s[0..n)).
+*/
+static int cls_slow(uint32_t cp, const unsigned char *s, size_t n)
+{
+    uint8_t c = __atomic_load_n(&g_cls[cp], __ATOMIC_RELAXED);
+    if (c) return c;
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    if (!md) die(CM_EINTERNAL, "out of memory (PCRE2)");
+    int rc = pcre2_match(g_cls_re, s, n, 0, PCRE2_NO_UTF_CHECK, md, NULL);
+    c = CL_O;
+    if (rc > 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        for (int g = 1; g < rc; g++)
+            if (ov[2 * g] != PCRE2_UNSET) { c = (uint8_t)g; break; }  /* group g = CL_L, CL_N, CL_WS */
+    }
+    pcre2_match_data_free(md);
+    __atomic_store_n(&g_cls[cp], c, __ATOMIC_RELAXED);
+    return c;
+}
+
+/*
+** Decode the character at s[i] (strict UTF-8: no overlongs, surrogates or > U+10FFFF).
+** Returns its length and sets *cp, or 0 when no valid character starts there.
+*/
+static inline int u8_at(const unsigned char *s, size_t n, size_t i, uint32_t *cp)
+{
+    unsigned a = s[i];
+    if (a < 0x80) { *cp = a; return 1; }
+    size_t r = n - i;
+    if (a >= 0xC2 && a <= 0xDF) {
+        if (r < 2 || (s[i + 1] & 0xC0) != 0x80) return 0;
+        *cp = ((a & 31u) << 6) | (s[i + 1] & 63u);
+        return 2;
+    }
+    if (a >= 0xE0 && a <= 0xEF) {
+        if (r < 3 || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) return 0;
+        if (a == 0xE0 && s[i + 1] < 0xA0) return 0;
+        if (a == 0xED && s[i + 1] > 0x9F) return 0;
+        *cp = ((a & 15u) << 12) | ((s[i + 1] & 63u) << 6) | (s[i + 2] & 63u);
+        return 3;
+    }
+    if (a >= 0xF0 && a <= 0xF4) {
+        if (r < 4 || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80) return 0;
+        if (a == 0xF0 && s[i + 1] < 0x90) return 0;
+        if (a == 0xF4 && s[i + 1] > 0x8F) return 0;
+        *cp = ((a & 7u) << 18) | ((s[i + 1] & 63u) << 12) | ((s[i + 2] & 63u) << 6) | (s[i + 3] & 63u);
+        return 4;
+    }
+    return 0;
+}
+
+/*
+** Class of the character at s[i], or 0 (with *len 0) when no valid character starts there.
+*/
+static inline int cls_at(const unsigned char *s, size_t n, size_t i, int *len)
+{
+    if (s[i] < 0x80) { *len = 1; return g_ascii_cls[s[i]]; }
+    uint32_t cp;
+    *len = u8_at(s, n, i, &cp);
+    if (!*len) return 0;
+    return cls_slow(cp, s + i, (size_t)*len);
+}
+
+static int split_fast(const char *text, size_t len, BpePieceFn fn, void *ctx)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    int l, l2;
+    while (i < len) {
+        int k = cls_at(s, len, i, &l);
+        if (!l) {                                   /* invalid bytes up to the next valid start */
+            size_t j = i + 1;
+            uint32_t cp;
+            while (j < len && !u8_at(s, len, j, &cp)) j++;
+            fn(ctx, text + i, j - i);
+            i = j;
+            continue;
+        }
+        if (s[i] == '\'' && i + 1 < len) {          /* contractions */
+            unsigned a = s[i + 1];
+            if (a == 's' || a == 't' || a == 'm' || a == 'd') { fn(ctx, text + i, 2); i += 2; continue; }
+            if (i + 2 < len) {
+                unsigned b = s[i + 2];
+                if ((b == 'e' && (a == 'r' || a == 'v')) || (a == 'l' && b == 'l')) { fn(ctx, text + i, 3); i += 3; continue; }
+            }
+        }
+        size_t j = i + (size_t)l;
+        if (s[i] == ' ' && j < len) {               /* ' ?X+': a space joins a following run */
+            int k2 = cls_at(s, len, j, &l2);
+            if (l2 && k2 != CL_WS) { k = k2; j += (size_t)l2; }
+        }
+        if (k != CL_WS) {
+            while (j < len && (s[j] < 0x80 ? g_ascii_cls[s[j]] == k : (cls_at(s, len, j, &l2) == k && l2)))
+                j += s[j] < 0x80 ? 1 : (size_t)l2;
+            fn(ctx, text + i, j - i);
+            i = j;
+            continue;
+        }
+        size_t last = i;                            /* start of the run's last character */
+        int kn = 0;
+        while (j < len) {
+            kn = cls_at(s, len, j, &l2);
+            if (!l2 || kn != CL_WS) break;
+            last = j;
+            j += (size_t)l2;
+        }
+        if (j < len && l2 && kn != CL_WS && last > i) j = last;  /* \s+(?!\S) gives one back */
+        fn(ctx, text + i, j - i);
+        i = j;
+    }
+    return 0;
+}
+
+void bpe_pretok_use_pcre2(BpePretok *p, int on) { p->use_pcre2 = on; }
+
+int bpe_pretok_split(BpePretok *p, const char *text, size_t len, BpePieceFn fn, void *ctx)
+{
+    if (p->use_pcre2) return split_pcre2(p, text, len, fn, ctx);
+    return split_fast(text, len, fn, ctx);
 }
 
 /* ------------------------------------------------------------------------------------------ */

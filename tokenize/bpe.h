@@ -61,6 +61,8 @@ void bpe_encoder_free(BpeEncoder *e);
 typedef struct BpePretok BpePretok;
 typedef void (*BpePieceFn)(void *ctx, const char *piece, size_t n);
 BpePretok *bpe_pretok_new(void);
+/* Split with the PCRE2 regex (the reference) instead of the faster hand-written matcher. */
+void bpe_pretok_use_pcre2(BpePretok *p, int on);
 int bpe_pretok_split(BpePretok *p, const char *text, size_t len, BpePieceFn fn, void *ctx);
 void bpe_pretok_free(BpePretok *p);
 

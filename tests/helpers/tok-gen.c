@@ -7,6 +7,9 @@
 **                  trainer sees it
 **         text     the documents back to back (raw)
 **         strings  one JSON string per document (input of hf-encode style scripts)
+**         bytes    raw bytes (-n KiB): text, valid multi-byte characters, white space and
+**                  every kind of invalid UTF-8 (truncated, overlong, surrogate, > U+10FFFF,
+**                  stray continuation bytes, F5..FF), to compare the two pre-tokenizers
 **         sweep    JSON strings that put every code point of the BMP (and every 97th above it)
 **                  in the contexts that decide a split: after a letter, a digit, a space,
 **                  itself, before a space and a newline (-n is ignored)
@@ -98,11 +101,26 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "-s") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) ndocs = strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "-u")) g_hard = 1;
-        else { fprintf(stderr, "usage: tok-gen [-s SEED] [-n DOCS] [-u] jsonl|lines|text|strings\n"); return 2; }
+        else { fprintf(stderr, "usage: tok-gen [-s SEED] [-n DOCS] [-u] jsonl|lines|text|strings|bytes|sweep\n"); return 2; }
     }
-    if (i + 1 != argc) { fprintf(stderr, "usage: tok-gen [-s SEED] [-n DOCS] [-u] jsonl|lines|text|strings\n"); return 2; }
+    if (i + 1 != argc) { fprintf(stderr, "usage: tok-gen [-s SEED] [-n DOCS] [-u] jsonl|lines|text|strings|bytes|sweep\n"); return 2; }
     const char *mode = argv[i];
     g_rng = seed;
+    if (!strcmp(mode, "bytes")) {
+        static const char *frag[] = {"abc", " def", "'s", "'ll", " 42", "  ", "\n", "\t ", " \xC3\xA9t\xC3\xA9",
+                                     "\xE2\x80\xA8", "\xC2\x85", "\xE3\x80\x80", "\xF0\x9F\x98\x80", "(", ");",
+                                     "\xC3", "\xE2\x82", "\xF0\x9F\x98", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80",
+                                     "\xF4\x90\x80\x80", "\x80", "\xBF\xBF", "\xF5", "\xFF\xFE", "\xEF\xBF\xBD", " '",
+                                     "\xE1\xA0\x8E", "\xE2\x80\x8B", "x\xCC\x81", "\xD9\xA3"};
+        Buf o = {0};
+        while (o.len < (size_t)ndocs * 1024) {
+            if (rnd(8) == 0) buf_addc(&o, (char)rnd(256));
+            else buf_adds(&o, PICK(frag));
+        }
+        fwrite(o.buf, 1, o.len, stdout);
+        buf_free(&o);
+        return fflush(stdout) ? 3 : 0;
+    }
     if (!strcmp(mode, "sweep")) {
         Buf d = {0}, o = {0};
         for (uint32_t cp = 1; cp <= 0x10FFFF; cp += cp < 0x10000 ? 1 : 97) {

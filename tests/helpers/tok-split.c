@@ -1,9 +1,12 @@
 /*
 ** tok-split: print the GPT-2 pre-tokenization of documents, for comparison with Hugging Face.
 **
-**   tok-split [FILE]   input: one JSON string per line (a document); output: per document a
+**   tok-split [-p] [-r] [FILE]
+**                      input: one JSON string per line (a document); output: per document a
 **                      JSON array of its pre-tokens in byte-level form (as Hugging Face's
 **                      ByteLevel pre-tokenizer returns them), e.g. ["def","Ġf","():","ĊĠĠĠ"]
+**   -p                 split with the PCRE2 regex (the reference) instead of the fast matcher
+**   -r                 input is raw bytes (any, invalid UTF-8 included), cut into 4 KiB documents
 */
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,13 +29,47 @@ static void piece(void *arg, const char *p, size_t n)
     buf_free(&s);
 }
 
+/*
+** -r: split raw 4 KiB chunks of fd.
+*/
+static int split_raw(BpePretok *pt, int fd)
+{
+    static char chunk[4096];
+    Buf out = {0};
+    for (;;) {
+        ssize_t n = 0, r;
+        while (n < (ssize_t)sizeof chunk && (r = read(fd, chunk + n, sizeof chunk - (size_t)n)) > 0) n += r;
+        if (n <= 0) break;
+        buf_reset(&out);
+        buf_addc(&out, '[');
+        Ctx c = {&out, 0};
+        if (bpe_pretok_split(pt, chunk, (size_t)n, piece, &c) != 0) { buf_free(&out); return 1; }
+        buf_adds(&out, "]\n");
+        fwrite(out.buf, 1, out.len, stdout);
+    }
+    buf_free(&out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int fd = argc > 1 ? open(argv[1], O_RDONLY) : 0;
-    if (fd < 0) { perror(argv[1]); return 3; }
-    LineReader lr;
-    lr_init(&lr, fd, argc > 1 ? argv[1] : "stdin", 0);
+    int i = 1, pcre = 0, raw = 0;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+        if (!strcmp(argv[i], "-p")) pcre = 1;
+        else if (!strcmp(argv[i], "-r")) raw = 1;
+        else { fprintf(stderr, "usage: tok-split [-p] [-r] [FILE]\n"); return 2; }
+    }
+    int fd = i < argc ? open(argv[i], O_RDONLY) : 0;
+    if (fd < 0) { perror(argv[i]); return 3; }
     BpePretok *pt = bpe_pretok_new();
+    bpe_pretok_use_pcre2(pt, pcre);
+    if (raw) {
+        int r = split_raw(pt, fd);
+        bpe_pretok_free(pt);
+        return r;
+    }
+    LineReader lr;
+    lr_init(&lr, fd, i < argc ? argv[i] : "stdin", 0);
     Buf doc = {0}, out = {0};
     char *line;
     size_t len;

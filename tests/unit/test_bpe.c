@@ -71,6 +71,44 @@ static void test_pretok(void **state)
     split_is("ab\xFF\xFEz", 5, "ab|\xFF\xFE|z|");
 }
 
+typedef struct { Buf all; Buf marks; } Cat;
+
+static void cat_piece(void *ctx, const char *p, size_t n)
+{
+    Cat *c = ctx;
+    assert_true(n > 0);
+    buf_add(&c->all, p, n);
+    buf_addf(&c->marks, "%zu,", c->all.len);
+}
+
+/* Both matchers on random bytes: same cuts, and the pieces give back every byte. */
+static void test_pretok_fast_vs_pcre2(void **state)
+{
+    (void)state;
+    uint64_t rng = 7;
+    static const char *frag[] = {"ab", " c", "'s", "  ", "\n", "\xC3\xA9", "\xE2\x80\xA8", "\xC2\x85", "1",
+                                 "\xF0\x9F\x98\x80", "\xC3", "\xED\xA0\x80", "\xFF", "\x80", "(", "\xE1\xA0\x8E"};
+    BpePretok *f = bpe_pretok_new(), *p = bpe_pretok_new();
+    bpe_pretok_use_pcre2(p, 1);
+    for (int round = 0; round < 200; round++) {
+        Buf t = {0};
+        int n = 1 + (int)(splitmix64(&rng) % 60);
+        for (int i = 0; i < n; i++) {
+            if (splitmix64(&rng) % 5 == 0) buf_addc(&t, (char)(splitmix64(&rng) & 255));
+            else buf_adds(&t, frag[splitmix64(&rng) % 16]);
+        }
+        Cat a = {{0}, {0}}, b = {{0}, {0}};
+        assert_int_equal(bpe_pretok_split(f, t.buf, t.len, cat_piece, &a), 0);
+        assert_int_equal(bpe_pretok_split(p, t.buf, t.len, cat_piece, &b), 0);
+        assert_int_equal(a.all.len, t.len);
+        assert_memory_equal(a.all.buf, t.buf, t.len);
+        assert_string_equal(a.marks.buf, b.marks.buf);
+        buf_free(&a.all); buf_free(&a.marks); buf_free(&b.all); buf_free(&b.marks); buf_free(&t);
+    }
+    bpe_pretok_free(f);
+    bpe_pretok_free(p);
+}
+
 /* --- a hand-made tokenizer ---------------------------------------------------------------- */
 
 /* vocab: bytes a b c d, space as 'Ġ'; merges: "a b" (rank 0), "ab c" (1), "Ġ a" (2) */
@@ -205,6 +243,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_byte_map),
         cmocka_unit_test(test_pretok),
+        cmocka_unit_test(test_pretok_fast_vs_pcre2),
         cmocka_unit_test(test_small_encode),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_train_roundtrip),
