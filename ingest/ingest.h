@@ -59,6 +59,7 @@ typedef struct {
     char **exclude;           /* --exclude globs */
     int n_exclude;            /* their count */
     int no_source;            /* --no-source: do not add the "source" field */
+    int threads;              /* --threads: 2 = a writer thread beside the reader, 1 = none */
 } IngestOpts;
 
 typedef struct {
@@ -96,7 +97,8 @@ Ingest *ingest_new(const IngestOpts *opts, Out *out, int progress);
 int ingest_input(Ingest *g, const char *name);
 
 const IngestStats *ingest_stats(const Ingest *g);
-/* End the progress line. */
+/* Write what is queued, stop the writer thread, end the progress line. Call before reading
+** the stats or flushing the output. */
 void ingest_finish(Ingest *g);
 void ingest_free(Ingest *g);
 

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <fts.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,33 @@ const char *const ingest_skip_names[SKIP__N] = {
     "binary", "invalid_utf8", "symlink", "special", "oversized", "excluded",
     "notebook_error", "expansion_cap", "read_error", "too_deep"
 };
+
+#define PIPE_JOBS 4            /* files in flight between the reader and the writer thread */
+
+/* Scratch buffers of the code that writes records. */
+typedef struct {
+    Buf text;                  /* notebook conversion or UTF-8 repair */
+    Buf extra;                 /* our fields, formatted */
+} Writer;
+
+/* One file on its way to the writer thread. */
+typedef struct {
+    Buf data;                  /* a copy of the content */
+    Buf names;                 /* repo_name, path and source, back to back */
+    size_t repo_n, path_n, src_n; /* their lengths */
+} Job;
+
+/* The ring between the reading thread and the writer thread. */
+typedef struct {
+    pthread_t th;              /* the writer */
+    pthread_mutex_t mu;        /* guards head, tail, stop */
+    pthread_cond_t cv_get;     /* a job was queued, or stop */
+    pthread_cond_t cv_put;     /* a job was written */
+    Job job[PIPE_JOBS];        /* slots; job[i % PIPE_JOBS] for i in [tail, head) are queued */
+    unsigned head, tail;       /* jobs queued / written so far */
+    int stop;                  /* no more jobs */
+    Writer w;                  /* the writer thread's scratch buffers */
+} Pipe;
 
 /* Where an entry sits: the repository and path prefix in effect, and the chain of
 ** containers for messages and the "source" field. One per open level, on the C stack. */
@@ -66,8 +94,9 @@ struct Ingest {
     IngestStats st;            /* counters */
     Progress prog;             /* stderr progress */
     Buf lvl[MAX_LEVELS + 1];   /* entry buffer per level */
-    Buf text;                  /* notebook conversion or UTF-8 repair */
-    Buf extra;                 /* our fields, formatted */
+    Writer w;                  /* scratch buffers when writing without the thread */
+    Pipe *pipe;                /* the writer thread, or NULL */
+    Buf extra;                 /* our fields for JSONL records */
     Buf path;                  /* repo-relative path of the entry */
     Buf line;                  /* JSONL line being assembled */
     Record rec;                /* parsed JSONL line */
@@ -83,6 +112,8 @@ struct Ingest {
 };
 
 static int archive_level(Ingest *g, struct archive *a, const Scope *sc);
+static void pipe_start(Ingest *g);
+static void pipe_stop(Ingest *g);
 
 // ---------------------------------------------------------------------------------------------
 // Engine
@@ -97,6 +128,7 @@ Ingest *ingest_new(const IngestOpts *opts, Out *out, int progress)
     g->out = out;
     progress_init(&g->prog, progress);
     record_init(&g->rec);
+    if (opts->threads > 1) pipe_start(g);
     return g;
 }
 
@@ -110,6 +142,7 @@ const IngestStats *ingest_stats(const Ingest *g)
 */
 void ingest_finish(Ingest *g)
 {
+    pipe_stop(g);
     progress_end(&g->prog);
 }
 
@@ -120,7 +153,9 @@ void ingest_free(Ingest *g)
 {
     if (!g) return;
     for (int i = 0; i <= MAX_LEVELS; i++) buf_free(&g->lvl[i]);
-    buf_free(&g->text);
+    pipe_stop(g);
+    buf_free(&g->w.text);
+    buf_free(&g->w.extra);
     buf_free(&g->extra);
     buf_free(&g->path);
     buf_free(&g->line);
@@ -129,14 +164,14 @@ void ingest_free(Ingest *g)
 }
 
 /*
-** Show progress now and then (the clock is read every 64 calls).
+** Show progress now and then (the clock is read every 64 calls). Only counters of the
+** reading thread are shown (the writer thread owns the others).
 */
 static void tick(Ingest *g)
 {
     if (!g->prog.on || (++g->tick & 63)) return;
-    progress_update(&g->prog, "%llu files, %llu emitted, %.1f MB",
-                    (unsigned long long)g->st.seen, (unsigned long long)g->st.emitted,
-                    (double)g->st.content_out / 1e6);
+    progress_update(&g->prog, "%llu files, %.1f MB read",
+                    (unsigned long long)g->st.seen, (double)g->st.content_in / 1e6);
 }
 
 /*
@@ -148,42 +183,49 @@ static void skip(Ingest *g, int reason)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Records
+// Records, and the writer thread
+//
+// With --threads=2 (the default) the reading thread (libarchive: decompression, entry loop)
+// hands each file to a writer thread (UTF-8 check, notebook conversion, JSON escaping, write)
+// through a ring of PIPE_JOBS slots, in order, so the output is the same as with one thread.
+// Each slot holds a copy of the content: the ring adds PIPE_JOBS x --max-file-size to the
+// memory bound. Counters are split: the writer owns emitted, content_out, utf8_repaired,
+// notebooks and the invalid_utf8 / notebook_error skips; the reader owns the rest.
 
 /*
-** Append our fields ("source", "notebook") to g->extra.
+** Write our fields ("source", "notebook") into w->extra.
 */
-static void build_extra(Ingest *g, const Scope *sc, int notebook)
+static void build_extra(Ingest *g, Writer *w, const char *src, size_t src_n, int notebook)
 {
-    buf_reset(&g->extra);
+    buf_reset(&w->extra);
     if (!g->o->no_source) {
-        buf_adds(&g->extra, "\"source\":");
-        json_escape(&g->extra, sc->source, sc->source_n);
+        buf_adds(&w->extra, "\"source\":");
+        json_escape(&w->extra, src, src_n);
     }
     if (notebook) {
-        if (g->extra.len) buf_addc(&g->extra, ',');
-        buf_adds(&g->extra, "\"notebook\":true");
+        if (w->extra.len) buf_addc(&w->extra, ',');
+        buf_adds(&w->extra, "\"notebook\":true");
     }
 }
 
 /*
 ** Check one file's bytes and write its record: UTF-8 (skip or repair), notebooks converted.
 ** path[0..path_n) is the repo-relative path. NUL bytes and size were checked by the caller.
+** Runs in the writer thread when there is one.
 */
-static void emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n,
-                      const char *path, size_t path_n, const char *data, size_t n)
+static void write_file(Ingest *g, Writer *w, const char *repo, size_t repo_n, const char *path,
+                       size_t path_n, const char *src, size_t src_n, const char *data, size_t n)
 {
     int notebook = 0;
-    g->st.content_in += n;
     if (utf8_valid_prefix((const unsigned char *)data, n) != n) {
         if (!g->o->utf8_replace) {
             skip(g, SKIP_UTF8);
             return;
         }
-        buf_reset(&g->text);
-        utf8_repair((const unsigned char *)data, n, &g->text);
-        data = g->text.buf;
-        n = g->text.len;
+        buf_reset(&w->text);
+        utf8_repair((const unsigned char *)data, n, &w->text);
+        data = w->text.buf;
+        n = w->text.len;
         g->st.utf8_repaired++;
     }
     if (path_n > 6 && !strncasecmp(path + path_n - 6, ".ipynb", 6)) {
@@ -193,24 +235,134 @@ static void emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_
         if (cells <= 0) {
             if (cells == 0) snprintf(why, sizeof why, "no code cells");
             skip(g, SKIP_NOTEBOOK);
-            warn("%.*s: %.*s: notebook skipped: %s", (int)sc->source_n, sc->source,
-                 (int)path_n, path, why);
+            warn("%.*s: %.*s: notebook skipped: %s", (int)src_n, src, (int)path_n, path, why);
             buf_free(&py);
             return;
         }
-        buf_reset(&g->text);
-        buf_add(&g->text, py.buf, py.len);
-        buf_free(&py);
-        data = g->text.buf;
-        n = g->text.len;
+        buf_free(&w->text);
+        w->text = py;
+        data = w->text.buf;
+        n = w->text.len;
         notebook = 1;
         g->st.notebooks++;
     }
-    build_extra(g, sc, notebook);
-    record_write_parts(g->out, repo, repo_n, path, path_n, data, n, NULL, g->extra.buf,
-                       g->extra.len);
+    build_extra(g, w, src, src_n, notebook);
+    record_write_parts(g->out, repo, repo_n, path, path_n, data, n, NULL, w->extra.buf,
+                       w->extra.len);
     g->st.emitted++;
     g->st.content_out += n;
+}
+
+/*
+** The writer thread: take jobs in order until told to stop.
+*/
+static void *pipe_main(void *arg)
+{
+    Ingest *g = arg;
+    Pipe *p = g->pipe;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->head == p->tail && !p->stop) pthread_cond_wait(&p->cv_get, &p->mu);
+        if (p->head == p->tail) break;
+        Job *j = &p->job[p->tail % PIPE_JOBS];
+        pthread_mutex_unlock(&p->mu);
+        const char *nm = j->names.buf;
+        write_file(g, &p->w, nm, j->repo_n, nm + j->repo_n, j->path_n,
+                   nm + j->repo_n + j->path_n, j->src_n, j->data.buf ? j->data.buf : "",
+                   j->data.len);
+        pthread_mutex_lock(&p->mu);
+        p->tail++;
+        pthread_cond_signal(&p->cv_put);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/*
+** Start the writer thread; on failure stay single-threaded.
+*/
+static void pipe_start(Ingest *g)
+{
+    Pipe *p = xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv_get, NULL);
+    pthread_cond_init(&p->cv_put, NULL);
+    g->pipe = p;
+    if (pthread_create(&p->th, NULL, pipe_main, g) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv_get);
+        pthread_cond_destroy(&p->cv_put);
+        free(p);
+        g->pipe = NULL;
+    }
+}
+
+/*
+** Wait until the writer has written every queued job (before the reader writes itself).
+*/
+static void pipe_drain(Ingest *g)
+{
+    Pipe *p = g->pipe;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    while (p->head != p->tail) pthread_cond_wait(&p->cv_put, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/*
+** Stop and join the writer thread, free the ring.
+*/
+static void pipe_stop(Ingest *g)
+{
+    Pipe *p = g->pipe;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_signal(&p->cv_get);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->th, NULL);
+    for (int i = 0; i < PIPE_JOBS; i++) {
+        buf_free(&p->job[i].data);
+        buf_free(&p->job[i].names);
+    }
+    buf_free(&p->w.text);
+    buf_free(&p->w.extra);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv_get);
+    pthread_cond_destroy(&p->cv_put);
+    free(p);
+    g->pipe = NULL;
+}
+
+/*
+** Hand one file to the writer (or write it now without a writer thread).
+*/
+static void emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n,
+                      const char *path, size_t path_n, const char *data, size_t n)
+{
+    Pipe *p = g->pipe;
+    g->st.content_in += n;
+    if (!p) {
+        write_file(g, &g->w, repo, repo_n, path, path_n, sc->source, sc->source_n, data, n);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (p->head - p->tail == PIPE_JOBS) pthread_cond_wait(&p->cv_put, &p->mu);
+    Job *j = &p->job[p->head % PIPE_JOBS];   /* free: the writer is behind tail */
+    pthread_mutex_unlock(&p->mu);
+    buf_reset(&j->data);
+    buf_add(&j->data, data, n);
+    buf_reset(&j->names);
+    buf_add(&j->names, repo, repo_n);
+    buf_add(&j->names, path, path_n);
+    buf_add(&j->names, sc->source, sc->source_n);
+    j->repo_n = repo_n;
+    j->path_n = path_n;
+    j->src_n = sc->source_n;
+    pthread_mutex_lock(&p->mu);
+    p->head++;
+    pthread_cond_signal(&p->cv_get);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /*
@@ -472,8 +624,8 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
 */
 static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struct archive_entry *e)
 {
-    const char *raw = archive_entry_pathname_utf8(e);
-    if (!raw) raw = archive_entry_pathname(e);
+    const char *raw = archive_entry_pathname(e);    /* the bytes as stored: no conversion */
+    if (!raw) raw = archive_entry_pathname_utf8(e);
     if (!raw) raw = "";
     mode_t type = archive_entry_filetype(e);
     if (type == AE_IFDIR) return RD_OK;
@@ -783,6 +935,7 @@ static int jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
 */
 static int top_archive(Ingest *g, struct archive *a, const Scope *sc, int jsonl)
 {
+    if (jsonl) pipe_drain(g);      /* JSONL records are written by this thread */
     level_push(g, a);
     int r = jsonl ? jsonl_stream(g, a, sc) : archive_level(g, a, sc);
     if (r < 0) g->st.errors++;
@@ -808,13 +961,27 @@ static void base_name(const char *path, Buf *b)
 ** or a plain file. `display` names it in records and messages, `prefix` is its directory's
 ** path inside the repository for archives found in a directory walk.
 */
-static int file_input(Ingest *g, const char *fsname, const Scope *dir, const char *rel, int top)
+static int file_input(Ingest *g, const char *fsname, const Scope *dir, const char *rel, int top,
+                      int64_t fsize)
 {
     Replay rp = { -1, fsname, NULL, 0, 0, NULL };
     Buf repo = {0}, pre = {0};
     Scope sc = {0};
     int rc = 0, kind = ingest_name_kind(fsname), is_jsonl = 0;
     struct archive *a = NULL;
+    if (!top && kind == NAME_JSONL) kind = NAME_PLAIN;  /* x.json in a repository is a file */
+    if (!top && kind == NAME_PLAIN) {      /* filters first: no need to open what is dropped */
+        size_t pn = strlen(rel);
+        const char *p = ingest_clean_path(rel, &pn);
+        int why = !ingest_path_wanted(g->o, p, pn) ? SKIP_EXCLUDED
+                : fsize > (int64_t)g->o->max_file ? SKIP_OVERSIZED : -1;
+        if (why >= 0) {
+            g->st.seen++;
+            tick(g);
+            skip(g, why);
+            return 0;
+        }
+    }
     if (!strcmp(fsname, "-")) {
         rp.fd = 0;
         rp.name = "stdin";
@@ -968,7 +1135,7 @@ static int dir_input(Ingest *g, const char *dir)
             break;
         case FTS_F:
             if (!*rel) rel = e->fts_name;  /* the "directory" was a file */
-            if (file_input(g, e->fts_path, &sc, rel, 0) < 0) rc = -1;
+            if (file_input(g, e->fts_path, &sc, rel, 0, (int64_t)e->fts_statp->st_size) < 0) rc = -1;
             break;
         default:
             g->st.seen++;
@@ -1001,7 +1168,7 @@ int ingest_input(Ingest *g, const char *name)
             return g->bad ? 1 : 0;
         }
     }
-    file_input(g, name, NULL, name, 1);
+    file_input(g, name, NULL, name, 1, -1);
     return g->bad ? 1 : 0;
 }
 

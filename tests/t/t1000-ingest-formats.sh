@@ -162,6 +162,12 @@ test_expect_success 'deterministic: same input twice gives identical bytes' '
     test_cmp a b && test -s a
 '
 
+test_expect_success '--threads=1 and the default writer thread give identical bytes' '
+    cm-ingest -q --threads=1 repo outer.tar.gz r.zip python3-x_1.0-1_all.deb >c &&
+    test_cmp a c &&
+    test_expect_code 2 cm-ingest --threads=3 repo 2>err
+'
+
 test_expect_success 'every line is valid JSON with size = bytes of content' '
     cm-ingest -q repo r.7z >out &&
     python3 -c "
