@@ -447,7 +447,7 @@ static int pack_open(Packer *p)
     if (pack_prepare(p, "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, "
                         "repo_name, path, license, imports, content_hash, split, extra) "
                         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", &p->ins_doc) ||
-        pack_prepare(p, "INSERT OR IGNORE INTO document_imports(document, module) VALUES(?,?)",
+        pack_prepare(p, "INSERT INTO document_imports(document, module) VALUES(?,?)",
                      &p->ins_imp) ||
         pack_prepare(p, "INSERT INTO shards(id, file, tokens, documents, bytes, checksum, "
                         "first_document) VALUES(?,?,?,?,?,?,?)", &p->ins_shard))
@@ -637,7 +637,8 @@ static void bind_str(const Batch *b, sqlite3_stmt *st, int i, const Row *r, int 
 */
 static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
 {
-    size_t i = 0;
+    size_t i = 0, nseen = 0;
+    struct { const char *s; size_t n; } seen[16]; /* modules already inserted (raw text) */
     int quoted_list = n > 0 && s[0] == '[';
     if (!quoted_list && n >= 2 && s[0] == '"') { s++; n -= 2; } /* one string: "a,b" */
     while (i < n) {
@@ -662,6 +663,11 @@ static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
             escaped = memchr(start, '\\', len) != NULL;
         }
         if (len == 0) continue;
+        int dup = 0; /* a module listed twice is one row */
+        for (size_t k = 0; k < nseen && !dup; k++)
+            dup = seen[k].n == len && !memcmp(seen[k].s, start, len);
+        if (dup) continue;
+        if (nseen < 16) { seen[nseen].s = start; seen[nseen].n = len; nseen++; }
         if (escaped) {
             buf_reset(&p->wdec);
             json_decode_string(start, len, &p->wdec);

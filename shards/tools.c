@@ -602,8 +602,8 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
             "INSERT INTO documents SELECT id + %llu, shard + %llu, token_offset, n_tokens, "
             "n_bytes, repo_name, path, license, imports, content_hash, split, extra "
             "FROM src.documents;"
-            "INSERT INTO document_imports(module, document) SELECT module, document + %llu "
-            "FROM src.document_imports;",
+            "INSERT INTO document_imports(document, module) SELECT document + %llu, module "
+            "FROM src.document_imports ORDER BY rowid;",
             (unsigned long long)shard_off, (unsigned long long)shard_off,
             (unsigned long long)doc_off, (unsigned long long)doc_off,
             (unsigned long long)shard_off, (unsigned long long)doc_off);
