@@ -54,6 +54,14 @@ test_expect_success 'a vocabulary over 65536 makes uint32 shards with the same c
     cm-shards cat --ids big32 >out && test_grep "\"ids\":\\[69999,65536,0,300\\]" out
 '
 
+test_expect_success 'imports: one document_imports row per distinct module; a string list too' '
+    printf "%s\n" "{\"repo_name\":\"r\",\"path\":\"a.py\",\"content\":\"x\",\"imports\":[\"numpy\",\"numpy\",\"os.path\"]}" \
+        "{\"repo_name\":\"r\",\"path\":\"b.py\",\"content\":\"y\",\"imports\":\"pandas, numpy\"}" |
+        shards-mkstream | cm-shards pack -o imp &&
+    sqlite3 imp/index.sqlite "SELECT document, module FROM document_imports ORDER BY document, module" >out &&
+    printf "0|numpy\n0|os.path\n1|numpy\n1|pandas\n" >expect && test_cmp expect out
+'
+
 test_expect_success 'the tokenizer.json is stored in the index' '
     shards-mkstream --tokenizer >tok.json &&
     sqlite3 c/index.sqlite "SELECT tokenizer_json FROM corpus" >stored &&
