@@ -176,7 +176,8 @@ static const char usage_long[] =
     "  --profile            print the time per kernel class at the end\n"
     "  --progress, --no-progress, -q/--quiet\n"
     "Checkpoints (weights, AdamW state, step, seed, data position; atomic writes):\n"
-    "  --ckpt FILE|DIR      where to save (DIR/ckpt.bin for a directory)\n"
+    "  --ckpt FILE|DIR      where to save (DIR/ckpt.bin for a directory; default with\n"
+    "                       --data DIR: DIR/model.ckpt, also read by eval and complete)\n"
     "  --ckpt-every N (0)   save every N steps; always at the end and on SIGINT/SIGTERM\n"
     "  --resume             continue from --ckpt bit-identically (model and hyperparameters\n"
     "                       default to the checkpoint's)\n"
@@ -471,10 +472,17 @@ static double lr_at(long s, long steps, long warmup, double lr, double min_lr)
 }
 
 /*
-** Resolve --ckpt: a directory means DIR/ckpt.bin. Returns a malloc'd path or NULL.
+** Resolve --ckpt: a directory means DIR/ckpt.bin; none given with --data DIR means
+** DIR/model.ckpt. Returns a malloc'd path or NULL.
 */
-static char *ckpt_path(const char *z)
+static char *ckpt_path(const char *z, const char *data)
 {
+    if (!z && data) {   /* default: DATA/model.ckpt, as the README shows */
+        size_t n = strlen(data) + 16;
+        char *p = xmalloc(n);
+        snprintf(p, n, "%s/model.ckpt", data);
+        return p;
+    }
     if (!z) return NULL;
     struct stat st;
     if (stat(z, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -498,7 +506,7 @@ static int cmd_train(Opts *o)
     Gpt m;
     int have_model = 0;
     CkptInfo info;
-    char *ck = ckpt_path(o->zCkpt);
+    char *ck = ckpt_path(o->zCkpt, o->zData);
     uint32_t *kw = NULL, *win = NULL, *in = NULL, *tg = NULL;
     float *wts = NULL;
     int nkw = 0;
@@ -513,6 +521,11 @@ static int cmd_train(Opts *o)
     memset(&info, 0, sizeof info);
     if (!o->zData == !o->nSynthetic) usage_error("%s", "give one of --data DIR or --synthetic V");
     if (o->bResume && !ck) usage_error("%s", "--resume needs --ckpt");
+    if (ck && !o->zCkpt && !o->bResume && access(o->zData, W_OK) != 0) {
+        warn("cannot write to '%s': no checkpoint will be saved (give --ckpt FILE)", o->zData);
+        free(ck);
+        ck = NULL;
+    }
     kernels_set_threads((int)o->nThreads);
     if (ck) ckpt_clean_stale(ck);
 
@@ -803,10 +816,10 @@ static int cmd_eval(Opts *o)
     Gpt m;
     CkptInfo info;
     char err[1024];
-    char *ck = ckpt_path(o->zCkpt);
+    char *ck = ckpt_path(o->zCkpt, o->zData);
     int have_model = 0;
 
-    if (!ck) usage_error("%s", "eval needs --ckpt FILE");
+    if (!ck) usage_error("%s", "eval needs --ckpt FILE (or --data DIR with DIR/model.ckpt)");
     if (!o->zData == !o->nSynthetic) usage_error("%s", "give one of --data DIR or --synthetic V");
     kernels_set_threads((int)o->nThreads);
     int r = ckpt_load(ck, &m, &info, 0);
@@ -908,7 +921,7 @@ static int cmd_complete(Opts *o)
     GptKV kv;
     CkptInfo info;
     char err[1024];
-    char *ck = ckpt_path(o->zCkpt);
+    char *ck = ckpt_path(o->zCkpt, o->zData);
     int have_model = 0, have_kv = 0;
     uint32_t *ids = NULL;
     size_t n = 0, cap = 0;

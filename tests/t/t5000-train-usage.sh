@@ -58,7 +58,8 @@ test_expect_success 'a directory that is not a corpus: exit 4' '
 test_expect_success 'eval and complete need a checkpoint; plot needs a log' '
     test_expect_code 2 cm-train eval --synthetic 32 2>err &&
     test_grep "ckpt" err &&
-    test_expect_code 2 cm-train complete --data x --prompt y 2>err &&
+    test_expect_code 2 cm-train complete --prompt y 2>err &&
+    test_expect_code 2 cm-train complete --data x 2>err &&
     test_expect_code 2 cm-train plot -o x.svg 2>err &&
     test_expect_code 3 cm-train eval --ckpt nothere.bin --synthetic 32 2>err &&
     test_grep "nothere.bin" err

@@ -49,6 +49,16 @@ test_expect_success 'complete continues the prompt with what it learned' '
     test_grep "^import numpy" out
 '
 
+test_expect_success 'without --ckpt the model goes to DATA/model.ckpt, where eval and complete look' '
+    cm-train --data corpus $M --steps 3 &&
+    test -s corpus/model.ckpt &&
+    cm-train eval --data corpus >ev3.json &&
+    test_grep "\"step\":3," ev3.json &&
+    cm-train complete --data corpus --prompt "import" --max-tokens 3 >c3 &&
+    test_grep "^import" c3 &&
+    rm corpus/model.ckpt
+'
+
 test_expect_success 'complete: same seed, same text; sampling options accepted' '
     cm-train complete --ckpt model.bin --data corpus --prompt "def f" --seed 3 \
         --temperature 1.0 --top-k 20 --top-p 0.9 --max-tokens 20 >a &&
