@@ -67,15 +67,16 @@ static const char help_train[] =
     "  --special LIST        comma-separated special tokens, ids 0.. (default <|endoftext|>;\n"
     "                        --special '' for none)\n"
     "  --threads N           counting threads (default: number of CPUs, at most 8)\n"
-    "  --max-words N         cap on distinct words per thread: above it the rarest are pruned\n"
-    "                        (approximate counts; default 0 = no cap)\n"
+    "  --max-words N         cap on distinct words kept: checked after each 8 MiB batch; above\n"
+    "                        it the rarest are dropped down to N/2 (a word dropped and seen\n"
+    "                        again restarts from 0: approximate counts; default 0 = no cap)\n"
     "  --on-error skip|fail  malformed record: skip it, or stop (default fail); exit 1 either way\n"
     "  --max-line SIZE       longest accepted JSONL line (default 256M)\n"
     "  --progress, --no-progress   progress on stderr (default: when stderr is a terminal)\n"
     "\n"
-    "Memory: the distinct words with their counts (about 60 bytes + the word each; bounded by\n"
-    "--max-words), plus one batch of input (8 MiB), plus the merge tables (~ 40 bytes per\n"
-    "distinct word and pair occurrence).\n";
+    "Memory: the distinct words with their counts (about 70 bytes + the word each; at most\n"
+    "--max-words of them plus one batch's new words), one batch of input (8 MiB), then for the\n"
+    "merges about 20 bytes per symbol of the distinct words. Output does not depend on --threads.\n";
 
 static const char help_encode[] =
     "usage: cm-tokenize encode -t tok.json [options] [FILE...]\n"

@@ -128,11 +128,10 @@ static uint64_t wm_prune(WordMap *m, uint64_t max)
 typedef struct {
     BpeTrainer *t;       /* owner */
     BpePretok *pt;       /* this thread's pre-tokenizer */
-    WordMap words;       /* this thread's counts */
+    WordMap words;       /* this thread's counts for the current batch (thread 0: all counts) */
     const char *const *docs; /* current job */
     const size_t *lens;
     size_t from, to;     /* docs[from..to) */
-    uint64_t pruned;     /* words dropped by --max-words */
 } Counter;
 
 struct BpeTrainer {
@@ -216,7 +215,6 @@ static void *count_run(void *arg)
     Counter *c = arg;
     for (size_t i = c->from; i < c->to; i++)
         if (count_doc(c, c->docs[i], c->lens[i]) != 0) return (void *)1;
-    if (c->t->o.max_words && c->words.n > c->t->o.max_words) c->pruned += wm_prune(&c->words, c->t->o.max_words);
     return NULL;
 }
 
@@ -249,6 +247,20 @@ int bpe_trainer_feed(BpeTrainer *t, const char *const *docs, const size_t *lens,
             bad = 1;
         }
     }
+    /* Add the other threads' counts into thread 0's table, which holds the counts of all
+    ** batches so far: its contents do not depend on the number of threads, so neither does
+    ** pruning (done here, between batches). */
+    WordMap *all = &t->c[0].words;
+    for (int k = 1; k < t->nc; k++) {
+        WordMap *o = &t->c[k].words;
+        if (!o->n) continue;
+        for (size_t i = 0; i <= o->mask; i++)
+            if (o->e[i].hash) wm_add(all, o->arena.buf + o->e[i].off, o->e[i].len, o->e[i].hash, o->e[i].count);
+        memset(o->e, 0, (o->mask + 1) * sizeof *o->e);
+        o->n = 0;
+        buf_reset(&o->arena);
+    }
+    if (t->o.max_words && all->n > t->o.max_words) t->n_pruned += wm_prune(all, t->o.max_words);
     return bad ? error("the pre-tokenizer failed") : 0;
 }
 
@@ -554,17 +566,11 @@ static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair
 
 int bpe_trainer_finish(BpeTrainer *t, Buf *out)
 {
-    /* Add the other threads' tables into the first (fixed order: deterministic). */
-    WordMap *wm = &t->c[0].words;
+    WordMap *wm = &t->c[0].words;  /* every word counted (bpe_trainer_feed gathers them here) */
     for (int k = 1; k < t->nc; k++) {
-        WordMap *o = &t->c[k].words;
-        for (size_t i = 0; i <= o->mask; i++)
-            if (o->e[i].hash) wm_add(wm, o->arena.buf + o->e[i].off, o->e[i].len, o->e[i].hash, o->e[i].count);
-        wm_free(o);
-        wm_init(o, 16);
+        wm_free(&t->c[k].words);
+        wm_init(&t->c[k].words, 16);
     }
-    for (int k = 0; k < t->nc; k++) t->n_pruned += t->c[k].pruned;
-    if (t->o.max_words && wm->n > t->o.max_words) t->n_pruned += wm_prune(wm, t->o.max_words * 2);
     t->n_words = wm->n;
 
     /* Ids: specials, then the 256 bytes in byte-level character order. */

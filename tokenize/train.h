@@ -6,8 +6,8 @@
 **   bpe_trainer_finish(t, &json);            (merges, then the tokenizer.json text)
 **   bpe_trainer_free(t);
 **
-** Memory: the word table (distinct pre-tokens with 64-bit counts); with max_words set, when a
-** thread's table exceeds it the rarest words are dropped (see prune_words in train.c).
+** Memory: the word table (distinct pre-tokens with 64-bit counts); with max_words set, when the
+** table exceeds it after a feed, the rarest words are dropped down to max_words/2 (wm_prune).
 */
 #ifndef CM_BPE_TRAIN_H
 #define CM_BPE_TRAIN_H
@@ -23,7 +23,7 @@ typedef struct {
     char **specials;         /* special tokens (get ids 0..n-1), may be NULL */
     int n_specials;          /* how many */
     int threads;             /* counting threads (1..64) */
-    uint64_t max_words;      /* cap on distinct words per table, 0 = none */
+    uint64_t max_words;      /* cap on distinct words, checked after each feed; 0 = none */
     volatile sig_atomic_t *stop; /* when set and it turns non-zero, finish gives up (returns -2) */
 } BpeTrainOpts;
 

@@ -62,7 +62,10 @@ test_expect_success '--threads 1 and 2 and 3 give identical bytes' '
     cmp t1.tok t2.tok && cmp t1.tok t3.tok &&
     cm-tokenize train --vocab-size 1500 --threads 1 -o a.json three.jsonl &&
     cm-tokenize train --vocab-size 1500 --threads 2 -o b.json three.jsonl &&
-    test_cmp a.json b.json
+    test_cmp a.json b.json &&
+    cm-tokenize train --vocab-size 1500 --threads 1 --max-words 300 -o c.json three.jsonl &&
+    cm-tokenize train --vocab-size 1500 --threads 3 --max-words 300 -o d.json three.jsonl &&
+    test_cmp c.json d.json
 '
 
 test_expect_success 'special tokens in text are matched; specials get the first ids' '
