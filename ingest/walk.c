@@ -47,7 +47,9 @@ const char *const ingest_skip_names[SKIP__N] = {
     "notebook_error", "expansion_cap", "read_error", "too_deep"
 };
 
-#define PIPE_JOBS 4            /* files in flight between the reader and the writer thread */
+#define PIPE_JOBS 32           /* files in flight between the reader and the writer thread */
+#define PIPE_BATCH 16          /* the writer wakes for this many jobs (fewer context switches) */
+#define PIPE_KEEP (64 * 1024)  /* a slot keeps at most this much buffer after a job */
 
 /* Scratch buffers of the code that writes records. */
 typedef struct {
@@ -71,6 +73,10 @@ typedef struct {
     Job job[PIPE_JOBS];        /* slots; job[i % PIPE_JOBS] for i in [tail, head) are queued */
     unsigned head, tail;       /* jobs queued / written so far */
     int stop;                  /* no more jobs */
+    int w_waits, r_waits;      /* the writer / the reader sleeps on its condition */
+    int flush;                 /* the reader waits for the ring to empty */
+    size_t bytes;              /* content bytes queued */
+    size_t limit;              /* at most this many (unless the ring is empty) */
     Writer w;                  /* the writer thread's scratch buffers */
 } Pipe;
 
@@ -188,8 +194,8 @@ static void skip(Ingest *g, int reason)
 // With --threads=2 (the default) the reading thread (libarchive: decompression, entry loop)
 // hands each file to a writer thread (UTF-8 check, notebook conversion, JSON escaping, write)
 // through a ring of PIPE_JOBS slots, in order, so the output is the same as with one thread.
-// Each slot holds a copy of the content: the ring adds PIPE_JOBS x --max-file-size to the
-// memory bound. Counters are split: the writer owns emitted, content_out, utf8_repaired,
+// Each slot holds a copy of the content; the ring holds at most 4 x --max-file-size of content
+// (or one file) plus PIPE_JOBS x 64 KiB of kept buffers. Counters are split: the writer owns emitted, content_out, utf8_repaired,
 // notebooks and the invalid_utf8 / notebook_error skips; the reader owns the rest.
 
 /*
@@ -260,19 +266,33 @@ static void *pipe_main(void *arg)
 {
     Ingest *g = arg;
     Pipe *p = g->pipe;
+    int run = 0;                       /* working through a batch: go on until empty */
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->head == p->tail && !p->stop) pthread_cond_wait(&p->cv_get, &p->mu);
-        if (p->head == p->tail) break;
+        unsigned q = p->head - p->tail;
+        if (q == 0) {
+            run = 0;
+            if (p->stop) break;
+        }
+        if (!(q > 0 && (run || p->stop || p->flush || p->r_waits || q >= PIPE_BATCH ||
+                        p->bytes >= p->limit / 2))) {
+            p->w_waits = 1;
+            pthread_cond_wait(&p->cv_get, &p->mu);
+            p->w_waits = 0;
+            continue;
+        }
+        run = 1;
         Job *j = &p->job[p->tail % PIPE_JOBS];
         pthread_mutex_unlock(&p->mu);
         const char *nm = j->names.buf;
+        size_t n = j->data.len;
         write_file(g, &p->w, nm, j->repo_n, nm + j->repo_n, j->path_n,
-                   nm + j->repo_n + j->path_n, j->src_n, j->data.buf ? j->data.buf : "",
-                   j->data.len);
+                   nm + j->repo_n + j->path_n, j->src_n, j->data.buf ? j->data.buf : "", n);
+        if (j->data.cap > PIPE_KEEP) buf_free(&j->data);
         pthread_mutex_lock(&p->mu);
         p->tail++;
-        pthread_cond_signal(&p->cv_put);
+        p->bytes -= n;
+        if (p->r_waits) pthread_cond_signal(&p->cv_put);   /* wake only a sleeper */
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -287,6 +307,7 @@ static void pipe_start(Ingest *g)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv_get, NULL);
     pthread_cond_init(&p->cv_put, NULL);
+    p->limit = 4 * (size_t)g->o->max_file;
     g->pipe = p;
     if (pthread_create(&p->th, NULL, pipe_main, g) != 0) {
         pthread_mutex_destroy(&p->mu);
@@ -305,7 +326,14 @@ static void pipe_drain(Ingest *g)
     Pipe *p = g->pipe;
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    while (p->head != p->tail) pthread_cond_wait(&p->cv_put, &p->mu);
+    p->flush = 1;
+    if (p->w_waits) pthread_cond_signal(&p->cv_get);
+    while (p->head != p->tail) {
+        p->r_waits = 1;
+        pthread_cond_wait(&p->cv_put, &p->mu);
+        p->r_waits = 0;
+    }
+    p->flush = 0;
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -347,7 +375,12 @@ static void emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_
         return;
     }
     pthread_mutex_lock(&p->mu);
-    while (p->head - p->tail == PIPE_JOBS) pthread_cond_wait(&p->cv_put, &p->mu);
+    while (p->head - p->tail == PIPE_JOBS || (p->head != p->tail && p->bytes + n > p->limit)) {
+        p->r_waits = 1;
+        if (p->w_waits) pthread_cond_signal(&p->cv_get);
+        pthread_cond_wait(&p->cv_put, &p->mu);
+        p->r_waits = 0;
+    }
     Job *j = &p->job[p->head % PIPE_JOBS];   /* free: the writer is behind tail */
     pthread_mutex_unlock(&p->mu);
     buf_reset(&j->data);
@@ -361,7 +394,9 @@ static void emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_
     j->src_n = sc->source_n;
     pthread_mutex_lock(&p->mu);
     p->head++;
-    pthread_cond_signal(&p->cv_get);
+    p->bytes += n;
+    if (p->w_waits && (p->head - p->tail >= PIPE_BATCH || p->bytes >= p->limit / 2))
+        pthread_cond_signal(&p->cv_get);
     pthread_mutex_unlock(&p->mu);
 }
 
