@@ -70,7 +70,9 @@ hyperfine --runs "$RUNS" --export-json times.json \
     --prepare "sync" -n verify "$CM verify $OUT/corpus" >&2
 rm -f dd.bin peer.sqlite
 median() { jq -r ".results[] | select(.command == \"$1\") | .median" times.json; }
+cpu() { jq -r ".results[] | select(.command == \"$1\") | .user + .system" times.json; }
 t_pack=$(median pack); t_sql=$(median sqlite); t_dd=$(median dd); t_ver=$(median verify)
+c_pack=$(cpu pack); c_sql=$(cpu sqlite)
 bytes=$(du -sb corpus | cut -f1)
 shard_bytes=$(sqlite3 corpus/index.sqlite "SELECT SUM(bytes) FROM shards")
 tokens=$(sqlite3 corpus/index.sqlite "SELECT SUM(tokens) FROM shards")
@@ -88,6 +90,7 @@ Load average before/after: see the log; the machine has 2 cores shared with othe
 | measure | cm-shards | peer | ratio |
 |---|---|---|---|
 | documents indexed per second (whole pack, all columns + imports + path index) | $docs_s | $peer_s (plain SQLite, 6 columns, 1 transaction) | $(r "$docs_s" "$peer_s") |
+| documents per CPU-second (user + system, mean; robust to load) | $(r "$DOCS" "$c_pack" 0) | $(r "$DOCS" "$c_sql" 0) | $(r "$c_sql" "$c_pack") |
 | pack wall time | $(r "$t_pack" 1) s | $(r "$t_sql" 1) s (SQLite rows only) | |
 | write speed, GB/s (shards + index, fdatasync per shard) | $gbs | $dd_gbs (dd 1 GiB, fdatasync) | $(r "$gbs" "$dd_gbs") |
 | verify, GB/s of shards (every checksum recomputed) | $ver_gbs | $dd_gbs (dd write) | $(r "$ver_gbs" "$dd_gbs") |
