@@ -1025,6 +1025,7 @@ static int file_input(Ingest *g, const char *fsname, const Scope *dir, const cha
         return error("cannot open '%s': %s", fsname, strerror(errno));
     }
     if (replay_fill(&rp)) { g->bad = 1; rc = -1; goto done; }
+    if (rp.fd == 0 && rp.pre_n == 0) goto done;     /* empty stdin: nothing to read */
     int sn = ingest_sniff_archive((unsigned char *)rp.pre, rp.pre_n);
     if (top && (kind == NAME_JSONL || (kind == NAME_PLAIN && sniff_jsonl(rp.pre, rp.pre_n))))
         is_jsonl = 1;

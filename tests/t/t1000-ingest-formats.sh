@@ -140,6 +140,18 @@ test_expect_success 'stdin: - and no argument read an archive' '
     fields <out2 >actual && test_cmp expect actual
 '
 
+test_expect_success 'empty stdin: no record, exit 0; text on stdin: one record' '
+    cm-ingest -q </dev/null >out && test ! -s out &&
+    printf "print(1)\n" | cm-ingest -q >out && test $(wc -l <out) = 1 &&
+    grep "\"content\":\"print(1)\\\\n\"" out
+'
+
+test_expect_success '--progress goes to stderr only; stdout unchanged' '
+    cm-ingest -q r.tar.gz >a1 &&
+    cm-ingest -q --progress r.tar.gz >a2 2>/dev/null &&
+    test_cmp a1 a2
+'
+
 test_expect_success 'plain file argument and -o FILE' '
     cm-ingest -q -o o.jsonl repo/pkg/mod.py >out &&
     test ! -s out &&
