@@ -374,7 +374,8 @@ static void summary_print(double secs)
 
 /*
 ** Load the Python records of zFile into memory and time one stage (regex, heuristics, exact,
-** near, or all) over them. Prints "stage records bytes seconds MB/s records/s passed" lines.
+** near, or all) over them, the fastest of 3 runs. Prints "stage records bytes seconds MB/s
+** records/s passed" lines.
 */
 static int bench_run(const char *zStage, const char *zFile)
 {
@@ -403,33 +404,39 @@ static int bench_run(const char *zStage, const char *zFile)
     static const char *stages[] = { "regex", "heuristics", "exact", "near", NULL };
     for (int s = 0; stages[s]; s++) {
         if (strcmp(zStage, "all") && strcmp(zStage, stages[s])) continue;
-        exactset_free(&g.exact);
-        near_free(&g.near);
-        exactset_init(&g.exact);
-        near_init(&g.near, g.nearThreshold);
         uint64_t passed = 0;
-        double t0 = now_sec();
-        for (size_t i = 0; i < nDoc; i++) {
-            const char *p = all.buf + aOff[i];
-            size_t n = aOff[i + 1] - aOff[i];
-            if (s == 0) {
-                passed += imports_scan(g.pScan, p, n) != 0;
-            } else if (s == 1) {
-                passed += quality_check(&g.q, p, n, &g.scratch) == Q_OK;
-            } else if (s == 2) {
-                uint64_t fp = dedup_fingerprint(p, n, &g.scratch);
-                if (!exactset_has(&g.exact, fp)) {
-                    exactset_add(&g.exact, fp);
+        double dt = 1e30;
+        for (int rep = 0; rep < 3; rep++) {          /* the fastest of 3: load is noisy */
+            exactset_free(&g.exact);
+            near_free(&g.near);
+            exactset_init(&g.exact);
+            near_init(&g.near, g.nearThreshold);
+            passed = 0;
+            double t0 = now_sec();
+            for (size_t i = 0; i < nDoc; i++) {
+                const char *p = all.buf + aOff[i];
+                size_t n = aOff[i + 1] - aOff[i];
+                if (s == 0) {
+                    passed += imports_scan(g.pScan, p, n) != 0;
+                } else if (s == 1) {
+                    passed += quality_check(&g.q, p, n, &g.scratch) == Q_OK;
+                } else if (s == 2) {
+                    uint64_t fp = dedup_fingerprint(p, n, &g.scratch);
+                    if (!exactset_has(&g.exact, fp)) {
+                        exactset_add(&g.exact, fp);
+                        passed++;
+                    }
+                } else {
+                    uint32_t sig[MH_PERMS];
+                    size_t nSh = near_signature(&g.near, p, n, sig);
+                    if (nSh && near_find(&g.near, sig) >= 0) continue;
+                    if (nSh) near_add(&g.near, sig);
                     passed++;
                 }
-            } else {
-                uint32_t sig[MH_PERMS];
-                if (near_signature(&g.near, p, n, sig) && near_find(&g.near, sig) >= 0) continue;
-                near_add(&g.near, sig);
-                passed++;
             }
+            double t = now_sec() - t0;
+            if (t < dt) dt = t;
         }
-        double dt = now_sec() - t0;
         printf("%s %zu %zu %.4f %.1f %.0f %llu\n", stages[s], nDoc, all.len, dt,
                all.len / dt / 1e6, nDoc / dt, (unsigned long long)passed);
     }
