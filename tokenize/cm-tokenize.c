@@ -120,7 +120,7 @@ static int usage_error(const char *fmt, ...)
     if (fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vreport(cm_prog, fmt, ap);
+        vreport("", fmt, ap);
         va_end(ap);
     }
     fputs(usage_main, stderr);
@@ -176,8 +176,8 @@ static int opts_parse(Opts *o, const char *verb, int argc, char **argv)
     o->special = "<|endoftext|>";
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "+t:o:h", lo, NULL)) != -1) {
+    int c, at = optind;
+    while ((at = optind, c = getopt_long(argc, argv, "+t:o:h", lo, NULL)) != -1) {
         switch (c) {
         case 'h':
             fputs(is_train ? help_train : is_enc ? help_encode : help_decode, stdout);
@@ -219,8 +219,8 @@ static int opts_parse(Opts *o, const char *verb, int argc, char **argv)
             break;
         default:
         bad:
-            if (optopt && c == '?') return usage_error("%s: unknown option or missing argument '%s'", verb, argv[optind - 1]);
-            return usage_error("%s: option '%s' does not apply here", verb, argv[optind - 1]);
+            if (c == '?') return usage_error("%s: unknown option or missing argument '%s'", verb, argv[at < argc ? at : argc - 1]);
+            return usage_error("%s: option '%s' does not apply here", verb, argv[at < argc ? at : argc - 1]);
         }
     }
     o->files = argv + optind;
@@ -357,7 +357,7 @@ static int input_next_file(Input *in)
         else {
             in->fd = open(f, O_RDONLY | O_CLOEXEC);
             if (in->fd < 0) {
-                warn("%s: cannot open: %s", f, strerror(errno));
+                (void)error("%s: cannot open: %s", f, strerror(errno));
                 in->status = CM_EIO;
                 continue;
             }
@@ -409,7 +409,7 @@ static size_t input_batch(Input *in, Batch *b, int with_meta)
         in->bytes += len + 1;
         if (len == 0 || (len == 1 && line[0] == '\r')) continue;  /* blank line */
         if (record_parse(&in->rec, line, len) != 0) {
-            warn("%s: line %llu: byte %llu: %s", in->name, (unsigned long long)in->lr.lineno,
+            (void)error("%s: line %llu: byte %llu: %s", in->name, (unsigned long long)in->lr.lineno,
                  (unsigned long long)(in->lr.offset + in->rec.err_pos), in->rec.err);
             in->bad++;
             if (in->status < CM_EDATA) in->status = CM_EDATA;
@@ -577,16 +577,22 @@ static int cmd_encode(Opts *o)
             if (o->jsonl) {
                 buf_reset(&line);
                 buf_addc(&line, '[');
+                buf_grow(&line, n * 11 + 4);
+                char *q = line.buf + line.len;
                 for (size_t k = 0; k < n; k++) {
-                    char num[16];
-                    int l = snprintf(num, sizeof num, k ? ",%u" : "%u", ids[k]);
-                    buf_add(&line, num, (size_t)l);
+                    char num[12];
+                    int l = 0;
+                    uint32_t v = ids[k];
+                    do { num[l++] = (char)('0' + v % 10); v /= 10; } while (v);
+                    if (k) *q++ = ',';
+                    while (l) *q++ = num[--l];
                 }
+                line.len = (size_t)(q - line.buf);
                 buf_add(&line, "]\n", 2);
                 out_write(&out, line.buf, line.len);
             } else {
                 if (n + 1 > TS_MAX_TOKENS || b.mlen[i] > TS_MAX_META) {
-                    warn("%s: document %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
+                    (void)error("%s: document %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
                          in.name, (unsigned long long)(docs + 1), n, b.mlen[i]);
                     if (in.status < CM_EDATA) in.status = CM_EDATA;
                     continue;
@@ -616,7 +622,7 @@ static int cmd_encode(Opts *o)
     progress_end(&pr);
     if (!o->jsonl) ts_write_end(&out, docs, tokens);  /* also when interrupted: a clean stream */
     rc = g_stop ? CM_EINTR : in.status;
-    if (g_stop) warn("interrupted: %llu documents written", (unsigned long long)docs);
+    if (g_stop) (void)error("interrupted: %llu documents written", (unsigned long long)docs);
 done:
     if (out_open) {
         out_done(&out);
@@ -746,14 +752,14 @@ static int decode_one(const Opts *o, Bpe **bpe, int fd, const char *name, int is
                 ok = 0;
             }
             if (!ok || !done_arr) {
-                warn("%s: line %llu: byte %llu: not a JSON array of ids", name, (unsigned long long)lr.lineno,
+                (void)error("%s: line %llu: byte %llu: not a JSON array of ids", name, (unsigned long long)lr.lineno,
                      (unsigned long long)(lr.offset + i));
                 rc = CM_EDATA;
                 continue;
             }
             buf_reset(&text);
             if (bpe_decode(*bpe, ids, n, &text) != 0) {
-                warn("%s: line %llu: an id is not in the vocabulary (size %u)", name, (unsigned long long)lr.lineno, bpe_vocab_size(*bpe));
+                (void)error("%s: line %llu: an id is not in the vocabulary (size %u)", name, (unsigned long long)lr.lineno, bpe_vocab_size(*bpe));
                 rc = CM_EDATA;
                 continue;
             }
@@ -784,7 +790,7 @@ static int cmd_decode(Opts *o)
         const char *f = o->nfiles ? o->files[i] : "-";
         const char *name = strcmp(f, "-") ? f : "stdin";
         int src = strcmp(f, "-") ? open(f, O_RDONLY | O_CLOEXEC) : 0;
-        if (src < 0) { warn("%s: cannot open: %s", f, strerror(errno)); rc = CM_EIO; continue; }
+        if (src < 0) { (void)error("%s: cannot open: %s", f, strerror(errno)); rc = CM_EIO; continue; }
         Feeder fe = {.src = src};
         while (fe.npre < 8) {
             ssize_t r = read(src, fe.pre + fe.npre, 8 - fe.npre);
@@ -859,9 +865,9 @@ static int cmd_train(Opts *o)
         }
     }
     progress_end(&pr);
-    if (g_stop) { warn("interrupted while counting words: %s not written", o->output); rc = CM_EINTR; goto done; }
+    if (g_stop) { (void)error("interrupted while counting words: %s not written", o->output); rc = CM_EINTR; goto done; }
     int fr = bpe_trainer_finish(t, &json);
-    if (fr == -2) { warn("interrupted while merging: %s not written", o->output); rc = CM_EINTR; goto done; }
+    if (fr == -2) { (void)error("interrupted while merging: %s not written", o->output); rc = CM_EINTR; goto done; }
     if (fr != 0) { rc = CM_EINTERNAL; goto done; }
 
     /* Write atomically: temp file in the same folder, fsync, rename. */
