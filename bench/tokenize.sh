@@ -15,6 +15,12 @@ mkdir -p "$OUT"; cd "$OUT"
 [ -d "$PEERS/node/node_modules/tokenizers" ] || PEERS=$PEERS bash "$PEERS_DIR/setup-tokenizers.sh" >&2
 PKG=$PEERS/node/node_modules/tokenizers
 
+mb() { echo "scale=1; $(wc -c <"$1") / 1000000" | bc; }
+rss() { awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$1"; }
+wall() { awk -F': ' '/Elapsed \(wall/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; printf "%.1f", s}' "$1"; }
+ntok() { tr -c '0-9\n' ' ' <"$1" | wc -w; }
+# REPORT_ONLY=1 prints the table again from the files of a previous run in OUT_DIR.
+if [ -z "${REPORT_ONLY:-}" ]; then
 # 1. Real Python from the .debs (no cm-ingest): JSONL for us, the same text for the peers.
 if [ ! -s all.list ]; then   # (delete OUT_DIR/all.list to re-extract)
     rm -rf x && mkdir x
@@ -48,10 +54,6 @@ with open('train.txt', newline='') as x, open('train-lines.jsonl', 'w') as j:
     for line in x:
         j.write(json.dumps({'content': line}) + '\n')
 PY
-mb() { echo "scale=1; $(wc -c <"$1") / 1000000" | bc; }
-rss() { awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$1"; }
-wall() { awk -F': ' '/Elapsed \(wall/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; printf "%.1f", s}' "$1"; }
-ntok() { tr -c '0-9\n' ' ' <"$1" | wc -w; }
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores; other builds may run)" >&2
 
 # 2. Training, vocab 30000 + <|endoftext|>, same thread count.
@@ -61,33 +63,42 @@ RAYON_NUM_THREADS=$THREADS /usr/bin/time -v node "$PEERS_DIR/hf-train.js" "$PKG"
 "$CM" encode -t ours.json --jsonl held.jsonl >held.ours
 "$CM" encode -t lines.json --jsonl held.jsonl >held.lines
 node "$PEERS_DIR/hf-encode.js" --pkg "$PKG" --json hf.json held.str >held.hf
+fi  # REPORT_ONLY
 HB=$(wc -c <held.txt)
 bpt_ours=$(echo "scale=3; $HB / $(ntok held.ours)" | bc); bpt_lines=$(echo "scale=3; $HB / $(ntok held.lines)" | bc); bpt_hf=$(echo "scale=3; $HB / $(ntok held.hf)" | bc)
 
 # 3. Encoding speed on ENC_MB (whole process, hyperfine medians; tiktoken times its calls only).
 EB=$(wc -c <enc.txt)
-hyperfine -N --style none --runs 3 --export-json enc1.json "$CM encode -t ours.json --threads 1 -o /dev/null enc.jsonl" >&2
-hyperfine -N --style none --runs 3 --export-json enc2.json "$CM encode -t ours.json --threads $THREADS -o /dev/null enc.jsonl" >&2
+if [ -z "${REPORT_ONLY:-}" ]; then
+hyperfine -N --style none --runs 5 --export-json enc1.json "$CM encode -t ours.json --threads 1 -o /dev/null enc.jsonl" >&2
+hyperfine -N --style none --runs 5 --export-json enc2.json "$CM encode -t ours.json --threads $THREADS -o /dev/null enc.jsonl" >&2
 RAYON_NUM_THREADS=1 hyperfine -N --style none --runs 1 --export-json hf1.json "node $PEERS_DIR/hf-encode.js --pkg $PKG --json hf.json enc.str" >&2
 RAYON_NUM_THREADS=$THREADS hyperfine -N --style none --runs 1 --export-json hf2.json "node $PEERS_DIR/hf-encode.js --pkg $PKG --json hf.json enc.str" >&2
 node "$PEERS_DIR/tiktoken-bench.js" "$PEERS/node/node_modules" tiktoken enc.txt lines >tt.json
-med() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['median'])" "$1"; }
-mbs() { echo "scale=1; $EB / 1000000 / $1" | bc; }
-o1=$(mbs "$(med enc1.json)"); o2=$(mbs "$(med enc2.json)"); h1=$(mbs "$(med hf1.json)"); h2=$(mbs "$(med hf2.json)")
+fi  # REPORT_ONLY
+stat() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print(r['median'] if sys.argv[2]=='wall' else r['user']+r['system'])" "$1" "$2"; }
+mbs() { echo "scale=1; $EB / 1000000 / $1" | bc | sed 's/^\./0./'; }
+o1=$(mbs "$(stat enc1.json wall)"); o2=$(mbs "$(stat enc2.json wall)"); h1=$(mbs "$(stat hf1.json wall)"); h2=$(mbs "$(stat hf2.json wall)")
+o1c=$(mbs "$(stat enc1.json cpu)"); o2c=$(mbs "$(stat enc2.json cpu)"); h1c=$(mbs "$(stat hf1.json cpu)"); h2c=$(mbs "$(stat hf2.json cpu)")
 tt=$(python3 -c "import json; print('%.1f' % json.load(open('tt.json'))['mb_per_s'])")
-ratio() { echo "scale=2; $1 / $2" | bc; }
+x() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f", (a / b - 1) * 100 }'; }
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 
-echo "### cm-tokenize vs Hugging Face tokenizers 0.23.2 / tiktoken 1.0.22 ($(date -u +%F), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
+echo "### cm-tokenize vs Hugging Face tokenizers 0.23.2 and tiktoken 1.0.22"
 echo
-echo "Train: $(mb train.txt) MB of real Python ($(wc -l <train.jsonl) files from the .debs), vocab 30000 + <|endoftext|>, $THREADS threads; held-out: $(mb held.txt) MB (last 10% of files). Encode: $(mb enc.txt) MB."
+echo "$(date -u '+%F %H:%M') UTC, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average at the end: $load."
+echo "Training text: $(mb train.txt) MB of real Python ($(wc -l <train.jsonl) .py files from the .debs in DATA_DIR); held out: $(mb held.txt) MB (the last 10% of the files); encoding: $(mb enc.txt) MB. Vocabulary 30000 + <|endoftext|>; $THREADS threads for both trainers."
 echo
-echo "| measure | cm-tokenize | Hugging Face | ratio (HF / ours) |"
+echo "| measure | cm-tokenize | peer | cm-tokenize vs peer |"
 echo "|---|---|---|---|"
-echo "| train wall time (s) | $(wall ours.time) | $(wall hf.time) | $(ratio "$(wall hf.time)" "$(wall ours.time)") |"
-echo "| train peak RSS (MiB) | $(rss ours.time) | $(rss hf.time) | $(ratio "$(rss hf.time)" "$(rss ours.time)") |"
-echo "| held-out bytes/token (higher is better) | $bpt_ours | $bpt_hf | $(ratio "$bpt_hf" "$bpt_ours") |"
-echo "| same, ours trained on the text's lines as HF sees them | $bpt_lines | $bpt_hf | $(ratio "$bpt_hf" "$bpt_lines") |"
-echo "| train on lines: wall (s) / peak RSS (MiB) | $(wall lines.time) / $(rss lines.time) | $(wall hf.time) / $(rss hf.time) | $(ratio "$(wall hf.time)" "$(wall lines.time)") / $(ratio "$(rss hf.time)" "$(rss lines.time)") |"
-echo "| encode MB/s, 1 thread (whole process) | $o1 | $h1 | $(ratio "$o1" "$h1") (ours / HF) |"
-echo "| encode MB/s, $THREADS threads (whole process) | $o2 | $h2 | $(ratio "$o2" "$h2") (ours / HF) |"
-echo "| encode MB/s, tiktoken GPT-2 ranks, 1 thread (encode calls only) | $o1 | tiktoken $tt | $(ratio "$o1" "$tt") (ours / tiktoken) |"
+echo "| train: wall time (s), /usr/bin/time | $(wall ours.time) | HF $(wall hf.time) | $(x "$(wall hf.time)" "$(wall ours.time)")x faster |"
+echo "| train: peak RSS (MiB) | $(rss ours.time) | HF $(rss hf.time) | $(x "$(rss hf.time)" "$(rss ours.time)")x less |"
+echo "| held-out bytes per token (more is better) | $bpt_ours | HF $bpt_hf | $(pct "$bpt_ours" "$bpt_hf")% |"
+echo "| same, ours trained on the text's lines, as HF's file reader cuts it | $bpt_lines | HF $bpt_hf | $(pct "$bpt_lines" "$bpt_hf")% |"
+echo "| train on those lines: wall (s) / peak RSS (MiB) | $(wall lines.time) / $(rss lines.time) | HF $(wall hf.time) / $(rss hf.time) | $(x "$(wall hf.time)" "$(wall lines.time)")x faster |"
+echo "| encode MB/s, 1 thread, whole process (wall, median) | $o1 | HF $h1 | $(x "$o1" "$h1")x |"
+echo "| encode MB/s, $THREADS threads, whole process (wall, median) | $o2 | HF $h2 | $(x "$o2" "$h2")x |"
+echo "| encode MB per CPU second, 1 thread (user+sys; less sensitive to load) | $o1c | HF $h1c | $(x "$o1c" "$h1c")x |"
+echo "| encode MB per CPU second, $THREADS threads | $o2c | HF $h2c | $(x "$o2c" "$h2c")x |"
+echo "| encode MB/s, 1 thread: tiktoken GPT-2 ranks, timing its encode calls only | $o1 | tiktoken $tt | $(x "$o1" "$tt")x |"
