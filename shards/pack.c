@@ -960,6 +960,7 @@ int pack_run(const PackOpts *o)
         goto done;
     }
     p->th_started = 1;
+    pthread_setname_np(p->th, "cm-shards-index");
     progress_init(&p->prog, o->progress);
     for (;;) {
         if (g_interrupted) break;
