@@ -297,6 +297,8 @@ typedef struct {
     size_t *toff, *tlen;     /* per doc: content offset, length */
     size_t *moff, *mlen;     /* per doc: meta offset, length */
     size_t n, cap;           /* docs, allocated */
+    uint64_t seen_records;   /* Input.records when the batch was complete (for progress) */
+    uint64_t seen_bytes;     /* Input.bytes then */
 } Batch;
 
 static void batch_reset(Batch *b)
@@ -434,7 +436,65 @@ static size_t input_batch(Input *in, Batch *b, int with_meta)
         }
         b->n++;
     }
+    b->seen_records = in->records;
+    b->seen_bytes = in->bytes;
     return b->n;
+}
+
+/* --- A reader thread: parses the next batch while the current one is encoded ------------- */
+
+typedef struct {
+    Input *in;               /* the inputs (touched only by the reader thread until joined) */
+    int with_meta;           /* build metadata */
+    Batch slot[2];           /* double buffer */
+    int full[2];             /* slot holds a batch not yet released (a 0-document one = end) */
+    int fill, take;          /* next slot to fill / to take */
+    int quit;                /* main asks the reader to stop */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} Reader;
+
+static void *reader_run(void *arg)
+{
+    Reader *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (r->full[r->fill] && !r->quit) pthread_cond_wait(&r->cv, &r->mu);
+        int s = r->fill, quit = r->quit;
+        pthread_mutex_unlock(&r->mu);
+        size_t n = quit ? 0 : input_batch(r->in, &r->slot[s], r->with_meta);
+        if (quit) r->slot[s].n = 0;
+        pthread_mutex_lock(&r->mu);
+        r->full[s] = 1;
+        r->fill ^= 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        if (n == 0) return NULL;
+    }
+}
+
+/*
+** Wait for the next batch (0 documents at the end).
+*/
+static Batch *reader_take(Reader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    while (!r->full[r->take]) pthread_cond_wait(&r->cv, &r->mu);
+    Batch *b = &r->slot[r->take];
+    pthread_mutex_unlock(&r->mu);
+    return b;
+}
+
+/*
+** Hand the batch taken last back to the reader.
+*/
+static void reader_release(Reader *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->full[r->take] = 0;
+    r->take ^= 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -508,12 +568,19 @@ static int cmd_encode(Opts *o)
     Input in;
     Out out;
     Progress pr;
-    int out_open = 0;
+    Reader rd;
+    pthread_t rth;
+    int out_open = 0, use_reader = 0;
     memset(w, 0, sizeof w);
     memset(&job, 0, sizeof job);
     memset(&in, 0, sizeof in);
+    memset(&rd, 0, sizeof rd);
     in.o = o;
     record_init(&in.rec);
+    rd.in = &in;
+    rd.with_meta = !o->jsonl;
+    pthread_mutex_init(&rd.mu, NULL);
+    pthread_cond_init(&rd.cv, NULL);
 
     bpe = bpe_load_file(o->tokenizer, err, sizeof err);
     if (!bpe) { error("%s", err); rc = load_status(err); goto done; }
@@ -544,20 +611,26 @@ static int cmd_encode(Opts *o)
     uint64_t docs = 0, tokens = 0;
     Buf line = {0};
     double t0 = now_sec();
-    while (!g_stop && input_batch(&in, &b, !o->jsonl) > 0) {
-        if (b.n > jcap) {
-            jcap = b.cap;
+    /* With several threads a reader thread parses batch k+1 while batch k is encoded. */
+    use_reader = nw > 1 && pthread_create(&rth, NULL, reader_run, &rd) == 0;
+    for (;;) {
+        Batch *bp = &b;
+        if (use_reader) bp = reader_take(&rd);
+        else if (g_stop || !input_batch(&in, &b, !o->jsonl)) break;
+        if (bp->n == 0) break;
+        if (bp->n > jcap) {
+            jcap = bp->cap;
             job.who = xrealloc(job.who, jcap * sizeof *job.who);
             job.off = xrealloc(job.off, jcap * sizeof *job.off);
             job.cnt = xrealloc(job.cnt, jcap * sizeof *job.cnt);
         }
-        job.b = &b;
+        job.b = bp;
         job.next = 0;
         for (int k = 0; k < nw; k++) w[k].n = 0;
         pthread_t th[MAX_THREADS];
         EncArg args[MAX_THREADS];
         int started = 0;
-        size_t useful = b.n < (size_t)nw ? b.n : (size_t)nw;
+        size_t useful = bp->n < (size_t)nw ? bp->n : (size_t)nw;
         for (size_t k = 1; k < useful; k++) {
             args[k].job = &job;
             args[k].k = (int)k;
@@ -568,9 +641,15 @@ static int cmd_encode(Opts *o)
         args[0].k = 0;
         enc_run(&args[0]);
         for (int k = 1; k <= started; k++) pthread_join(th[k], NULL);
-        for (int k = 0; k < nw; k++)
-            if (w[k].failed) { error("internal error: the pre-tokenizer failed"); rc = CM_EINTERNAL; goto done; }
-        for (size_t i = 0; i < b.n; i++) {
+        int failed = 0;
+        for (int k = 0; k < nw; k++) failed |= w[k].failed;
+        if (failed) {
+            error("internal error: the pre-tokenizer failed");
+            rc = CM_EINTERNAL;
+            if (use_reader) reader_release(&rd);
+            break;
+        }
+        for (size_t i = 0; i < bp->n; i++) {
             Worker *wk = &w[job.who[i]];
             uint32_t *ids = wk->ids + job.off[i];
             size_t n = job.cnt[i];
@@ -591,9 +670,9 @@ static int cmd_encode(Opts *o)
                 buf_add(&line, "]\n", 2);
                 out_write(&out, line.buf, line.len);
             } else {
-                if (n + 1 > TS_MAX_TOKENS || b.mlen[i] > TS_MAX_META) {
+                if (n + 1 > TS_MAX_TOKENS || bp->mlen[i] > TS_MAX_META) {
                     (void)error("%s: document %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
-                         in.name, (unsigned long long)(docs + 1), n, b.mlen[i]);
+                         in.name, (unsigned long long)(docs + 1), n, bp->mlen[i]);
                     if (in.status < CM_EDATA) in.status = CM_EDATA;
                     continue;
                 }
@@ -605,7 +684,7 @@ static int cmd_encode(Opts *o)
                 }
                 uint32_t saved = ids[n];  /* the next document's first id, or spare room */
                 ids[n] = (uint32_t)eot;
-                ts_write_doc(&out, b.meta.buf + b.moff[i], (uint32_t)b.mlen[i], ids, (uint32_t)(n + 1));
+                ts_write_doc(&out, bp->meta.buf + bp->moff[i], (uint32_t)bp->mlen[i], ids, (uint32_t)(n + 1));
                 ids[n] = saved;
                 n++;
             }
@@ -614,12 +693,22 @@ static int cmd_encode(Opts *o)
         }
         if (pr.on) {
             double dt = now_sec() - t0;
-            progress_update(&pr, "%llu records, %.1f MB, %.1f MB/s", (unsigned long long)in.records,
-                            in.bytes / 1e6, dt > 0 ? in.bytes / 1e6 / dt : 0.0);
+            progress_update(&pr, "%llu records, %.1f MB, %.1f MB/s", (unsigned long long)bp->seen_records,
+                            bp->seen_bytes / 1e6, dt > 0 ? bp->seen_bytes / 1e6 / dt : 0.0);
         }
+        if (use_reader) reader_release(&rd);
+    }
+    if (use_reader) {  /* stop the reader (it ends by itself at the end of the input) */
+        pthread_mutex_lock(&rd.mu);
+        rd.quit = 1;
+        pthread_cond_broadcast(&rd.cv);
+        pthread_mutex_unlock(&rd.mu);
+        pthread_join(rth, NULL);
+        use_reader = 0;
     }
     buf_free(&line);
     progress_end(&pr);
+    if (rc == CM_EINTERNAL) goto done;
     if (!o->jsonl) ts_write_end(&out, docs, tokens);  /* also when interrupted: a clean stream */
     rc = g_stop ? CM_EINTR : in.status;
     if (g_stop) (void)error("interrupted: %llu documents written", (unsigned long long)docs);
@@ -635,6 +724,10 @@ done:
     input_close(&in);
     record_free(&in.rec);
     batch_free(&b);
+    batch_free(&rd.slot[0]);
+    batch_free(&rd.slot[1]);
+    pthread_mutex_destroy(&rd.mu);
+    pthread_cond_destroy(&rd.cv);
     bpe_free(bpe);
     return rc;
 }
