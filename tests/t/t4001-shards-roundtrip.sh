@@ -62,6 +62,15 @@ test_expect_success 'imports: one document_imports row per distinct module; a st
     printf "0|numpy\n0|os.path\n1|numpy\n1|pandas\n" >expect && test_cmp expect out
 '
 
+test_expect_success 'concatenated streams are one corpus; an empty stream an empty corpus' '
+    head -n 2 in.jsonl | shards-mkstream >a.tok && tail -n 3 in.jsonl | shards-mkstream >b.tok &&
+    cat a.tok b.tok | cm-shards pack -o ab && cm-shards cat ab >out &&
+    jq -c . out >actual && jq -c . in.jsonl >expect && test_cmp expect actual &&
+    : | shards-mkstream | cm-shards pack -o none &&
+    cm-shards verify none >out && test_grep "sound: 0 shards, 0 documents" out &&
+    cm-shards cat none >out && test ! -s out
+'
+
 test_expect_success 'the tokenizer.json is stored in the index' '
     shards-mkstream --tokenizer >tok.json &&
     sqlite3 c/index.sqlite "SELECT tokenizer_json FROM corpus" >stored &&
