@@ -41,6 +41,15 @@ test_expect_success 'the merges are the same, in the same order' '
     test_cmp m.hf m.ours
 '
 
+test_expect_success 'every token of HF vocabulary is in ours (ours adds the unseen bytes)' '
+    node -e "
+        const a = require(\"./ours.json\").model.vocab, b = require(\"./hf.json\").model.vocab;
+        const miss = Object.keys(b).filter((k) => !(k in a));
+        console.log(\"# vocab: HF \" + Object.keys(b).length + \", ours \" + Object.keys(a).length + \", HF tokens missing from ours: \" + miss.length);
+        process.exit(miss.length ? 1 : 0);
+    "
+'
+
 test_expect_success 'same ids as HF with the tokenizer HF trained (seen and unseen text)' '
     cm-tokenize encode -t hf.json --jsonl c.jsonl >ours.ids &&
     $HF encode "$PKG" hf.json c.str >hf.ids &&
