@@ -649,10 +649,10 @@ static int cmd_train(Opts *o)
              "CPU runs the faster SkylakeX ones (unset OPENBLAS_CORETYPE to use them)", ct, core);
     if (!o->bQuiet)
         fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
-                "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels, %d threads; "
+                "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, other kernels on %d; "
                 "~%.2f GiB; %s step %llu of %ld\n",
                 o->cfg.L, o->cfg.C, o->cfg.NH, T, V, m.nparams / 1e6, B, T, o->nAccum,
-                N * o->nAccum, core, kernels_threads(),
+                N * o->nAccum, core, kernels_blas_threads(), kernels_threads(),
                 acts_gib + 16.0 * m.nparams / (1 << 30), resumed ? "resuming after" : "from",
                 (unsigned long long)step0, o->nSteps);
 

@@ -26,6 +26,7 @@
 
 extern void openblas_set_num_threads(int);
 extern char *openblas_get_corename(void);
+extern int openblas_get_num_threads(void);
 
 static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
 
@@ -89,6 +90,14 @@ void kernels_set_threads(int n)
 int kernels_threads(void)
 {
     return g_threads;
+}
+
+/*
+** Threads OpenBLAS reports it uses.
+*/
+int kernels_blas_threads(void)
+{
+    return openblas_get_num_threads();
 }
 
 /* --------------------------------------------------------------------------------------- */

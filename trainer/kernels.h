@@ -39,6 +39,7 @@ const char *kernels_blas_core(void);
 /* Threads for the kernels (OpenMP) and for OpenBLAS; n >= 1. */
 void kernels_set_threads(int n);
 int kernels_threads(void);
+int kernels_blas_threads(void);
 
 /* A vectorisable expf (Cephes polynomial, ~2 ulp), clamped to the float range. */
 float kern_expf(float x);
