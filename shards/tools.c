@@ -103,7 +103,7 @@ static void index_close(Index *x)
 */
 static int verify_shard(Index *x, const char *dir, sqlite3_stmt *docs, int64_t id,
                         const char *file, uint64_t tokens, uint64_t ndocs, uint64_t bytes,
-                        const char *checksum)
+                        const char *checksum, int64_t first)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -166,8 +166,10 @@ static int verify_shard(Index *x, const char *dir, sqlite3_stmt *docs, int64_t i
               hex, got);
         bad++;
     }
-    /* documents: contiguous from 0, each ending with the eot id, covering every token */
-    sqlite3_bind_int64(docs, 1, id);
+    /* documents: ids first.., contiguous from token 0, each ending with the eot id, covering
+    ** every token (a pack writes a shard's documents in id order) */
+    sqlite3_bind_int64(docs, 1, first);
+    sqlite3_bind_int64(docs, 2, (sqlite3_int64)ndocs);
     uint64_t pos = 0, count = 0;
     int rc, doc_bad = 0;
     const unsigned char *pay = map + SHARD_PAYLOAD_OFFSET;
@@ -177,7 +179,11 @@ static int verify_shard(Index *x, const char *dir, sqlite3_stmt *docs, int64_t i
         uint64_t n = (uint64_t)sqlite3_column_int64(docs, 2);
         count++;
         if (doc_bad >= 10) continue;
-        if (off != pos || n == 0 || off + n > tokens) {
+        if (sqlite3_column_int64(docs, 3) != id) {
+            error("%s: document %lld lies in this shard's id range but its row names shard %lld",
+                  path, (long long)did, (long long)sqlite3_column_int64(docs, 3));
+            doc_bad++;
+        } else if (off != pos || n == 0 || off + n > tokens) {
             error("%s: document %lld: tokens [%llu, +%llu) %s", path, (long long)did,
                   (unsigned long long)off, (unsigned long long)n,
                   off + n > tokens ? "lie outside the shard" : off != pos ?
@@ -218,10 +224,11 @@ int verify_run(const char *dir, int progress)
     uint64_t nshards = 0, ndocs = 0, ntokens = 0;
     Progress prog;
     progress_init(&prog, progress);
-    if (sqlite3_prepare_v2(x.db, "SELECT id, file, tokens, documents, bytes, checksum FROM "
-                           "shards ORDER BY id", -1, &sh, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(x.db, "SELECT id, token_offset, n_tokens FROM documents WHERE "
-                           "shard = ? ORDER BY token_offset", -1, &docs, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(x.db, "SELECT id, file, tokens, documents, bytes, checksum, "
+                           "first_document FROM shards ORDER BY id", -1, &sh, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(x.db, "SELECT id, token_offset, n_tokens, shard FROM documents "
+                           "WHERE id >= ?1 AND id < ?1 + ?2 ORDER BY id", -1, &docs, NULL)
+            != SQLITE_OK) {
         error("%s: %s", x.ipath, index_error(x.db));
         bad++;
         goto out;
@@ -237,7 +244,8 @@ int verify_run(const char *dir, int progress)
         uint64_t t = (uint64_t)sqlite3_column_int64(sh, 2), d = (uint64_t)sqlite3_column_int64(sh, 3);
         bad += verify_shard(&x, dir, docs, sqlite3_column_int64(sh, 0), file, t, d,
                             (uint64_t)sqlite3_column_int64(sh, 4),
-                            (const char *)sqlite3_column_text(sh, 5));
+                            (const char *)sqlite3_column_text(sh, 5),
+                            sqlite3_column_int64(sh, 6));
         nshards++;
         ndocs += d;
         ntokens += t;
@@ -249,6 +257,14 @@ int verify_run(const char *dir, int progress)
         sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0) {
         error("%s: %lld documents point at shards the index does not list", x.ipath,
               (long long)sqlite3_column_int64(q, 0));
+        bad++;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    if (sqlite3_prepare_v2(x.db, "SELECT COUNT(*) FROM documents", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q, 0) != ndocs) {
+        error("%s: the documents table holds %lld rows, the shards %llu documents", x.ipath,
+              (long long)sqlite3_column_int64(q, 0), (unsigned long long)ndocs);
         bad++;
     }
     if (!x.complete)

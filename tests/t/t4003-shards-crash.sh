@@ -145,7 +145,14 @@ test_expect_success 'verify finds index rows that do not match the data' '
     rm -rf bad && cp -r ref bad &&
     sqlite3 bad/index.sqlite "UPDATE documents SET n_tokens = n_tokens + 1 WHERE id = 7" &&
     test_expect_code 4 cm-shards verify bad 2>err &&
-    test_grep "document 8: tokens .* do not follow the previous document\|document 7 does not end" err
+    test_grep "document 8: tokens .* do not follow the previous document\|document 7 does not end" err &&
+    rm -rf bad && cp -r ref bad &&
+    sqlite3 bad/index.sqlite "UPDATE documents SET shard = 0 WHERE id = (SELECT first_document FROM shards WHERE id = 1);
+        DELETE FROM documents WHERE id = 3" &&
+    test_expect_code 4 cm-shards verify bad 2>err &&
+    test_grep "shard-00001.bin: document [0-9]* lies in this shard.s id range but its row names shard 0" err &&
+    test_grep "the shards row says [0-9]* documents, the documents table holds" err &&
+    test_grep "the documents table holds $((ndocs - 1)) rows" err
 '
 
 test_done
