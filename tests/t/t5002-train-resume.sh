@@ -9,6 +9,13 @@ M="--synthetic 64 --layers 2 --width 32 --heads 2 --context 16 --batch 4 --steps
 
 losses() { cut -d, -f1,2 "$1"; }   # step and loss columns
 
+# wait_steps LOG N PID: until LOG has N lines (the run is past its start-up) or PID is gone
+wait_steps() {
+    until [ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ] || ! kill -0 "$3" 2>/dev/null; do
+        sleep 0.001
+    done
+}
+
 test_expect_success 'an uninterrupted run, checkpoints every 3 steps' '
     cm-train $M --ckpt-every 3 --ckpt full.bin --log full.jsonl &&
     test $(wc -l <full.jsonl) = $STEPS &&
@@ -19,8 +26,7 @@ test_expect_success 'kill -9 at several steps, resume: the same losses exactly' 
     for at in 2 7 $((STEPS / 2 + 3)); do
         rm -f part.bin part.jsonl &&
         { cm-train $M --ckpt-every 3 --ckpt part.bin --log part.jsonl & pid=$!; } &&
-        until [ "$(cat part.jsonl 2>/dev/null | wc -l)" -ge $at ] || ! kill -0 $pid 2>/dev/null
-        do sleep 0.001; done
+        wait_steps part.jsonl $at $pid
 
         kill -9 $pid; wait $pid
         n=$(wc -l <part.jsonl) &&
@@ -53,7 +59,7 @@ test_expect_success 'resume on other data is refused (exit 4)' '
 test_expect_success 'SIGINT: checkpoint saved at the step boundary, exit 130, resumable' '
     rm -f int.bin int.jsonl &&
     { cm-train $M --steps 100000 --ckpt int.bin --log int.jsonl 2>err & pid=$!; } &&
-    sleep 0.5 && kill -INT $pid; wait $pid; rc=$? &&
+    wait_steps int.jsonl 2 $pid && kill -INT $pid; wait $pid; rc=$? &&
     test $rc = 130 &&
     test -s int.bin &&
     test_grep "interrupted after step" err &&
@@ -63,8 +69,8 @@ test_expect_success 'SIGINT: checkpoint saved at the step boundary, exit 130, re
 '
 
 test_expect_success 'SIGTERM likewise' '
-    { cm-train $M --steps 100000 --ckpt term.bin 2>err & pid=$!; } &&
-    sleep 0.5 && kill -TERM $pid; wait $pid; rc=$? &&
+    { cm-train $M --steps 100000 --ckpt term.bin --log term.jsonl 2>err & pid=$!; } &&
+    wait_steps term.jsonl 2 $pid && kill -TERM $pid; wait $pid; rc=$? &&
     test $rc = 130 && test -s term.bin
 '
 
