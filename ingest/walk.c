@@ -363,10 +363,11 @@ static void pipe_stop(Ingest *g)
 }
 
 /*
-** Hand one file to the writer (or write it now without a writer thread).
+** Hand one file to the writer (or write it now without a writer thread). When the content is
+** the whole of buffer `own` (may be NULL), the buffer is swapped into the job instead of copied.
 */
 static void emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n,
-                      const char *path, size_t path_n, const char *data, size_t n)
+                      const char *path, size_t path_n, const char *data, size_t n, Buf *own)
 {
     Pipe *p = g->pipe;
     g->st.content_in += n;
@@ -383,8 +384,14 @@ static void emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_
     }
     Job *j = &p->job[p->head % PIPE_JOBS];   /* free: the writer is behind tail */
     pthread_mutex_unlock(&p->mu);
-    buf_reset(&j->data);
-    buf_add(&j->data, data, n);
+    if (own && own->buf == data && own->len == n) {
+        Buf t = j->data;               /* the job gets the filled buffer, the caller an old one */
+        j->data = *own;
+        *own = t;
+    } else {
+        buf_reset(&j->data);
+        buf_add(&j->data, data, n);
+    }
     buf_reset(&j->names);
     buf_add(&j->names, repo, repo_n);
     buf_add(&j->names, path, path_n);
@@ -508,6 +515,7 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
     int64_t want = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
     int first = 1;
     buf_reset(b);
+    if (want > 0 && (uint64_t)want <= g->o->max_file) buf_grow(b, (size_t)want); /* one allocation */
     *sniff = 0;
     *data = NULL;
     *n = 0;
@@ -730,7 +738,7 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
         free(rp);
         goto done;
     }
-    emit_file(g, sc, repo, repo_n, g->path.buf, g->path.len, data, dn);
+    emit_file(g, sc, repo, repo_n, g->path.buf, g->path.len, data, dn, &g->lvl[sc->depth]);
 done:
     free(ename);
     buf_free(&fixed);
@@ -1060,7 +1068,7 @@ static int file_input(Ingest *g, const char *fsname, const Scope *dir, const cha
             b->len += (size_t)k;
         }
         g->st.bytes_in += b->len;
-        emit_file(g, &sc, rn, rnl, p, pn, b->buf ? b->buf : "", b->len);
+        emit_file(g, &sc, rn, rnl, p, pn, b->buf ? b->buf : "", b->len, b);
         goto done;
     }
     /* an archive or a JSONL dump */
