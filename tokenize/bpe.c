@@ -146,6 +146,9 @@ struct Bpe {
     pcre2_code *re;       /* the GPT-2 split regex, JIT-compiled */
 };
 
+/*
+** A 64-bit finaliser (murmur3 fmix) for pair keys.
+*/
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
@@ -309,6 +312,9 @@ static BpePretok *pretok_make(pcre2_code *re)
 
 BpePretok *bpe_pretok_new(void) { return pretok_make(NULL); }
 
+/*
+** Free a pre-tokenizer (NULL is fine).
+*/
 void bpe_pretok_free(BpePretok *p)
 {
     if (!p) return;
@@ -452,6 +458,9 @@ static inline int cls_at(const unsigned char *s, size_t n, size_t i, int *len)
     return cls_slow(cp, s + i, (size_t)*len);
 }
 
+/*
+** The hand-written matcher: same pieces as split_pcre2, calling fn for each. Returns 0.
+*/
 static int split_fast(const char *text, size_t len, BpePieceFn fn, void *ctx)
 {
     const unsigned char *s = (const unsigned char *)text;
@@ -504,6 +513,9 @@ static int split_fast(const char *text, size_t len, BpePieceFn fn, void *ctx)
 
 void bpe_pretok_use_pcre2(BpePretok *p, int on) { p->use_pcre2 = on; }
 
+/*
+** Split text into GPT-2 pre-tokens with the matcher p is set to use (see bpe.h).
+*/
 int bpe_pretok_split(BpePretok *p, const char *text, size_t len, BpePieceFn fn, void *ctx)
 {
     if (p->use_pcre2) return split_pcre2(p, text, len, fn, ctx);
@@ -812,6 +824,9 @@ done:
     return rc;
 }
 
+/*
+** Load a tokenizer.json from memory (copied: the caller keeps json). NULL + err on failure.
+*/
 Bpe *bpe_load_mem(const char *json, size_t len, const char *name, char *err, size_t errlen)
 {
     Bpe *b = xcalloc(1, sizeof *b);
@@ -827,6 +842,9 @@ Bpe *bpe_load_mem(const char *json, size_t len, const char *name, char *err, siz
     return b;
 }
 
+/*
+** Read the file whole (at most 1 GiB) and load it. NULL + err ("PATH: ...") on failure.
+*/
 Bpe *bpe_load_file(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -860,6 +878,9 @@ Bpe *bpe_load_file(const char *path, char *err, size_t errlen)
     return bp;
 }
 
+/*
+** Free a tokenizer (NULL is fine).
+*/
 void bpe_free(Bpe *b)
 {
     if (!b) return;
@@ -882,6 +903,9 @@ int64_t bpe_eot_id(const Bpe *b) { return b->eot; }
 uint64_t bpe_fingerprint(const Bpe *b) { return b->fingerprint; }
 uint32_t bpe_merge_count(const Bpe *b) { return b->n_merges; }
 
+/*
+** The tokenizer.json bytes as loaded.
+*/
 const char *bpe_json(const Bpe *b, size_t *len)
 {
     *len = b->json_len;
@@ -963,6 +987,9 @@ struct BpeEncoder {
     size_t *outn, *outcap;
 };
 
+/*
+** An encoder for one thread; b must outlive it.
+*/
 BpeEncoder *bpe_encoder_new(const Bpe *b)
 {
     BpeEncoder *e = xcalloc(1, sizeof *e);
@@ -972,6 +999,9 @@ BpeEncoder *bpe_encoder_new(const Bpe *b)
     return e;
 }
 
+/*
+** Free an encoder and its cache (NULL is fine).
+*/
 void bpe_encoder_free(BpeEncoder *e)
 {
     if (!e) return;
@@ -999,6 +1029,9 @@ static inline void out_ids(BpeEncoder *e, const uint32_t *ids, size_t n)
     *e->outn += n;
 }
 
+/*
+** Push (rank, pos) on the word's min-heap of *hn items.
+*/
 static void heap_push(BpeEncoder *e, size_t *hn, uint32_t rank, uint32_t pos)
 {
     if (*hn == e->heapcap) {
@@ -1017,6 +1050,9 @@ static void heap_push(BpeEncoder *e, size_t *hn, uint32_t rank, uint32_t pos)
     h[i].pos = pos;
 }
 
+/*
+** Pop the lowest (rank, pos) from the word's heap (*hn > 0).
+*/
 static HeapItem heap_pop(BpeEncoder *e, size_t *hn)
 {
     HeapItem *h = e->heap, top = h[0], last = h[--*hn];
@@ -1182,6 +1218,9 @@ static int find_added(const Bpe *b, const char *t, size_t len, size_t from, size
     return found;
 }
 
+/*
+** Encode text, appending ids to *ids (see bpe_encode). Returns 0 or -1.
+*/
 int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **ids, size_t *n, size_t *cap)
 {
     const Bpe *b = e->b;
@@ -1202,6 +1241,9 @@ int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **i
     return 0;
 }
 
+/*
+** Encode with a throw-away encoder (convenient for short texts such as prompts).
+*/
 int bpe_encode(const Bpe *b, const char *text, size_t len, uint32_t **ids, size_t *n, size_t *cap)
 {
     BpeEncoder *e = bpe_encoder_new(b);

@@ -253,6 +253,9 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
+/*
+** Catch SIGINT and SIGTERM (see on_signal).
+*/
 static void signals_init(void)
 {
     struct sigaction sa;
@@ -301,6 +304,9 @@ typedef struct {
     uint64_t seen_bytes;     /* Input.bytes then */
 } Batch;
 
+/*
+** Empty a batch, keeping its memory.
+*/
 static void batch_reset(Batch *b)
 {
     buf_reset(&b->text);
@@ -308,6 +314,9 @@ static void batch_reset(Batch *b)
     b->n = 0;
 }
 
+/*
+** Free a batch's memory.
+*/
 static void batch_free(Batch *b)
 {
     buf_free(&b->text);
@@ -372,6 +381,9 @@ static int input_next_file(Input *in)
     return 0;
 }
 
+/*
+** Close the current input, if open.
+*/
 static void input_close(Input *in)
 {
     if (!in->open) return;
@@ -454,6 +466,9 @@ typedef struct {
     pthread_cond_t cv;
 } Reader;
 
+/*
+** Reader thread: fill free slots with batches until the end of the input (or quit).
+*/
 static void *reader_run(void *arg)
 {
     Reader *r = arg;
@@ -557,6 +572,9 @@ static int output_open(const Opts *o, int binary)
     return fd;
 }
 
+/*
+** encode: JSONL records -> token stream or id arrays. Returns the exit status.
+*/
 static int cmd_encode(Opts *o)
 {
     char err[512];
@@ -865,6 +883,9 @@ static int decode_one(const Opts *o, Bpe **bpe, int fd, const char *name, int is
     return rc;
 }
 
+/*
+** decode: token streams or id arrays -> records or raw text. Returns the exit status.
+*/
 static int cmd_decode(Opts *o)
 {
     char err[512];
@@ -918,6 +939,9 @@ static void tmp_cleanup(void)
     if (g_tmp_path) unlink(g_tmp_path);
 }
 
+/*
+** train: JSONL records -> tokenizer.json (written atomically). Returns the exit status.
+*/
 static int cmd_train(Opts *o)
 {
     int rc = CM_OK, nsp = 0;

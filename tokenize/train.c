@@ -41,6 +41,9 @@ typedef struct {
     Buf arena;           /* word bytes */
 } WordMap;
 
+/*
+** An empty word table with `slots` slots (a power of two).
+*/
 static void wm_init(WordMap *m, size_t slots)
 {
     memset(m, 0, sizeof *m);
@@ -48,12 +51,18 @@ static void wm_init(WordMap *m, size_t slots)
     m->mask = slots - 1;
 }
 
+/*
+** Free a word table.
+*/
 static void wm_free(WordMap *m)
 {
     free(m->e);
     buf_free(&m->arena);
 }
 
+/*
+** Double the slots of a word table.
+*/
 static void wm_grow(WordMap *m)
 {
     size_t ns = (m->mask + 1) * 2;
@@ -143,6 +152,9 @@ struct BpeTrainer {
     uint64_t n_merges;   /* merges learned */
 };
 
+/*
+** A trainer with options o (copied).
+*/
 BpeTrainer *bpe_trainer_new(const BpeTrainOpts *o)
 {
     BpeTrainer *t = xcalloc(1, sizeof *t);
@@ -159,6 +171,9 @@ BpeTrainer *bpe_trainer_new(const BpeTrainOpts *o)
     return t;
 }
 
+/*
+** Free a trainer (NULL is fine).
+*/
 void bpe_trainer_free(BpeTrainer *t)
 {
     if (!t) return;
@@ -172,6 +187,9 @@ void bpe_trainer_free(BpeTrainer *t)
     free(t);
 }
 
+/*
+** Counts of the last training (see train.h).
+*/
 void bpe_trainer_stats(const BpeTrainer *t, uint64_t *words, uint64_t *pruned, uint64_t *merges)
 {
     *words = t->n_words;
@@ -210,6 +228,9 @@ static int count_doc(Counter *c, const char *d, size_t len)
     return 0;
 }
 
+/*
+** Counting thread: count the words of its share of the batch.
+*/
 static void *count_run(void *arg)
 {
     Counter *c = arg;
@@ -218,6 +239,9 @@ static void *count_run(void *arg)
     return NULL;
 }
 
+/*
+** Count the words of a batch of documents with the trainer's threads. Returns 0 or -1.
+*/
 int bpe_trainer_feed(BpeTrainer *t, const char *const *docs, const size_t *lens, size_t n)
 {
     /* Fixed split by bytes: thread k gets a contiguous run of documents. */
@@ -276,6 +300,9 @@ typedef struct {         /* pair -> count (open addressing) */
     size_t mask, n;      /* slots - 1, used */
 } PairCounts;
 
+/*
+** An empty pair table with `slots` slots (a power of two).
+*/
 static void pc_init(PairCounts *m, size_t slots)
 {
     m->key = xcalloc(slots, sizeof *m->key);
@@ -284,6 +311,9 @@ static void pc_init(PairCounts *m, size_t slots)
     m->n = 0;
 }
 
+/*
+** Hash of a pair key.
+*/
 static inline size_t pc_hash(uint64_t k)
 {
     k ^= k >> 31; k *= 0x9E3779B97F4A7C15ull; k ^= k >> 29;
@@ -325,6 +355,9 @@ static int64_t *pc_slot(PairCounts *m, uint64_t p)
     return &m->val[i];
 }
 
+/*
+** Count of pair p (0 when absent).
+*/
 static int64_t pc_get(const PairCounts *m, uint64_t p)
 {
     uint64_t k = p + 1;
@@ -354,6 +387,9 @@ static inline int q_before(const QItem *x, const QItem *y)
     return x->count > y->count || (x->count == y->count && x->pair < y->pair);
 }
 
+/*
+** Push a pair on the merge queue.
+*/
 static void q_push(Queue *q, QItem it)
 {
     if (q->n == q->cap) {
@@ -370,6 +406,9 @@ static void q_push(Queue *q, QItem it)
     q->a[i] = it;
 }
 
+/*
+** Pop the best pair of the merge queue (q->n > 0).
+*/
 static QItem q_pop(Queue *q)
 {
     QItem top = q->a[0], last = q->a[--q->n];
@@ -397,6 +436,9 @@ typedef struct {
     size_t n, cap;
 } Changes;
 
+/*
+** Record that `pair` gained (delta > 0) or lost an occurrence in word `word`.
+*/
 static inline void ch_add(Changes *c, uint64_t pair, uint32_t word, int32_t delta)
 {
     if (c->n == c->cap) {
@@ -409,6 +451,9 @@ static inline void ch_add(Changes *c, uint64_t pair, uint32_t word, int32_t delt
     c->n++;
 }
 
+/*
+** qsort order of changes: by pair, then word.
+*/
 static int ch_cmp(const void *x, const void *y)
 {
     const Change *a = x, *b = y;
@@ -452,6 +497,9 @@ typedef struct {
     size_t mask;         /* slots - 1 */
 } Toks;
 
+/*
+** Id of token p[0..n), or -1 with *slot set to where it would go.
+*/
 static int64_t toks_find(const Toks *t, const char *p, size_t n, size_t *slot)
 {
     size_t i = hash64(p, n) & t->mask;
@@ -564,6 +612,9 @@ static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair
     return rc;
 }
 
+/*
+** Learn the merges from the counted words and write the tokenizer.json into out.
+*/
 int bpe_trainer_finish(BpeTrainer *t, Buf *out)
 {
     WordMap *wm = &t->c[0].words;  /* every word counted (bpe_trainer_feed gathers them here) */
