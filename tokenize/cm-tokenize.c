@@ -912,6 +912,10 @@ static int cmd_decode(Opts *o)
             if (r <= 0) break;
             fe.npre += (size_t)r;
         }
+        if (fe.npre == 0) {  /* empty input: nothing to decode */
+            if (src > 0) close(src);
+            continue;
+        }
         int is_stream = fe.npre == 8 && !memcmp(fe.pre, TS_MAGIC, 8);
         int p[2];
         pthread_t th;
