@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hash.h"      // defines: hash64_seed
+#include "alnum.h"     // defines: alnum_ranges (Python's isalnum() above U+007F)
 
 /* Salts of the per-rule content hash (the ASCII of "config" and "nokw"). */
 #define SALT_CONFIG_TEST 0x636f6e666967ull
@@ -119,6 +120,45 @@ static uint64_t count_cont(const unsigned char *u, size_t n)
     return c;
 }
 
+/* Is code point c (>= 0x80) alphanumeric for Python's str.isalnum()? Binary search. */
+static int unicode_alnum(uint32_t c)
+{
+    size_t lo = 0, hi = ALNUM_NRANGES;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < alnum_ranges[mid][0]) hi = mid;
+        else if (c > alnum_ranges[mid][1]) lo = mid + 1;
+        else return 1;
+    }
+    return 0;
+}
+
+/*
+** The loops above count every non-ASCII character as alphanumeric (by its lead byte); return
+** how many of them are not, decoding the UTF-8 sequences of u[0..n). A malformed sequence
+** stays counted as it was.
+*/
+static uint64_t non_alnum_unicode(const unsigned char *u, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        if (c < 0xC0) continue;
+        uint32_t cp;
+        size_t len;
+        if (c < 0xE0) { cp = c & 0x1F; len = 2; }
+        else if (c < 0xF0) { cp = c & 0x0F; len = 3; }
+        else { cp = c & 0x07; len = 4; }
+        if (i + len > n) break;
+        size_t j = 1;
+        for (; j < len && (u[i + j] & 0xC0) == 0x80; j++) cp = cp << 6 | (u[i + j] & 0x3F);
+        if (j < len) continue;
+        if (cp >= 0x80 && !unicode_alnum(cp)) k++;
+        i += len - 1;
+    }
+    return k;
+}
+
 void quality_stats(const char *s, size_t n, QualityStats *st)
 {
     classes_init();
@@ -126,6 +166,7 @@ void quality_stats(const char *s, size_t n, QualityStats *st)
     const unsigned char *u = (const unsigned char *)s;
     if (memchr(s, '\r', n)) {
         stats_slow(u, n, st);
+        if (st->nChars != n) st->nAlnum -= non_alnum_unicode(u, n);
         return;
     }
     /* Fast path, only "\n" breaks: counts in one vectorised pass, lines with memchr. */
@@ -155,7 +196,7 @@ void quality_stats(const char *s, size_t n, QualityStats *st)
     st->nChars = n - nCont;
     st->lineChars = st->nChars - nNl;
     st->maxLine = maxChars;
-    st->nAlnum = nAlnum;
+    st->nAlnum = nCont ? nAlnum - non_alnum_unicode(u, n) : nAlnum;
     st->nEquals = nEq;
 }
 

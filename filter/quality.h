@@ -17,8 +17,8 @@
 ** XXH3_64(content, seed ^ salt) / 2^53, with a different salt per rule, so that a file gets the
 ** same decision in every run and on every machine.
 ** Lines are split at "\n", "\r\n" and "\r" (Python's splitlines() also splits at \v \f \x1c-\x1e
-** U+0085 U+2028 U+2029: not here). A non-ASCII character counts as alphanumeric (Python's
-** str.isalnum() is true for letters of every script; false for symbols: an approximation).
+** U+0085 U+2028 U+2029: not here). A character is alphanumeric when Python 3.11's
+** str.isalnum() says so (Unicode 14 ranges in alnum.h).
 */
 #ifndef CM_FILTER_QUALITY_H
 #define CM_FILTER_QUALITY_H

@@ -10,14 +10,16 @@ test_expect_success 'setup: a corpus of files around every threshold' '
     cat >gen.py <<-\EOF &&
 	import json, random, sys
 	rnd = random.Random(int(sys.argv[2]))
-	words = ["value", "data", "frame", "x", "Config", "TEST", "array", "sum", "idx", "\u00e9t\u00e9", "\u4e2d"]
+	words = ["value", "data", "frame", "x", "Config", "TEST", "array", "sum", "idx", "\u00e9t\u00e9", "\u4e2d",
+	         "\u2014", "\u2192", "\u00a9", "\u00bd", "\u00b2", "e\u0301", "\U0001f642", "\uff21", "\u3000"]
 	def line(clean):
 	    k = rnd.random()
 	    if clean:
 	        if k < 0.2: return "def f%d(a=1):" % rnd.randint(0, 9)
 	        return "    %s = %s" % (rnd.choice(words[:4]), rnd.choice(words[6:]))
 	    if k < 0.05: return "# " + "w" * rnd.choice([997, 998, 999, 1000, 1001])
-	    if k < 0.10: return "+-*/" * rnd.randint(1, 40)
+	    if k < 0.08: return "+-*/" * rnd.randint(1, 40)
+	    if k < 0.10: return "\u2014\u2192\u00a9\u00b7\U0001f642" * rnd.randint(1, 40)
 	    if k < 0.15: return "# test " * rnd.randint(1, 3)
 	    if k < 0.18: return "# config"
 	    if k < 0.30: return "    " + rnd.choice(["def f():", "class A:", "for i in x:", "while 1:", "For x", "DEF y"])

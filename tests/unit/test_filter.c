@@ -123,6 +123,18 @@ static void test_quality_stats(void **state)
     assert_int_equal(st.nEquals, 1);
     assert_int_equal(st.nChars, strlen(f) - 2);
     assert_int_equal(st.nAlnum, 2 + 1 + 2 + 3 + 1);
+    /* non-ASCII characters are alphanumeric as Python's isalnum() says: a b c ½ ² yes;
+    ** — → © and a combining accent no (fast and slow paths) */
+    const char *u8 = "a" "\xe2\x80\x94" "b" "\xe2\x86\x92" "c" "\xc2\xa9" "\xc2\xbd" "\xc2\xb2" "e" "\xcc\x81";
+    quality_stats(u8, strlen(u8), &st);
+    assert_int_equal(st.nChars, 10);
+    assert_int_equal(st.nAlnum, 6);
+    Buf r = { 0 };
+    buf_adds(&r, u8);
+    buf_adds(&r, "\r\n");
+    quality_stats(r.buf, r.len, &st);
+    assert_int_equal(st.nAlnum, 6);
+    buf_free(&r);
     /* a long line of 2-byte characters is measured in characters */
     Buf b = { 0 };
     buf_adds(&b, "abc\n");
