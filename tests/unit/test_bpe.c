@@ -238,6 +238,34 @@ static void test_train_roundtrip(void **state)
     buf_free(&text);
 }
 
+/* The example of Hugging Face's own trainer test (trainer.rs, test_train): with min_frequency 2
+** the merges are exactly "r e", "a re", "i s" (the tie at count 2 goes to the smaller pair). */
+static void test_train_hf_example(void **state)
+{
+    (void)state;
+    const char *w[] = {"roses", "are", "are", "red", "voilets", "blue", "BERT", "is", "is", "big", "and", "so"};
+    size_t lens[12];
+    for (int i = 0; i < 12; i++) lens[i] = strlen(w[i]);
+    BpeTrainOpts o = {.vocab_size = 1000, .min_frequency = 2, .threads = 1};
+    BpeTrainer *t = bpe_trainer_new(&o);
+    assert_int_equal(bpe_trainer_feed(t, w, lens, 12), 0);
+    Buf json = {0};
+    assert_int_equal(bpe_trainer_finish(t, &json), 0);
+    bpe_trainer_free(t);
+    char err[256];
+    Bpe *b = bpe_load_mem(json.buf, json.len, "hf-example", err, sizeof err);
+    assert_non_null(b);
+    assert_int_equal(bpe_merge_count(b), 3);
+    assert_int_equal(bpe_vocab_size(b), 259);
+    assert_int_equal(bpe_token_id(b, "re", 2), 256);
+    assert_int_equal(bpe_token_id(b, "are", 3), 257);
+    assert_int_equal(bpe_token_id(b, "is", 2), 258);
+    assert_int_equal(bpe_eot_id(b), -1);
+    assert_non_null(strstr(json.buf, "[\n        \"a\",\n        \"re\"\n      ]"));
+    bpe_free(b);
+    buf_free(&json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -247,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_small_encode),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_train_roundtrip),
+        cmocka_unit_test(test_train_hf_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
