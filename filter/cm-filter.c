@@ -598,6 +598,10 @@ static int options_parse(int argc, char **argv)
     return -1;
 }
 
+/*
+** Parse the options, filter every input into stdout (or -o), write --rejects and --stats,
+** print the summary; one cleanup path. Returns the exit status (util.h).
+*/
 int main(int argc, char **argv)
 {
     int rc = CM_OK;

@@ -28,17 +28,26 @@ uint64_t dedup_fingerprint(const char *s, size_t n, Buf *scratch)
     return h ? h : 1;
 }
 
+/*
+** An empty set (no memory until the first add).
+*/
 void exactset_init(ExactSet *e)
 {
     memset(e, 0, sizeof *e);
 }
 
+/*
+** Release the table; the set is empty again.
+*/
 void exactset_free(ExactSet *e)
 {
     free(e->aKey);
     memset(e, 0, sizeof *e);
 }
 
+/*
+** Is fingerprint fp (never 0) in the set? Linear probing.
+*/
 int exactset_has(const ExactSet *e, uint64_t fp)
 {
     if (!e->cap) return 0;
@@ -58,6 +67,9 @@ static void exact_put(uint64_t *a, size_t cap, uint64_t fp)
     a[i] = fp;
 }
 
+/*
+** Add fp, doubling the table first when it would become more than half full.
+*/
 void exactset_add(ExactSet *e, uint64_t fp)
 {
     if (2 * (e->n + 1) > e->cap) {
@@ -75,6 +87,9 @@ void exactset_add(ExactSet *e, uint64_t fp)
     }
 }
 
+/*
+** Bytes the table holds (for --dedup-memory).
+*/
 size_t exactset_bytes(const ExactSet *e)
 {
     return e->cap * sizeof *e->aKey;
@@ -82,6 +97,10 @@ size_t exactset_bytes(const ExactSet *e)
 
 /* --- near: signatures --------------------------------------------------------------- */
 
+/*
+** An empty index with the 256 permutations drawn from the fixed seed (so signatures are
+** the same in every run) and the duplicate threshold.
+*/
 void near_init(NearIndex *x, double threshold)
 {
     memset(x, 0, sizeof *x);
@@ -93,6 +112,9 @@ void near_init(NearIndex *x, double threshold)
     x->threshold = threshold;
 }
 
+/*
+** Release every table of the index.
+*/
 void near_free(NearIndex *x)
 {
     free(x->aSig);
@@ -102,6 +124,9 @@ void near_free(NearIndex *x)
     memset(x, 0, sizeof *x);
 }
 
+/*
+** Is c a byte of a word token ([A-Za-z0-9_] or any non-ASCII byte)?
+*/
 static inline int tok_byte(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -125,6 +150,10 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
+/*
+** The MinHash signature of s[0..n): tokens, their 5-gram shingles, 256 running minima.
+** Returns the number of shingles (0 when s has no token).
+*/
 size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PERMS])
 {
     for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
@@ -155,6 +184,9 @@ size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PER
     return nTok - MH_SHINGLE + 1;
 }
 
+/*
+** Fraction of the 256 positions where two signatures agree: the Jaccard estimate.
+*/
 double near_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS])
 {
     int same = 0;
@@ -180,6 +212,10 @@ static size_t band_slot(const uint64_t *keys, size_t cap, uint64_t k)
     return i;
 }
 
+/*
+** The first kept document sharing a band with sig whose stored signature agrees in at least
+** threshold x 256 places, or -1.
+*/
 long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS])
 {
     if (!x->capBand) return -1;
@@ -196,6 +232,10 @@ long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS])
     return -1;
 }
 
+/*
+** Keep sig: store its low 16 bits and put its 32 band keys in the table (a key already
+** there keeps its first document). Grows the tables by doubling.
+*/
 void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
 {
     if (x->nDocs == x->capDocs) {
@@ -232,6 +272,9 @@ void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
     x->nDocs++;
 }
 
+/*
+** Bytes the index holds (for --dedup-memory).
+*/
 size_t near_bytes(const NearIndex *x)
 {
     return x->capDocs * MH_PERMS * sizeof *x->aSig +

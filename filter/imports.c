@@ -45,6 +45,9 @@ static inline int is_ident(unsigned char c)
            c == '_' || c >= 0x80;
 }
 
+/*
+** Is c a blank inside a line (space, tab, form feed)?
+*/
 static inline int is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\f';
@@ -111,6 +114,9 @@ ImportScanner *imports_new(char *const *names, int n)
     return s;
 }
 
+/*
+** Release the scanner, its pattern and match data (NULL is fine).
+*/
 void imports_free(ImportScanner *s)
 {
     if (!s) return;
@@ -307,6 +313,9 @@ uint64_t imports_scan(ImportScanner *s, const char *text, size_t n)
     return mask;
 }
 
+/*
+** Format the `"imports":[...]` field of mask (see imports.h).
+*/
 size_t imports_format(const ImportScanner *s, uint64_t mask, char *out, size_t cap)
 {
     size_t len = 0;
