@@ -16,13 +16,13 @@
 #   logs/NAME.log the fuzzer's output
 # `run` prints one line per target: executions, cov: and ft: from libFuzzer's final status
 # line, and crashes; it exits 1 if any target crashed, 2 on bad usage, 3 if a target
-# could not be built, 4 if the only crash found is a known open one. A target whose
-# "fuzz-needs:" stage folder has no code yet is skipped.
+# could not be built, 4 if the only crashes found are known open ones (fuzzing went on past
+# them: fork mode). A target whose "fuzz-needs:" stage folder has no code yet is skipped.
 #
 # Crash inputs: tests/fuzz/regress/NAME/ holds fixed ones (replayed, must not crash);
 # tests/fuzz/open/NAME/ holds crashes reported to the owning stage and not fixed yet, with a
-# file `signature` (a grep pattern matching the sanitizer's stack trace) so that a run that
-# finds the same crash again says so instead of reporting it as new.
+# file `signature` (grep patterns matching the sanitizer's report) so that a run that finds
+# the same crash again says so instead of reporting it as new, and keeps fuzzing.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 FUZZ_DIR=${FUZZ_DIR:-$TOP/build-fuzz}
@@ -178,34 +178,60 @@ run_one() {
     [ -d "$regress" ] || regress=""
     dict="$TOP/tests/fuzz/$name.dict"
     [ -f "$dict" ] && dict="-dict=$dict" || dict=""
-    # One job, in this process (libFuzzer's -jobs=1 would fork a worker logging to ./fuzz-0.log).
+    sig="$TOP/tests/fuzz/open/$name/signature"
+    # One job, in this process (libFuzzer's -jobs=1 would fork a worker logging to ./fuzz-0.log),
+    # except for a target with a known open crash: it runs in libFuzzer's fork mode with
+    # -ignore_crashes=1 so that it goes on fuzzing after finding that crash again; each crash
+    # input is then replayed and sorted (known: matches the signature; else new).
+    mode=""
+    [ -f "$sig" ] && mode="-fork=1 -ignore_crashes=1"
     # -close_fd_mask=2: the code under test reports bad input on stderr, which would drown the
     # log; libFuzzer and the sanitizers keep their own copy of stderr for their reports.
     # shellcheck disable=SC2086
     ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$TOP/tests/fuzz/open/ubsan.supp" \
-    "$FUZZ_DIR/bin/fuzz_$name" -max_total_time="$secs" -rss_limit_mb=2048 \
+    "$FUZZ_DIR/bin/fuzz_$name" -max_total_time="$secs" -rss_limit_mb=2048 $mode \
         -timeout=25 -max_len=65536 -close_fd_mask=2 -print_final_stats=1 \
         -artifact_prefix="$crashes/" $dict "$corpus" $regress >"$log" 2>&1
     rc=$?
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    final=$(grep -E '^#[0-9]+' "$log" | tail -1)
+    if [ -n "$mode" ]; then
+        # fork mode: status lines are "#EXECS: cov: N ft: N ..."
+        final=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
+        execs=$(echo "$final" | sed -n 's/^#\([0-9]*\):.*/\1/p')
+    else
+        final=$(grep -E '^#[0-9]+' "$log" | tail -1)
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    fi
     cov=$(echo "$final" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$final" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
+    known=0
+    if [ -f "$sig" ]; then
+        # sort the crash inputs: those that reproduce the open crash are not new findings
+        mkdir -p "$crashes.known"
+        for f in "$crashes"/*; do
+            [ -f "$f" ] || continue
+            ASAN_OPTIONS="detect_leaks=1" \
+            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$TOP/tests/fuzz/open/ubsan.supp" \
+                "$FUZZ_DIR/bin/fuzz_$name" -runs=1 -rss_limit_mb=2048 -close_fd_mask=2 "$f" \
+                >"$f.replay" 2>&1
+            if grep -q -f "$sig" "$f.replay"; then
+                mv "$f" "$crashes.known/" && rm -f "$f.replay" && known=$((known + 1))
+            else
+                rm -f "$f.replay"
+            fi
+        done
+        # fork mode exits 0 when every crash was ignored
+        [ "$rc" != 0 ] && grep -q -f "$sig" "$log" && [ -z "$(ls "$crashes")" ] && rc=0
+    fi
     ncrash=$(find "$crashes" -type f | wc -l)
-    printf '%-12s %10s execs  cov: %-6s ft: %-6s crashes: %s\n' "$name" "${execs:-?}" \
-        "${cov:-?}" "${ft:-?}" "$ncrash"
+    printf '%-12s %10s execs  cov: %-6s ft: %-6s crashes: %s%s\n' "$name" "${execs:-?}" \
+        "${cov:-?}" "${ft:-?}" "$ncrash" "$( [ $known -gt 0 ] && echo " (+$known known open)")"
     if [ $rc != 0 ] || [ "$ncrash" != 0 ]; then
-        sig="$TOP/tests/fuzz/open/$name/signature"
-        if [ -f "$sig" ] && grep -q -f "$sig" "$log"; then
-            echo "fuzz: $name: found the known open crash again (tests/fuzz/open/$name/)" >&2
-            rm -f "$crashes"/*
-            return 4
-        fi
         echo "fuzz: $name: crashed (exit $rc); input saved in $crashes/; log: $log" >&2
         grep -E 'ERROR|SUMMARY|property failed|runtime error|#[0-9]+ 0x' "$log" | head -25 >&2
         return 1
     fi
+    [ $known -gt 0 ] && return 4
     return 0
 }
 
