@@ -16,8 +16,9 @@
 ** files and shard files the index does not know, and goes on with the next shard number.
 **
 ** Memory: the stream reader's buffer (the largest document), the metadata of the documents of
-** the shard being written (at most PACK_MAX_ROW_BYTES, 64 MiB; a shard is closed early when its
-** metadata reaches that), a 1 MiB write buffer, and SQLite's page cache (64 MiB).
+** two shards -- the one being written and the one the index thread commits -- (at most
+** PACK_MAX_ROW_BYTES, 64 MiB, each; a shard is closed early when its metadata reaches that),
+** a 1 MiB write buffer, and SQLite's page cache (64 MiB).
 */
 #include "shards.h"
 
