@@ -121,6 +121,23 @@ test_expect_success 'SIGTERM: stops after the current record, output whole, exit
     python3 -c "import json; [json.loads(l) for l in open(\"out\")]"
 '
 
+if [ "$CM_SAN" = 0 ] && [ -x /usr/bin/time ]; then
+    test_expect_success 'memory stays bounded by the longest line, not the input (dedup off)' '
+        python3 -c "
+import json
+pad = \"\\n\".join(\"    value_%d = compute(x, %d)\" % (j, j) for j in range(60))
+for i in range(16000):
+    body = \"import numpy\\ndef f%d(a=1, b=2, c=3, d=4, e=5):\\n\" % i + pad + \"\\n\"
+    print(json.dumps({\"path\": \"f%d.py\" % i, \"content\": body}))
+" >big.jsonl &&
+        test "$(wc -c <big.jsonl)" -gt 25000000 &&
+        /usr/bin/time -f %M -o rss cm-filter -q --no-dedup big.jsonl >out &&
+        test "$(wc -l <out)" = 16000 &&
+        echo "max RSS $(cat rss) KiB for $(wc -c <big.jsonl) bytes" &&
+        test "$(cat rss)" -lt 20000
+    '
+fi
+
 test_expect_success 'summary line on stderr unless -q' '
     cm-filter mix.jsonl >out 2>err &&
     test_grep "^cm-filter: 5 records .* kept 1 " err &&
