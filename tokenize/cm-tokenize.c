@@ -626,7 +626,7 @@ static int cmd_encode(Opts *o)
     job.w = w;
     job.nw = nw;
     size_t jcap = 0;
-    uint64_t docs = 0, tokens = 0;
+    uint64_t docs = 0, tokens = 0, too_big = 0;
     Buf line = {0};
     double t0 = now_sec();
     /* With several threads a reader thread parses batch k+1 while batch k is encoded. */
@@ -689,9 +689,9 @@ static int cmd_encode(Opts *o)
                 out_write(&out, line.buf, line.len);
             } else {
                 if (n + 1 > TS_MAX_TOKENS || bp->mlen[i] > TS_MAX_META) {
-                    (void)error("%s: document %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
-                         in.name, (unsigned long long)(docs + 1), n, bp->mlen[i]);
-                    if (in.status < CM_EDATA) in.status = CM_EDATA;
+                    (void)error("record %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
+                                (unsigned long long)(docs + too_big + 1), n, bp->mlen[i]);
+                    too_big++;  /* (the reader thread owns `in` until it is joined) */
                     continue;
                 }
                 /* room for the eot: the worker arrays are private to this loop now */
@@ -700,10 +700,11 @@ static int cmd_encode(Opts *o)
                     wk->ids = xrealloc(wk->ids, wk->cap * sizeof *wk->ids);
                     ids = wk->ids + job.off[i];
                 }
-                uint32_t saved = ids[n];  /* the next document's first id, or spare room */
+                int inside = job.off[i] + n < wk->n;  /* ids[n] is the next document's first id */
+                uint32_t saved = inside ? ids[n] : 0;
                 ids[n] = (uint32_t)eot;
                 ts_write_doc(&out, bp->meta.buf + bp->moff[i], (uint32_t)bp->mlen[i], ids, (uint32_t)(n + 1));
-                ids[n] = saved;
+                if (inside) ids[n] = saved;
                 n++;
             }
             docs++;
@@ -728,6 +729,7 @@ static int cmd_encode(Opts *o)
     progress_end(&pr);
     if (rc == CM_EINTERNAL) goto done;
     if (!o->jsonl) ts_write_end(&out, docs, tokens);  /* also when interrupted: a clean stream */
+    if (too_big && in.status < CM_EDATA) in.status = CM_EDATA;
     rc = g_stop ? CM_EINTR : in.status;
     if (g_stop) (void)error("interrupted: %llu documents written", (unsigned long long)docs);
 done:
