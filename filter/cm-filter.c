@@ -190,12 +190,16 @@ static int has_keyword(const char *s, size_t n)
     return 0;
 }
 
-/* Would adding one more document overflow --dedup-memory? Warn once when it does. */
+/*
+** Would adding one more document take the dedup tables past --dedup-memory (counting the
+** doubling a table may need)? Warn once when it would.
+*/
 static int dedup_room(void)
 {
     if (g.bDedupFull) return 0;
-    size_t used = exactset_bytes(&g.exact) + near_bytes(&g.near);
-    if (used + 4096 < g.dedupMemory) return 1;
+    size_t next = (g.bExact ? exactset_bytes_next(&g.exact) : 0) +
+                  (g.bNear ? near_bytes_next(&g.near) : 0);
+    if (next <= g.dedupMemory) return 1;
     g.bDedupFull = 1;
     warn("dedup tables reached --dedup-memory (%llu bytes) after %zu kept files: later files "
          "are compared with those only", (unsigned long long)g.dedupMemory,

@@ -95,6 +95,16 @@ size_t exactset_bytes(const ExactSet *e)
     return e->cap * sizeof *e->aKey;
 }
 
+/*
+** Bytes after one more add: exactset_add doubles the table (1024 slots at first) when it
+** would become more than half full.
+*/
+size_t exactset_bytes_next(const ExactSet *e)
+{
+    if (2 * (e->n + 1) <= e->cap) return exactset_bytes(e);
+    return (e->cap ? 2 * e->cap : 1024) * sizeof *e->aKey;
+}
+
 /* --- near: signatures --------------------------------------------------------------- */
 
 /*
@@ -279,4 +289,18 @@ size_t near_bytes(const NearIndex *x)
 {
     return x->capDocs * MH_PERMS * sizeof *x->aSig +
            x->capBand * (sizeof *x->aBandKey + sizeof *x->aBandDoc);
+}
+
+/*
+** Bytes after one more near_add, with the same growth rules as near_add.
+*/
+size_t near_bytes_next(const NearIndex *x)
+{
+    size_t docs = x->nDocs == x->capDocs ? (x->capDocs ? 2 * x->capDocs : 1024) : x->capDocs;
+    size_t band = x->capBand;
+    if (2 * (x->nBand + MH_BANDS) > band) {
+        band = band ? 2 * band : 65536;
+        while (2 * (x->nBand + MH_BANDS) > band) band *= 2;
+    }
+    return docs * MH_PERMS * sizeof *x->aSig + band * (sizeof *x->aBandKey + sizeof *x->aBandDoc);
 }

@@ -39,6 +39,8 @@ void exactset_free(ExactSet *e);
 int exactset_has(const ExactSet *e, uint64_t fp);
 void exactset_add(ExactSet *e, uint64_t fp);
 size_t exactset_bytes(const ExactSet *e);
+/* Bytes the table will hold after one more add (it may double). */
+size_t exactset_bytes_next(const ExactSet *e);
 
 /* --- near --------------------------------------------------------------------------- */
 
@@ -70,6 +72,8 @@ size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PER
 long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS]);
 void near_add(NearIndex *x, const uint32_t sig[MH_PERMS]);
 size_t near_bytes(const NearIndex *x);
+/* Bytes the index will hold after one more near_add (its tables may double). */
+size_t near_bytes_next(const NearIndex *x);
 /* Estimated Jaccard similarity of two signatures (fraction of equal values). */
 double near_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS]);
 

@@ -98,10 +98,15 @@ for i in range(3000):
     cat many.jsonl many.jsonl >twice.jsonl &&
     cm-filter -q --no-near-dedup <twice.jsonl >out 2>err &&
     test "$(wc -l <out)" = 3000 &&
-    cm-filter -q --dedup-memory 1M --stats s.json <twice.jsonl >out 2>err &&
+    cm-filter -q --dedup-memory 2M --stats s.json <twice.jsonl >out 2>err &&
     test_grep "reached --dedup-memory" err &&
     test_grep "\"capped\":true" s.json &&
-    test "$(wc -l <out)" -gt 3000
+    kept=$(wc -l <out) &&
+    echo "kept $kept" &&
+    test "$kept" -gt 3000 && test "$kept" -lt 6000 &&
+    mem=$(sed -n "s/.*\"memory_bytes\":\([0-9]*\).*/\1/p" s.json) &&
+    echo "memory $mem" &&
+    test "$mem" -le 2097152
 '
 
 test_done
