@@ -463,28 +463,29 @@ static int ch_cmp(const void *x, const void *y)
 
 /*
 ** Merge pair (c1, c2) into `rep` everywhere in word w (symbols s[0..*len)), left to right,
-** and record the neighbour changes (Hugging Face's Word::merge).
+** and record the neighbour changes, exactly as Hugging Face's Word::merge does, but in one
+** compacting pass (Hugging Face removes symbols one by one: quadratic on a long word).
 */
 static void word_merge(uint32_t *s, uint32_t *len, uint32_t c1, uint32_t c2, uint32_t rep, uint32_t w, Changes *ch)
 {
-    uint32_t n = *len, i = 0;
-    while (i < n) {
-        if (s[i] == c1 && i + 1 < n && s[i + 1] == c2) {
-            if (i > 0) {
-                ch_add(ch, PAIR(s[i - 1], c1), w, -1);
-                ch_add(ch, PAIR(s[i - 1], rep), w, 1);
+    uint32_t n = *len, r = 0, o = 0;  /* read and write positions; s[0..o) is the new word */
+    while (r < n) {
+        if (s[r] == c1 && r + 1 < n && s[r + 1] == c2) {
+            if (o > 0) {
+                ch_add(ch, PAIR(s[o - 1], c1), w, -1);
+                ch_add(ch, PAIR(s[o - 1], rep), w, 1);
             }
-            s[i] = rep;
-            memmove(s + i + 1, s + i + 2, (n - i - 2) * sizeof *s);
-            n--;
-            if (i + 1 < n) {
-                ch_add(ch, PAIR(c2, s[i + 1]), w, -1);
-                ch_add(ch, PAIR(rep, s[i + 1]), w, 1);
+            s[o++] = rep;
+            r += 2;
+            if (r < n) {
+                ch_add(ch, PAIR(c2, s[r]), w, -1);
+                ch_add(ch, PAIR(rep, s[r]), w, 1);
             }
+        } else {
+            s[o++] = s[r++];
         }
-        i++;
     }
-    *len = n;
+    *len = o;
 }
 
 /* Token strings (raw bytes) by id, with a bytes -> id index. */

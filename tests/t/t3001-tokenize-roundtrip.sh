@@ -84,6 +84,16 @@ test_expect_success '--max-words prunes (approximate) yet still trains and round
     ! test_cmp a.json small.json 2>/dev/null
 '
 
+test_expect_success 'very long words and runs (300 000 letters, spaces) train and round-trip' '
+    { printf "{\"content\":\""; head -c 300000 /dev/zero | tr "\\000" a; printf "\"}\n{\"content\":\""; \
+      head -c 300000 /dev/zero | tr "\\000" " "; printf "x\"}\n"; } >long.jsonl &&
+    { head -c 300000 /dev/zero | tr "\\000" a; head -c 300000 /dev/zero | tr "\\000" " "; printf x; } >long.txt &&
+    cm-tokenize train --vocab-size 400 -o long.json long.jsonl docs.jsonl &&
+    cm-tokenize encode -t long.json --jsonl long.jsonl >ids &&
+    cm-tokenize decode -t long.json --raw ids >back &&
+    test_cmp long.txt back
+'
+
 test_expect_success '--min-frequency stops merging early' '
     cm-tokenize train --vocab-size 5000 --min-frequency 1000000 -o mf.json docs.jsonl &&
     test $(grep -c "^      \\[" mf.json) = 0
