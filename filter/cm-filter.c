@@ -145,7 +145,7 @@ static const char usage_long[] =
     "  --stats FILE              counts and content bytes per rule, as JSON\n"
     "  --on-error fail|skip      on a malformed line: stop (default) or skip it; exit 1 either way\n"
     "  --max-line SIZE           longest input line (256M)\n"
-    "  -q, --quiet               no summary line on stderr\n"
+    "  -q, --quiet               no summary line (nor progress) on stderr\n"
     "  --progress, --no-progress force progress on stderr on or off (default: if a terminal)\n"
     "  -h, --help, --version\n"
     "\n"
@@ -591,6 +591,7 @@ static int options_parse(int argc, char **argv)
         default: return usage_error(NULL, NULL);
         }
     }
+    if (g.bQuiet && g.progressMode < 0) g.progressMode = 0;   /* -q: no progress unless asked */
     g.azImports = strv_split(zImports, ',', &g.nImports);
     if (g.nImports < 1 || g.nImports > IMPORTS_MAX)
         return usage_error("--imports needs 1 to 64 module names, not '%s'", zImports);
