@@ -153,7 +153,7 @@ Corpus *corpus_open(const char *dir, char *err, size_t errlen)
                  ipath, strerror(errno), dir);
         goto fail;
     }
-    if (sqlite3_open_v2(ipath, &c->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+    if (index_open_read(ipath, &c->db) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", ipath, sqlite3_errmsg(c->db));
         goto fail;
     }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hash.h"  // defines: hash64
 #include "util.h"  // defines: error
@@ -195,6 +196,28 @@ const char *index_error_with(sqlite3 *db, const char *msg)
 const char *index_error(sqlite3 *db)
 {
     return index_error_with(db, sqlite3_errmsg(db));
+}
+
+/*
+** Open an index for reading. When the file and its directory are writable the connection is
+** read-write with `PRAGMA query_only`, so that SQLite can roll back a hot journal or recover
+** the WAL left by a killed writer (a read-only connection cannot, and fails with "attempt to
+** write a readonly database"); otherwise it is read-only. Returns an SQLite result code; *db is
+** set either way (close it).
+*/
+int index_open_read(const char *path, sqlite3 **db)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int writable = access(path, W_OK) == 0 && access(dir, W_OK) == 0;
+    int rc = sqlite3_open_v2(path, db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
+                             NULL);
+    if (rc == SQLITE_OK && writable)
+        rc = sqlite3_exec(*db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+    return rc;
 }
 
 /*

@@ -79,6 +79,10 @@ extern const char index_sql_indexes[];
 const char *index_error(sqlite3 *db);
 const char *index_error_with(sqlite3 *db, const char *msg);
 
+/* Open an index for reading (read-write + query_only when possible, so that a hot journal or
+** WAL left by a killed writer is recovered); returns an SQLite result code, *db always set. */
+int index_open_read(const char *path, sqlite3 **db);
+
 /* Run SQL text (several statements); 0, or -1 after printing "cm-shards: WHAT: sqlite error". */
 int index_exec(sqlite3 *db, const char *sql, const char *what);
 

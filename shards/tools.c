@@ -53,8 +53,8 @@ static int index_open(Index *x, const char *dir, int rw)
               strerror(errno), dir);
         return CM_EIO;
     }
-    if (sqlite3_open_v2(x->ipath, &x->db, rw ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
-                        NULL) != SQLITE_OK) {
+    if ((rw ? sqlite3_open_v2(x->ipath, &x->db, SQLITE_OPEN_READWRITE, NULL) :
+              index_open_read(x->ipath, &x->db)) != SQLITE_OK) {
         error("%s: cannot open: %s", x->ipath, index_error(x->db));
         return CM_EIO;
     }

@@ -122,6 +122,18 @@ test_expect_success 'stream without its end frame: documents kept, exit 1' '
     cm-shards cat --ids ne >out && test_grep "\"ids\":\\[97,98,99\\]" out
 '
 
+test_expect_success 'a hot journal left by a killed index writer is rolled back by readers' '
+    rm -rf hj && cp -r ref hj && mkfifo sql.fifo &&
+    { sqlite3 hj/index.sqlite <sql.fifo >/dev/null 2>&1 & echo $! >sq.pid; } &&
+    exec 3>sql.fifo &&
+    printf "PRAGMA cache_size = 1;\nBEGIN;\nDELETE FROM documents;\n" >&3 &&
+    i=0 && while [ ! -s hj/index.sqlite-journal ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done &&
+    sleep 0.3 && kill -KILL $(cat sq.pid) && exec 3>&- &&
+    test -s hj/index.sqlite-journal &&
+    cm-shards verify hj >out && test_grep "sound: .* $ndocs documents" out &&
+    docs hj >actual && test_cmp ref.docs actual
+'
+
 test_expect_success 'verify finds a corrupted payload byte, naming the shard' '
     cp -r ref bad &&
     printf "\377" | dd of=bad/shard-00003.bin bs=1 seek=5000 conv=notrunc status=none &&
