@@ -44,20 +44,20 @@ fi
 [ -f "$OUT/dump.zip" ] || { say "packing zip"; (cd "$OUT/tree" && zip -q -r -6 "$OUT/dump.zip" .); }
 
 # --- whole-process timings -------------------------------------------------------------------
-median() { # hyperfine JSON -> "ours_median peer_median"
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(r[0]["median"], r[1]["median"])' "$1"
-}
-row() { # label content_bytes json
-    set -- "$1" "$2" $(median "$3")
+row() { # label content_bytes hyperfine.json: medians of wall time, means of CPU time
     python3 -c '
-import sys
-label, n, ours, peer = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-print("| %s | %.1f | %.3f s | %.0f MB/s | %.3f s | %.0f MB/s | %.2fx |" % (label, n / 1e6, ours, n / 1e6 / ours, peer, n / 1e6 / peer, peer / ours))
+import json, sys
+label, n = sys.argv[1], int(sys.argv[2])
+r = json.load(open(sys.argv[3]))["results"]
+ours, peer = r[0]["median"], r[1]["median"]
+cpu_o, cpu_p = r[0]["user"] + r[0]["system"], r[1]["user"] + r[1]["system"]
+print("| %s | %.1f | %.3f s | %.0f MB/s | %.3f s | %.0f MB/s | **%.2fx** | %.2f s | %.2f s |" % (
+    label, n / 1e6, ours, n / 1e6 / ours, peer, n / 1e6 / peer, peer / ours, cpu_o, cpu_p))
 ' "$@"
 }
 load=$(cut -d" " -f1-3 /proc/loadavg)
-echo "| dump | content MB | cm-ingest | MB/s | bsdtar | MB/s | ratio |"
-echo "|---|---|---|---|---|---|---|"
+echo "| dump | content MB | cm-ingest | MB/s | bsdtar | MB/s | ratio | CPU ours | CPU bsdtar |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for f in dump.tar.gz dump.tar.zst dump.zip; do
     n=$(bsdtar -xOf "$OUT/$f" | wc -c)
     say "timing $f ($n bytes of content)"
@@ -79,8 +79,10 @@ hyperfine --warmup 1 --runs "$RUNS" --export-json "$OUT/deb.json" \
     "$ING -q $DATA/$DEBS >/dev/null" "sh $OUT/peer-deb.sh >/dev/null" >&2
 row "deb ($(ls "$DATA"/$DEBS | wc -l) files)" "$n" "$OUT/deb.json"
 echo
-echo "Content = bytes of every regular file (what bsdtar writes). Medians of $RUNS runs (hyperfine),"
-echo "load average at start: $load (2 cores, shared with other builds)."
+echo "Content = bytes of every regular file (what bsdtar writes). Wall time: medians of $RUNS runs"
+echo "(hyperfine); ratio = bsdtar time / cm-ingest time (> 1: cm-ingest is faster). CPU = user + system"
+echo "seconds (means): cm-ingest also checks, converts and JSON-escapes every text file, in a second"
+echo "thread. Load average at start: $load; at the end: $(cut -d" " -f1-3 /proc/loadavg) (2 cores)."
 
 # --- JSON reader and writer ------------------------------------------------------------------
 if [ -x "$JB" ]; then

@@ -138,6 +138,9 @@ Ingest *ingest_new(const IngestOpts *opts, Out *out, int progress)
     return g;
 }
 
+/*
+** The counters (complete only after ingest_finish()).
+*/
 const IngestStats *ingest_stats(const Ingest *g)
 {
     return &g->st;
@@ -1030,7 +1033,7 @@ static int file_input(Ingest *g, const char *fsname, const Scope *dir, const cha
         rp.name = "stdin";
     } else if ((rp.fd = open(fsname, O_RDONLY | O_CLOEXEC)) < 0) {
         g->bad = 1;
-        return error("cannot open '%s': %s", fsname, strerror(errno));
+        return error("%s: cannot open: %s", fsname, strerror(errno));
     }
     if (replay_fill(&rp)) { g->bad = 1; rc = -1; goto done; }
     if (rp.fd == 0 && rp.pre_n == 0) goto done;     /* empty stdin: nothing to read */
@@ -1147,7 +1150,7 @@ static int dir_input(Ingest *g, const char *dir)
     FTS *f = fts_open(argv, FTS_PHYSICAL | FTS_NOCHDIR, fts_cmp);
     if (!f) {
         g->bad = 1;
-        return error("cannot walk '%s': %s", dir, strerror(errno));
+        return error("%s: cannot walk: %s", dir, strerror(errno));
     }
     Buf repo = {0};
     char cwd[PATH_MAX];
@@ -1203,7 +1206,7 @@ int ingest_input(Ingest *g, const char *name)
     g->input = name;
     if (strcmp(name, "-") != 0) {
         if (stat(name, &st) < 0) {
-            error("cannot open '%s': %s", name, strerror(errno));
+            error("%s: cannot open: %s", name, strerror(errno));
             g->st.errors++;
             return 1;
         }

@@ -45,7 +45,7 @@ test_expect_success 'bad option or value: short usage on stderr, exit 2' '
 
 test_expect_success 'missing input: message naming it, exit 1' '
     test_expect_code 1 cm-ingest -q no-such.tar >out 2>err &&
-    test_grep "no-such.tar" err
+    test_grep "^cm-ingest: no-such.tar: cannot open: " err
 '
 
 test_expect_success 'directory input: repo is its base name, paths relative, sorted' '

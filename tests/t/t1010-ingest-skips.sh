@@ -71,6 +71,15 @@ assert s[\"emitted\"] + s[\"skipped\"] == s[\"entries_seen\"]
 "
 '
 
+test_expect_success 'disk full (/dev/full) and file too large (ulimit -f): message, exit 3' '
+    test_expect_code 3 cm-ingest -q d.tar >/dev/full 2>err &&
+    test_grep "^cm-ingest: cannot write to .stdout.: No space left on device" err &&
+    i=0; while [ $i -lt 60 ]; do cp d/sub/big.txt d/sub/big$i.txt; i=$((i+1)); done &&
+    { (ulimit -f 64 && cm-ingest -q -o o.jsonl d 2>err2); echo $? >rc; } &&
+    test $(cat rc) = 3 &&
+    test_grep "^cm-ingest: cannot write to .o.jsonl.: File too large" err2
+'
+
 test_expect_success 'a consumer closing the pipe ends cm-ingest quietly' '
     i=0; while [ $i -lt 300 ]; do cp d/good.py d/sub/f$i.py; i=$((i+1)); done &&
     head -c 50000 /dev/urandom | base64 >d/sub/blob.txt &&
