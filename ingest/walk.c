@@ -634,6 +634,14 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
     in.wrapper = 1;
     if (sc->is_deb && name_n >= 9 && !memcmp(name, "data.tar", 8)) {
         in.wrapper = 0;            /* a .deb's payload: paths start at its root */
+    } else if (in.is_deb) {        /* a package inside a dump: it is the repository */
+        const char *slash = memrchr(name, '/', name_n);
+        const char *base = slash ? slash + 1 : name;
+        buf_add(&pre, base, name_n - (size_t)(base - name));
+        in.repo = pre.buf;
+        in.repo_n = ingest_strip_archive_ext(pre.buf);
+        in.prefix = "";
+        in.prefix_n = 0;
     } else {
         buf_add(&pre, repo_path, repo_path_n);
         buf_addc(&pre, '/');

@@ -96,6 +96,15 @@ test_expect_success 'a .deb: ar holding data.tar.xz; control members skipped, pa
     python3 -c "import json; s=json.load(open(\"st.json\")); assert s[\"skipped_by_reason\"][\"excluded\"] == 2, s; assert s[\"archives\"] == 2, s"
 '
 
+test_expect_success 'a .deb inside a tar: the package is the repository' '
+    mkdir -p debs && cp python3-x_1.0-1_all.deb debs/ &&
+    tar cf debs.tar -C debs . &&
+    cm-ingest -q debs.tar >out &&
+    printf "python3-x_1.0-1_all|usr/lib/python3/dist-packages/pkg/mod.py|import os\\\\nprint(os.sep)\\\\n\n" >expect &&
+    fields <out >actual && test_cmp expect actual &&
+    grep "\"source\":\"debs.tar!python3-x_1.0-1_all.deb!data.tar.xz\"" out
+'
+
 test_expect_success 'zip inside tar (nested): path goes through the inner archive' '
     (cd repo && zip -qr ../inner.zip pkg) &&
     mkdir -p outer && cp inner.zip outer/ && printf "a = 1\n" >outer/top.py &&
