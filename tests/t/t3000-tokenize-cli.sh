@@ -98,8 +98,17 @@ test_expect_success 'encoder without end-of-text token: error unless --eot' '
 '
 
 test_expect_success 'SIGTERM: documents so far saved as a clean stream, exit 130' '
-    (cat docs.jsonl; sleep 2; cat docs.jsonl) | cm-tokenize encode -t tok.json -o part.tok &
-    pid=$! && sleep 1 && kill -TERM $pid &&
+    { rm -f gate feed && mkfifo gate feed; } || exit 1
+    cm-tokenize encode -t tok.json -o part.tok <feed &
+    pid=$!
+    (cat docs.jsonl; cat gate; cat docs.jsonl) >feed &
+    size=$(( $(wc -c <tok.json) + $(wc -c <docs.jsonl) )) && n=0 &&
+    ready() { # the handler is installed (SigCgt has SIGTERM) and the first documents are read
+        grep -q "^SigCgt:.*[4567cdef]...$" /proc/$pid/status 2>/dev/null &&
+        [ "$(sed -n "s/^rchar: //p" /proc/$pid/io 2>/dev/null || echo 0)" -ge "$size" ]
+    } &&
+    while [ $n -lt 400 ] && ! ready; do sleep 0.05; n=$((n + 1)); done &&
+    kill -TERM $pid && echo >gate &&
     { wait $pid; rc=$?; } ; test "$rc" = 130 &&
     tok-dump part.tok >out 2>hdr && test -s out
 '
