@@ -14,6 +14,7 @@
 #include "trainer/kernels.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +45,19 @@ int kernels_cpu_avx512(void)
 }
 
 /*
+** 1 when running under valgrind (its preload library is in LD_PRELOAD, or /proc/self/exe is
+** the valgrind tool).
+*/
+int kernels_under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    return (pre && strstr(pre, "vgpreload")) || strstr(exe, "valgrind") != NULL;
+}
+
+/*
 ** See kernels.h.
 */
 void kernels_env_setup(char **argv)
@@ -60,11 +74,7 @@ void kernels_env_setup(char **argv)
     }
     setenv("CM_TRAIN_REEXEC", "1", 1);
     /* under valgrind /proc/self/exe is the tool, not this program: do not re-execute */
-    const char *pre = getenv("LD_PRELOAD");
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = 0;
-    if ((pre && strstr(pre, "vgpreload")) || strstr(exe, "valgrind")) return;
+    if (kernels_under_valgrind()) return;
     if (changed) execv("/proc/self/exe", argv);   /* returns only on failure: go on as is */
 }
 
@@ -82,7 +92,7 @@ const char *kernels_blas_core(void)
 */
 void kernels_set_threads(int n)
 {
-    if (n < 1) n = 1;
+    if (n < 1 || kernels_under_valgrind()) n = 1;   /* valgrind serialises threads anyway */
     g_threads = n;
 #ifdef _OPENMP
     omp_set_num_threads(n);

@@ -31,6 +31,8 @@
 ** passive (spinning OpenMP threads steal the 2 cores from OpenBLAS's threads), then re-execute
 ** /proc/self/exe with the same argv once (CM_TRAIN_REEXEC guards against loops). */
 void kernels_env_setup(char **argv);
+/* 1 when running under valgrind (then the kernels use one thread and no re-exec happens). */
+int kernels_under_valgrind(void);
 /* 1 if the CPU has AVX-512 F/BW/DQ/VL (OpenBLAS's SkylakeX kernels run on it). */
 int kernels_cpu_avx512(void);
 /* OpenBLAS's kernel set name ("SkylakeX", "Prescott", ...). */
