@@ -316,6 +316,10 @@ static void opts_parse(Opts *o, int argc, char **argv)
 
 static volatile sig_atomic_t g_stop;   /* set by SIGINT/SIGTERM: stop at the next step */
 
+/*
+** SIGINT/SIGTERM handler: only sets the flag; the training loop saves and exits at the next
+** step boundary.
+*/
 static void on_signal(int sig)
 {
     (void)sig;
@@ -866,8 +870,14 @@ done:
 /* --------------------------------------------------------------------------------------- */
 /* Complete                                                                                */
 
-typedef struct { float p; uint32_t id; } Cand;
+typedef struct {
+    float p;       /* unnormalised probability */
+    uint32_t id;   /* token id */
+} Cand;
 
+/*
+** qsort order for sampling: probability descending, then id ascending (deterministic).
+*/
 static int cand_cmp(const void *a, const void *b)
 {
     const Cand *x = a, *y = b;
