@@ -6,12 +6,12 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${CM_BUILD:-$TOP/build}
-DATA=${CM_DATA:-/var/cache/codemill/debs}
+DATA=${CM_BENCH_DATA:-/var/cache/codemill/debs-bench}
 OUT=${CM_BENCH_OUT:-$TOP/bench-out}
 PEERS_DIR=${PEERS_DIR:-$(dirname "$TOP")/shared/peers}
 export PEERS_DIR TOP
 [ $# -gt 0 ] || set -- ingest filter tokenize shards trainer pipeline
-sh "$TOP/tools/fetch-data.sh" "$DATA" >/dev/null || exit 1
+sh "$TOP/tools/fetch-data.sh" --bench "$DATA" >/dev/null || exit 1
 mkdir -p "$OUT"
 date=$(date -u +%Y-%m-%d)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')

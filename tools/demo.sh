@@ -19,8 +19,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 elapsed() { echo $(( $(date +%s) - t0 )); }
 
 step "1. the data set: Debian's Python packages (.deb files are real repository dumps)"
-sh "$TOP/tools/fetch-data.sh" "$DATA" >/dev/null
-ls -l "$DATA"/*.deb | awk '{printf "  %8.1f MB  %s\n", $5/1e6, $NF}' >&2
+DEBS=$(sh "$TOP/tools/fetch-data.sh" "$DATA")
+ls -l $DEBS | awk '{printf "  %8.1f MB  %s\n", $5/1e6, $NF}' >&2
 mkdir -p "$OUT"
 cd "$OUT"
 rm -rf corpus
@@ -28,7 +28,7 @@ rm -rf corpus
 step "2. cm-ingest | cm-filter | tee kept.jsonl | cm-tokenize train"
 echo "  cm-ingest --ext py,ipynb DEBS | cm-filter --rejects rejects.jsonl | tee kept.jsonl |" >&2
 echo "    cm-tokenize train --vocab-size 8192 -o tok.json" >&2
-cm-ingest --ext py,ipynb --stats ingest.json "$DATA"/*.deb |
+cm-ingest --ext py,ipynb --stats ingest.json $DEBS |
     cm-filter --stats filter.json --rejects rejects.jsonl |
     tee kept.jsonl |
     cm-tokenize train --vocab-size 8192 -o tok.json

@@ -1,12 +1,22 @@
 #!/bin/sh
-# Download the default real data set: Python packages from Debian, as .deb files (real
-# repository dumps: an ar archive holding data.tar.xz). Files already there are reused.
-#   tools/fetch-data.sh [DIR]     (default: $CM_DATA, else /var/cache/codemill/debs)
+# Download the real data set: Python packages from Debian, as .deb files (real repository
+# dumps: an ar archive holding data.tar.xz). Files already there are reused.
+#   tools/fetch-data.sh [--bench] [DIR]
+# default set (make demo, ~94 MB of .debs): data-science packages plus two with little or no
+# data-science code (django, twisted) so that the filter has something to reject;
+# --bench adds more packages (~200 MB of Python in all) for the benchmarks, into its own DIR.
 set -eu
-DIR=${1:-${CM_DATA:-/var/cache/codemill/debs}}
 PKGS="python3-sklearn python3-sklearn-lib python-sklearn-doc python3-pandas python3-pandas-lib
 python3-matplotlib python3-scipy python3-seaborn python3-statsmodels python3-numpy
 python3-django python3-twisted"
+default_dir=${CM_DATA:-/var/cache/codemill/debs}
+if [ "${1:-}" = --bench ]; then
+    shift
+    PKGS="$PKGS python3-sympy python3-astropy python3-networkx python3-dask python3-xarray
+python3-numba python3-sqlalchemy python3-plotly python3-nltk python3-skimage"
+    default_dir=${CM_BENCH_DATA:-/var/cache/codemill/debs-bench}
+fi
+DIR=${1:-$default_dir}
 mkdir -p "$DIR"
 cd "$DIR"
 missing=""
@@ -21,4 +31,4 @@ if [ -n "$missing" ]; then
         apt-get download $missing >&2
     fi
 fi
-ls "$DIR"/*.deb
+for p in $PKGS; do ls "$DIR/${p}"_*.deb; done
