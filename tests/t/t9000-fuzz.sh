@@ -5,7 +5,7 @@
 # this script runs in the plain build only. CM_FUZZ_SECONDS sets the budget per target.
 . "$(dirname "$0")/test-lib.sh"
 
-secs=${CM_FUZZ_SECONDS:-6}
+secs=${CM_FUZZ_SECONDS:-5}
 FUZZ_DIR="$CM_BUILD/fuzz"
 export FUZZ_DIR
 
