@@ -843,10 +843,11 @@ static int replay_fill(Replay *rp)
 ** Does the (possibly compressed) prefix hold JSONL, i.e. start with '{'? Decompresses the
 ** prefix with libarchive when it is a compressed stream.
 */
-static int sniff_jsonl(const char *p, size_t n)
+static int sniff_jsonl(const char *p, size_t n, int depth)
 {
     size_t i = 0;
     if (ingest_sniff_archive((const unsigned char *)p, n) == 2) {
+        if (depth > 0) return 0;   /* compressed twice, or a stream libarchive passes through */
         struct archive *a = archive_read_new();
         archive_read_support_filter_all(a);
         archive_read_support_format_raw(a);
@@ -858,7 +859,7 @@ static int sniff_jsonl(const char *p, size_t n)
             k = archive_read_data(a, head, sizeof head);
         archive_read_free(a);
         if (k <= 0) return 0;
-        return sniff_jsonl(head, (size_t)k);
+        return sniff_jsonl(head, (size_t)k, depth + 1);
     }
     while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')) i++;
     return i < n && p[i] == '{';
@@ -1045,7 +1046,7 @@ static int file_input(Ingest *g, const char *fsname, const Scope *dir, const cha
     if (replay_fill(&rp)) { g->bad = 1; rc = -1; goto done; }
     if (rp.fd == 0 && rp.pre_n == 0) goto done;     /* empty stdin: nothing to read */
     int sn = ingest_sniff_archive((unsigned char *)rp.pre, rp.pre_n);
-    if (top && (kind == NAME_JSONL || (kind == NAME_PLAIN && sniff_jsonl(rp.pre, rp.pre_n))))
+    if (top && (kind == NAME_JSONL || (kind == NAME_PLAIN && sniff_jsonl(rp.pre, rp.pre_n, 0))))
         is_jsonl = 1;
     else if (kind == NAME_PLAIN && sn != 1 && !(sn == 2 && top)) {
         /* a plain file */

@@ -97,6 +97,13 @@ test_expect_success 'not an archive: named, next input still read, exit 1' '
     test_grep "^cm-ingest: junk.zip: not a readable archive" err
 '
 
+test_expect_success 'a gzip header alone on stdin: an error, not a crash (sniffing)' '
+    head -c 10 t.tar.gz >hdr.gz &&
+    test_expect_code 1 cm-ingest -q - <hdr.gz >out 2>err &&
+    test_grep "^cm-ingest: stdin: " err &&
+    test_expect_code 1 cm-ingest -q hdr.gz >out 2>err
+'
+
 if [ "$CM_SAN" = 1 ]; then BOMB=300; TEXT=60; else BOMB=1024; TEXT=300; fi
 
 test_expect_success "tar.gz bomb ($BOMB MiB of zeros from ~1 MB) stopped by the expansion cap" '
