@@ -40,6 +40,7 @@
 
 #define MAX_LEVELS 32          /* hard limit on --max-depth */
 #define SNIFF_BYTES (64 * 1024)
+#define MAX_WARNINGS 10        /* libarchive warnings printed per input */
 #define READ_BLOCK (256 * 1024)
 
 const char *const ingest_skip_names[SKIP__N] = {
@@ -114,6 +115,7 @@ struct Ingest {
     uint64_t exp_data;         /* entry data bytes read from levels without a filter */
     int capped;                /* the expansion cap fired: unwind */
     int bad;                   /* something in this input was bad */
+    int warnings;              /* libarchive warnings shown for this input */
     unsigned tick;             /* progress throttle */
 };
 
@@ -767,9 +769,12 @@ static int archive_level(Ingest *g, struct archive *a, const Scope *sc)
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF) return 0;
         if (cap_check(g, sc, last[0] ? last : NULL)) return -1;
-        if (r == ARCHIVE_WARN) {
-            warn("%.*s: %s: %s", (int)sc->source_n, sc->source,
-                 archive_entry_pathname(e) ? archive_entry_pathname(e) : "?", archive_error_string(a));
+        if (r == ARCHIVE_WARN) {           /* log and go on; at most MAX_WARNINGS per input */
+            if (++g->warnings <= MAX_WARNINGS)
+                warn("%.*s: %s: %s%s", (int)sc->source_n, sc->source,
+                     archive_entry_pathname(e) ? archive_entry_pathname(e) : "?",
+                     archive_error_string(a),
+                     g->warnings == MAX_WARNINGS ? " (further warnings for this input not shown)" : "");
         } else if (r != ARCHIVE_OK) {
             if (g->capped) return -1;
             if (last[0])
@@ -1085,6 +1090,7 @@ static int file_input(Ingest *g, const char *fsname, const Scope *dir, const cha
     /* an archive or a JSONL dump */
     g->input = dir ? fsname : (rp.fd == 0 ? "stdin" : fsname);
     g->capped = 0;
+    g->warnings = 0;
     g->exp_done = g->exp_data = 0;
     a = archive_read_new();
     archive_read_support_filter_all(a);
