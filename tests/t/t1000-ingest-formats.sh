@@ -129,6 +129,17 @@ test_expect_success '--max-depth limits nesting (too_deep counted)' '
     python3 -c "import json; s=json.load(open(\"st.json\")); assert s[\"skipped_by_reason\"][\"too_deep\"] == 1, s"
 '
 
+test_expect_success 'non-ASCII names come out as UTF-8 (pax tar, zip, 7z), no warnings' '
+    mkdir -p u/dé && printf "x=1\n" >"u/dé/café.py" && printf "y=2\n" >"u/naïve_日本.py" &&
+    tar --format=pax -cf u.tar -C u . && (cd u && zip -qr ../u.zip .) &&
+    (cd u && 7z a -bd ../u.7z . >/dev/null) &&
+    printf "u|dé/café.py|x=1\\\\n\nu|naïve_日本.py|y=2\\\\n\n" >expect &&
+    for f in u.tar u.zip u.7z; do
+        cm-ingest -q $f >out 2>err && test ! -s err &&
+        fields <out >actual && test_cmp expect actual || return 1
+    done
+'
+
 test_expect_success 'GitHub NAME-SHA/ wrapper goes into repo_name' '
     mkdir -p gh/numpy-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b/src &&
     printf "x = 1\n" >gh/numpy-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b/src/x.py &&
