@@ -124,7 +124,7 @@ int kernels_blas_threads(void)
 ** clamped to [-87.3, 88.3] so the result is a normal float. Branch-free: loops over it
 ** vectorise.
 */
-static inline float expf_fast(float x)
+static inline __attribute__((always_inline)) float expf_fast(float x)
 {
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
@@ -152,7 +152,7 @@ float kern_expf(float x)
 }
 
 /* tanh via exp: 1 - 2/(exp(2x)+1) (absolute error ~1e-7). */
-static inline float kern_tanhf(float x)
+static inline __attribute__((always_inline)) float kern_tanhf(float x)
 {
     return 1.0f - 2.0f / (expf_fast(2.0f * x) + 1.0f);
 }
