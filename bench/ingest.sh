@@ -94,6 +94,5 @@ if [ -x "$JB" ]; then
     echo "|---|---|"
     echo "| lib/record.h record_parse (validate + decode) | $(sed -n 's/^parse \([0-9]*\).*/\1/p' "$OUT/json.txt") |"
     echo "| lib/record.h record_write (escape + write) | $(sed -n 's/^emit \([0-9]*\).*/\1/p' "$OUT/json.txt") |"
-    echo "| ingest/jsonw.c ingest_write_record (cm-ingest's writer) | $(sed -n 's/^ingest_write \([0-9]*\).*/\1/p' "$OUT/json.txt") |"
     echo "| jansson json_loadb (peer) | $(sed -n 's/^jansson \([0-9]*\).*/\1/p' "$OUT/json.txt") |"
 fi

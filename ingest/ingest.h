@@ -146,17 +146,6 @@ int ingest_sniff_archive(const unsigned char *p, size_t n);
 /* Do --ext/--include/--exclude let path[0..n) through? 1 yes, 0 no. */
 int ingest_path_wanted(const IngestOpts *o, const char *path, size_t n);
 
-/* --- Records (jsonw.c) --- */
-
-/* Escape s[0..n) as a JSON string literal into dst (room for 6 * n + 32 bytes); returns the
-** bytes written. Same output as lib/json.h json_escape. */
-size_t ingest_escape_into(char *dst, const char *s, size_t n);
-
-/* Write a record exactly as record_write_parts(o, repo, path, content, NULL, extra) would. */
-void ingest_write_record(Out *o, const char *repo, size_t repo_n, const char *path,
-                         size_t path_n, const char *content, size_t n, const char *extra,
-                         size_t extra_len);
-
 /* --- Notebooks (notebook.c) --- */
 
 /*

@@ -258,7 +258,7 @@ static void write_file(Ingest *g, Writer *w, const char *repo, size_t repo_n, co
         g->st.notebooks++;
     }
     build_extra(g, w, src, src_n, notebook);
-    ingest_write_record(g->out, repo, repo_n, path, path_n, data, n, w->extra.buf, w->extra.len);
+    record_write_parts(g->out, repo, repo_n, path, path_n, data, n, NULL, w->extra.buf, w->extra.len);
     g->st.emitted++;
     g->st.content_out += n;
 }

@@ -396,56 +396,60 @@ int json_get_int(const JsonObj *o, const char *key, int64_t *out)
 
 static const char hexd[] = "0123456789abcdef";
 
-/* Escape into dst (which has room for 6*n+2 bytes); returns bytes written. */
-static size_t escape_into(char *dst, const char *s, size_t n)
+/* Write the escape of the special byte c ('"', '\\' or a control character) at d. */
+static inline char *put_escape(char *d, unsigned char c)
+{
+    *d++ = '\\';
+    switch (c) {
+    case '"': *d++ = '"'; break;
+    case '\\': *d++ = '\\'; break;
+    case '\n': *d++ = 'n'; break;
+    case '\t': *d++ = 't'; break;
+    case '\r': *d++ = 'r'; break;
+    case '\b': *d++ = 'b'; break;
+    case '\f': *d++ = 'f'; break;
+    default:
+        *d++ = 'u'; *d++ = '0'; *d++ = '0';
+        *d++ = hexd[c >> 4];
+        *d++ = hexd[c & 15];
+    }
+    return d;
+}
+
+/*
+** Escape s[0..n) as a JSON string literal (with quotes) into dst, which must have room for
+** JSON_ESCAPE_MAX(n) bytes. Source code has a character to escape ('\n', '"') every 20-30
+** bytes, so each 16-byte block is stored speculatively and only the cursor decides what
+** counts: an escaped character costs a few instructions, not a memcpy. Returns bytes written.
+*/
+size_t json_escape_into(char *dst, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     char *d = dst;
-    *d++ = '"';
     size_t i = 0;
     const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
     const __m128i ctl = _mm_set1_epi8(0x1f);
-    while (i < n) {
-        while (i + 16 <= n) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
-            __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
-            m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
-            int mask = _mm_movemask_epi8(m);
-            if (mask) {
-                int k = __builtin_ctz((unsigned)mask);
-                memcpy(d, u + i, (size_t)k);
-                d += k;
-                i += (size_t)k;
-                goto special;
-            }
-            _mm_storeu_si128((__m128i *)d, v);
+    *d++ = '"';
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(u + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        _mm_storeu_si128((__m128i *)(void *)d, v);
+        if (!mask) {
             d += 16;
             i += 16;
+            continue;
         }
-        while (i < n) {
-            unsigned char c = u[i];
-            if (c == '"' || c == '\\' || c < 0x20) goto special;
-            *d++ = (char)c;
-            i++;
-        }
-        break;
-    special: {
-        unsigned char c = u[i++];
-        *d++ = '\\';
-        switch (c) {
-        case '"': *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '\n': *d++ = 'n'; break;
-        case '\t': *d++ = 't'; break;
-        case '\r': *d++ = 'r'; break;
-        case '\b': *d++ = 'b'; break;
-        case '\f': *d++ = 'f'; break;
-        default:
-            *d++ = 'u'; *d++ = '0'; *d++ = '0';
-            *d++ = hexd[c >> 4];
-            *d++ = hexd[c & 15];
-        }
+        unsigned k = (unsigned)__builtin_ctz(mask);
+        d += k;
+        i += k;
+        d = put_escape(d, u[i++]);
     }
+    for (; i < n; i++) {
+        unsigned char c = u[i];
+        if (c == '"' || c == '\\' || c < 0x20) d = put_escape(d, c);
+        else *d++ = (char)c;
     }
     *d++ = '"';
     return (size_t)(d - dst);
@@ -453,14 +457,14 @@ static size_t escape_into(char *dst, const char *s, size_t n)
 
 void json_escape(Buf *out, const char *s, size_t n)
 {
-    buf_grow(out, 6 * n + 2 + 16);
-    out->len += escape_into(out->buf + out->len, s, n);
+    buf_grow(out, JSON_ESCAPE_MAX(n));
+    out->len += json_escape_into(out->buf + out->len, s, n);
     out->buf[out->len] = 0;
 }
 
 void json_escape_out(Out *o, const char *s, size_t n)
 {
-    size_t need = 6 * n + 2 + 16;
+    size_t need = JSON_ESCAPE_MAX(n);
     if (need > o->cap - o->len) {
         out_flush(o);
         if (need > o->cap) {
@@ -471,5 +475,5 @@ void json_escape_out(Out *o, const char *s, size_t n)
             return;
         }
     }
-    o->len += escape_into(o->buf + o->len, s, n);
+    o->len += json_escape_into(o->buf + o->len, s, n);
 }

@@ -47,6 +47,11 @@ int json_decode_string(const char *raw, size_t rawlen, Buf *out);
 /* Parse an integer field; 0 or -1. */
 int json_get_int(const JsonObj *o, const char *key, int64_t *out);
 
+/* Room json_escape_into needs for n input bytes (worst case \u00XX per byte, plus a block). */
+#define JSON_ESCAPE_MAX(n) (6 * (size_t)(n) + 32)
+/* Escape s[0..n) as a JSON string literal with its quotes into dst (JSON_ESCAPE_MAX(n) bytes
+** of room); returns the bytes written. */
+size_t json_escape_into(char *dst, const char *s, size_t n);
 /* Append s[0..n) to out as a JSON string literal with its quotes. */
 void json_escape(Buf *out, const char *s, size_t n);
 /* Same, straight into an Out. */

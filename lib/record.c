@@ -114,24 +114,55 @@ static void write_str_field(Out *o, const char *key, const char *s, size_t n, in
     json_escape_out(o, s, n);
 }
 
+/* Append `"key":` and the escaped s[0..n) to o, which has room (checked by the caller). */
+static void put_field(Out *o, const char *key, size_t klen, const char *s, size_t n)
+{
+    memcpy(o->buf + o->len, key, klen);
+    o->len += klen;
+    o->len += json_escape_into(o->buf + o->len, s, n);
+}
+
 void record_write_parts(Out *o, const char *repo, size_t repo_n, const char *path, size_t path_n,
                         const char *content, size_t content_n, const char *license,
                         const char *extra_json, size_t extra_len)
 {
-    int first = 1;
-    out_putc(o, '{');
-    write_str_field(o, "repo_name", repo ? repo : "", repo ? repo_n : 0, &first);
-    write_str_field(o, "path", path ? path : "", path ? path_n : 0, &first);
-    char num[48];
-    int k = snprintf(num, sizeof num, ",\"size\":%zu", content_n);
-    out_write(o, num, (size_t)k);
-    if (license) write_str_field(o, "license", license, strlen(license), &first);
-    write_str_field(o, "content", content, content_n, &first);
-    if (extra_json && extra_len) {
-        out_putc(o, ',');
-        out_write(o, extra_json, extra_len);
+    if (!repo) repo = "", repo_n = 0;
+    if (!path) path = "", path_n = 0;
+    size_t lic_n = license ? strlen(license) : 0;
+    size_t need = JSON_ESCAPE_MAX(repo_n) + JSON_ESCAPE_MAX(path_n) + JSON_ESCAPE_MAX(lic_n) +
+                  JSON_ESCAPE_MAX(content_n) + extra_len + 128;
+    if (need > o->cap - o->len) {
+        out_flush(o);
+        if (need > o->cap) { /* bigger than the whole buffer: field by field */
+            int first = 1;
+            out_putc(o, '{');
+            write_str_field(o, "repo_name", repo, repo_n, &first);
+            write_str_field(o, "path", path, path_n, &first);
+            char num[48];
+            int k = snprintf(num, sizeof num, ",\"size\":%zu", content_n);
+            out_write(o, num, (size_t)k);
+            if (license) write_str_field(o, "license", license, lic_n, &first);
+            write_str_field(o, "content", content, content_n, &first);
+            if (extra_json && extra_len) {
+                out_putc(o, ',');
+                out_write(o, extra_json, extra_len);
+            }
+            out_puts(o, "}\n");
+            return;
+        }
     }
-    out_puts(o, "}\n");
+    put_field(o, "{\"repo_name\":", 13, repo, repo_n);
+    put_field(o, ",\"path\":", 8, path, path_n);
+    o->len += (size_t)snprintf(o->buf + o->len, 48, ",\"size\":%zu", content_n);
+    if (license) put_field(o, ",\"license\":", 11, license, lic_n);
+    put_field(o, ",\"content\":", 11, content, content_n);
+    if (extra_json && extra_len) {
+        o->buf[o->len++] = ',';
+        memcpy(o->buf + o->len, extra_json, extra_len);
+        o->len += extra_len;
+    }
+    o->buf[o->len++] = '}';
+    o->buf[o->len++] = '\n';
 }
 
 /* Does the formatted field list `json` hold the key k? */

@@ -7,16 +7,12 @@
 ** Loads FILE into memory (so that only parsing is timed), then for ROUNDS rounds (default 5)
 ** times record_parse over every line, record_write of every parsed record into an Out on
 ** /dev/null, and jansson's json_loadb over every line. Prints one line per measurement, best
-** round: "parse MB/s", "emit MB/s", "jansson MB/s", "ingest_write MB/s" (cm-ingest's own
-** writer, ingest/jsonw.c) (MB = 1e6 bytes of JSONL input).
+** round: "parse MB/s", "emit MB/s", "jansson MB/s" (MB = 1e6 bytes of JSONL input).
 ** A benchmark helper, not a test: it asserts nothing about speed.
 */
 #include "util.h"
 #include "io.h"
 #include "record.h"
-/* cm-ingest's writer, compiled in here rather than taken from libcodemill.a, so that this
-** helper links in builds that leave the ingest stage out (STAGES=...). */
-#include "ingest/jsonw.c"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -70,7 +66,7 @@ int main(int argc, char **argv)
         len[nl++] = k;
         p += k + 1;
     }
-    double best_parse = 1e9, best_emit = 1e9, best_jansson = 1e9, best_mine = 1e9;
+    double best_parse = 1e9, best_emit = 1e9, best_jansson = 1e9;
     Record r;
     record_init(&r);
     int devnull = open("/dev/null", O_WRONLY);
@@ -88,14 +84,6 @@ int main(int argc, char **argv)
             record_write(&o, &r, "\"source\":\"bench\"", 16);
             emit += now_sec() - a;
         }
-        double mine = 0;
-        for (size_t i = 0; i < nl; i++) {     /* cm-ingest's own writer (ingest/jsonw.c) */
-            if (record_parse(&r, in.buf + off[i], len[i])) continue;
-            double a = now_sec();
-            ingest_write_record(&o, r.repo_name.s, r.repo_name.n, r.path.s, r.path.n,
-                                r.content.s, r.content.n, "\"source\":\"bench\"", 16);
-            mine += now_sec() - a;
-        }
         double t2 = now_sec();
         for (size_t i = 0; i < nl; i++) {
             json_t *j = json_loadb(in.buf + off[i], len[i], 0, NULL);
@@ -104,7 +92,6 @@ int main(int argc, char **argv)
         double t3 = now_sec();
         if (t1 - t0 < best_parse) best_parse = t1 - t0;
         if (emit < best_emit) best_emit = emit;
-        if (mine < best_mine) best_mine = mine;
         if (t3 - t2 < best_jansson) best_jansson = t3 - t2;
     }
     out_flush(&o);
@@ -113,7 +100,6 @@ int main(int argc, char **argv)
     printf("parse %.0f MB/s\n", mb / best_parse);
     printf("emit %.0f MB/s\n", mb / best_emit);
     printf("jansson %.0f MB/s\n", mb / best_jansson);
-    printf("ingest_write %.0f MB/s\n", mb / best_mine);
     out_done(&o);
     close(devnull);
     record_free(&r);

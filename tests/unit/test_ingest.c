@@ -20,15 +20,6 @@
 #include "record.h"
 #include "ingest/ingest.h"
 
-/* A small deterministic PRNG for the property tests. */
-static uint64_t splitmix(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* ---- names --------------------------------------------------------------------------------- */
 
 static void test_name_kind(void **state)
@@ -213,90 +204,6 @@ static void test_notebook_errors(void **state)
     free(py);
 }
 
-/* ---- record writer ------------------------------------------------------------------------- */
-
-/*
-** ingest_escape_into must give exactly lib/json.h json_escape's bytes: random strings mixing
-** ASCII, quotes, backslashes, every control byte and UTF-8, of every length around the vector
-** width.
-*/
-static void test_escape_same_as_lib(void **state)
-{
-    (void)state;
-    const char pool[] = "a\"\\\n\t\r\b\f\001\037 xyz\303\251\342\202\254/";
-    uint64_t seed = 42;
-    char src[200], *dst = malloc(6 * sizeof src + 32);
-    Buf ref = {0};
-    for (int round = 0; round < 3000; round++) {
-        size_t n = (size_t)(splitmix(&seed) % 70);
-        for (size_t i = 0; i < n; i++) {
-            uint64_t r = splitmix(&seed);
-            src[i] = (r & 1) ? (char)(r >> 8) : pool[(r >> 8) % (sizeof pool - 1)];
-        }
-        buf_reset(&ref);
-        json_escape(&ref, src, n);
-        size_t k = ingest_escape_into(dst, src, n);
-        assert_int_equal(k, ref.len);
-        assert_memory_equal(dst, ref.buf, k);
-    }
-    buf_free(&ref);
-    free(dst);
-}
-
-/* Bytes a function wrote through an Out into a temporary file. */
-static char *out_bytes(void (*fn)(Out *, int), int arg, size_t *len)
-{
-    FILE *f = tmpfile();
-    Out o;
-    out_init(&o, fileno(f), "tmp", 1 << 16);
-    fn(&o, arg);
-    out_done(&o);
-    long n = ftell(f);
-    if (n < 0) n = lseek(fileno(f), 0, SEEK_END);
-    char *b = malloc((size_t)n + 1);
-    assert_int_equal(pread(fileno(f), b, (size_t)n, 0), n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static char big[200000];
-static const char small[] = "x = \"\\\n\"\n\001";
-
-static void write_mine(Out *o, int i)
-{
-    size_t n = i ? sizeof big : sizeof small - 1;
-    ingest_write_record(o, "r\"p", 3, "a/b.py", 6, i ? big : small, n,
-                        i ? NULL : "\"source\":\"s\"", i ? 0 : 12);
-    ingest_write_record(o, "", 0, "", 0, "", 0, NULL, 0);
-}
-
-static void write_lib(Out *o, int i)
-{
-    size_t n = i ? sizeof big : sizeof small - 1;
-    record_write_parts(o, "r\"p", 3, "a/b.py", 6, i ? big : small, n, NULL,
-                       i ? NULL : "\"source\":\"s\"", i ? 0 : 12);
-    record_write_parts(o, "", 0, "", 0, "", 0, NULL, NULL, 0);
-}
-
-/*
-** ingest_write_record writes what record_write_parts writes, also for content bigger than the
-** output buffer (the fallback path).
-*/
-static void test_record_same_as_lib(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof big; i++) big[i] = "ab\n\"c"[i % 5];
-    for (int i = 0; i < 2; i++) {
-        size_t n1, n2;
-        char *a = out_bytes(write_mine, i, &n1), *b = out_bytes(write_lib, i, &n2);
-        assert_int_equal(n1, n2);
-        assert_memory_equal(a, b, n1);
-        free(a);
-        free(b);
-    }
-}
-
 /* ---- stats --------------------------------------------------------------------------------- */
 
 static void test_stats_json(void **state)
@@ -326,8 +233,6 @@ int main(void)
         cmocka_unit_test(test_notebook_cells),
         cmocka_unit_test(test_notebook_magic_lines),
         cmocka_unit_test(test_notebook_errors),
-        cmocka_unit_test(test_escape_same_as_lib),
-        cmocka_unit_test(test_record_same_as_lib),
         cmocka_unit_test(test_stats_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

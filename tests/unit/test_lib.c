@@ -184,6 +184,54 @@ static void test_json_escape_roundtrip(void **state)
     }
 }
 
+/* The plain escaper the fast one must agree with. */
+static void escape_ref(Buf *b, const unsigned char *s, size_t n)
+{
+    buf_addc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = s[i];
+        switch (c) {
+        case '"': buf_adds(b, "\\\""); break;
+        case '\\': buf_adds(b, "\\\\"); break;
+        case '\n': buf_adds(b, "\\n"); break;
+        case '\t': buf_adds(b, "\\t"); break;
+        case '\r': buf_adds(b, "\\r"); break;
+        case '\b': buf_adds(b, "\\b"); break;
+        case '\f': buf_adds(b, "\\f"); break;
+        default:
+            if (c < 0x20) buf_addf(b, "\\u%04x", c);
+            else buf_addc(b, (char)c);
+        }
+    }
+    buf_addc(b, '"');
+}
+
+/* Random strings of quotes, backslashes, control bytes, UTF-8 and ASCII, of every length
+** around the 16-byte block, escape as the plain escaper does. */
+static void test_json_escape_random(void **state)
+{
+    (void)state;
+    const char pool[] = "a\"\\\n\t\r\b\f\001\037 xyz\303\251\342\202\254/";
+    uint64_t seed = 42;
+    char src[200];
+    Buf ref = {0}, got = {0};
+    for (int round = 0; round < 3000; round++) {
+        size_t n = (size_t)(splitmix64(&seed) % 70);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = splitmix64(&seed);
+            src[i] = (r & 1) ? (char)(r >> 8) : pool[(r >> 8) % (sizeof pool - 1)];
+        }
+        buf_reset(&ref);
+        buf_reset(&got);
+        escape_ref(&ref, (const unsigned char *)src, n);
+        json_escape(&got, src, n);
+        assert_int_equal(got.len, ref.len);
+        assert_memory_equal(got.buf, ref.buf, ref.len);
+    }
+    buf_free(&ref);
+    buf_free(&got);
+}
+
 /* ---- record -------------------------------------------------------------------------------- */
 
 static char *slurp_fd(int fd, size_t *n)
@@ -225,6 +273,35 @@ static void test_record_roundtrip(void **state)
                              "\"content\":\"import numpy\\n\",\"imports\":[\"numpy\"],\"copies\":\"3\"}\n");
     free(got);
     record_free(&r);
+}
+
+/* record_write_parts through a big buffer (one-shot path) and a tiny one (field by field)
+** gives the same bytes. */
+static void test_record_write_parts_paths(void **state)
+{
+    (void)state;
+    static char big[70000];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = "ab\n\"c\001"[i % 6];
+    char *outs[2];
+    size_t lens[2];
+    for (int k = 0; k < 2; k++) {
+        char name[] = "/tmp/cm-test-rw-XXXXXX";
+        int fd = mkstemp(name);
+        unlink(name);
+        Out o;
+        out_init(&o, fd, "tmp", k ? 4096 : (1u << 20));
+        record_write_parts(&o, "r\"p", 3, "a/b.py", 6, big, sizeof big, "mit", "\"x\":1", 5);
+        record_write_parts(&o, NULL, 0, NULL, 0, "", 0, NULL, NULL, 0);
+        out_done(&o);
+        outs[k] = slurp_fd(fd, &lens[k]);
+        close(fd);
+    }
+    assert_int_equal(lens[0], lens[1]);
+    assert_memory_equal(outs[0], outs[1], lens[0]);
+    assert_non_null(strstr(outs[0], "{\"repo_name\":\"\",\"path\":\"\",\"size\":0,\"content\":\"\"}\n"));
+    assert_memory_equal(outs[0], "{\"repo_name\":\"r\\\"p\",\"path\":\"a/b.py\",\"size\":70000,\"license\":\"mit\",", 61);
+    free(outs[0]);
+    free(outs[1]);
 }
 
 static void test_record_errors(void **state)
@@ -397,6 +474,8 @@ int main(void)
         cmocka_unit_test(test_json_surrogates),
         cmocka_unit_test(test_json_escape_roundtrip),
         cmocka_unit_test(test_record_roundtrip),
+        cmocka_unit_test(test_json_escape_random),
+        cmocka_unit_test(test_record_write_parts_paths),
         cmocka_unit_test(test_record_errors),
         cmocka_unit_test(test_line_reader),
         cmocka_unit_test(test_tokstream_roundtrip),
