@@ -12,7 +12,6 @@
 ** archives, plain directories, JSONL dumps) and writes one JSONL record per text file.
 **
 **   naming.c    repo_name / path derivation, archive and JSONL names, magic sniffing, filters
-**   jsonw.c     the record writer (a faster JSON string escaper than lib/json.c's)
 **   notebook.c  .ipynb -> one Python file in the "percent" format (jansson)
 **   walk.c      the input loops: libarchive (nested, bounded), directories, JSONL dumps
 **
