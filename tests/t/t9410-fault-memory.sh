@@ -82,12 +82,14 @@ else
 fi
 
 if have cm-tokenize && [ -s f2.jsonl ]; then
-    test_expect_success 'cm-tokenize encode: one 8 MiB batch plus word caches; flat in input size' '
+    # the word caches fill up to their cap (2^18 words per thread) as distinct words come, so
+    # the peak rises until they are full: the check is the bound, at both sizes
+    test_expect_success 'cm-tokenize encode: one 8 MiB batch plus capped word caches: under 128 MiB' '
         head -n 2000 f1.jsonl >t.jsonl &&
         cm-tokenize train --vocab-size 500 -o tok.json t.jsonl 2>/dev/null &&
         peak enc-a cm-tokenize encode -t tok.json f1.jsonl &&
         peak enc-b cm-tokenize encode -t tok.json f2.jsonl &&
-        under enc-b 128 && flat enc-a enc-b 8
+        under enc-a 128 && under enc-b 128
     '
 else
     test_skip 'cm-tokenize peak memory' 'cm-tokenize is not built yet (or no input)'
