@@ -39,12 +39,13 @@
 #include "io.h"         // defines: Out, Progress
 #include "json.h"       // defines: JsonObj, json_parse_object
 #include "shard.h"      // defines: ShardHeader, index_sql_schema
-#include "tokstream.h"  // defines: TsReader, ts_next
+#include "tokstream.h"  // defines: TsReader, ts_open
+#include "tsread.h"     // defines: tsr_next
 #include "util.h"       // defines: error, Buf, exit codes
 
 #define NOSTR UINT32_MAX   /* Row string length meaning SQL NULL */
-#define DOC_BATCH 16       /* documents rows per multi-row INSERT (measured: cheaper per row) */
-#define IMP_BATCH 64       /* document_imports rows per multi-row INSERT */
+#define DOC_BATCH 64       /* documents rows per multi-row INSERT (measured: cheaper per row) */
+#define IMP_BATCH 256      /* document_imports rows per multi-row INSERT */
 
 typedef struct {
     uint64_t id;           /* position of the document in the input stream */
@@ -79,7 +80,8 @@ typedef struct {
     sqlite3_stmt *ins_imp; /* INSERT INTO document_imports, one row */
     sqlite3_stmt *ins_imps;/* the same, IMP_BATCH rows per statement */
     uint64_t imp_id[IMP_BATCH];   /* pending document_imports rows (index thread) */
-    char *imp_mod[IMP_BATCH];     /* their modules (copies) */
+    const char *imp_mod[IMP_BATCH]; /* their modules: in the Batch arena, or NULL when decoded */
+    size_t imp_off[IMP_BATCH];    /* offset in wdec of a decoded (escaped) module */
     size_t imp_len[IMP_BATCH];    /* their lengths */
     int nimp;              /* count pending */
     sqlite3_stmt *ins_shard;/* INSERT INTO shards */
@@ -93,11 +95,10 @@ typedef struct {
     int fd;                /* its file, -1 when none is open */
     Out out;               /* buffered writes to it */
     Hash64State *hash;     /* payload checksum */
+    size_t hashed;         /* out.buf[0..hashed) is not payload or already hashed */
     uint64_t tokens;       /* tokens in the current shard */
     Batch bt[2];           /* the shard being filled and the one being committed */
     Batch *cur;            /* the one the main thread fills */
-    uint16_t *conv;        /* uint16 conversion buffer */
-    size_t convcap;        /* its capacity in tokens */
     JsonObj obj;           /* meta parser */
     Buf dec;               /* decoded strings scratch (main thread) */
     Buf wdec;              /* decoded strings scratch (index thread) */
@@ -117,6 +118,8 @@ typedef struct {
     double t_insert;       /* seconds inserting document rows */
     double c_insert;       /* CPU seconds of those inserts */
     double t_final;        /* seconds building the secondary indexes */
+    double c_final;        /* CPU seconds of that */
+    double t_wait;         /* seconds the main thread waited for the index thread */
 } Packer;
 
 static volatile sig_atomic_t g_interrupted;
@@ -346,7 +349,7 @@ static int pack_skip_done(Packer *p)
     int rc = CM_OK;
     while (k < p->next_doc) {
         TsDoc d;
-        int r = ts_next(&p->ts, &d);
+        int r = tsr_next(&p->ts, &d, NULL);
         if (r <= 0) {
             if (r < 0) error("%s", p->ts.err);
             error("%s: the input ended after %llu documents but the corpus already holds %llu: "
@@ -413,8 +416,12 @@ static int pack_open(Packer *p)
     }
     snprintf(p->ipath, n, "%s/%s", o->dir, INDEX_NAME);
     int had_index = access(p->ipath, F_OK) == 0;
-    if (sqlite3_open_v2(p->ipath, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
-        != SQLITE_OK) {
+    /* NOMUTEX: the connection is used by one thread at a time (the main thread before and
+    ** after the index thread runs, which gets it through p->mu), so SQLite's per-call
+    ** connection mutex is pure cost (measured: ~20% of the index thread's CPU with the
+    ** allocator's statistics mutex, turned off in pack_run) */
+    if (sqlite3_open_v2(p->ipath, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         error("%s: cannot open: %s", p->ipath, index_error(p->db));
         return CM_EIO;
     }
@@ -618,6 +625,7 @@ static void pack_shard_begin(Packer *p)
     out_init(&p->out, p->fd, b->tmp, 1u << 20);
     static const unsigned char zero[SHARD_PAYLOAD_OFFSET];
     out_write(&p->out, zero, sizeof zero);
+    p->hashed = p->out.len; /* the header placeholder is not payload */
     p->hash = hash64_new();
     p->tokens = 0;
     b->nrows = 0;
@@ -625,23 +633,45 @@ static void pack_shard_begin(Packer *p)
 }
 
 /*
-** Append a document's ids to the current shard.
+** Hash the payload bytes waiting in the write buffer, then write them out. Hashing whole
+** buffers (1 MiB) rather than each document's few hundred bytes keeps XXH3 at full speed.
 */
-static void pack_shard_write(Packer *p, const uint32_t *ids, uint32_t n)
+static void pack_out_flush(Packer *p)
 {
-    if (p->dtype == 4) {
-        out_write(&p->out, ids, 4 * (size_t)n);
-        hash64_update(p->hash, ids, 4 * (size_t)n);
-    } else {
-        if (p->convcap < n) {
-            p->convcap = n;
-            p->conv = xrealloc(p->conv, 2 * (size_t)n);
-        }
-        for (uint32_t i = 0; i < n; i++) p->conv[i] = (uint16_t)ids[i];
-        out_write(&p->out, p->conv, 2 * (size_t)n);
-        hash64_update(p->hash, p->conv, 2 * (size_t)n);
-    }
+    hash64_update(p->hash, p->out.buf + p->hashed, p->out.len - p->hashed);
+    p->hashed = 0;
+    out_flush(&p->out);
+}
+
+/*
+** Append a document's ids (n little-endian u32 in the stream's read buffer, maybe unaligned) to
+** the current shard: narrowed (dtype 2) or copied straight into the write buffer.
+*/
+static void pack_shard_write(Packer *p, const unsigned char *ids, uint32_t n)
+{
     p->tokens += n;
+    while (n > 0) {
+        size_t room = (p->out.cap - p->out.len) / p->dtype;
+        if (room == 0) {
+            pack_out_flush(p);
+            continue;
+        }
+        size_t k = n < room ? n : room;
+        if (p->dtype == 4) {
+            memcpy(p->out.buf + p->out.len, ids, 4 * k);
+        } else {
+            unsigned char *dst = (unsigned char *)p->out.buf + p->out.len;
+            for (size_t i = 0; i < k; i++) { /* the low half of each id (ids < 65536) */
+                uint32_t v;
+                memcpy(&v, ids + 4 * i, 4);
+                uint16_t w = (uint16_t)v;
+                memcpy(dst + 2 * i, &w, 2);
+            }
+        }
+        p->out.len += k * p->dtype;
+        ids += 4 * k;
+        n -= (uint32_t)k;
+    }
 }
 
 /*
@@ -680,6 +710,8 @@ static void bind_doc(const Batch *b, sqlite3_stmt *st, int base, const Row *r)
 static int pack_flush_imports(Packer *p)
 {
     int rc = SQLITE_DONE;
+    for (int i = 0; i < p->nimp; i++) /* decoded modules: wdec is stable now */
+        if (!p->imp_mod[i]) p->imp_mod[i] = p->wdec.buf + p->imp_off[i];
     if (p->nimp == IMP_BATCH) {
         for (int i = 0; i < IMP_BATCH; i++) {
             sqlite3_bind_int64(p->ins_imps, 2 * i + 1, (sqlite3_int64)p->imp_id[i]);
@@ -696,8 +728,8 @@ static int pack_flush_imports(Packer *p)
             if (rc == SQLITE_DONE) sqlite3_reset(p->ins_imp);
         }
     }
-    for (int i = 0; i < p->nimp; i++) free(p->imp_mod[i]);
     p->nimp = 0;
+    buf_reset(&p->wdec);
     return rc;
 }
 
@@ -738,14 +770,15 @@ static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
             dup = seen[k].n == len && !memcmp(seen[k].s, start, len);
         if (dup) continue;
         if (nseen < 16) { seen[nseen].s = start; seen[nseen].n = len; nseen++; }
-        if (escaped) {
-            buf_reset(&p->wdec);
-            json_decode_string(start, len, &p->wdec);
-            start = p->wdec.buf;
-            len = p->wdec.len;
-        }
         p->imp_id[p->nimp] = id;
-        p->imp_mod[p->nimp] = xstrndup(start, len);
+        p->imp_mod[p->nimp] = start; /* the Batch arena outlives the flush: no copy */
+        if (escaped) { /* decoded into wdec; its address is taken at the flush */
+            size_t off = p->wdec.len;
+            json_decode_string(start, len, &p->wdec);
+            p->imp_mod[p->nimp] = NULL;
+            p->imp_off[p->nimp] = off;
+            len = p->wdec.len - off;
+        }
         p->imp_len[p->nimp] = len;
         if (++p->nimp == IMP_BATCH) {
             int rc = pack_flush_imports(p);
@@ -794,8 +827,8 @@ static int pack_shard_index(Packer *p, const Batch *b, const char *name)
     if (rc == SQLITE_DONE) rc = pack_flush_imports(p);
     if (rc != SQLITE_DONE) {
         error("%s: cannot record %s: %s", p->ipath, name, index_error(p->db));
-        for (int j = 0; j < p->nimp; j++) free(p->imp_mod[j]);
         p->nimp = 0;
+        buf_reset(&p->wdec);
         sqlite3_reset(p->ins_doc);
         sqlite3_reset(p->ins_docs);
         sqlite3_reset(p->ins_imp);
@@ -915,7 +948,7 @@ static int pack_shard_finish(Packer *p)
         p->hash = NULL;
         return 0;
     }
-    out_flush(&p->out);
+    pack_out_flush(p);
     ShardHeader h = {0};
     h.version = SHARD_VERSION;
     h.dtype = p->dtype;
@@ -946,7 +979,9 @@ static int pack_shard_finish(Packer *p)
     b->tokens = p->tokens;
     b->checksum = h.checksum;
     /* hand over: wait for the previous shard to be committed, then swap batches */
+    double t0 = now_sec();
     int rc = pack_wait_idle(p);
+    p->t_wait += now_sec() - t0;
     if (rc) {
         close(b->fd);
         b->fd = -1;
@@ -987,9 +1022,14 @@ static int pack_stop_thread(Packer *p)
 */
 static int pack_finalize_index(Packer *p, int complete)
 {
-    double t0 = now_sec();
-    if (index_exec(p->db, index_sql_indexes, p->ipath)) return -1;
+    double t0 = now_sec(), c0 = thread_cpu_sec();
+    /* the sort of CREATE INDEX may use a helper thread once its keys outgrow the cache
+    ** (large corpora): the main and index threads are idle by now */
+    if (index_exec(p->db, "PRAGMA threads = 2", p->ipath) ||
+        index_exec(p->db, index_sql_indexes, p->ipath))
+        return -1;
     p->t_final = now_sec() - t0;
+    p->c_final = thread_cpu_sec() - c0;
     if (complete && index_exec(p->db, "UPDATE corpus SET complete = 1", p->ipath)) return -1;
     sqlite3_finalize(p->ins_doc);
     sqlite3_finalize(p->ins_docs);
@@ -1021,6 +1061,9 @@ int pack_run(const PackOpts *o)
     sigaction(SIGTERM, &sa, &old_term);
     out_on_fatal(pack_cleanup_tmp);
 
+    /* SQLite's memory statistics take a global mutex on every allocation; cm-shards never
+    ** reads them. Only possible before SQLite is initialised (else SQLITE_MISUSE: ignored). */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     p->ts_open = 1; /* ts_close is needed even when ts_open fails */
     if (ts_open(&p->ts, o->fd, o->input)) {
         error("%s", p->ts.err);
@@ -1043,7 +1086,8 @@ int pack_run(const PackOpts *o)
     for (;;) {
         if (g_interrupted) break;
         TsDoc d;
-        int r = ts_next(&p->ts, &d);
+        const unsigned char *ids;
+        int r = tsr_next(&p->ts, &d, &ids);
         if (r == 0) { input_ok = 1; break; }
         if (r < 0) {
             error("%s", p->ts.err);
@@ -1062,7 +1106,7 @@ int pack_run(const PackOpts *o)
             rc = CM_EDATA;
             break;
         }
-        pack_shard_write(p, d.ids, d.n);
+        pack_shard_write(p, ids, d.n);
         p->next_doc++;
         if ((p->next_doc & 1023) == 0)
             progress_update(&p->prog, "%llu documents, %llu shards",
@@ -1080,8 +1124,9 @@ int pack_run(const PackOpts *o)
     }
     if (getenv("CM_SHARDS_TIMING"))
         fprintf(stderr, "%s: timing: %.3f s shard sync, %.3f s row inserts (%.3f s CPU), "
-                "%.3f s indexes, %.3f s CPU in the main thread\n", cm_prog, p->t_sync,
-                p->t_insert, p->c_insert, p->t_final, thread_cpu_sec());
+                "%.3f s path index (%.3f s CPU), %.3f s CPU in the main thread (index "
+                "included), %.3f s waiting for the index thread\n", cm_prog, p->t_sync,
+                p->t_insert, p->c_insert, p->t_final, p->c_final, thread_cpu_sec(), p->t_wait);
     if (g_interrupted) {
         error("interrupted: %llu documents packed in %s; run 'cm-shards pack --resume' with the "
               "same input to finish", (unsigned long long)p->next_doc, o->dir);
@@ -1108,7 +1153,6 @@ done:
     sqlite3_finalize(p->ins_imp);
     sqlite3_finalize(p->ins_imps);
     sqlite3_finalize(p->ins_shard);
-    for (int i = 0; i < p->nimp; i++) free(p->imp_mod[i]);
     if (p->db) sqlite3_close(p->db);
     if (p->ts_open) ts_close(&p->ts);
     free(p->ipath);
@@ -1116,7 +1160,6 @@ done:
         free(p->bt[i].rows);
         buf_free(&p->bt[i].arena);
     }
-    free(p->conv);
     buf_free(&p->dec);
     buf_free(&p->wdec);
     json_obj_free(&p->obj);

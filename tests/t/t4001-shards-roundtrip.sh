@@ -71,6 +71,24 @@ test_expect_success 'concatenated streams are one corpus; an empty stream an emp
     cm-shards cat none >out && test ! -s out
 '
 
+test_expect_success 'an id outside the vocabulary is named; the documents before it are kept' '
+    { head -n 2 in.jsonl &&
+      echo "{\"repo_name\":\"r/x\",\"path\":\"x.py\",\"ids\":[1,2,3,4,5,6,7,8,9,10,300,11]}" &&
+      tail -n 1 in.jsonl; } | shards-mkstream >badid.tok &&
+    test_expect_code 1 cm-shards pack -o badid badid.tok 2>err &&
+    test_grep "document 3): token id 300 at position 10 is outside the vocabulary (257)" err &&
+    test $(sqlite3 badid/index.sqlite "SELECT COUNT(*) FROM documents") = 2 &&
+    cm-shards verify badid
+'
+
+test_expect_success 'a concatenated stream with another tokenizer is refused' '
+    head -n 2 in.jsonl | shards-mkstream >a.tok &&
+    tail -n 1 in.jsonl | shards-mkstream --vocab 300 >v.tok &&
+    cat a.tok v.tok | test_expect_code 1 cm-shards pack -o mixed - 2>err &&
+    test_grep "concatenated stream was made with a different tokenizer" err &&
+    test $(sqlite3 mixed/index.sqlite "SELECT COUNT(*) FROM documents") = 2
+'
+
 test_expect_success 'the tokenizer.json is stored in the index' '
     shards-mkstream --tokenizer >tok.json &&
     sqlite3 c/index.sqlite "SELECT tokenizer_json FROM corpus" >stored &&
