@@ -187,13 +187,18 @@ run_one() {
     [ -f "$sig" ] && mode="-fork=1 -ignore_crashes=1"
     # -close_fd_mask=2: the code under test reports bad input on stderr, which would drown the
     # log; libFuzzer and the sanitizers keep their own copy of stderr for their reports.
+    # the targets' temporary files go under tmp/NAME, removed afterwards (a crashed or
+    # fork-mode process cannot clean up after itself)
+    tmp="$FUZZ_DIR/tmp/$name"
+    rm -rf "$tmp" && mkdir -p "$tmp"
     # shellcheck disable=SC2086
-    ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0" \
+    TMPDIR="$tmp" ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=0" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$TOP/tests/fuzz/open/ubsan.supp" \
     "$FUZZ_DIR/bin/fuzz_$name" -max_total_time="$secs" -rss_limit_mb=2048 $mode \
         -timeout=25 -max_len=65536 -close_fd_mask=2 -print_final_stats=1 \
         -artifact_prefix="$crashes/" $dict "$corpus" $regress >"$log" 2>&1
     rc=$?
+    rm -rf "$tmp"
     if [ -n "$mode" ]; then
         # fork mode: status lines are "#EXECS: cov: N ft: N ..."
         final=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
@@ -210,10 +215,12 @@ run_one() {
         mkdir -p "$crashes.known"
         for f in "$crashes"/*; do
             [ -f "$f" ] || continue
-            ASAN_OPTIONS="detect_leaks=1" \
+            mkdir -p "$tmp"
+            TMPDIR="$tmp" ASAN_OPTIONS="detect_leaks=1" \
             UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$TOP/tests/fuzz/open/ubsan.supp" \
                 "$FUZZ_DIR/bin/fuzz_$name" -runs=1 -rss_limit_mb=2048 -close_fd_mask=2 "$f" \
                 >"$f.replay" 2>&1
+            rm -rf "$tmp"
             if grep -q -f "$sig" "$f.replay"; then
                 mv "$f" "$crashes.known/" && rm -f "$f.replay" && known=$((known + 1))
             else
@@ -242,10 +249,13 @@ replay_one() {
     [ -d "$dir" ] && [ -n "$(ls "$dir")" ] || { echo "$1: no regression inputs"; return 0; }
     log="$FUZZ_DIR/logs/$1.replay.log"
     mkdir -p "$FUZZ_DIR/logs"
-    ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    tmp="$FUZZ_DIR/tmp/$1.replay"
+    mkdir -p "$tmp"
+    TMPDIR="$tmp" ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
         "$FUZZ_DIR/bin/fuzz_$1" -runs=1 -close_fd_mask=2 -rss_limit_mb=2048 "$dir"/* \
         >"$log" 2>&1
     rc=$?
+    rm -rf "$tmp"
     n=$(ls "$dir" | wc -l)
     if [ $rc != 0 ]; then
         echo "fuzz: $1: a regression input crashes again (exit $rc); log: $log" >&2
@@ -305,10 +315,10 @@ case $cmd in
         bad=0
         for t in $BUILT; do
             [ -d "$TOP/tests/fuzz/open/$t" ] || continue
-            tmp=$(mktemp -d)
-            find "$TOP/tests/fuzz/open/$t" -type f ! -name signature -exec cp {} "$tmp"/ \;
-            replay_one "$t" "$tmp" || bad=1
-            rm -rf "$tmp"
+            inputs=$(mktemp -d)
+            find "$TOP/tests/fuzz/open/$t" -type f ! -name signature -exec cp {} "$inputs"/ \;
+            replay_one "$t" "$inputs" || bad=1
+            rm -rf "$inputs"
         done
         exit $bad
         ;;
