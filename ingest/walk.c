@@ -533,6 +533,7 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
             *reason = SKIP_READ_ERROR;
             return r == ARCHIVE_FATAL ? RD_FATAL : RD_SKIP;
         }
+        if (sz == 0) continue;             /* libarchive may hand a NULL, empty block */
         if (archive_filter_count(a) <= 1) g->exp_data += sz;
         if (cap_check(g, sc, entry)) return RD_FATAL;
         if (off != pos) {                  /* a sparse hole: zeros, so binary */

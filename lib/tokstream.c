@@ -175,7 +175,10 @@ int ts_next(TsReader *r, TsDoc *d)
                 return ts_fail(r, "token id %u at position %u is outside the vocabulary (%u)",
                                id, i, r->hdr.vocab_size);
         }
-        if (((uintptr_t)ids & 3) == 0) {
+        if (n == 0) {
+            static const uint32_t none[1];
+            d->ids = none;
+        } else if (((uintptr_t)ids & 3) == 0) {
             d->ids = (const uint32_t *)(const void *)ids;
         } else { /* give the caller aligned ids */
             if (r->idcap < n) {

@@ -25,7 +25,7 @@
 #define TS_VERSION 1
 #define TS_MAX_META (1u << 20)          /* 1 MiB of metadata per document */
 #define TS_MAX_TOKENS (1u << 28)        /* 268M tokens per document */
-#define TS_MAX_JSON ((uint64_t)1 << 30) /* 1 GiB tokenizer.json */
+#define TS_MAX_JSON ((uint64_t)1 << 26) /* 64 MiB tokenizer.json (GPT-2's is 1.4 MB) */
 
 typedef struct {
     uint32_t version;      /* TS_VERSION */

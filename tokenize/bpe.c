@@ -1019,6 +1019,7 @@ void bpe_encoder_free(BpeEncoder *e)
 */
 static inline void out_ids(BpeEncoder *e, const uint32_t *ids, size_t n)
 {
+    if (n == 0) return;
     if (*e->outn + n > *e->outcap) {
         size_t c = *e->outcap ? *e->outcap * 2 : 1024;
         while (c < *e->outn + n) c *= 2;
