@@ -7,7 +7,11 @@
 #     C program compiled here: the "peer");
 #   - bytes written per second by the pack (shards + index) against dd writing 1 GiB with
 #     fdatasync (the disk);
-#   - verify (recomputes every checksum) against the same dd figure.
+#   - verify (recomputes every checksum) against the same dd figure;
+#   - the same pack reading from a pipe (`cat FILE | cm-shards pack -`), to show whether the
+#     input path limits it;
+#   - a pack of few large documents (DOCS/100 documents of ~17k tokens: ~0.7x the bytes of
+#     tokens, 1/100 of the rows) for the write speed when the token data dominates.
 # The input is synthetic (tests/helpers/shards-mkstream --gen): DOCS documents (default 2M) of
 # realistic sizes and metadata (repo, path, license, imports), ~250 tokens each on average, so
 # ~1 GB of uint16 tokens. DATA_DIR is not used: the real data reaches cm-shards through the
@@ -26,6 +30,11 @@ echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores; other builds may
 if [ ! -s "in-$DOCS.tok" ]; then
     rm -f in-*.tok
     "$GEN" --gen "$DOCS" --repos 20000 --mean-tokens 180 --seed 7 >"in-$DOCS.tok"
+fi
+BIG=$((DOCS / 100))
+if [ ! -s "big-$BIG.tok" ]; then
+    rm -f big-*.tok
+    "$GEN" --gen "$BIG" --repos 200 --mean-tokens 12000 --seed 7 >"big-$BIG.tok"
 fi
 
 # 2. the peer: plain SQLite, six columns, one prepared statement, one transaction
@@ -65,13 +74,17 @@ cc -O2 -o peer peer.c -lsqlite3
 # 3. side by side
 hyperfine --runs "$RUNS" --export-json times.json \
     --prepare "rm -rf $OUT/corpus" -n pack "$CM pack --no-progress -o $OUT/corpus $OUT/in-$DOCS.tok" \
+    --prepare "rm -rf $OUT/piped" -n pipe "cat $OUT/in-$DOCS.tok | $CM pack --no-progress -o $OUT/piped -" \
+    --prepare "rm -rf $OUT/big" -n big "$CM pack --no-progress -o $OUT/big $OUT/big-$BIG.tok" \
     --prepare "rm -f $OUT/peer.sqlite" -n sqlite "$OUT/peer $OUT/peer.sqlite $DOCS" \
     --prepare "rm -f $OUT/dd.bin" -n dd "dd if=/dev/zero of=$OUT/dd.bin bs=1M count=1024 conv=fdatasync status=none" \
     --prepare "sync" -n verify "$CM verify $OUT/corpus" >&2
-rm -f dd.bin peer.sqlite
+rm -f dd.bin peer.sqlite; rm -rf piped
 median() { jq -r ".results[] | select(.command == \"$1\") | .median" times.json; }
 cpu() { jq -r ".results[] | select(.command == \"$1\") | .user + .system" times.json; }
 t_pack=$(median pack); t_sql=$(median sqlite); t_dd=$(median dd); t_ver=$(median verify)
+t_pipe=$(median pipe); t_big=$(median big); big_bytes=$(du -sb big | cut -f1)
+big_tok=$(sqlite3 big/index.sqlite "SELECT CAST(AVG(n_tokens) AS INTEGER) FROM documents"); rm -rf big
 c_pack=$(cpu pack); c_sql=$(cpu sqlite)
 bytes=$(du -sb corpus | cut -f1)
 shard_bytes=$(sqlite3 corpus/index.sqlite "SELECT SUM(bytes) FROM shards")
@@ -93,8 +106,11 @@ Load average before/after: see the log; the machine has 2 cores shared with othe
 | documents per CPU-second (user + system, mean; robust to load) | $(r "$DOCS" "$c_pack" 0) | $(r "$DOCS" "$c_sql" 0) | $(r "$c_sql" "$c_pack") |
 | pack wall time | $(r "$t_pack" 1) s | $(r "$t_sql" 1) s (SQLite rows only) | |
 | write speed, GB/s (shards + index, fdatasync per shard) | $gbs | $dd_gbs (dd 1 GiB, fdatasync) | $(r "$gbs" "$dd_gbs") |
+| the same pack reading a pipe (\`cat FILE \| pack -\`), documents/s | $(r "$DOCS" "$t_pipe" 0) | $docs_s (reading the file) | $(r "$t_pack" "$t_pipe") |
+| write speed with $BIG large documents ($big_tok tokens on average), GB/s | $(r "$big_bytes / 1e9" "$t_big") | $dd_gbs (dd 1 GiB, fdatasync) | $(r "$big_bytes / 1e9 / $t_big" "$dd_gbs") |
 | verify, GB/s of shards (every checksum recomputed) | $ver_gbs | $dd_gbs (dd write) | $(r "$ver_gbs" "$dd_gbs") |
 
 Phases of one more pack ($(sed 's/^cm-shards: timing: //' timing.txt)); the shard sync and the
-row inserts run in the index thread, overlapping the reading of the next shard.
+row inserts run in the index thread, overlapping the reading of the next shard; the path index
+is built at the end, serially.
 EOF
