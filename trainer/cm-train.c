@@ -89,7 +89,7 @@ enum { OPT_DATA = 256, OPT_SYNTH, OPT_LAYERS, OPT_WIDTH, OPT_HEADS, OPT_CONTEXT,
        OPT_EVALEVERY, OPT_EVALBATCHES, OPT_CKPT, OPT_CKPTEVERY, OPT_RESUME, OPT_THREADS,
        OPT_WHERE, OPT_SPLIT, OPT_TIMELIMIT, OPT_KEYWORDS, OPT_PROFILE, OPT_PROGRESS,
        OPT_NOPROGRESS, OPT_PROMPT, OPT_MAXTOK, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_VERSION,
-       OPT_INITSTD };
+       OPT_INITSTD, OPT_BLASCORE };
 
 static const struct option long_options[] = {
     {"data", required_argument, 0, OPT_DATA},
@@ -114,6 +114,7 @@ static const struct option long_options[] = {
     {"ckpt-every", required_argument, 0, OPT_CKPTEVERY},
     {"resume", no_argument, 0, OPT_RESUME},
     {"threads", required_argument, 0, OPT_THREADS},
+    {"blas-core", required_argument, 0, OPT_BLASCORE},
     {"where", required_argument, 0, OPT_WHERE},
     {"split", required_argument, 0, OPT_SPLIT},
     {"time-limit", required_argument, 0, OPT_TIMELIMIT},
@@ -168,6 +169,9 @@ static const char usage_long[] =
     "  --keyword-weights a,b,c  per-sample loss weight 1 + count of these tokens in the\n"
     "                       window (Hugging Face course); each must be one token\n"
     "  --threads N (cores)  threads for the kernels and OpenBLAS\n"
+    "  --blas-core auto|env|NAME (auto)  OpenBLAS kernels: auto picks this CPU's best\n"
+    "                       (SkylakeX with AVX-512, also over an OPENBLAS_CORETYPE preset\n"
+    "                       naming slower ones); env keeps OPENBLAS_CORETYPE; or a core name\n"
     "Evaluation and output:\n"
     "  --log FILE           JSONL metrics per step: step, loss, lr, grad_norm, tokens_per_s,\n"
     "                       and at evaluations valid_loss, perplexity, bits_per_byte\n"
@@ -282,6 +286,7 @@ static void opts_parse(Opts *o, int argc, char **argv)
         case OPT_CKPTEVERY: o->nCkptEvery = opt_long("ckpt-every", optarg, 0, 2000000000L); break;
         case OPT_RESUME: o->bResume = 1; break;
         case OPT_THREADS: o->nThreads = opt_long("threads", optarg, 1, 1024); break;
+        case OPT_BLASCORE: break; /* read by kernels_env_setup() before OpenBLAS starts */
         case OPT_WHERE: o->zWhere = optarg; break;
         case OPT_SPLIT: o->zSplit = optarg; break;
         case OPT_TIMELIMIT: o->timeLimit = opt_double("time-limit", optarg, 0, 1e9); break;
@@ -647,10 +652,14 @@ static int cmd_train(Opts *o)
     double acts_gib = 4.0 * N * (o->cfg.L * (16.0 * o->cfg.C + (double)o->cfg.NH * T) + V +
                                  12.0 * o->cfg.C) / (1 << 30);
     const char *core = kernels_blas_core(), *ct = getenv("OPENBLAS_CORETYPE");
-    if (!o->bQuiet && ct && strcasecmp(core, "SkylakeX") && strcasecmp(core, "Cooperlake") &&
-        strcasecmp(core, "SapphireRapids") && kernels_cpu_avx512())
-        warn("OPENBLAS_CORETYPE=%s from the environment keeps OpenBLAS on its %s kernels; this "
-             "CPU runs the faster SkylakeX ones (unset OPENBLAS_CORETYPE to use them)", ct, core);
+    const char *over = getenv("CM_TRAIN_BLAS_OVERRODE");
+    if (!o->bQuiet && over)
+        fprintf(stderr, "cm-train: OPENBLAS_CORETYPE=%s from the environment names slower "
+                "kernels than this CPU runs: using %s (--blas-core env keeps the preset)\n",
+                over, core);
+    else if (!o->bQuiet && ct && !kernels_core_is_avx512(core) && kernels_cpu_avx512())
+        warn("OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels; this CPU runs the faster "
+             "SkylakeX ones (--blas-core auto)", ct, core);
     if (!o->bQuiet)
         fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
                 "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, other kernels on %d; "

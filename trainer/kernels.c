@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <cblas.h>
 #ifdef _OPENMP
@@ -63,9 +64,26 @@ int kernels_under_valgrind(void)
 void kernels_env_setup(char **argv)
 {
     if (getenv("CM_TRAIN_REEXEC")) return;
+    /* under valgrind /proc/self/exe is the tool, not this program: change nothing */
+    if (kernels_under_valgrind()) return;
+    const char *want = "auto";             /* --blas-core auto|env|NAME, read before main's parser */
+    for (int i = 1; argv[i]; i++) {
+        if (!strcmp(argv[i], "--")) break;
+        if (!strcmp(argv[i], "--blas-core") && argv[i + 1]) want = argv[i + 1];
+        else if (!strncmp(argv[i], "--blas-core=", 12)) want = argv[i] + 12;
+    }
     int changed = 0;
-    if (!getenv("OPENBLAS_CORETYPE") && kernels_cpu_avx512()) {
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    if (!strcmp(want, "auto")) {
+        /* this CPU's best kernels, also over a preset naming slower ones (a machine-wide
+        ** OPENBLAS_CORETYPE=Haswell costs 2-10x here); `--blas-core env` keeps the preset */
+        if (kernels_cpu_avx512() && (!ct || !kernels_core_is_avx512(ct))) {
+            if (ct) setenv("CM_TRAIN_BLAS_OVERRODE", ct, 1);
+            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+            changed = 1;
+        }
+    } else if (strcmp(want, "env") != 0 && (!ct || strcmp(ct, want) != 0)) {
+        setenv("OPENBLAS_CORETYPE", want, 1);
         changed = 1;
     }
     if (!getenv("OMP_WAIT_POLICY")) {
@@ -73,9 +91,16 @@ void kernels_env_setup(char **argv)
         changed = 1;
     }
     setenv("CM_TRAIN_REEXEC", "1", 1);
-    /* under valgrind /proc/self/exe is the tool, not this program: do not re-execute */
-    if (kernels_under_valgrind()) return;
     if (changed) execv("/proc/self/exe", argv);   /* returns only on failure: go on as is */
+}
+
+/*
+** 1 when OpenBLAS core type `name` uses AVX-512 kernels.
+*/
+int kernels_core_is_avx512(const char *name)
+{
+    return !strcasecmp(name, "SkylakeX") || !strcasecmp(name, "Cooperlake") ||
+           !strcasecmp(name, "SapphireRapids");
 }
 
 /*

@@ -30,6 +30,8 @@
 ** the CPU has AVX-512 F/BW/DQ/VL, set it to SkylakeX, and if OMP_WAIT_POLICY is unset set it to
 ** passive (spinning OpenMP threads steal the 2 cores from OpenBLAS's threads), then re-execute
 ** /proc/self/exe with the same argv once (CM_TRAIN_REEXEC guards against loops). */
+/* 1 when OpenBLAS core type `name` uses AVX-512 kernels (SkylakeX, Cooperlake, ...). */
+int kernels_core_is_avx512(const char *name);
 void kernels_env_setup(char **argv);
 /* 1 when running under valgrind (then the kernels use one thread and no re-exec happens). */
 int kernels_under_valgrind(void);
