@@ -199,6 +199,9 @@ int tsr_next(TsReader *r, TsDoc *d, const unsigned char **raw)
         if (raw) {
             *raw = ids;
             d->ids = NULL;
+        } else if (n == 0) { /* as lib's ts_next: no memcpy from/to NULL for an empty one */
+            static const uint32_t none[1];
+            d->ids = none;
         } else if (((uintptr_t)ids & 3) == 0) {
             d->ids = (const uint32_t *)(const void *)ids;
         } else { /* give the caller aligned ids */
