@@ -40,7 +40,7 @@ q() { echo "  sqlite> $1" >&2; sqlite3 -header -column corpus/index.sqlite "$1" 
 q "SELECT * FROM tokens_per_split"
 q "SELECT repo_name, documents, tokens FROM tokens_per_repo ORDER BY tokens DESC LIMIT 12"
 q "SELECT * FROM tokens_per_module"
-q "SELECT path, n_tokens, shard FROM largest_documents LIMIT 5"
+q "SELECT path, n_tokens, file FROM largest_documents LIMIT 5"
 
 step "4. cm-train: a small GPT for $MINUTES minutes, then eval and completions"
 cm-train --data corpus --layers 4 --width 256 --heads 4 --context 128 --batch 16 \
