@@ -117,7 +117,26 @@ int ts_open(TsReader *r, int fd, const char *name)
     return read_header(r, &r->hdr);
 }
 
+/*
+** Largest of n ids read from unaligned memory: no branch in the loop, so the compiler
+** vectorises it (a compare-and-branch per id was 15% of a pack's instructions).
+*/
+static uint32_t max_id(const unsigned char *ids, uint32_t n)
+{
+    uint32_t mx = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t v = rd32(ids + 4 * (size_t)i);
+        mx = v > mx ? v : mx;
+    }
+    return mx;
+}
+
 int ts_next(TsReader *r, TsDoc *d)
+{
+    return ts_next_raw(r, d, NULL);
+}
+
+int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
 {
     for (;;) {
         int rc = need(r, 16);
@@ -166,16 +185,21 @@ int ts_next(TsReader *r, TsDoc *d)
         uint32_t got = (uint32_t)hash64(p + 16, total - 16);
         if (got != check) return ts_fail(r, "checksum mismatch (damaged stream)");
         const unsigned char *ids = p + 16 + ml;
+        if (n && max_id(ids, n) >= r->hdr.vocab_size) {
+            for (uint32_t i = 0; i < n; i++) { /* the first one, for the message */
+                uint32_t id = rd32(ids + 4 * (size_t)i);
+                if (id >= r->hdr.vocab_size)
+                    return ts_fail(r, "token id %u at position %u is outside the vocabulary (%u)",
+                                   id, i, r->hdr.vocab_size);
+            }
+        }
         d->meta = (const char *)p + 16;
         d->meta_len = ml;
         d->n = n;
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t id = rd32(ids + 4 * (size_t)i);
-            if (id >= r->hdr.vocab_size)
-                return ts_fail(r, "token id %u at position %u is outside the vocabulary (%u)",
-                               id, i, r->hdr.vocab_size);
-        }
-        if (n == 0) {
+        if (raw) {
+            *raw = ids;
+            d->ids = NULL;
+        } else if (n == 0) {
             static const uint32_t none[1];
             d->ids = none;
         } else if (((uintptr_t)ids & 3) == 0) {

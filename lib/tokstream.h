@@ -64,6 +64,10 @@ int ts_open(TsReader *r, int fd, const char *name);
 /* Next document: 1 and *d filled (valid until the next call); 0 at a clean end (end frame then
 ** end of input); -1 with r->err set on a damaged or truncated stream. */
 int ts_next(TsReader *r, TsDoc *d);
+/* Same, but without the aligned copy: *raw = the ids as they lie in the read buffer (n
+** little-endian u32, maybe unaligned) and d->ids = NULL. For a consumer that converts the ids
+** anyway (cm-shards pack narrows them to u16). */
+int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw);
 void ts_close(TsReader *r);
 
 void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fingerprint,

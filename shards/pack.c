@@ -39,8 +39,7 @@
 #include "io.h"         // defines: Out, Progress
 #include "json.h"       // defines: JsonObj, json_parse_object
 #include "shard.h"      // defines: ShardHeader, index_sql_schema
-#include "tokstream.h"  // defines: TsReader, ts_open
-#include "tsread.h"     // defines: tsr_next
+#include "tokstream.h"  // defines: TsReader, ts_open, ts_next_raw
 #include "util.h"       // defines: error, Buf, exit codes
 
 #define NOSTR UINT32_MAX   /* Row string length meaning SQL NULL */
@@ -349,7 +348,7 @@ static int pack_skip_done(Packer *p)
     int rc = CM_OK;
     while (k < p->next_doc) {
         TsDoc d;
-        int r = tsr_next(&p->ts, &d, NULL);
+        int r = ts_next(&p->ts, &d);
         if (r <= 0) {
             if (r < 0) error("%s", p->ts.err);
             error("%s: the input ended after %llu documents but the corpus already holds %llu: "
@@ -1091,7 +1090,7 @@ int pack_run(const PackOpts *o)
         if (g_interrupted) break;
         TsDoc d;
         const unsigned char *ids;
-        int r = tsr_next(&p->ts, &d, &ids);
+        int r = ts_next_raw(&p->ts, &d, &ids);
         if (r == 0) { input_ok = 1; break; }
         if (r < 0) {
             error("%s", p->ts.err);
