@@ -7,7 +7,7 @@
 # ratio against its peer is in the stage's own table.
 set -eu
 BUILD=$1 DATA=$2 OUT=$3
-STEPS=${CM_PIPELINE_STEPS:-200}
+STEPS=${CM_PIPELINE_STEPS:-100}
 PATH="$BUILD/bin:$PATH"
 mkdir -p "$OUT" && cd "$OUT" && rm -rf corpus
 t() { /usr/bin/time -f "%e %M" -o "$1.time" sh -c "$2"; }
