@@ -32,7 +32,9 @@ for s in "$@"; do
     fi
     echo "bench: $s ..." >&2
     mkdir -p "$OUT/$s"
-    if sh "$script" "$BUILD" "$DATA" "$OUT/$s" >"$OUT/$s.md" 2>"$OUT/$s.log"; then
+    shell=sh
+    head -1 "$script" | grep -q bash && shell=bash
+    if $shell "$script" "$BUILD" "$DATA" "$OUT/$s" >"$OUT/$s.md" 2>"$OUT/$s.log"; then
         { echo "### $s"; echo; cat "$OUT/$s.md"; echo; } >>"$report"
     else
         echo "bench: $s failed (see $OUT/$s.log)" >&2
