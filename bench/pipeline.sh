@@ -16,7 +16,7 @@ t ingest_filter "cm-ingest -q --ext py,ipynb $DATA/*.deb | cm-filter -q > kept.j
 t train_tok "cm-tokenize train --vocab-size 8192 -o tok.json kept.jsonl 2>/dev/null"
 t encode_pack "cm-tokenize encode -t tok.json kept.jsonl | cm-shards pack --no-progress -o corpus 2>/dev/null"
 t train_model "cm-train --data corpus --layers 4 --width 256 --heads 4 --context 256 --batch 16 --steps $STEPS --no-progress -q --ckpt model.ckpt"
-t eval_model "cm-train eval --ckpt model.ckpt --data corpus --split valid > eval.json"
+t eval_model "cm-train eval --ckpt model.ckpt --data corpus --split valid --eval-batches 50 > eval.json"
 mb=$(awk '{n += length($0) + 1} END {printf "%.1f", n / 1e6}' kept.jsonl)
 debs=$(du -cm "$DATA"/*.deb | tail -1 | cut -f1)
 echo "Input: $(ls "$DATA"/*.deb | wc -l) .deb files ($debs MB); kept JSONL: $mb MB;"

@@ -46,7 +46,7 @@ step "4. cm-train: a small GPT for $MINUTES minutes, then eval and completions"
 cm-train --data corpus --layers 4 --width 256 --heads 4 --context 128 --batch 16 \
     --steps 100000 --time-limit $((MINUTES * 60)) --lr 1e-3 --warmup 50 \
     --eval-every 100 --eval-batches 10 --log train.jsonl --ckpt model.ckpt
-cm-train eval --ckpt model.ckpt --data corpus --split valid | tee eval.txt >&2
+cm-train eval --ckpt model.ckpt --data corpus --split valid --eval-batches 100 | tee eval.txt >&2
 for p in "import numpy as" "import matplotlib.pyplot as" "df = pd.read_csv(" \
          "from sklearn.model_selection import"; do
     echo "  --- prompt: $p" >&2

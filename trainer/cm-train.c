@@ -57,6 +57,7 @@ typedef struct {
     double wd, clip;          /* weight decay, clipping norm (0: off) */
     long nEvalEvery;          /* evaluate every N steps (0: at the end only) */
     long nEvalBatches;        /* batches per evaluation */
+    int bEvalBatchesGiven;    /* --eval-batches given: `eval` stops there, else the whole split */
     const char *zCkpt;        /* checkpoint file (or directory: DIR/ckpt.bin) */
     long nCkptEvery;          /* save every N steps (0: at the end and on signals) */
     int bResume;              /* continue from zCkpt */
@@ -148,6 +149,7 @@ static const char usage_long[] =
     "\n"
     "usage: cm-train [train] (--data DIR | --synthetic V) [options]\n"
     "       cm-train eval --ckpt FILE (--data DIR [--split valid] | --synthetic V) [--batch B]\n"
+    "                [--eval-batches N]   (default: the whole split)\n"
     "       cm-train complete --ckpt FILE --data DIR --prompt TEXT [--max-tokens 64]\n"
     "                [--temperature 0.8] [--top-k 50] [--top-p 0.95] [--seed S]\n"
     "       cm-train plot --log FILE -o OUT.svg      (SVG chart of train/valid loss)\n"
@@ -281,7 +283,10 @@ static void opts_parse(Opts *o, int argc, char **argv)
         case OPT_CLIP: o->clip = opt_double("grad-clip", optarg, 0, 1e9); o->given |= GIVEN_CLIP; break;
         case OPT_ACCUM: o->nAccum = opt_long("accum", optarg, 1, 1 << 20); o->given |= GIVEN_ACCUM; break;
         case OPT_EVALEVERY: o->nEvalEvery = opt_long("eval-every", optarg, 0, 2000000000L); break;
-        case OPT_EVALBATCHES: o->nEvalBatches = opt_long("eval-batches", optarg, 1, 1 << 30); break;
+        case OPT_EVALBATCHES:
+            o->nEvalBatches = opt_long("eval-batches", optarg, 1, 1 << 30);
+            o->bEvalBatchesGiven = 1;
+            break;
         case OPT_CKPT: o->zCkpt = optarg; break;
         case OPT_CKPTEVERY: o->nCkptEvery = opt_long("ckpt-every", optarg, 0, 2000000000L); break;
         case OPT_RESUME: o->bResume = 1; break;
@@ -860,7 +865,7 @@ static int cmd_eval(Opts *o)
                        (uint64_t)o->nEvalBatches * B);
     }
     uint64_t nt = 0;
-    long maxb = o->zData ? 0x7fffffffL : o->nEvalBatches;
+    long maxb = o->zData && !o->bEvalBatchesGiven ? 0x7fffffffL : o->nEvalBatches;
     double loss = evaluate(&m, &d, B, maxb, &nt);
     printf("{\"split\":\"%s\",\"step\":%llu,\"loss\":%.9g,\"perplexity\":%.6g,\"tokens\":%llu",
            o->zData ? o->zSplit : "synthetic", (unsigned long long)info.step, loss, exp(loss),
