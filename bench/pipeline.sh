@@ -28,7 +28,7 @@ row ingest_filter "cm-ingest \\| cm-filter"
 row train_tok "cm-tokenize train (vocab 8192)"
 row encode_pack "cm-tokenize encode \\| cm-shards pack"
 row train_model "cm-train ($STEPS steps)"
-row eval_model "cm-train eval (valid split)"
+row eval_model "cm-train eval (50 batches of the valid split)"
 total=$(cat *.time | awk '{s += $1} END {printf "%.1f", s}')
 echo "| **total, dumps to evaluated model** | **$total s** | |"
 echo
