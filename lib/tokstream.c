@@ -42,7 +42,9 @@ static int ts_fail(TsReader *r, const char *fmt, ...)
 }
 
 /* Make n bytes available at buf[start]; returns 1, 0 if the input ended before any of them
-** was read, -2 if it ended part way, -1 on a read error. */
+** was read, -2 if it ended part way, -1 on a read error. The buffer grows only when it is full
+** of bytes actually read, so a frame that declares a huge size but is not followed by that
+** much data costs no memory (found by fuzzing: a forged frame reserved 2 GiB). */
 static int need(TsReader *r, size_t n)
 {
     while (r->end - r->start < n) {
@@ -52,9 +54,9 @@ static int need(TsReader *r, size_t n)
             r->end -= r->start;
             r->start = 0;
         }
-        if (r->cap < n) {
-            size_t c = r->cap;
-            while (c < n) c *= 2;
+        if (r->end == r->cap) { /* full of real data, and still short of n */
+            size_t c = r->cap * 2;
+            if (c > n) c = n;
             r->buf = xrealloc(r->buf, c);
             r->cap = c;
         }

@@ -12,7 +12,8 @@
 #   bin/        fuzz_NAME (the fuzzer) and seeds_NAME (writes the seed corpus)
 #   seeds/NAME  seeds made by codemill's own writers (never third-party files)
 #   corpus/NAME the corpus the fuzzer grows (starts as a copy of the seeds)
-#   crashes/NAME/ inputs that crashed, leaked, timed out or broke a checked property
+#   crashes/NAME/ inputs that crashed, leaked, timed out or broke a checked property in the last
+#                 run (those of earlier runs move to crashes/NAME.earlier/)
 #   logs/NAME.log the fuzzer's output
 # `run` prints one line per target: executions, cov: and ft: from libFuzzer's final status
 # line, and crashes; it exits 1 if any target crashed, 2 on bad usage, 3 if a target
@@ -172,6 +173,10 @@ run_one() {
     corpus="$FUZZ_DIR/corpus/$name"
     crashes="$FUZZ_DIR/crashes/$name"
     log="$FUZZ_DIR/logs/$name.log"
+    # crash inputs of an earlier run are kept aside, so that this run counts only its own
+    if [ -d "$crashes" ] && [ -n "$(ls "$crashes")" ]; then
+        mkdir -p "$crashes.earlier" && mv "$crashes"/* "$crashes.earlier"/
+    fi
     mkdir -p "$corpus" "$crashes" "$FUZZ_DIR/logs"
     cp "$FUZZ_DIR/seeds/$name"/* "$corpus"/ 2>/dev/null
     regress="$TOP/tests/fuzz/regress/$name"
