@@ -174,7 +174,6 @@ int lr_next(LineReader *r, char **line, size_t *len)
             *line = p;
             *len = avail;
             r->start = r->end;
-            /* make sure the line is NUL-terminable for callers: there is room since cap grew */
             return 1;
         }
         if (lr_fill(r) < 0) {

@@ -104,17 +104,8 @@ int record_parse(Record *r, const char *line, size_t len)
     return 0;
 }
 
-static void write_str_field(Out *o, const char *key, const char *s, size_t n, int *first)
-{
-    if (!*first) out_putc(o, ',');
-    *first = 0;
-    out_putc(o, '"');
-    out_puts(o, key);
-    out_puts(o, "\":");
-    json_escape_out(o, s, n);
-}
-
-/* Append `"key":` and the escaped s[0..n) to o, which has room (checked by the caller). */
+/* Append `"key":` (klen bytes, with its leading '{' or ',') and the escaped s[0..n) to o,
+** which has room (checked by the caller). */
 static void put_field(Out *o, const char *key, size_t klen, const char *s, size_t n)
 {
     memcpy(o->buf + o->len, key, klen);
@@ -122,47 +113,51 @@ static void put_field(Out *o, const char *key, size_t klen, const char *s, size_
     o->len += json_escape_into(o->buf + o->len, s, n);
 }
 
+/* Same, for a field that may not fit the buffer: through out_write / json_escape_out. */
+static void put_field_slow(Out *o, const char *key, size_t klen, const char *s, size_t n)
+{
+    out_write(o, key, klen);
+    json_escape_out(o, s, n);
+}
+
+/*
+** Write a record's fields, from '{' to the last of extra_json, without the closing "}\n":
+** repo_name, path, size, license (when lic is not NULL), content, then extra_json. One
+** capacity check, then straight into the buffer; a record bigger than the whole buffer goes
+** field by field. Shared by record_write_parts and record_write.
+*/
+static void write_head(Out *o, const char *repo, size_t repo_n, const char *path, size_t path_n,
+                       const char *lic, size_t lic_n, const char *content, size_t content_n,
+                       const char *extra_json, size_t extra_len)
+{
+    if (!repo) repo = "", repo_n = 0;
+    if (!path) path = "", path_n = 0;
+    if (!content) content = "", content_n = 0;
+    size_t need = JSON_ESCAPE_MAX(repo_n) + JSON_ESCAPE_MAX(path_n) + JSON_ESCAPE_MAX(lic_n) +
+                  JSON_ESCAPE_MAX(content_n) + extra_len + 128;
+    if (need > o->cap - o->len) out_flush(o);
+    void (*put)(Out *, const char *, size_t, const char *, size_t) =
+        need > o->cap ? put_field_slow : put_field;
+    put(o, "{\"repo_name\":", 13, repo, repo_n);
+    put(o, ",\"path\":", 8, path, path_n);
+    char num[48];
+    int k = snprintf(num, sizeof num, ",\"size\":%zu", content_n);
+    out_write(o, num, (size_t)k);
+    if (lic) put(o, ",\"license\":", 11, lic, lic_n);
+    put(o, ",\"content\":", 11, content, content_n);
+    if (extra_json && extra_len) {
+        out_putc(o, ',');
+        out_write(o, extra_json, extra_len);
+    }
+}
+
 void record_write_parts(Out *o, const char *repo, size_t repo_n, const char *path, size_t path_n,
                         const char *content, size_t content_n, const char *license,
                         const char *extra_json, size_t extra_len)
 {
-    if (!repo) repo = "", repo_n = 0;
-    if (!path) path = "", path_n = 0;
-    size_t lic_n = license ? strlen(license) : 0;
-    size_t need = JSON_ESCAPE_MAX(repo_n) + JSON_ESCAPE_MAX(path_n) + JSON_ESCAPE_MAX(lic_n) +
-                  JSON_ESCAPE_MAX(content_n) + extra_len + 128;
-    if (need > o->cap - o->len) {
-        out_flush(o);
-        if (need > o->cap) { /* bigger than the whole buffer: field by field */
-            int first = 1;
-            out_putc(o, '{');
-            write_str_field(o, "repo_name", repo, repo_n, &first);
-            write_str_field(o, "path", path, path_n, &first);
-            char num[48];
-            int k = snprintf(num, sizeof num, ",\"size\":%zu", content_n);
-            out_write(o, num, (size_t)k);
-            if (license) write_str_field(o, "license", license, lic_n, &first);
-            write_str_field(o, "content", content, content_n, &first);
-            if (extra_json && extra_len) {
-                out_putc(o, ',');
-                out_write(o, extra_json, extra_len);
-            }
-            out_puts(o, "}\n");
-            return;
-        }
-    }
-    put_field(o, "{\"repo_name\":", 13, repo, repo_n);
-    put_field(o, ",\"path\":", 8, path, path_n);
-    o->len += (size_t)snprintf(o->buf + o->len, 48, ",\"size\":%zu", content_n);
-    if (license) put_field(o, ",\"license\":", 11, license, lic_n);
-    put_field(o, ",\"content\":", 11, content, content_n);
-    if (extra_json && extra_len) {
-        o->buf[o->len++] = ',';
-        memcpy(o->buf + o->len, extra_json, extra_len);
-        o->len += extra_len;
-    }
-    o->buf[o->len++] = '}';
-    o->buf[o->len++] = '\n';
+    write_head(o, repo, repo_n, path, path_n, license, license ? strlen(license) : 0, content,
+               content_n, extra_json, extra_len);
+    out_write(o, "}\n", 2);
 }
 
 /* Does the formatted field list `json` hold the key k? */
@@ -178,19 +173,8 @@ static int key_in(const char *json, size_t n, const char *k, size_t kl)
 
 void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_len)
 {
-    int first = 1;
-    out_putc(o, '{');
-    write_str_field(o, "repo_name", r->repo_name.s ? r->repo_name.s : "", r->repo_name.n, &first);
-    write_str_field(o, "path", r->path.s ? r->path.s : "", r->path.n, &first);
-    char num[48];
-    int k = snprintf(num, sizeof num, ",\"size\":%zu", r->content.n);
-    out_write(o, num, (size_t)k);
-    if (r->license.s) write_str_field(o, "license", r->license.s, r->license.n, &first);
-    write_str_field(o, "content", r->content.s ? r->content.s : "", r->content.n, &first);
-    if (extra_json && extra_len) {
-        out_putc(o, ',');
-        out_write(o, extra_json, extra_len);
-    }
+    write_head(o, r->repo_name.s, r->repo_name.n, r->path.s, r->path.n, r->license.s,
+               r->license.n, r->content.s, r->content.n, extra_json, extra_len);
     for (int i = 0; i < r->obj.n; i++) {
         const JsonField *f = &r->obj.f[i];
         if (record_is_known_field(f->key, f->klen)) continue;
@@ -206,5 +190,5 @@ void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_
             out_write(o, f->raw, f->rawlen);
         }
     }
-    out_puts(o, "}\n");
+    out_write(o, "}\n", 2);
 }
