@@ -18,7 +18,11 @@
 ** Memory: the stream reader's buffer (the largest document), the metadata of the documents of
 ** two shards -- the one being written and the one the index thread commits -- (at most
 ** PACK_MAX_ROW_BYTES, 64 MiB, each; a shard is closed early when its metadata reaches that),
-** a 1 MiB write buffer, and SQLite's page cache (64 MiB).
+** the shard writer's chunks (4 MiB, swriter.h), and SQLite's page cache (64 MiB).
+**
+** Threads: the main thread reads the stream, parses metadata and fills the writer's chunks; the
+** writer thread checksums and writes them (O_DIRECT); the index thread syncs finished shards
+** and inserts their rows.
 */
 #include "shards.h"
 
@@ -39,6 +43,7 @@
 #include "io.h"         // defines: Out, Progress
 #include "json.h"       // defines: JsonObj, json_parse_object
 #include "shard.h"      // defines: ShardHeader, index_sql_schema
+#include "swriter.h"    // defines: SWriter, sw_space
 #include "tokstream.h"  // defines: TsReader, ts_open, ts_next_raw
 #include "util.h"       // defines: error, Buf, exit codes
 
@@ -91,10 +96,8 @@ typedef struct {
     double valid_fraction; /* split share */
     uint64_t split_seed;   /* split hash seed */
     uint64_t shard_id;     /* number of the shard being written (or next) */
-    int fd;                /* its file, -1 when none is open */
-    Out out;               /* buffered writes to it */
-    Hash64State *hash;     /* payload checksum */
-    size_t hashed;         /* out.buf[0..hashed) is not payload or already hashed */
+    int open;              /* a shard file is being written */
+    SWriter *sw;           /* writes it (O_DIRECT, own thread) and checksums its payload */
     uint64_t tokens;       /* tokens in the current shard */
     Batch bt[2];           /* the shard being filled and the one being committed */
     Batch *cur;            /* the one the main thread fills */
@@ -606,14 +609,15 @@ static int pack_add_row(Packer *p, const TsDoc *d)
 // ----------------------------------------------------------------------------
 // shards
 //
-// Two threads: the main thread reads the stream, parses metadata into the current Batch and
-// writes the shard's tokens; at the end of a shard it writes the header and hands the Batch to
-// the index thread, which fdatasyncs, renames, fsyncs the directory and inserts the rows in one
-// transaction (the crash-safety order above), while the main thread fills the other Batch.
+// The main thread reads the stream, parses metadata into the current Batch and hands the
+// shard's tokens to the writer thread (swriter.c); at the end of a shard it waits for the
+// writer, writes the header and hands the Batch to the index thread, which fdatasyncs, renames,
+// fsyncs the directory and inserts the rows in one transaction (the crash-safety order above),
+// while the main thread fills the other Batch.
 // At most one Batch is in the index thread's hands.
 
 /*
-** Start shard p->shard_id: create its .tmp file and reserve the header.
+** Start shard p->shard_id: create its .tmp file (the writer leaves room for the header).
 */
 static void pack_shard_begin(Packer *p)
 {
@@ -623,48 +627,32 @@ static void pack_shard_begin(Packer *p)
     b->shard_id = p->shard_id;
     snprintf(b->final, sizeof b->final, "%s/%s", p->o->dir, name);
     snprintf(b->tmp, sizeof b->tmp, "%s.tmp", b->final);
-    p->fd = open(b->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (p->fd < 0) die(CM_EIO, "cannot create '%s': %s", b->tmp, strerror(errno));
+    if (sw_begin(p->sw, b->tmp, SHARD_PAYLOAD_OFFSET))
+        die(CM_EIO, "cannot create '%s': %s", b->tmp, strerror(errno));
     memcpy(g_tmp_path, b->tmp, sizeof g_tmp_path);
-    out_init(&p->out, p->fd, b->tmp, 1u << 20);
-    static const unsigned char zero[SHARD_PAYLOAD_OFFSET];
-    out_write(&p->out, zero, sizeof zero);
-    p->hashed = p->out.len; /* the header placeholder is not payload */
-    p->hash = hash64_new();
+    p->open = 1;
     p->tokens = 0;
     b->nrows = 0;
     buf_reset(&b->arena);
 }
 
 /*
-** Hash the payload bytes waiting in the write buffer, then write them out. Hashing whole
-** buffers (1 MiB) rather than each document's few hundred bytes keeps XXH3 at full speed.
-*/
-static void pack_out_flush(Packer *p)
-{
-    hash64_update(p->hash, p->out.buf + p->hashed, p->out.len - p->hashed);
-    p->hashed = 0;
-    out_flush(&p->out);
-}
-
-/*
 ** Append a document's ids (n little-endian u32 in the stream's read buffer, maybe unaligned) to
-** the current shard: narrowed (dtype 2) or copied straight into the write buffer.
+** the current shard: narrowed (dtype 2) or copied straight into the writer's chunk. Returns 0,
+** or -1 with a message when a write of the shard failed.
 */
-static void pack_shard_write(Packer *p, const unsigned char *ids, uint32_t n)
+static int pack_shard_write(Packer *p, const unsigned char *ids, uint32_t n)
 {
     p->tokens += n;
     while (n > 0) {
-        size_t room = (p->out.cap - p->out.len) / p->dtype;
-        if (room == 0) {
-            pack_out_flush(p);
-            continue;
-        }
+        size_t room;
+        unsigned char *dst = sw_space(p->sw, &room);
+        if (!dst) return error("cannot write to '%s': %s", p->cur->tmp, strerror(errno));
+        room /= p->dtype; /* chunks are a multiple of 4 bytes: never 0 */
         size_t k = n < room ? n : room;
         if (p->dtype == 4) {
-            memcpy(p->out.buf + p->out.len, ids, 4 * k);
+            memcpy(dst, ids, 4 * k);
         } else {
-            unsigned char *dst = (unsigned char *)p->out.buf + p->out.len;
             for (size_t i = 0; i < k; i++) { /* the low half of each id (ids < 65536) */
                 uint32_t v;
                 memcpy(&v, ids + 4 * i, 4);
@@ -672,10 +660,11 @@ static void pack_shard_write(Packer *p, const unsigned char *ids, uint32_t n)
                 memcpy(dst + 2 * i, &w, 2);
             }
         }
-        p->out.len += k * p->dtype;
+        sw_commit(p->sw, k * p->dtype);
         ids += 4 * k;
         n -= (uint32_t)k;
     }
+    return 0;
 }
 
 /*
@@ -940,39 +929,33 @@ static int pack_wait_idle(Packer *p)
 */
 static int pack_shard_finish(Packer *p)
 {
-    if (p->fd < 0) return 0;
+    if (!p->open) return 0;
     Batch *b = p->cur;
+    p->open = 0;
     if (b->nrows == 0) { /* nothing was added (bad first document): no empty shard */
-        out_done(&p->out);
-        close(p->fd);
-        p->fd = -1;
+        sw_abort(p->sw);
         unlink(b->tmp);
         g_tmp_path[0] = 0;
-        hash64_free(p->hash);
-        p->hash = NULL;
         return 0;
     }
-    pack_out_flush(p);
     ShardHeader h = {0};
-    h.version = SHARD_VERSION;
-    h.dtype = p->dtype;
-    h.tokens = p->tokens;
-    h.fingerprint = p->ts.hdr.fingerprint;
-    h.checksum = hash64_digest(p->hash);
-    h.eot_id = p->ts.hdr.eot_id;
-    h.vocab_size = p->ts.hdr.vocab_size;
-    h.documents = b->nrows;
-    h.payload_offset = SHARD_PAYLOAD_OFFSET;
-    unsigned char hb[SHARD_HEADER_BYTES];
-    shard_header_encode(&h, hb);
-    hash64_free(p->hash);
-    p->hash = NULL;
-    int fd = p->fd;
-    p->fd = -1;
-    out_done(&p->out);
-    if (pwrite(fd, hb, sizeof hb, 0) != (ssize_t)sizeof hb) {
+    int fd = -1;
+    if (sw_flush(p->sw, &h.checksum) == 0) {
+        h.version = SHARD_VERSION;
+        h.dtype = p->dtype;
+        h.tokens = p->tokens;
+        h.fingerprint = p->ts.hdr.fingerprint;
+        h.eot_id = p->ts.hdr.eot_id;
+        h.vocab_size = p->ts.hdr.vocab_size;
+        h.documents = b->nrows;
+        h.payload_offset = SHARD_PAYLOAD_OFFSET;
+        unsigned char hb[SHARD_HEADER_BYTES];
+        shard_header_encode(&h, hb);
+        fd = sw_end(p->sw, hb, sizeof hb);
+    }
+    if (fd < 0) {
         int e = errno;
-        close(fd);
+        sw_abort(p->sw);
         unlink(b->tmp);
         g_tmp_path[0] = 0;
         error("cannot write to '%s': %s", b->tmp, strerror(e));
@@ -1049,7 +1032,6 @@ int pack_run(const PackOpts *o)
     Packer pk, *p = &pk;
     memset(p, 0, sizeof *p);
     p->o = o;
-    p->fd = -1;
     p->bt[0].fd = p->bt[1].fd = -1;
     p->cur = &p->bt[0];
     pthread_mutex_init(&p->mu, NULL);
@@ -1067,6 +1049,12 @@ int pack_run(const PackOpts *o)
     /* SQLite's memory statistics take a global mutex on every allocation; cm-shards never
     ** reads them. Only possible before SQLite is initialised (else SQLITE_MISUSE: ignored). */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    p->sw = sw_new(!getenv("CM_SHARDS_BUFFERED"));
+    if (!p->sw) {
+        error("cannot start the shard writer: %s", strerror(errno));
+        rc = CM_EINTERNAL;
+        goto done;
+    }
     p->ts_open = 1; /* ts_close is needed even when ts_open fails */
     if (ts_open(&p->ts, o->fd, o->input)) {
         error("%s", p->ts.err);
@@ -1098,18 +1086,21 @@ int pack_run(const PackOpts *o)
             break;
         }
         Batch *b = p->cur;
-        if (p->fd >= 0 && p->tokens > 0 &&
+        if (p->open && p->tokens > 0 &&
             (p->tokens + d.n > p->shard_tokens ||
              b->arena.len + b->nrows * sizeof(Row) >= PACK_MAX_ROW_BYTES)) {
             int frc = pack_shard_finish(p);
             if (frc) { rc = frc; goto done; }
         }
-        if (p->fd < 0) pack_shard_begin(p);
+        if (!p->open) pack_shard_begin(p);
         if (pack_add_row(p, &d)) {
             rc = CM_EDATA;
             break;
         }
-        pack_shard_write(p, ids, d.n);
+        if (pack_shard_write(p, ids, d.n)) {
+            rc = CM_EIO;
+            goto done;
+        }
         p->next_doc++;
         if ((p->next_doc & 1023) == 0)
             progress_update(&p->prog, "%llu documents, %llu shards",
@@ -1144,13 +1135,12 @@ int pack_run(const PackOpts *o)
     }
 done:
     pack_stop_thread(p);
-    if (p->fd >= 0) { /* a failure part way through a shard */
-        out_done(&p->out);
-        close(p->fd);
+    if (p->open) { /* a failure part way through a shard */
+        sw_abort(p->sw);
         unlink(p->cur->tmp);
         g_tmp_path[0] = 0;
     }
-    hash64_free(p->hash);
+    sw_free(p->sw);
     sqlite3_finalize(p->ins_doc);
     sqlite3_finalize(p->ins_docs);
     sqlite3_finalize(p->ins_imp);
