@@ -29,6 +29,9 @@ extern const char *cm_prog;          /* "cm-ingest", ... set by cm_init() */
 /* Call first in main(): sets the program name, ignores SIGPIPE and SIGXFSZ so that write
 ** errors come back as EPIPE / EFBIG and are reported instead of killing the process. */
 void cm_init(const char *prog);
+/* In a worker thread: block SIGINT and SIGTERM, so that they reach the main thread (which
+** finishes its unit of work and stops cleanly). */
+void cm_thread_block_stop_signals(void);
 
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

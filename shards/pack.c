@@ -887,11 +887,7 @@ static int pack_shard_commit(Packer *p, Batch *b)
 static void *pack_index_thread(void *arg)
 {
     Packer *p = arg;
-    sigset_t set; /* SIGINT/SIGTERM go to the main thread, which finishes the shard */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    cm_thread_block_stop_signals(); /* SIGINT/SIGTERM go to the main thread */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->pending && !p->stop) pthread_cond_wait(&p->cv, &p->mu);

@@ -20,12 +20,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "hash.h"   // defines: Hash64State, hash64_update
+#include "util.h"   // defines: cm_thread_block_stop_signals
 
 #define SW_ALIGN 4096   /* O_DIRECT alignment of buffers, offsets and lengths */
 
@@ -96,11 +96,7 @@ static int sw_write_all(SWriter *w, const unsigned char *p, size_t n, uint64_t o
 static void *sw_thread(void *arg)
 {
     SWriter *w = arg;
-    sigset_t set; /* signals go to the main thread */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    cm_thread_block_stop_signals(); /* signals go to the main thread */
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (w->seq_written == w->seq_filled && !w->stop)
