@@ -1009,7 +1009,16 @@ static int pack_finalize_index(Packer *p, int complete)
     /* serial, ~0.3 us per document with the pragmas of index_sql_indexes (measured: PRAGMA
     ** threads does not help, keeping the index up to date during the inserts costs the index
     ** thread twice the time) */
-    if (index_exec(p->db, index_sql_indexes, p->ipath)) return -1;
+    if (index_exec(p->db, index_sql_indexes, p->ipath)) {
+        if ((sqlite3_errcode(p->db) & 0xff) == SQLITE_FULL) {
+            const char *t = getenv("SQLITE_TMPDIR");
+            if (!t || !*t) t = getenv("TMPDIR");
+            error("building the path index sorts the paths in temporary files: is there room in "
+                  "'%s' (SQLITE_TMPDIR, else TMPDIR, else /var/tmp)? The shards and their "
+                  "documents are recorded: 'pack --resume' with the same input builds it", t && *t ? t : "/var/tmp");
+        }
+        return -1;
+    }
     p->t_final = now_sec() - t0;
     p->c_final = thread_cpu_sec() - c0;
     if (complete && index_exec(p->db, "UPDATE corpus SET complete = 1", p->ipath)) return -1;

@@ -5,7 +5,7 @@
 # device", leaves no .tmp file, the index points only at complete shards (verify), and once
 # space is back `pack --resume` gives exactly the documents of an uninterrupted pack. The shard
 # writer uses O_DIRECT where tmpfs takes it (Linux >= 6.6) and falls back otherwise: the
-# guarantees are the same.
+# guarantees are the same. Last, the temporary directory of the path index sort is full.
 . "$(dirname "$0")/test-lib.sh"
 
 ndocs=30000
@@ -54,6 +54,19 @@ if [ $mounted = 1 ]; then
             docs "$mnt/c" >actual && test_cmp ref.docs actual
         '
     done
+    test_expect_success 'no room for the path index sort (SQLITE_TMPDIR full): exit 3, says where, resume builds it' '
+        shards-mkstream --gen 300000 --repos 300 --mean-tokens 5 --seed 2 >tiny.tok &&
+        rm -rf "$mnt"/* && mount -o remount,size=1m "$mnt" &&
+        test_expect_code 3 env SQLITE_TMPDIR="$mnt" cm-shards pack -o t tiny.tok 2>err &&
+        test_grep "room in .$mnt." err &&
+        test "$(sqlite3 t/index.sqlite "SELECT complete FROM corpus")" = 0 &&
+        test "$(sqlite3 t/index.sqlite "SELECT COUNT(*) FROM documents")" = 300000 &&
+        cm-shards verify t >/dev/null &&
+        cm-shards pack --resume -o t tiny.tok &&
+        test "$(sqlite3 t/index.sqlite "SELECT complete FROM corpus")" = 1 &&
+        sqlite3 t/index.sqlite "EXPLAIN QUERY PLAN SELECT * FROM documents WHERE path = \"x\"" >plan &&
+        test_grep "documents_path" plan
+    '
     cleanup
 else
     test_skip 'pack on a full disk (tmpfs)' 'cannot mount a tmpfs here (needs root)'
