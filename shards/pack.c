@@ -40,7 +40,7 @@
 #include <sqlite3.h>
 
 #include "hash.h"       // defines: hash64_seed, Hash64State
-#include "io.h"         // defines: Out, Progress
+#include "io.h"         // defines: Progress
 #include "json.h"       // defines: JsonObj, json_parse_object
 #include "shard.h"      // defines: ShardHeader, index_sql_schema
 #include "swriter.h"    // defines: SWriter, sw_space
@@ -125,7 +125,6 @@ typedef struct {
 } Packer;
 
 static volatile sig_atomic_t g_interrupted;
-static char g_tmp_path[4096];   /* removed if a write error ends the process */
 
 static void pack_on_signal(int sig) { g_interrupted = sig; }
 
@@ -137,14 +136,6 @@ static double thread_cpu_sec(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/*
-** out_on_fatal hook: remove the shard being written when a write error ends the process.
-*/
-static void pack_cleanup_tmp(void)
-{
-    if (g_tmp_path[0]) unlink(g_tmp_path);
 }
 
 /*
@@ -629,7 +620,6 @@ static void pack_shard_begin(Packer *p)
     snprintf(b->tmp, sizeof b->tmp, "%s.tmp", b->final);
     if (sw_begin(p->sw, b->tmp, SHARD_PAYLOAD_OFFSET))
         die(CM_EIO, "cannot create '%s': %s", b->tmp, strerror(errno));
-    memcpy(g_tmp_path, b->tmp, sizeof g_tmp_path);
     p->open = 1;
     p->tokens = 0;
     b->nrows = 0;
@@ -931,7 +921,6 @@ static int pack_shard_finish(Packer *p)
     if (b->nrows == 0) { /* nothing was added (bad first document): no empty shard */
         sw_abort(p->sw);
         unlink(b->tmp);
-        g_tmp_path[0] = 0;
         return 0;
     }
     ShardHeader h = {0};
@@ -953,11 +942,9 @@ static int pack_shard_finish(Packer *p)
         int e = errno;
         sw_abort(p->sw);
         unlink(b->tmp);
-        g_tmp_path[0] = 0;
         error("cannot write to '%s': %s", b->tmp, strerror(e));
         return CM_EIO;
     }
-    g_tmp_path[0] = 0;
     b->fd = fd;
     b->tokens = p->tokens;
     b->checksum = h.checksum;
@@ -1049,7 +1036,6 @@ int pack_run(const PackOpts *o)
     g_interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    out_on_fatal(pack_cleanup_tmp);
 
     /* SQLite's memory statistics take a global mutex on every allocation; cm-shards never
     ** reads them. Only possible before SQLite is initialised (else SQLITE_MISUSE: ignored). */
@@ -1143,7 +1129,6 @@ done:
     if (p->open) { /* a failure part way through a shard */
         sw_abort(p->sw);
         unlink(p->cur->tmp);
-        g_tmp_path[0] = 0;
     }
     sw_free(p->sw);
     sqlite3_finalize(p->ins_doc);
@@ -1163,7 +1148,6 @@ done:
     json_obj_free(&p->obj);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
-    out_on_fatal(NULL);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     return rc;

@@ -191,7 +191,6 @@ static void sw_close(SWriter *w)
     w->fd = -1;
     hash64_free(w->hash);
     w->hash = NULL;
-    w->err = 0; /* the writer is idle: no lock needed, but keep the rule */
 }
 
 void sw_free(SWriter *w)
