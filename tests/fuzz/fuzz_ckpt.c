@@ -43,27 +43,13 @@ static const char *tmp_path(void)
     return g_path;
 }
 
-/* Recompute the payload checksum (flag bit 1) and then the header checksum (bit 0). */
-static void fix_checksums(unsigned char *s, size_t n, int flags)
-{
-    if (n < CKPT_HEADER_BYTES) return;
-    if (flags & 2) {
-        uint64_t c = hash64(s + CKPT_HEADER_BYTES, n - CKPT_HEADER_BYTES);
-        memcpy(s + 80, &c, 8);
-    }
-    if (flags & 1) {
-        uint64_t c = hash64(s, 248);
-        memcpy(s + 248, &c, 8);
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     unsigned char *s = malloc(size);
     memcpy(s, data + 1, size - 1);
     size_t n = size - 1;
-    fix_checksums(s, n, data[0]);
+    fuzz_fix_header_sums(s, n, data[0], CKPT_HEADER_BYTES, 80); /* payload sum at byte 80 */
     const char *path = tmp_path();
     FILE *f = fopen(path, "wb");
     if (!f || (n && fwrite(s, 1, n, f) != n) || fclose(f)) abort();

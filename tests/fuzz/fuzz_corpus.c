@@ -93,27 +93,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Recompute the payload checksum (bytes 32..40) and/or header checksum (248..256). */
-static void fix_checksums(unsigned char *s, size_t n, int flags)
-{
-    if (n < SHARD_HEADER_BYTES) return;
-    if ((flags & 2) && n >= SHARD_PAYLOAD_OFFSET) {
-        uint64_t c = hash64(s + SHARD_PAYLOAD_OFFSET, n - SHARD_PAYLOAD_OFFSET);
-        memcpy(s + 32, &c, 8);
-    }
-    if (flags & 1) {
-        uint64_t c = hash64(s, 248);
-        memcpy(s + 248, &c, 8);
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     unsigned char *s = malloc(size);
     memcpy(s, data + 1, size - 1);
     size_t n = size - 1;
-    fix_checksums(s, n, data[0]);
+    fuzz_fix_header_sums(s, n, data[0], SHARD_PAYLOAD_OFFSET, 32); /* payload sum at byte 32 */
 
     ShardHeader h;
     char err[512] = "";
