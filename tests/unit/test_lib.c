@@ -232,6 +232,16 @@ static void test_json_escape_random(void **state)
     buf_free(&got);
 }
 
+/* An anonymous temporary file (already unlinked), open for reading and writing. */
+static int temp_fd(void)
+{
+    char name[] = "/tmp/cm-test-lib-XXXXXX";
+    int fd = mkstemp(name);
+    assert_true(fd >= 0);
+    unlink(name);
+    return fd;
+}
+
 /* ---- record -------------------------------------------------------------------------------- */
 
 static char *slurp_fd(int fd, size_t *n)
@@ -258,9 +268,7 @@ static void test_record_roundtrip(void **state)
     assert_string_equal(r.license.s, "mit");
     assert_int_equal(r.size, 13);
 
-    char name[] = "/tmp/cm-test-rec-XXXXXX";
-    int fd = mkstemp(name);
-    unlink(name);
+    int fd = temp_fd();
     Out o;
     out_init(&o, fd, "tmp", 64);   /* a tiny buffer exercises the flush paths */
     const char *extra = "\"imports\":[\"numpy\"]";
@@ -285,9 +293,7 @@ static void test_record_write_parts_paths(void **state)
     char *outs[2];
     size_t lens[2];
     for (int k = 0; k < 2; k++) {
-        char name[] = "/tmp/cm-test-rw-XXXXXX";
-        int fd = mkstemp(name);
-        unlink(name);
+        int fd = temp_fd();
         Out o;
         out_init(&o, fd, "tmp", k ? 4096 : (1u << 20));
         record_write_parts(&o, "r\"p", 3, "a/b.py", 6, big, sizeof big, "mit", "\"x\":1", 5);
@@ -324,9 +330,7 @@ static void test_record_errors(void **state)
 
 static int pipe_with(const char *data, size_t n)
 {
-    char name[] = "/tmp/cm-test-lr-XXXXXX";
-    int fd = mkstemp(name);
-    unlink(name);
+    int fd = temp_fd();
     assert_int_equal(write_all(fd, data, n), 0);
     lseek(fd, 0, SEEK_SET);
     return fd;
@@ -389,9 +393,7 @@ static void write_stream(int fd, int with_end, int corrupt)
 static void test_tokstream_roundtrip(void **state)
 {
     (void)state;
-    char name[] = "/tmp/cm-test-ts-XXXXXX";
-    int fd = mkstemp(name);
-    unlink(name);
+    int fd = temp_fd();
     write_stream(fd, 1, 0);
     TsReader r;
     assert_int_equal(ts_open(&r, fd, "mem"), 0);
@@ -416,9 +418,7 @@ static void test_tokstream_roundtrip(void **state)
 static void test_tokstream_truncated(void **state)
 {
     (void)state;
-    char name[] = "/tmp/cm-test-ts-XXXXXX";
-    int fd = mkstemp(name);
-    unlink(name);
+    int fd = temp_fd();
     write_stream(fd, 0, 0);
     TsReader r;
     assert_int_equal(ts_open(&r, fd, "mem"), 0);
@@ -433,9 +433,7 @@ static void test_tokstream_truncated(void **state)
 static void test_tokstream_corrupt(void **state)
 {
     (void)state;
-    char name[] = "/tmp/cm-test-ts-XXXXXX";
-    int fd = mkstemp(name);
-    unlink(name);
+    int fd = temp_fd();
     write_stream(fd, 1, 1);
     TsReader r;
     assert_int_equal(ts_open(&r, fd, "mem"), 0);
