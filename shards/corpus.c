@@ -33,7 +33,6 @@
 #include "util.h"   // defines: xmalloc, Buf
 
 typedef struct {
-    char *path;                 /* DIR/shard-NNNNN.bin */
     uint64_t tokens;            /* token count (index and header agree) */
     unsigned char *map;         /* the whole file, mapped read-only (NULL: no such shard id) */
     size_t map_len;             /* its length */
@@ -41,7 +40,6 @@ typedef struct {
 } CShard;
 
 struct Corpus {
-    char *dir;                  /* corpus directory */
     sqlite3 *db;                /* index.sqlite, read-only */
     uint32_t vocab_size;        /* from the corpus row */
     uint32_t eot_id;            /* from the corpus row */
@@ -77,27 +75,27 @@ struct CorpusSampler {
 /*
 ** Check one shard against its index row and map it. Returns 0, or -1 with err set.
 */
-static int corpus_map_shard(Corpus *c, CShard *s, const char *file, uint64_t tokens,
-                            uint64_t documents, const char *checksum, char *err, size_t errlen)
+static int corpus_map_shard(Corpus *c, CShard *s, const char *dir, const char *file,
+                            uint64_t tokens, uint64_t documents, const char *checksum, char *err,
+                            size_t errlen)
 {
-    size_t plen = strlen(c->dir) + strlen(file) + 2;
-    s->path = xmalloc(plen);
-    snprintf(s->path, plen, "%s/%s", c->dir, file);
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", s->path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "%s: cannot stat: %s", s->path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     uint64_t want = SHARD_PAYLOAD_OFFSET + tokens * c->dtype;
     if ((uint64_t)st.st_size != want) {
         snprintf(err, errlen, "%s: %s: %llu bytes, the index says %llu (4096-byte header + "
-                 "%llu tokens x %u bytes)", s->path,
+                 "%llu tokens x %u bytes)", path,
                  (uint64_t)st.st_size < want ? "truncated" : "wrong size",
                  (unsigned long long)st.st_size, (unsigned long long)want,
                  (unsigned long long)tokens, c->dtype);
@@ -108,7 +106,7 @@ static int corpus_map_shard(Corpus *c, CShard *s, const char *file, uint64_t tok
     close(fd);
     if (s->map == MAP_FAILED) {
         s->map = NULL;
-        snprintf(err, errlen, "%s: cannot mmap: %s", s->path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot mmap: %s", path, strerror(errno));
         return -1;
     }
     s->map_len = (size_t)want;
@@ -117,7 +115,7 @@ static int corpus_map_shard(Corpus *c, CShard *s, const char *file, uint64_t tok
     ShardHeader h;
     char why[160];
     if (shard_header_decode(&h, s->map, s->map_len, why, sizeof why)) {
-        snprintf(err, errlen, "%s: %s", s->path, why);
+        snprintf(err, errlen, "%s: %s", path, why);
         return -1;
     }
     char hex[17];
@@ -131,7 +129,7 @@ static int corpus_map_shard(Corpus *c, CShard *s, const char *file, uint64_t tok
     else if (h.documents != documents) what = "document count";
     else if (!checksum || strcmp(hex, checksum)) what = "payload checksum";
     if (what) {
-        snprintf(err, errlen, "%s: header does not match the index: %s differs", s->path, what);
+        snprintf(err, errlen, "%s: header does not match the index: %s differs", path, what);
         return -1;
     }
     return 0;
@@ -144,7 +142,6 @@ Corpus *corpus_open(const char *dir, char *err, size_t errlen)
 {
     Corpus *c = xcalloc(1, sizeof *c);
     sqlite3_stmt *st = NULL;
-    c->dir = xstrdup(dir);
     size_t plen = strlen(dir) + sizeof INDEX_NAME + 2;
     char *ipath = xmalloc(plen);
     snprintf(ipath, plen, "%s/%s", dir, INDEX_NAME);
@@ -210,7 +207,7 @@ Corpus *corpus_open(const char *dir, char *err, size_t errlen)
             memset(c->sh + c->nsh, 0, (n - c->nsh) * sizeof *c->sh);
             c->nsh = n;
         }
-        if (corpus_map_shard(c, &c->sh[id], file, (uint64_t)sqlite3_column_int64(st, 2),
+        if (corpus_map_shard(c, &c->sh[id], dir, file, (uint64_t)sqlite3_column_int64(st, 2),
                              (uint64_t)sqlite3_column_int64(st, 3),
                              (const char *)sqlite3_column_text(st, 4), err, errlen))
             goto fail;
@@ -235,14 +232,11 @@ fail:
 void corpus_close(Corpus *c)
 {
     if (!c) return;
-    for (size_t i = 0; i < c->nsh; i++) {
+    for (size_t i = 0; i < c->nsh; i++)
         if (c->sh[i].map) munmap(c->sh[i].map, c->sh[i].map_len);
-        free(c->sh[i].path);
-    }
     free(c->sh);
     if (c->db) sqlite3_close(c->db);
     free(c->tok_json);
-    free(c->dir);
     free(c);
 }
 
@@ -378,6 +372,19 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
 }
 
 /*
+** Copy n tokens of shard s from token `off` into out, widened to uint32.
+*/
+static void copy_tokens(const Corpus *c, const CShard *s, uint64_t off, size_t n, uint32_t *out)
+{
+    if (c->dtype == 4) {
+        memcpy(out, s->data + 4 * off, 4 * n);
+    } else {
+        const uint16_t *p = (const uint16_t *)(const void *)s->data + off;
+        for (size_t i = 0; i < n; i++) out[i] = p[i];
+    }
+}
+
+/*
 ** Copy window tokens starting at virtual position pos into w.
 */
 static void sampler_copy(const CorpusSampler *s, uint64_t pos, uint32_t *w)
@@ -391,18 +398,11 @@ static void sampler_copy(const CorpusSampler *s, uint64_t pos, uint32_t *w)
     size_t got = 0;
     for (size_t i = lo; got < s->window && i < s->nr; i++) {
         const Range *r = &s->r[i];
-        const CShard *sh = &s->c->sh[r->shard];
         uint64_t from = pos > r->cum ? pos - r->cum : 0;
         uint64_t avail = r->len - from;
         size_t n = s->window - got;
         if (avail < n) n = (size_t)avail;
-        uint64_t base = r->off + from;
-        if (s->c->dtype == 2) {
-            const uint16_t *p = (const uint16_t *)(const void *)sh->data + base;
-            for (size_t j = 0; j < n; j++) w[got + j] = p[j];
-        } else {
-            memcpy(w + got, sh->data + 4 * base, 4 * n);
-        }
+        copy_tokens(s->c, &s->c->sh[r->shard], r->off + from, n, w + got);
         got += n;
     }
 }
@@ -447,12 +447,6 @@ int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_
     if (shard >= c->nsh || !c->sh[shard].map || offset > c->sh[shard].tokens ||
         n > c->sh[shard].tokens - offset)
         return -1;
-    const CShard *s = &c->sh[shard];
-    if (c->dtype == 4) {
-        memcpy(out, s->data + 4 * offset, 4 * n);
-    } else {
-        const uint16_t *p = (const uint16_t *)(const void *)s->data + offset;
-        for (uint64_t i = 0; i < n; i++) out[i] = p[i];
-    }
+    copy_tokens(c, &c->sh[shard], offset, (size_t)n, out);
     return 0;
 }
