@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,12 +81,14 @@ static const char usage_long[] =
 /*
 ** Print the short usage (with a reason) on stderr and return CM_EUSAGE.
 */
-static int usage_error(const char *fmt, const char *arg)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
     if (fmt) {
-        fprintf(stderr, "%s: ", cm_prog);
-        fprintf(stderr, fmt, arg);
-        fputc('\n', stderr);
+        va_list ap;
+        va_start(ap, fmt);
+        vreport("", fmt, ap);
+        va_end(ap);
     }
     fputs(usage_short, stderr);
     return CM_EUSAGE;
@@ -127,7 +130,7 @@ int main(int argc, char **argv)
     cm_init("cm-shards");
     int rc = CM_OK, fd = -1;
     Buf cmdline = {0};
-    if (argc < 2) return usage_error(NULL, NULL);
+    if (argc < 2) return usage_error(NULL);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage_long, stdout);
         return CM_OK;
@@ -198,17 +201,17 @@ int main(int argc, char **argv)
         case OPT_IDS: ids = 1; break;
         case 'h': fputs(usage_long, stdout); goto end;
         case OPT_VERSION: printf("cm-shards (codemill) %s\n", CM_SHARDS_VERSION); goto end;
-        default: rc = usage_error(NULL, NULL); goto end;
+        default: rc = usage_error(NULL); goto end;
         }
     }
     int nargs = argc - optind;
     char **args = argv + optind;
 
     if (!strcmp(verb, "pack")) {
-        if (!out_dir) { rc = usage_error("pack: missing -o DIR", NULL); goto end; }
+        if (!out_dir) { rc = usage_error("pack: missing -o DIR"); goto end; }
         if (nargs > 1) { rc = usage_error("pack: one input at most (got '%s' more)", args[1]); goto end; }
         if (po.resume && po.force) {
-            rc = usage_error("pack: --resume and --force%s exclude each other", "");
+            rc = usage_error("pack: --resume and --force exclude each other");
             goto end;
         }
         if (nargs == 0 || !strcmp(args[0], "-")) {
@@ -224,7 +227,7 @@ int main(int argc, char **argv)
             po.input = args[0];
         }
         if (isatty(fd)) {
-            rc = usage_error("pack: refusing to read a token stream from a terminal%s", "");
+            rc = usage_error("pack: refusing to read a token stream from a terminal");
             goto end;
         }
         po.fd = fd;
@@ -232,8 +235,8 @@ int main(int argc, char **argv)
         po.cmdline = cmdline.buf;
         rc = pack_run(&po);
     } else if (!strcmp(verb, "merge")) {
-        if (!out_dir) { rc = usage_error("merge: missing -o DIR", NULL); goto end; }
-        if (nargs < 1) { rc = usage_error("merge: no source corpus given%s", ""); goto end; }
+        if (!out_dir) { rc = usage_error("merge: missing -o DIR"); goto end; }
+        if (nargs < 1) { rc = usage_error("merge: no source corpus given"); goto end; }
         rc = merge_run(out_dir, (const char *const *)args, nargs, po.force, cmdline.buf);
     } else {
         if (nargs != 1) {
@@ -245,7 +248,7 @@ int main(int argc, char **argv)
         else if (!strcmp(verb, "stats")) rc = stats_run(args[0], json);
         else if (!strcmp(verb, "cat")) rc = cat_run(args[0], where, limit, ids);
         else {
-            if (!have_fraction) { rc = usage_error("split: missing --valid-fraction F%s", ""); goto end; }
+            if (!have_fraction) { rc = usage_error("split: missing --valid-fraction F"); goto end; }
             rc = split_run(args[0], po.valid_fraction, po.split_seed, have_seed);
         }
     }
