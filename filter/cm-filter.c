@@ -623,12 +623,10 @@ int main(int argc, char **argv)
     g.maxLine = 256ull << 20;
     g.progressMode = -1;
     exactset_init(&g.exact);
-    near_init(&g.near, 0.85);
 
     rc = options_parse(argc, argv);
-    if (rc >= 0) goto done;
+    if (rc >= 0) goto done;          /* g.near is still all zero: near_free is harmless */
     rc = CM_OK;
-    near_free(&g.near);
     near_init(&g.near, g.nearThreshold);
     if (g.zBench) {
         rc = bench_run(g.zBench, optind < argc ? argv[optind] : "-");

@@ -58,13 +58,22 @@ int exactset_has(const ExactSet *e, uint64_t fp)
     }
 }
 
-/* Insert fp into the table a of cap slots (no growth). */
-static void exact_put(uint64_t *a, size_t cap, uint64_t fp)
+/* Insert fp into the table a of cap slots (no growth); 1 if it was not there yet. */
+static int exact_put(uint64_t *a, size_t cap, uint64_t fp)
 {
     size_t mask = cap - 1;
     size_t i = (size_t)fp & mask;
     while (a[i] && a[i] != fp) i = (i + 1) & mask;
+    if (a[i]) return 0;
     a[i] = fp;
+    return 1;
+}
+
+/* Slots the table needs to hold one more fingerprint at most half full (1024 at first). */
+static size_t exact_cap_next(const ExactSet *e)
+{
+    if (2 * (e->n + 1) <= e->cap) return e->cap;
+    return e->cap ? 2 * e->cap : 1024;
 }
 
 /*
@@ -72,8 +81,8 @@ static void exact_put(uint64_t *a, size_t cap, uint64_t fp)
 */
 void exactset_add(ExactSet *e, uint64_t fp)
 {
-    if (2 * (e->n + 1) > e->cap) {
-        size_t ncap = e->cap ? 2 * e->cap : 1024;
+    size_t ncap = exact_cap_next(e);
+    if (ncap != e->cap) {
         uint64_t *a = xcalloc(ncap, sizeof *a);
         for (size_t i = 0; i < e->cap; i++)
             if (e->aKey[i]) exact_put(a, ncap, e->aKey[i]);
@@ -81,10 +90,7 @@ void exactset_add(ExactSet *e, uint64_t fp)
         e->aKey = a;
         e->cap = ncap;
     }
-    if (!exactset_has(e, fp)) {
-        exact_put(e->aKey, e->cap, fp);
-        e->n++;
-    }
+    e->n += exact_put(e->aKey, e->cap, fp);
 }
 
 /*
@@ -96,13 +102,11 @@ size_t exactset_bytes(const ExactSet *e)
 }
 
 /*
-** Bytes after one more add: exactset_add doubles the table (1024 slots at first) when it
-** would become more than half full.
+** Bytes after one more add (the growth rule of exactset_add).
 */
 size_t exactset_bytes_next(const ExactSet *e)
 {
-    if (2 * (e->n + 1) <= e->cap) return exactset_bytes(e);
-    return (e->cap ? 2 * e->cap : 1024) * sizeof *e->aKey;
+    return exact_cap_next(e) * sizeof *e->aKey;
 }
 
 /* --- near: signatures --------------------------------------------------------------- */
@@ -243,20 +247,36 @@ long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS])
 }
 
 /*
+** Room near_add needs for one more document: returns the signature slots (doubled, 1024 at
+** first, when full) and sets *pBand to the band table's slots (doubled, 65536 at first, until
+** the 32 new keys fit at most half full).
+*/
+static size_t near_caps_next(const NearIndex *x, size_t *pBand)
+{
+    size_t band = x->capBand;
+    if (2 * (x->nBand + MH_BANDS) > band) {
+        band = band ? 2 * band : 65536;
+        while (2 * (x->nBand + MH_BANDS) > band) band *= 2;
+    }
+    *pBand = band;
+    if (x->nDocs < x->capDocs) return x->capDocs;
+    return x->capDocs ? 2 * x->capDocs : 1024;
+}
+
+/*
 ** Keep sig: store its low 16 bits and put its 32 band keys in the table (a key already
 ** there keeps its first document). Grows the tables by doubling.
 */
 void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
 {
-    if (x->nDocs == x->capDocs) {
-        x->capDocs = x->capDocs ? 2 * x->capDocs : 1024;
+    size_t ncap, ndocs = near_caps_next(x, &ncap);
+    if (ndocs != x->capDocs) {
+        x->capDocs = ndocs;
         x->aSig = xrealloc(x->aSig, x->capDocs * MH_PERMS * sizeof *x->aSig);
     }
     uint16_t *o = x->aSig + x->nDocs * MH_PERMS;
     for (int k = 0; k < MH_PERMS; k++) o[k] = (uint16_t)sig[k];
-    if (2 * (x->nBand + MH_BANDS) > x->capBand) {
-        size_t ncap = x->capBand ? 2 * x->capBand : 65536;
-        while (2 * (x->nBand + MH_BANDS) > ncap) ncap *= 2;
+    if (ncap != x->capBand) {
         uint64_t *keys = xcalloc(ncap, sizeof *keys);
         uint32_t *docs = xmalloc(ncap * sizeof *docs);
         for (size_t i = 0; i < x->capBand; i++) {
@@ -292,15 +312,10 @@ size_t near_bytes(const NearIndex *x)
 }
 
 /*
-** Bytes after one more near_add, with the same growth rules as near_add.
+** Bytes after one more near_add (its growth rules, near_caps_next).
 */
 size_t near_bytes_next(const NearIndex *x)
 {
-    size_t docs = x->nDocs == x->capDocs ? (x->capDocs ? 2 * x->capDocs : 1024) : x->capDocs;
-    size_t band = x->capBand;
-    if (2 * (x->nBand + MH_BANDS) > band) {
-        band = band ? 2 * band : 65536;
-        while (2 * (x->nBand + MH_BANDS) > band) band *= 2;
-    }
+    size_t band, docs = near_caps_next(x, &band);
     return docs * MH_PERMS * sizeof *x->aSig + band * (sizeof *x->aBandKey + sizeof *x->aBandDoc);
 }
