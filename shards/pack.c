@@ -568,7 +568,8 @@ static int pack_add_row(Packer *p, const TsDoc *d)
             continue;
         }
     }
-    /* the other fields, as one JSON object, in input order */
+    /* the other fields, as one JSON object, in input order: a second pass, because the object
+    ** must be contiguous in the arena and the first pass appends the named fields to it */
     for (int i = 0; i < p->obj.n; i++) {
         const JsonField *f = &p->obj.f[i];
         if (key_is(f, "repo_name") || key_is(f, "path") || key_is(f, "license") ||
