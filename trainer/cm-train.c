@@ -29,7 +29,7 @@
 
 #include "util.h"               /* defines: error, die, parse_*, Buf, exit codes */
 #include "io.h"                 /* defines: Out, Progress, LineReader */
-#include "json.h"               /* defines: json_parse_object (plot) */
+#include "json.h"               /* defines: json_parse_object, json_get (plot) */
 #include "hash.h"               /* defines: hash64, splitmix64 */
 #include "shards/corpus.h"      /* defines: corpus_open, corpus_* */
 #include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_encode, bpe_decode */
@@ -698,7 +698,6 @@ static int cmd_train(Opts *o)
     info.steps = (uint32_t)o->nSteps;
     info.batch = (uint32_t)B;
     info.accum = (uint32_t)o->nAccum;
-    int saved_last = 0;
     for (s = (long)step0 + 1; s <= o->nSteps; s++) {
         double t0 = now_sec(), loss = 0;
         gpt_zero_grad(&m);
@@ -769,13 +768,11 @@ static int cmd_train(Opts *o)
         double eta = (double)(o->nSteps - s) * el / (double)(s - (long)step0);
         progress_update(&prog, "step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0fs", s,
                         o->nSteps, loss, lr, tps, eta);
-        saved_last = 0;
         int stop = g_stop || (o->timeLimit > 0 && el >= o->timeLimit);
         if (ck && ((o->nCkptEvery && s % o->nCkptEvery == 0) || s == o->nSteps || stop)) {
             info.step = (uint64_t)s;
             info.data_pos = data_tell(&train);
             if (ckpt_save(ck, &m, &info) != 0) { rc = CM_EIO; goto done; }
-            saved_last = 1;
         }
         if (stop) {
             progress_end(&prog);
@@ -789,7 +786,6 @@ static int cmd_train(Opts *o)
             break;
         }
     }
-    (void)saved_last;
     progress_end(&prog);
     if (o->bProfile) {
         double tot = 0;
@@ -1001,7 +997,7 @@ static int cmd_complete(Opts *o)
         if ((int64_t)t == eot) break;
         if (n == cap) { cap = cap ? 2 * cap : 64; ids = xrealloc(ids, cap * sizeof *ids); }
         ids[n++] = t;
-        if (pos < T) logits = gpt_kv_step(&m, &kv, t, pos++);
+        logits = gpt_kv_step(&m, &kv, t, pos++);
     }
     buf_adds(&text, o->zPrompt);
     if (n > gen0 && bpe_decode(bpe, ids + gen0, n - gen0, &text) != 0) {
@@ -1034,11 +1030,8 @@ done:
 */
 static double json_num(const JsonObj *j, const char *key)
 {
-    size_t kl = strlen(key);
-    for (int i = 0; i < j->n; i++)
-        if (j->f[i].klen == kl && memcmp(j->f[i].key, key, kl) == 0 && j->f[i].type == JSON_NUMBER)
-            return strtod(j->f[i].raw, NULL);
-    return NAN;
+    const JsonField *f = json_get(j, key);
+    return f && f->type == JSON_NUMBER ? strtod(f->raw, NULL) : NAN;
 }
 
 /*
