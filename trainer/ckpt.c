@@ -256,17 +256,18 @@ int ckpt_load(const char *path, Gpt *m, CkptInfo *info, int with_opt)
     rc = read_full(fd, m->params_memory, bytes, path, CKPT_HEADER_BYTES);
     if (rc == 0) hash64_update(hs, m->params_memory, bytes);
     if (rc == 0 && info->has_opt) {
-        float *mm = xmalloc(bytes), *vv = xmalloc(bytes);
-        rc = read_full(fd, mm, bytes, path, CKPT_HEADER_BYTES + bytes);
-        if (rc == 0) rc = read_full(fd, vv, bytes, path, CKPT_HEADER_BYTES + 2 * bytes);
-        if (rc == 0) { hash64_update(hs, mm, bytes); hash64_update(hs, vv, bytes); }
-        if (rc == 0 && with_opt) {
-            gpt_alloc_train(m);
-            memcpy(m->m_memory, mm, bytes);
-            memcpy(m->v_memory, vv, bytes);
+        /* the moments go straight into the model, or (not wanted) through one scratch block
+        ** only for the checksum */
+        float *scratch = NULL;
+        if (with_opt) gpt_alloc_train(m);
+        else scratch = xmalloc(bytes);
+        float *blocks[2] = {with_opt ? m->m_memory : scratch, with_opt ? m->v_memory : scratch};
+        for (int i = 0; i < 2 && rc == 0; i++) {
+            uint64_t off = CKPT_HEADER_BYTES + (uint64_t)(i + 1) * bytes;
+            rc = read_full(fd, blocks[i], bytes, path, off);
+            if (rc == 0) hash64_update(hs, blocks[i], bytes);
         }
-        free(mm);
-        free(vv);
+        free(scratch);
     }
     if (rc == 0 && hash64_digest(hs) != ph) {
         error("%s: offset %d: damaged checkpoint (payload checksum mismatch)", path,
