@@ -214,7 +214,7 @@ static void gpt_alloc_acts(Gpt *m, int B)
     if (m->acts_B == B && m->acts_threads >= threads) return;
     size_t L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V;
     size_t N = (size_t)B * T;
-    size_t sizes[27] = {
+    size_t sizes[26] = {
         N * C,                                     /* encoded */
         L * N * C, L * N, L * N,                   /* ln1 */
         L * N * 3 * C,                             /* qkv */
@@ -228,7 +228,6 @@ static void gpt_alloc_acts(Gpt *m, int B)
         N * V, N, N,                               /* logits, losses, dscale */
         N * C, N * C, N * C, N * 3 * C, N * 4 * C, /* dres, dln, datty, dqkv, dfc */
         (size_t)threads * T * T,                   /* datt */
-        0
     };
     GptActs *a = &m->acts;
     float **ptrs[26] = {
@@ -242,7 +241,6 @@ static void gpt_alloc_acts(Gpt *m, int B)
     free(m->acts_memory);
     free(m->inputs);
     m->acts_memory = xmalloc(total * sizeof(float));
-    m->acts_floats = total;
     float *p = m->acts_memory;
     for (int i = 0; i < 26; i++) { *ptrs[i] = p; p += sizes[i]; }
     m->inputs = xmalloc(N * sizeof(uint32_t));

@@ -67,7 +67,6 @@ typedef struct {
     GptParams params, grads;              /* pointers into the blocks */
     GptActs acts;                         /* activations for batch acts_B */
     float *acts_memory;                   /* one block */
-    size_t acts_floats;                   /* its size */
     int acts_B;                           /* batch the activations were sized for (0: none) */
     int acts_threads;                     /* threads the attention scratch was sized for */
     uint32_t *inputs;                     /* (B, T) copy of the last forward's inputs */
