@@ -30,9 +30,9 @@
 ** the CPU has AVX-512 F/BW/DQ/VL, set it to SkylakeX, and if OMP_WAIT_POLICY is unset set it to
 ** passive (spinning OpenMP threads steal the 2 cores from OpenBLAS's threads), then re-execute
 ** /proc/self/exe with the same argv once (CM_TRAIN_REEXEC guards against loops). */
+void kernels_env_setup(char **argv);
 /* 1 when OpenBLAS core type `name` uses AVX-512 kernels (SkylakeX, Cooperlake, ...). */
 int kernels_core_is_avx512(const char *name);
-void kernels_env_setup(char **argv);
 /* 1 when running under valgrind (then the kernels use one thread and no re-exec happens). */
 int kernels_under_valgrind(void);
 /* 1 if the CPU has AVX-512 F/BW/DQ/VL (OpenBLAS's SkylakeX kernels run on it). */
@@ -64,8 +64,8 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int N, int C);
 
-/* out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias(OC) (+ add(N,OC) if add != NULL;
-** add may equal out only when... never: pass a different buffer). bias may be NULL. */
+/* out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias(OC) (+ add(N,OC) if add != NULL; add may be
+** out itself, inp may not). bias may be NULL. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const float *add, int N, int C, int OC);
 /* dinp = dout @ weight (written; skipped if NULL); dweight += dout^T @ inp;
