@@ -27,7 +27,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # sgemm limit of this machine, measured now (2 threads, SkylakeX kernels)
 cc -O2 -o "$OUT/sgemm_bench" "$PEERS_DIR/sgemm_bench.c" \
-    -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas -ldl 2>&2 || exit 1
+    -I/usr/include/x86_64-linux-gnu/openblas-pthread -lopenblas -ldl || exit 1
 OPENBLAS_CORETYPE=SkylakeX OPENBLAS_NUM_THREADS=2 "$OUT/sgemm_bench" 0.3 >"$OUT/sgemm.txt" 2>&1
 peak=$(sed -n 's/^# best sgemm GFLOP\/s over shapes: *//p' "$OUT/sgemm.txt")
 [ -n "$peak" ] || peak=$(awk -F'\t' '$1 == "sgemm" && $7 + 0 > m { m = $7 + 0 } END { printf "%.1f", m }' "$OUT/sgemm.txt")
@@ -71,10 +71,9 @@ for spec in "S 4 256 4 256 8192 16" "M 6 384 6 256 16384 8"; do
     l0=$(load)
     if ! ours "$cfg" "$@"; then echo "bench/trainer.sh: cm-train failed on $cfg" >&2; status=1; continue; fi
     if ! torch "$cfg"; then echo "bench/trainer.sh: PyTorch failed on $cfg" >&2; status=1; continue; fi
-    echo "$cfg $o_tps $t_tps $o_flops $peak $o_rss $t_rss" | awk -v l0="$l0" -v core="$o_core" '{
-        printf "| %s (L%s) | %.0f | %.0f | **%.2fx** | %.0f%% | %.0f%% | %.0f MiB | %.0f MiB | %s |\n",
-            $1, "", $2, $3, $2 / $3, 100 * $4 * $2 / 1e9 / $5, 100 * $4 * $3 / 1e9 / $5, $6, $7, l0 }' |
-        sed 's/ (L)//'
+    echo "$cfg $o_tps $t_tps $o_flops $peak $o_rss $t_rss" | awk -v l0="$l0" '{
+        printf "| %s | %.0f | %.0f | **%.2fx** | %.0f%% | %.0f%% | %.0f MiB | %.0f MiB | %s |\n",
+            $1, $2, $3, $2 / $3, 100 * $4 * $2 / 1e9 / $5, 100 * $4 * $3 / 1e9 / $5, $6, $7, l0 }'
 done
 echo
 echo "sgemm limit measured in this run: $peak GFLOP/s (OpenBLAS, SkylakeX kernels, 2 threads, best" \
