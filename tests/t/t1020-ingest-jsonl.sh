@@ -23,7 +23,8 @@ for x, y in zip(a, b):
         if k == \"size\": continue
         assert y[k] == v, (k, v, y)
     assert y[\"size\"] == len(y[\"content\"].encode())
-assert list(b[0])[-4:] == [\"copies\", \"hash\", \"line_mean\", \"source\"][-4:] or True
+assert list(b[0]) == [\"repo_name\", \"path\", \"size\", \"license\", \"content\", \"source\",
+                   \"copies\", \"hash\", \"line_mean\"], list(b[0])
 " &&
     head -1 out | grep "\"copies\":\"3\",\"hash\":\"h1\",\"line_mean\":3.5"
 '
