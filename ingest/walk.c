@@ -438,7 +438,7 @@ static void entry_naming(Ingest *g, const Scope *sc, const char *name, size_t n,
 /*
 ** Has the current input expanded past the cap? Prints the message once and sets g->capped.
 */
-static int cap_check(Ingest *g, const Scope *sc, const char *entry)
+static int cap_check(Ingest *g, const char *entry)
 {
     if (g->capped) return 1;
     if (!g->nlevels) return 0;
@@ -458,7 +458,6 @@ static int cap_check(Ingest *g, const Scope *sc, const char *entry)
         error("%s: %s: expansion exceeds %gx (%llu bytes expanded from %llu); rest of the input skipped",
               g->input, entry ? entry : "(header)", g->o->max_ratio, (unsigned long long)exp,
               (unsigned long long)comp);
-    (void)sc;
     return 1;
 }
 
@@ -488,7 +487,7 @@ enum { RD_OK, RD_SKIP, RD_FATAL };
 ** would decompress it anyway while skipping, and a bomb must be stopped while it expands.
 ** On an uncompressed level libarchive can skip without decoding: leave it to next_header.
 */
-static int drain_entry(Ingest *g, struct archive *a, const Scope *sc, const char *entry)
+static int drain_entry(Ingest *g, struct archive *a, const char *entry)
 {
     if (archive_filter_count(a) <= 1) return RD_SKIP;
     const void *b;
@@ -499,7 +498,7 @@ static int drain_entry(Ingest *g, struct archive *a, const Scope *sc, const char
         if (r == ARCHIVE_EOF) return RD_SKIP;
         if (r < ARCHIVE_WARN) return RD_SKIP; /* reported by the next header */
         if (archive_filter_count(a) <= 1) g->exp_data += sz;
-        if (cap_check(g, sc, entry)) return RD_FATAL;
+        if (cap_check(g, entry)) return RD_FATAL;
     }
 }
 
@@ -535,10 +534,10 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
         }
         if (sz == 0) continue;             /* libarchive may hand a NULL, empty block */
         if (archive_filter_count(a) <= 1) g->exp_data += sz;
-        if (cap_check(g, sc, entry)) return RD_FATAL;
+        if (cap_check(g, entry)) return RD_FATAL;
         if (off != pos) {                  /* a sparse hole: zeros, so binary */
             *reason = SKIP_BINARY;
-            return drain_entry(g, a, sc, entry);
+            return drain_entry(g, a, entry);
         }
         if (first) {
             first = 0;
@@ -547,7 +546,7 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
                 /* a container: keep reading through its NULs */
             } else if (memchr(blk, 0, sz)) {
                 *reason = SKIP_BINARY;
-                return drain_entry(g, a, sc, entry);
+                return drain_entry(g, a, entry);
             }
             if (want >= 0 && (uint64_t)want == sz && sz <= g->o->max_file) {
                 *data = blk;           /* the whole entry in one block: no copy */
@@ -556,12 +555,12 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
             }
         } else if (*sniff != 1 && memchr(blk, 0, sz)) {
             *reason = SKIP_BINARY;
-            return drain_entry(g, a, sc, entry);
+            return drain_entry(g, a, entry);
         }
         pos += (la_int64_t)sz;
         if ((uint64_t)pos > g->o->max_file) {
             *reason = SKIP_OVERSIZED;
-            return drain_entry(g, a, sc, entry);
+            return drain_entry(g, a, entry);
         }
         buf_add(b, blk, sz);
     }
@@ -574,7 +573,6 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
 typedef struct {
     Ingest *g;                 /* engine */
     struct archive *outer;     /* the archive whose current entry holds this one */
-    const Scope *sc;           /* the outer scope */
     const char *entry;         /* the outer entry's name */
     int err;                   /* the outer archive failed */
 } Nest;
@@ -595,7 +593,7 @@ static la_ssize_t nest_read(struct archive *a, void *ud, const void **buf)
         return -1;
     }
     if (archive_filter_count(ns->outer) <= 1) ns->g->exp_data += sz;
-    if (cap_check(ns->g, ns->sc, ns->entry)) {
+    if (cap_check(ns->g, ns->entry)) {
         archive_set_error(a, EFBIG, "expansion cap");
         return -1;
     }
@@ -616,8 +614,9 @@ static struct archive *archive_new_all(void)
 
 /*
 ** Descend into the entry `name` of archive `outer` (whose data is an archive): either streamed
-** from the outer entry (mem == NULL) or from memory. Returns RD_OK or RD_FATAL (the outer
-** level is broken or the cap fired).
+** from the outer entry (mem == NULL) or from memory. `repo_path` may be g->path: it is copied
+** before the inner level reuses g->path. Returns RD_OK or RD_FATAL (the outer level is broken
+** or the cap fired).
 */
 static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char *name,
                    size_t name_n, const char *repo_path, size_t repo_path_n,
@@ -625,7 +624,7 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
 {
     Scope in = *sc;
     Buf src = {0}, pre = {0};
-    Nest ns = { g, outer, sc, name, 0 };
+    Nest ns = { g, outer, name, 0 };
     int rc = RD_OK;
     in.depth = sc->depth + 1;
     buf_add(&src, sc->source, sc->source_n);
@@ -720,10 +719,8 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
                  (int)sc->source_n, sc->source, ename, g->o->max_depth);
             goto done;
         }
-        char *rp = xstrndup(g->path.buf, g->path.len);
         g->st.seen--;                      /* an archive is not a file: its entries are */
-        rc = descend(g, a, sc, name, n, rp, strlen(rp), NULL, 0);
-        free(rp);
+        rc = descend(g, a, sc, name, n, g->path.buf, g->path.len, NULL, 0);
         goto done;
     }
     if (!ingest_path_wanted(g->o, g->path.buf, g->path.len)) {
@@ -731,7 +728,7 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
         goto done;
     }
     if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) > g->o->max_file) {
-        rc = drain_entry(g, a, sc, ename) == RD_FATAL ? RD_FATAL : RD_OK;
+        rc = drain_entry(g, a, ename) == RD_FATAL ? RD_FATAL : RD_OK;
         skip(g, g->capped ? SKIP_EXPANSION : SKIP_OVERSIZED);
         goto done;
     }
@@ -745,10 +742,8 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
         goto done;
     }
     if (sniff == 1 && sc->depth < g->o->max_depth) {
-        char *rp = xstrndup(g->path.buf, g->path.len);
         g->st.seen--;
-        rc = descend(g, a, sc, name, n, rp, strlen(rp), data, dn);
-        free(rp);
+        rc = descend(g, a, sc, name, n, g->path.buf, g->path.len, data, dn);
         goto done;
     }
     emit_file(g, sc, repo, repo_n, g->path.buf, g->path.len, data, dn, &g->lvl[sc->depth]);
@@ -769,7 +764,7 @@ static int archive_level(Ingest *g, struct archive *a, const Scope *sc)
     for (;;) {
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF) return 0;
-        if (cap_check(g, sc, last[0] ? last : NULL)) return -1;
+        if (cap_check(g, last[0] ? last : NULL)) return -1;
         if (r == ARCHIVE_WARN) {           /* log and go on; at most MAX_WARNINGS per input */
             if (++g->warnings <= MAX_WARNINGS)
                 warn("%.*s: %s: %s%s", (int)sc->source_n, sc->source,
@@ -944,7 +939,7 @@ static int jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
             rc = -1;
             break;
         }
-        if (cap_check(g, sc, "data")) { rc = -1; break; }
+        if (cap_check(g, "data")) { rc = -1; break; }
         const char *p = blk, *end = p + sz;
         while (p < end) {
             const char *nl = memchr(p, '\n', (size_t)(end - p));
