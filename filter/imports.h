@@ -2,7 +2,7 @@
 ** imports.h: which of a chosen set of Python modules a source file imports.
 **
 ** The rule (docs/FORMATS.md "cm-filter"): a PCRE2 JIT pattern finds every `import` keyword
-** (`import` followed by a blank, `\` or `(`); each hit is then checked in C:
+** (`import` followed by a space, tab, `\`, `(` or `*`); each hit is then checked in C:
 **   - it starts a statement: before it on its line there is only indentation, or `;` / `:`
 **     (`try: import numpy`), or a `from DOTTED` clause that itself starts the statement;
 **   - it is code: a small lexer run from the start of the file (lazily, only up to the hit)

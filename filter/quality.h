@@ -55,7 +55,7 @@ typedef struct {
 /* codeparrot's defaults. */
 void quality_defaults(QualityOpts *q);
 
-/* Statistics of one file (exposed for tests and --bench-stage). */
+/* Statistics of one file (quality_check computes them; exposed for tests). */
 typedef struct {
     uint64_t nChars;           /* code points */
     uint64_t nAlnum;           /* alphanumeric code points */
