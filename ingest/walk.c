@@ -614,13 +614,13 @@ static struct archive *archive_new_all(void)
 
 /*
 ** Descend into the entry `name` of archive `outer` (whose data is an archive): either streamed
-** from the outer entry (mem == NULL) or from memory. `repo_path` may be g->path: it is copied
-** before the inner level reuses g->path. Returns RD_OK or RD_FATAL (the outer level is broken
-** or the cap fired).
+** from the outer entry (mem == NULL) or from memory. repo[0..repo_n) and g->path are the
+** entry's naming (entry_naming): its entries keep that repo_name (a GitHub wrapper's NAME) and
+** have g->path as prefix (copied before the inner level reuses g->path). Returns RD_OK or
+** RD_FATAL (the outer level is broken or the cap fired).
 */
 static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char *name,
-                   size_t name_n, const char *repo_path, size_t repo_path_n,
-                   const char *mem, size_t mem_n)
+                   size_t name_n, const char *repo, size_t repo_n, const char *mem, size_t mem_n)
 {
     Scope in = *sc;
     Buf src = {0}, pre = {0};
@@ -645,7 +645,9 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
         in.prefix = "";
         in.prefix_n = 0;
     } else {
-        buf_add(&pre, repo_path, repo_path_n);
+        in.repo = repo;
+        in.repo_n = repo_n;
+        buf_add(&pre, g->path.buf, g->path.len);
         buf_addc(&pre, '/');
         in.prefix = pre.buf;
         in.prefix_n = pre.len;
@@ -720,7 +722,7 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
             goto done;
         }
         g->st.seen--;                      /* an archive is not a file: its entries are */
-        rc = descend(g, a, sc, name, n, g->path.buf, g->path.len, NULL, 0);
+        rc = descend(g, a, sc, name, n, repo, repo_n, NULL, 0);
         goto done;
     }
     if (!ingest_path_wanted(g->o, g->path.buf, g->path.len)) {
@@ -743,7 +745,7 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
     }
     if (sniff == 1 && sc->depth < g->o->max_depth) {
         g->st.seen--;
-        rc = descend(g, a, sc, name, n, g->path.buf, g->path.len, data, dn);
+        rc = descend(g, a, sc, name, n, repo, repo_n, data, dn);
         goto done;
     }
     emit_file(g, sc, repo, repo_n, g->path.buf, g->path.len, data, dn, &g->lvl[sc->depth]);

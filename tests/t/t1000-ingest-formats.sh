@@ -152,6 +152,16 @@ test_expect_success 'GitHub NAME-SHA/ wrapper goes into repo_name' '
     done
 '
 
+test_expect_success 'an archive inside a GitHub wrapper: its files keep the wrapper NAME' '
+    (cd repo && zip -qr ../gh/numpy-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b/src/in.zip pkg) &&
+    tar czf gh2.tar.gz -C gh . &&
+    cm-ingest -q gh2.tar.gz >out &&
+    fields <out >actual &&
+    grep "^numpy|src/in.zip/pkg/mod.py|import os" actual &&
+    grep "^numpy|src/x.py|" actual &&
+    ! grep -v "^numpy|" actual
+'
+
 test_expect_success 'stdin: - and no argument read an archive' '
     cm-ingest -q - <r.tar.gz >out1 &&
     cm-ingest -q <r.tar.zst >out2 &&
