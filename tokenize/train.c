@@ -678,7 +678,6 @@ int bpe_trainer_finish(BpeTrainer *t, Buf *out)
     size_t npairs = 0;
     uint64_t *pairs_of = NULL;   /* distinct pairs in first-seen order */
     size_t pcap = 0;
-    uint32_t *pidx = NULL;       /* per pc slot: index into pairs_of */
     /* first pass: counts, and the distinct (pair, word) total */
     PairCounts pid;              /* pair -> index */
     pc_init(&pid, 1 << 16);
@@ -705,7 +704,6 @@ int bpe_trainer_finish(BpeTrainer *t, Buf *out)
             if (last_w[q] != w) { last_w[q] = (uint32_t)w; nocc[q]++; }
         }
     }
-    (void)pidx;
     uint64_t *start = xmalloc((npairs + 1) * sizeof *start);
     uint64_t total = 0;
     for (size_t q = 0; q < npairs; q++) { start[q] = total; total += nocc[q]; last_w[q] = UINT32_MAX; }
