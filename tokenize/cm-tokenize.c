@@ -526,7 +526,7 @@ typedef struct {
 typedef struct {
     const Batch *b;          /* the batch */
     Worker *w;               /* workers */
-    int nw;                  /* how many */
+    int64_t eot;             /* id appended to each document, or -1 (--jsonl) */
     size_t next;             /* next doc to take (atomic) */
     int *who;                /* per doc: worker that encoded it */
     size_t *off, *cnt;       /* per doc: its ids in that worker's array */
@@ -548,6 +548,13 @@ static void *enc_run(void *arg)
         size_t before = w->n;
         if (bpe_encoder_encode(w->enc, j->b->text.buf + j->b->toff[i], j->b->tlen[i], &w->ids, &w->n, &w->cap))
             w->failed = 1;
+        if (j->eot >= 0) {
+            if (w->n == w->cap) {
+                w->cap = w->cap * 2 + 16;
+                w->ids = xrealloc(w->ids, w->cap * sizeof *w->ids);
+            }
+            w->ids[w->n++] = (uint32_t)j->eot;
+        }
         j->who[i] = a->k;
         j->off[i] = before;
         j->cnt[i] = w->n - before;
@@ -624,7 +631,7 @@ static int cmd_encode(Opts *o)
     int nw = o->threads;
     for (int k = 0; k < nw; k++) w[k].enc = bpe_encoder_new(bpe);
     job.w = w;
-    job.nw = nw;
+    job.eot = o->jsonl ? -1 : eot;
     size_t jcap = 0;
     uint64_t docs = 0, tokens = 0, too_big = 0;
     Buf line = {0};
@@ -668,8 +675,7 @@ static int cmd_encode(Opts *o)
             break;
         }
         for (size_t i = 0; i < bp->n; i++) {
-            Worker *wk = &w[job.who[i]];
-            uint32_t *ids = wk->ids + job.off[i];
+            const uint32_t *ids = w[job.who[i]].ids + job.off[i];
             size_t n = job.cnt[i];
             if (o->jsonl) {
                 buf_reset(&line);
@@ -688,24 +694,13 @@ static int cmd_encode(Opts *o)
                 buf_add(&line, "]\n", 2);
                 out_write(&out, line.buf, line.len);
             } else {
-                if (n + 1 > TS_MAX_TOKENS || bp->mlen[i] > TS_MAX_META) {
+                if (n > TS_MAX_TOKENS || bp->mlen[i] > TS_MAX_META) {  /* n counts the eot */
                     (void)error("record %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
-                                (unsigned long long)(docs + too_big + 1), n, bp->mlen[i]);
+                                (unsigned long long)(docs + too_big + 1), n - 1, bp->mlen[i]);
                     too_big++;  /* (the reader thread owns `in` until it is joined) */
                     continue;
                 }
-                /* room for the eot: the worker arrays are private to this loop now */
-                if (wk->n + 1 > wk->cap) {
-                    wk->cap = wk->cap * 2 + 16;
-                    wk->ids = xrealloc(wk->ids, wk->cap * sizeof *wk->ids);
-                    ids = wk->ids + job.off[i];
-                }
-                int inside = job.off[i] + n < wk->n;  /* ids[n] is the next document's first id */
-                uint32_t saved = inside ? ids[n] : 0;
-                ids[n] = (uint32_t)eot;
-                ts_write_doc(&out, bp->meta.buf + bp->moff[i], (uint32_t)bp->mlen[i], ids, (uint32_t)(n + 1));
-                if (inside) ids[n] = saved;
-                n++;
+                ts_write_doc(&out, bp->meta.buf + bp->moff[i], (uint32_t)bp->mlen[i], ids, (uint32_t)n);
             }
             docs++;
             tokens += n;
