@@ -134,7 +134,6 @@ struct Bpe {
     uint32_t *tok_off;    /* per id: offset of its bytes in tok_bytes */
     uint32_t *tok_len;    /* per id: byte length; UINT32_MAX when no token has this id */
     char *tok_bytes;      /* every token's raw bytes */
-    uint8_t *tok_model;   /* per id: 1 when the id is in model.vocab (reachable by merges) */
     StrMap vocab;         /* raw bytes -> id, model vocab only */
     PairMap merges;       /* (left, right) -> (rank, merged id) */
     uint32_t n_merges;    /* number of merges */
@@ -598,6 +597,7 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
     char why[300];
     const char *bad = NULL;
     Buf arena = {0}, tmp = {0};
+    uint8_t *in_model = NULL;  /* per id: 1 when the id is in model.vocab */
     int rc = -1;
     if (!root) {
         snprintf(err, errlen, "%s: not valid JSON: line %d, column %d: %s", name, je.line, je.column, je.text);
@@ -690,7 +690,7 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
     b->n_ids = (uint32_t)maxid + 1;
     b->tok_off = xcalloc(b->n_ids, sizeof *b->tok_off);
     b->tok_len = xmalloc(b->n_ids * sizeof *b->tok_len);
-    b->tok_model = xcalloc(b->n_ids, 1);
+    in_model = xcalloc(b->n_ids, 1);
     memset(b->tok_len, 0xff, b->n_ids * sizeof *b->tok_len);
     size_t nv = json_object_size(vocab), slots = 16;
     while (slots < nv * 2 + 16) slots <<= 1;
@@ -700,7 +700,7 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
 
     json_object_foreach(vocab, key, val) {
         uint32_t id = (uint32_t)json_integer_value(val);
-        if (b->tok_model[id]) {
+        if (in_model[id]) {
             snprintf(why, sizeof why, "model.vocab: id %u is given to two tokens", id);
             bad = why; goto done;
         }
@@ -711,12 +711,12 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
             buf_add(&tmp, key, klen);
         }
         tok_store(b, &arena, id, tmp.buf ? tmp.buf : "", tmp.len);
-        b->tok_model[id] = 1;
+        in_model[id] = 1;
     }
     /* The map reads token bytes through b->tok_bytes: point it at the arena while loading. */
     b->tok_bytes = arena.buf;
     for (uint32_t id = 0; id < b->n_ids; id++) {
-        if (!b->tok_model[id]) continue;
+        if (!in_model[id]) continue;
         int64_t o = strmap_put(b, id);
         if (o >= 0) {
             snprintf(why, sizeof why, "model.vocab: ids %lld and %u are the same token", (long long)o, id);
@@ -752,24 +752,26 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
             bad = why; goto done;
         }
         int64_t id[3];
-        const char *part[3] = {l, r, NULL};
-        size_t plen[3] = {ll, rl, 0};
-        for (int k = 0; k < 3; k++) {
+        int raw = 0;  /* a half that is not byte-level is kept as is (as vocab keys are above) */
+        for (int k = 0; k < 2; k++) {
+            const char *t = k ? r : l;
+            size_t tl = k ? rl : ll;
             buf_reset(&tmp);
-            if (k < 2) {
-                if (chars_to_bytes(part[k], plen[k], &tmp) != 0) { buf_reset(&tmp); buf_add(&tmp, part[k], plen[k]); }
-            } else {
-                Buf a = {0};
-                if (chars_to_bytes(l, ll, &a) != 0) { buf_reset(&a); buf_add(&a, l, ll); }
-                if (chars_to_bytes(r, rl, &a) != 0) { buf_free(&a); buf_add(&tmp, l, ll); buf_add(&tmp, r, rl); }
-                else { buf_add(&tmp, a.buf, a.len); buf_free(&a); }
-            }
+            if (chars_to_bytes(t, tl, &tmp) != 0) { buf_reset(&tmp); buf_add(&tmp, t, tl); raw = 1; }
             id[k] = strmap_get(b, tmp.buf ? tmp.buf : "", tmp.len);
             if (id[k] < 0) {
-                if (k < 2) snprintf(why, sizeof why, "model.merges[%zu]: token '%.*s' is not in the vocab", i, (int)(plen[k] > 60 ? 60 : plen[k]), part[k]);
-                else snprintf(why, sizeof why, "model.merges[%zu]: merged token '%.*s%.*s' is not in the vocab", i, (int)(ll > 30 ? 30 : ll), l, (int)(rl > 30 ? 30 : rl), r);
+                snprintf(why, sizeof why, "model.merges[%zu]: token '%.*s' is not in the vocab", i, (int)(tl > 60 ? 60 : tl), t);
                 bad = why; goto done;
             }
+        }
+        /* The merged token is the vocab key l+r: the two halves' bytes, or l+r as is. */
+        buf_reset(&tmp);
+        if (raw) { buf_add(&tmp, l, ll); buf_add(&tmp, r, rl); }
+        else for (int k = 0; k < 2; k++) buf_add(&tmp, arena.buf + b->tok_off[id[k]], b->tok_len[id[k]]);
+        id[2] = strmap_get(b, tmp.buf ? tmp.buf : "", tmp.len);
+        if (id[2] < 0) {
+            snprintf(why, sizeof why, "model.merges[%zu]: merged token '%.*s%.*s' is not in the vocab", i, (int)(ll > 30 ? 30 : ll), l, (int)(rl > 30 ? 30 : rl), r);
+            bad = why; goto done;
         }
         pair_put(&b->merges, (uint32_t)id[0], (uint32_t)id[1], (uint32_t)i, (uint32_t)id[2]);
     }
@@ -783,11 +785,11 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
         uint32_t id = (uint32_t)json_integer_value(json_object_get(t, "id"));
         const char *c = json_string_value(json_object_get(t, "content"));
         size_t cl = json_string_length(json_object_get(t, "content"));
-        if (b->tok_len[id] != UINT32_MAX && !b->tok_model[id]) {
+        if (b->tok_len[id] != UINT32_MAX && !in_model[id]) {
             snprintf(why, sizeof why, "added_tokens: id %u is given twice", id);
             bad = why; goto done;
         }
-        if (b->tok_model[id]) {  /* also in the model vocab (GPT-2 does this): must agree */
+        if (in_model[id]) {  /* also in the model vocab (GPT-2 does this): must agree */
             buf_reset(&tmp);
             if (chars_to_bytes(c, cl, &tmp) != 0 || tmp.len != b->tok_len[id]
                 || memcmp(tmp.buf, arena.buf + b->tok_off[id], tmp.len) != 0) {
@@ -820,6 +822,7 @@ done:
         buf_free(&arena);
     }
     buf_free(&tmp);
+    free(in_model);
     json_decref(root);
     return rc;
 }
@@ -888,7 +891,6 @@ void bpe_free(Bpe *b)
     free(b->tok_off);
     free(b->tok_len);
     free(b->tok_bytes);
-    free(b->tok_model);
     free(b->vocab.slot);
     free(b->merges.key);
     free(b->merges.rank);

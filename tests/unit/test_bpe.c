@@ -183,6 +183,23 @@ static void test_load_errors(void **state)
     load_fails("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", "pre_tokenizer null is not supported");
 }
 
+/* A vocab key outside the byte-level alphabet ("中") is kept as UTF-8, and so is a merged key
+** holding it: "中" + "Ġ" is the key "中Ġ", not "中" followed by the byte 0x20. */
+static void test_load_non_bytelevel_merge(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"\u4e2d\":0,\"\u0120\":1,\"\u4e2d\u0120\":2,\"\u0120\u4e2d\":3},"
+        "\"merges\":[[\"\u4e2d\",\"\u0120\"],\"\u0120 \u4e2d\"]},\"pre_tokenizer\":{\"type\":\"ByteLevel\"}}";
+    char err[256] = "";
+    Bpe *b = bpe_load_mem(json, strlen(json), "mixed", err, sizeof err);
+    if (!b) fail_msg("%s", err);
+    assert_int_equal(bpe_merge_count(b), 2);
+    assert_int_equal(bpe_token_id(b, "\xE4\xB8\xAD\xC4\xA0", 5), 2);  /* "中Ġ" as UTF-8 */
+    assert_int_equal(bpe_token_id(b, " ", 1), 1);                        /* Ġ is the byte 0x20 */
+    bpe_free(b);
+}
+
 /* --- training then round trip ------------------------------------------------------------- */
 
 static void test_train_roundtrip(void **state)
@@ -274,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_pretok_fast_vs_pcre2),
         cmocka_unit_test(test_small_encode),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_non_bytelevel_merge),
         cmocka_unit_test(test_train_roundtrip),
         cmocka_unit_test(test_train_hf_example),
     };
