@@ -66,6 +66,13 @@ node "$PEERS_DIR/hf-encode.js" --pkg "$PKG" --json hf.json held.str >held.hf
 fi  # REPORT_ONLY
 HB=$(wc -c <held.txt)
 bpt_ours=$(echo "scale=3; $HB / $(ntok held.ours)" | bc); bpt_lines=$(echo "scale=3; $HB / $(ntok held.lines)" | bc); bpt_hf=$(echo "scale=3; $HB / $(ntok held.hf)" | bc)
+# How many of our merges (trained on the lines) are HF's, in the same order: "COMMON OURS HF".
+merges_same=$(python3 -c '
+import json, sys
+m = [[tuple(x.split(" ")) if isinstance(x, str) else tuple(x) for x in json.load(open(f))["model"]["merges"]] for f in sys.argv[1:]]
+k = 0
+while k < min(map(len, m)) and m[0][k] == m[1][k]: k += 1
+print(k, len(m[0]), len(m[1]))' lines.json hf.json)
 
 # 3. Encoding speed on ENC_MB (whole process, hyperfine medians; tiktoken times its calls only).
 EB=$(wc -c <enc.txt)
@@ -96,6 +103,8 @@ echo "| train: wall time (s), /usr/bin/time | $(wall ours.time) | HF $(wall hf.t
 echo "| train: peak RSS (MiB) | $(rss ours.time) | HF $(rss hf.time) | $(x "$(rss hf.time)" "$(rss ours.time)")x less |"
 echo "| held-out bytes per token (more is better) | $bpt_ours | HF $bpt_hf | $(pct "$bpt_ours" "$bpt_hf")% |"
 echo "| same, ours trained on the text's lines, as HF's file reader cuts it | $bpt_lines | HF $bpt_hf | $(pct "$bpt_lines" "$bpt_hf")% |"
+set -- $merges_same
+echo "| same lines: our merges that are HF's, same order (leading run) | $1 of $2 | HF $3 | $(awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", 100 * a / b }')% of ours |"
 echo "| train on those lines: wall (s) / peak RSS (MiB) | $(wall lines.time) / $(rss lines.time) | HF $(wall hf.time) / $(rss hf.time) | $(x "$(wall hf.time)" "$(wall lines.time)")x faster |"
 echo "| encode MB/s, 1 thread, whole process (wall, median) | $o1 | HF $h1 | $(x "$o1" "$h1")x |"
 echo "| encode MB/s, $THREADS threads, whole process (wall, median) | $o2 | HF $h2 | $(x "$o2" "$h2")x |"
