@@ -1061,7 +1061,10 @@ static int file_input(Ingest *g, const char *fsname, const Scope *dir, const cha
         size_t rnl = dir ? dir->repo_n : 0;
         g->st.seen++;
         tick(g);
-        if (!ingest_path_wanted(g->o, p, pn)) { skip(g, SKIP_EXCLUDED); goto done; }
+        if (top && !ingest_path_wanted(g->o, p, pn)) {   /* (a directory's files: above) */
+            skip(g, SKIP_EXCLUDED);
+            goto done;
+        }
         Buf *b = &g->lvl[0];
         buf_reset(b);
         buf_add(b, rp.pre, rp.pre_n);
