@@ -95,4 +95,9 @@ if [ -x "$JB" ]; then
     echo "| lib/record.h record_parse (validate + decode) | $(sed -n 's/^parse \([0-9]*\).*/\1/p' "$OUT/json.txt") |"
     echo "| lib/record.h record_write (escape + write) | $(sed -n 's/^emit \([0-9]*\).*/\1/p' "$OUT/json.txt") |"
     echo "| jansson json_loadb (peer) | $(sed -n 's/^jansson \([0-9]*\).*/\1/p' "$OUT/json.txt") |"
+else
+    # `make bench` builds `all`, not `tests`: say that the table is missing, and why
+    say "no $JB (make tests): JSONL reader/writer not timed"
+    echo
+    echo "(JSONL reader/writer not timed: $JB is not built; \`make O=... tests\` builds it.)"
 fi
