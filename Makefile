@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # codemill: one non-recursive Makefile.  `make help` lists the targets.
 #
 #   make              build bin/cm-ingest bin/cm-filter bin/cm-tokenize bin/cm-shards bin/cm-train

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/filter.sh BUILD_DIR DATA_DIR OUT_DIR: cm-filter against the Python way of doing the same
 # job, side by side on the same real JSONL, in one run. Prints a Markdown table on stdout.
 #
@@ -15,6 +16,9 @@
 # only the files that pass the earlier rules reach the later stages): ours with the hidden
 # --bench-stage flag, the fastest of 3 runs; the peer's one run (its stages take ~1.5 min).
 # End to end is hyperfine's median of whole processes.
+# Source of the transcribed rules: the codeparrot project in Hugging Face transformers,
+# examples/research_projects/codeparrot/scripts/preprocessing.py (heuristics, exact dedup) and
+# minhash_deduplication.py (MinHash LSH), Apache-2.0; transcribed as Python written here, not copied.
 set -eu
 BUILD=$(cd "$1" && pwd)
 DATA=$2

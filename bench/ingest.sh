@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/ingest.sh BUILD_DIR DATA_DIR OUT_DIR: cm-ingest against bsdtar on the same real dumps.
 #
 # The dumps are made from the real data set (the .deb files in DATA_DIR): their data.tar.* is

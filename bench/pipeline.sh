@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/pipeline.sh BUILD DATA OUT: end-to-end time from dumps to a trained model, stage by
 # stage, on the real data set (every .deb in DATA): the pipeline of `make demo` with a fixed
 # number of training steps instead of a time budget. Prints a Markdown table.

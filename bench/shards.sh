@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/shards.sh BUILD_DIR DATA_DIR OUT_DIR: cm-shards pack against the machine's limits, side
 # by side in one run:
 #   - documents indexed per second (the whole pack: stream read, shard files with fdatasync,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/tokenize.sh BUILD_DIR DATA_DIR OUT_DIR: cm-tokenize against Hugging Face tokenizers and
 # tiktoken, side by side on the same real Python (the .py files of the .debs in DATA_DIR).
 #   TRAIN_MB (default 200) of text to train on (last 10% of files held out for bytes/token),

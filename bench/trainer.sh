@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/trainer.sh BUILD_DIR DATA_DIR OUT_DIR: cm-train against PyTorch on this CPU, side by
 # side in one run. Same GPT-2 architecture and shapes, fp32, 2 threads, random token ids (as the
 # peer trains): configs S (4 layers, width 256, 4 heads, T 256, V 8192, batch 16) and

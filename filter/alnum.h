@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** alnum.h: the code points >= U+0080 for which Python's str.isalnum() is true, as sorted,
 ** disjoint, inclusive ranges (Unicode 14.0.0, Python 3.11), so that cm-filter's alphanumeric

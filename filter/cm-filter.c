@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** cm-filter: keep the Python data-science files of a JSONL stream, drop low-quality files and
 ** duplicates.

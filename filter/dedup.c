@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** dedup.c: exact fingerprints and MinHash/LSH near-duplicate index (see dedup.h).
 */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** dedup.h: exact and near-duplicate detection for a stream, first seen wins.
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** imports.c: find the Python modules a file imports (see imports.h for the rule).
 **

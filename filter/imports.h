@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** imports.h: which of a chosen set of Python modules a source file imports.
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** quality.c: codeparrot's quality heuristics (see quality.h for the rules and their limits).
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** quality.h: codeparrot's quality heuristics, made deterministic.
 **

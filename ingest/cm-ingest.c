@@ -1,11 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code.  In place of
-** a legal notice, here is a blessing:
-**
-**    May you do good and not evil.
-**
-*************************************************************************
-**
 ** cm-ingest: repository dumps in, one JSONL record per text file out (docs/FORMATS.md).
 **
 ** This file is the command line only: options, usage, the loop over inputs, the summary and

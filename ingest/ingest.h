@@ -1,11 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code.  In place of
-** a legal notice, here is a blessing:
-**
-**    May you do good and not evil.
-**
-*************************************************************************
-**
 ** ingest.h: cm-ingest's engine, split from its main() so that the unit tests reach the pieces.
 **
 ** cm-ingest reads repository dumps (archives of any format libarchive reads, archives nested in

@@ -1,11 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code.  In place of
-** a legal notice, here is a blessing:
-**
-**    May you do good and not evil.
-**
-*************************************************************************
-**
 ** naming.c: how cm-ingest names things (repo_name, path), recognises archives by name and by
 ** magic, and applies --ext / --include / --exclude. Pure functions, unit-tested in
 ** tests/unit/test_ingest.c.

@@ -1,11 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code.  In place of
-** a legal notice, here is a blessing:
-**
-**    May you do good and not evil.
-**
-*************************************************************************
-**
 ** notebook.c: Jupyter notebooks (.ipynb, nbformat 3 and 4) to one Python file in the
 ** "percent" format that jupytext and VS Code read back as cells:
 **

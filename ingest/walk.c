@@ -1,11 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code.  In place of
-** a legal notice, here is a blessing:
-**
-**    May you do good and not evil.
-**
-*************************************************************************
-**
 ** walk.c: cm-ingest's input loops. Every input becomes a stream of (repo_name, path, bytes)
 ** that is checked (size, NUL bytes, UTF-8, filters) and written as one JSONL record.
 **

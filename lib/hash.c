@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** hash.c: thin wrappers over libxxhash (see hash.h).
 */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** hash.h: the hashes codemill uses, all from xxHash (libxxhash): XXH3-64 for content
 ** fingerprints and checksums. One place so that every stage hashes the same way.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** io.c: Out (buffered, error-checked output), LineReader (bounded lines) and Progress.
 */

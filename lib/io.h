@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** io.h: buffered output that reports write errors properly, and a line reader with a bound.
 **

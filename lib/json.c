@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** json.c: strict JSON object reader and string escaper (see json.h).
 */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** json.h: a strict, fast JSON reader and writer for one-object-per-line records (JSONL).
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** record.c: parse and write codemill JSONL records (see record.h).
 */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** record.h: the codemill JSONL record (format v1, docs/FORMATS.md "JSONL record").
 **

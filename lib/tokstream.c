@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** tokstream.c: reader and writer of the token stream (see tokstream.h).
 */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** tokstream.h: the token stream between `cm-tokenize encode` and `cm-shards pack`
 ** (format v1, docs/FORMATS.md "Token stream"). All integers little-endian.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** util.c: errors, allocation, buffers and parsing helpers (see util.h).
 */

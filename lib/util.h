@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** util.h: errors, exit codes, allocation and small string buffers shared by every codemill stage.
 **

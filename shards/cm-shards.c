@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** cm-shards: lay out a token stream for training -- memory-mappable shard files plus an SQLite
 ** index with one row per document -- and inspect, check and combine such corpora.
 **

@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** corpus.c: the corpus reader of shards/corpus.h, used by cm-train and `cm-shards stats`.
 **
 ** corpus_open() reads index.sqlite (read-only), then for every row of `shards` opens the file,

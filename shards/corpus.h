@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** corpus.h: read a packed corpus (CONTRACT header) — the cm-shards reader used by cm-train.
 **

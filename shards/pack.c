@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** pack.c: `cm-shards pack` -- token stream in, shard files and index.sqlite out.
 **
 ** Crash-safety protocol, per shard:

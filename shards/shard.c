@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** shard.c: shard header encoding and checking, and the index.sqlite schema (see shard.h).
 */
 #include "shard.h"

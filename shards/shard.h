@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** shard.h: the shard file (format v1) and the SQLite index (schema v1) of a packed corpus.
 **
 ** A corpus is a directory:  index.sqlite + shard-00000.bin, shard-00001.bin, ...

@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** shards.h: the verbs of cm-shards as library functions (pack, verify, stats, cat, merge), so
 ** that unit tests and other stages can call them. Each returns an exit status (lib/util.h).
 */

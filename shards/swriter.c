@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** swriter.c: the shard writer thread (see swriter.h).
 **
 ** Chunks are used in ring order: the main thread fills chunk seq_filled % SW_CHUNKS and hands it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** swriter.h: writes shard files from a background thread, bypassing the page cache.
 **

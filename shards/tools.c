@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** tools.c: the inspecting verbs of cm-shards: verify, stats, cat, merge, split (see shards.h).
 */
 #include "shards.h"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Run every test against one or more build folders and print "N passed, N failed" last.
 #   tests/run.sh build [build-asan ...]
 # Unit tests: each $B/tests/test_* binary (cmocka, TAP output). End-to-end tests: each

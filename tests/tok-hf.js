@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: MIT
 // tok-hf.js: Hugging Face `tokenizers` (npm, Rust core) as the reference for the cm-tokenize tests.
 //
 //   node tok-hf.js train  PKG OUT.json TEXT...   train GPT-2-style byte-level BPE (the binding's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** bpe.c: byte-level BPE (GPT-2 / Hugging Face `tokenizers`): load a tokenizer.json, encode
 ** text to ids, decode ids to bytes. See bpe.h for the interface and docs/FORMATS.md

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** bpe.h: byte-level BPE as GPT-2 / Hugging Face `tokenizers` define it (CONTRACT header).
 **

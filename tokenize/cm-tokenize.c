@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** cm-tokenize: train, encode and decode byte-level BPE (Hugging Face tokenizer.json compatible).
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** train.c: learn byte-level BPE merges (see train.h).
 **

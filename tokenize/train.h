@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** train.h: learn a byte-level BPE (the algorithm of Hugging Face's BpeTrainer) from text.
 **

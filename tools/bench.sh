@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # make bench: run every stage of codemill against its peer on the same real data, in one run,
 # print the tables (ours, peer, ratio) and write them into docs/BENCHMARKS.md under a dated
 # heading with the machine. Each stage's script is bench/STAGE.sh BUILD DATA OUT.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check-valgrind.sh: run codemill's unit tests and a representative scenario of every
 # executable (the commands the shell tests run: each format, each verb, the error paths, a
 # closed pipe) under valgrind memcheck; report errors and definite leaks per command.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # make demo: the main job end to end on the default real data set.
 #   1. the real data set: Python packages from Debian as .deb files (tools/fetch-data.sh)
 #   2. cm-ingest | cm-filter | tee kept.jsonl | cm-tokenize train

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Install the Debian packages codemill needs, only those that are missing.
 # An entry PKG:CMD is satisfied by the command CMD on the PATH too (node and npm may come from
 # another Debian-format repository, whose nodejs bundles npm: Debian's npm then cannot install).

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Download the real data set: Python packages from Debian, as .deb files (real repository
 # dumps: an ar archive holding data.tar.xz). Files already there are reused.
 #   tools/fetch-data.sh [--bench] [DIR]

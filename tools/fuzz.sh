@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # fuzz.sh: build and run codemill's libFuzzer targets (tests/fuzz/fuzz_*.c) with ASan + UBSan.
 #
 #   tools/fuzz.sh build                    build every target and its seed corpus

@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: May you do good and not evil.
-**
-*************************************************************************************************
 ** ckpt.c: write and read cm-train checkpoints (see ckpt.h and docs/FORMATS.md).
 */
 #include "trainer/ckpt.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** ckpt.h: cm-train checkpoints (format v1, docs/FORMATS.md "Checkpoint (v1)").
 **

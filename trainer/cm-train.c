@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: May you do good and not evil.
-**
-*************************************************************************************************
 ** cm-train: train a GPT-2 code-completion model on a corpus packed by cm-shards, evaluate it,
 ** complete code with it, and plot its learning curves.
 **

@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: May you do good and not evil.
-**
-*************************************************************************************************
 ** data.c: token windows for cm-train from a corpus or a synthetic stream (see data.h).
 */
 #include "trainer/data.h"

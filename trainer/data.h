@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** data.h: where cm-train's token windows come from: a corpus packed by cm-shards (through the
 ** shards/corpus.h reader) or a synthetic stream of random ids (benchmarks, tests), behind one

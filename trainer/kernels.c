@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: May you do good and not evil.
-**
-*************************************************************************************************
 ** kernels.c: forward/backward kernels of the GPT-2 model (see kernels.h for the conventions).
 **
 ** Matmuls are OpenBLAS cblas_sgemm calls; elementwise kernels are plain loops written so that

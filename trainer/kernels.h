@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** kernels.h: the forward and backward kernels of cm-train's GPT-2, in pairs (llm.c's layout).
 **

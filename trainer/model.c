@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: May you do good and not evil.
-**
-*************************************************************************************************
 ** model.c: the GPT-2 model of cm-train: parameter layout, forward, backward, AdamW update, and
 ** one-token generation with a key/value cache (see model.h).
 */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** model.h: cm-train's GPT-2 (llm.c's layout): a parameter size table, one allocation for the
 ** parameters (and one each for their gradients and the AdamW moments), pointers carved in order.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cm-train: vectorised kernels and OpenMP threads. x86-64-v3 (AVX2 + FMA) rather than
 # -march=native: the elementwise kernels are memory-bound (AVX-512 gains little there; sgemm is
 # OpenBLAS's, which picks AVX-512 kernels at run time), and valgrind cannot run AVX-512 code.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz.h: helpers shared by the libFuzzer targets of tests/fuzz/ (header-only).
 **

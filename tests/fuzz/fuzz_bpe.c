@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_bpe.c: libFuzzer target for the tokenizer.json loader (tokenize/bpe.h bpe_load_mem),
 ** which every stage after cm-tokenize runs on a file the user names or a token stream carries.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_ckpt.c: libFuzzer target for cm-train's checkpoint loader (trainer/ckpt.h ckpt_load,
 ** ckpt_read_info), which `cm-train --resume` and `cm-train complete` run on a file on disk.

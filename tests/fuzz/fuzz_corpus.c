@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_corpus.c: libFuzzer target for the shard header and index reader that cm-train opens a
 ** corpus with (shards/corpus.h corpus_open, shards/shard.h shard_header_decode).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_ingest.c: libFuzzer target for cm-ingest's input reading (ingest/ingest.h ingest_input):
 ** archives of every format libarchive reads, archives nested in archives, compressed streams,

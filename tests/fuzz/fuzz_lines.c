@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_lines.c: libFuzzer target for the bounded line reader (lib/io.h LineReader) that every
 ** JSONL stage reads its input with.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_notebook.c: libFuzzer target for cm-ingest's notebook-to-Python conversion
 ** (ingest/ingest.h notebook_to_py).

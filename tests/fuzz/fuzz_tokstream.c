@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_tokstream.c: libFuzzer target for the token stream reader (lib/tokstream.h), the input
 ** of `cm-shards pack`.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** fuzz_utf8.c: libFuzzer target for the UTF-8 validator and repairer (lib/util.h), which decide
 ** what text cm-ingest keeps.

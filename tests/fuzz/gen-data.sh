@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # gen-data.sh: input generators for the fault-injection tests (tests/t/t91*-t94*.sh), sourced
 # by them. Everything is generated here, deterministic for a seed; nothing is downloaded.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** ingest-jsonbench.c: measure the JSONL record reader and writer of lib/record.h (and jansson,
 ** the general-purpose library a C programmer would reach for, on the same bytes) in MB/s.

@@ -1,8 +1,5 @@
+// SPDX-License-Identifier: MIT
 /*
-** The author disclaims copyright to this source code. In place of a legal notice, here is a
-** blessing: may you do good and not evil.
-**
-*************************************************************************************************
 ** shards-mkstream: make token streams for the cm-shards tests and benchmark, without cm-tokenize.
 **
 **   shards-mkstream [--no-end] [--vocab N] < records.jsonl > out.tok

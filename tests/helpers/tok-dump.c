@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** tok-dump: read a codemill token stream with lib/tokstream.h and print it, for the tests.
 **

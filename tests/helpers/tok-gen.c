@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** tok-gen: deterministic generator of Python-like source text for the tokenizer tests.
 **

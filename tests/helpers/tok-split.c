@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** tok-split: print the GPT-2 pre-tokenization of documents, for comparison with Hugging Face.
 **

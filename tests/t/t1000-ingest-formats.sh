@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-ingest: every archive format, nesting, directories, stdin, naming, CLI basics.
 . "$(dirname "$0")/test-lib.sh"
 

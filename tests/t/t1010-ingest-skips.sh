@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-ingest: every skip reason is counted, --utf8=replace, --stats content, summary line.
 . "$(dirname "$0")/test-lib.sh"
 

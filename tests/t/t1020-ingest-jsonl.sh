@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-ingest: JSONL dumps (codeparrot / The Stack schema) plain, .gz, .zst and on stdin.
 . "$(dirname "$0")/test-lib.sh"
 

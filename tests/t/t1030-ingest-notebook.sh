@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-ingest: Jupyter notebooks become percent-format Python with magics commented.
 . "$(dirname "$0")/test-lib.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-ingest: truncated and corrupt archives keep the good records; decompression bombs are
 # stopped; memory stays bounded on inputs larger than the bound.
 . "$(dirname "$0")/test-lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-filter: command line, Python-file rule, import selection, --keywords, output fields.
 . "$(dirname "$0")/test-lib.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-filter: codeparrot's quality rules against a Python transcription of codeparrot's
 # preprocessing (the oracle), each option, and the hash-decided "probability 0.7" rules.
 . "$(dirname "$0")/test-lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-filter: exact dedup (white space ignored) and MinHash near dedup; first seen wins.
 . "$(dirname "$0")/test-lib.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-filter: malformed input (--on-error fail|skip), I/O errors, --rejects and --stats content.
 . "$(dirname "$0")/test-lib.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-tokenize: command line, error handling, damaged and unsupported tokenizer files.
 . "$(dirname "$0")/test-lib.sh"
 

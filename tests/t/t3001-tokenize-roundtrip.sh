@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-tokenize: decode(encode(x)) == x, token stream format, thread determinism, specials.
 . "$(dirname "$0")/test-lib.sh"
 

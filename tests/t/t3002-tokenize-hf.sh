@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-tokenize against Hugging Face `tokenizers` 0.23.2 (npm, Rust core): same ids token for token
 # with a tokenizer we trained and with one HF trained; same merges when trained on the same text.
 . "$(dirname "$0")/test-lib.sh"

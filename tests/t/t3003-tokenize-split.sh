@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The hand-written GPT-2 pre-tokenizer splits exactly as the PCRE2 regex (the reference):
 # generated Python-like text, every code point, and raw bytes with every kind of invalid UTF-8.
 . "$(dirname "$0")/test-lib.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-shards: command line, usage errors, exit codes, refusing to overwrite, bad inputs.
 . "$(dirname "$0")/test-lib.sh"
 

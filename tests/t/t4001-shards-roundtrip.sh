@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-shards: text -> tokens -> shards -> cat gives the records back; uint16 and uint32 shards;
 # the real tokenizer (cm-tokenize) when it is built.
 . "$(dirname "$0")/test-lib.sh"

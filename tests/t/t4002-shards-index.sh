@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-shards: the index answers the README questions with the right numbers (expectations
 # computed here from the generated input with awk), and the train/valid split is by repository.
 . "$(dirname "$0")/test-lib.sh"

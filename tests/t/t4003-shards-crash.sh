@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-shards: crash safety. SIGKILL at several moments, a full disk (ulimit -f), a truncated input
 # stream, SIGTERM: the index always points only at complete, checksummed shards (verify passes),
 # and pack --resume finishes with exactly the documents of an uninterrupted run.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-shards merge: corpora packed in parallel become one, without copying token data.
 . "$(dirname "$0")/test-lib.sh"
 

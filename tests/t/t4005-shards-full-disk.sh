@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-shards pack on a disk that really fills up (ENOSPC, not a file-size limit): a small tmpfs
 # mounted for the test (needs root and permission to mount; skipped otherwise). At several fill
 # levels the pack stops with exit 3 and a message naming the file and "No space left on

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-train: help, version, bad usage (exit 2), missing or damaged inputs (exit 3 / 4).
 . "$(dirname "$0")/test-lib.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-train on synthetic ids: the log, determinism, evaluation, plot, gradient accumulation.
 . "$(dirname "$0")/test-lib.sh"
 

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-train checkpoints: kill -9 and --resume gives exactly the losses of an uninterrupted run;
 # SIGINT/SIGTERM save and exit 130; damaged or truncated checkpoints are refused with exit 4.
 . "$(dirname "$0")/test-lib.sh"

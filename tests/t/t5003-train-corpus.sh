@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-train on a real (small) corpus built by cm-tokenize and cm-shards: learning, evaluation
 # with bits per byte, --where, keyword weights, code completion with the stored tokenizer.
 . "$(dirname "$0")/test-lib.sh"

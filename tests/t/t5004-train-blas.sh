@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cm-train chooses OpenBLAS's kernels itself: the CPU's best by default, also over a preset
 # OPENBLAS_CORETYPE naming slower ones; --blas-core env keeps the preset; the start-up line
 # says which kernels run.

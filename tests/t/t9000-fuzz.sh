@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # t9000-fuzz: a short run of every libFuzzer target (tests/fuzz/fuzz_*.c, ASan+UBSan built by
 # tools/fuzz.sh), and a replay of every committed regression input (tests/fuzz/regress/NAME/).
 # The long runs are `make fuzz` (docs/RELIABILITY.md). The fuzz build is sanitized already, so

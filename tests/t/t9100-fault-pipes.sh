@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # t9100-fault-pipes: a consumer that closes the pipe early (`| head -c 100`) at every stage.
 # Each producer must stop quietly (nothing on stderr: no error, no summary claiming a finished
 # run), exit 0 or 141, and leave nothing recorded as complete (no --stats file claiming the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # t9200-fault-fsize: a file-size limit (`ulimit -f`, EFBIG) or a full disk (/dev/full, ENOSPC)
 # while each stage writes its output: JSONL (cm-ingest, cm-filter), the token stream and the
 # tokenizer (cm-tokenize), checkpoints (cm-train). Each must name the file and the reason, exit

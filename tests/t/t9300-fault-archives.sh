@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # t9300-fault-archives: hostile archives against cm-ingest, each checked for bounded memory
 # (peak RSS from /usr/bin/time -v), bounded time and a clear message:
 #   - a decompression bomb: a 146 KB tar.zst whose one entry is 4 GiB of zeros (1 GiB under

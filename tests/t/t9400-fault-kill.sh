@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # t9400-fault-kill: SIGKILL at random moments, several runs, then resume; the result must be
 # byte-identical to an uninterrupted run. These are the randomized multi-kill variants of the
 # fixed-delay tests in t4003-shards-crash.sh and t5002-train-resume.sh:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # t9410-fault-memory: the peak memory (RSS, from /usr/bin/time -v) of each executable on
 # moderate generated inputs stays within the bound its --help states, and, for the streaming
 # stages, does not grow with the input: the same run on 3x the input peaks within a few MiB of

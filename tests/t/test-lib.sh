@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # test-lib.sh: sourced by every tests/t/tNNNN-*.sh (in the spirit of git's t/test-lib.sh).
 #
 #   . "$(dirname "$0")/test-lib.sh"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_bpe.c: unit tests of tokenize/bpe.[ch] and tokenize/train.[ch] (cmocka).
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_corpus.c: the corpus reader (shards/corpus.h) on corpora packed by pack_run.
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_filter.c: unit tests of cm-filter's modules: import scanner, quality rules, dedup.
 */

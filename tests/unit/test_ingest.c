@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_ingest.c: unit tests of cm-ingest's pieces (ingest/naming.c, ingest/notebook.c):
 ** repo_name derivation, archive names, path cleaning, magic sniffing, filters, notebooks.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_kernels.c: cm-train's kernels. Test plan:
 **   1. the BLAS kernels equal the naive reference kernels (matmul, attention, cross-entropy),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_lib.c: unit tests of the shared library (lib/): UTF-8, sizes, JSON, records, the token
 ** stream and the line reader.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_model.c: cm-train's whole GPT-2. Test plan:
 **   1. the gradient of the loss w.r.t. every parameter tensor equals central differences;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_shards.c: the shard header (shards/shard.h) and the repository split (shards/shards.h).
 **

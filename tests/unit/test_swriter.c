@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_swriter.c: the shard writer (shards/swriter.h), with O_DIRECT and through the page cache.
 **

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
 ** test_train_data.c: cm-train's data path and checkpoints. Test plan:
 **   1. labels are the inputs shifted by one (data_shift / data_batch);
