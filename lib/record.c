@@ -4,9 +4,12 @@
 */
 #include "record.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void record_init(Record *r)
 {
@@ -192,4 +195,109 @@ void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_
         }
     }
     out_write(o, "}\n", 2);
+}
+
+/* --- record input ------------------------------------------------------------------------ */
+
+int record_line_blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r') return 0;
+    return 1;
+}
+
+void ri_init(RecordInput *ri, const char *name, int skip_bad)
+{
+    memset(ri, 0, sizeof *ri);
+    ri->name = name;
+    ri->skip_bad = skip_bad;
+    ri->fd = -1;
+    record_init(&ri->rec);
+}
+
+static void ri_bad(RecordInput *ri, RecordErr kind)
+{
+    ri->bad++;
+    ri->err = kind;
+    if (ri->status < CM_EDATA) ri->status = CM_EDATA;
+}
+
+int ri_parse_line(RecordInput *ri, const char *line, size_t len, uint64_t lineno, uint64_t off)
+{
+    if (record_line_blank(line, len)) return 0;
+    if (record_parse(&ri->rec, line, len) != 0) {
+        error("%s: line %llu: byte %llu: %s", ri->name, (unsigned long long)lineno,
+              (unsigned long long)(off + ri->rec.err_pos), ri->rec.err);
+        ri_bad(ri, RI_ERR_PARSE);
+        return -1;
+    }
+    ri->records++;
+    return 1;
+}
+
+int ri_open(RecordInput *ri, const char *path, size_t max_line, int skip_bad)
+{
+    int fd = 0;
+    const char *name = "stdin";
+    if (path && strcmp(path, "-")) {
+        name = path;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    ri_init(ri, name, skip_bad);
+    if (fd < 0) {
+        error("cannot open '%s': %s", path, strerror(errno));
+        ri->err = RI_ERR_OPEN;
+        ri->status = CM_EIO;
+        return -1;
+    }
+    ri->fd = fd;
+    lr_init(&ri->lr, fd, name, max_line);
+    return 0;
+}
+
+/* The input stops at a bad line under --on-error fail. */
+static int ri_stop_here(RecordInput *ri)
+{
+    error("%s: output stopped at line %llu (use --on-error skip to go on)", ri->name,
+          (unsigned long long)ri->lr.lineno);
+    return -1;
+}
+
+int ri_next(RecordInput *ri)
+{
+    for (;;) {
+        char *line;
+        size_t len;
+        int k = lr_next(&ri->lr, &line, &len);
+        if (k == 0) {
+            if (ri->lr.err) {
+                ri->err = RI_ERR_READ;
+                ri->status = CM_EIO;
+                return -1;
+            }
+            return 0;
+        }
+        if (k < 0) {
+            if (ri->lr.err) {              /* read error: lr_next printed it */
+                ri->err = RI_ERR_READ;
+                ri->status = CM_EIO;
+                return -1;
+            }
+            ri_bad(ri, RI_ERR_TOO_LONG);   /* too long: lr_next printed it */
+            if (!ri->skip_bad) return ri_stop_here(ri);
+            continue;
+        }
+        ri->bytes += len + 1;
+        int r = ri_parse_line(ri, line, len, ri->lr.lineno, ri->lr.offset);
+        if (r > 0) return 1;
+        if (r < 0 && !ri->skip_bad) return ri_stop_here(ri);
+    }
+}
+
+void ri_close(RecordInput *ri)
+{
+    if (ri->fd >= 0) lr_free(&ri->lr);
+    if (ri->fd > 0) close(ri->fd);
+    ri->fd = -1;
+    record_free(&ri->rec);
 }

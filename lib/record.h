@@ -56,4 +56,54 @@ void record_write_parts(Out *o, const char *repo, size_t repo_n, const char *pat
                         const char *content, size_t content_n, const char *license,
                         const char *extra_json, size_t extra_len);
 
+
+/*
+** Record input: the one JSONL input loop of cm-ingest (JSONL dumps), cm-filter and cm-tokenize.
+**
+** Rules, the same in every stage: a line holding only spaces, tabs or '\r' carries no record and
+** is skipped; a line that is not a valid record (or longer than max_line) is reported as
+** "PROG: NAME: line L: byte B: why" and counted; with --on-error fail (skip_bad 0) the input
+** stops there ("output stopped at line L (use --on-error skip to go on)") and the status is
+** CM_EDATA, with --on-error skip the reader goes on and the status is still CM_EDATA at the end.
+** A read error stops the input with CM_EIO. The records before the fault are all delivered.
+*/
+typedef enum {
+    RI_ERR_NONE = 0,
+    RI_ERR_OPEN,        /* the input could not be opened */
+    RI_ERR_READ,        /* read() failed */
+    RI_ERR_TOO_LONG,    /* a line longer than max_line */
+    RI_ERR_PARSE        /* a line that is not a valid record */
+} RecordErr;
+
+typedef struct {
+    const char *name;   /* input name for messages ("stdin" or the path) */
+    int skip_bad;       /* 1: --on-error skip, 0: fail */
+    Record rec;         /* the record ri_next returned last */
+    LineReader lr;      /* the file's lines (ri_open) */
+    int fd;             /* -1 when lines come from elsewhere (ri_parse_line only) */
+    uint64_t records;   /* records delivered */
+    uint64_t bad;       /* bad lines seen */
+    uint64_t bytes;     /* bytes of lines read, with their '\n' */
+    RecordErr err;      /* kind of the last fault */
+    int status;         /* worst so far: CM_OK, CM_EDATA, CM_EIO */
+} RecordInput;
+
+/* The one blank-line rule: only spaces, tabs and '\r'. */
+int record_line_blank(const char *line, size_t len);
+
+/* For lines from any source (cm-ingest reads them out of archives): set up without a file. */
+void ri_init(RecordInput *ri, const char *name, int skip_bad);
+/* Parse one line: 1 a record in ri->rec, 0 a blank line, -1 a bad line (message printed,
+** counted, status CM_EDATA; the caller stops when !skip_bad). off: the line's byte offset. */
+int ri_parse_line(RecordInput *ri, const char *line, size_t len, uint64_t lineno, uint64_t off);
+
+/* Open path ("-" or NULL: stdin) for ri_next. 0, or -1 after "cannot open 'PATH': why"
+** (status CM_EIO, err RI_ERR_OPEN). */
+int ri_open(RecordInput *ri, const char *path, size_t max_line, int skip_bad);
+/* Next record: 1 (in ri->rec), 0 at the end of the input, -1 when the input stops early
+** (read error, or a bad line under --on-error fail; message printed, ri->err says which). */
+int ri_next(RecordInput *ri);
+/* Close the file (not stdin) and free the reader. */
+void ri_close(RecordInput *ri);
+
 #endif
