@@ -39,8 +39,13 @@ else
 Q = @
 endif
 
-# STAGES may be narrowed to build a part (e.g. `make O=build-ingest STAGES=ingest`).
+# STAGES may be narrowed to build a part (e.g. `make O=build-ingest STAGES=ingest`); a stage
+# brings the stages whose library it uses (docs/DESIGN.md "Which stage uses which"):
+# cm-shards uses tokenize/bpe.h, cm-train uses shards/corpus.h and tokenize/bpe.h.
 STAGES ?= ingest filter tokenize shards trainer
+USES_shards = tokenize
+USES_trainer = shards tokenize
+override STAGES := $(sort $(STAGES) $(foreach s,$(STAGES),$(USES_$(s))))
 PROGS = cm-ingest cm-filter cm-tokenize cm-shards cm-train
 MAIN_SRCS = $(foreach s,$(STAGES),$(wildcard $(s)/cm-*.c))
 LIB_SRCS = $(wildcard lib/*.c) \
@@ -64,7 +69,8 @@ ifneq ($(SAN),1)
 EXTRA_CFLAGS_lib = -O3 -march=x86-64-v2
 endif
 
-.PHONY: all help deps test test-quick unit demo bench install uninstall clean fuzz check-valgrind
+.PHONY: all help deps test test-quick unit demo bench install uninstall clean fuzz check-valgrind \
+        format format-check
 ## all: build every executable into bin/
 all: $(BINS) $(if $(filter build,$(O)),bin-links)
 
@@ -109,6 +115,7 @@ deps:
 
 ## test: install what is missing, build, run all tests plainly and under ASan+UBSan
 test: deps
+	$(Q)$(MAKE) --no-print-directory format-check
 	$(Q)$(MAKE) --no-print-directory all tests
 	$(Q)$(MAKE) --no-print-directory SAN=1 all tests
 	$(Q)sh tests/run.sh build build-asan
@@ -133,6 +140,17 @@ fuzz: deps
 ## check-valgrind: run the test suite's executables under valgrind memcheck
 check-valgrind: deps all tests
 	$(Q)sh tools/check-valgrind.sh
+
+## format-check: every C file laid out as .clang-format says (run by make test)
+FORMAT_SRCS = $(sort $(wildcard lib/*.[ch] ingest/*.[ch] filter/*.[ch] tokenize/*.[ch] \
+              shards/*.[ch] trainer/*.[ch] tests/unit/*.c tests/helpers/*.c tests/fuzz/*.[ch]))
+format-check:
+	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS) || \
+	    { echo "format-check: run 'make format' (clang-format -i) and commit" >&2; exit 1; }
+
+## format: lay out every C file with clang-format
+format:
+	$(Q)clang-format -i $(FORMAT_SRCS)
 
 ## install: copy the executables to $(DESTDIR)$(BINDIR)
 install: all
