@@ -4,6 +4,7 @@
 */
 #include "json.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -477,4 +478,104 @@ void json_escape_out(Out *o, const char *s, size_t n)
         }
     }
     o->len += json_escape_into(o->buf + o->len, s, n);
+}
+
+/* --- the field writer ---------------------------------------------------------------------- */
+
+/* Comma before every value but the first of its object or array, then the key. */
+static void jw_sep(JsonWriter *w, const char *key)
+{
+    uint64_t bit = 1ull << (w->depth & 63);
+    if (w->first & bit)
+        w->first &= ~bit;
+    else
+        buf_addc(w->b, ',');
+    if (key) {
+        json_escape(w->b, key, strlen(key));
+        buf_addc(w->b, ':');
+    }
+}
+
+static void jw_open(JsonWriter *w, const char *key, char c)
+{
+    if (w->depth >= 0) jw_sep(w, key);
+    buf_addc(w->b, c);
+    w->depth++;
+    uint64_t bit = 1ull << (w->depth & 63);
+    w->first |= bit;
+    if (c == '[')
+        w->arrays |= bit;
+    else
+        w->arrays &= ~bit;
+}
+
+void jw_begin(JsonWriter *w, Buf *b)
+{
+    w->b = b;
+    w->depth = -1;
+    w->first = 0;
+    w->arrays = 0;
+    jw_open(w, NULL, '{');
+}
+
+void jw_object(JsonWriter *w, const char *key)
+{
+    jw_open(w, key, '{');
+}
+
+void jw_array(JsonWriter *w, const char *key)
+{
+    jw_open(w, key, '[');
+}
+
+void jw_close(JsonWriter *w)
+{
+    buf_addc(w->b, (w->arrays >> (w->depth & 63)) & 1 ? ']' : '}');
+    w->depth--;
+}
+
+void jw_str(JsonWriter *w, const char *key, const char *s, size_t n)
+{
+    jw_sep(w, key);
+    json_escape(w->b, s, n);
+}
+
+void jw_cstr(JsonWriter *w, const char *key, const char *s)
+{
+    if (!s) {
+        jw_sep(w, key);
+        buf_adds(w->b, "null");
+        return;
+    }
+    jw_str(w, key, s, strlen(s));
+}
+
+void jw_u64(JsonWriter *w, const char *key, uint64_t v)
+{
+    jw_sep(w, key);
+    buf_addf(w->b, "%llu", (unsigned long long)v);
+}
+
+void jw_i64(JsonWriter *w, const char *key, int64_t v)
+{
+    jw_sep(w, key);
+    buf_addf(w->b, "%lld", (long long)v);
+}
+
+void jw_bool(JsonWriter *w, const char *key, int v)
+{
+    jw_sep(w, key);
+    buf_adds(w->b, v ? "true" : "false");
+}
+
+void jw_fmt(JsonWriter *w, const char *key, const char *fmt, ...)
+{
+    jw_sep(w, key);
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n >= (int)sizeof tmp) n = (int)sizeof tmp - 1;
+    if (n > 0) buf_add(w->b, tmp, (size_t)n);
 }

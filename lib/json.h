@@ -58,4 +58,28 @@ void json_escape(Buf *out, const char *s, size_t n);
 /* Same, straight into an Out. */
 void json_escape_out(Out *o, const char *s, size_t n);
 
+/*
+** The one JSON field writer: objects built into a Buf with commas and key escaping done once.
+**   JsonWriter w; jw_begin(&w, &buf); jw_u64(&w, "records", n); jw_object(&w, "skipped");
+**   jw_u64(&w, "binary", k); jw_close(&w); jw_close(&w);     ->  {"records":1,"skipped":{"binary":2}}
+** jw_fmt writes a value formatted by printf (numbers in the precision a format wants).
+*/
+typedef struct {
+    Buf *b;              /* destination */
+    int depth;           /* open objects/arrays */
+    uint64_t first;      /* bit d: nothing written yet at depth d */
+    uint64_t arrays;     /* bit d: depth d is an array */
+} JsonWriter;
+
+void jw_begin(JsonWriter *w, Buf *b);              /* "{" */
+void jw_object(JsonWriter *w, const char *key);    /* "key":{ (key NULL inside an array) */
+void jw_array(JsonWriter *w, const char *key);     /* "key":[ */
+void jw_close(JsonWriter *w);                      /* } or ] of the innermost open one */
+void jw_str(JsonWriter *w, const char *key, const char *s, size_t n);
+void jw_cstr(JsonWriter *w, const char *key, const char *s);   /* NULL writes null */
+void jw_u64(JsonWriter *w, const char *key, uint64_t v);
+void jw_i64(JsonWriter *w, const char *key, int64_t v);
+void jw_bool(JsonWriter *w, const char *key, int v);
+void jw_fmt(JsonWriter *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

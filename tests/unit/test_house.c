@@ -20,6 +20,7 @@
 
 #include "atomic.h"
 #include "cli.h"
+#include "json.h"
 #include "le.h"
 #include "record.h"
 #include "util.h"
@@ -307,6 +308,31 @@ static void test_record_input(void **state)
     assert_false(record_line_blank(" {", 2));
 }
 
+/* --- the JSON field writer ---------------------------------------------------------------- */
+
+static void test_json_writer(void **state)
+{
+    (void)state;
+    Buf b = {0};
+    JsonWriter w;
+    jw_begin(&w, &b);
+    jw_u64(&w, "records", 3);
+    jw_object(&w, "skipped");
+    jw_u64(&w, "binary", 2);
+    jw_i64(&w, "delta", -1);
+    jw_close(&w);
+    jw_array(&w, "files");
+    jw_cstr(&w, NULL, "a\"b");
+    jw_cstr(&w, NULL, NULL);
+    jw_close(&w);
+    jw_bool(&w, "complete", 1);
+    jw_fmt(&w, "secs", "%.2f", 1.5);
+    jw_close(&w);
+    assert_string_equal(b.buf, "{\"records\":3,\"skipped\":{\"binary\":2,\"delta\":-1},"
+                               "\"files\":[\"a\\\"b\",null],\"complete\":true,\"secs\":1.50}");
+    buf_free(&b);
+}
+
 int main(void)
 {
     cm_init("test_house");
@@ -319,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_atomic_exit_and_signal),
         cmocka_unit_test(test_le),
         cmocka_unit_test(test_record_input),
+        cmocka_unit_test(test_json_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
