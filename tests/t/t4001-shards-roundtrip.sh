@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # cm-shards: text -> tokens -> shards -> cat gives the records back; uint16 and uint32 shards;
-# the real tokenizer (cm-tokenize) when it is built.
+# the real tokenizer (cm-tokenize).
 . "$(dirname "$0")/test-lib.sh"
 
 test_expect_success 'setup: records in the canonical field order' '
