@@ -30,7 +30,7 @@ test_expect_success 'same seed, same losses; another seed, other losses' '
 
 test_expect_success 'warmup then cosine decay to min-lr' '
     cm-train $M --steps 10 --warmup 4 --lr 0.004 --min-lr 0.001 --log lr.jsonl &&
-    sed "s/.*\"lr\":\([0-9.e-]*\),.*/\1/" lr.jsonl >lrs &&
+    sed "s/.*\"lr\":\([0-9.e-]*\),.*/\1/" lr.jsonl >lrs && test $(wc -l <lrs) = 10 &&
     awk "NR==1 && \$1 != 0.001 { exit 1 } NR==4 && \$1 != 0.004 { exit 1 }
          NR==10 && \$1 != 0.001 { exit 1 } NR>4 && \$1 > prev { exit 1 } { prev = \$1 }" lrs
 '
