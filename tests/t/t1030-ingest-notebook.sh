@@ -68,8 +68,11 @@ assert len(rs) == 2, rs.keys()
 test_expect_success 'the converted notebook is valid Python' '
     python3 -c "
 import ast, json
+n = 0
 for l in open(\"out\"):
     ast.parse(json.loads(l)[\"content\"])
+    n += 1
+assert n == 2, n
 "
 '
 

@@ -14,7 +14,8 @@ if ! [ -f "$PKG/package.json" ] && command -v npm >/dev/null 2>&1; then
 fi
 if ! command -v node >/dev/null 2>&1 || ! [ -f "$PKG/package.json" ] || \
    ! node -e "require('$PKG')" >/dev/null 2>&1; then
-    test_skip 'same ids and merges as Hugging Face tokenizers' \
+    # README.md claims ids identical to Hugging Face's: under CI=true this skip is a failure
+    test_skip_claim 'same ids and merges as Hugging Face tokenizers' \
         "npm package tokenizers@0.23.2 could not be installed into $NPM_DIR (no network?)"
     test_done
 fi

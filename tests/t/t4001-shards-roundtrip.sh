@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # cm-shards: text -> tokens -> shards -> cat gives the records back; uint16 and uint32 shards;
-# the real tokenizer (cm-tokenize) when it is built.
+# the real tokenizer (cm-tokenize).
 . "$(dirname "$0")/test-lib.sh"
 
 test_expect_success 'setup: records in the canonical field order' '
@@ -96,7 +96,6 @@ test_expect_success 'the tokenizer.json is stored in the index' '
     echo >>tok.json && test_cmp tok.json stored
 '
 
-if command -v cm-tokenize >/dev/null 2>&1 && command -v tok-gen >/dev/null 2>&1; then
 test_expect_success 'real pipeline: cm-tokenize train + encode | pack | cat = the input' '
     n=80; [ "$CM_SAN" = 1 ] && n=30
     tok-gen -s 7 -n $n jsonl >docs.jsonl &&
@@ -107,8 +106,5 @@ test_expect_success 'real pipeline: cm-tokenize train + encode | pack | cat = th
     jq -c "del(.size)" out >actual && jq -c . docs.jsonl >expect && test_cmp expect actual &&
     test $(sqlite3 real/index.sqlite "SELECT COUNT(*) FROM shards") -ge 2
 '
-else
-test_skip 'real pipeline: cm-tokenize train + encode | pack | cat = the input' 'cm-tokenize not built'
-fi
 
 test_done

@@ -1,11 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# cm-train checkpoints: kill -9 and --resume gives exactly the losses of an uninterrupted run;
+# cm-train checkpoints: kill -9 in the middle of a run (checked: the trainer died of SIGKILL
+# before its last step) and --resume gives exactly the losses of an uninterrupted run;
 # SIGINT/SIGTERM save and exit 130; damaged or truncated checkpoints are refused with exit 4.
 . "$(dirname "$0")/test-lib.sh"
 
-STEPS=40
-[ "$CM_SAN" = 1 ] && STEPS=16
+# STEPS is far above the last kill point plus what the log pipe can hold (see kill_at_step), so
+# that a killed run can never have finished first (the resumed runs save only at the end: the
+# saves every 3 steps, with their fsyncs, are what costs time)
+STEPS=800
 M="--synthetic 64 --layers 2 --width 32 --heads 2 --context 16 --batch 4 --steps $STEPS -q"
 
 losses() { cut -d, -f1,2 "$1"; }   # step and loss columns
@@ -17,22 +20,64 @@ wait_steps() {
     done
 }
 
+# kill_at_step K: start `cm-train $M --ckpt-every 3 --ckpt part.bin` with its log (--log -)
+# going into a FIFO, read K lines (steps) of it, then SIGKILL the trainer; the log it wrote goes
+# to part.jsonl. The trainer cannot run ahead of this reader by more than the pipe holds
+# (64 KiB: under 550 lines of at least 120 bytes), so with STEPS > K + 550 it is still running
+# when the signal comes. Fails unless it died of SIGKILL (exit 137) with fewer than STEPS steps
+# logged and a checkpoint (if any) before step STEPS.
+kill_at_step() {
+    rm -f part.bin part.jsonl part.fifo && mkfifo part.fifo || return 1
+    cm-train $M --ckpt-every 3 --ckpt part.bin --log - >part.fifo 2>part.err &
+    pid=$!
+    exec 4<part.fifo
+    i=0
+    while [ $i -lt "$1" ] && IFS= read -r line <&4; do
+        printf '%s\n' "$line" >>part.jsonl
+        i=$((i + 1))
+    done
+    kill -KILL $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    cat <&4 >>part.jsonl
+    exec 4<&-
+    rm -f part.fifo
+    if [ $i != "$1" ]; then
+        echo "the log ended after $i steps, before step $1 (exit $rc)" >&2
+        cat part.err >&2
+        return 1
+    fi
+    if [ $rc != 137 ]; then
+        echo "cm-train exited $rc, not 137 (SIGKILL): the kill did not land mid-run" >&2
+        return 1
+    fi
+    n=$(wc -l <part.jsonl)
+    if [ "$n" -ge $STEPS ]; then
+        echo "$n of $STEPS steps logged: the run had finished when the kill came" >&2
+        return 1
+    fi
+    cs=none
+    if [ -e part.bin ]; then
+        cs=$(cm-train eval --ckpt part.bin --synthetic 64 --eval-batches 1 |
+             sed -n 's/.*"step":\([0-9]*\),.*/\1/p')
+        if [ -z "$cs" ] || [ "$cs" -ge $STEPS ]; then
+            echo "the checkpoint is at step '$cs' of $STEPS" >&2
+            return 1
+        fi
+    fi
+    say "SIGKILL after reading step $1: exit $rc, $n of $STEPS steps logged, checkpoint at step $cs"
+}
+
 test_expect_success 'an uninterrupted run, checkpoints every 3 steps' '
     cm-train $M --ckpt-every 3 --ckpt full.bin --log full.jsonl &&
     test $(wc -l <full.jsonl) = $STEPS &&
     losses full.jsonl >full.loss
 '
 
-test_expect_success 'kill -9 at several steps, resume: the same losses exactly' '
-    for at in 2 7 $((STEPS / 2 + 3)); do
-        rm -f part.bin part.jsonl &&
-        { cm-train $M --ckpt-every 3 --ckpt part.bin --log part.jsonl & pid=$!; } &&
-        wait_steps part.jsonl $at $pid
-
-        kill -9 $pid; wait $pid
-        n=$(wc -l <part.jsonl) &&
-        say "killed after $n logged steps (at least $at)" &&
-        cm-train $M --ckpt-every 3 --ckpt part.bin --log part.jsonl --resume 2>err &&
+test_expect_success 'kill -9 mid-run after steps 2, 7 and 40 (exit 137 checked), resume: the same losses exactly' '
+    for at in 2 7 40; do
+        kill_at_step $at &&
+        cm-train $M --ckpt part.bin --log part.jsonl --resume 2>err &&
         losses part.jsonl >part.loss &&
         test_cmp full.loss part.loss || return 1
     done

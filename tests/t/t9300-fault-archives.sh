@@ -21,12 +21,10 @@ MANY=1000000
 BOUND_KB=65536
 if [ "$CM_SAN" = 1 ]; then BOMB_MIB=1024; MANY=200000; BOUND_KB=655360; fi
 
-if ! command -v cm-ingest >/dev/null 2>&1; then
-    test_skip 'hostile archives' 'cm-ingest is not built yet'
-    test_done
-fi
-if [ ! -x /usr/bin/time ] || ! command -v bsdtar zstd >/dev/null 2>&1; then
-    test_skip 'hostile archives' 'needs /usr/bin/time, bsdtar and zstd (tools/deps.sh build)'
+if [ ! -x /usr/bin/time ] || ! command -v bsdtar >/dev/null 2>&1 ||
+   ! command -v zstd >/dev/null 2>&1; then
+    # README.md claims that a decompression bomb is stopped: under CI=true this skip is a failure
+    test_skip_claim 'hostile archives' 'needs /usr/bin/time, bsdtar and zstd (tools/deps.sh build)'
     test_done
 fi
 
