@@ -38,7 +38,9 @@ elapsed() {
     awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'
 }
 
-# kill_after SECS CMD...: start CMD in the background, SIGKILL it after SECS (if still running)
+# kill_after SECS CMD...: start CMD in the background, SIGKILL it after SECS (if still running).
+# Each kill that landed (the command died of SIGKILL, exit 137) adds a line to kills.landed, so
+# that the test can check that the kills it meant to test happened at all.
 kill_after() {
     secs=$1
     shift
@@ -47,7 +49,12 @@ kill_after() {
     sleep "$secs"
     kill -KILL $pid 2>/dev/null
     wait $pid 2>/dev/null
+    [ $? = 137 ] && echo "$*" >>"$TRASH/kills.landed"
     return 0
+}
+# kills_landed: how many kills landed so far
+kills_landed() {
+    if [ -f "$TRASH/kills.landed" ]; then wc -l <"$TRASH/kills.landed"; else echo 0; fi
 }
 
 # same_docs A B: the two corpora hold the same documents with the same tokens, and a short
@@ -161,6 +168,11 @@ while [ $r -le $RUNS ]; do
     r=$((r + 1))
 done
 
+test_expect_success "the pack kills landed: at least one run was killed mid-pack" '
+    n=$(kills_landed) && say "$n kills landed" && test "$n" -ge 1
+'
+rm -f "$TRASH/kills.landed"
+
 M="--data pref --layers 2 --width 64 --heads 2 --context 32 --batch 8 --steps $STEPS --ckpt-every 3 -q"
 test_expect_success "setup: an uninterrupted training run ($STEPS steps) on the corpus" '
     t=$(elapsed cm-train $M --ckpt full.bin) && test -s full.bin &&
@@ -185,5 +197,8 @@ while [ $r -le $RUNS ]; do
     "
     r=$((r + 1))
 done
+test_expect_success "the training kills landed: at least one run was killed mid-run" '
+    n=$(kills_landed) && say "$n kills landed" && test "$n" -ge 1
+'
 
 test_done
