@@ -30,7 +30,8 @@
 #include "hash.h"               /* defines: hash64, splitmix64 */
 #include "shards/corpus.h"      /* defines: corpus_open, corpus_* */
 #include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_encode, bpe_decode */
-#include "trainer/kernels.h"    /* defines: kernels_env_setup, kernels_set_threads */
+#include "trainer/kernels.h"    /* defines: kernels_set_threads */
+#include "trainer/blasenv.h"    /* defines: blasenv_setup, blasenv_core */
 #include "trainer/model.h"      /* defines: Gpt, gpt_* */
 #include "trainer/data.h"       /* defines: DataSource, data_* */
 #include "trainer/ckpt.h"       /* defines: ckpt_save, ckpt_load */
@@ -288,7 +289,7 @@ static void opts_parse(Opts *o, int argc, char **argv)
         case OPT_CKPTEVERY: o->nCkptEvery = opt_long("ckpt-every", optarg, 0, 2000000000L); break;
         case OPT_RESUME: o->bResume = 1; break;
         case OPT_THREADS: o->nThreads = opt_long("threads", optarg, 1, 1024); break;
-        case OPT_BLASCORE: break; /* read by kernels_env_setup() before OpenBLAS starts */
+        case OPT_BLASCORE: break; /* read by blasenv_setup() before OpenBLAS starts */
         case OPT_WHERE: o->zWhere = optarg; break;
         case OPT_SPLIT: o->zSplit = optarg; break;
         case OPT_TIMELIMIT: o->timeLimit = opt_double("time-limit", optarg, 0, 1e9); break;
@@ -653,13 +654,13 @@ static int cmd_train(Opts *o)
     size_t N = (size_t)B * T;
     double acts_gib = 4.0 * N * (o->cfg.L * (16.0 * o->cfg.C + (double)o->cfg.NH * T) + V +
                                  12.0 * o->cfg.C) / (1 << 30);
-    const char *core = kernels_blas_core(), *ct = getenv("OPENBLAS_CORETYPE");
+    const char *core = blasenv_core(), *ct = getenv("OPENBLAS_CORETYPE");
     const char *over = getenv("CM_TRAIN_BLAS_OVERRODE");
     if (!o->bQuiet && over)
         fprintf(stderr, "cm-train: OPENBLAS_CORETYPE=%s from the environment names slower "
                 "kernels than this CPU runs: using %s (--blas-core env keeps the preset)\n",
                 over, core);
-    else if (!o->bQuiet && ct && !kernels_core_is_avx512(core) && kernels_cpu_avx512())
+    else if (!o->bQuiet && ct && !blasenv_core_is_avx512(core) && blasenv_cpu_avx512())
         warn("OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels; this CPU runs the faster "
              "SkylakeX ones (--blas-core auto)", ct, core);
     if (!o->bQuiet)
@@ -1160,7 +1161,7 @@ static int cmd_plot(Opts *o)
 
 int main(int argc, char **argv)
 {
-    kernels_env_setup(argv);
+    blasenv_setup(argv);
     cm_init("cm-train");
     int rc;
     Opts o;
