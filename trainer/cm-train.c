@@ -35,6 +35,7 @@
 #include "trainer/model.h"      /* defines: Gpt, gpt_* */
 #include "trainer/data.h"       /* defines: DataSource, data_* */
 #include "trainer/ckpt.h"       /* defines: ckpt_save, ckpt_load */
+#include "atomic.h"             /* defines: atomic_sweep */
 
 #define CM_VERSION "0.1.0"
 
@@ -539,7 +540,7 @@ static int cmd_train(Opts *o)
         ck = NULL;
     }
     kernels_set_threads((int)o->nThreads);
-    if (ck) ckpt_clean_stale(ck);
+    if (ck) atomic_sweep(ck);
 
     /* the data's vocabulary */
     uint32_t V = (uint32_t)o->nSynthetic;
