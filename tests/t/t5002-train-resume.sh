@@ -4,8 +4,9 @@
 # SIGINT/SIGTERM save and exit 130; damaged or truncated checkpoints are refused with exit 4.
 . "$(dirname "$0")/test-lib.sh"
 
-STEPS=40
-[ "$CM_SAN" = 1 ] && STEPS=16
+# enough steps that a kill -9 after the 2nd..23rd logged step lands before the run ends
+STEPS=120
+[ "$CM_SAN" = 1 ] && STEPS=24
 M="--synthetic 64 --layers 2 --width 32 --heads 2 --context 16 --batch 4 --steps $STEPS -q"
 
 losses() { cut -d, -f1,2 "$1"; }   # step and loss columns
@@ -29,9 +30,10 @@ test_expect_success 'kill -9 at several steps, resume: the same losses exactly' 
         { cm-train $M --ckpt-every 3 --ckpt part.bin --log part.jsonl & pid=$!; } &&
         wait_steps part.jsonl $at $pid
 
-        kill -9 $pid; wait $pid
+        kill -9 $pid; wait $pid; rc=$?
         n=$(wc -l <part.jsonl) &&
-        say "killed after $n logged steps (at least $at)" &&
+        say "killed after $n logged steps (at least $at), exit $rc" &&
+        test $rc = 137 && test $n -lt $STEPS &&
         cm-train $M --ckpt-every 3 --ckpt part.bin --log part.jsonl --resume 2>err &&
         losses part.jsonl >part.loss &&
         test_cmp full.loss part.loss || return 1
@@ -73,6 +75,16 @@ test_expect_success 'SIGTERM likewise' '
     { cm-train $M --steps 100000 --ckpt term.bin --log term.jsonl 2>err & pid=$!; } &&
     wait_steps term.jsonl 2 $pid && kill -TERM $pid; wait $pid; rc=$? &&
     test $rc = 130 && test -s term.bin
+'
+
+test_expect_success 'a second SIGINT ends at once: exit 130, no temporary left' '
+    W="--synthetic 512 --layers 4 --width 256 --heads 4 --context 128 --batch 8 -q"
+    { cm-train $W --steps 100000 --ckpt-every 1 --ckpt two.bin --log two.jsonl 2>err & pid=$!; } &&
+    wait_steps two.jsonl 1 $pid && kill -INT $pid && sleep 0.05 && kill -INT $pid
+    wait $pid; rc=$?
+    say "exit $rc; $(cat err)" &&
+    test $rc = 130 &&
+    test -z "$(ls | grep "^two\.bin\.tmp")"
 '
 
 test_expect_success '--time-limit stops with a checkpoint and exit 0' '
