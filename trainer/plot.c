@@ -174,7 +174,8 @@ static int plot_write(const char *path, const Buf *s)
     out_init(&out, fd, fd == 1 ? "stdout" : path, 1 << 16);
     out_write(&out, s->buf, s->len);
     out_done(&out);
-    if (fd != 1 && close(fd) != 0) return error("cannot write '%s': %s", path, strerror(errno)), CM_EIO;
+    if (fd != 1 && close(fd) != 0)
+        return error("cannot write '%s': %s", path, strerror(errno)), CM_EIO;
     return CM_OK;
 }
 

@@ -159,8 +159,10 @@ static int keyword_ids(Corpus *c, const char *list, uint32_t **ids)
             bpe_encode(bpe, sp, strlen(sp), &t, &nt, &cap);
             free(sp);
         }
-        if (nt != 1) rc = error("--keyword-weights: '%s' is not a single token of this tokenizer", kw[i]);
-        else (*ids)[i] = t[0];
+        if (nt != 1)
+            rc = error("--keyword-weights: '%s' is not a single token of this tokenizer", kw[i]);
+        else
+            (*ids)[i] = t[0];
         free(t);
     }
     strv_free(kw);
@@ -250,7 +252,8 @@ static int train_sources(TrainRun *r)
             return CM_EUSAGE;
     } else {
         if (o->keywords)
-            return cli_spec_usage_error(&train_spec, "--keyword-weights needs --data (a tokenizer)");
+            return cli_spec_usage_error(&train_spec,
+                                        "--keyword-weights needs --data (a tokenizer)");
         data_synthetic(&r->train, r->vocab, o->seed, window, 0);
         data_synthetic(&r->valid, r->vocab, o->seed ^ 0x76616c6964ull, window,
                        (uint64_t)o->eval_batches * o->batch);
@@ -305,8 +308,8 @@ static void train_banner(const TrainRun *r)
         warn("OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels; this CPU runs the faster "
              "SkylakeX ones (--blas-core auto)", ct, core);
     fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
-            "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, other kernels on %d; "
-            "~%.2f GiB; %s step %llu of %ld\n",
+            "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, "
+            "other kernels on %d; ~%.2f GiB; %s step %llu of %ld\n",
             o->cfg.L, o->cfg.C, o->cfg.NH, T, r->vocab, r->model.nparams / 1e6, B, T, o->accum,
             N * o->accum, core, kernels_blas_threads(), kernels_threads(),
             acts_gib + 16.0 * r->model.nparams / (1 << 30), r->resumed ? "resuming after" : "from",
