@@ -4,29 +4,21 @@
 */
 #include "trainer/ckpt.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"   /* defines: error, write_all, fsync_dir, xstrdup */
-#include "hash.h"   /* defines: hash64_new and the streaming XXH3 */
+#include "util.h"     /* defines: error, write_all */
+#include "hash.h"     /* defines: hash64_new and the streaming XXH3 */
+#include "le.h"       /* defines: le_get32/64, le_put32/64, le_getf64, le_putf64 */
+#include "atomic.h"   /* defines: AtomicFile, atomic_open, atomic_commit, atomic_abort */
 
 /* --------------------------------------------------------------------------------------- */
-/* Header encoding (explicit little-endian offsets)                                        */
-
-static void put32(unsigned char *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static void put64(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
-static uint32_t get32(const unsigned char *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static uint64_t get64(const unsigned char *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
-static void putf64(unsigned char *p, double d) { uint64_t v; memcpy(&v, &d, 8); put64(p, v); }
-static double getf64(const unsigned char *p) { uint64_t v = get64(p); double d; memcpy(&d, &v, 8); return d; }
+/* Header encoding (explicit little-endian offsets, lib/le.h)                              */
 
 /*
 ** Serialise info (+ payload checksum) into the 256-byte header h.
@@ -35,29 +27,29 @@ static void ckpt_encode(unsigned char *h, const CkptInfo *in, uint64_t payload_h
 {
     memset(h, 0, CKPT_HEADER_BYTES);
     memcpy(h, CKPT_MAGIC, 8);
-    put32(h + 8, CKPT_VERSION);
-    put32(h + 12, CKPT_HEADER_BYTES);
-    put32(h + 16, (uint32_t)in->cfg.L);
-    put32(h + 20, (uint32_t)in->cfg.C);
-    put32(h + 24, (uint32_t)in->cfg.NH);
-    put32(h + 28, (uint32_t)in->cfg.T);
-    put32(h + 32, (uint32_t)in->cfg.V);
-    put32(h + 36, in->has_opt ? 1 : 0);
-    put64(h + 40, in->step);
-    put64(h + 48, in->seed);
-    put64(h + 56, in->data_pos);
-    put64(h + 64, in->data_fp);
-    put64(h + 72, in->nparams);
-    put64(h + 80, payload_hash);
-    putf64(h + 88, in->lr);
-    putf64(h + 96, in->min_lr);
-    putf64(h + 104, in->wd);
-    putf64(h + 112, in->clip);
-    put32(h + 120, in->warmup);
-    put32(h + 124, in->steps);
-    put32(h + 128, in->batch);
-    put32(h + 132, in->accum);
-    put64(h + 248, hash64(h, 248));
+    le_put32(h + 8, CKPT_VERSION);
+    le_put32(h + 12, CKPT_HEADER_BYTES);
+    le_put32(h + 16, (uint32_t)in->cfg.L);
+    le_put32(h + 20, (uint32_t)in->cfg.C);
+    le_put32(h + 24, (uint32_t)in->cfg.NH);
+    le_put32(h + 28, (uint32_t)in->cfg.T);
+    le_put32(h + 32, (uint32_t)in->cfg.V);
+    le_put32(h + 36, in->has_opt ? 1 : 0);
+    le_put64(h + 40, in->step);
+    le_put64(h + 48, in->seed);
+    le_put64(h + 56, in->data_pos);
+    le_put64(h + 64, in->data_fp);
+    le_put64(h + 72, in->nparams);
+    le_put64(h + 80, payload_hash);
+    le_putf64(h + 88, in->lr);
+    le_putf64(h + 96, in->min_lr);
+    le_putf64(h + 104, in->wd);
+    le_putf64(h + 112, in->clip);
+    le_put32(h + 120, in->warmup);
+    le_put32(h + 124, in->steps);
+    le_put32(h + 128, in->batch);
+    le_put32(h + 132, in->accum);
+    le_put64(h + 248, hash64(h, 248));
 }
 
 /*
@@ -68,32 +60,32 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
 {
     if (memcmp(h, CKPT_MAGIC, 8))
         return error("%s: offset 0: not a cm-train checkpoint (bad magic)", path), -2;
-    if (get32(h + 8) != CKPT_VERSION)
+    if (le_get32(h + 8) != CKPT_VERSION)
         return error("%s: offset 8: checkpoint version %u, this cm-train reads version %d",
-                     path, get32(h + 8), CKPT_VERSION), -2;
-    if (get32(h + 12) != CKPT_HEADER_BYTES || get64(h + 248) != hash64(h, 248))
+                     path, le_get32(h + 8), CKPT_VERSION), -2;
+    if (le_get32(h + 12) != CKPT_HEADER_BYTES || le_get64(h + 248) != hash64(h, 248))
         return error("%s: offset 248: damaged checkpoint header (checksum mismatch)", path), -2;
     memset(in, 0, sizeof *in);
-    in->cfg.L = (int)get32(h + 16);
-    in->cfg.C = (int)get32(h + 20);
-    in->cfg.NH = (int)get32(h + 24);
-    in->cfg.T = (int)get32(h + 28);
-    in->cfg.V = (int)get32(h + 32);
-    in->has_opt = get32(h + 36) & 1;
-    in->step = get64(h + 40);
-    in->seed = get64(h + 48);
-    in->data_pos = get64(h + 56);
-    in->data_fp = get64(h + 64);
-    in->nparams = get64(h + 72);
-    *payload_hash = get64(h + 80);
-    in->lr = getf64(h + 88);
-    in->min_lr = getf64(h + 96);
-    in->wd = getf64(h + 104);
-    in->clip = getf64(h + 112);
-    in->warmup = get32(h + 120);
-    in->steps = get32(h + 124);
-    in->batch = get32(h + 128);
-    in->accum = get32(h + 132);
+    in->cfg.L = (int)le_get32(h + 16);
+    in->cfg.C = (int)le_get32(h + 20);
+    in->cfg.NH = (int)le_get32(h + 24);
+    in->cfg.T = (int)le_get32(h + 28);
+    in->cfg.V = (int)le_get32(h + 32);
+    in->has_opt = le_get32(h + 36) & 1;
+    in->step = le_get64(h + 40);
+    in->seed = le_get64(h + 48);
+    in->data_pos = le_get64(h + 56);
+    in->data_fp = le_get64(h + 64);
+    in->nparams = le_get64(h + 72);
+    *payload_hash = le_get64(h + 80);
+    in->lr = le_getf64(h + 88);
+    in->min_lr = le_getf64(h + 96);
+    in->wd = le_getf64(h + 104);
+    in->clip = le_getf64(h + 112);
+    in->warmup = le_get32(h + 120);
+    in->steps = le_get32(h + 124);
+    in->batch = le_get32(h + 128);
+    in->accum = le_get32(h + 132);
     const char *bad = gpt_config_check(&in->cfg);
     if (bad) return error("%s: offset 16: damaged checkpoint: %s", path, bad), -2;
     return 0;
@@ -103,7 +95,8 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
 /* Save                                                                                    */
 
 /*
-** Write header + blocks to a temporary file beside path, fsync, rename, fsync the directory.
+** Write header + blocks through an AtomicFile: PATH.tmp.PID beside path, fsync'd, renamed
+** over path, the directory fsync'd.
 */
 int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
 {
@@ -120,58 +113,16 @@ int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
     ckpt_encode(h, &in, hash64_digest(hs));
     hash64_free(hs);
 
-    size_t n = strlen(path) + 32;
-    char *tmp = xmalloc(n);
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        error("cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    int rc = write_all(fd, h, sizeof h);
-    for (int i = 0; i < nb && rc == 0; i++) rc = write_all(fd, blocks[i], bytes);
-    if (rc == 0) rc = fsync(fd);
-    int saved = errno;
-    if (close(fd) != 0 && rc == 0) { rc = -1; saved = errno; }
-    if (rc == 0 && rename(tmp, path) != 0) { rc = -1; saved = errno; }
+    AtomicFile f;
+    if (atomic_open(&f, path) != 0) return -1;
+    int rc = write_all(f.fd, h, sizeof h);
+    for (int i = 0; i < nb && rc == 0; i++) rc = write_all(f.fd, blocks[i], bytes);
     if (rc != 0) {
-        error("cannot write checkpoint '%s': %s", path, strerror(saved));
-        unlink(tmp);
-        free(tmp);
+        error("cannot write checkpoint '%s': %s", path, strerror(errno));
+        atomic_abort(&f);
         return -1;
     }
-    free(tmp);
-    char *d = xstrdup(path);
-    fsync_dir(dirname(d));
-    free(d);
-    return 0;
-}
-
-/*
-** Unlink PATH.tmp.PID files whose process is gone (a kill -9 during a save leaves one).
-*/
-void ckpt_clean_stale(const char *path)
-{
-    char *d = xstrdup(path), *b = xstrdup(path);
-    const char *dir = dirname(d), *base = basename(b);
-    size_t bl = strlen(base);
-    DIR *dh = opendir(dir);
-    struct dirent *e;
-    while (dh && (e = readdir(dh)) != NULL) {
-        if (strncmp(e->d_name, base, bl) || strncmp(e->d_name + bl, ".tmp.", 5)) continue;
-        char *end;
-        long pid = strtol(e->d_name + bl + 5, &end, 10);
-        if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM)) continue;
-        size_t n = strlen(dir) + strlen(e->d_name) + 2;
-        char *f = xmalloc(n);
-        snprintf(f, n, "%s/%s", dir, e->d_name);
-        unlink(f);
-        free(f);
-    }
-    if (dh) closedir(dh);
-    free(d);
-    free(b);
+    return atomic_commit(&f);
 }
 
 /* --------------------------------------------------------------------------------------- */

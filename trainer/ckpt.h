@@ -4,9 +4,10 @@
 **
 ** A 256-byte little-endian header (magic, version, model shape, step, seed, data position and
 ** fingerprint, hyperparameters, payload checksum, header checksum), then the parameters, then
-** (when saved for resuming) the AdamW moments m and v, all fp32. Written to a temporary file in
-** the same directory, fsync'd, renamed over the target, and the directory fsync'd: a crash
-** leaves the old checkpoint or the new one, never a mix.
+** (when saved for resuming) the AdamW moments m and v, all fp32. Written through lib/atomic.h's
+** AtomicFile (a temporary file in the same directory, fsync'd, renamed over the target, the
+** directory fsync'd): a crash leaves the old checkpoint or the new one, never a mix; a
+** temporary left by kill -9 is removed by atomic_sweep(path) before the next run saves.
 */
 #ifndef CM_TRAIN_CKPT_H
 #define CM_TRAIN_CKPT_H
@@ -36,10 +37,8 @@ typedef struct {
 } CkptInfo;
 
 /* Write m (and its AdamW moments if info->has_opt) atomically to path. 0, or -1 after a
-** message (the target is left as it was). */
+** message (the target is left as it was, the temporary removed). */
 int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info);
-/* Remove temporary files left by a run killed while saving (PATH.tmp.PID of dead PIDs). */
-void ckpt_clean_stale(const char *path);
 /* Read the header of path into info. 0; -1 on I/O error (errno kept, message printed);
 ** -2 if the file is not a valid checkpoint (message printed). */
 int ckpt_read_info(const char *path, CkptInfo *info);

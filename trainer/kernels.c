@@ -14,17 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <unistd.h>
 #include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#include "util.h"   /* defines: xmalloc */
+#include "util.h"              /* defines: xmalloc */
+#include "trainer/blasenv.h"   /* defines: blasenv_under_valgrind */
 
 extern void openblas_set_num_threads(int);
-extern char *openblas_get_corename(void);
 extern int openblas_get_num_threads(void);
 
 static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
@@ -32,89 +30,11 @@ static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
 #define NCHUNK 16           /* fixed chunk count for deterministic column reductions */
 
 /*
-** Choose OpenBLAS's AVX-512 kernels and passive OpenMP waiting before the libraries start
-** (see kernels.h), re-executing the program once if the environment had to change.
-*/
-int kernels_cpu_avx512(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-}
-
-/*
-** 1 when running under valgrind (its preload library is in LD_PRELOAD, or /proc/self/exe is
-** the valgrind tool).
-*/
-int kernels_under_valgrind(void)
-{
-    const char *pre = getenv("LD_PRELOAD");
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = 0;
-    return (pre && strstr(pre, "vgpreload")) || strstr(exe, "valgrind") != NULL;
-}
-
-/*
-** See kernels.h.
-*/
-void kernels_env_setup(char **argv)
-{
-    if (getenv("CM_TRAIN_REEXEC")) return;
-    /* under valgrind /proc/self/exe is the tool, not this program: change nothing */
-    if (kernels_under_valgrind()) return;
-    const char *want = "auto";             /* --blas-core auto|env|NAME, read before main's parser */
-    for (int i = 1; argv[i]; i++) {
-        if (!strcmp(argv[i], "--")) break;
-        if (!strcmp(argv[i], "--blas-core") && argv[i + 1]) want = argv[i + 1];
-        else if (!strncmp(argv[i], "--blas-core=", 12)) want = argv[i] + 12;
-    }
-    int changed = 0;
-    const char *ct = getenv("OPENBLAS_CORETYPE");
-    if (!strcmp(want, "auto")) {
-        /* this CPU's best kernels, also over a preset naming slower ones (a machine-wide
-        ** OPENBLAS_CORETYPE=Haswell costs 2-10x here); `--blas-core env` keeps the preset */
-        if (kernels_cpu_avx512() && (!ct || !kernels_core_is_avx512(ct))) {
-            if (ct) setenv("CM_TRAIN_BLAS_OVERRODE", ct, 1);
-            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-            changed = 1;
-        }
-    } else if (strcmp(want, "env") != 0 && (!ct || strcmp(ct, want) != 0)) {
-        setenv("OPENBLAS_CORETYPE", want, 1);
-        changed = 1;
-    }
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        changed = 1;
-    }
-    setenv("CM_TRAIN_REEXEC", "1", 1);
-    if (changed) execv("/proc/self/exe", argv);   /* returns only on failure: go on as is */
-}
-
-/*
-** 1 when OpenBLAS core type `name` uses AVX-512 kernels.
-*/
-int kernels_core_is_avx512(const char *name)
-{
-    return !strcasecmp(name, "SkylakeX") || !strcasecmp(name, "Cooperlake") ||
-           !strcasecmp(name, "SapphireRapids");
-}
-
-/*
-** Name of the kernel set OpenBLAS selected.
-*/
-const char *kernels_blas_core(void)
-{
-    const char *s = openblas_get_corename();
-    return s ? s : "unknown";
-}
-
-/*
 ** Set the number of threads used by the kernels and by OpenBLAS.
 */
 void kernels_set_threads(int n)
 {
-    if (n < 1 || kernels_under_valgrind()) n = 1;   /* valgrind serialises threads anyway */
+    if (n < 1 || blasenv_under_valgrind()) n = 1;   /* valgrind serialises threads anyway */
     g_threads = n;
 #ifdef _OPENMP
     omp_set_num_threads(n);

@@ -25,22 +25,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Call first in main(): Debian's OpenBLAS 0.3.21 does not recognise AVX-512 CPUs of this
-** kind and falls back to its SSE3 "Prescott" kernels (10x slower); OpenBLAS and libgomp read
-** their settings in library constructors, before main(). So if OPENBLAS_CORETYPE is unset and
-** the CPU has AVX-512 F/BW/DQ/VL, set it to SkylakeX, and if OMP_WAIT_POLICY is unset set it to
-** passive (spinning OpenMP threads steal the 2 cores from OpenBLAS's threads), then re-execute
-** /proc/self/exe with the same argv once (CM_TRAIN_REEXEC guards against loops). */
-void kernels_env_setup(char **argv);
-/* 1 when OpenBLAS core type `name` uses AVX-512 kernels (SkylakeX, Cooperlake, ...). */
-int kernels_core_is_avx512(const char *name);
-/* 1 when running under valgrind (then the kernels use one thread and no re-exec happens). */
-int kernels_under_valgrind(void);
-/* 1 if the CPU has AVX-512 F/BW/DQ/VL (OpenBLAS's SkylakeX kernels run on it). */
-int kernels_cpu_avx512(void);
-/* OpenBLAS's kernel set name ("SkylakeX", "Prescott", ...). */
-const char *kernels_blas_core(void);
-
 /* Threads for the kernels (OpenMP) and for OpenBLAS; n >= 1. */
 void kernels_set_threads(int n);
 int kernels_threads(void);

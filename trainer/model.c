@@ -326,9 +326,9 @@ void gpt_backward(Gpt *m)
     GptActs *a = &m->acts;
 
     PROF(PROF_RESIDUAL, memset(a->dres, 0, N * C * sizeof(float)));
-    const float *resL = L > 0 ? a->residual3 + (L - 1) * N * C : a->encoded;
+    const float *res_last = L > 0 ? a->residual3 + (L - 1) * N * C : a->encoded;
     PROF(PROF_MATMUL, matmul_backward(a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
-    PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, resL, p->lnfw, a->lnf_mean,
+    PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, res_last, p->lnfw, a->lnf_mean,
                        a->lnf_rstd, N, C));
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * N * C;

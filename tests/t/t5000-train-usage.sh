@@ -5,16 +5,39 @@
 
 TINY="--synthetic 32 --layers 1 --width 16 --heads 2 --context 8 --batch 2 -q"
 
-test_expect_success '--help goes to stdout and exits 0' '
+test_expect_success '--help goes to stdout and exits 0; it lists the verbs' '
     cm-train --help >out 2>err &&
     test_grep "usage: cm-train" out &&
     test_grep "Memory is bounded" out &&
+    for v in train eval complete plot; do test_grep "^  $v " out || return 1; done &&
     test ! -s err
 '
 
-test_expect_success '--version' '
+test_expect_success 'each verb has its own --help, with its memory bound' '
+    cm-train train --help >out 2>err &&
+    test_grep "usage: cm-train train" out &&
+    test_grep "16 bytes per parameter" out &&
+    test_grep "keyword-weights a,b,c" out &&
+    test ! -s err &&
+    cm-train --data x --help >out2 && test_cmp out out2 &&
+    for v in eval complete plot; do
+        cm-train $v --help >out 2>err &&
+        test_grep "usage: cm-train $v" out &&
+        test_grep "^Memory" out &&
+        test ! -s err || return 1
+    done
+'
+
+test_expect_success '--help on a full disk: exit 3, said so' '
+    test_expect_code 3 cm-train train --help >/dev/full 2>err &&
+    test_grep "cannot write" err &&
+    test_expect_code 3 cm-train --help >/dev/full 2>err
+'
+
+test_expect_success '--version, also after a verb' '
     cm-train --version >out &&
-    test_grep "^cm-train " out
+    test_grep "^cm-train " out &&
+    cm-train eval --version >out2 && test_cmp out out2
 '
 
 test_expect_success 'unknown option: short usage on stderr, exit 2' '
@@ -24,9 +47,29 @@ test_expect_success 'unknown option: short usage on stderr, exit 2' '
     test_grep "usage:" err
 '
 
-test_expect_success 'unknown command, exit 2' '
+test_expect_success 'unknown verb, exit 2' '
     test_expect_code 2 cm-train frob 2>err &&
-    test_grep "unknown command" err
+    test_grep "unknown verb" err
+'
+
+test_expect_success 'each verb takes only its own options, exit 2' '
+    test_expect_code 2 cm-train plot --log x --threads 2 -o y.svg 2>err &&
+    test_grep "threads" err &&
+    test_expect_code 2 cm-train eval --synthetic 32 --lr 0.1 2>err &&
+    test_grep "lr" err &&
+    test_expect_code 2 cm-train complete --data x --prompt y --steps 3 2>err &&
+    test_expect_code 2 cm-train --synthetic 32 --prompt x 2>err &&
+    test_expect_code 2 cm-train --synthetic 32 -o x 2>err &&
+    test_expect_code 2 cm-train --synthetic 32 --steps 1 extra 2>err &&
+    test_grep "unexpected argument" err
+'
+
+test_expect_success 'every verb takes -q, --progress and --no-progress' '
+    cm-train plot -q --no-progress --help >/dev/null &&
+    cm-train eval --progress -q --help >/dev/null &&
+    cm-train complete -q --help >/dev/null &&
+    cm-train $TINY --steps 1 --no-progress 2>err &&
+    test ! -s err
 '
 
 test_expect_success 'no data source, or two, exit 2' '

@@ -163,4 +163,14 @@ test_expect_success '--ckpt DIR writes DIR/ckpt.bin' '
     test -s cdir/ckpt.bin
 '
 
+test_expect_success 'a second SIGINT ends at once: exit 130, no temporary left' '
+    W="--synthetic 512 --layers 4 --width 256 --heads 4 --context 128 --batch 8 -q"
+    { cm-train $W --steps 100000 --ckpt-every 1 --ckpt two.bin --log two.jsonl 2>err & pid=$!; } &&
+    wait_steps two.jsonl 1 $pid && kill -INT $pid && sleep 0.05 && kill -INT $pid
+    wait $pid; rc=$?
+    say "exit $rc; $(cat err)" &&
+    test $rc = 130 &&
+    test -z "$(ls | grep "^two\.bin\.tmp")"
+'
+
 test_done

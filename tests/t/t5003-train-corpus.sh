@@ -69,6 +69,12 @@ test_expect_success 'complete: same seed, same text; sampling options accepted' 
     test_grep "^def f" a
 '
 
+test_expect_success 'complete: an empty prompt starts from the end-of-text token' '
+    cm-train complete --ckpt model.bin --data corpus --prompt "" --seed 2 --max-tokens 8 >e1 &&
+    cm-train complete --ckpt model.bin --data corpus --prompt "" --seed 2 --max-tokens 8 >e2 &&
+    test_cmp e1 e2
+'
+
 test_expect_success 'complete with a checkpoint of another vocabulary: exit 4' '
     cm-train --synthetic 500 --layers 1 --width 16 --heads 2 --context 8 --batch 2 \
         --steps 1 -q --ckpt other.bin &&

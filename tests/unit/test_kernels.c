@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "trainer/blasenv.h"
 #include "trainer/kernels.h"
 
 /* --------------------------------------------------------------------------------------- */
@@ -333,7 +334,7 @@ static void test_sumsq(void **state)
 int main(int argc, char **argv)
 {
     (void)argc;
-    kernels_env_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
+    blasenv_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_matches_naive),

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "trainer/blasenv.h"
 #include "trainer/kernels.h"
 #include "trainer/model.h"
 
@@ -196,7 +197,7 @@ static void test_deterministic(void **state)
 int main(int argc, char **argv)
 {
     (void)argc;
-    kernels_env_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
+    blasenv_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),

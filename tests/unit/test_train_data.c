@@ -21,6 +21,7 @@
 #include "trainer/data.h"
 #include "trainer/model.h"
 #include "trainer/ckpt.h"
+#include "trainer/blasenv.h"
 #include "trainer/kernels.h"
 
 static void test_labels_shifted(void **state)
@@ -118,7 +119,7 @@ static void test_ckpt_roundtrip(void **state)
 int main(int argc, char **argv)
 {
     (void)argc;
-    kernels_env_setup(argv);
+    blasenv_setup(argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_labels_shifted),
         cmocka_unit_test(test_synthetic),

@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: MIT
+/*
+** train.c: the train verb (cm-train's default): the training loop of a GPT-2 on a corpus
+** packed by cm-shards or on synthetic ids, with AdamW, warmup and cosine decay, gradient
+** accumulation, evaluations, a JSONL log, checkpoints and --resume.
+**
+** Causal language modelling as the Hugging Face course teaches it: inputs are a window of T
+** tokens, labels the same window shifted by one. One run is a TrainRun: train_setup (data,
+** model, log), train_loop (train_step, the log line, evaluations, train_checkpoint), train_end.
+** A first SIGINT/SIGTERM stops at the next step boundary with a checkpoint and exit 130.
+*/
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"               /* defines: error, warn, now_sec, exit codes */
+#include "io.h"                 /* defines: Out, Progress */
+#include "atomic.h"             /* defines: cm_stopping, cm_stop_signal, atomic_sweep */
+#include "shards/corpus.h"      /* defines: corpus_vocab_size, corpus_bytes_per_token */
+#include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_encode (--keyword-weights) */
+#include "trainer/blasenv.h"    /* defines: blasenv_core, blasenv_cpu_avx512 */
+#include "trainer/ckpt.h"       /* defines: CkptInfo, ckpt_save */
+#include "trainer/data.h"       /* defines: DataSource, data_* */
+#include "trainer/eval.h"       /* defines: evaluate */
+#include "trainer/kernels.h"    /* defines: kernels_set_threads, kernels_threads */
+#include "trainer/model.h"      /* defines: Gpt, gpt_* */
+#include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
+#include "trainer/resume.h"     /* defines: resume_load, resume_fingerprint, log_truncate */
+#include "trainer/verbs.h"      /* defines: verb_train */
+
+static const CliOpt train_opts[] = {
+    /* data */
+    {"data", 0, "DIR", NULL, "corpus directory written by cm-shards (index.sqlite + shards)",
+     TOPT_DATA},
+    {"where", 0, "SQL", NULL, "train only on documents matching an SQL condition on the\n"
+     "documents table, e.g. \"imports LIKE '%pandas%'\"", TOPT_WHERE},
+    {"synthetic", 0, "V", NULL, "random token ids in [0, V) instead of a corpus (benchmarks)",
+     TOPT_SYNTHETIC},
+    {"split", 0, "S", "valid", "the split the evaluations use", TOPT_SPLIT},
+    /* model (GPT-2: learned positions, pre-LayerNorm, GELU MLP 4x, tied LM head, fp32) */
+    {"layers", 0, "L", "4", "transformer blocks", TOPT_LAYERS},
+    {"width", 0, "C", "256", "channels (a multiple of --heads)", TOPT_WIDTH},
+    {"heads", 0, "H", "4", "attention heads", TOPT_HEADS},
+    {"context", 0, "T", "256", "tokens per window", TOPT_CONTEXT},
+    {"init-std", 0, "X", "0.02", "standard deviation of the initial weights", TOPT_INIT_STD},
+    /* training (AdamW, linear warmup then cosine decay, global-norm clipping) */
+    {"batch", 0, "B", "16", "windows of T+1 tokens per micro-batch", TOPT_BATCH},
+    {"accum", 0, "K", "1", "micro-batches per optimizer step",
+     TOPT_ACCUM},
+    {"steps", 0, "N", "1000", "optimizer steps", TOPT_STEPS},
+    {"lr", 0, "X", "3e-4", "peak rate: linear warmup, then cosine decay", TOPT_LR},
+    {"min-lr", 0, "X", "lr/10", "learning rate at the last step", TOPT_MIN_LR},
+    {"warmup", 0, "N", "min(100, steps/10)", "warmup steps", TOPT_WARMUP},
+    {"weight-decay", 0, "X", "0.1", "AdamW weight decay (not on biases, LayerNorm)",
+     TOPT_WEIGHT_DECAY},
+    {"grad-clip", 0, "X", "1.0", "clip the global gradient norm to X (0: off)", TOPT_GRAD_CLIP},
+    {"seed", 0, "S", "1", "initialisation and data order; same seed, same run", TOPT_SEED},
+    {"keyword-weights", 0, "a,b,c", NULL, "per-sample loss weight 1 + count of these tokens in\n"
+     "the window (Hugging Face course); each must be one token", TOPT_KEYWORDS},
+    TRAINER_ROW_THREADS,
+    TRAINER_ROW_BLAS_CORE,
+    /* evaluation and output */
+    {"log", 0, "FILE", NULL, "JSONL metrics per step ('-': stdout): step, loss, lr,\n"
+     "grad_norm, tokens_per_s, and at evaluations valid_loss,\nperplexity, bits_per_byte",
+     TOPT_LOG},
+    {"eval-every", 0, "N", "0", "evaluate every N steps too (0: at the end only)",
+     TOPT_EVAL_EVERY},
+    {"eval-batches", 0, "N", "20", "batches per evaluation", TOPT_EVAL_BATCHES},
+    {"profile", 0, NULL, NULL, "print the time per kernel class at the end", TOPT_PROFILE},
+    /* checkpoints (weights, AdamW state, step, seed, data position; atomic writes) */
+    {"ckpt", 0, "FILE", "DATA/model.ckpt",
+     "where to save (a directory: DIR/ckpt.bin); eval and\ncomplete read the same default",
+     TOPT_CKPT},
+    {"ckpt-every", 0, "N", "0", "save every N steps too (always at the end and\non SIGINT/SIGTERM)",
+     TOPT_CKPT_EVERY},
+    {"resume", 0, NULL, NULL, "continue from --ckpt bit-identically (model and\n"
+     "hyperparameters default to the checkpoint's)", TOPT_RESUME},
+    {"time-limit", 0, "SECS", NULL, "stop after SECS seconds, saving a checkpoint",
+     TOPT_TIME_LIMIT},
+    {0}
+};
+
+static const CliSpec train_spec = {
+    "cm-train", "train", "(--data DIR | --synthetic V) [options]",
+    "Train a GPT-2 code-completion model on a corpus packed by cm-shards ('train' may be left\n"
+    "out: it is the default verb).",
+    "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
+    "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations; the\n"
+    "start-up line prints this estimate in GiB.\n"
+    "Deterministic for the same seed, OpenBLAS kernel set and thread count.\n"
+    "Exit status: 0 done, 2 usage, 3 I/O error, 4 damaged corpus or checkpoint, 5 internal,\n"
+    "130 stopped by SIGINT/SIGTERM (checkpoint saved when --ckpt is given; a second signal\n"
+    "ends at once, temporaries removed).",
+    train_opts, NULL};
+
+/* One training run: what train_setup opens and train_end releases. */
+typedef struct {
+    TrainerOpts *o;
+    char *ckpt;                 /* checkpoint path, or NULL: nothing is saved */
+    Corpus *corpus;             /* --data, or NULL for synthetic ids */
+    uint32_t vocab;             /* the data's vocabulary */
+    uint64_t fingerprint;       /* of the training data (resume_fingerprint) */
+    double bytes_per_token;     /* of the evaluated split (0: unknown) */
+    DataSource train, valid;    /* training windows, evaluation windows */
+    int have_valid;             /* evaluations can run */
+    uint32_t *keywords;         /* --keyword-weights token ids */
+    int n_keywords;
+    Gpt model;
+    int have_model;
+    CkptInfo info;              /* what a checkpoint records */
+    uint64_t step0;             /* steps done before this run (resume) */
+    int resumed;
+    Out log;                    /* the --log */
+    int log_open;
+    FILE *log_file;             /* its file (NULL for stdout) */
+    uint32_t *windows;          /* one micro-batch: B windows of T+1 tokens */
+    uint32_t *inputs, *targets; /* (B, T) */
+    float *weights;             /* (B) loss weight per window (keywords) */
+    Progress progress;
+    double t_start;             /* when the loop began */
+    double flops;               /* per token of one step */
+    uint64_t tokens_done;       /* by this run */
+} TrainRun;
+
+/* What one step measured. */
+typedef struct {
+    double loss, grad_norm, lr, tokens_per_s;
+} StepStats;
+
+/* --------------------------------------------------------------------------------------- */
+/* Setup                                                                                   */
+
+/*
+** Keyword token ids for --keyword-weights: each keyword must encode to one token (as is, or
+** with a leading space). Returns the count, or -1 after a message.
+*/
+static int keyword_ids(Corpus *c, const char *list, uint32_t **ids)
+{
+    char err[512];
+    size_t jl = 0;
+    const char *json = corpus_tokenizer_json(c, &jl);
+    Bpe *bpe = json ? bpe_load_mem(json, jl, "tokenizer in the index", err, sizeof err) : NULL;
+    if (!bpe) return error("--keyword-weights: %s", json ? err : "no tokenizer in the index");
+    int n = 0;
+    char **kw = strv_split(list, ',', &n);
+    *ids = xmalloc((size_t)(n ? n : 1) * sizeof(uint32_t));
+    int rc = n;
+    for (int i = 0; i < n && rc >= 0; i++) {
+        uint32_t *t = NULL;
+        size_t nt = 0, cap = 0;
+        bpe_encode(bpe, kw[i], strlen(kw[i]), &t, &nt, &cap);
+        if (nt != 1) {
+            char *sp = xmalloc(strlen(kw[i]) + 2);
+            sprintf(sp, " %s", kw[i]);
+            nt = 0;
+            bpe_encode(bpe, sp, strlen(sp), &t, &nt, &cap);
+            free(sp);
+        }
+        if (nt != 1)
+            rc = error("--keyword-weights: '%s' is not a single token of this tokenizer", kw[i]);
+        else
+            (*ids)[i] = t[0];
+        free(t);
+    }
+    strv_free(kw);
+    bpe_free(bpe);
+    return rc;
+}
+
+/*
+** The command-line checks before anything is opened, and the checkpoint path (none when the
+** default DATA/model.ckpt cannot be written). 0 or the exit status.
+*/
+static int train_check_usage(TrainRun *r)
+{
+    TrainerOpts *o = r->o;
+    r->ckpt = opts_ckpt_path(o);
+    if (!o->data == !o->synthetic)
+        return cli_spec_usage_error(&train_spec, "give one of --data DIR or --synthetic V");
+    if (o->resume && !r->ckpt) return cli_spec_usage_error(&train_spec, "--resume needs --ckpt");
+    if (r->ckpt && !o->ckpt && !o->resume && access(o->data, W_OK) != 0) {
+        warn("cannot write to '%s': no checkpoint will be saved (give --ckpt FILE)", o->data);
+        free(r->ckpt);
+        r->ckpt = NULL;
+    }
+    return CM_OK;
+}
+
+/*
+** The data's vocabulary and fingerprint (and the corpus, for --data). 0 or the exit status.
+*/
+static int train_open_data(TrainRun *r)
+{
+    TrainerOpts *o = r->o;
+    r->vocab = (uint32_t)o->synthetic;
+    if (o->data) {
+        int rc = opts_open_corpus(o->data, &r->corpus);
+        if (rc != 0) return rc;
+        r->vocab = corpus_vocab_size(r->corpus);
+        r->bytes_per_token = corpus_bytes_per_token(r->corpus, o->split);
+    }
+    r->fingerprint = resume_fingerprint(r->corpus, r->vocab, o->where);
+    return CM_OK;
+}
+
+/*
+** --resume (the checkpoint's shape and hyperparameters), then the shape checked and the
+** schedule's defaults filled in. 0 or the exit status.
+*/
+static int train_config(TrainRun *r)
+{
+    TrainerOpts *o = r->o;
+    if (o->resume) {
+        int rc = resume_load(o, r->ckpt, r->vocab, r->fingerprint, &r->model, &r->info,
+                             &r->have_model);
+        if (rc != CM_OK) return rc;
+        if (r->have_model) {
+            r->step0 = r->info.step;
+            r->resumed = 1;
+        }
+    }
+    o->cfg.V = (int)r->vocab;
+    const char *bad = gpt_config_check(&o->cfg);
+    if (bad) return cli_spec_usage_error(&train_spec, "%s", bad);
+    if (o->min_lr < 0) o->min_lr = o->lr / 10;
+    if (o->warmup < 0) o->warmup = o->steps / 10 < 100 ? o->steps / 10 : 100;
+    return CM_OK;
+}
+
+/*
+** The training and evaluation windows, and the keyword ids. 0 or the exit status.
+*/
+static int train_sources(TrainRun *r)
+{
+    TrainerOpts *o = r->o;
+    char err[1024];
+    size_t window = (size_t)o->cfg.T + 1;
+    if (r->corpus) {
+        if (data_corpus(&r->train, r->corpus, "train", o->where, 0, o->seed, window, err,
+                        sizeof err)) {
+            error("%s: %s", o->data, err);
+            return strncmp(err, "bad selection", 13) == 0 ? CM_EUSAGE : CM_EFORMAT;
+        }
+        if (data_corpus(&r->valid, r->corpus, o->split, NULL, 1, 0, window, err, sizeof err) == 0)
+            r->have_valid = 1;
+        else if (!o->quiet)
+            warn("%s: no evaluation (%s)", o->data, err);
+        if (o->keywords && (r->n_keywords = keyword_ids(r->corpus, o->keywords, &r->keywords)) < 0)
+            return CM_EUSAGE;
+    } else {
+        if (o->keywords)
+            return cli_spec_usage_error(&train_spec,
+                                        "--keyword-weights needs --data (a tokenizer)");
+        data_synthetic(&r->train, r->vocab, o->seed, window, 0);
+        data_synthetic(&r->valid, r->vocab, o->seed ^ 0x76616c6964ull, window,
+                       (uint64_t)o->eval_batches * o->batch);
+        r->have_valid = 1;
+    }
+    data_seek(&r->train, r->resumed ? r->info.data_pos : 0);
+    return CM_OK;
+}
+
+/*
+** Open the --log: stdout for "-"; a file rewritten from the start, or on resume cut back to
+** the checkpoint's step and appended to. 0 or the exit status.
+*/
+static int train_open_log(TrainRun *r)
+{
+    const char *path = r->o->log;
+    if (!path) return CM_OK;
+    if (strcmp(path, "-") == 0) {
+        out_init(&r->log, 1, "stdout", 1 << 16);
+    } else {
+        if (r->resumed && log_truncate(path, r->step0) != 0) return CM_EIO;
+        r->log_file = fopen(path, r->resumed ? "a" : "w");
+        if (!r->log_file) {
+            error("cannot open log '%s': %s", path, strerror(errno));
+            return CM_EIO;
+        }
+        out_init(&r->log, fileno(r->log_file), path, 1 << 16);
+    }
+    r->log_open = 1;
+    return CM_OK;
+}
+
+/*
+** The start-up line on stderr (shape, batch, kernels, threads, memory estimate, first step),
+** and a word on an OPENBLAS_CORETYPE preset that was overridden or that keeps slower kernels.
+*/
+static void train_banner(const TrainRun *r)
+{
+    const TrainerOpts *o = r->o;
+    if (o->quiet) return;
+    int B = (int)o->batch, T = o->cfg.T;
+    size_t N = (size_t)B * T;
+    double acts_gib = 4.0 * N * (o->cfg.L * (16.0 * o->cfg.C + (double)o->cfg.NH * T) + r->vocab +
+                                 12.0 * o->cfg.C) / (1 << 30);
+    const char *core = blasenv_core(), *ct = getenv("OPENBLAS_CORETYPE");
+    const char *over = getenv("CM_TRAIN_BLAS_OVERRODE");
+    if (over)
+        fprintf(stderr, "cm-train: OPENBLAS_CORETYPE=%s from the environment names slower "
+                "kernels than this CPU runs: using %s (--blas-core env keeps the preset)\n",
+                over, core);
+    else if (ct && !blasenv_core_is_avx512(core) && blasenv_cpu_avx512())
+        warn("OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels; this CPU runs the faster "
+             "SkylakeX ones (--blas-core auto)", ct, core);
+    fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
+            "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, "
+            "other kernels on %d; ~%.2f GiB; %s step %llu of %ld\n",
+            o->cfg.L, o->cfg.C, o->cfg.NH, T, r->vocab, r->model.nparams / 1e6, B, T, o->accum,
+            N * o->accum, core, kernels_blas_threads(), kernels_threads(),
+            acts_gib + 16.0 * r->model.nparams / (1 << 30), r->resumed ? "resuming after" : "from",
+            (unsigned long long)r->step0, o->steps);
+}
+
+/*
+** The batch buffers, the progress line, and the run's constants in the checkpoint header.
+*/
+static void train_prepare(TrainRun *r)
+{
+    const TrainerOpts *o = r->o;
+    int B = (int)o->batch, T = o->cfg.T;
+    gpt_profile_on = o->profile;
+    r->windows = xmalloc((size_t)B * (T + 1) * sizeof(uint32_t));
+    r->inputs = xmalloc((size_t)B * T * sizeof(uint32_t));
+    r->targets = xmalloc((size_t)B * T * sizeof(uint32_t));
+    r->weights = xmalloc((size_t)B * sizeof(float));
+    progress_init(&r->progress, o->progress);
+    r->t_start = now_sec();
+    r->flops = gpt_flops_per_token(&r->model);
+    CkptInfo *in = &r->info;
+    in->cfg = o->cfg;
+    in->seed = o->seed;
+    in->data_fp = r->fingerprint;
+    in->has_opt = 1;
+    in->lr = o->lr;
+    in->min_lr = o->min_lr;
+    in->wd = o->weight_decay;
+    in->clip = o->grad_clip;
+    in->warmup = (uint32_t)o->warmup;
+    in->steps = (uint32_t)o->steps;
+    in->batch = (uint32_t)B;
+    in->accum = (uint32_t)o->accum;
+}
+
+/*
+** Everything before the first step. 0 or the exit status (train_end releases what was
+** opened either way).
+*/
+static int train_setup(TrainRun *r)
+{
+    TrainerOpts *o = r->o;
+    int rc = train_check_usage(r);
+    if (rc != CM_OK) return rc;
+    kernels_set_threads((int)o->threads);
+    if (r->ckpt) atomic_sweep(r->ckpt);
+    if ((rc = train_open_data(r)) != CM_OK || (rc = train_config(r)) != CM_OK ||
+        (rc = train_sources(r)) != CM_OK)
+        return rc;
+    if (!r->have_model) {
+        gpt_init(&r->model, &o->cfg);
+        gpt_init_weights(&r->model, o->seed, o->init_std);
+        r->have_model = 1;
+    }
+    gpt_alloc_train(&r->model);
+    if ((rc = train_open_log(r)) != CM_OK) return rc;
+    train_banner(r);
+    train_prepare(r);
+    return CM_OK;
+}
+
+/* --------------------------------------------------------------------------------------- */
+/* Steps                                                                                   */
+
+/*
+** Learning rate at 1-based step s: linear warmup, then cosine decay to min_lr at the end.
+*/
+static double lr_at(long s, long steps, long warmup, double lr, double min_lr)
+{
+    if (s <= warmup && warmup > 0) return lr * s / warmup;
+    if (steps <= warmup) return lr;
+    double prog = (double)(s - warmup) / (double)(steps - warmup);
+    if (prog > 1) prog = 1;
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + cos(M_PI * prog));
+}
+
+/*
+** Loss weight of each window of the micro-batch: 1 + the keyword tokens among its inputs.
+*/
+static void keyword_weights(TrainRun *r)
+{
+    int B = (int)r->o->batch, T = r->o->cfg.T;
+    for (int b = 0; b < B; b++) {
+        int cnt = 0;
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < r->n_keywords; j++)
+                cnt += r->inputs[(size_t)b * T + t] == r->keywords[j];
+        r->weights[b] = 1.0f + (float)cnt;
+    }
+}
+
+/*
+** Optimizer step s: --accum micro-batches forward and backward, clipping, AdamW. 0 or the
+** exit status after a message (the data ran out, the loss diverged).
+*/
+static int train_step(TrainRun *r, long s, StepStats *st)
+{
+    const TrainerOpts *o = r->o;
+    int B = (int)o->batch, T = o->cfg.T;
+    size_t N = (size_t)B * T;
+    double t0 = now_sec(), loss = 0;
+    gpt_zero_grad(&r->model);
+    for (long k = 0; k < o->accum; k++) {
+        if (data_batch(&r->train, r->windows, B, T, r->inputs, r->targets) != B) {
+            error("%s: training data ran out", o->data ? o->data : "synthetic");
+            return CM_EINTERNAL;
+        }
+        if (r->n_keywords > 0) keyword_weights(r);
+        loss += gpt_forward(&r->model, r->inputs, r->targets, r->n_keywords > 0 ? r->weights : NULL,
+                            B, 1.0f / (float)o->accum);
+        gpt_backward(&r->model);
+    }
+    loss /= (double)o->accum;
+    double gnorm = gpt_grad_norm(&r->model);
+    float gscale = o->grad_clip > 0 && gnorm > o->grad_clip ? (float)(o->grad_clip / gnorm) : 1.0f;
+    double lr = lr_at(s, o->steps, o->warmup, o->lr, o->min_lr);
+    gpt_update(&r->model, (float)lr, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay, gscale, (int)s);
+    double dt = now_sec() - t0;
+    r->tokens_done += N * o->accum;
+    *st = (StepStats){loss, gnorm, lr, N * o->accum / dt};
+    if (!isfinite(loss)) {
+        error("step %ld: loss is %g: training diverged (lower --lr?)", s, loss);
+        return CM_EINTERNAL;
+    }
+    return CM_OK;
+}
+
+/*
+** The evaluation after step s: its fields in the open log line, a line on stderr.
+*/
+static void train_evaluate(TrainRun *r, long s, double loss)
+{
+    const TrainerOpts *o = r->o;
+    uint64_t nt = 0;
+    double vl = evaluate(&r->model, &r->valid, (int)o->batch, o->eval_batches, 0, &nt);
+    if (r->log_open) {
+        char line[256];
+        int n = snprintf(line, sizeof line,
+                         ",\"valid_loss\":%.9g,\"perplexity\":%.6g,\"valid_tokens\":%llu",
+                         vl, exp(vl), (unsigned long long)nt);
+        out_write(&r->log, line, (size_t)n);
+        if (r->bytes_per_token > 0) {
+            n = snprintf(line, sizeof line, ",\"bits_per_byte\":%.6g",
+                         vl / M_LN2 / r->bytes_per_token);
+            out_write(&r->log, line, (size_t)n);
+        }
+    }
+    if (!o->quiet && !r->progress.on)
+        fprintf(stderr, "cm-train: step %ld: loss %.4f, valid loss %.4f, perplexity %.2f\n",
+                s, loss, vl, exp(vl));
+}
+
+/*
+** The log line of step s (with the evaluation's fields when one is due).
+*/
+static void train_report(TrainRun *r, long s, const StepStats *st)
+{
+    const TrainerOpts *o = r->o;
+    int do_eval = r->have_valid && ((o->eval_every && s % o->eval_every == 0) || s == o->steps);
+    if (r->log_open) {
+        char line[512];
+        int n = snprintf(line, sizeof line,
+                         "{\"step\":%ld,\"loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,"
+                         "\"tokens\":%llu,\"tokens_per_s\":%.1f,\"mfu_gflops\":%.1f,"
+                         "\"elapsed_s\":%.3f", s, st->loss, st->lr, st->grad_norm,
+                         (unsigned long long)r->tokens_done, st->tokens_per_s,
+                         r->flops * st->tokens_per_s / 1e9, now_sec() - r->t_start);
+        out_write(&r->log, line, (size_t)n);
+    }
+    if (do_eval) train_evaluate(r, s, st->loss);
+    if (r->log_open) {
+        out_write(&r->log, "}\n", 2);
+        out_flush(&r->log);
+    }
+}
+
+/*
+** Save the checkpoint after step s. 0 or CM_EIO.
+*/
+static int train_checkpoint(TrainRun *r, long s)
+{
+    r->info.step = (uint64_t)s;
+    r->info.data_pos = data_tell(&r->train);
+    return ckpt_save(r->ckpt, &r->model, &r->info) != 0 ? CM_EIO : CM_OK;
+}
+
+/*
+** The time per kernel class over the ns steps of this run, on stderr (--profile).
+*/
+static void train_profile(const TrainRun *r, long ns)
+{
+    double tot = 0;
+    for (int i = 0; i < PROF_N; i++) tot += gpt_profile[i];
+    fprintf(stderr, "cm-train: profile over %ld steps (ms per step):\n", ns);
+    for (int i = 0; i < PROF_N; i++)
+        fprintf(stderr, "  %-16s %9.1f  %5.1f%%\n", gpt_profile_names[i],
+                ns ? 1e3 * gpt_profile[i] / ns : 0, tot ? 100 * gpt_profile[i] / tot : 0);
+    double wall = now_sec() - r->t_start;
+    fprintf(stderr, "  %-16s %9.1f  (wall %.1f ms per step: %.0f tokens/s)\n", "kernels",
+            ns ? 1e3 * tot / ns : 0, ns ? 1e3 * wall / ns : 0,
+            wall > 0 ? (double)r->tokens_done / wall : 0);
+}
+
+/* --------------------------------------------------------------------------------------- */
+/* The loop                                                                                */
+
+/*
+** Steps step0+1 .. --steps, each logged; evaluations and checkpoints when due. A stop signal
+** or --time-limit ends the run after a step, with a checkpoint (exit 130 for a signal, 0 for
+** the time limit). Returns the exit status.
+*/
+static int train_loop(TrainRun *r)
+{
+    const TrainerOpts *o = r->o;
+    if (cm_stopping()) {
+        fprintf(stderr, "cm-train: interrupted before step %llu: nothing saved\n",
+                (unsigned long long)r->step0 + 1);
+        return CM_EINTR;
+    }
+    int rc = CM_OK;
+    long s;
+    for (s = (long)r->step0 + 1; s <= o->steps; s++) {
+        StepStats st;
+        if ((rc = train_step(r, s, &st)) != CM_OK) return rc;
+        train_report(r, s, &st);
+        double el = now_sec() - r->t_start;
+        double eta = (double)(o->steps - s) * el / (double)(s - (long)r->step0);
+        progress_update(&r->progress, "step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0fs",
+                        s, o->steps, st.loss, st.lr, st.tokens_per_s, eta);
+        int signalled = cm_stopping();
+        int stop = signalled || (o->time_limit > 0 && el >= o->time_limit);
+        if (r->ckpt && ((o->ckpt_every && s % o->ckpt_every == 0) || s == o->steps || stop) &&
+            (rc = train_checkpoint(r, s)) != CM_OK)
+            return rc;
+        if (stop) {
+            progress_end(&r->progress);
+            if (signalled || !o->quiet)
+                fprintf(stderr, "cm-train: %s after step %ld%s%s\n",
+                        signalled ? "interrupted" : "time limit reached", s,
+                        r->ckpt ? ", checkpoint saved to " : " (no --ckpt: nothing saved)",
+                        r->ckpt ? r->ckpt : "");
+            rc = signalled ? CM_EINTR : CM_OK;
+            s++;
+            break;
+        }
+    }
+    progress_end(&r->progress);
+    if (o->profile) train_profile(r, s - 1 - (long)r->step0);
+    return rc;
+}
+
+/*
+** Close the log (its write errors become CM_EIO) and release the run. Returns the status.
+*/
+static int train_end(TrainRun *r, int rc)
+{
+    if (r->log_open) out_done(&r->log);
+    if (r->log_file && fclose(r->log_file) != 0 && rc == CM_OK) {
+        error("cannot write log '%s': %s", r->o->log, strerror(errno));
+        rc = CM_EIO;
+    }
+    free(r->windows);
+    free(r->inputs);
+    free(r->targets);
+    free(r->weights);
+    free(r->keywords);
+    data_free(&r->train);
+    data_free(&r->valid);
+    if (r->have_model) gpt_free(&r->model);
+    if (r->corpus) corpus_close(r->corpus);
+    free(r->ckpt);
+    return rc;
+}
+
+/*
+** The train verb.
+*/
+int verb_train(int argc, char **argv)
+{
+    TrainerOpts o;
+    int rc;
+    if (!opts_parse(&o, &train_spec, argc, argv, &rc)) return rc;
+    TrainRun r;
+    memset(&r, 0, sizeof r);
+    r.o = &o;
+    rc = train_setup(&r);
+    if (rc == CM_OK) rc = train_loop(&r);
+    return train_end(&r, rc);
+}
