@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -101,6 +102,24 @@ void atomic_signals_init(void)
 
 int atomic_open(AtomicFile *f, const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device, FIFO or socket (/dev/null, /dev/stdout, a pipe): written in place, never
+        ** renamed over (as root, a rename would replace /dev/null with a regular file) */
+        f->path = xstrdup(path);
+        f->tmp = NULL;
+        f->slot = -1;
+        f->fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (f->fd < 0) {
+            int e = errno;
+            error("cannot open '%s': %s", path, strerror(e));
+            free(f->path);
+            f->path = NULL;
+            errno = e;
+            return -1;
+        }
+        return 0;
+    }
     size_t n = strlen(path) + 32;
     f->path = xstrdup(path);
     f->tmp = xmalloc(n);
@@ -132,14 +151,23 @@ static void atomic_free(AtomicFile *f)
 
 void atomic_abort(AtomicFile *f)
 {
-    if (!f->tmp) return;
+    if (!f->path) return;
     if (f->fd >= 0) close(f->fd);
-    unlink(f->tmp);
+    if (f->tmp) unlink(f->tmp);
     atomic_free(f);
 }
 
 int atomic_commit(AtomicFile *f)
 {
+    if (!f->tmp) { /* written in place (not a regular file): close it, nothing to rename */
+        int rc = close(f->fd);
+        int e = errno;
+        f->fd = -1;
+        if (rc != 0) error("cannot write '%s': %s", f->path, strerror(e));
+        atomic_free(f);
+        errno = e;
+        return rc;
+    }
     int rc = fsync(f->fd);
     int e = errno;
     if (close(f->fd) != 0 && rc == 0) {
@@ -171,7 +199,7 @@ int atomic_write_file(const char *path, const void *data, size_t n)
     if (atomic_open(&f, path) != 0) return -1;
     if (write_all(f.fd, data, n) != 0) {
         int e = errno;
-        error("cannot write '%s': %s", f.tmp, strerror(e));
+        error("cannot write '%s': %s", f.tmp ? f.tmp : f.path, strerror(e));
         atomic_abort(&f);
         errno = e;
         return -1;

@@ -41,12 +41,14 @@ void tmp_remove_all(void);
 
 typedef struct {
     char *path;   /* the final name */
-    char *tmp;    /* PATH.tmp.PID */
+    char *tmp;    /* PATH.tmp.PID, or NULL when PATH is written in place */
     int fd;       /* open for writing, or -1 */
     int slot;     /* tmp_register's slot */
 } AtomicFile;
 
-/* Create PATH.tmp.PID (mode 0644) and register it. 0, or -1 after "cannot create 'TMP': why". */
+/* Create PATH.tmp.PID (mode 0644) and register it. 0, or -1 after "cannot create 'TMP': why".
+** A PATH that exists and is not a regular file (/dev/null, /dev/stdout, a FIFO) is opened and
+** written in place instead (f->tmp NULL): it is never renamed over. */
 int atomic_open(AtomicFile *f, const char *path);
 /* fsync, close, rename over PATH, fsync the directory. 0, or -1 after
 ** "cannot write 'PATH': why" (the temporary is removed). Frees f either way. */

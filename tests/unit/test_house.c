@@ -180,6 +180,10 @@ static void test_atomic_commit_abort(void **state)
     assert_int_equal(st.st_size, 3);              /* the old file is untouched */
     unlink(path);
     rmdir(dir);
+    /* a device is written in place, never renamed over */
+    assert_int_equal(atomic_write_file("/dev/null", "x", 1), 0);
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_true(S_ISCHR(st.st_mode));
 }
 
 /* A temporary left registered is removed when the process exits (error path without commit),
