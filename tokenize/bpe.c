@@ -962,7 +962,8 @@ Bpe *bpe_load_file_kind(const char *path, char *err, size_t errlen, BpeLoadErr *
         }
         if (r == 0) break;
         if (b.len + (size_t)r > TS_MAX_JSON) {
-            snprintf(err, errlen, "%s: larger than 1 GiB: not a tokenizer", path);
+            snprintf(err, errlen, "%s: larger than %llu MiB: not a tokenizer", path,
+                     (unsigned long long)(TS_MAX_JSON >> 20));
             k = BPE_LOAD_FORMAT;
             goto done;
         }

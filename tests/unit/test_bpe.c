@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include "util.h"
 #include "hash.h"
+#include "tokstream.h"
 #include "tokenize/bpe.h"
 #include "tokenize/train.h"
 
@@ -211,6 +212,10 @@ static void test_load_file_kind(void **state)
     assert_non_null(strstr(err, "not valid JSON"));
     assert_null(bpe_load_file_kind(path, err, sizeof err, NULL));     /* kind is optional */
     assert_null(bpe_load_file(path, err, sizeof err));
+    assert_int_equal(truncate(path, (off_t)TS_MAX_JSON + 1), 0);     /* sparse: zeros */
+    assert_null(bpe_load_file_kind(path, err, sizeof err, &kind));
+    assert_int_equal(kind, BPE_LOAD_FORMAT);
+    assert_non_null(strstr(err, "larger than 64 MiB"));
     f = fopen(path, "w");
     assert_non_null(f);
     fputs(small_json, f);
