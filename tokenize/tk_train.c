@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "atomic.h"
 #include "io.h"
@@ -54,16 +55,23 @@ typedef struct {
 } TrainOpts;
 
 /*
-** Write the tokenizer.json: to stdout for "-", else atomically. Returns the status.
+** Write the tokenizer.json: to stdout for "-"; straight into a device or FIFO (-o /dev/stdout,
+** /dev/null: a rename would replace the device node by a file); else atomically.
+** Returns the status.
 */
 static int write_tokenizer(const char *path, const Buf *json)
 {
-    if (!strcmp(path, "-")) {
+    struct stat st;
+    int direct = !strcmp(path, "-") ||
+                 (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode));
+    if (direct) {
+        int rc = CM_OK, fd = tk_open_output(path, 0, &rc);
+        if (fd < 0) return rc;
         Out out;
-        out_init(&out, 1, "stdout", 1 << 20);
+        out_init(&out, fd, fd == 1 ? "stdout" : path, 1 << 20);
         out_write(&out, json->buf, json->len);
         out_done(&out);
-        return CM_OK;
+        return tk_close_output(fd, path);
     }
     atomic_sweep(path);
     return atomic_write_file(path, json->buf, json->len) == 0 ? CM_OK : CM_EIO;

@@ -174,4 +174,11 @@ test_expect_success 'train -o: written atomically, a temporary left by a killed 
     cm-tokenize train --vocab-size 600 -o - docs.jsonl >stdout.json && test_cmp tok.json stdout.json
 '
 
+test_expect_success 'train -o FIFO (or a device): written into it, not renamed over it' '
+    rm -f out.fifo && mkfifo out.fifo &&
+    { timeout 20 cat out.fifo >fifo.json & } &&
+    cm-tokenize train --vocab-size 600 -o out.fifo docs.jsonl && wait &&
+    test -p out.fifo && test_cmp tok.json fifo.json && ! ls out.fifo.tmp.* 2>/dev/null
+'
+
 test_done
