@@ -12,22 +12,11 @@
 #include <unistd.h>
 
 #include "hash.h"
+#include "le.h"
 
+/* Header and frame fields go through le.h; the id arrays are written from and handed out as
+** host memory (no copy per document), so the host itself must be little-endian. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "codemill formats are little-endian");
-
-static uint32_t rd32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 
 static int ts_fail(TsReader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int ts_fail(TsReader *r, const char *fmt, ...)
@@ -87,14 +76,14 @@ static int read_header(TsReader *r, TsHeader *h)
     if (rc == -2 || memcmp(p, TS_MAGIC, 8))
         return ts_fail(r, "not a codemill token stream (bad magic; expected output of "
                           "'cm-tokenize encode')");
-    h->version = rd32(p + 8);
+    h->version = le_get32(p + 8);
     if (h->version != TS_VERSION)
         return ts_fail(r, "token stream version %u is not supported (this build reads %d)",
                        h->version, TS_VERSION);
-    h->vocab_size = rd32(p + 16);
-    h->eot_id = rd32(p + 20);
-    h->fingerprint = rd64(p + 24);
-    uint64_t jl = rd64(p + 32);
+    h->vocab_size = le_get32(p + 16);
+    h->eot_id = le_get32(p + 20);
+    h->fingerprint = le_get64(p + 24);
+    uint64_t jl = le_get64(p + 32);
     if (h->vocab_size == 0 || h->eot_id >= h->vocab_size)
         return ts_fail(r, "bad header: vocab_size %u, eot_id %u", h->vocab_size, h->eot_id);
     if (jl > TS_MAX_JSON) return ts_fail(r, "bad header: tokenizer.json of %llu bytes",
@@ -128,7 +117,7 @@ static uint32_t max_id(const unsigned char *ids, uint32_t n)
 {
     uint32_t mx = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t v = rd32(ids + 4 * (size_t)i);
+        uint32_t v = le_get32(ids + 4 * (size_t)i);
         mx = v > mx ? v : mx;
     }
     return mx;
@@ -153,7 +142,7 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
             rc = need(r, 24);
             if (rc != 1) return ts_fail(r, "stream cut short inside the end frame");
             p = r->buf + r->start;
-            uint64_t nd = rd64(p + 8), nt = rd64(p + 16);
+            uint64_t nd = le_get64(p + 8), nt = le_get64(p + 16);
             if (nd != r->stream_docs || nt != r->stream_tokens)
                 return ts_fail(r, "end frame counts %llu documents / %llu tokens but the stream "
                                   "held %llu / %llu", (unsigned long long)nd,
@@ -175,7 +164,7 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
             continue;
         }
         if (memcmp(p, "DOC1", 4)) return ts_fail(r, "bad frame tag (damaged stream)");
-        uint32_t ml = rd32(p + 4), n = rd32(p + 8), check = rd32(p + 12);
+        uint32_t ml = le_get32(p + 4), n = le_get32(p + 8), check = le_get32(p + 12);
         if (ml > TS_MAX_META) return ts_fail(r, "metadata of %u bytes exceeds the limit", ml);
         if (n > TS_MAX_TOKENS) return ts_fail(r, "%u tokens in one document exceeds the limit", n);
         size_t total = 16 + (size_t)ml + 4 * (size_t)n;
@@ -190,7 +179,7 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
         const unsigned char *ids = p + 16 + ml;
         if (n && max_id(ids, n) >= r->hdr.vocab_size) {
             for (uint32_t i = 0; i < n; i++) { /* the first one, for the message */
-                uint32_t id = rd32(ids + 4 * (size_t)i);
+                uint32_t id = le_get32(ids + 4 * (size_t)i);
                 if (id >= r->hdr.vocab_size)
                     return ts_fail(r, "token id %u at position %u is outside the vocabulary (%u)",
                                    id, i, r->hdr.vocab_size);
@@ -233,49 +222,45 @@ void ts_close(TsReader *r)
     r->hdr.json = NULL;
 }
 
-static void put32(Out *o, uint32_t v)
-{
-    out_write(o, &v, 4);
-}
-
-static void put64(Out *o, uint64_t v)
-{
-    out_write(o, &v, 8);
-}
-
 void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fingerprint,
                      const char *json, size_t json_len)
 {
-    out_write(o, TS_MAGIC, 8);
-    put32(o, TS_VERSION);
-    put32(o, 0);
-    put32(o, vocab_size);
-    put32(o, eot_id);
-    put64(o, fingerprint);
-    put64(o, json_len);
+    unsigned char h[40];
+    memcpy(h, TS_MAGIC, 8);
+    le_put32(h + 8, TS_VERSION);
+    le_put32(h + 12, 0);           /* flags */
+    le_put32(h + 16, vocab_size);
+    le_put32(h + 20, eot_id);
+    le_put64(h + 24, fingerprint);
+    le_put64(h + 32, json_len);
+    out_write(o, h, sizeof h);
     out_write(o, json, json_len);
 }
 
 void ts_write_doc(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids, uint32_t n)
 {
     /* checksum over meta || ids without copying: stream the hash */
-    Hash64State *h = hash64_new();
-    hash64_update(h, meta, meta_len);
-    hash64_update(h, ids, 4 * (size_t)n);
-    uint32_t check = (uint32_t)hash64_digest(h);
-    hash64_free(h);
-    out_write(o, "DOC1", 4);
-    put32(o, meta_len);
-    put32(o, n);
-    put32(o, check);
+    Hash64State *hs = hash64_new();
+    hash64_update(hs, meta, meta_len);
+    hash64_update(hs, ids, 4 * (size_t)n);
+    uint32_t check = (uint32_t)hash64_digest(hs);
+    hash64_free(hs);
+    unsigned char h[16];
+    memcpy(h, "DOC1", 4);
+    le_put32(h + 4, meta_len);
+    le_put32(h + 8, n);
+    le_put32(h + 12, check);
+    out_write(o, h, sizeof h);
     out_write(o, meta, meta_len);
     out_write(o, ids, 4 * (size_t)n);
 }
 
 void ts_write_end(Out *o, uint64_t docs, uint64_t tokens)
 {
-    out_write(o, "END1", 4);
-    put32(o, 0);
-    put64(o, docs);
-    put64(o, tokens);
+    unsigned char h[24];
+    memcpy(h, "END1", 4);
+    le_put32(h + 4, 0);
+    le_put64(h + 8, docs);
+    le_put64(h + 16, tokens);
+    out_write(o, h, sizeof h);
 }

@@ -589,243 +589,334 @@ static void tok_store(Bpe *b, Buf *arena, uint32_t id, const char *p, size_t n)
 }
 
 /*
-** Parse a tokenizer.json held in b->json into b. Returns 0 or -1 with err set.
+** The state of one load: the parsed JSON, the parts of it found so far, the byte arena the
+** tokens go to, and room for a reason. Each step returns NULL, or the reason the file is
+** refused (a constant or c->why).
 */
-static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
+typedef struct {
+    Bpe *b;              /* being filled */
+    json_t *root;        /* the parsed tokenizer.json */
+    json_t *model;       /* root.model */
+    json_t *vocab;       /* model.vocab */
+    json_t *merges;      /* model.merges */
+    json_t *added;       /* root.added_tokens, or NULL */
+    size_t n_added;      /* its length */
+    Buf arena;           /* every token's bytes (becomes b->tok_bytes) */
+    Buf tmp;             /* scratch */
+    uint8_t *in_model;   /* per id: 1 when the id is in model.vocab */
+    char why[300];       /* a reason made with snprintf */
+} Loader;
+
+/*
+** Check the model object: BPE without dropout, prefixes, suffixes or byte fallback.
+*/
+static const char *load_model(Loader *c)
 {
-    json_error_t je;
-    json_t *root = json_loadb(b->json, b->json_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-    char why[300];
-    const char *bad = NULL;
-    Buf arena = {0}, tmp = {0};
-    uint8_t *in_model = NULL;  /* per id: 1 when the id is in model.vocab */
-    int rc = -1;
-    if (!root) {
-        snprintf(err, errlen, "%s: not valid JSON: line %d, column %d: %s", name, je.line, je.column, je.text);
-        return -1;
-    }
-    if (!json_is_object(root)) { bad = "not a JSON object"; goto done; }
-    json_t *model = json_object_get(root, "model");
-    if (!json_is_object(model)) { bad = "no model object"; goto done; }
-    const char *mtype = json_string_value(json_object_get(model, "type"));
+    Bpe *b = c->b;
+    if (!json_is_object(c->root)) return "not a JSON object";
+    c->model = json_object_get(c->root, "model");
+    if (!json_is_object(c->model)) return "no model object";
+    const char *mtype = json_string_value(json_object_get(c->model, "type"));
     if (mtype && strcmp(mtype, "BPE") != 0) {
-        snprintf(why, sizeof why, "model.type '%s' is not supported (only byte-level BPE)", mtype);
-        bad = why; goto done;
+        snprintf(c->why, sizeof c->why, "model.type '%s' is not supported (only byte-level BPE)", mtype);
+        return c->why;
     }
-    json_t *vocab = json_object_get(model, "vocab"), *merges = json_object_get(model, "merges");
-    if (!json_is_object(vocab)) { bad = "model.vocab is missing or not an object"; goto done; }
-    if (!json_is_array(merges)) { bad = "model.merges is missing or not an array"; goto done; }
-    json_t *dr = json_object_get(model, "dropout");
-    if (dr && !json_is_null(dr) && !(json_is_number(dr) && json_number_value(dr) == 0.0)) {
-        bad = "model.dropout is not supported (encoding must be deterministic)"; goto done;
-    }
-    json_t *pre = json_object_get(model, "continuing_subword_prefix");
-    if (pre && !json_is_null(pre) && !(json_is_string(pre) && !json_string_length(pre))) {
-        bad = "model.continuing_subword_prefix is not supported"; goto done;
-    }
-    json_t *suf = json_object_get(model, "end_of_word_suffix");
-    if (suf && !json_is_null(suf) && !(json_is_string(suf) && !json_string_length(suf))) {
-        bad = "model.end_of_word_suffix is not supported"; goto done;
-    }
-    if (json_is_true(json_object_get(model, "byte_fallback"))) { bad = "model.byte_fallback=true is not supported"; goto done; }
-    b->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
-    json_t *norm = json_object_get(root, "normalizer");
+    c->vocab = json_object_get(c->model, "vocab");
+    c->merges = json_object_get(c->model, "merges");
+    if (!json_is_object(c->vocab)) return "model.vocab is missing or not an object";
+    if (!json_is_array(c->merges)) return "model.merges is missing or not an array";
+    json_t *dr = json_object_get(c->model, "dropout");
+    if (dr && !json_is_null(dr) && !(json_is_number(dr) && json_number_value(dr) == 0.0))
+        return "model.dropout is not supported (encoding must be deterministic)";
+    json_t *pre = json_object_get(c->model, "continuing_subword_prefix");
+    if (pre && !json_is_null(pre) && !(json_is_string(pre) && !json_string_length(pre)))
+        return "model.continuing_subword_prefix is not supported";
+    json_t *suf = json_object_get(c->model, "end_of_word_suffix");
+    if (suf && !json_is_null(suf) && !(json_is_string(suf) && !json_string_length(suf)))
+        return "model.end_of_word_suffix is not supported";
+    if (json_is_true(json_object_get(c->model, "byte_fallback")))
+        return "model.byte_fallback=true is not supported";
+    b->ignore_merges = json_is_true(json_object_get(c->model, "ignore_merges"));
+    return NULL;
+}
+
+/*
+** Check a post_processor or decoder: absent, null, false or ByteLevel.
+*/
+static const char *check_bytelevel_part(Loader *c, const char *part)
+{
+    json_t *v = json_object_get(c->root, part);
+    if (j_off(v)) return NULL;
+    const char *t = json_string_value(json_object_get(v, "type"));
+    if (t && strcmp(t, "ByteLevel") == 0) return NULL;
+    snprintf(c->why, sizeof c->why, "%s '%s' is not supported", part, t ? t : "?");
+    return c->why;
+}
+
+/*
+** Check the pipeline around the model: no normalizer, the GPT-2 pre-tokenizer, ByteLevel
+** post-processor and decoder, added_tokens an array.
+*/
+static const char *load_pipeline(Loader *c)
+{
+    const char *bad;
+    json_t *norm = json_object_get(c->root, "normalizer");
     if (norm && !json_is_null(norm)) {
         const char *t = json_string_value(json_object_get(norm, "type"));
-        snprintf(why, sizeof why, "normalizer '%s' is not supported", t ? t : "?");
-        bad = why; goto done;
+        snprintf(c->why, sizeof c->why, "normalizer '%s' is not supported", t ? t : "?");
+        return c->why;
     }
-    if ((bad = check_pre(json_object_get(root, "pre_tokenizer"), why, sizeof why))) goto done;
-    json_t *pp = json_object_get(root, "post_processor");
-    if (!j_off(pp)) {
-        const char *t = json_string_value(json_object_get(pp, "type"));
-        if (!t || strcmp(t, "ByteLevel") != 0) {
-            snprintf(why, sizeof why, "post_processor '%s' is not supported", t ? t : "?");
-            bad = why; goto done;
-        }
-    }
-    json_t *dec = json_object_get(root, "decoder");
-    if (!j_off(dec)) {
-        const char *t = json_string_value(json_object_get(dec, "type"));
-        if (!t || strcmp(t, "ByteLevel") != 0) {
-            snprintf(why, sizeof why, "decoder '%s' is not supported", t ? t : "?");
-            bad = why; goto done;
-        }
-    }
-    json_t *added = json_object_get(root, "added_tokens");
-    if (added && !json_is_null(added) && !json_is_array(added)) { bad = "added_tokens is not an array"; goto done; }
+    if ((bad = check_pre(json_object_get(c->root, "pre_tokenizer"), c->why, sizeof c->why)))
+        return bad;
+    if ((bad = check_bytelevel_part(c, "post_processor"))) return bad;
+    if ((bad = check_bytelevel_part(c, "decoder"))) return bad;
+    c->added = json_object_get(c->root, "added_tokens");
+    if (c->added && !json_is_null(c->added) && !json_is_array(c->added))
+        return "added_tokens is not an array";
+    c->n_added = c->added ? json_array_size(c->added) : 0;
+    return NULL;
+}
 
-    /* Highest id first, to size the tables. */
+/*
+** Check one added token (an integer id in [0, 2^24), a non-empty string content, no lstrip,
+** rstrip or single_word) and raise *maxid to its id.
+*/
+static const char *check_added(Loader *c, size_t i, int64_t *maxid)
+{
+    json_t *t = json_array_get(c->added, i);
+    json_t *id = json_object_get(t, "id");
+    if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(json_object_get(t, "content"))
+        || json_integer_value(id) < 0 || json_integer_value(id) >= (1 << 24)) {
+        snprintf(c->why, sizeof c->why, "added_tokens[%zu]: needs an integer id in [0, 2^24) and a string content", i);
+        return c->why;
+    }
+    if (!json_string_length(json_object_get(t, "content"))) {
+        snprintf(c->why, sizeof c->why, "added_tokens[%zu]: empty content", i);
+        return c->why;
+    }
+    static const char *const flags[] = {"lstrip", "rstrip", "single_word"};
+    for (int f = 0; f < 3; f++)
+        if (json_is_true(json_object_get(t, flags[f]))) {
+            snprintf(c->why, sizeof c->why, "added_tokens[%zu]: %s=true is not supported", i, flags[f]);
+            return c->why;
+        }
+    if (json_integer_value(id) > *maxid) *maxid = json_integer_value(id);
+    return NULL;
+}
+
+/*
+** Find the highest id (model vocab and added tokens, checking both) and size the tables.
+*/
+static const char *load_size(Loader *c)
+{
+    Bpe *b = c->b;
     int64_t maxid = -1;
-    const char *key;
+    const char *key, *bad;
     json_t *val;
-    json_object_foreach(vocab, key, val) {
+    json_object_foreach(c->vocab, key, val) {
         if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= (1 << 24)) {
-            snprintf(why, sizeof why, "model.vocab: id of '%.40s' is not an integer in [0, 2^24)", key);
-            bad = why; goto done;
+            snprintf(c->why, sizeof c->why, "model.vocab: id of '%.40s' is not an integer in [0, 2^24)", key);
+            return c->why;
         }
         if (json_integer_value(val) > maxid) maxid = json_integer_value(val);
     }
-    size_t na = added ? json_array_size(added) : 0;
-    for (size_t i = 0; i < na; i++) {
-        json_t *t = json_array_get(added, i);
-        json_t *id = json_object_get(t, "id");
-        if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(json_object_get(t, "content"))
-            || json_integer_value(id) < 0 || json_integer_value(id) >= (1 << 24)) {
-            snprintf(why, sizeof why, "added_tokens[%zu]: needs an integer id in [0, 2^24) and a string content", i);
-            bad = why; goto done;
-        }
-        if (!json_string_length(json_object_get(t, "content"))) {
-            snprintf(why, sizeof why, "added_tokens[%zu]: empty content", i);
-            bad = why; goto done;
-        }
-        const char *flags[] = {"lstrip", "rstrip", "single_word"};
-        for (int f = 0; f < 3; f++)
-            if (json_is_true(json_object_get(t, flags[f]))) {
-                snprintf(why, sizeof why, "added_tokens[%zu]: %s=true is not supported", i, flags[f]);
-                bad = why; goto done;
-            }
-        if (json_integer_value(id) > maxid) maxid = json_integer_value(id);
-    }
-    if (maxid < 0) { bad = "the vocabulary is empty"; goto done; }
+    for (size_t i = 0; i < c->n_added; i++)
+        if ((bad = check_added(c, i, &maxid))) return bad;
+    if (maxid < 0) return "the vocabulary is empty";
     b->n_ids = (uint32_t)maxid + 1;
     b->tok_off = xcalloc(b->n_ids, sizeof *b->tok_off);
     b->tok_len = xmalloc(b->n_ids * sizeof *b->tok_len);
-    in_model = xcalloc(b->n_ids, 1);
+    c->in_model = xcalloc(b->n_ids, 1);
     memset(b->tok_len, 0xff, b->n_ids * sizeof *b->tok_len);
-    size_t nv = json_object_size(vocab), slots = 16;
+    size_t nv = json_object_size(c->vocab), slots = 16;
     while (slots < nv * 2 + 16) slots <<= 1;
     b->vocab.slot = xcalloc(slots, sizeof *b->vocab.slot);
     b->vocab.mask = slots - 1;
     for (int i = 0; i < 256; i++) b->byte_id[i] = -1;
+    return NULL;
+}
 
-    json_object_foreach(vocab, key, val) {
+/*
+** The model vocab: each key's bytes (byte-level characters decoded; a key outside that
+** alphabet is kept as UTF-8) under its id, the bytes -> id map, the single-byte ids.
+*/
+static const char *load_vocab(Loader *c)
+{
+    Bpe *b = c->b;
+    const char *key;
+    json_t *val;
+    json_object_foreach(c->vocab, key, val) {
         uint32_t id = (uint32_t)json_integer_value(val);
-        if (in_model[id]) {
-            snprintf(why, sizeof why, "model.vocab: id %u is given to two tokens", id);
-            bad = why; goto done;
+        if (c->in_model[id]) {
+            snprintf(c->why, sizeof c->why, "model.vocab: id %u is given to two tokens", id);
+            return c->why;
         }
-        buf_reset(&tmp);
+        buf_reset(&c->tmp);
         size_t klen = strlen(key);
-        if (chars_to_bytes(key, klen, &tmp) != 0) {  /* not byte-level: keep its UTF-8 as is */
-            buf_reset(&tmp);
-            buf_add(&tmp, key, klen);
+        if (chars_to_bytes(key, klen, &c->tmp) != 0) {  /* not byte-level: keep its UTF-8 as is */
+            buf_reset(&c->tmp);
+            buf_add(&c->tmp, key, klen);
         }
-        tok_store(b, &arena, id, tmp.buf ? tmp.buf : "", tmp.len);
-        in_model[id] = 1;
+        tok_store(b, &c->arena, id, c->tmp.buf ? c->tmp.buf : "", c->tmp.len);
+        c->in_model[id] = 1;
     }
     /* The map reads token bytes through b->tok_bytes: point it at the arena while loading. */
-    b->tok_bytes = arena.buf;
+    b->tok_bytes = c->arena.buf;
     for (uint32_t id = 0; id < b->n_ids; id++) {
-        if (!in_model[id]) continue;
+        if (!c->in_model[id]) continue;
         int64_t o = strmap_put(b, id);
         if (o >= 0) {
-            snprintf(why, sizeof why, "model.vocab: ids %lld and %u are the same token", (long long)o, id);
-            bad = why; goto done;
+            snprintf(c->why, sizeof c->why, "model.vocab: ids %lld and %u are the same token", (long long)o, id);
+            return c->why;
         }
         if (b->tok_len[id] == 1) b->byte_id[(unsigned char)b->tok_bytes[b->tok_off[id]]] = (int32_t)id;
     }
+    return NULL;
+}
 
-    /* Merges: "a b" strings or ["a", "b"] pairs; rank = position. */
-    size_t nm = json_array_size(merges);
-    slots = 16;
+/*
+** Merge i: "a b" or ["a", "b"], both halves and the merged token in the vocab; its rank is i.
+*/
+static const char *load_merge(Loader *c, size_t i)
+{
+    Bpe *b = c->b;
+    json_t *m = json_array_get(c->merges, i);
+    const char *l = NULL, *r = NULL;
+    size_t ll = 0, rl = 0;
+    if (json_is_string(m)) {
+        const char *s = json_string_value(m);
+        const char *sp = strchr(s, ' ');
+        if (sp && !strchr(sp + 1, ' ')) { l = s; ll = (size_t)(sp - s); r = sp + 1; rl = strlen(r); }
+    } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0))
+               && json_is_string(json_array_get(m, 1))) {
+        l = json_string_value(json_array_get(m, 0)); ll = json_string_length(json_array_get(m, 0));
+        r = json_string_value(json_array_get(m, 1)); rl = json_string_length(json_array_get(m, 1));
+    }
+    if (!l) {
+        snprintf(c->why, sizeof c->why, "model.merges[%zu]: not \"a b\" nor [\"a\", \"b\"]", i);
+        return c->why;
+    }
+    int64_t id[3];
+    int raw = 0;  /* a half that is not byte-level is kept as is (as vocab keys are above) */
+    for (int k = 0; k < 2; k++) {
+        const char *t = k ? r : l;
+        size_t tl = k ? rl : ll;
+        buf_reset(&c->tmp);
+        if (chars_to_bytes(t, tl, &c->tmp) != 0) { buf_reset(&c->tmp); buf_add(&c->tmp, t, tl); raw = 1; }
+        id[k] = strmap_get(b, c->tmp.buf ? c->tmp.buf : "", c->tmp.len);
+        if (id[k] < 0) {
+            snprintf(c->why, sizeof c->why, "model.merges[%zu]: token '%.*s' is not in the vocab", i, (int)(tl > 60 ? 60 : tl), t);
+            return c->why;
+        }
+    }
+    /* The merged token is the vocab key l+r: the two halves' bytes, or l+r as is. */
+    buf_reset(&c->tmp);
+    if (raw) { buf_add(&c->tmp, l, ll); buf_add(&c->tmp, r, rl); }
+    else for (int k = 0; k < 2; k++) buf_add(&c->tmp, c->arena.buf + b->tok_off[id[k]], b->tok_len[id[k]]);
+    id[2] = strmap_get(b, c->tmp.buf ? c->tmp.buf : "", c->tmp.len);
+    if (id[2] < 0) {
+        snprintf(c->why, sizeof c->why, "model.merges[%zu]: merged token '%.*s%.*s' is not in the vocab", i, (int)(ll > 30 ? 30 : ll), l, (int)(rl > 30 ? 30 : rl), r);
+        return c->why;
+    }
+    pair_put(&b->merges, (uint32_t)id[0], (uint32_t)id[1], (uint32_t)i, (uint32_t)id[2]);
+    return NULL;
+}
+
+/*
+** The merges table, then every merge in rank order.
+*/
+static const char *load_merges(Loader *c)
+{
+    Bpe *b = c->b;
+    const char *bad;
+    size_t nm = json_array_size(c->merges), slots = 16;
     while (slots < nm * 2 + 16) slots <<= 1;
     b->merges.key = xcalloc(slots, sizeof *b->merges.key);
     b->merges.rank = xmalloc(slots * sizeof *b->merges.rank);
     b->merges.id = xmalloc(slots * sizeof *b->merges.id);
     b->merges.mask = slots - 1;
     b->n_merges = (uint32_t)nm;
-    for (size_t i = 0; i < nm; i++) {
-        json_t *m = json_array_get(merges, i);
-        const char *l = NULL, *r = NULL;
-        size_t ll = 0, rl = 0;
-        if (json_is_string(m)) {
-            const char *s = json_string_value(m);
-            const char *sp = strchr(s, ' ');
-            if (sp && !strchr(sp + 1, ' ')) { l = s; ll = (size_t)(sp - s); r = sp + 1; rl = strlen(r); }
-        } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0))
-                   && json_is_string(json_array_get(m, 1))) {
-            l = json_string_value(json_array_get(m, 0)); ll = json_string_length(json_array_get(m, 0));
-            r = json_string_value(json_array_get(m, 1)); rl = json_string_length(json_array_get(m, 1));
-        }
-        if (!l) {
-            snprintf(why, sizeof why, "model.merges[%zu]: not \"a b\" nor [\"a\", \"b\"]", i);
-            bad = why; goto done;
-        }
-        int64_t id[3];
-        int raw = 0;  /* a half that is not byte-level is kept as is (as vocab keys are above) */
-        for (int k = 0; k < 2; k++) {
-            const char *t = k ? r : l;
-            size_t tl = k ? rl : ll;
-            buf_reset(&tmp);
-            if (chars_to_bytes(t, tl, &tmp) != 0) { buf_reset(&tmp); buf_add(&tmp, t, tl); raw = 1; }
-            id[k] = strmap_get(b, tmp.buf ? tmp.buf : "", tmp.len);
-            if (id[k] < 0) {
-                snprintf(why, sizeof why, "model.merges[%zu]: token '%.*s' is not in the vocab", i, (int)(tl > 60 ? 60 : tl), t);
-                bad = why; goto done;
-            }
-        }
-        /* The merged token is the vocab key l+r: the two halves' bytes, or l+r as is. */
-        buf_reset(&tmp);
-        if (raw) { buf_add(&tmp, l, ll); buf_add(&tmp, r, rl); }
-        else for (int k = 0; k < 2; k++) buf_add(&tmp, arena.buf + b->tok_off[id[k]], b->tok_len[id[k]]);
-        id[2] = strmap_get(b, tmp.buf ? tmp.buf : "", tmp.len);
-        if (id[2] < 0) {
-            snprintf(why, sizeof why, "model.merges[%zu]: merged token '%.*s%.*s' is not in the vocab", i, (int)(ll > 30 ? 30 : ll), l, (int)(rl > 30 ? 30 : rl), r);
-            bad = why; goto done;
-        }
-        pair_put(&b->merges, (uint32_t)id[0], (uint32_t)id[1], (uint32_t)i, (uint32_t)id[2]);
-    }
+    for (size_t i = 0; i < nm; i++)
+        if ((bad = load_merge(c, i))) return bad;
+    return NULL;
+}
 
-    /* Added tokens: their bytes are their content (not byte-level). */
-    b->added_id = xmalloc((na ? na : 1) * sizeof *b->added_id);
+/*
+** Added tokens: their bytes are their content (not byte-level); an id also in the model vocab
+** must hold the same token there. Then the end-of-text id: <|endoftext|> among them, else in
+** the vocab, else the first special one.
+*/
+static const char *load_added(Loader *c)
+{
+    Bpe *b = c->b;
+    b->added_id = xmalloc((c->n_added ? c->n_added : 1) * sizeof *b->added_id);
     b->eot = -1;
     int64_t first_special = -1;
-    for (size_t i = 0; i < na; i++) {
-        json_t *t = json_array_get(added, i);
+    for (size_t i = 0; i < c->n_added; i++) {
+        json_t *t = json_array_get(c->added, i);
         uint32_t id = (uint32_t)json_integer_value(json_object_get(t, "id"));
-        const char *c = json_string_value(json_object_get(t, "content"));
-        size_t cl = json_string_length(json_object_get(t, "content"));
-        if (b->tok_len[id] != UINT32_MAX && !in_model[id]) {
-            snprintf(why, sizeof why, "added_tokens: id %u is given twice", id);
-            bad = why; goto done;
+        const char *s = json_string_value(json_object_get(t, "content"));
+        size_t sl = json_string_length(json_object_get(t, "content"));
+        if (b->tok_len[id] != UINT32_MAX && !c->in_model[id]) {
+            snprintf(c->why, sizeof c->why, "added_tokens: id %u is given twice", id);
+            return c->why;
         }
-        if (in_model[id]) {  /* also in the model vocab (GPT-2 does this): must agree */
-            buf_reset(&tmp);
-            if (chars_to_bytes(c, cl, &tmp) != 0 || tmp.len != b->tok_len[id]
-                || memcmp(tmp.buf, arena.buf + b->tok_off[id], tmp.len) != 0) {
-                buf_reset(&tmp);
-                if (cl != b->tok_len[id] || memcmp(c, arena.buf + b->tok_off[id], cl) != 0) {
-                    snprintf(why, sizeof why, "added_tokens: id %u is '%.40s' but model.vocab has another token there", id, c);
-                    bad = why; goto done;
+        if (c->in_model[id]) {  /* also in the model vocab (GPT-2 does this): must agree */
+            buf_reset(&c->tmp);
+            if (chars_to_bytes(s, sl, &c->tmp) != 0 || c->tmp.len != b->tok_len[id]
+                || memcmp(c->tmp.buf, c->arena.buf + b->tok_off[id], c->tmp.len) != 0) {
+                buf_reset(&c->tmp);
+                if (sl != b->tok_len[id] || memcmp(s, c->arena.buf + b->tok_off[id], sl) != 0) {
+                    snprintf(c->why, sizeof c->why, "added_tokens: id %u is '%.40s' but model.vocab has another token there", id, s);
+                    return c->why;
                 }
             }
         }
-        tok_store(b, &arena, id, c, cl);
+        tok_store(b, &c->arena, id, s, sl);
         b->added_id[b->n_added++] = id;
-        if (cl == 13 && !memcmp(c, "<|endoftext|>", 13)) b->eot = id;
+        if (sl == 13 && !memcmp(s, "<|endoftext|>", 13)) b->eot = id;
         if (first_special < 0 && json_is_true(json_object_get(t, "special"))) first_special = id;
     }
-    b->tok_bytes = arena.buf;
+    b->tok_bytes = c->arena.buf;
     if (b->eot < 0) {
         int64_t e = strmap_get(b, "<|endoftext|>", 13);
         b->eot = e >= 0 ? e : first_special;
     }
-    b->re = regex_compile(why, sizeof why);
-    if (!b->re) { bad = why; goto done; }
-    rc = 0;
-done:
-    if (bad) snprintf(err, errlen, "%s: %s", name, bad);
-    if (rc == 0) {
-        b->tok_bytes = arena.buf ? arena.buf : xcalloc(1, 1);
-    } else {
-        b->tok_bytes = NULL;
-        buf_free(&arena);
+    return NULL;
+}
+
+/*
+** Parse a tokenizer.json held in b->json into b. Returns 0 or -1 with err set.
+*/
+static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
+{
+    json_error_t je;
+    Loader c;
+    memset(&c, 0, sizeof c);
+    c.b = b;
+    c.root = json_loadb(b->json, b->json_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    if (!c.root) {
+        snprintf(err, errlen, "%s: not valid JSON: line %d, column %d: %s", name, je.line, je.column, je.text);
+        return -1;
     }
-    buf_free(&tmp);
-    free(in_model);
-    json_decref(root);
-    return rc;
+    const char *bad = load_model(&c);
+    if (!bad) bad = load_pipeline(&c);
+    if (!bad) bad = load_size(&c);
+    if (!bad) bad = load_vocab(&c);
+    if (!bad) bad = load_merges(&c);
+    if (!bad) bad = load_added(&c);
+    if (!bad && !(b->re = regex_compile(c.why, sizeof c.why))) bad = c.why;
+    if (bad) {
+        snprintf(err, errlen, "%s: %s", name, bad);
+        b->tok_bytes = NULL;
+        buf_free(&c.arena);
+    } else {
+        b->tok_bytes = c.arena.buf ? c.arena.buf : xcalloc(1, 1);
+    }
+    buf_free(&c.tmp);
+    free(c.in_model);
+    json_decref(c.root);
+    return bad ? -1 : 0;
 }
 
 /*
@@ -847,39 +938,53 @@ Bpe *bpe_load_mem(const char *json, size_t len, const char *name, char *err, siz
 }
 
 /*
-** Read the file whole (at most 1 GiB) and load it. NULL + err ("PATH: ...") on failure.
+** Read the file whole (at most TS_MAX_JSON bytes, what a token stream can carry) and load it.
+** NULL + err ("PATH: ...") and *kind on failure.
 */
-Bpe *bpe_load_file(const char *path, char *err, size_t errlen)
+Bpe *bpe_load_file_kind(const char *path, char *err, size_t errlen, BpeLoadErr *kind)
 {
+    BpeLoadErr k = BPE_LOAD_IO;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        if (kind) *kind = k;
         return NULL;
     }
     Buf b = {0};
     char tmp[65536];
+    Bpe *bp = NULL;
     for (;;) {
         ssize_t r = read(fd, tmp, sizeof tmp);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-            close(fd);
-            buf_free(&b);
-            return NULL;
+            goto done;
         }
         if (r == 0) break;
         if (b.len + (size_t)r > TS_MAX_JSON) {
-            snprintf(err, errlen, "%s: larger than 1 GiB: not a tokenizer", path);
-            close(fd);
-            buf_free(&b);
-            return NULL;
+            snprintf(err, errlen, "%s: larger than %llu MiB: not a tokenizer", path,
+                     (unsigned long long)(TS_MAX_JSON >> 20));
+            k = BPE_LOAD_FORMAT;
+            goto done;
         }
         buf_add(&b, tmp, (size_t)r);
     }
+    k = BPE_LOAD_FORMAT;
+    bp = bpe_load_mem(b.buf ? b.buf : "", b.len, path, err, errlen);
+    if (bp) k = BPE_LOAD_OK;
+done:
     close(fd);
-    Bpe *bp = bpe_load_mem(b.buf ? b.buf : "", b.len, path, err, errlen);
     buf_free(&b);
+    if (kind) *kind = k;
     return bp;
+}
+
+/*
+** The same without the kind (the contract function).
+*/
+Bpe *bpe_load_file(const char *path, char *err, size_t errlen)
+{
+    return bpe_load_file_kind(path, err, errlen, NULL);
 }
 
 /*

@@ -36,6 +36,16 @@ int bpe_decode(const Bpe *b, const uint32_t *ids, size_t n, Buf *out);
 
 /* --- Additions (tokenize/ only; the functions above are the contract) ----------------------- */
 
+/* Why a tokenizer file did not load: it could not be read (exit status CM_EIO), or its
+** contents are wrong or unsupported (CM_EFORMAT). */
+typedef enum {
+    BPE_LOAD_OK = 0,
+    BPE_LOAD_IO,         /* cannot open or read the file */
+    BPE_LOAD_FORMAT      /* not a tokenizer.json this code can use (message says why) */
+} BpeLoadErr;
+/* bpe_load_file, and on failure the kind of fault in *kind (kind may be NULL). */
+Bpe *bpe_load_file_kind(const char *path, char *err, size_t errlen, BpeLoadErr *kind);
+
 /* The GPT-2 split regex used by the ByteLevel pre-tokenizer (PCRE2 syntax). */
 extern const char BPE_GPT2_PATTERN[];
 

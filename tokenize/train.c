@@ -615,6 +615,269 @@ static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair
 }
 
 /*
+** Ids of the alphabet: the specials first, then the 256 bytes in the order of their byte-level
+** characters (code points); byte_id[b] is the id of byte b.
+*/
+static void base_ids(const BpeTrainer *t, Toks *tk, uint32_t byte_id[256])
+{
+    memset(tk, 0, sizeof *tk);
+    tk->slot = xcalloc(1024, sizeof *tk->slot);
+    tk->mask = 1023;
+    for (int i = 0; i < t->o.n_specials; i++) toks_add(tk, t->o.specials[i], strlen(t->o.specials[i]));
+    unsigned order[256];
+    for (unsigned b = 0; b < 256; b++) order[b] = b;
+    for (unsigned i = 1; i < 256; i++) {  /* insertion sort by code point */
+        unsigned v = order[i], j = i;
+        while (j > 0 && bpe_byte_char(order[j - 1]) > bpe_byte_char(v)) { order[j] = order[j - 1]; j--; }
+        order[j] = v;
+    }
+    for (unsigned i = 0; i < 256; i++) {
+        char c = (char)order[i];
+        byte_id[order[i]] = toks_add(tk, &c, 1);
+    }
+}
+
+static void toks_free(Toks *tk)
+{
+    buf_free(&tk->bytes);
+    free(tk->off);
+    free(tk->len);
+    free(tk->slot);
+}
+
+/* The distinct words as arrays of symbol ids, which the merges rewrite in place. */
+typedef struct {
+    uint32_t *sym;       /* every word's symbols back to back */
+    uint32_t *off;       /* per word: its first symbol in sym */
+    uint32_t *len;       /* per word: its symbols (fewer after each merge in it) */
+    uint64_t *count;     /* per word: occurrences */
+    size_t n;            /* words */
+} WordSyms;
+
+static void ws_free(WordSyms *w)
+{
+    free(w->sym);
+    free(w->off);
+    free(w->len);
+    free(w->count);
+}
+
+/*
+** Turn the word table into symbol arrays (one byte id per byte), in table order, and empty
+** the table. Returns 0, or -1 (message printed) when the symbols do not fit 32-bit offsets.
+*/
+static int words_to_syms(WordMap *wm, const uint32_t byte_id[256], WordSyms *w)
+{
+    size_t nw = wm->n, nsym = 0, k = 0;
+    memset(w, 0, sizeof *w);
+    w->off = xmalloc((nw + 1) * sizeof *w->off);
+    w->len = xmalloc((nw + 1) * sizeof *w->len);
+    w->count = xmalloc((nw + 1) * sizeof *w->count);
+    for (size_t i = 0; i <= wm->mask; i++) {
+        if (!wm->e[i].hash) continue;
+        w->count[k] = wm->e[i].count;
+        w->len[k] = wm->e[i].len;
+        nsym += wm->e[i].len;
+        k++;
+    }
+    if (nsym > UINT32_MAX) return error("too many distinct words to train on; use --max-words");
+    w->n = nw;
+    w->sym = xmalloc((nsym + 1) * sizeof *w->sym);
+    k = 0;
+    size_t at = 0;
+    for (size_t i = 0; i <= wm->mask; i++) {
+        if (!wm->e[i].hash) continue;
+        const unsigned char *p = (const unsigned char *)wm->arena.buf + wm->e[i].off;
+        w->off[k] = (uint32_t)at;
+        for (uint32_t j = 0; j < wm->e[i].len; j++) w->sym[at++] = byte_id[p[j]];
+        k++;
+    }
+    wm_free(wm);
+    wm_init(wm, 16);
+    return 0;
+}
+
+/* Pair counts and the merge queue; each queued item lists the words its pair occurs in. */
+typedef struct {
+    PairCounts pc;       /* pair -> current count */
+    Queue q;             /* pairs, best first (lazily updated) */
+    uint32_t *pool;      /* word lists of the queued items */
+    size_t pooln, poolcap;
+} MergeState;
+
+/* The distinct pairs of the words, in first-seen order, with the number of words of each. */
+typedef struct {
+    uint64_t *pair;      /* the pairs */
+    uint32_t *last_w;    /* per pair: the word it was last seen in (counts each word once) */
+    uint32_t *nocc;      /* per pair: the words it occurs in */
+    size_t n, cap;       /* pairs, allocated */
+    PairCounts index;    /* pair -> its position in pair + 1 */
+} PairList;
+
+/*
+** First pass over the words: the count of every pair into m->pc, the distinct pairs and the
+** number of words each occurs in into pl.
+*/
+static void pairs_count(const WordSyms *w, MergeState *m, PairList *pl)
+{
+    pc_init(&m->pc, 1 << 16);
+    pc_init(&pl->index, 1 << 16);
+    for (size_t wi = 0; wi < w->n; wi++) {
+        const uint32_t *s = w->sym + w->off[wi];
+        for (uint32_t j = 0; j + 1 < w->len[wi]; j++) {
+            uint64_t p = PAIR(s[j], s[j + 1]);
+            *pc_slot(&m->pc, p) += (int64_t)w->count[wi];
+            int64_t *ix = pc_slot(&pl->index, p);
+            if (*ix == 0) {
+                if (pl->n == pl->cap) {
+                    pl->cap = pl->cap ? pl->cap * 2 : 1 << 16;
+                    pl->pair = xrealloc(pl->pair, pl->cap * sizeof *pl->pair);
+                    pl->last_w = xrealloc(pl->last_w, pl->cap * sizeof *pl->last_w);
+                    pl->nocc = xrealloc(pl->nocc, pl->cap * sizeof *pl->nocc);
+                }
+                pl->pair[pl->n] = p;
+                pl->last_w[pl->n] = UINT32_MAX;
+                pl->nocc[pl->n] = 0;
+                *ix = (int64_t)++pl->n;
+            }
+            size_t q = (size_t)*ix - 1;
+            if (pl->last_w[q] != wi) { pl->last_w[q] = (uint32_t)wi; pl->nocc[q]++; }
+        }
+    }
+}
+
+/*
+** Second pass: each pair's words into the pool (one run per pair, CSR layout), then every
+** pair with a positive count on the queue. Frees pl.
+*/
+static void pairs_queue(const WordSyms *w, MergeState *m, PairList *pl)
+{
+    uint64_t *start = xmalloc((pl->n + 1) * sizeof *start);
+    uint64_t total = 0;
+    for (size_t q = 0; q < pl->n; q++) { start[q] = total; total += pl->nocc[q]; pl->last_w[q] = UINT32_MAX; }
+    m->poolcap = total + (total >> 2) + 4096;
+    m->pooln = total;
+    m->pool = xmalloc(m->poolcap * sizeof *m->pool);
+    uint64_t *fill = xmalloc((pl->n + 1) * sizeof *fill);
+    memcpy(fill, start, pl->n * sizeof *fill);
+    for (size_t wi = 0; wi < w->n; wi++) {
+        const uint32_t *s = w->sym + w->off[wi];
+        for (uint32_t j = 0; j + 1 < w->len[wi]; j++) {
+            size_t q = (size_t)pc_get(&pl->index, PAIR(s[j], s[j + 1])) - 1;
+            if (pl->last_w[q] != wi) { pl->last_w[q] = (uint32_t)wi; m->pool[fill[q]++] = (uint32_t)wi; }
+        }
+    }
+    free(fill);
+    free(pl->last_w);
+    free(pl->index.key);
+    free(pl->index.val);
+    memset(&m->q, 0, sizeof m->q);
+    for (size_t i = 0; i < pl->n; i++) {
+        int64_t c = pc_get(&m->pc, pl->pair[i]);
+        if (c > 0) q_push(&m->q, (QItem){(uint64_t)c, pl->pair[i], start[i], pl->nocc[i]});
+    }
+    free(pl->pair);
+    free(pl->nocc);
+    free(start);
+}
+
+/*
+** After a merge: apply the count changes, then queue again every pair that gained
+** occurrences, with the words it gained them in (ch is reordered).
+*/
+static void queue_gained(MergeState *m, const WordSyms *w, Changes *ch)
+{
+    for (size_t i = 0; i < ch->n; i++)
+        *pc_slot(&m->pc, ch->a[i].pair) += (int64_t)ch->a[i].delta * (int64_t)w->count[ch->a[i].word];
+    size_t np = 0;
+    for (size_t i = 0; i < ch->n; i++)
+        if (ch->a[i].delta > 0) ch->a[np++] = ch->a[i];
+    qsort(ch->a, np, sizeof *ch->a, ch_cmp);
+    for (size_t i = 0; i < np;) {
+        size_t j = i;
+        uint64_t p = ch->a[i].pair;
+        uint64_t pos = m->pooln;
+        while (j < np && ch->a[j].pair == p) {
+            if (j == i || ch->a[j].word != ch->a[j - 1].word) {
+                if (m->pooln == m->poolcap) {
+                    m->poolcap *= 2;
+                    m->pool = xrealloc(m->pool, m->poolcap * sizeof *m->pool);
+                }
+                m->pool[m->pooln++] = ch->a[j].word;
+            }
+            j++;
+        }
+        int64_t c = pc_get(&m->pc, p);
+        if (c > 0) q_push(&m->q, (QItem){(uint64_t)c, p, pos, m->pooln - pos});
+        else m->pooln = pos;
+        i = j;
+    }
+}
+
+/* The merges learned, in order: pair (left << 32 | right), UINT64_MAX for one merged again later. */
+typedef struct {
+    uint64_t *pair;
+    size_t n, cap;
+} MergeList;
+
+/*
+** The merge loop: take the best pair (re-queue it if its count changed since it was queued),
+** give the joined token the next id, rewrite the words it occurs in. Stops at the vocabulary
+** size, an empty queue, a count below min_frequency, or the stop flag (returns 1 then).
+*/
+static int merge_loop(const BpeTrainer *t, Toks *tk, WordSyms *w, MergeState *m, MergeList *ml)
+{
+    Changes ch;
+    memset(&ch, 0, sizeof ch);
+    Buf nt = {0};
+    int stopped = 0;
+    while (tk->n < t->o.vocab_size && m->q.n) {
+        if (t->o.stop && *t->o.stop) { stopped = 1; break; }
+        QItem top = q_pop(&m->q);
+        int64_t cur = pc_get(&m->pc, top.pair);
+        if ((int64_t)top.count != cur) {
+            top.count = (uint64_t)(cur < 0 ? 0 : cur);
+            q_push(&m->q, top);
+            continue;
+        }
+        if (top.count < 1 || t->o.min_frequency > top.count) break;
+        uint32_t l = (uint32_t)(top.pair >> 32), r = (uint32_t)top.pair;
+        buf_reset(&nt);
+        buf_add(&nt, tk->bytes.buf + tk->off[l], tk->len[l]);
+        buf_add(&nt, tk->bytes.buf + tk->off[r], tk->len[r]);
+        uint32_t nid = toks_add(tk, nt.buf, nt.len);
+        if (ml->n == ml->cap) { ml->cap = ml->cap ? ml->cap * 2 : 4096; ml->pair = xrealloc(ml->pair, ml->cap * sizeof *ml->pair); }
+        ml->pair[ml->n++] = top.pair;
+        ch.n = 0;
+        for (uint64_t i = 0; i < top.npos; i++) {
+            uint32_t wi = m->pool[top.pos + i];
+            word_merge(w->sym + w->off[wi], &w->len[wi], l, r, nid, wi, &ch);
+        }
+        queue_gained(m, w, &ch);
+    }
+    free(ch.a);
+    buf_free(&nt);
+    return stopped;
+}
+
+/*
+** A pair merged twice (Hugging Face's queue can do that) keeps its later rank: the earlier
+** entries become UINT64_MAX.
+*/
+static void drop_repeated(MergeList *ml)
+{
+    PairCounts last;
+    pc_init(&last, 1024);
+    for (size_t i = 0; i < ml->n; i++) {
+        int64_t *s = pc_slot(&last, ml->pair[i]);
+        if (*s) ml->pair[*s - 1] = UINT64_MAX;
+        *s = (int64_t)i + 1;
+    }
+    free(last.key);
+    free(last.val);
+}
+
+/*
 ** Learn the merges from the counted words and write the tokenizer.json into out.
 */
 int bpe_trainer_finish(BpeTrainer *t, Buf *out)
@@ -625,195 +888,32 @@ int bpe_trainer_finish(BpeTrainer *t, Buf *out)
         wm_init(&t->c[k].words, 16);
     }
     t->n_words = wm->n;
-
-    /* Ids: specials, then the 256 bytes in byte-level character order. */
     Toks tk;
-    memset(&tk, 0, sizeof tk);
-    tk.slot = xcalloc(1024, sizeof *tk.slot);
-    tk.mask = 1023;
-    for (int i = 0; i < t->o.n_specials; i++) toks_add(&tk, t->o.specials[i], strlen(t->o.specials[i]));
     uint32_t byte_id[256];
-    {
-        unsigned order[256];
-        for (unsigned b = 0; b < 256; b++) order[b] = b;
-        for (unsigned i = 1; i < 256; i++) {  /* insertion sort by code point */
-            unsigned v = order[i], j = i;
-            while (j > 0 && bpe_byte_char(order[j - 1]) > bpe_byte_char(v)) { order[j] = order[j - 1]; j--; }
-            order[j] = v;
-        }
-        for (unsigned i = 0; i < 256; i++) {
-            char c = (char)order[i];
-            byte_id[order[i]] = toks_add(&tk, &c, 1);
-        }
+    base_ids(t, &tk, byte_id);
+    WordSyms w;
+    if (words_to_syms(wm, byte_id, &w) != 0) {
+        ws_free(&w);
+        toks_free(&tk);
+        return -1;
     }
-
-    /* Words as symbol arrays. */
-    size_t nw = wm->n, nsym = 0;
-    uint32_t *woff = xmalloc((nw + 1) * sizeof *woff), *wlen = xmalloc((nw + 1) * sizeof *wlen);
-    uint64_t *wcount = xmalloc((nw + 1) * sizeof *wcount);
-    size_t k = 0;
-    for (size_t i = 0; i <= wm->mask; i++) {
-        if (!wm->e[i].hash) continue;
-        wcount[k] = wm->e[i].count;
-        wlen[k] = wm->e[i].len;
-        nsym += wm->e[i].len;
-        k++;
-    }
-    if (nsym > UINT32_MAX) { free(woff); free(wlen); free(wcount); return error("too many distinct words to train on; use --max-words"); }
-    uint32_t *sym = xmalloc((nsym + 1) * sizeof *sym);
-    k = 0;
-    size_t at = 0;
-    for (size_t i = 0; i <= wm->mask; i++) {
-        if (!wm->e[i].hash) continue;
-        const unsigned char *p = (const unsigned char *)wm->arena.buf + wm->e[i].off;
-        woff[k] = (uint32_t)at;
-        for (uint32_t j = 0; j < wm->e[i].len; j++) sym[at++] = byte_id[p[j]];
-        k++;
-    }
-    wm_free(wm);
-    wm_init(wm, 16);
-
-    /* Pair counts and, per pair, the words it occurs in (CSR layout in pool). */
-    PairCounts pc;
-    pc_init(&pc, 1 << 16);
-    size_t npairs = 0;
-    uint64_t *pairs_of = NULL;   /* distinct pairs in first-seen order */
-    size_t pcap = 0;
-    /* first pass: counts, and the distinct (pair, word) total */
-    PairCounts pid;              /* pair -> index */
-    pc_init(&pid, 1 << 16);
-    uint32_t *last_w = NULL, *nocc = NULL;
-    for (size_t w = 0; w < nw; w++) {
-        uint32_t *s = sym + woff[w];
-        for (uint32_t j = 0; j + 1 < wlen[w]; j++) {
-            uint64_t p = PAIR(s[j], s[j + 1]);
-            *pc_slot(&pc, p) += (int64_t)wcount[w];
-            int64_t *ix = pc_slot(&pid, p);
-            if (*ix == 0) {
-                if (npairs == pcap) {
-                    pcap = pcap ? pcap * 2 : 1 << 16;
-                    pairs_of = xrealloc(pairs_of, pcap * sizeof *pairs_of);
-                    last_w = xrealloc(last_w, pcap * sizeof *last_w);
-                    nocc = xrealloc(nocc, pcap * sizeof *nocc);
-                }
-                pairs_of[npairs] = p;
-                last_w[npairs] = UINT32_MAX;
-                nocc[npairs] = 0;
-                *ix = (int64_t)++npairs;
-            }
-            size_t q = (size_t)*ix - 1;
-            if (last_w[q] != w) { last_w[q] = (uint32_t)w; nocc[q]++; }
-        }
-    }
-    uint64_t *start = xmalloc((npairs + 1) * sizeof *start);
-    uint64_t total = 0;
-    for (size_t q = 0; q < npairs; q++) { start[q] = total; total += nocc[q]; last_w[q] = UINT32_MAX; }
-    size_t poolcap = total + (total >> 2) + 4096, pooln = total;
-    uint32_t *pool = xmalloc(poolcap * sizeof *pool);
-    uint64_t *fill = xmalloc((npairs + 1) * sizeof *fill);
-    memcpy(fill, start, npairs * sizeof *fill);
-    for (size_t w = 0; w < nw; w++) {
-        uint32_t *s = sym + woff[w];
-        for (uint32_t j = 0; j + 1 < wlen[w]; j++) {
-            size_t q = (size_t)pc_get(&pid, PAIR(s[j], s[j + 1])) - 1;
-            if (last_w[q] != w) { last_w[q] = (uint32_t)w; pool[fill[q]++] = (uint32_t)w; }
-        }
-    }
-    free(fill);
-    free(last_w);
-    free(pid.key);
-    free(pid.val);
-    Queue q;
-    memset(&q, 0, sizeof q);
-    for (size_t i = 0; i < npairs; i++) {
-        int64_t c = pc_get(&pc, pairs_of[i]);
-        if (c > 0) q_push(&q, (QItem){(uint64_t)c, pairs_of[i], start[i], nocc[i]});
-    }
-    free(pairs_of);
-    free(nocc);
-    free(start);
-
-    /* The merge loop. */
-    uint64_t *mpair = NULL;
-    size_t nm = 0, mcap = 0;
-    Changes ch;
-    memset(&ch, 0, sizeof ch);
-    Buf nt = {0};
-    int stopped = 0;
-    while (tk.n < t->o.vocab_size && q.n) {
-        if (t->o.stop && *t->o.stop) { stopped = 1; break; }
-        QItem top = q_pop(&q);
-        int64_t cur = pc_get(&pc, top.pair);
-        if ((int64_t)top.count != cur) {
-            top.count = (uint64_t)(cur < 0 ? 0 : cur);
-            q_push(&q, top);
-            continue;
-        }
-        if (top.count < 1 || t->o.min_frequency > top.count) break;
-        uint32_t l = (uint32_t)(top.pair >> 32), r = (uint32_t)top.pair;
-        buf_reset(&nt);
-        buf_add(&nt, tk.bytes.buf + tk.off[l], tk.len[l]);
-        buf_add(&nt, tk.bytes.buf + tk.off[r], tk.len[r]);
-        uint32_t nid = toks_add(&tk, nt.buf, nt.len);
-        if (nm == mcap) { mcap = mcap ? mcap * 2 : 4096; mpair = xrealloc(mpair, mcap * sizeof *mpair); }
-        mpair[nm++] = top.pair;
-        ch.n = 0;
-        for (uint64_t i = 0; i < top.npos; i++) {
-            uint32_t w = pool[top.pos + i];
-            word_merge(sym + woff[w], &wlen[w], l, r, nid, w, &ch);
-        }
-        for (size_t i = 0; i < ch.n; i++)
-            *pc_slot(&pc, ch.a[i].pair) += (int64_t)ch.a[i].delta * (int64_t)wcount[ch.a[i].word];
-        /* Pairs that gained occurrences: queue them with the words they gained. */
-        size_t np = 0;
-        for (size_t i = 0; i < ch.n; i++)
-            if (ch.a[i].delta > 0) ch.a[np++] = ch.a[i];
-        qsort(ch.a, np, sizeof *ch.a, ch_cmp);
-        for (size_t i = 0; i < np;) {
-            size_t j = i;
-            uint64_t p = ch.a[i].pair;
-            uint64_t pos = pooln;
-            while (j < np && ch.a[j].pair == p) {
-                if (j == i || ch.a[j].word != ch.a[j - 1].word) {
-                    if (pooln == poolcap) { poolcap *= 2; pool = xrealloc(pool, poolcap * sizeof *pool); }
-                    pool[pooln++] = ch.a[j].word;
-                }
-                j++;
-            }
-            int64_t c = pc_get(&pc, p);
-            if (c > 0) q_push(&q, (QItem){(uint64_t)c, p, pos, pooln - pos});
-            else pooln = pos;
-            i = j;
-        }
-    }
-    t->n_merges = nm;
-    /* A pair merged twice (Hugging Face's queue can do that) keeps its later rank. */
-    {
-        PairCounts last;
-        pc_init(&last, 1024);
-        for (size_t i = 0; i < nm; i++) {
-            int64_t *s = pc_slot(&last, mpair[i]);
-            if (*s) mpair[*s - 1] = UINT64_MAX;
-            *s = (int64_t)i + 1;
-        }
-        free(last.key);
-        free(last.val);
-    }
-    int rc = stopped ? -2 : write_json(t, &tk, mpair, nm, out);
-    free(mpair);
-    free(ch.a);
-    buf_free(&nt);
-    free(q.a);
-    free(pool);
-    free(pc.key);
-    free(pc.val);
-    free(sym);
-    free(woff);
-    free(wlen);
-    free(wcount);
-    buf_free(&tk.bytes);
-    free(tk.off);
-    free(tk.len);
-    free(tk.slot);
+    MergeState m;
+    PairList pl;
+    memset(&m, 0, sizeof m);
+    memset(&pl, 0, sizeof pl);
+    pairs_count(&w, &m, &pl);
+    pairs_queue(&w, &m, &pl);
+    MergeList ml = {0};
+    int stopped = merge_loop(t, &tk, &w, &m, &ml);
+    t->n_merges = ml.n;
+    drop_repeated(&ml);
+    int rc = stopped ? -2 : write_json(t, &tk, ml.pair, ml.n, out);
+    free(ml.pair);
+    free(m.q.a);
+    free(m.pool);
+    free(m.pc.key);
+    free(m.pc.val);
+    ws_free(&w);
+    toks_free(&tk);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include "fuzz.h"
 
 #include "hash.h"
+#include "le.h"
 
 /*
 ** Walk the frames of stream s[0..n) (header, then DOC1/END1 frames, then maybe another header)
@@ -28,18 +29,14 @@ static void fix_checksums(unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i + 40 <= n && !memcmp(s + i, TS_MAGIC, 8)) {
-        uint64_t jl;
-        memcpy(&jl, s + i + 32, 8);
+        uint64_t jl = le_get64(s + i + 32);
         if (jl > n - i - 40) return;
         i += 40 + (size_t)jl;
         while (i + 16 <= n && !memcmp(s + i, "DOC1", 4)) {
-            uint32_t ml, nt;
-            memcpy(&ml, s + i + 4, 4);
-            memcpy(&nt, s + i + 8, 4);
+            uint32_t ml = le_get32(s + i + 4), nt = le_get32(s + i + 8);
             uint64_t len = 16 + (uint64_t)ml + 4 * (uint64_t)nt;
             if (len > n - i) return;
-            uint32_t check = (uint32_t)hash64(s + i + 16, (size_t)len - 16);
-            memcpy(s + i + 12, &check, 4);
+            le_put32(s + i + 12, (uint32_t)hash64(s + i + 16, (size_t)len - 16));
             i += (size_t)len;
         }
         if (i + 24 <= n && !memcmp(s + i, "END1", 4)) i += 24;

@@ -11,9 +11,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "util.h"
 #include "hash.h"
+#include "tokstream.h"
 #include "tokenize/bpe.h"
 #include "tokenize/train.h"
 
@@ -184,6 +187,48 @@ static void test_load_errors(void **state)
     load_fails("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", "pre_tokenizer null is not supported");
 }
 
+/* bpe_load_file_kind says whether the file could not be read (I/O) or was refused (format),
+** the difference between exit status 3 and 4, without looking at the message. */
+static void test_load_file_kind(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cm-test-bpe-XXXXXX", path[64], err[512];
+    assert_non_null(mkdtemp(dir));
+    BpeLoadErr kind = BPE_LOAD_OK;
+    snprintf(path, sizeof path, "%s/none.json", dir);
+    assert_null(bpe_load_file_kind(path, err, sizeof err, &kind));
+    assert_int_equal(kind, BPE_LOAD_IO);
+    assert_non_null(strstr(err, "none.json"));
+    kind = BPE_LOAD_OK;
+    assert_null(bpe_load_file_kind(dir, err, sizeof err, &kind));   /* read() fails: EISDIR */
+    assert_int_equal(kind, BPE_LOAD_IO);
+    snprintf(path, sizeof path, "%s/bad.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"model\":", f);
+    fclose(f);
+    assert_null(bpe_load_file_kind(path, err, sizeof err, &kind));
+    assert_int_equal(kind, BPE_LOAD_FORMAT);
+    assert_non_null(strstr(err, "not valid JSON"));
+    assert_null(bpe_load_file_kind(path, err, sizeof err, NULL));     /* kind is optional */
+    assert_null(bpe_load_file(path, err, sizeof err));
+    assert_int_equal(truncate(path, (off_t)TS_MAX_JSON + 1), 0);     /* sparse: zeros */
+    assert_null(bpe_load_file_kind(path, err, sizeof err, &kind));
+    assert_int_equal(kind, BPE_LOAD_FORMAT);
+    assert_non_null(strstr(err, "larger than 64 MiB"));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(small_json, f);
+    fclose(f);
+    kind = BPE_LOAD_IO;
+    Bpe *b = bpe_load_file_kind(path, err, sizeof err, &kind);
+    assert_non_null(b);
+    assert_int_equal(kind, BPE_LOAD_OK);
+    bpe_free(b);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* A vocab key outside the byte-level alphabet ("中") is kept as UTF-8, and so is a merged key
 ** holding it: "中" + "Ġ" is the key "中Ġ", not "中" followed by the byte 0x20. */
 static void test_load_non_bytelevel_merge(void **state)
@@ -292,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_pretok_fast_vs_pcre2),
         cmocka_unit_test(test_small_encode),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_file_kind),
         cmocka_unit_test(test_load_non_bytelevel_merge),
         cmocka_unit_test(test_train_roundtrip),
         cmocka_unit_test(test_train_hf_example),
