@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "util.h"
 
 volatile sig_atomic_t cm_stop_signal;
@@ -205,6 +206,16 @@ int atomic_write_file(const char *path, const void *data, size_t n)
         return -1;
     }
     return atomic_commit(&f);
+}
+
+int atomic_write_output(const char *path, const void *data, size_t n)
+{
+    if (strcmp(path, "-") != 0) return atomic_write_file(path, data, n);
+    Out out;
+    out_init(&out, 1, "stdout", 1 << 16);
+    out_write(&out, data, n);
+    out_done(&out);
+    return 0;
 }
 
 void atomic_sweep(const char *path)

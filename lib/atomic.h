@@ -57,6 +57,10 @@ int atomic_commit(AtomicFile *f);
 void atomic_abort(AtomicFile *f);
 /* The whole file at once: 0 or -1 (message printed). */
 int atomic_write_file(const char *path, const void *data, size_t n);
+/* A whole output file named on the command line: "-" is stdout (through io.h's Out, so a
+** closed pipe or a full disk ends the process as every stage's output does), anything else
+** goes through atomic_write_file. 0 or -1 (message printed). */
+int atomic_write_output(const char *path, const void *data, size_t n);
 /* Remove PATH.tmp.PID files whose process is gone (a kill -9 during a write leaves one). */
 void atomic_sweep(const char *path);
 

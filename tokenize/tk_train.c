@@ -55,26 +55,13 @@ typedef struct {
 } TrainOpts;
 
 /*
-** Write the tokenizer.json: to stdout for "-"; straight into a device or FIFO (-o /dev/stdout,
-** /dev/null: a rename would replace the device node by a file); else atomically.
-** Returns the status.
+** Write the tokenizer.json: to stdout for "-", in place into a device or FIFO, else atomically
+** (lib/atomic.h). Returns the status.
 */
 static int write_tokenizer(const char *path, const Buf *json)
 {
-    struct stat st;
-    int direct = !strcmp(path, "-") ||
-                 (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode));
-    if (direct) {
-        int rc = CM_OK, fd = tk_open_output(path, 0, &rc);
-        if (fd < 0) return rc;
-        Out out;
-        out_init(&out, fd, fd == 1 ? "stdout" : path, 1 << 20);
-        out_write(&out, json->buf, json->len);
-        out_done(&out);
-        return tk_close_output(fd, path);
-    }
-    atomic_sweep(path);
-    return atomic_write_file(path, json->buf, json->len) == 0 ? CM_OK : CM_EIO;
+    if (strcmp(path, "-") != 0) atomic_sweep(path);
+    return atomic_write_output(path, json->buf, json->len) == 0 ? CM_OK : CM_EIO;
 }
 
 /*

@@ -159,24 +159,12 @@ static void plot_svg(const Curves *cv, Buf *s)
 }
 
 /*
-** Write the chart: to stdout for "-", in place for a path that is not a regular file (a
-** FIFO, /dev/stdout: nothing to replace atomically), else through an AtomicFile. 0 or CM_EIO
-** (a write error on stdout ends the process through Out).
+** Write the chart: to stdout for "-", in place for a device or FIFO, else atomically. 0 or
+** CM_EIO (a write error on stdout ends the process through Out).
 */
 static int plot_write(const char *path, const Buf *s)
 {
-    struct stat st;
-    if (strcmp(path, "-") != 0 && (stat(path, &st) != 0 || S_ISREG(st.st_mode)))
-        return atomic_write_file(path, s->buf, s->len) == 0 ? CM_OK : CM_EIO;
-    int fd = strcmp(path, "-") == 0 ? 1 : open(path, O_WRONLY | O_TRUNC);
-    if (fd < 0) return error("cannot open '%s': %s", path, strerror(errno)), CM_EIO;
-    Out out;
-    out_init(&out, fd, fd == 1 ? "stdout" : path, 1 << 16);
-    out_write(&out, s->buf, s->len);
-    out_done(&out);
-    if (fd != 1 && close(fd) != 0)
-        return error("cannot write '%s': %s", path, strerror(errno)), CM_EIO;
-    return CM_OK;
+    return atomic_write_output(path, s->buf, s->len) == 0 ? CM_OK : CM_EIO;
 }
 
 /*
