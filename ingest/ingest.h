@@ -5,9 +5,15 @@
 ** cm-ingest reads repository dumps (archives of any format libarchive reads, archives nested in
 ** archives, plain directories, JSONL dumps) and writes one JSONL record per text file.
 **
-**   naming.c    repo_name / path derivation, archive and JSONL names, magic sniffing, filters
-**   notebook.c  .ipynb -> one Python file in the "percent" format (jansson)
-**   walk.c      the input loops: libarchive (nested, bounded), directories, JSONL dumps
+**   naming.c        repo_name / path derivation, archive and JSONL names, magic sniffing, filters
+**   notebook.c      .ipynb -> one Python file in the "percent" format (jansson)
+**   stats.c         skip reason names, the --stats JSON object
+**   walk.c          the engine; command-line inputs sniffed and dispatched; plain files
+**   walk_archive.c  libarchive entries, nested archives, the expansion cap
+**   walk_dir.c      directories, in sorted order
+**   walk_jsonl.c    JSONL dumps, line by line
+**   walk_writer.c   records (UTF-8, notebooks, our fields) and the writer thread
+**   walk.h          the engine's private declarations, shared by the walk*.c files
 **
 ** Memory bound (see --help and docs/FORMATS.md): one entry buffer of at most --max-file-size
 ** per nesting level, a notebook conversion of about 4 x --max-file-size, one JSONL line of at
@@ -75,7 +81,7 @@ typedef struct {
 
 typedef struct Ingest Ingest;
 
-/* --- The engine (walk.c) --- */
+/* --- The engine (walk*.c; stats.c) --- */
 
 /*
 ** Create an engine writing records to `out` with options `opts` (both must outlive it).
