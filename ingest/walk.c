@@ -28,7 +28,6 @@ Ingest *ingest_new(const IngestOpts *opts, Out *out, int progress)
     g->o = opts;
     g->out = out;
     progress_init(&g->prog, progress);
-    record_init(&g->rec);
     if (opts->threads > 1) walk_writer_start(g);
     return g;
 }
@@ -63,7 +62,6 @@ void ingest_free(Ingest *g)
     buf_free(&g->extra);
     buf_free(&g->path);
     buf_free(&g->line);
-    record_free(&g->rec);
     free(g);
 }
 

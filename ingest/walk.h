@@ -60,7 +60,6 @@ struct Ingest {
     Buf extra;                 /* our fields for JSONL records */
     Buf path;                  /* repo-relative path of the entry */
     Buf line;                  /* JSONL line being assembled */
-    Record rec;                /* parsed JSONL line */
     /* per command-line input */
     const char *input;         /* its name for messages */
     struct archive *levels[MAX_LEVELS + 1]; /* open archives, outermost first */

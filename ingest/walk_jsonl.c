@@ -2,8 +2,9 @@
 /*
 ** walk_jsonl.c: cm-ingest's JSONL dumps (the codeparrot / The Stack schema). libarchive's raw
 ** format reads them (so .gz/.zst/.xz/.bz2 are read the same way); the stream is split into
-** lines, each validated by record_parse and written back with record_write, our "source"
-** field added. A line longer than --max-line is reported and skipped.
+** lines, each parsed by the lib's RecordInput (ri_parse_line: one blank-line rule, messages
+** "INPUT: line L: byte B: why") and written back with record_write, our "source" field
+** added. A line longer than --max-line is reported and skipped.
 */
 #include "walk.h"
 #include "json.h"
@@ -37,24 +38,35 @@ int walk_sniff_jsonl(const char *p, size_t n, int depth)
     return i < n && p[i] == '{';
 }
 
+/* A JSONL stream being split into lines. */
+typedef struct {
+    Ingest *g;                 /* engine */
+    const Scope *sc;           /* the dump's scope (its "source") */
+    RecordInput ri;            /* the one record parser: blank-line rule, messages */
+    Buf *ln;                   /* a line that spans blocks, assembled */
+    uint64_t lineno;           /* lines begun before the current one */
+    uint64_t off;              /* bytes of the decompressed stream consumed */
+    uint64_t line_off;         /* where the current line begins */
+    int too_long;              /* the current line passed --max-line: skip to its end */
+} LineSplit;
+
 /*
-** Process one JSONL line (lineno, at byte offset off of the decompressed input).
+** Process one JSONL line (ls->lineno, at byte offset ls->line_off of the decompressed input):
+** a record is checked like a file (filters, size, NUL bytes) and written back with our
+** "source" field unless it has one.
 */
-static void jsonl_line(Ingest *g, const Scope *sc, const char *line, size_t len,
-                       uint64_t lineno, uint64_t off)
+static void jsonl_line(LineSplit *ls, const char *line, size_t len)
 {
-    size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
-    if (i == len) return;                  /* blank line */
+    Ingest *g = ls->g;
+    int k = ri_parse_line(&ls->ri, line, len, ls->lineno, ls->line_off);
+    if (k == 0) return;                    /* blank line */
     g->st.jsonl_lines++;
-    Record *r = &g->rec;
-    if (record_parse(r, line, len)) {
-        error("%s: line %llu: byte %llu: %s", g->input, (unsigned long long)lineno,
-              (unsigned long long)(off + r->err_pos), r->err);
+    if (k < 0) {                           /* reported by ri_parse_line */
         g->st.bad_lines++;
         g->bad = 1;
         return;
     }
+    Record *r = &ls->ri.rec;
     g->st.seen++;
     walk_tick(g);
     g->st.content_in += r->content.n;
@@ -73,7 +85,7 @@ static void jsonl_line(Ingest *g, const Scope *sc, const char *line, size_t len,
     buf_reset(&g->extra);
     if (!g->o->no_source && !json_get(&r->obj, "source")) {
         buf_adds(&g->extra, "\"source\":");
-        json_escape(&g->extra, sc->source, sc->source_n);
+        json_escape(&g->extra, ls->sc->source, ls->sc->source_n);
     }
     record_write(g->out, r, g->extra.buf, g->extra.len);
     g->st.emitted++;
@@ -81,22 +93,76 @@ static void jsonl_line(Ingest *g, const Scope *sc, const char *line, size_t len,
 }
 
 /*
+** The part p[0..k) of the current line, before a '\n' (nl) or the block's end: processed
+** straight from the block when it is the whole line, else assembled in ls->ln. A line longer
+** than --max-line is reported and skipped to its end.
+*/
+static void jsonl_piece(LineSplit *ls, const char *p, size_t k, int nl)
+{
+    Ingest *g = ls->g;
+    Buf *ln = ls->ln;
+    if (ls->too_long) return;
+    if (ln->len + k > g->o->max_line) {
+        error("%s: line %llu: byte %llu: line longer than --max-line (%llu bytes), skipped",
+              g->input, (unsigned long long)ls->lineno + 1, (unsigned long long)ls->line_off,
+              (unsigned long long)g->o->max_line);
+        g->st.bad_lines++;
+        g->bad = 1;
+        ls->too_long = 1;
+        buf_reset(ln);
+    } else if (nl && ln->len == 0) {
+        ls->lineno++;
+        jsonl_line(ls, p, k);              /* straight from the block */
+    } else {
+        buf_add(ln, p, k);
+        if (nl) {
+            ls->lineno++;
+            jsonl_line(ls, ln->buf, ln->len);
+            buf_reset(ln);
+        }
+    }
+}
+
+/*
+** Split one block of the decompressed stream into lines.
+*/
+static void jsonl_block(LineSplit *ls, const char *p, size_t sz)
+{
+    const char *end = p + sz;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        jsonl_piece(ls, p, k, nl != NULL);
+        ls->off += k;
+        p += k;
+        if (nl) {
+            if (ls->too_long) ls->lineno++;
+            ls->too_long = 0;
+            p++;
+            ls->off++;
+            ls->line_off = ls->off;
+        }
+    }
+}
+
+/*
 ** Read a JSONL dump from archive a (raw format: one decompressed stream), line by line.
-** A line longer than --max-line is reported and skipped. Returns 0, or -1 on a read error.
+** A line longer than --max-line is reported and skipped. Returns 0, or -1 on a read error
+** or the expansion cap.
 */
 int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
 {
     struct archive_entry *e;
-    Buf *ln = &g->line;
-    uint64_t lineno = 0, off = 0, line_off = 0;
-    int too_long = 0, rc = 0;
-    buf_reset(ln);
+    LineSplit ls = { g, sc, {0}, &g->line, 0, 0, 0, 0 };
+    int rc = 0;
+    buf_reset(ls.ln);
     int r = archive_read_next_header(a, &e);
     if (r == ARCHIVE_EOF) return 0;
     if (r < ARCHIVE_WARN) {
         g->bad = 1;
         return error("%s: %s", g->input, archive_error_string(a));
     }
+    ri_init(&ls.ri, g->input, 1);          /* cm-ingest always goes on after a bad line */
     for (;;) {
         const void *blk;
         size_t sz;
@@ -104,54 +170,21 @@ int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
         r = archive_read_data_block(a, &blk, &sz, &boff);
         if (r == ARCHIVE_EOF) break;
         if (r < ARCHIVE_WARN) {
-            error("%s: line %llu: byte %llu: %s", g->input, (unsigned long long)lineno + 1,
-                  (unsigned long long)off, archive_error_string(a));
+            error("%s: line %llu: byte %llu: %s", g->input, (unsigned long long)ls.lineno + 1,
+                  (unsigned long long)ls.off, archive_error_string(a));
             g->bad = 1;
             rc = -1;
             break;
         }
         if (walk_cap_check(g, "data")) { rc = -1; break; }
-        const char *p = blk, *end = p + sz;
-        while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
-            if (!too_long) {
-                if (ln->len + k > g->o->max_line) {
-                    error("%s: line %llu: byte %llu: line longer than --max-line (%llu bytes), skipped",
-                          g->input, (unsigned long long)lineno + 1, (unsigned long long)line_off,
-                          (unsigned long long)g->o->max_line);
-                    g->st.bad_lines++;
-                    g->bad = 1;
-                    too_long = 1;
-                    buf_reset(ln);
-                } else if (nl && ln->len == 0) {
-                    lineno++;
-                    jsonl_line(g, sc, p, k, lineno, line_off);   /* straight from the block */
-                } else {
-                    buf_add(ln, p, k);
-                    if (nl) {
-                        lineno++;
-                        jsonl_line(g, sc, ln->buf, ln->len, lineno, line_off);
-                        buf_reset(ln);
-                    }
-                }
-            }
-            off += k;
-            p += k;
-            if (nl) {
-                if (too_long) lineno++;
-                too_long = 0;
-                p++;
-                off++;
-                line_off = off;
-            }
-        }
+        jsonl_block(&ls, blk, sz);
     }
-    if (ln->len && !too_long && rc == 0) {         /* a last line without '\n' */
-        lineno++;
-        jsonl_line(g, sc, ln->buf, ln->len, lineno, line_off);
+    if (ls.ln->len && !ls.too_long && rc == 0) {    /* a last line without '\n' */
+        ls.lineno++;
+        jsonl_line(&ls, ls.ln->buf, ls.ln->len);
     }
-    buf_reset(ln);
-    if (ln->cap > (8u << 20)) buf_free(ln);        /* give back a huge line's memory */
+    ri_close(&ls.ri);
+    buf_reset(ls.ln);
+    if (ls.ln->cap > (8u << 20)) buf_free(ls.ln);   /* give back a huge line's memory */
     return rc;
 }
