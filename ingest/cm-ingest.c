@@ -6,6 +6,7 @@
 ** summary and the exit status. The work is in ingest/walk*.c (inputs), ingest/naming.c
 ** (names, filters) and ingest/notebook.c (.ipynb).
 */
+#include "atomic.h"   // defines: AtomicFile, atomic_*, cm_stopping
 #include "cli.h"      // defines: Cli, CliSpec, CliOpt, cli_*
 #include "ingest.h"   // defines: Ingest, IngestOpts, IngestStats, ingest_*
 #include "io.h"       // defines: Out, Progress
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -82,7 +84,12 @@ static const char notes_text[] =
 "\n"
 "Exit status: 0 all inputs read, 1 some input was bad (corrupt or truncated archive, malformed\n"
 "JSONL line, expansion cap: the good records are kept), 2 usage, 3 I/O error (output),\n"
-"5 internal error, 141 the consumer closed the pipe.";
+"5 internal error, 130 stopped by SIGINT/SIGTERM (at a safe point: the records written are\n"
+"whole; --stats is not written; a second signal ends it at once), 141 the consumer closed\n"
+"the pipe.\n"
+"\n"
+"-o FILE and --stats FILE are written under a temporary name in FILE's directory and renamed\n"
+"over FILE when complete (a device or fifo is written in place).";
 
 static const char *archive_versions(void)
 {
@@ -195,41 +202,128 @@ static void print_summary(const IngestStats *st, double secs)
     fprintf(stderr, ", %.1f s\n", secs);
 }
 
+/* The record output: stdout, a file written under a temporary name and renamed over FILE at
+** the end (lib/atomic.h), or a device or fifo written in place. */
+typedef struct {
+    const char *path;          /* -o FILE, or NULL for stdout */
+    int fd;                    /* where the records go */
+    AtomicFile af;             /* af.tmp is set when FILE is written under a temporary name */
+} Output;
+
 /*
-** Write the --stats JSON to path ("-": stderr). 0 or CM_EIO (message printed).
+** Is path to be replaced atomically: a regular file (not a symbolic link) or no file yet?
+** A device, fifo or socket (/dev/null, /dev/full, /dev/stderr) and a link are written in
+** place: renaming over them would replace them.
+*/
+static int replace_atomically(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT;
+    return S_ISREG(st.st_mode);
+}
+
+/*
+** Open -o FILE (none or "-": stdout). 0, or -1 (message printed).
+*/
+static int output_open(Output *op, const char *path)
+{
+    memset(op, 0, sizeof *op);
+    op->fd = 1;
+    op->af.fd = -1;
+    if (!path || !strcmp(path, "-")) return 0;
+    op->path = path;
+    if (replace_atomically(path)) {
+        atomic_sweep(path);            /* a temporary of ours that kill -9 left */
+        if (atomic_open(&op->af, path) != 0) return -1;
+        op->fd = op->af.fd;
+        return 0;
+    }
+    op->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (op->fd < 0) return error("cannot open '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+/*
+** The records are all written: put FILE in place (fsync, rename), or close it. 0, or -1
+** (message printed).
+*/
+static int output_close(Output *op)
+{
+    if (op->af.tmp) return atomic_commit(&op->af);
+    if (op->fd > 1 && close(op->fd) < 0)
+        return error("cannot write to '%s': %s", op->path, strerror(errno));
+    return 0;
+}
+
+/*
+** Write the --stats JSON to path ("-": stderr; a regular file atomically). 0 or CM_EIO
+** (message printed).
 */
 static int write_stats(const char *path, const IngestStats *st, double secs)
 {
     Buf sj = {0};
+    int rc = CM_OK, fd;
     ingest_stats_json(st, secs, &sj);
-    FILE *f = !strcmp(path, "-") ? stderr : fopen(path, "w");
-    int rc = CM_OK;
-    if (!f || fwrite(sj.buf, 1, sj.len, f) != sj.len || (f != stderr && fclose(f))) {
-        error("cannot write '%s': %s", path, strerror(errno));
-        rc = CM_EIO;
+    if (!strcmp(path, "-")) {
+        if (fwrite(sj.buf, 1, sj.len, stderr) != sj.len)
+            rc = error("cannot write '%s': %s", path, strerror(errno));
+    } else if (replace_atomically(path)) {
+        atomic_sweep(path);
+        rc = atomic_write_file(path, sj.buf, sj.len);
+    } else if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
+               write_all(fd, sj.buf, sj.len) != 0 || close(fd) != 0) {
+        rc = error("cannot write '%s': %s", path, strerror(errno));
     }
     buf_free(&sj);
-    return rc;
+    return rc ? CM_EIO : CM_OK;
 }
 
 /*
-** Read every input into out. CM_OK, or CM_EDATA when some input was bad.
+** Read every input into the engine's output, until the inputs end or a stop signal ends the
+** walk at a safe point. CM_OK, or CM_EDATA when some input was bad.
 */
 static int ingest_all(Ingest *g, char **argv, const Run *run)
 {
     int rc = CM_OK;
     if (run->first == run->argc && ingest_input(g, "-")) rc = CM_EDATA;
-    for (int i = run->first; i < run->argc; i++)
+    for (int i = run->first; i < run->argc && !ingest_stopped(g); i++)
         if (ingest_input(g, argv[i])) rc = CM_EDATA;
     return rc;
+}
+
+/*
+** Ingest the inputs into the output; then the --stats file and the summary. On a stop signal
+** the records before the stop point are all written and put in place, --stats is not written
+** (its counts would describe a part of the inputs) and the status is CM_EINTR. Returns the
+** exit status.
+*/
+static int run_ingest(const IngestOpts *o, const Run *run, char **argv)
+{
+    Output op;
+    Out out = {0};
+    if (output_open(&op, run->out_path)) return CM_EIO;
+    out_init(&out, op.fd, op.path ? op.path : "stdout", 8u << 20);
+    Ingest *g = ingest_new(o, &out, run->progress);
+    double t0 = now_sec();
+    int rc = ingest_all(g, argv, run);
+    ingest_finish(g);                  /* writes the records still queued */
+    out_done(&out);
+    double secs = now_sec() - t0;
+    int failed = output_close(&op) != 0;
+    int stopped = cm_stopping();
+    if (stopped && !ingest_stopped(g))
+        error("interrupted: at the end of the input (records before it are complete)");
+    if (run->stats_path && !stopped && write_stats(run->stats_path, ingest_stats(g), secs))
+        failed = 1;
+    if (!run->quiet) print_summary(ingest_stats(g), secs);
+    ingest_free(g);
+    return failed ? CM_EIO : stopped ? CM_EINTR : rc;
 }
 
 int main(int argc, char **argv)
 {
     IngestOpts o = {0};
     Run run = {0};
-    Out out = {0};
-    int fd = 1;
 
     cm_init("cm-ingest");
     if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "");
@@ -243,32 +337,10 @@ int main(int argc, char **argv)
     o.max_depth = 4;
     o.threads = 2;
     int rc = parse_args(argc, argv, &o, &run);
-    if (rc >= 0) goto done;
-    rc = CM_OK;
-    if (run.out_path && strcmp(run.out_path, "-") != 0) {
-        fd = open(run.out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            error("cannot open '%s': %s", run.out_path, strerror(errno));
-            rc = CM_EIO;
-            goto done;
-        }
+    if (rc < 0) {
+        atomic_signals_init();         /* SIGINT/SIGTERM: stop at a safe point, exit 130 */
+        rc = run_ingest(&o, &run, argv);
     }
-    out_init(&out, fd, fd == 1 ? "stdout" : run.out_path, 8u << 20);
-    Ingest *g = ingest_new(&o, &out, run.progress);
-    double t0 = now_sec();
-    rc = ingest_all(g, argv, &run);
-    ingest_finish(g);
-    out_flush(&out);
-    double secs = now_sec() - t0;
-    if (run.stats_path && write_stats(run.stats_path, ingest_stats(g), secs)) rc = CM_EIO;
-    if (!run.quiet) print_summary(ingest_stats(g), secs);
-    ingest_free(g);
-    out_done(&out);
-    if (fd > 1 && close(fd) < 0 && rc == CM_OK) {
-        error("cannot write to '%s': %s", run.out_path, strerror(errno));
-        rc = CM_EIO;
-    }
-done:
     strv_free(o.ext);
     free(o.include);
     free(o.exclude);

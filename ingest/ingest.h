@@ -96,6 +96,15 @@ Ingest *ingest_new(const IngestOpts *opts, Out *out, int progress);
 */
 int ingest_input(Ingest *g, const char *name);
 
+/*
+** Did a stop signal (lib/atomic.h: atomic_signals_init, cm_stopping) end the walk? Inputs poll
+** it at safe points (between archive entries, JSONL lines, directory entries, inputs); there
+** they stop, after printing "interrupted: INPUT: WHERE (records before it are complete)", and
+** ingest_input returns at once from then on. The records handed to the output before the stop
+** are whole; ingest_finish writes those still queued.
+*/
+int ingest_stopped(const Ingest *g);
+
 const IngestStats *ingest_stats(const Ingest *g);
 /* Write what is queued, stop the writer thread, end the progress line. Call before reading
 ** the stats or flushing the output. */

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,30 @@ void walk_skip(Ingest *g, int reason)
     g->st.skipped[reason]++;
 }
 
+/*
+** Stop at a safe point (see walk.h): say where, once.
+*/
+int walk_stop(Ingest *g, const char *fmt, ...)
+{
+    if (g->stopped) return -1;
+    char where[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(where, sizeof where, fmt, ap);
+    va_end(ap);
+    error("interrupted: %s (records before it are complete)", where);
+    g->stopped = 1;
+    return -1;
+}
+
+/*
+** Did a stop signal end the walk (see ingest.h)?
+*/
+int ingest_stopped(const Ingest *g)
+{
+    return g->stopped;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Command-line inputs
 
@@ -122,7 +147,8 @@ static la_ssize_t replay_read(struct archive *a, void *ud, const void **buf)
 }
 
 /*
-** Read up to SNIFF_BYTES from fd into rp->pre. 0 or -1 (message printed).
+** Read up to SNIFF_BYTES from fd into rp->pre. 0, -1 (message printed), or 1 when a stop
+** signal came meanwhile (a slow pipe).
 */
 static int replay_fill(Replay *rp)
 {
@@ -134,6 +160,7 @@ static int replay_fill(Replay *rp)
         if (k < 0) return error("%s: cannot read: %s", rp->name, strerror(errno));
         if (k == 0) break;
         rp->pre_n += (size_t)k;
+        if (cm_stopping()) return 1;
     }
     return 0;
 }
@@ -147,7 +174,7 @@ static int top_archive(Ingest *g, struct archive *a, const Scope *sc, int jsonl)
     if (jsonl) walk_writer_drain(g);      /* JSONL records are written by this thread */
     walk_level_push(g, a);
     int r = jsonl ? walk_jsonl_stream(g, a, sc) : walk_archive_level(g, a, sc);
-    if (r < 0) g->st.errors++;
+    if (r < 0 && !g->stopped) g->st.errors++;
     walk_level_pop(g);
     return r;
 }
@@ -188,7 +215,7 @@ static int dropped_unopened(Ingest *g, const char *rel, int64_t fsize)
 /*
 ** Read the rest of a plain file after its sniffed prefix into b, stopping early past
 ** --max-file-size or at a NUL byte. 0: read whole; 1: skipped (counted); -1: read error
-** (reported, counted).
+** (reported, counted) or a stop signal (a slow pipe: g->stopped, no record).
 */
 static int read_plain(Ingest *g, Replay *rp, const char *fsname, Buf *b)
 {
@@ -208,6 +235,7 @@ static int read_plain(Ingest *g, Replay *rp, const char *fsname, Buf *b)
         }
         if (k == 0) return 0;
         b->len += (size_t)k;
+        if (cm_stopping()) return walk_stop(g, "%s: before its end", fsname);
     }
 }
 
@@ -345,7 +373,10 @@ int walk_file(Ingest *g, const char *fsname, const Scope *dir, const char *rel, 
         g->bad = 1;
         return error("%s: cannot open: %s", fsname, strerror(errno));
     }
-    if (replay_fill(&rp)) {
+    int fill = replay_fill(&rp);
+    if (fill > 0) {
+        rc = walk_stop(g, "%s: at its start", rp.name);
+    } else if (fill < 0) {
         g->bad = 1;
         rc = -1;
     } else if (rp.fd != 0 || rp.pre_n != 0) {       /* (empty stdin: nothing to read) */
@@ -369,6 +400,10 @@ int walk_file(Ingest *g, const char *fsname, const Scope *dir, const char *rel, 
 int ingest_input(Ingest *g, const char *name)
 {
     struct stat st;
+    if (walk_stopping(g)) {                /* a safe point: between inputs */
+        walk_stop(g, "before input '%s'", name);
+        return 0;
+    }
     g->bad = 0;
     g->st.inputs++;
     g->input = name;

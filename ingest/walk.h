@@ -4,7 +4,7 @@
 ** public interface is ingest.h).
 **
 **   walk.c          the engine, command-line inputs: stdin and files sniffed and dispatched,
-**                   plain files checked and read
+**                   plain files checked and read, the stop-signal safe points
 **   walk_writer.c   records: UTF-8 and notebook checks, our fields, the writer thread
 **   walk_archive.c  libarchive entries, archives nested in archives, the expansion cap
 **   walk_dir.c      directories, walked in sorted order
@@ -17,6 +17,7 @@
 #define CM_INGEST_WALK_H
 
 #include "ingest.h"
+#include "atomic.h"
 #include "record.h"
 
 #include <archive.h>
@@ -60,6 +61,7 @@ struct Ingest {
     Buf extra;                 /* our fields for JSONL records */
     Buf path;                  /* repo-relative path of the entry */
     Buf line;                  /* JSONL line being assembled */
+    int stopped;               /* a stop signal was seen at a safe point: unwind, no more records */
     /* per command-line input */
     const char *input;         /* its name for messages */
     struct archive *levels[MAX_LEVELS + 1]; /* open archives, outermost first */
@@ -77,6 +79,21 @@ struct Ingest {
 /* Show progress now and then; count a skipped entry. */
 void walk_tick(Ingest *g);
 void walk_skip(Ingest *g, int reason);
+
+/*
+** Safe points for a stop signal (lib/atomic.h): between archive entries, JSONL lines,
+** directory entries and inputs, where every record before is whole (queued or written) and
+** none is half-made. There the walk asks walk_stopping and, when it is so, unwinds with
+** walk_stop, which says where the output ends.
+*/
+static inline int walk_stopping(const Ingest *g)
+{
+    return g->stopped || cm_stopping();
+}
+
+/* Stop here: the first time, print "interrupted: WHERE (records before it are complete)"
+** (WHERE from fmt) and set g->stopped. Returns -1 for the caller to unwind with. */
+int walk_stop(Ingest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A file given on the command line (top) or found in directory scope dir at path rel. */
 int walk_file(Ingest *g, const char *fsname, const Scope *dir, const char *rel, int top,
@@ -103,19 +120,21 @@ int walk_cap_check(Ingest *g, const char *entry);
 /* Register an open archive as the next level (for the cap), or unregister the innermost. */
 void walk_level_push(Ingest *g, struct archive *a);
 void walk_level_pop(Ingest *g);
-/* The entry loop of one archive level: 0, or -1 when it stopped (error or cap). */
+/* The entry loop of one archive level: 0, or -1 when it stopped (error, cap or signal). */
 int walk_archive_level(Ingest *g, struct archive *a, const Scope *sc);
 
 /* --- walk_dir.c --- */
 
-/* Walk a directory in sorted order: 0, or -1 when some of it could not be read. */
+/* Walk a directory in sorted order: 0, or -1 when some of it could not be read, or a signal
+** stopped it. */
 int walk_dir(Ingest *g, const char *dir);
 
 /* --- walk_jsonl.c --- */
 
 /* Does the (possibly compressed) prefix hold JSONL, i.e. start with '{'? */
 int walk_sniff_jsonl(const char *p, size_t n, int depth);
-/* Read a JSONL dump from archive a (raw format): 0, or -1 when it stopped early. */
+/* Read a JSONL dump from archive a (raw format): 0, or -1 when it stopped early (read error,
+** cap or signal). */
 int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc);
 
 #endif

@@ -273,12 +273,12 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
             g->st.errors++;
             walk_skip(g, SKIP_READ_ERROR);
         }
-    } else if (walk_archive_level(g, a, &in) < 0) {
+    } else if (walk_archive_level(g, a, &in) < 0 && !g->stopped) {
         g->st.errors++;
     }
     walk_level_pop(g);
     archive_read_free(a);
-    if (ns.err || g->capped) rc = RD_FATAL;
+    if (ns.err || g->capped || g->stopped) rc = RD_FATAL;
     buf_free(&src);
     buf_free(&pre);
     return rc;
@@ -365,8 +365,8 @@ done:
 }
 
 /*
-** The entry loop of one archive level. Returns 0, or -1 when it stopped on an error (reported)
-** or on the expansion cap.
+** The entry loop of one archive level. Returns 0, or -1 when it stopped on an error (reported),
+** on the expansion cap or on a stop signal (then before an entry, so no record is half-made).
 */
 int walk_archive_level(Ingest *g, struct archive *a, const Scope *sc)
 {
@@ -393,6 +393,8 @@ int walk_archive_level(Ingest *g, struct archive *a, const Scope *sc)
             return -1;
         }
         const char *nm = archive_entry_pathname(e);
+        if (walk_stopping(g))              /* a safe point: between entries */
+            return walk_stop(g, "%.*s: at entry '%s'", (int)sc->source_n, sc->source, nm ? nm : "?");
         snprintf(last, sizeof last, "%s", nm ? nm : "?");
         if (archive_entry_do(g, a, sc, e) == RD_FATAL) return -1;
     }

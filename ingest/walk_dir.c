@@ -50,6 +50,10 @@ int walk_dir(Ingest *g, const char *dir)
     while ((e = fts_read(f)) != NULL) {
         const char *rel = e->fts_path + root;
         while (*rel == '/') rel++;
+        if (walk_stopping(g)) {            /* a safe point: between entries */
+            rc = walk_stop(g, "%s: at '%s'", dir, *rel ? rel : e->fts_name);
+            break;
+        }
         switch (e->fts_info) {
         case FTS_D: case FTS_DP: case FTS_DOT:
             break;

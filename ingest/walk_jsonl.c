@@ -93,6 +93,20 @@ static void jsonl_line(LineSplit *ls, const char *line, size_t len)
 }
 
 /*
+** A whole line: first a safe point for a stop signal (every record before is written), then
+** the line.
+*/
+static void jsonl_next_line(LineSplit *ls, const char *line, size_t len)
+{
+    if (walk_stopping(ls->g)) {
+        walk_stop(ls->g, "%s: at line %llu", ls->g->input, (unsigned long long)ls->lineno + 1);
+        return;
+    }
+    ls->lineno++;
+    jsonl_line(ls, line, len);
+}
+
+/*
 ** The part p[0..k) of the current line, before a '\n' (nl) or the block's end: processed
 ** straight from the block when it is the whole line, else assembled in ls->ln. A line longer
 ** than --max-line is reported and skipped to its end.
@@ -111,28 +125,28 @@ static void jsonl_piece(LineSplit *ls, const char *p, size_t k, int nl)
         ls->too_long = 1;
         buf_reset(ln);
     } else if (nl && ln->len == 0) {
-        ls->lineno++;
-        jsonl_line(ls, p, k);              /* straight from the block */
+        jsonl_next_line(ls, p, k);         /* straight from the block */
     } else {
         buf_add(ln, p, k);
         if (nl) {
-            ls->lineno++;
-            jsonl_line(ls, ln->buf, ln->len);
+            jsonl_next_line(ls, ln->buf, ln->len);
             buf_reset(ln);
         }
     }
 }
 
 /*
-** Split one block of the decompressed stream into lines.
+** Split one block of the decompressed stream into lines. 0, or -1 when a stop signal ended
+** the stream.
 */
-static void jsonl_block(LineSplit *ls, const char *p, size_t sz)
+static int jsonl_block(LineSplit *ls, const char *p, size_t sz)
 {
     const char *end = p + sz;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t k = nl ? (size_t)(nl - p) : (size_t)(end - p);
         jsonl_piece(ls, p, k, nl != NULL);
+        if (ls->g->stopped) return -1;
         ls->off += k;
         p += k;
         if (nl) {
@@ -143,12 +157,13 @@ static void jsonl_block(LineSplit *ls, const char *p, size_t sz)
             ls->line_off = ls->off;
         }
     }
+    return 0;
 }
 
 /*
 ** Read a JSONL dump from archive a (raw format: one decompressed stream), line by line.
-** A line longer than --max-line is reported and skipped. Returns 0, or -1 on a read error
-** or the expansion cap.
+** A line longer than --max-line is reported and skipped. Returns 0, or -1 on a read error,
+** the expansion cap or a stop signal (then before a line: no record is half-written).
 */
 int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
 {
@@ -177,12 +192,10 @@ int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
             break;
         }
         if (walk_cap_check(g, "data")) { rc = -1; break; }
-        jsonl_block(&ls, blk, sz);
+        if (jsonl_block(&ls, blk, sz) < 0) { rc = -1; break; }
     }
-    if (ls.ln->len && !ls.too_long && rc == 0) {    /* a last line without '\n' */
-        ls.lineno++;
-        jsonl_line(&ls, ls.ln->buf, ls.ln->len);
-    }
+    if (ls.ln->len && !ls.too_long && rc == 0)      /* a last line without '\n' */
+        jsonl_next_line(&ls, ls.ln->buf, ls.ln->len);
     ri_close(&ls.ri);
     buf_reset(ls.ln);
     if (ls.ln->cap > (8u << 20)) buf_free(ls.ln);   /* give back a huge line's memory */
