@@ -108,7 +108,7 @@ typedef struct {
     int quiet;                 /* -q */
     int progress;              /* -1 (when stderr is a terminal), 0 or 1 */
     int first, argc;           /* inputs: argv[first..argc) */
-} Run;
+} IngestArgs;
 
 /* --ext LIST: extensions without their dot. */
 static void set_ext(IngestOpts *o, const char *list)
@@ -129,7 +129,7 @@ static void add_glob(char ***v, int *n, const char *glob)
 /*
 ** Take one option of the table. 0, or CM_EUSAGE (message printed).
 */
-static int take_option(Cli *c, int id, IngestOpts *o, Run *run)
+static int take_option(Cli *c, int id, IngestOpts *o, IngestArgs *args)
 {
     static const char *const utf8_modes[] = {"skip", "replace", NULL};
     switch (id) {
@@ -148,30 +148,30 @@ static int take_option(Cli *c, int id, IngestOpts *o, Run *run)
         if (parse_size(c->arg, &o->max_expanded) || o->max_expanded == 0)
             return cli_bad_value(c, "a size (k, M, G suffixes)");
         return 0;
-    case OPT_OUTPUT: run->out_path = c->arg; return 0;
+    case OPT_OUTPUT: args->out_path = c->arg; return 0;
     case OPT_NO_SOURCE: o->no_source = 1; return 0;
     case OPT_THREADS: return cli_int(c, 1, 2, &o->threads);
-    case OPT_STATS: run->stats_path = c->arg; return 0;
+    case OPT_STATS: args->stats_path = c->arg; return 0;
     }
     return 0;
 }
 
 /*
-** Parse the command line into o and run. -1 to go on, else the exit status (--help and
+** Parse the command line into o and args. -1 to go on, else the exit status (--help and
 ** --version printed: 0; a usage error: CM_EUSAGE).
 */
-static int parse_args(int argc, char **argv, IngestOpts *o, Run *run)
+static int parse_args(int argc, char **argv, IngestOpts *o, IngestArgs *args)
 {
     Cli c;
     int k = CLI_DONE, rc = CM_OK;
     cli_init(&c, &ingest_spec, argc, argv);
-    while (rc == CM_OK && (k = cli_next(&c)) > 0) rc = take_option(&c, k, o, run);
+    while (rc == CM_OK && (k = cli_next(&c)) > 0) rc = take_option(&c, k, o, args);
     if (rc == CM_OK && k == CLI_STOP) rc = c.status;
     else if (rc == CM_OK) rc = -1;
-    run->quiet = c.quiet;
-    run->progress = c.progress;
-    run->first = c.optind;
-    run->argc = argc;
+    args->quiet = c.quiet;
+    args->progress = c.progress;
+    args->first = c.optind;
+    args->argc = argc;
     cli_free(&c);
     return rc;
 }
@@ -208,7 +208,7 @@ typedef struct {
     const char *path;          /* -o FILE, or NULL for stdout */
     int fd;                    /* where the records go */
     AtomicFile af;             /* af.tmp is set when FILE is written under a temporary name */
-} Output;
+} RecordDest;
 
 /*
 ** Is path to be replaced atomically: a regular file (not a symbolic link) or no file yet?
@@ -225,7 +225,7 @@ static int replace_atomically(const char *path)
 /*
 ** Open -o FILE (none or "-": stdout). 0, or -1 (message printed).
 */
-static int output_open(Output *op, const char *path)
+static int dest_open(RecordDest *op, const char *path)
 {
     memset(op, 0, sizeof *op);
     op->fd = 1;
@@ -247,7 +247,7 @@ static int output_open(Output *op, const char *path)
 ** The records are all written: put FILE in place (fsync, rename), or close it. 0, or -1
 ** (message printed).
 */
-static int output_close(Output *op)
+static int dest_close(RecordDest *op)
 {
     if (op->af.tmp) return atomic_commit(&op->af);
     if (op->fd > 1 && close(op->fd) < 0)
@@ -282,11 +282,11 @@ static int write_stats(const char *path, const IngestStats *st, double secs)
 ** Read every input into the engine's output, until the inputs end or a stop signal ends the
 ** walk at a safe point. CM_OK, or CM_EDATA when some input was bad.
 */
-static int ingest_all(Ingest *g, char **argv, const Run *run)
+static int ingest_all(Ingest *g, char **argv, const IngestArgs *args)
 {
     int rc = CM_OK;
-    if (run->first == run->argc && ingest_input(g, "-")) rc = CM_EDATA;
-    for (int i = run->first; i < run->argc && !ingest_stopped(g); i++)
+    if (args->first == args->argc && ingest_input(g, "-")) rc = CM_EDATA;
+    for (int i = args->first; i < args->argc && !ingest_stopped(g); i++)
         if (ingest_input(g, argv[i])) rc = CM_EDATA;
     return rc;
 }
@@ -297,25 +297,25 @@ static int ingest_all(Ingest *g, char **argv, const Run *run)
 ** (its counts would describe a part of the inputs) and the status is CM_EINTR. Returns the
 ** exit status.
 */
-static int run_ingest(const IngestOpts *o, const Run *run, char **argv)
+static int run_ingest(const IngestOpts *o, const IngestArgs *args, char **argv)
 {
-    Output op;
+    RecordDest op;
     Out out = {0};
-    if (output_open(&op, run->out_path)) return CM_EIO;
+    if (dest_open(&op, args->out_path)) return CM_EIO;
     out_init(&out, op.fd, op.path ? op.path : "stdout", 8u << 20);
-    Ingest *g = ingest_new(o, &out, run->progress);
+    Ingest *g = ingest_new(o, &out, args->progress);
     double t0 = now_sec();
-    int rc = ingest_all(g, argv, run);
+    int rc = ingest_all(g, argv, args);
     ingest_finish(g);                  /* writes the records still queued */
     out_done(&out);
     double secs = now_sec() - t0;
-    int failed = output_close(&op) != 0;
+    int failed = dest_close(&op) != 0;
     int stopped = cm_stopping();
     if (stopped && !ingest_stopped(g))
         error("interrupted: at the end of the input (records before it are complete)");
-    if (run->stats_path && !stopped && write_stats(run->stats_path, ingest_stats(g), secs))
+    if (args->stats_path && !stopped && write_stats(args->stats_path, ingest_stats(g), secs))
         failed = 1;
-    if (!run->quiet) print_summary(ingest_stats(g), secs);
+    if (!args->quiet) print_summary(ingest_stats(g), secs);
     ingest_free(g);
     return failed ? CM_EIO : stopped ? CM_EINTR : rc;
 }
@@ -323,7 +323,7 @@ static int run_ingest(const IngestOpts *o, const Run *run, char **argv)
 int main(int argc, char **argv)
 {
     IngestOpts o = {0};
-    Run run = {0};
+    IngestArgs args = {0};
 
     cm_init("cm-ingest");
     if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "");
@@ -336,10 +336,10 @@ int main(int argc, char **argv)
     o.max_expanded = 64ull << 30;
     o.max_depth = 4;
     o.threads = 2;
-    int rc = parse_args(argc, argv, &o, &run);
+    int rc = parse_args(argc, argv, &o, &args);
     if (rc < 0) {
         atomic_signals_init();         /* SIGINT/SIGTERM: stop at a safe point, exit 130 */
-        rc = run_ingest(&o, &run, argv);
+        rc = run_ingest(&o, &args, argv);
     }
     strv_free(o.ext);
     free(o.include);
