@@ -16,9 +16,10 @@
 **   walk.h          the engine's private declarations, shared by the walk*.c files
 **
 ** Memory bound (see --help and docs/FORMATS.md): one entry buffer of at most --max-file-size
-** per nesting level, a notebook conversion of about 4 x --max-file-size, one JSONL line of at
-** most --max-line, the output buffer (8 MiB), plus libarchive's decoder state per level (up to
-** 64 MiB for an xz -9 stream, the zstd window for zstd). Nothing grows with the dump's size.
+** per nesting level, 4 x --max-file-size queued for the writer thread, a notebook conversion
+** of about 4 x --max-file-size, one JSONL line of at most --max-line and its decoded fields,
+** the output buffer (8 MiB), plus libarchive's decoder state per level (up to 64 MiB for an
+** xz -9 stream, the zstd window for zstd). Nothing grows with the dump's size.
 */
 #ifndef CM_INGEST_H
 #define CM_INGEST_H
