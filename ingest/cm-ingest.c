@@ -2,10 +2,12 @@
 /*
 ** cm-ingest: repository dumps in, one JSONL record per text file out (docs/FORMATS.md).
 **
-** This file is the command line only: options, usage, the loop over inputs, the summary and
-** the exit status. The work is in ingest/walk.c (inputs), ingest/naming.c (names, filters)
-** and ingest/notebook.c (.ipynb).
+** This file is the command line only: the option table (lib/cli.h), the loop over inputs, the
+** summary and the exit status. The work is in ingest/walk*.c (inputs), ingest/naming.c
+** (names, filters) and ingest/notebook.c (.ipynb).
 */
+#include "atomic.h"   // defines: AtomicFile, atomic_*, cm_stopping
+#include "cli.h"      // defines: Cli, CliSpec, CliOpt, cli_*
 #include "ingest.h"   // defines: Ingest, IngestOpts, IngestStats, ingest_*
 #include "io.h"       // defines: Out, Progress
 #include "util.h"     // defines: error/warn/die, exit codes, parse_size
@@ -13,20 +15,47 @@
 #include <archive.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#define CM_VERSION "0.1.0"
-
 // ---------------------------------------------------------------------------------------------
-// Usage
+// The command line
 
-static const char usage_text[] =
-"usage: cm-ingest [OPTION]... [INPUT]...\n"
+enum {
+    OPT_EXT = 1, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_FILE, OPT_UTF8, OPT_MAX_DEPTH,
+    OPT_MAX_EXPANSION, OPT_MAX_EXPANDED, OPT_MAX_LINE, OPT_OUTPUT, OPT_NO_SOURCE, OPT_THREADS,
+    OPT_STATS
+};
+
+static const CliOpt ingest_opts[] = {
+    {"ext", 0, "LIST", "every text file", "only these extensions, e.g. py,ipynb", OPT_EXT},
+    {"include", 0, "GLOB", NULL, "only paths matching GLOB (repeatable; a GLOB without '/' also\n"
+     "matches the base name)", OPT_INCLUDE},
+    {"exclude", 0, "GLOB", NULL, "drop paths matching GLOB (repeatable)", OPT_EXCLUDE},
+    {"max-file-size", 0, "SIZE", "1M", "skip files bigger than SIZE (k, M, G suffixes; up to 1G)",
+     OPT_MAX_FILE},
+    {"utf8", 0, "MODE", "skip", "skip: skip files that are not UTF-8; replace: repair them\n"
+     "with U+FFFD", OPT_UTF8},
+    {"max-depth", 0, "N", "4", "open archives nested up to N levels deep (0 to 16)", OPT_MAX_DEPTH},
+    {"max-expansion", 0, "RATIO", "200", "stop an input whose decompressed bytes exceed RATIO\n"
+     "times its compressed bytes (counted as at least 1 MiB)", OPT_MAX_EXPANSION},
+    {"max-expanded-size", 0, "SIZE", "64G", "... or exceed SIZE in all", OPT_MAX_EXPANDED},
+    {"max-line", 0, "SIZE", "64M", "longest JSONL input line (up to 4G)", OPT_MAX_LINE},
+    {"output", 'o', "FILE", "stdout", "write the records to FILE", OPT_OUTPUT},
+    {"no-source", 0, NULL, NULL, "do not add the \"source\" field", OPT_NO_SOURCE},
+    {"threads", 0, "N", "2", "2: decompress in one thread, check and write records in\n"
+     "another (same output); 1: a single thread", OPT_THREADS},
+    {"stats", 0, "FILE", NULL, "write a JSON summary (entries seen, emitted, skipped by\n"
+     "reason, bytes in/out) to FILE (- for stderr)", OPT_STATS},
+    {0}
+};
+
+static const char about_text[] =
 "Read repository dumps and write one JSONL record per text file (format: docs/FORMATS.md).\n"
 "\n"
 "INPUT is an archive (tar, tar.gz/bz2/xz/zst, zip, whl, 7z, ar, deb, cpio, iso: anything\n"
@@ -35,95 +64,120 @@ static const char usage_text[] =
 "through with our fields added), a plain file, or - for stdin (the default; sniffed: JSONL,\n"
 "archive or plain text). Archives inside archives are opened too (a .deb's data.tar.xz, a zip\n"
 "inside a tar). repo_name is the GitHub NAME-SHA/ wrapper's NAME when there is one, else the\n"
-"archive's or directory's base name; path is relative to the repository.\n"
-"\n"
-"Selection:\n"
-"  --ext LIST              only these extensions, e.g. py,ipynb (default: every text file)\n"
-"  --include GLOB          only paths matching GLOB (repeatable; a GLOB without '/' also\n"
-"                          matches the base name)\n"
-"  --exclude GLOB          drop paths matching GLOB (repeatable)\n"
-"  --max-file-size SIZE    skip files bigger than SIZE (default 1M; k, M, G suffixes)\n"
-"  --utf8=skip|replace     skip files that are not UTF-8 (default), or repair them with U+FFFD\n"
-"\n"
-"Limits:\n"
-"  --max-depth N           open archives nested up to N levels deep (default 4, max 16)\n"
-"  --max-expansion RATIO   stop an input whose decompressed bytes exceed RATIO times its\n"
-"                          compressed bytes (counted as at least 1 MiB; default 200)\n"
-"  --max-expanded-size SIZE  ... or exceed SIZE in all (default 64G)\n"
-"  --max-line SIZE         longest JSONL input line (default 64M)\n"
-"\n"
-"Output:\n"
-"  -o, --output FILE       write records to FILE (default: stdout)\n"
-"  --no-source             do not add the \"source\" field\n"
-"  --threads N             2 (default): decompress in one thread, check and write records in\n"
-"                          another (same output); 1: a single thread\n"
-"  --stats FILE            write a JSON summary (entries seen, emitted, skipped by reason,\n"
-"                          bytes in/out) to FILE (- for stderr)\n"
-"  -q, --quiet             no summary line on stderr\n"
-"  --progress, --no-progress  progress on stderr (default: when stderr is a terminal)\n"
-"  -h, --help              this help\n"
-"  --version               print the version\n"
-"\n"
+"archive's or directory's base name; path is relative to the repository.";
+
+static const char notes_text[] =
 "Files are skipped with a counted reason (see --stats): binary (a NUL byte), invalid_utf8,\n"
 "symlink, special, oversized, excluded, notebook_error, expansion_cap, read_error, too_deep.\n"
 "Notebooks (.ipynb) become one Python file in the \"percent\" format (# %% cells, magics\n"
 "commented) with \"notebook\":true.\n"
 "\n"
-"Memory: about (max-depth + 6) x max-file-size + 4 x max-file-size for a notebook + one JSONL\n"
-"line + 8 MiB of output buffer + libarchive's decoders (up to 64 MiB for xz -9); it does not\n"
-"grow with the size of the dump (defaults: under 150 MiB).\n"
+"Memory: bounded by the options, not by the size of the dump: an entry buffer of up to\n"
+"--max-file-size per open nesting level (--max-depth + 1 levels), 4 x --max-file-size queued\n"
+"for the writer thread (--threads 2), about 4 x --max-file-size to convert a notebook, one\n"
+"JSONL line of up to --max-line and its decoded fields (about 2 x --max-line, only for lines\n"
+"that long), an 8 MiB output buffer, and libarchive's decoder state per open level (up to\n"
+"64 MiB for xz -9, the zstd window for zstd). With the defaults and one compressed level (a\n"
+".deb, a tar.xz) that is under 150 MiB; the real Debian .debs of make demo peak under 30 MiB.\n"
 "\n"
 "Example: cm-ingest --ext py,ipynb --stats st.json python3-*.deb repo-abc1234.zip >corpus.jsonl\n"
 "\n"
 "Exit status: 0 all inputs read, 1 some input was bad (corrupt or truncated archive, malformed\n"
 "JSONL line, expansion cap: the good records are kept), 2 usage, 3 I/O error (output),\n"
-"5 internal error, 141 the consumer closed the pipe.\n";
+"5 internal error, 130 stopped by SIGINT/SIGTERM (at a safe point: the records written are\n"
+"whole; --stats is not written; a second signal ends it at once), 141 the consumer closed\n"
+"the pipe.\n"
+"\n"
+"-o FILE and --stats FILE are written under a temporary name in FILE's directory and renamed\n"
+"over FILE when complete (a device or fifo is written in place).";
+
+static const char *archive_versions(void)
+{
+    return archive_version_details();
+}
+
+static const CliSpec ingest_spec = {
+    "cm-ingest", NULL, "[options] [INPUT]...", about_text, notes_text, ingest_opts,
+    archive_versions
+};
+
+/* What the command line asks for besides the engine's options. */
+typedef struct {
+    const char *out_path;      /* -o FILE, or NULL for stdout */
+    const char *stats_path;    /* --stats FILE, or NULL */
+    int quiet;                 /* -q */
+    int progress;              /* -1 (when stderr is a terminal), 0 or 1 */
+    int first, argc;           /* inputs: argv[first..argc) */
+} IngestArgs;
+
+/* --ext LIST: extensions without their dot. */
+static void set_ext(IngestOpts *o, const char *list)
+{
+    strv_free(o->ext);
+    o->ext = strv_split(list, ',', NULL);
+    for (int i = 0; o->ext[i]; i++)
+        if (o->ext[i][0] == '.') memmove(o->ext[i], o->ext[i] + 1, strlen(o->ext[i]));
+}
+
+/* --include / --exclude GLOB: one more (the argv string itself). */
+static void add_glob(char ***v, int *n, const char *glob)
+{
+    *v = xrealloc(*v, sizeof **v * (size_t)(*n + 1));
+    (*v)[(*n)++] = (char *)glob;
+}
 
 /*
-** Print the full usage on stdout (--help) or a short one on stderr (bad usage), and exit.
+** Take one option of the table. 0, or CM_EUSAGE (message printed).
 */
-static void usage(int status)
+static int take_option(Cli *c, int id, IngestOpts *o, IngestArgs *args)
 {
-    if (status == 0) {
-        fputs(usage_text, stdout);
-        exit(fflush(stdout) ? CM_EIO : 0);
+    static const char *const utf8_modes[] = {"skip", "replace", NULL};
+    switch (id) {
+    case OPT_EXT: set_ext(o, c->arg); return 0;
+    case OPT_INCLUDE: add_glob(&o->include, &o->n_include, c->arg); return 0;
+    case OPT_EXCLUDE: add_glob(&o->exclude, &o->n_exclude, c->arg); return 0;
+    case OPT_MAX_FILE: return cli_size(c, 1, 1ull << 30, &o->max_file);
+    case OPT_MAX_LINE: return cli_size(c, 1, 4ull << 30, &o->max_line);
+    case OPT_UTF8: return cli_choice(c, utf8_modes, &o->utf8_replace);
+    case OPT_MAX_DEPTH: return cli_int(c, 0, 16, &o->max_depth);
+    case OPT_MAX_EXPANSION:
+        if (parse_double(c->arg, &o->max_ratio) || !(o->max_ratio >= 1))
+            return cli_bad_value(c, "a ratio >= 1");
+        return 0;
+    case OPT_MAX_EXPANDED:
+        if (parse_size(c->arg, &o->max_expanded) || o->max_expanded == 0)
+            return cli_bad_value(c, "a size (k, M, G suffixes)");
+        return 0;
+    case OPT_OUTPUT: args->out_path = c->arg; return 0;
+    case OPT_NO_SOURCE: o->no_source = 1; return 0;
+    case OPT_THREADS: return cli_int(c, 1, 2, &o->threads);
+    case OPT_STATS: args->stats_path = c->arg; return 0;
     }
-    fprintf(stderr, "usage: cm-ingest [OPTION]... [INPUT]...\nTry 'cm-ingest --help' for more.\n");
-    exit(status);
+    return 0;
+}
+
+/*
+** Parse the command line into o and args. -1 to go on, else the exit status (--help and
+** --version printed: 0; a usage error: CM_EUSAGE).
+*/
+static int parse_args(int argc, char **argv, IngestOpts *o, IngestArgs *args)
+{
+    Cli c;
+    int k = CLI_DONE, rc = CM_OK;
+    cli_init(&c, &ingest_spec, argc, argv);
+    while (rc == CM_OK && (k = cli_next(&c)) > 0) rc = take_option(&c, k, o, args);
+    if (rc == CM_OK && k == CLI_STOP) rc = c.status;
+    else if (rc == CM_OK) rc = -1;
+    args->quiet = c.quiet;
+    args->progress = c.progress;
+    args->first = c.optind;
+    args->argc = argc;
+    cli_free(&c);
+    return rc;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Main
-
-enum {
-    OPT_EXT = 256, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_FILE, OPT_UTF8, OPT_MAX_DEPTH,
-    OPT_MAX_EXP, OPT_MAX_EXP_SIZE, OPT_MAX_LINE, OPT_NO_SOURCE, OPT_STATS, OPT_PROGRESS,
-    OPT_NO_PROGRESS, OPT_VERSION, OPT_THREADS
-};
-
-static const struct option long_opts[] = {
-    { "ext", required_argument, NULL, OPT_EXT },
-    { "include", required_argument, NULL, OPT_INCLUDE },
-    { "exclude", required_argument, NULL, OPT_EXCLUDE },
-    { "max-file-size", required_argument, NULL, OPT_MAX_FILE },
-    { "utf8", required_argument, NULL, OPT_UTF8 },
-    { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
-    { "max-expansion", required_argument, NULL, OPT_MAX_EXP },
-    { "max-expanded-size", required_argument, NULL, OPT_MAX_EXP_SIZE },
-    { "max-line", required_argument, NULL, OPT_MAX_LINE },
-    { "output", required_argument, NULL, 'o' },
-    { "no-source", no_argument, NULL, OPT_NO_SOURCE },
-    { "stats", required_argument, NULL, OPT_STATS },
-    { "quiet", no_argument, NULL, 'q' },
-    { "progress", no_argument, NULL, OPT_PROGRESS },
-    { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, OPT_VERSION },
-    { "threads", required_argument, NULL, OPT_THREADS },
-    { NULL, 0, NULL, 0 }
-};
-
-static const char *out_path;     /* -o FILE, or NULL for stdout */
+// Output and summary
 
 /*
 ** Print the one-line summary on stderr.
@@ -148,20 +202,130 @@ static void print_summary(const IngestStats *st, double secs)
     fprintf(stderr, ", %.1f s\n", secs);
 }
 
+/* The record output: stdout, a file written under a temporary name and renamed over FILE at
+** the end (lib/atomic.h), or a device or fifo written in place. */
+typedef struct {
+    const char *path;          /* -o FILE, or NULL for stdout */
+    int fd;                    /* where the records go */
+    AtomicFile af;             /* af.tmp is set when FILE is written under a temporary name */
+} RecordDest;
+
+/*
+** Is path to be replaced atomically: a regular file (not a symbolic link) or no file yet?
+** A device, fifo or socket (/dev/null, /dev/full, /dev/stderr) and a link are written in
+** place: renaming over them would replace them.
+*/
+static int replace_atomically(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0) return errno == ENOENT;
+    return S_ISREG(st.st_mode);
+}
+
+/*
+** Open -o FILE (none or "-": stdout). 0, or -1 (message printed).
+*/
+static int dest_open(RecordDest *op, const char *path)
+{
+    memset(op, 0, sizeof *op);
+    op->fd = 1;
+    op->af.fd = -1;
+    if (!path || !strcmp(path, "-")) return 0;
+    op->path = path;
+    if (replace_atomically(path)) {
+        atomic_sweep(path);            /* a temporary of ours that kill -9 left */
+        if (atomic_open(&op->af, path) != 0) return -1;
+        op->fd = op->af.fd;
+        return 0;
+    }
+    op->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (op->fd < 0) return error("cannot open '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+/*
+** The records are all written: put FILE in place (fsync, rename), or close it. 0, or -1
+** (message printed).
+*/
+static int dest_close(RecordDest *op)
+{
+    if (op->af.tmp) return atomic_commit(&op->af);
+    if (op->fd > 1 && close(op->fd) < 0)
+        return error("cannot write to '%s': %s", op->path, strerror(errno));
+    return 0;
+}
+
+/*
+** Write the --stats JSON to path ("-": stderr; a regular file atomically). 0 or CM_EIO
+** (message printed).
+*/
+static int write_stats(const char *path, const IngestStats *st, double secs)
+{
+    Buf sj = {0};
+    int rc = CM_OK, fd;
+    ingest_stats_json(st, secs, &sj);
+    if (!strcmp(path, "-")) {
+        if (fwrite(sj.buf, 1, sj.len, stderr) != sj.len)
+            rc = error("cannot write '%s': %s", path, strerror(errno));
+    } else if (replace_atomically(path)) {
+        atomic_sweep(path);
+        rc = atomic_write_file(path, sj.buf, sj.len);
+    } else if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
+               write_all(fd, sj.buf, sj.len) != 0 || close(fd) != 0) {
+        rc = error("cannot write '%s': %s", path, strerror(errno));
+    }
+    buf_free(&sj);
+    return rc ? CM_EIO : CM_OK;
+}
+
+/*
+** Read every input into the engine's output, until the inputs end or a stop signal ends the
+** walk at a safe point. CM_OK, or CM_EDATA when some input was bad.
+*/
+static int ingest_all(Ingest *g, char **argv, const IngestArgs *args)
+{
+    int rc = CM_OK;
+    if (args->first == args->argc && ingest_input(g, "-")) rc = CM_EDATA;
+    for (int i = args->first; i < args->argc && !ingest_stopped(g); i++)
+        if (ingest_input(g, argv[i])) rc = CM_EDATA;
+    return rc;
+}
+
+/*
+** Ingest the inputs into the output; then the --stats file and the summary. On a stop signal
+** the records before the stop point are all written and put in place, --stats is not written
+** (its counts would describe a part of the inputs) and the status is CM_EINTR. Returns the
+** exit status.
+*/
+static int run_ingest(const IngestOpts *o, const IngestArgs *args, char **argv)
+{
+    RecordDest op;
+    Out out = {0};
+    if (dest_open(&op, args->out_path)) return CM_EIO;
+    out_init(&out, op.fd, op.path ? op.path : "stdout", 8u << 20);
+    Ingest *g = ingest_new(o, &out, args->progress);
+    double t0 = now_sec();
+    int rc = ingest_all(g, argv, args);
+    ingest_finish(g);                  /* writes the records still queued */
+    out_done(&out);
+    double secs = now_sec() - t0;
+    int failed = dest_close(&op) != 0;
+    int stopped = cm_stopping();
+    if (stopped && !ingest_stopped(g))
+        error("interrupted: at the end of the input (records before it are complete)");
+    if (args->stats_path && !stopped && write_stats(args->stats_path, ingest_stats(g), secs))
+        failed = 1;
+    if (!args->quiet) print_summary(ingest_stats(g), secs);
+    ingest_free(g);
+    return failed ? CM_EIO : stopped ? CM_EINTR : rc;
+}
+
 int main(int argc, char **argv)
 {
     IngestOpts o = {0};
-    Ingest *g = NULL;
-    Out out = {0};
-    Buf sj = {0};
-    const char *stats_path = NULL;
-    int quiet = 0, progress = -1, rc = CM_OK, c, fd = 1;
-    uint64_t v;
-    long l;
-    char **inc = NULL, **exc = NULL;
+    IngestArgs args = {0};
 
     cm_init("cm-ingest");
-    argv[0] = (char *)"cm-ingest";      /* getopt names the program by argv[0] */
     if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "");
     /* We never print local times; without TZ, glibc's mktime() stats /etc/localtime for every
     ** zip entry libarchive reads (a third of the system time on a zip of 15k files). */
@@ -172,123 +336,13 @@ int main(int argc, char **argv)
     o.max_expanded = 64ull << 30;
     o.max_depth = 4;
     o.threads = 2;
-    while ((c = getopt_long(argc, argv, "o:qh", long_opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_EXT:
-            strv_free(o.ext);
-            o.ext = strv_split(optarg, ',', NULL);
-            for (int i = 0; o.ext[i]; i++)
-                if (o.ext[i][0] == '.') memmove(o.ext[i], o.ext[i] + 1, strlen(o.ext[i]));
-            break;
-        case OPT_INCLUDE:
-            inc = xrealloc(inc, sizeof *inc * (size_t)(o.n_include + 1));
-            inc[o.n_include++] = optarg;
-            break;
-        case OPT_EXCLUDE:
-            exc = xrealloc(exc, sizeof *exc * (size_t)(o.n_exclude + 1));
-            exc[o.n_exclude++] = optarg;
-            break;
-        case OPT_MAX_FILE:
-            if (parse_size(optarg, &v) || v == 0 || v > (1ull << 30)) {
-                error("--max-file-size: '%s' is not a size between 1 and 1G", optarg);
-                usage(CM_EUSAGE);
-            }
-            o.max_file = v;
-            break;
-        case OPT_MAX_LINE:
-            if (parse_size(optarg, &v) || v == 0 || v > (4ull << 30)) {
-                error("--max-line: '%s' is not a size between 1 and 4G", optarg);
-                usage(CM_EUSAGE);
-            }
-            o.max_line = v;
-            break;
-        case OPT_UTF8:
-            if (!strcmp(optarg, "skip")) o.utf8_replace = 0;
-            else if (!strcmp(optarg, "replace")) o.utf8_replace = 1;
-            else {
-                error("--utf8: '%s' is not skip or replace", optarg);
-                usage(CM_EUSAGE);
-            }
-            break;
-        case OPT_MAX_DEPTH:
-            if (parse_long(optarg, 0, 16, &l)) {
-                error("--max-depth: '%s' is not a number from 0 to 16", optarg);
-                usage(CM_EUSAGE);
-            }
-            o.max_depth = (int)l;
-            break;
-        case OPT_MAX_EXP:
-            if (parse_double(optarg, &o.max_ratio) || !(o.max_ratio >= 1)) {
-                error("--max-expansion: '%s' is not a ratio >= 1", optarg);
-                usage(CM_EUSAGE);
-            }
-            break;
-        case OPT_MAX_EXP_SIZE:
-            if (parse_size(optarg, &o.max_expanded) || o.max_expanded == 0) {
-                error("--max-expanded-size: '%s' is not a size", optarg);
-                usage(CM_EUSAGE);
-            }
-            break;
-        case 'o': out_path = optarg; break;
-        case OPT_THREADS:
-            if (parse_long(optarg, 1, 2, &l)) {
-                error("--threads: '%s' is not 1 or 2", optarg);
-                usage(CM_EUSAGE);
-            }
-            o.threads = (int)l;
-            break;
-        case OPT_NO_SOURCE: o.no_source = 1; break;
-        case OPT_STATS: stats_path = optarg; break;
-        case 'q': quiet = 1; break;
-        case OPT_PROGRESS: progress = 1; break;
-        case OPT_NO_PROGRESS: progress = 0; break;
-        case 'h': usage(0); break;
-        case OPT_VERSION:
-            printf("cm-ingest %s (codemill; %s)\n", CM_VERSION, archive_version_details());
-            return fflush(stdout) ? CM_EIO : 0;
-        default: usage(CM_EUSAGE);
-        }
+    int rc = parse_args(argc, argv, &o, &args);
+    if (rc < 0) {
+        atomic_signals_init();         /* SIGINT/SIGTERM: stop at a safe point, exit 130 */
+        rc = run_ingest(&o, &args, argv);
     }
-    o.include = inc;
-    o.exclude = exc;
-    if (out_path && strcmp(out_path, "-") != 0) {
-        fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        if (fd < 0) {
-            error("cannot open '%s': %s", out_path, strerror(errno));
-            rc = CM_EIO;
-            goto out;
-        }
-    }
-    out_init(&out, fd, fd == 1 ? "stdout" : out_path, 8u << 20);
-    g = ingest_new(&o, &out, progress);
-    double t0 = now_sec();
-    if (optind == argc) {
-        if (ingest_input(g, "-")) rc = CM_EDATA;
-    }
-    for (int i = optind; i < argc; i++)
-        if (ingest_input(g, argv[i])) rc = CM_EDATA;
-    ingest_finish(g);
-    out_flush(&out);
-    double secs = now_sec() - t0;
-    if (stats_path) {
-        ingest_stats_json(ingest_stats(g), secs, &sj);
-        FILE *f = !strcmp(stats_path, "-") ? stderr : fopen(stats_path, "w");
-        if (!f || fwrite(sj.buf, 1, sj.len, f) != sj.len || (f != stderr && fclose(f))) {
-            error("cannot write '%s': %s", stats_path, strerror(errno));
-            rc = CM_EIO;
-        }
-    }
-    if (!quiet) print_summary(ingest_stats(g), secs);
-out:
-    if (out.buf) out_done(&out);
-    if (fd > 1 && close(fd) < 0 && rc == CM_OK) {
-        error("cannot write to '%s': %s", out_path, strerror(errno));
-        rc = CM_EIO;
-    }
-    ingest_free(g);
-    buf_free(&sj);
     strv_free(o.ext);
-    free(inc);
-    free(exc);
+    free(o.include);
+    free(o.exclude);
     return rc;
 }

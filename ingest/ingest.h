@@ -5,14 +5,21 @@
 ** cm-ingest reads repository dumps (archives of any format libarchive reads, archives nested in
 ** archives, plain directories, JSONL dumps) and writes one JSONL record per text file.
 **
-**   naming.c    repo_name / path derivation, archive and JSONL names, magic sniffing, filters
-**   notebook.c  .ipynb -> one Python file in the "percent" format (jansson)
-**   walk.c      the input loops: libarchive (nested, bounded), directories, JSONL dumps
+**   naming.c        repo_name / path derivation, archive and JSONL names, magic sniffing, filters
+**   notebook.c      .ipynb -> one Python file in the "percent" format (jansson)
+**   stats.c         skip reason names, the --stats JSON object
+**   walk.c          the engine; command-line inputs sniffed and dispatched; plain files
+**   walk_archive.c  libarchive entries, nested archives, the expansion cap
+**   walk_dir.c      directories, in sorted order
+**   walk_jsonl.c    JSONL dumps, line by line
+**   walk_writer.c   records (UTF-8, notebooks, our fields) and the writer thread
+**   walk.h          the engine's private declarations, shared by the walk*.c files
 **
 ** Memory bound (see --help and docs/FORMATS.md): one entry buffer of at most --max-file-size
-** per nesting level, a notebook conversion of about 4 x --max-file-size, one JSONL line of at
-** most --max-line, the output buffer (8 MiB), plus libarchive's decoder state per level (up to
-** 64 MiB for an xz -9 stream, the zstd window for zstd). Nothing grows with the dump's size.
+** per nesting level, 4 x --max-file-size queued for the writer thread, a notebook conversion
+** of about 4 x --max-file-size, one JSONL line of at most --max-line and its decoded fields,
+** the output buffer (8 MiB), plus libarchive's decoder state per level (up to 64 MiB for an
+** xz -9 stream, the zstd window for zstd). Nothing grows with the dump's size.
 */
 #ifndef CM_INGEST_H
 #define CM_INGEST_H
@@ -75,7 +82,7 @@ typedef struct {
 
 typedef struct Ingest Ingest;
 
-/* --- The engine (walk.c) --- */
+/* --- The engine (walk*.c; stats.c) --- */
 
 /*
 ** Create an engine writing records to `out` with options `opts` (both must outlive it).
@@ -89,6 +96,15 @@ Ingest *ingest_new(const IngestOpts *opts, Out *out, int progress);
 ** Returns 0, or 1 when some of the input was bad.
 */
 int ingest_input(Ingest *g, const char *name);
+
+/*
+** Did a stop signal (lib/atomic.h: atomic_signals_init, cm_stopping) end the walk? Inputs poll
+** it at safe points (between archive entries, JSONL lines, directory entries, inputs); there
+** they stop, after printing "interrupted: INPUT: WHERE (records before it are complete)", and
+** ingest_input returns at once from then on. The records handed to the output before the stop
+** are whole; ingest_finish writes those still queued.
+*/
+int ingest_stopped(const Ingest *g);
 
 const IngestStats *ingest_stats(const Ingest *g);
 /* Write what is queued, stop the writer thread, end the progress line. Call before reading

@@ -32,7 +32,8 @@ test_expect_success '--help on stdout, exit 0; --version' '
     test_grep "Memory:" out &&
     test ! -s err &&
     cm-ingest --version >out &&
-    test_grep "^cm-ingest [0-9]" out
+    test_grep "^cm-ingest (codemill) [0-9]" out &&
+    test_grep "libarchive [0-9]" out
 '
 
 test_expect_success 'bad option or value: short usage on stderr, exit 2' '

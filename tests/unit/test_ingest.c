@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
-** test_ingest.c: unit tests of cm-ingest's pieces (ingest/naming.c, ingest/notebook.c):
-** repo_name derivation, archive names, path cleaning, magic sniffing, filters, notebooks.
+** test_ingest.c: unit tests of cm-ingest's pieces (ingest/naming.c, ingest/notebook.c,
+** ingest/stats.c, the engine of ingest/walk*.c): repo_name derivation, archive names, path
+** cleaning, magic sniffing, filters, notebooks, --stats, a JSONL dump and a stop signal.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@
 #include "io.h"
 #include "json.h"
 #include "record.h"
+#include "atomic.h"
 #include "ingest/ingest.h"
 
 /* ---- names --------------------------------------------------------------------------------- */
@@ -222,6 +225,77 @@ static void test_stats_json(void **state)
     buf_free(&b);
 }
 
+/* Write text to a new temporary file named *.SUFFIX; returns its path (static storage). */
+static const char *temp_file(const char *suffix, const char *text)
+{
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/test_ingest.XXXXXX%s", suffix);
+    int fd = mkstemps(path, (int)strlen(suffix));
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* Lines in fd from its start. */
+static int count_lines(int fd)
+{
+    char buf[4096];
+    int n = 0;
+    ssize_t k;
+    lseek(fd, 0, SEEK_SET);
+    while ((k = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < k; i++) n += buf[i] == '\n';
+    return n;
+}
+
+/*
+** A JSONL dump through the engine (the lib's RecordInput: blank lines skipped, a bad line
+** counted and reported, the rest kept); then a stop signal: the next input is not begun.
+*/
+static void test_engine_jsonl_and_stop(void **state)
+{
+    (void)state;
+    const char *path = temp_file(".jsonl",
+        "{\"path\":\"a.py\",\"content\":\"a = 1\\n\"}\n"
+        " \t\r\n"
+        "{\"content\": oops}\n"
+        "{\"path\":\"b.py\",\"content\":\"b = 2\\n\",\"license\":\"mit\"}\n"
+        "{\"path\":\"c.py\",\"content\":\"c = 3\\n\"}");       /* no final newline */
+    char opath[] = "/tmp/test_ingest.out.XXXXXX";
+    int fd = mkstemp(opath);
+    assert_true(fd >= 0);
+    unlink(opath);
+    IngestOpts o;
+    memset(&o, 0, sizeof o);
+    o.max_file = 1 << 20;
+    o.max_line = 1 << 20;
+    o.max_ratio = 200;
+    o.max_expanded = 1 << 30;
+    o.max_depth = 4;
+    o.threads = 2;
+    Out out;
+    out_init(&out, fd, "out", 0);
+    Ingest *g = ingest_new(&o, &out, 0);
+    assert_int_equal(ingest_input(g, path), 1);            /* a bad line: 1, the rest kept */
+    assert_false(ingest_stopped(g));
+    cm_stop_signal = SIGINT;                               /* as the handler would */
+    assert_int_equal(ingest_input(g, path), 0);            /* a safe point: not begun */
+    assert_true(ingest_stopped(g));
+    cm_stop_signal = 0;
+    ingest_finish(g);
+    out_done(&out);
+    const IngestStats *st = ingest_stats(g);
+    assert_int_equal(st->inputs, 1);
+    assert_int_equal(st->jsonl_lines, 4);
+    assert_int_equal(st->bad_lines, 1);
+    assert_int_equal(st->emitted, 3);
+    assert_int_equal(count_lines(fd), 3);
+    ingest_free(g);
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_notebook_magic_lines),
         cmocka_unit_test(test_notebook_errors),
         cmocka_unit_test(test_stats_json),
+        cmocka_unit_test(test_engine_jsonl_and_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
