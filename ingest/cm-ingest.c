@@ -202,25 +202,13 @@ static void print_summary(const IngestStats *st, double secs)
     fprintf(stderr, ", %.1f s\n", secs);
 }
 
-/* The record output: stdout, a file written under a temporary name and renamed over FILE at
-** the end (lib/atomic.h), or a device or fifo written in place. */
+/* The record output: stdout, or FILE through an AtomicFile (written under a temporary name and
+** renamed over FILE at the end; a device, fifo or link is written in place: lib/atomic.h). */
 typedef struct {
     const char *path;          /* -o FILE, or NULL for stdout */
     int fd;                    /* where the records go */
-    AtomicFile af;             /* af.tmp is set when FILE is written under a temporary name */
+    AtomicFile af;             /* -o FILE */
 } RecordDest;
-
-/*
-** Is path to be replaced atomically: a regular file (not a symbolic link) or no file yet?
-** A device, fifo or socket (/dev/null, /dev/full, /dev/stderr) and a link are written in
-** place: renaming over them would replace them.
-*/
-static int replace_atomically(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT;
-    return S_ISREG(st.st_mode);
-}
 
 /*
 ** Open -o FILE (none or "-": stdout). 0, or -1 (message printed).
@@ -232,14 +220,9 @@ static int dest_open(RecordDest *op, const char *path)
     op->af.fd = -1;
     if (!path || !strcmp(path, "-")) return 0;
     op->path = path;
-    if (replace_atomically(path)) {
-        atomic_sweep(path);            /* a temporary of ours that kill -9 left */
-        if (atomic_open(&op->af, path) != 0) return -1;
-        op->fd = op->af.fd;
-        return 0;
-    }
-    op->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (op->fd < 0) return error("cannot open '%s': %s", path, strerror(errno));
+    atomic_sweep(path);                /* a temporary of ours that kill -9 left */
+    if (atomic_open(&op->af, path) != 0) return -1;
+    op->fd = op->af.fd;
     return 0;
 }
 
@@ -249,30 +232,24 @@ static int dest_open(RecordDest *op, const char *path)
 */
 static int dest_close(RecordDest *op)
 {
-    if (op->af.tmp) return atomic_commit(&op->af);
-    if (op->fd > 1 && close(op->fd) < 0)
-        return error("cannot write to '%s': %s", op->path, strerror(errno));
-    return 0;
+    return op->path ? atomic_commit(&op->af) : 0;
 }
 
 /*
-** Write the --stats JSON to path ("-": stderr; a regular file atomically). 0 or CM_EIO
+** Write the --stats JSON to path ("-": stderr; else through lib/atomic.h). 0 or CM_EIO
 ** (message printed).
 */
 static int write_stats(const char *path, const IngestStats *st, double secs)
 {
     Buf sj = {0};
-    int rc = CM_OK, fd;
+    int rc = CM_OK;
     ingest_stats_json(st, secs, &sj);
     if (!strcmp(path, "-")) {
         if (fwrite(sj.buf, 1, sj.len, stderr) != sj.len)
             rc = error("cannot write '%s': %s", path, strerror(errno));
-    } else if (replace_atomically(path)) {
+    } else {
         atomic_sweep(path);
         rc = atomic_write_file(path, sj.buf, sj.len);
-    } else if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0 ||
-               write_all(fd, sj.buf, sj.len) != 0 || close(fd) != 0) {
-        rc = error("cannot write '%s': %s", path, strerror(errno));
     }
     buf_free(&sj);
     return rc ? CM_EIO : CM_OK;

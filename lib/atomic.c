@@ -104,13 +104,14 @@ void atomic_signals_init(void)
 int atomic_open(AtomicFile *f, const char *path)
 {
     struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        /* a device, FIFO or socket (/dev/null, /dev/stdout, a pipe): written in place, never
-        ** renamed over (as root, a rename would replace /dev/null with a regular file) */
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device, FIFO, socket or symbolic link (/dev/null, /dev/stdout, a pipe): written in
+        ** place, never renamed over (as root, a rename would replace /dev/null with a regular
+        ** file; a link would become a file) */
         f->path = xstrdup(path);
         f->tmp = NULL;
         f->slot = -1;
-        f->fd = open(path, O_WRONLY | O_CLOEXEC);
+        f->fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
         if (f->fd < 0) {
             int e = errno;
             error("cannot open '%s': %s", path, strerror(e));

@@ -47,8 +47,8 @@ typedef struct {
 } AtomicFile;
 
 /* Create PATH.tmp.PID (mode 0644) and register it. 0, or -1 after "cannot create 'TMP': why".
-** A PATH that exists and is not a regular file (/dev/null, /dev/stdout, a FIFO) is opened and
-** written in place instead (f->tmp NULL): it is never renamed over. */
+** A PATH that exists and is not a regular file (/dev/null, /dev/stdout, a FIFO, a symbolic link)
+** is opened and written in place instead (f->tmp NULL): it is never renamed over. */
 int atomic_open(AtomicFile *f, const char *path);
 /* fsync, close, rename over PATH, fsync the directory. 0, or -1 after
 ** "cannot write 'PATH': why" (the temporary is removed). Frees f either way. */
