@@ -145,15 +145,6 @@ static inline int tok_byte(unsigned char c)
            c == '_' || c >= 0x80;
 }
 
-/* Fold the shingle hash h into the running minima of sig: h_i(h) = (a_i*h + b_i) >> 32. */
-static inline void minhash_update(const MinHasher *m, uint64_t h, uint32_t *restrict sig)
-{
-    for (int i = 0; i < MH_PERMS; i++) {
-        uint32_t v = (uint32_t)((m->mul[i] * h + m->add[i]) >> 32);
-        sig[i] = v < sig[i] ? v : sig[i];
-    }
-}
-
 /* Final mixing of a 64-bit hash (the splitmix64 / murmur3 finaliser). */
 static inline uint64_t mix64(uint64_t z)
 {
@@ -182,25 +173,62 @@ static size_t token_hashes(MinHasher *m, const char *s, size_t n)
 }
 
 /*
-** The MinHash signature of s[0..n): tokens, their 5-gram shingles, 256 running minima.
-** Returns the number of shingles (0 when s has no token).
+** Turn the token hashes into shingle hashes, in place (a shingle's hash goes where its first
+** token's was); returns their number. A file of 1-4 tokens is one shingle: the hash of them all.
 */
-size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_PERMS])
+static size_t shingle_hashes(MinHasher *m, size_t count)
 {
-    for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
-    size_t count = token_hashes(m, s, n);
-    if (count == 0) return 0;
+    uint64_t *t = m->tokens;
     if (count < MH_SHINGLE) {
-        minhash_update(m, hash64(m->tokens, count * sizeof *m->tokens), sig);
+        t[0] = hash64(t, count * sizeof *t);
         return 1;
     }
     for (size_t i = 0; i + MH_SHINGLE <= count; i++) {
-        const uint64_t *t = m->tokens + i;
-        uint64_t h = t[0];
-        for (int k = 1; k < MH_SHINGLE; k++) h = ((h << 23) | (h >> 41)) ^ (t[k] * 0x9E3779B97F4A7C15ull);
-        minhash_update(m, mix64(h), sig);
+        uint64_t h = t[i];
+        for (int k = 1; k < MH_SHINGLE; k++) h = ((h << 23) | (h >> 41)) ^ (t[i + k] * 0x9E3779B97F4A7C15ull);
+        t[i] = mix64(h);
     }
     return count - MH_SHINGLE + 1;
+}
+
+#define MH_BLOCK 32                    /* permutations whose minima stay in registers */
+
+/*
+** sig[i] = min over the shingles x of (a_i*x + b_i) >> 32. As >> 32 keeps the order, that is
+** the high half of the minimum of the 64-bit values: one multiply, add and min per shingle
+** and permutation, MH_BLOCK permutations at a time over all shingles.
+*/
+static void minhash_minima(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t *sig)
+{
+    for (int base = 0; base < MH_PERMS; base += MH_BLOCK) {
+        const uint64_t *a = m->mul + base, *b = m->add + base;
+        uint64_t low[MH_BLOCK];
+        for (int k = 0; k < MH_BLOCK; k++) low[k] = UINT64_MAX;
+        for (size_t j = 0; j < n; j++) {
+            uint64_t h = sh[j];
+            for (int k = 0; k < MH_BLOCK; k++) {
+                uint64_t x = a[k] * h + b[k];
+                low[k] = x < low[k] ? x : low[k];
+            }
+        }
+        for (int k = 0; k < MH_BLOCK; k++) sig[base + k] = (uint32_t)(low[k] >> 32);
+    }
+}
+
+/*
+** The MinHash signature of s[0..n): tokens, their 5-gram shingles, 256 minima.
+** Returns the number of shingles (0 when s has no token: then sig is all UINT32_MAX).
+*/
+size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_PERMS])
+{
+    size_t count = token_hashes(m, s, n);
+    if (count == 0) {
+        for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
+        return 0;
+    }
+    size_t shingles = shingle_hashes(m, count);
+    minhash_minima(m, m->tokens, shingles, sig);
+    return shingles;
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,6 +358,72 @@ static void test_near_dedup(void **state)
     buf_free(&b);
 }
 
+/* The signature as dedup.h defines it, one shingle and one permutation at a time. */
+static size_t reference_signature(const MinHasher *m, const char *s, size_t n, uint32_t *sig)
+{
+    uint64_t tok[4096];
+    size_t count = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
+    for (size_t i = 0; i < n && count < 4096;) {
+        int word = 0;
+        uint64_t h = 0x9E3779B97F4A7C15ull;
+        while (i < n && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) {
+            h = (h ^ u[i++]) * 0x100000001B3ull;
+            word = 1;
+        }
+        if (!word) {
+            i++;
+            continue;
+        }
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+        tok[count++] = h ^ (h >> 31);
+    }
+    if (count == 0) return 0;
+    size_t shingles = count < MH_SHINGLE ? 1 : count - MH_SHINGLE + 1;
+    for (size_t j = 0; j < shingles; j++) {
+        uint64_t x;
+        if (count < MH_SHINGLE) {
+            x = hash64(tok, count * sizeof *tok);
+        } else {
+            x = tok[j];
+            for (int k = 1; k < MH_SHINGLE; k++)
+                x = ((x << 23) | (x >> 41)) ^ (tok[j + k] * 0x9E3779B97F4A7C15ull);
+            x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+            x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+            x ^= x >> 31;
+        }
+        for (int i = 0; i < MH_PERMS; i++) {
+            uint32_t v = (uint32_t)((m->mul[i] * x + m->add[i]) >> 32);
+            if (v < sig[i]) sig[i] = v;
+        }
+    }
+    return shingles;
+}
+
+/* The blocked minima (minhash_signature) agree with the definition, on every size of file. */
+static void test_minhash_reference(void **state)
+{
+    MinHasher m;
+    minhash_init(&m);
+    Buf b = { 0 };
+    uint32_t got[MH_PERMS], want[MH_PERMS];
+    uint64_t st = 42;
+    for (int t = 0; t < 300; t++) {
+        buf_reset(&b);
+        int words = t < 10 ? t : (int)(splitmix64(&st) % 2000);
+        for (int w = 0; w < words; w++)
+            buf_addf(&b, "%s%llx", w % 7 ? " " : "\n\t(", (unsigned long long)(splitmix64(&st) % 5000));
+        if (t % 5 == 0) buf_adds(&b, " \xc3\xa9t\xc3\xa9_x = 1");
+        size_t n = minhash_signature(&m, b.buf ? b.buf : "", b.len, got);
+        assert_int_equal(n, reference_signature(&m, b.buf ? b.buf : "", b.len, want));
+        assert_memory_equal(got, want, sizeof got);
+    }
+    buf_free(&b);
+    minhash_free(&m);
+}
+
 int main(void)
 {
     cm_init("test_filter");
@@ -370,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_quality_unit_deterministic),
         cmocka_unit_test(test_exact_fingerprint),
         cmocka_unit_test(test_near_dedup),
+        cmocka_unit_test(test_minhash_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
