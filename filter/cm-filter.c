@@ -8,9 +8,10 @@
 ** One decision per record (filter/rules.h gives the rules and their order; the first that
 ** fails names the rejection); duplicates are decided in input order, first seen wins.
 ** Kept records are written with an added "imports" field listing the wanted modules found.
-** Memory: about 3 x the longest line (the line, its decoded content, a scratch copy) + 2 MiB of
-** output buffers, plus the dedup tables, which grow by ~1.5 KB per kept document up to
-** --dedup-memory.
+** Threads (filter/pool.h, filter/batch.h): the main thread reads batches of lines; workers
+** parse them and apply every rule that does not depend on other records; the main thread takes
+** the batches back in input order, decides the duplicates and writes. The output is the same
+** for every --threads.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "atomic.h"            // defines: atomic_signals_init, cm_stopping, atomic_write_file
@@ -25,9 +27,11 @@
 #include "io.h"                // defines: Out, Progress
 #include "record.h"            // defines: Record, RecordInput, record_write
 #include "util.h"              // defines: cm_init, error, warn, exit codes, Buf
+#include "filter/batch.h"      // defines: FilterBatch, FilterItem, reject_field
 #include "filter/bench.h"      // defines: bench_run, bench_stages
 #include "filter/dedup.h"      // defines: Dedup
-#include "filter/rules.h"      // defines: FilterRules, Judge, Verdict, RULE_*
+#include "filter/pool.h"       // defines: FilterPool, pool_*
+#include "filter/rules.h"      // defines: FilterRules, Judge, RULE_*
 
 typedef struct {
     uint64_t records;                  /* records */
@@ -48,8 +52,12 @@ typedef struct {
     int quiet;                         /* -q */
     int progress_mode;                 /* -1 auto, 0 off, 1 on */
     const char *bench_stage;           /* --bench-stage */
+    long threads;                      /* --threads */
     /* state */
-    Judge judge;                       /* the per-record rules */
+    Judge judge;                       /* checks --imports; --bench-stage's rules */
+    FilterPool *pool;                  /* worker threads and batches in flight */
+    Record rec;                        /* a line too long for a worker to render, parsed again */
+    uint64_t done_line;                /* the last line of the input taken back */
     Dedup dedup;                       /* exact and near copies of kept records */
     int dedup_warned;                  /* the --dedup-memory warning was printed */
     Out out;                           /* kept records */
@@ -70,7 +78,7 @@ enum {
     OPT_MAX_MEAN_LINE_LENGTH, OPT_MIN_ALNUM, OPT_MIN_EQUALS, OPT_NO_AUTOGEN, OPT_NO_CONFIG_TEST,
     OPT_NO_KEYWORDS_RULE, OPT_DROP_PROB, OPT_SEED, OPT_NO_QUALITY, OPT_NO_DEDUP,
     OPT_NO_NEAR_DEDUP, OPT_NEAR_THRESHOLD, OPT_DEDUP_MEMORY, OPT_OUTPUT, OPT_REJECTS, OPT_STATS,
-    OPT_ON_ERROR, OPT_MAX_LINE, OPT_BENCH_STAGE
+    OPT_ON_ERROR, OPT_MAX_LINE, OPT_THREADS, OPT_BENCH_STAGE
 };
 
 static const CliOpt filter_opts[] = {
@@ -104,6 +112,8 @@ static const CliOpt filter_opts[] = {
     {"on-error", 0, "fail|skip", "fail", "on a malformed line: stop or skip it; exit 1 either way",
      OPT_ON_ERROR},
     {"max-line", 0, "SIZE", "256M", "longest input line", OPT_MAX_LINE},
+    {"threads", 0, "N", "the CPUs, at most 8", "threads that parse and judge records; the output\n"
+     "is the same for every N", OPT_THREADS},
     {"bench-stage", 0, "STAGE", NULL, "time one rule in memory over the input's Python files\n"
      "(regex, heuristics, exact, near or all; for bench/filter.sh)", OPT_BENCH_STAGE},
     {0}
@@ -115,8 +125,11 @@ static const CliSpec filter_spec = {
     "data-science modules, drop low-quality files (codeparrot's rules) and duplicates (first\n"
     "seen wins). INPUT '-' or none reads stdin. Kept records gain \"imports\":[...] (the\n"
     "modules found).",
-    "Memory: about 3 x the longest input line (at most --max-line) + 2 MiB of output buffers,\n"
-    "plus the dedup tables: ~1.5 KB per kept file, at most --dedup-memory.\n"
+    "Memory: with N threads, about (5N + 2) x max(1 MiB, the longest input line) (lines are at\n"
+    "most --max-line): 2N batches in flight (one with N = 1), each ~256 KiB of lines or one\n"
+    "longer line with their output lines; ~3 x the longest line per thread to parse and judge;\n"
+    "2 MiB of output buffers. Plus the dedup tables: ~1.5 KB per kept file, at most\n"
+    "--dedup-memory.\n"
     "Exit: 0 ok, 1 malformed input (good records kept), 2 usage, 3 I/O, 130 interrupted,\n"
     "141 the reader of stdout went away.",
     filter_opts, NULL
@@ -176,6 +189,7 @@ static int option_set(FilterRun *run, Cli *c, int id)
         run->skip_bad = k == 1;
         return CM_OK;
     case OPT_MAX_LINE: return cli_size(c, 16, SIZE_MAX, &run->max_line);
+    case OPT_THREADS: return cli_long(c, 1, POOL_MAX_THREADS, &run->threads);
     case OPT_BENCH_STAGE:
         if (cli_choice(c, bench_stages, &k) != CM_OK) return CM_EUSAGE;
         run->bench_stage = bench_stages[k];
@@ -199,6 +213,9 @@ static void options_default(FilterRun *run)
     run->max_line = 256ull << 20;
     run->progress_mode = -1;
     run->out_fd = run->rejects_fd = -1;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    run->threads = cpus < 1 ? 1 : cpus > 8 ? 8 : cpus;   /* as cm-tokenize encode */
+    record_init(&run->rec);
 }
 
 /*
@@ -242,43 +259,115 @@ static void dedup_cap_warn(FilterRun *run)
          dedup_docs(&run->dedup));
 }
 
-/* Decide r: RULE_KEPT or the rule that rejects it (v gets the imports field). */
-static int filter_decide(FilterRun *run, const Record *r, Verdict *v)
+/* A line no worker rendered (longer than RENDER_MAX): parse it again and write it as `rule`. */
+static void write_unrendered(FilterRun *run, const FilterBatch *b, const FilterItem *it, int rule)
 {
-    judge_record(&run->judge, r, v);
-    if (v->rule != RULE_KEPT || !(run->rules.exact || run->rules.near)) return v->rule;
-    if (dedup_has_exact(&run->dedup, v->fingerprint)) return RULE_EXACT;   /* no need to sign it */
-    if (run->rules.near) judge_signature(&run->judge, r, v);
-    int d = dedup_check(&run->dedup, v->fingerprint, v->sig, v->shingles);
-    dedup_cap_warn(run);
-    return d == DEDUP_EXACT ? RULE_EXACT : d == DEDUP_NEAR ? RULE_NEAR : RULE_KEPT;
+    const char *imports = b->notes.buf + it->imports_off;
+    if (record_parse(&run->rec, b->lines.buf + it->line_off, it->line_len) != 0) return;  /* parsed before */
+    if (rule == RULE_KEPT) {
+        record_write(&run->out, &run->rec, imports, it->imports_len);
+    } else if (run->rejects_fd >= 0) {
+        char extra[IMPORTS_FIELD_MAX + 64];
+        size_t n = reject_field(&run->rules, rule, imports, it->imports_len, extra, sizeof extra);
+        record_write(&run->rejects, &run->rec, extra, n);
+    }
 }
 
-/* Decide one record, count it, write it to the output or to --rejects. */
-static void filter_record(FilterRun *run, const Record *r)
+/* Write the record of it as `rule`: its rendered kept line or --rejects line. */
+static void write_item(FilterRun *run, const FilterBatch *b, const FilterItem *it, int rule)
 {
-    static Verdict v;                  /* 9 KB: not on the stack of every call */
-    run->input.records++;
-    run->input.bytes += r->content.n;
-    int rule = filter_decide(run, r, &v);
-    run->count[rule].records++;
-    run->count[rule].bytes += r->content.n;
-    if (rule == RULE_KEPT) {
-        record_write(&run->out, r, v.imports, v.imports_len);
+    const char *text = b->text.buf;
+    if (it->line_len > RENDER_MAX) {
+        write_unrendered(run, b, it, rule);
+    } else if (rule == RULE_KEPT) {
+        out_write(&run->out, text + it->kept_off, it->kept_len);
     } else if (run->rejects_fd >= 0) {
-        char extra[sizeof v.imports + 64];
-        int m = snprintf(extra, sizeof extra, "\"reject\":\"%s\"%s%.*s",
-                         rule_name(&run->rules, rule), v.imports_len ? "," : "",
-                         (int)v.imports_len, v.imports);
-        record_write(&run->rejects, r, extra, (size_t)m);
+        if (rule == RULE_NEAR) out_write(&run->rejects, text + it->near_off, it->near_len);
+        else out_write(&run->rejects, text + it->reject_off, it->reject_len);
     }
+}
+
+/* Take back one judged record: decide the duplicates, count it, write it. */
+static void take_record(FilterRun *run, const FilterBatch *b, const FilterItem *it)
+{
+    run->input.records++;
+    run->input.bytes += it->content_bytes;
+    int rule = it->rule;
+    if (rule == RULE_KEPT && (run->rules.exact || run->rules.near)) {
+        const uint32_t *sig = it->shingles ? b->sigs + it->sig_index * MH_PERMS : NULL;
+        int d = dedup_check(&run->dedup, it->fingerprint, sig, it->shingles);
+        dedup_cap_warn(run);
+        rule = d == DEDUP_EXACT ? RULE_EXACT : d == DEDUP_NEAR ? RULE_NEAR : RULE_KEPT;
+    }
+    run->count[rule].records++;
+    run->count[rule].bytes += it->content_bytes;
+    write_item(run, b, it, rule);
     if ((run->input.records & 255) == 0)
         progress_update(&run->progress, "%llu records, %llu kept",
                         (unsigned long long)run->input.records,
                         (unsigned long long)run->count[RULE_KEPT].records);
 }
 
-/* --- input ------------------------------------------------------------------------------ */
+enum { TAKE_ON = 0, TAKE_STOP_FAULT, TAKE_STOP_SIGNAL };
+
+/*
+** Take back a worked batch in order: report its faults (ri_report), decide and write its
+** records. Stops before a record when a stop signal came, and at a fault that ends the input.
+*/
+static int take_batch(FilterRun *run, RecordInput *in, const FilterBatch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        const FilterItem *it = &b->items[i];
+        if (cm_stopping()) return TAKE_STOP_SIGNAL;
+        if (it->kind == ITEM_FAULT) {
+            const char *why = it->err == RI_ERR_PARSE ? b->notes.buf + it->why_off : "";
+            if (ri_report(in, it->err, it->lineno, it->err_byte, why) != 0) return TAKE_STOP_FAULT;
+        } else {
+            take_record(run, b, it);
+        }
+        run->done_line = it->lineno;
+    }
+    return TAKE_ON;
+}
+
+/* Is the input a regular file (reading it never waits for a writer: batches are filled up)? */
+static int input_is_file(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+** Run one input through the pool: keep it fed with batches while taking the worked ones back
+** in order (what is done first, so the output keeps up before a read that may block).
+** Returns TAKE_ON at the end of the input, or why it stopped.
+*/
+static int input_pump(FilterRun *run, RecordInput *in)
+{
+    FilterPool *pool = run->pool;
+    int fill_up = input_is_file(in->fd);
+    int reading = 1;
+    int take = TAKE_ON;
+    FilterBatch *b;
+    while (take == TAKE_ON) {
+        while (take == TAKE_ON && (b = pool_head(pool, 0)) != NULL) {
+            take = take_batch(run, in, b);
+            pool_release(pool);
+        }
+        if (take != TAKE_ON) break;
+        if (reading && (b = pool_free_batch(pool)) != NULL) {
+            batch_fill(b, in, fill_up);
+            reading = !b->end;
+            if (b->count) pool_submit(pool);
+            continue;
+        }
+        if (!pool_pending(pool)) break;
+        take = take_batch(run, in, pool_head(pool, 1));
+        pool_release(pool);
+    }
+    while (pool_head(pool, 1)) pool_release(pool);   /* drop what a stop left in flight */
+    return take;
+}
 
 /*
 ** Filter one input. Returns CM_OK, CM_EDATA when a malformed line was skipped, or a status
@@ -291,24 +380,16 @@ static int filter_input(FilterRun *run, const char *path, int *stop)
         *stop = 1;
         return in.status;
     }
-    int rc = CM_OK;
-    for (;;) {
-        if (cm_stopping()) {
-            error("%s: interrupted at line %llu: output stops before it", in.name,
-                  (unsigned long long)in.lr.lineno + 1);
-            rc = CM_EINTR;
-            *stop = 1;
-            break;
-        }
-        int k = ri_next(&in);
-        if (k <= 0) {
-            if (k < 0) *stop = 1;
-            break;
-        }
-        filter_record(run, &in.rec);
+    run->done_line = 0;
+    int take = input_pump(run, &in);
+    int rc = in.status;
+    if (take == TAKE_STOP_SIGNAL || (take == TAKE_ON && cm_stopping())) {
+        error("%s: interrupted at line %llu: output stops before it", in.name,
+              (unsigned long long)run->done_line + 1);
+        rc = CM_EINTR;
     }
+    if (take != TAKE_ON || rc == CM_EINTR) *stop = 1;
     run->malformed += in.bad;
-    if (rc == CM_OK) rc = in.status;
     ri_close(&in);
     return rc;
 }
@@ -408,6 +489,8 @@ static int filter_run(FilterRun *run, int argc, char **argv, int first)
 {
     int rc = outputs_open(run);
     if (rc != CM_OK) return rc;
+    run->pool = pool_new((int)run->threads, &run->rules, run->rejects_fd >= 0);
+    if (!run->pool) return CM_EUSAGE;
     atomic_signals_init();
     progress_init(&run->progress, run->progress_mode);
     double t0 = now_sec();
@@ -421,6 +504,8 @@ static int filter_run(FilterRun *run, int argc, char **argv, int first)
         }
     }
     progress_end(&run->progress);
+    pool_free(run->pool);
+    run->pool = NULL;
     out_flush(&run->out);
     if (run->rejects_fd >= 0) out_flush(&run->rejects);
     if (run->stats_path && stats_write(run, !stop) && rc == CM_OK) rc = CM_EIO;
@@ -451,6 +536,7 @@ int main(int argc, char **argv)
     }
     rc = outputs_close(&run, rc);
     judge_free(&run.judge);
+    record_free(&run.rec);
     strv_free(run.rules.imports);
     strv_free(run.rules.keywords);
     return rc;
