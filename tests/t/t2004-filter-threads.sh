@@ -143,6 +143,24 @@ open(\"big.expect\", \"w\").write(json.dumps(out, separators=(\",\", \":\")) + \
     test "$(grep -c "\"path\":\"big.txt\".*\"reject\":\"not-python\"" big.rej.4)" = 1
 '
 
+test_expect_success 'SIGINT with 4 threads: the output is exactly that of the lines before the one named' '
+    for i in 1 2 3 4 5 6; do cat in.jsonl; done >six.jsonl &&
+    { cm-filter -q --threads 4 --stats int.json six.jsonl >int.out 2>int.err & } &&
+    pid=$! &&
+    sleep 0.5 &&
+    { kill -INT $pid 2>/dev/null || :; } &&
+    { wait $pid; echo $? >rc; } &&
+    if test_grep "interrupted at line" int.err; then
+        test "$(cat rc)" = 130 &&
+        test_grep "\"complete\":false" int.json &&
+        line=$(sed -n "s/.*six.jsonl: interrupted at line \([0-9]*\):.*/\1/p" int.err) &&
+        head -n $((line - 1)) six.jsonl | cm-filter -q --threads 1 >expect &&
+        test_cmp expect int.out
+    else
+        test "$(cat rc)" = 0 && say "the run ended before the signal"
+    fi
+'
+
 test_expect_success '--threads: 1 to 64; --help states the memory bound' '
     test_expect_code 2 cm-filter --threads 0 </dev/null 2>err &&
     test_grep "threads" err &&
