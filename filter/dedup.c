@@ -42,7 +42,7 @@ void exactset_init(ExactSet *e)
 */
 void exactset_free(ExactSet *e)
 {
-    free(e->aKey);
+    free(e->keys);
     memset(e, 0, sizeof *e);
 }
 
@@ -54,8 +54,8 @@ int exactset_has(const ExactSet *e, uint64_t fp)
     if (!e->cap) return 0;
     size_t mask = e->cap - 1;
     for (size_t i = (size_t)fp & mask;; i = (i + 1) & mask) {
-        if (e->aKey[i] == fp) return 1;
-        if (!e->aKey[i]) return 0;
+        if (e->keys[i] == fp) return 1;
+        if (!e->keys[i]) return 0;
     }
 }
 
@@ -73,7 +73,7 @@ static int exact_put(uint64_t *a, size_t cap, uint64_t fp)
 /* Slots the table needs to hold one more fingerprint at most half full (1024 at first). */
 static size_t exact_cap_next(const ExactSet *e)
 {
-    if (2 * (e->n + 1) <= e->cap) return e->cap;
+    if (2 * (e->count + 1) <= e->cap) return e->cap;
     return e->cap ? 2 * e->cap : 1024;
 }
 
@@ -86,12 +86,12 @@ void exactset_add(ExactSet *e, uint64_t fp)
     if (ncap != e->cap) {
         uint64_t *a = xcalloc(ncap, sizeof *a);
         for (size_t i = 0; i < e->cap; i++)
-            if (e->aKey[i]) exact_put(a, ncap, e->aKey[i]);
-        free(e->aKey);
-        e->aKey = a;
+            if (e->keys[i]) exact_put(a, ncap, e->keys[i]);
+        free(e->keys);
+        e->keys = a;
         e->cap = ncap;
     }
-    e->n += exact_put(e->aKey, e->cap, fp);
+    e->count += exact_put(e->keys, e->cap, fp);
 }
 
 /*
@@ -99,7 +99,7 @@ void exactset_add(ExactSet *e, uint64_t fp)
 */
 size_t exactset_bytes(const ExactSet *e)
 {
-    return e->cap * sizeof *e->aKey;
+    return e->cap * sizeof *e->keys;
 }
 
 /*
@@ -107,36 +107,33 @@ size_t exactset_bytes(const ExactSet *e)
 */
 size_t exactset_bytes_next(const ExactSet *e)
 {
-    return exact_cap_next(e) * sizeof *e->aKey;
+    return exact_cap_next(e) * sizeof *e->keys;
 }
 
 /* --- near: signatures --------------------------------------------------------------- */
 
 /*
-** An empty index with the 256 permutations drawn from the fixed seed (so signatures are
-** the same in every run) and the duplicate threshold.
+** The 256 permutations drawn from the fixed seed (so signatures are the same in every run);
+** no token scratch until the first signature.
 */
-void near_init(NearIndex *x, double threshold)
+void minhash_init(MinHasher *m)
 {
-    memset(x, 0, sizeof *x);
+    memset(m, 0, sizeof *m);
     uint64_t st = MH_SEED;
     for (int i = 0; i < MH_PERMS; i++) {
-        x->aA[i] = splitmix64(&st) | 1;
-        x->aB[i] = splitmix64(&st);
+        m->mul[i] = splitmix64(&st) | 1;
+        m->add[i] = splitmix64(&st);
     }
-    x->threshold = threshold;
 }
 
 /*
-** Release every table of the index.
+** Release the token scratch.
 */
-void near_free(NearIndex *x)
+void minhash_free(MinHasher *m)
 {
-    free(x->aSig);
-    free(x->aBandKey);
-    free(x->aBandDoc);
-    free(x->aTok);
-    memset(x, 0, sizeof *x);
+    free(m->tokens);
+    m->tokens = NULL;
+    m->tokens_cap = 0;
 }
 
 /*
@@ -148,15 +145,6 @@ static inline int tok_byte(unsigned char c)
            c == '_' || c >= 0x80;
 }
 
-/* Fold the shingle hash h into the running minima of sig: h_i(h) = (a_i*h + b_i) >> 32. */
-static inline void minhash_update(const NearIndex *x, uint64_t h, uint32_t *restrict sig)
-{
-    for (int i = 0; i < MH_PERMS; i++) {
-        uint32_t v = (uint32_t)((x->aA[i] * h + x->aB[i]) >> 32);
-        sig[i] = v < sig[i] ? v : sig[i];
-    }
-}
-
 /* Final mixing of a 64-bit hash (the splitmix64 / murmur3 finaliser). */
 static inline uint64_t mix64(uint64_t z)
 {
@@ -165,44 +153,88 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/*
-** The MinHash signature of s[0..n): tokens, their 5-gram shingles, 256 running minima.
-** Returns the number of shingles (0 when s has no token).
-*/
-size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PERMS])
+/* The word tokens of s[0..n) as mixed FNV-1a hashes into m->tokens; returns their count. */
+static size_t token_hashes(MinHasher *m, const char *s, size_t n)
 {
-    for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
-    size_t nTok = 0;
+    size_t count = 0;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
         while (i < n && !tok_byte(u[i])) i++;
         if (i >= n) break;
         uint64_t h = 0x9E3779B97F4A7C15ull;
         while (i < n && tok_byte(u[i])) h = (h ^ u[i++]) * 0x100000001B3ull;   /* FNV-1a step */
-        if (nTok == x->capTok) {
-            x->capTok = x->capTok ? 2 * x->capTok : 4096;
-            x->aTok = xrealloc(x->aTok, x->capTok * sizeof *x->aTok);
+        if (count == m->tokens_cap) {
+            m->tokens_cap = m->tokens_cap ? 2 * m->tokens_cap : 4096;
+            m->tokens = xrealloc(m->tokens, m->tokens_cap * sizeof *m->tokens);
         }
-        x->aTok[nTok++] = mix64(h);
+        m->tokens[count++] = mix64(h);
     }
-    if (nTok == 0) return 0;
-    if (nTok < MH_SHINGLE) {
-        minhash_update(x, hash64(x->aTok, nTok * sizeof *x->aTok), sig);
+    return count;
+}
+
+/*
+** Turn the token hashes into shingle hashes, in place (a shingle's hash goes where its first
+** token's was); returns their number. A file of 1-4 tokens is one shingle: the hash of them all.
+*/
+static size_t shingle_hashes(MinHasher *m, size_t count)
+{
+    uint64_t *t = m->tokens;
+    if (count < MH_SHINGLE) {
+        t[0] = hash64(t, count * sizeof *t);
         return 1;
     }
-    for (size_t i = 0; i + MH_SHINGLE <= nTok; i++) {
-        const uint64_t *t = x->aTok + i;
-        uint64_t h = t[0];
-        for (int k = 1; k < MH_SHINGLE; k++) h = ((h << 23) | (h >> 41)) ^ (t[k] * 0x9E3779B97F4A7C15ull);
-        minhash_update(x, mix64(h), sig);
+    for (size_t i = 0; i + MH_SHINGLE <= count; i++) {
+        uint64_t h = t[i];
+        for (int k = 1; k < MH_SHINGLE; k++) h = ((h << 23) | (h >> 41)) ^ (t[i + k] * 0x9E3779B97F4A7C15ull);
+        t[i] = mix64(h);
     }
-    return nTok - MH_SHINGLE + 1;
+    return count - MH_SHINGLE + 1;
+}
+
+#define MH_BLOCK 32                    /* permutations whose minima stay in registers */
+
+/*
+** sig[i] = min over the shingles x of (a_i*x + b_i) >> 32. As >> 32 keeps the order, that is
+** the high half of the minimum of the 64-bit values: one multiply, add and min per shingle
+** and permutation, MH_BLOCK permutations at a time over all shingles.
+*/
+static void minhash_minima(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t *sig)
+{
+    for (int base = 0; base < MH_PERMS; base += MH_BLOCK) {
+        const uint64_t *a = m->mul + base, *b = m->add + base;
+        uint64_t low[MH_BLOCK];
+        for (int k = 0; k < MH_BLOCK; k++) low[k] = UINT64_MAX;
+        for (size_t j = 0; j < n; j++) {
+            uint64_t h = sh[j];
+            for (int k = 0; k < MH_BLOCK; k++) {
+                uint64_t x = a[k] * h + b[k];
+                low[k] = x < low[k] ? x : low[k];
+            }
+        }
+        for (int k = 0; k < MH_BLOCK; k++) sig[base + k] = (uint32_t)(low[k] >> 32);
+    }
+}
+
+/*
+** The MinHash signature of s[0..n): tokens, their 5-gram shingles, 256 minima.
+** Returns the number of shingles (0 when s has no token: then sig is all UINT32_MAX).
+*/
+size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_PERMS])
+{
+    size_t count = token_hashes(m, s, n);
+    if (count == 0) {
+        for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
+        return 0;
+    }
+    size_t shingles = shingle_hashes(m, count);
+    minhash_minima(m, m->tokens, shingles, sig);
+    return shingles;
 }
 
 /*
 ** Fraction of the 256 positions where two signatures agree: the Jaccard estimate.
 */
-double near_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS])
+double minhash_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS])
 {
     int same = 0;
     for (int i = 0; i < MH_PERMS; i++) same += a[i] == b[i];
@@ -210,6 +242,28 @@ double near_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS])
 }
 
 /* --- near: LSH index ---------------------------------------------------------------- */
+
+/*
+** An empty index with the duplicate threshold (no memory until the first add).
+*/
+void near_init(NearIndex *x, double threshold)
+{
+    memset(x, 0, sizeof *x);
+    x->threshold = threshold;
+}
+
+/*
+** Release every table of the index.
+*/
+void near_free(NearIndex *x)
+{
+    free(x->sigs);
+    free(x->band_keys);
+    free(x->band_docs);
+    double threshold = x->threshold;
+    memset(x, 0, sizeof *x);
+    x->threshold = threshold;
+}
 
 /* Key of band b of sig (never 0). */
 static uint64_t band_key(const uint32_t *sig, int b)
@@ -233,13 +287,13 @@ static size_t band_slot(const uint64_t *keys, size_t cap, uint64_t k)
 */
 long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS])
 {
-    if (!x->capBand) return -1;
+    if (!x->band_cap) return -1;
     int need = (int)(x->threshold * MH_PERMS + 0.999999);
     for (int b = 0; b < MH_BANDS; b++) {
-        size_t i = band_slot(x->aBandKey, x->capBand, band_key(sig, b));
-        if (!x->aBandKey[i]) continue;
-        uint32_t d = x->aBandDoc[i];
-        const uint16_t *o = x->aSig + (size_t)d * MH_PERMS;
+        size_t i = band_slot(x->band_keys, x->band_cap, band_key(sig, b));
+        if (!x->band_keys[i]) continue;
+        uint32_t d = x->band_docs[i];
+        const uint16_t *o = x->sigs + (size_t)d * MH_PERMS;
         int same = 0;
         for (int k = 0; k < MH_PERMS; k++) same += (uint16_t)sig[k] == o[k];
         if (same >= need) return (long)d;
@@ -249,19 +303,37 @@ long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS])
 
 /*
 ** Room near_add needs for one more document: returns the signature slots (doubled, 1024 at
-** first, when full) and sets *pBand to the band table's slots (doubled, 65536 at first, until
-** the 32 new keys fit at most half full).
+** first, when full) and sets *band_cap to the band table's slots (doubled, 65536 at first,
+** until the 32 new keys fit at most half full).
 */
-static size_t near_caps_next(const NearIndex *x, size_t *pBand)
+static size_t near_caps_next(const NearIndex *x, size_t *band_cap)
 {
-    size_t band = x->capBand;
-    if (2 * (x->nBand + MH_BANDS) > band) {
+    size_t band = x->band_cap;
+    if (2 * (x->band_count + MH_BANDS) > band) {
         band = band ? 2 * band : 65536;
-        while (2 * (x->nBand + MH_BANDS) > band) band *= 2;
+        while (2 * (x->band_count + MH_BANDS) > band) band *= 2;
     }
-    *pBand = band;
-    if (x->nDocs < x->capDocs) return x->capDocs;
-    return x->capDocs ? 2 * x->capDocs : 1024;
+    *band_cap = band;
+    if (x->docs < x->docs_cap) return x->docs_cap;
+    return x->docs_cap ? 2 * x->docs_cap : 1024;
+}
+
+/* Move the band table to cap slots (a power of two, larger than the present one). */
+static void band_table_grow(NearIndex *x, size_t cap)
+{
+    uint64_t *keys = xcalloc(cap, sizeof *keys);
+    uint32_t *docs = xmalloc(cap * sizeof *docs);
+    for (size_t i = 0; i < x->band_cap; i++) {
+        if (!x->band_keys[i]) continue;
+        size_t j = band_slot(keys, cap, x->band_keys[i]);
+        keys[j] = x->band_keys[i];
+        docs[j] = x->band_docs[i];
+    }
+    free(x->band_keys);
+    free(x->band_docs);
+    x->band_keys = keys;
+    x->band_docs = docs;
+    x->band_cap = cap;
 }
 
 /*
@@ -270,37 +342,23 @@ static size_t near_caps_next(const NearIndex *x, size_t *pBand)
 */
 void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
 {
-    size_t ncap, ndocs = near_caps_next(x, &ncap);
-    if (ndocs != x->capDocs) {
-        x->capDocs = ndocs;
-        x->aSig = xrealloc(x->aSig, x->capDocs * MH_PERMS * sizeof *x->aSig);
+    size_t band_cap, docs_cap = near_caps_next(x, &band_cap);
+    if (docs_cap != x->docs_cap) {
+        x->docs_cap = docs_cap;
+        x->sigs = xrealloc(x->sigs, x->docs_cap * MH_PERMS * sizeof *x->sigs);
     }
-    uint16_t *o = x->aSig + x->nDocs * MH_PERMS;
+    uint16_t *o = x->sigs + x->docs * MH_PERMS;
     for (int k = 0; k < MH_PERMS; k++) o[k] = (uint16_t)sig[k];
-    if (ncap != x->capBand) {
-        uint64_t *keys = xcalloc(ncap, sizeof *keys);
-        uint32_t *docs = xmalloc(ncap * sizeof *docs);
-        for (size_t i = 0; i < x->capBand; i++) {
-            if (!x->aBandKey[i]) continue;
-            size_t j = band_slot(keys, ncap, x->aBandKey[i]);
-            keys[j] = x->aBandKey[i];
-            docs[j] = x->aBandDoc[i];
-        }
-        free(x->aBandKey);
-        free(x->aBandDoc);
-        x->aBandKey = keys;
-        x->aBandDoc = docs;
-        x->capBand = ncap;
-    }
+    if (band_cap != x->band_cap) band_table_grow(x, band_cap);
     for (int b = 0; b < MH_BANDS; b++) {
         uint64_t k = band_key(sig, b);
-        size_t i = band_slot(x->aBandKey, x->capBand, k);
-        if (x->aBandKey[i]) continue;               /* first seen keeps the key */
-        x->aBandKey[i] = k;
-        x->aBandDoc[i] = (uint32_t)x->nDocs;
-        x->nBand++;
+        size_t i = band_slot(x->band_keys, x->band_cap, k);
+        if (x->band_keys[i]) continue;               /* first seen keeps the key */
+        x->band_keys[i] = k;
+        x->band_docs[i] = (uint32_t)x->docs;
+        x->band_count++;
     }
-    x->nDocs++;
+    x->docs++;
 }
 
 /*
@@ -308,8 +366,8 @@ void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
 */
 size_t near_bytes(const NearIndex *x)
 {
-    return x->capDocs * MH_PERMS * sizeof *x->aSig +
-           x->capBand * (sizeof *x->aBandKey + sizeof *x->aBandDoc);
+    return x->docs_cap * MH_PERMS * sizeof *x->sigs +
+           x->band_cap * (sizeof *x->band_keys + sizeof *x->band_docs);
 }
 
 /*
@@ -318,5 +376,63 @@ size_t near_bytes(const NearIndex *x)
 size_t near_bytes_next(const NearIndex *x)
 {
     size_t band, docs = near_caps_next(x, &band);
-    return docs * MH_PERMS * sizeof *x->aSig + band * (sizeof *x->aBandKey + sizeof *x->aBandDoc);
+    return docs * MH_PERMS * sizeof *x->sigs + band * (sizeof *x->band_keys + sizeof *x->band_docs);
+}
+
+/* --- the decision ------------------------------------------------------------------- */
+
+void dedup_init(Dedup *d, int use_exact, int use_near, double threshold, uint64_t cap_bytes)
+{
+    memset(d, 0, sizeof *d);
+    d->use_exact = use_exact;
+    d->use_near = use_near;
+    d->cap_bytes = cap_bytes;
+    exactset_init(&d->exact);
+    near_init(&d->near, threshold);
+}
+
+void dedup_free(Dedup *d)
+{
+    exactset_free(&d->exact);
+    near_free(&d->near);
+}
+
+int dedup_has_exact(const Dedup *d, uint64_t fp)
+{
+    return d->use_exact && exactset_has(&d->exact, fp);
+}
+
+/*
+** Would one more document take the tables past the cap (counting the doubling a table may
+** need)? Sets capped when it would: from then on the tables stay as they are.
+*/
+static int dedup_room(Dedup *d)
+{
+    if (d->capped) return 0;
+    size_t next = (d->use_exact ? exactset_bytes_next(&d->exact) : 0) +
+                  (d->use_near ? near_bytes_next(&d->near) : 0);
+    if (next <= d->cap_bytes) return 1;
+    d->capped = 1;
+    return 0;
+}
+
+int dedup_check(Dedup *d, uint64_t fp, const uint32_t sig[MH_PERMS], size_t shingles)
+{
+    if (d->use_exact && exactset_has(&d->exact, fp)) return DEDUP_EXACT;
+    if (d->use_near && shingles && near_find(&d->near, sig) >= 0) return DEDUP_NEAR;
+    if ((d->use_exact || d->use_near) && dedup_room(d)) {
+        if (d->use_exact) exactset_add(&d->exact, fp);
+        if (d->use_near && shingles) near_add(&d->near, sig);
+    }
+    return DEDUP_NEW;
+}
+
+size_t dedup_docs(const Dedup *d)
+{
+    return d->use_near ? d->near.docs : d->exact.count;
+}
+
+size_t dedup_bytes(const Dedup *d)
+{
+    return exactset_bytes(&d->exact) + near_bytes(&d->near);
 }

@@ -10,13 +10,17 @@
 ** word tokens (maximal runs of [A-Za-z0-9_] and non-ASCII bytes; a file of 1-4 tokens is one
 ** shingle; a file without tokens is not near-deduplicated). A token's hash is FNV-1a of its
 ** bytes, mixed by the splitmix64 finaliser; a shingle's 64-bit hash x combines its 5 token
-** hashes in order (rotate, xor, multiply, then the same finaliser); permutation i is h_i(x) = (a_i*x + b_i) >> 32 (multiply-shift,
-** a_i odd, a_i and b_i from splitmix64 of a fixed seed), the signature keeps the minimum of
-** each. LSH: 32 bands of 8 rows; a band's key is XXH3 of its 8 values and the band number.
-** A document whose band key was seen before is a candidate; it is a duplicate when the low
-** 16 bits of the two signatures agree in at least threshold*256 places (an estimate of their
-** Jaccard similarity, 0.85 by default). Memory per kept document: 512 bytes of signature
-** (256 x 16 bits) plus 32 band entries of 12 bytes in a table at most half full: ~1.3-2 KB.
+** hashes in order (rotate, xor, multiply, then the same finaliser); permutation i is
+** h_i(x) = (a_i*x + b_i) >> 32 (multiply-shift, a_i odd, a_i and b_i from splitmix64 of a
+** fixed seed), the signature keeps the minimum of each. LSH: 32 bands of 8 rows; a band's key
+** is XXH3 of its 8 values and the band number. A document whose band key was seen before is a
+** candidate; it is a duplicate when the low 16 bits of the two signatures agree in at least
+** threshold*256 places (an estimate of their Jaccard similarity, 0.85 by default). Memory per
+** kept document: 512 bytes of signature (256 x 16 bits) plus 32 band entries of 12 bytes in a
+** table at most half full: ~1.3-2 KB.
+**
+** Threads: a MinHasher signs on one thread at a time (each thread has its own); the sets and
+** the index are for one thread (cm-filter decides duplicates in input order on one thread).
 */
 #ifndef CM_FILTER_DEDUP_H
 #define CM_FILTER_DEDUP_H
@@ -28,9 +32,9 @@
 /* --- exact -------------------------------------------------------------------------- */
 
 typedef struct {
-    uint64_t *aKey;            /* fingerprints (0 = empty slot) */
+    uint64_t *keys;            /* fingerprints (0 = empty slot) */
     size_t cap;                /* slots, a power of two */
-    size_t n;                  /* fingerprints stored */
+    size_t count;              /* fingerprints stored */
 } ExactSet;
 
 /* XXH3-64 of s[0..n) without white space (scratch is reused); never 0. */
@@ -43,7 +47,7 @@ size_t exactset_bytes(const ExactSet *e);
 /* Bytes the table will hold after one more add (it may double). */
 size_t exactset_bytes_next(const ExactSet *e);
 
-/* --- near --------------------------------------------------------------------------- */
+/* --- near: signatures --------------------------------------------------------------- */
 
 #define MH_PERMS 256
 #define MH_BANDS 32
@@ -51,31 +55,72 @@ size_t exactset_bytes_next(const ExactSet *e);
 #define MH_SHINGLE 5
 
 typedef struct {
-    uint64_t aA[MH_PERMS];     /* multipliers (odd) */
-    uint64_t aB[MH_PERMS];     /* offsets */
+    uint64_t mul[MH_PERMS];    /* multipliers a_i (odd) */
+    uint64_t add[MH_PERMS];    /* offsets b_i */
+    uint64_t *tokens;          /* scratch: token hashes of the current document */
+    size_t tokens_cap;         /* room in tokens */
+} MinHasher;
+
+/* The 256 permutations, drawn from the fixed seed (the same in every run). */
+void minhash_init(MinHasher *m);
+void minhash_free(MinHasher *m);
+/* Signature of s[0..n) into sig; returns the number of shingles (0: no tokens). */
+size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_PERMS]);
+/* Estimated Jaccard similarity of two signatures (fraction of equal values). */
+double minhash_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS]);
+
+/* --- near: LSH index ---------------------------------------------------------------- */
+
+typedef struct {
     double threshold;          /* Jaccard estimate at or above which a candidate is a duplicate */
-    uint16_t *aSig;            /* low 16 bits of each kept document's signature, nDocs x 256 */
-    size_t nDocs;              /* kept documents */
-    size_t capDocs;            /* room in aSig */
-    uint64_t *aBandKey;        /* band keys (0 = empty slot) */
-    uint32_t *aBandDoc;        /* document that first had the key */
-    size_t capBand;            /* slots, a power of two */
-    size_t nBand;              /* keys stored */
-    uint64_t *aTok;            /* scratch: token hashes of the current document */
-    size_t capTok;             /* room in aTok */
+    uint16_t *sigs;            /* low 16 bits of each kept document's signature, docs x 256 */
+    size_t docs;               /* kept documents */
+    size_t docs_cap;           /* room in sigs */
+    uint64_t *band_keys;       /* band keys (0 = empty slot) */
+    uint32_t *band_docs;       /* document that first had the key */
+    size_t band_cap;           /* slots, a power of two */
+    size_t band_count;         /* keys stored */
 } NearIndex;
 
 void near_init(NearIndex *x, double threshold);
 void near_free(NearIndex *x);
-/* Signature of s[0..n) into sig; returns the number of shingles (0: no tokens). */
-size_t near_signature(NearIndex *x, const char *s, size_t n, uint32_t sig[MH_PERMS]);
 /* Index of an earlier kept document that sig near-duplicates, or -1. */
 long near_find(const NearIndex *x, const uint32_t sig[MH_PERMS]);
 void near_add(NearIndex *x, const uint32_t sig[MH_PERMS]);
 size_t near_bytes(const NearIndex *x);
 /* Bytes the index will hold after one more near_add (its tables may double). */
 size_t near_bytes_next(const NearIndex *x);
-/* Estimated Jaccard similarity of two signatures (fraction of equal values). */
-double near_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS]);
+
+/* --- the decision ------------------------------------------------------------------- */
+
+/*
+** Exact and near dedup of one stream under a memory cap: first seen wins. A new document is
+** added to the tables while they stay within cap_bytes (counting the doubling a table may
+** need); after that the tables stop growing and later documents are compared with the
+** documents kept so far only.
+*/
+typedef struct {
+    int use_exact;             /* exact dedup on */
+    int use_near;              /* near dedup on */
+    uint64_t cap_bytes;        /* --dedup-memory */
+    int capped;                /* the cap was reached: the tables no longer grow */
+    ExactSet exact;            /* fingerprints of kept documents */
+    NearIndex near;            /* signatures of kept documents */
+} Dedup;
+
+enum { DEDUP_NEW = 0, DEDUP_EXACT, DEDUP_NEAR };
+
+void dedup_init(Dedup *d, int use_exact, int use_near, double threshold, uint64_t cap_bytes);
+void dedup_free(Dedup *d);
+/* Is fp (use_exact) a fingerprint already kept? (lets a caller skip signing a copy) */
+int dedup_has_exact(const Dedup *d, uint64_t fp);
+/* Decide a document from its fingerprint fp (when use_exact) and its signature of `shingles`
+** shingles (when use_near; 0 shingles: not near-deduplicated): DEDUP_EXACT, DEDUP_NEAR, or
+** DEDUP_NEW (then it was added while there was room). */
+int dedup_check(Dedup *d, uint64_t fp, const uint32_t sig[MH_PERMS], size_t shingles);
+/* Documents kept in the tables (the near index's count when near dedup is on). */
+size_t dedup_docs(const Dedup *d);
+/* Bytes the tables hold. */
+size_t dedup_bytes(const Dedup *d);
 
 #endif

@@ -22,8 +22,8 @@ struct ImportScanner {
     pcre2_code *re;               /* the `import` keyword pattern, JIT-compiled */
     pcre2_match_data *md;         /* match data, created once */
     int n;                        /* number of wanted modules */
-    char *aName[IMPORTS_MAX];     /* wanted module names ("numpy", "sklearn.svm") */
-    size_t aLen[IMPORTS_MAX];     /* their lengths */
+    char *names[IMPORTS_MAX];     /* wanted module names ("numpy", "sklearn.svm") */
+    size_t lens[IMPORTS_MAX];     /* their lengths */
     uint64_t all;                 /* mask with every wanted bit set */
 };
 
@@ -108,8 +108,8 @@ ImportScanner *imports_new(char *const *names, int n)
     s->md = pcre2_match_data_create_from_pattern(s->re, NULL);
     s->n = n;
     for (int i = 0; i < n; i++) {
-        s->aName[i] = xstrdup(names[i]);
-        s->aLen[i] = strlen(names[i]);
+        s->names[i] = xstrdup(names[i]);
+        s->lens[i] = strlen(names[i]);
     }
     s->all = n == 64 ? ~0ull : (1ull << n) - 1;
     return s;
@@ -123,34 +123,34 @@ void imports_free(ImportScanner *s)
     if (!s) return;
     pcre2_match_data_free(s->md);
     pcre2_code_free(s->re);
-    for (int i = 0; i < s->n; i++) free(s->aName[i]);
+    for (int i = 0; i < s->n; i++) free(s->names[i]);
     free(s);
 }
 
 /* --- lexer -------------------------------------------------------------------------- */
 
 /*
-** Advance the lexer L over t[L->pos..target) (t has n bytes). Afterwards L->pos may exceed
+** Advance the lexer lx over t[lx->pos..target) (t has n bytes). Afterwards lx->pos may exceed
 ** target when target fell inside an escape or a closing quote: then target is not code.
 */
-static void lex_run(Lex *L, const char *t, size_t n, size_t target)
+static void lex_run(Lex *lx, const char *t, size_t n, size_t target)
 {
-    size_t i = L->pos;
+    size_t i = lx->pos;
     while (i < target) {
-        switch (L->state) {
+        switch (lx->state) {
         case LX_CODE:
             while (i < target && t[i] != '#' && t[i] != '"' && t[i] != '\'') i++;
             if (i >= target) break;
             if (t[i] == '#') {
-                L->state = LX_COMMENT;
+                lx->state = LX_COMMENT;
                 i++;
             } else if (i + 2 < n && t[i + 1] == t[i] && t[i + 2] == t[i]) {
-                L->state = LX_TRIPLE;
-                L->q = t[i];
+                lx->state = LX_TRIPLE;
+                lx->q = t[i];
                 i += 3;
             } else {
-                L->state = LX_STR;
-                L->q = t[i];
+                lx->state = LX_STR;
+                lx->q = t[i];
                 i++;
             }
             break;
@@ -160,27 +160,27 @@ static void lex_run(Lex *L, const char *t, size_t n, size_t target)
                 i = target;
             } else {
                 i = (size_t)(p - t) + 1;
-                L->state = LX_CODE;
+                lx->state = LX_CODE;
             }
             break;
         }
         case LX_STR:
-            while (i < target && t[i] != L->q && t[i] != '\\' && t[i] != '\n') i++;
+            while (i < target && t[i] != lx->q && t[i] != '\\' && t[i] != '\n') i++;
             if (i >= target) break;
             if (t[i] == '\\') {
                 i += 2;                     /* an escape, or a backslash-newline continuation */
             } else {
-                L->state = LX_CODE;         /* closing quote, or an unterminated string */
+                lx->state = LX_CODE;         /* closing quote, or an unterminated string */
                 i++;
             }
             break;
         case LX_TRIPLE:
-            while (i < target && t[i] != L->q && t[i] != '\\') i++;
+            while (i < target && t[i] != lx->q && t[i] != '\\') i++;
             if (i >= target) break;
             if (t[i] == '\\') {
                 i += 2;
-            } else if (i + 2 < n && t[i + 1] == L->q && t[i + 2] == L->q) {
-                L->state = LX_CODE;
+            } else if (i + 2 < n && t[i + 1] == lx->q && t[i + 2] == lx->q) {
+                lx->state = LX_CODE;
                 i += 3;
             } else {
                 i++;
@@ -188,7 +188,7 @@ static void lex_run(Lex *L, const char *t, size_t n, size_t target)
             break;
         }
     }
-    L->pos = i;
+    lx->pos = i;
 }
 
 /* --- statement parsing -------------------------------------------------------------- */
@@ -211,8 +211,8 @@ static int at_statement_start(const char *t, size_t j)
 static void match_name(const ImportScanner *s, const char *name, size_t len, uint64_t *mask)
 {
     for (int i = 0; i < s->n; i++) {
-        size_t w = s->aLen[i];
-        if (len >= w && !memcmp(name, s->aName[i], w) && (len == w || name[w] == '.'))
+        size_t w = s->lens[i];
+        if (len >= w && !memcmp(name, s->names[i], w) && (len == w || name[w] == '.'))
             *mask |= 1ull << i;
     }
 }
@@ -292,7 +292,7 @@ static int parse_statement(const ImportScanner *s, const char *t, size_t n, size
 uint64_t imports_scan(ImportScanner *s, const char *text, size_t n)
 {
     uint64_t mask = 0;
-    Lex L = { 0, LX_CODE, 0 };
+    Lex lx = { 0, LX_CODE, 0 };
     size_t at = 0;
     while (at < n) {
         int rc = pcre2_match(s->re,                  /* the keyword pattern */
@@ -306,8 +306,8 @@ uint64_t imports_scan(ImportScanner *s, const char *text, size_t n)
         uint64_t found = 0;
         if (!parse_statement(s, text, n, h, &found) || !(found & ~mask)) continue;
         /* only now pay for the lexer: is the keyword in code? */
-        if (L.pos <= h) lex_run(&L, text, n, h);
-        if (L.pos != h || L.state != LX_CODE) continue;
+        if (lx.pos <= h) lex_run(&lx, text, n, h);
+        if (lx.pos != h || lx.state != LX_CODE) continue;
         mask |= found;
         if (mask == s->all) break;
     }
@@ -325,7 +325,7 @@ size_t imports_format(const ImportScanner *s, uint64_t mask, char *out, size_t c
     int first = 1;
     for (int i = 0; i < s->n && len < cap; i++) {
         if (!(mask >> i & 1)) continue;
-        k = snprintf(out + len, cap - len, "%s\"%s\"", first ? "" : ",", s->aName[i]);
+        k = snprintf(out + len, cap - len, "%s\"%s\"", first ? "" : ",", s->names[i]);
         if (k < 0) break;
         len += (size_t)k;
         first = 0;

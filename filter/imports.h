@@ -26,6 +26,7 @@
 /* Room for the longest `"imports":[...]` field imports_format writes. */
 #define IMPORTS_FIELD_MAX (IMPORTS_MAX * (IMPORTS_NAME_MAX + 3) + 16)
 
+/* A scanner holds its PCRE2 match data: one thread at a time uses it (give each its own). */
 typedef struct ImportScanner ImportScanner;
 
 /* Compile the scanner for the modules in names[0..n) (n <= IMPORTS_MAX). Returns NULL with

@@ -7,6 +7,7 @@
 */
 #include "quality.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "hash.h"      // defines: hash64_seed
@@ -21,14 +22,14 @@
 */
 void quality_defaults(QualityOpts *q)
 {
-    q->bAutogen = 1;
-    q->maxLine = 1000;
-    q->maxMeanLine = 100;
-    q->minAlnum = 0.25;
-    q->bConfigTest = 1;
-    q->bNoKeywords = 1;
-    q->dropProb = 0.7;
-    q->minEquals = 5;
+    q->autogen = 1;
+    q->max_line = 1000;
+    q->max_mean_line = 100;
+    q->min_alnum = 0.25;
+    q->config_test = 1;
+    q->no_keywords = 1;
+    q->drop_prob = 0.7;
+    q->min_equals = 5;
     q->seed = 0;
 }
 
@@ -49,11 +50,11 @@ const char *quality_rule_name(int rule)
 /* Byte classes for the statistics pass. */
 enum { C_OTHER = 0, C_CONT = 1, C_BREAK = 2, C_ALNUM = 3, C_EQ = 4 };
 static unsigned char byte_class[256];
+static pthread_once_t byte_class_once = PTHREAD_ONCE_INIT;
 
-/* Fill byte_class once (idempotent, so no locking is needed for a race of equal writes). */
-static void classes_init(void)
+/* Fill byte_class (once per process: cm-filter's worker threads share it). */
+static void classes_fill(void)
 {
-    if (byte_class['a']) return;
     for (int c = 0; c < 256; c++) {
         unsigned char k = C_OTHER;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0xC0)
@@ -73,33 +74,33 @@ static void classes_init(void)
 */
 static void stats_slow(const unsigned char *u, size_t n, QualityStats *st)
 {
-    uint64_t cur = 0, nCont = 0, nAlnum = 0, nEq = 0;
+    uint64_t cur = 0, cont = 0, alnum = 0, eq = 0;
     int pending = 0;                      /* characters seen since the last line break */
     for (size_t i = 0; i < n; i++) {
         switch (byte_class[u[i]]) {
         case C_CONT:
-            nCont++;
+            cont++;
             break;
         case C_BREAK:
             if (u[i] == '\n') {
-                st->nNewlines++;
+                st->newlines++;
             } else if (i + 1 < n && u[i + 1] == '\n') {
-                st->nNewlines++;          /* "\r\n" is one break, two characters */
+                st->newlines++;          /* "\r\n" is one break, two characters */
                 i++;
             }
-            st->nLines++;
-            st->lineChars += cur;
-            if (cur > st->maxLine) st->maxLine = cur;
+            st->lines++;
+            st->line_chars += cur;
+            if (cur > st->longest_line) st->longest_line = cur;
             cur = 0;
             pending = 0;
             break;
         case C_ALNUM:
-            nAlnum++;
+            alnum++;
             cur++;
             pending = 1;
             break;
         case C_EQ:
-            nEq++;
+            eq++;
             cur++;
             pending = 1;
             break;
@@ -110,13 +111,13 @@ static void stats_slow(const unsigned char *u, size_t n, QualityStats *st)
         }
     }
     if (pending) {
-        st->nLines++;
-        st->lineChars += cur;
-        if (cur > st->maxLine) st->maxLine = cur;
+        st->lines++;
+        st->line_chars += cur;
+        if (cur > st->longest_line) st->longest_line = cur;
     }
-    st->nChars = n - nCont;
-    st->nAlnum = nAlnum;
-    st->nEquals = nEq;
+    st->chars = n - cont;
+    st->alnum = alnum;
+    st->equals = eq;
 }
 
 /* UTF-8 continuation bytes in u[0..n) (written to vectorise). */
@@ -172,43 +173,43 @@ static uint64_t non_alnum_unicode(const unsigned char *u, size_t n)
 */
 void quality_stats(const char *s, size_t n, QualityStats *st)
 {
-    classes_init();
+    pthread_once(&byte_class_once, classes_fill);
     memset(st, 0, sizeof *st);
     const unsigned char *u = (const unsigned char *)s;
     if (memchr(s, '\r', n)) {
         stats_slow(u, n, st);
-        if (st->nChars != n) st->nAlnum -= non_alnum_unicode(u, n);
+        if (st->chars != n) st->alnum -= non_alnum_unicode(u, n);
         return;
     }
     /* Fast path, only "\n" breaks: counts in one vectorised pass, lines with memchr. */
-    uint64_t nCont = 0, nAlnum = 0, nEq = 0;
+    uint64_t cont = 0, alnum = 0, eq = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = u[i];
-        nCont += (c & 0xC0) == 0x80;
-        nAlnum += (unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10 || c >= 0xC0;
-        nEq += c == '=';
+        cont += (c & 0xC0) == 0x80;
+        alnum += (unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10 || c >= 0xC0;
+        eq += c == '=';
     }
-    uint64_t maxChars = 0, nNl = 0;
+    uint64_t longest = 0, newlines = 0;
     const char *p = s, *end = s + n;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
         size_t len = (size_t)(e - p);
-        if (len > maxChars) {              /* only then count its characters */
+        if (len > longest) {              /* only then count its characters */
             uint64_t chars = len - count_cont((const unsigned char *)p, len);
-            if (chars > maxChars) maxChars = chars;
+            if (chars > longest) longest = chars;
         }
-        st->nLines++;
+        st->lines++;
         if (!nl) break;
-        nNl++;
+        newlines++;
         p = nl + 1;
     }
-    st->nNewlines = nNl;
-    st->nChars = n - nCont;
-    st->lineChars = st->nChars - nNl;
-    st->maxLine = maxChars;
-    st->nAlnum = nCont ? nAlnum - non_alnum_unicode(u, n) : nAlnum;
-    st->nEquals = nEq;
+    st->newlines = newlines;
+    st->chars = n - cont;
+    st->line_chars = st->chars - newlines;
+    st->longest_line = longest;
+    st->alnum = cont ? alnum - non_alnum_unicode(u, n) : alnum;
+    st->equals = eq;
 }
 
 /* --- keyword rules ------------------------------------------------------------------ */
@@ -268,7 +269,7 @@ int quality_check(const QualityOpts *q, const char *s, size_t n, Buf *scratch)
 
     const char *low = NULL;
     size_t head = 0;
-    if (q->bAutogen || q->bConfigTest || q->bNoKeywords) {
+    if (q->autogen || q->config_test || q->no_keywords) {
         buf_reset(scratch);
         buf_grow(scratch, n + 1);
         char *d = scratch->buf;
@@ -281,23 +282,23 @@ int quality_check(const QualityOpts *q, const char *s, size_t n, Buf *scratch)
         low = d;
         head = first_lines_end(s, n, 5);
     }
-    if (q->bAutogen && any_word(low, head, autogen)) return Q_AUTOGEN;
-    if (q->maxLine > 0 && st.maxLine > (uint64_t)q->maxLine) return Q_MAX_LINE;
-    if (q->maxMeanLine > 0 && st.nLines > 0 &&
-        (double)st.lineChars / (double)st.nLines > q->maxMeanLine)
+    if (q->autogen && any_word(low, head, autogen)) return Q_AUTOGEN;
+    if (q->max_line > 0 && st.longest_line > (uint64_t)q->max_line) return Q_MAX_LINE;
+    if (q->max_mean_line > 0 && st.lines > 0 &&
+        (double)st.line_chars / (double)st.lines > q->max_mean_line)
         return Q_MEAN_LINE;
-    if (q->minAlnum > 0 && st.nChars > 0 && (double)st.nAlnum / (double)st.nChars < q->minAlnum)
+    if (q->min_alnum > 0 && st.chars > 0 && (double)st.alnum / (double)st.chars < q->min_alnum)
         return Q_ALNUM;
-    if (q->bConfigTest) {
-        uint64_t limit = (uint64_t)(0.05 * (double)st.nNewlines);
+    if (q->config_test) {
+        uint64_t limit = (uint64_t)(0.05 * (double)st.newlines);
         if ((any_word(low, head, cfgtest) || count_above(low, n, "config", limit) ||
              count_above(low, n, "test", limit)) &&
-            quality_unit(q, s, n, Q_CONFIG_TEST) < q->dropProb)
+            quality_unit(q, s, n, Q_CONFIG_TEST) < q->drop_prob)
             return Q_CONFIG_TEST;
     }
-    if (q->bNoKeywords && !any_word(low, n, keywords) &&
-        quality_unit(q, s, n, Q_NO_KEYWORDS) < q->dropProb)
+    if (q->no_keywords && !any_word(low, n, keywords) &&
+        quality_unit(q, s, n, Q_NO_KEYWORDS) < q->drop_prob)
         return Q_NO_KEYWORDS;
-    if (q->minEquals > 0 && st.nEquals < (uint64_t)q->minEquals) return Q_FEW_ASSIGN;
+    if (q->min_equals > 0 && st.equals < (uint64_t)q->min_equals) return Q_FEW_ASSIGN;
     return Q_OK;
 }

@@ -133,8 +133,9 @@ int lr_next(LineReader *r, char **line, size_t *len)
             r->consumed += n + 1;
             r->start += n + 1;
             if (n > r->max_line) {
-                error("%s: line %llu: longer than the limit of %zu bytes", r->name,
-                      (unsigned long long)r->lineno, r->max_line);
+                if (!r->quiet)
+                    error("%s: line %llu: longer than the limit of %zu bytes", r->name,
+                          (unsigned long long)r->lineno, r->max_line);
                 return -1;
             }
             *line = p;
@@ -146,8 +147,9 @@ int lr_next(LineReader *r, char **line, size_t *len)
             /* skip the rest of the oversized line without keeping it */
             r->lineno++;
             r->offset = r->consumed;
-            error("%s: line %llu: longer than the limit of %zu bytes", r->name,
-                  (unsigned long long)r->lineno, r->max_line);
+            if (!r->quiet)
+                error("%s: line %llu: longer than the limit of %zu bytes", r->name,
+                      (unsigned long long)r->lineno, r->max_line);
             uint64_t skipped = avail;
             r->start = r->end = 0;
             for (;;) {
@@ -178,7 +180,7 @@ int lr_next(LineReader *r, char **line, size_t *len)
             return 1;
         }
         if (lr_fill(r) < 0) {
-            error("cannot read '%s': %s", r->name, strerror(r->err));
+            if (!r->quiet) error("cannot read '%s': %s", r->name, strerror(r->err));
             return -1;
         }
     }

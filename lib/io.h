@@ -49,6 +49,7 @@ typedef struct {
     uint64_t consumed;   /* bytes returned so far (offset of the next line) */
     int eof;             /* read() returned 0 */
     int err;             /* errno of a failed read, or 0 */
+    int quiet;           /* 1: lr_next prints nothing, its caller reports the fault (0 by lr_init) */
 } LineReader;
 
 void lr_init(LineReader *r, int fd, const char *name, size_t max_line);

@@ -294,6 +294,40 @@ int ri_next(RecordInput *ri)
     }
 }
 
+int ri_take_line(RecordInput *ri, char **line, size_t *len)
+{
+    ri->lr.quiet = 1;
+    int k = lr_next(&ri->lr, line, len);
+    if (k > 0) {
+        ri->bytes += *len + 1;
+        return 1;
+    }
+    if (k == 0 && !ri->lr.err) return 0;
+    ri->err = ri->lr.err ? RI_ERR_READ : RI_ERR_TOO_LONG;
+    return -1;
+}
+
+int ri_report(RecordInput *ri, RecordErr kind, uint64_t lineno, uint64_t byte, const char *why)
+{
+    if (kind == RI_ERR_READ) {
+        error("cannot read '%s': %s", ri->name, strerror(ri->lr.err));
+        ri->err = RI_ERR_READ;
+        ri->status = CM_EIO;
+        return -1;
+    }
+    if (kind == RI_ERR_TOO_LONG)
+        error("%s: line %llu: longer than the limit of %zu bytes", ri->name,
+              (unsigned long long)lineno, ri->lr.max_line);
+    else
+        error("%s: line %llu: byte %llu: %s", ri->name, (unsigned long long)lineno,
+              (unsigned long long)byte, why);
+    ri_bad(ri, kind == RI_ERR_TOO_LONG ? RI_ERR_TOO_LONG : RI_ERR_PARSE);
+    if (ri->skip_bad) return 0;
+    error("%s: output stopped at line %llu (use --on-error skip to go on)", ri->name,
+          (unsigned long long)lineno);
+    return -1;
+}
+
 void ri_close(RecordInput *ri)
 {
     if (ri->fd >= 0) lr_free(&ri->lr);

@@ -106,4 +106,22 @@ int ri_next(RecordInput *ri);
 /* Close the file (not stdin) and free the reader. */
 void ri_close(RecordInput *ri);
 
+/*
+** Lines parsed on other threads (cm-filter --threads): ri_take_line hands out the lines of an
+** ri_open'ed input in order and prints nothing; whoever then meets them in input order skips
+** the blank ones (record_line_blank), parses the others (record_parse) and reports each fault
+** with ri_report, which prints the message ri_next would have printed, counts it and sets the
+** status. (ri->records is not counted on this path.)
+*/
+/* 1: a line in *line, *len (valid until the next call; its number and byte offset are
+** ri->lr.lineno and ri->lr.offset); 0: the end of the input; -1: a fault of line
+** ri->lr.lineno, not reported yet: ri->err is RI_ERR_TOO_LONG (the line was skipped, the next
+** call goes on) or RI_ERR_READ (the input ends there). */
+int ri_take_line(RecordInput *ri, char **line, size_t *len);
+/* Report a fault of line `lineno`: RI_ERR_PARSE (byte: its offset in the input, why: the
+** record's err), RI_ERR_TOO_LONG or RI_ERR_READ (as ri_take_line returned them). Returns -1
+** when the input stops there (a read error; a bad line under --on-error fail, after "output
+** stopped at line L"), 0 to go on. */
+int ri_report(RecordInput *ri, RecordErr kind, uint64_t lineno, uint64_t byte, const char *why);
+
 #endif

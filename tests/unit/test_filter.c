@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,34 +108,34 @@ static void test_quality_stats(void **state)
     QualityStats st;
     const char *t = "ab = 1\r\ncd\n\xc3\xa9t\xc3\xa9\rx";
     quality_stats(t, strlen(t), &st);
-    assert_int_equal(st.nLines, 4);           /* "ab = 1", "cd", "été", "x" */
-    assert_int_equal(st.maxLine, 6);
-    assert_int_equal(st.lineChars, 6 + 2 + 3 + 1);
-    assert_int_equal(st.nNewlines, 2);
-    assert_int_equal(st.nEquals, 1);
-    assert_int_equal(st.nChars, strlen(t) - 2);  /* two continuation bytes */
-    assert_int_equal(st.nAlnum, 2 + 1 + 2 + 3 + 1);
+    assert_int_equal(st.lines, 4);           /* "ab = 1", "cd", "été", "x" */
+    assert_int_equal(st.longest_line, 6);
+    assert_int_equal(st.line_chars, 6 + 2 + 3 + 1);
+    assert_int_equal(st.newlines, 2);
+    assert_int_equal(st.equals, 1);
+    assert_int_equal(st.chars, strlen(t) - 2);  /* two continuation bytes */
+    assert_int_equal(st.alnum, 2 + 1 + 2 + 3 + 1);
     /* the same text with "\n" only (the fast path) */
     const char *f = "ab = 1\ncd\n\xc3\xa9t\xc3\xa9\nx";
     quality_stats(f, strlen(f), &st);
-    assert_int_equal(st.nLines, 4);
-    assert_int_equal(st.maxLine, 6);
-    assert_int_equal(st.lineChars, 6 + 2 + 3 + 1);
-    assert_int_equal(st.nNewlines, 3);
-    assert_int_equal(st.nEquals, 1);
-    assert_int_equal(st.nChars, strlen(f) - 2);
-    assert_int_equal(st.nAlnum, 2 + 1 + 2 + 3 + 1);
+    assert_int_equal(st.lines, 4);
+    assert_int_equal(st.longest_line, 6);
+    assert_int_equal(st.line_chars, 6 + 2 + 3 + 1);
+    assert_int_equal(st.newlines, 3);
+    assert_int_equal(st.equals, 1);
+    assert_int_equal(st.chars, strlen(f) - 2);
+    assert_int_equal(st.alnum, 2 + 1 + 2 + 3 + 1);
     /* non-ASCII characters are alphanumeric as Python's isalnum() says: a b c ½ ² yes;
     ** — → © and a combining accent no (fast and slow paths) */
     const char *u8 = "a" "\xe2\x80\x94" "b" "\xe2\x86\x92" "c" "\xc2\xa9" "\xc2\xbd" "\xc2\xb2" "e" "\xcc\x81";
     quality_stats(u8, strlen(u8), &st);
-    assert_int_equal(st.nChars, 10);
-    assert_int_equal(st.nAlnum, 6);
+    assert_int_equal(st.chars, 10);
+    assert_int_equal(st.alnum, 6);
     Buf r = { 0 };
     buf_adds(&r, u8);
     buf_adds(&r, "\r\n");
     quality_stats(r.buf, r.len, &st);
-    assert_int_equal(st.nAlnum, 6);
+    assert_int_equal(st.alnum, 6);
     buf_free(&r);
     /* a long line of 2-byte characters is measured in characters */
     Buf b = { 0 };
@@ -142,14 +143,14 @@ static void test_quality_stats(void **state)
     for (int i = 0; i < 10; i++) buf_adds(&b, "\xc3\xa9");
     buf_adds(&b, "\nabcdefgh\n");
     quality_stats(b.buf, b.len, &st);
-    assert_int_equal(st.maxLine, 10);
-    assert_int_equal(st.nLines, 3);
+    assert_int_equal(st.longest_line, 10);
+    assert_int_equal(st.lines, 3);
     buf_free(&b);
     quality_stats("", 0, &st);
-    assert_int_equal(st.nLines, 0);
+    assert_int_equal(st.lines, 0);
     quality_stats("\n", 1, &st);
-    assert_int_equal(st.nLines, 1);
-    assert_int_equal(st.maxLine, 0);
+    assert_int_equal(st.lines, 1);
+    assert_int_equal(st.longest_line, 0);
 }
 
 /* A file that passes every rule: returns it in b. */
@@ -165,7 +166,7 @@ static void test_quality_thresholds(void **state)
 {
     QualityOpts q;
     quality_defaults(&q);
-    q.dropProb = 1;
+    q.drop_prob = 1;
     Buf b = { 0 }, scratch = { 0 };
     good_file(&b);
     assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), Q_OK);
@@ -180,7 +181,7 @@ static void test_quality_thresholds(void **state)
         assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), extra ? Q_MAX_LINE : Q_OK);
     }
     /* mean line length: exactly 100 passes, just above does not */
-    q.maxLine = 0;
+    q.max_line = 0;
     for (int extra = 0; extra < 2; extra++) {
         buf_reset(&b);
         buf_adds(&b, "def f(a=1, b=2, c=3, d=4, e=5): pass");    /* 36 chars */
@@ -190,7 +191,7 @@ static void test_quality_thresholds(void **state)
         assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), extra ? Q_MEAN_LINE : Q_OK);
     }
     quality_defaults(&q);
-    q.dropProb = 1;
+    q.drop_prob = 1;
     /* alphanumeric fraction: 25 of 100 passes, 24 of 100 does not */
     for (int extra = 0; extra < 2; extra++) {
         buf_reset(&b);
@@ -220,7 +221,7 @@ static void test_quality_thresholds(void **state)
     buf_reset(&b);
     buf_adds(&b, "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n");
     assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), Q_NO_KEYWORDS);
-    q.bNoKeywords = 0;
+    q.no_keywords = 0;
     assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), Q_OK);
     buf_free(&b);
     buf_free(&scratch);
@@ -230,7 +231,7 @@ static void test_quality_config_test_count(void **state)
 {
     QualityOpts q;
     quality_defaults(&q);
-    q.dropProb = 1;
+    q.drop_prob = 1;
     Buf b = { 0 }, scratch = { 0 };
     /* 40 newlines: limit int(0.05*40) = 2 occurrences of "test" allowed, 3 are too many */
     for (int extra = 0; extra < 2; extra++) {
@@ -250,10 +251,10 @@ static void test_quality_config_test_count(void **state)
     buf_adds(&c, "# Configuration file for the app\n");
     buf_add(&c, b.buf, b.len);
     assert_int_equal(quality_check(&q, c.buf, c.len, &scratch), Q_CONFIG_TEST);
-    q.dropProb = 0;
+    q.drop_prob = 0;
     assert_int_equal(quality_check(&q, c.buf, c.len, &scratch), Q_OK);
-    q.bConfigTest = 0;
-    q.dropProb = 1;
+    q.config_test = 0;
+    q.drop_prob = 1;
     assert_int_equal(quality_check(&q, c.buf, c.len, &scratch), Q_OK);
     buf_free(&c);
     buf_free(&b);
@@ -299,7 +300,7 @@ static void test_exact_fingerprint(void **state)
     for (uint64_t i = 1; i <= 5000; i++) exactset_add(&e, i * 0x9E3779B97F4A7C15ull);
     exactset_add(&e, fa);
     exactset_add(&e, fa);
-    assert_int_equal(e.n, 5001);
+    assert_int_equal(e.count, 5001);
     assert_true(exactset_has(&e, fa));
     assert_true(exactset_has(&e, 77 * 0x9E3779B97F4A7C15ull));
     assert_false(exactset_has(&e, 5001 * 0x9E3779B97F4A7C15ull));
@@ -325,33 +326,102 @@ static void make_file(Buf *b, unsigned seed, int v)
 static void test_near_dedup(void **state)
 {
     NearIndex x;
+    MinHasher m;
     near_init(&x, 0.85);
+    minhash_init(&m);
     Buf a = { 0 }, b = { 0 };
     uint32_t sa[MH_PERMS], sb[MH_PERMS];
     make_file(&a, 1, 0);
     make_file(&b, 1, 1);
-    assert_true(near_signature(&x, a.buf, a.len, sa) > 0);
-    assert_true(near_signature(&x, b.buf, b.len, sb) > 0);
-    assert_true(near_similarity(sa, sb) >= 0.85);
+    assert_true(minhash_signature(&m, a.buf, a.len, sa) > 0);
+    assert_true(minhash_signature(&m, b.buf, b.len, sb) > 0);
+    assert_true(minhash_similarity(sa, sb) >= 0.85);
     assert_int_equal(near_find(&x, sa), -1);
     near_add(&x, sa);
     assert_int_equal(near_find(&x, sb), 0);
     /* 50 distinct files are all new */
     for (unsigned s = 2; s < 52; s++) {
         make_file(&b, s, 0);
-        near_signature(&x, b.buf, b.len, sb);
-        assert_true(near_similarity(sa, sb) < 0.5);
+        minhash_signature(&m, b.buf, b.len, sb);
+        assert_true(minhash_similarity(sa, sb) < 0.5);
         assert_int_equal(near_find(&x, sb), -1);
         near_add(&x, sb);
     }
-    assert_int_equal(x.nDocs, 51);
+    assert_int_equal(x.docs, 51);
     /* no tokens, no shingles */
-    assert_int_equal(near_signature(&x, "+-*/ \n", 6, sb), 0);
+    assert_int_equal(minhash_signature(&m, "+-*/ \n", 6, sb), 0);
     /* 1-4 tokens: one shingle */
-    assert_int_equal(near_signature(&x, "a b c", 5, sb), 1);
+    assert_int_equal(minhash_signature(&m, "a b c", 5, sb), 1);
     near_free(&x);
+    minhash_free(&m);
     buf_free(&a);
     buf_free(&b);
+}
+
+/* The signature as dedup.h defines it, one shingle and one permutation at a time. */
+static size_t reference_signature(const MinHasher *m, const char *s, size_t n, uint32_t *sig)
+{
+    uint64_t tok[4096];
+    size_t count = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
+    for (size_t i = 0; i < n && count < 4096;) {
+        int word = 0;
+        uint64_t h = 0x9E3779B97F4A7C15ull;
+        while (i < n && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) {
+            h = (h ^ u[i++]) * 0x100000001B3ull;
+            word = 1;
+        }
+        if (!word) {
+            i++;
+            continue;
+        }
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+        tok[count++] = h ^ (h >> 31);
+    }
+    if (count == 0) return 0;
+    size_t shingles = count < MH_SHINGLE ? 1 : count - MH_SHINGLE + 1;
+    for (size_t j = 0; j < shingles; j++) {
+        uint64_t x;
+        if (count < MH_SHINGLE) {
+            x = hash64(tok, count * sizeof *tok);
+        } else {
+            x = tok[j];
+            for (int k = 1; k < MH_SHINGLE; k++)
+                x = ((x << 23) | (x >> 41)) ^ (tok[j + k] * 0x9E3779B97F4A7C15ull);
+            x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+            x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+            x ^= x >> 31;
+        }
+        for (int i = 0; i < MH_PERMS; i++) {
+            uint32_t v = (uint32_t)((m->mul[i] * x + m->add[i]) >> 32);
+            if (v < sig[i]) sig[i] = v;
+        }
+    }
+    return shingles;
+}
+
+/* The blocked minima (minhash_signature) agree with the definition, on every size of file. */
+static void test_minhash_reference(void **state)
+{
+    MinHasher m;
+    minhash_init(&m);
+    Buf b = { 0 };
+    uint32_t got[MH_PERMS], want[MH_PERMS];
+    uint64_t st = 42;
+    for (int t = 0; t < 300; t++) {
+        buf_reset(&b);
+        int words = t < 10 ? t : (int)(splitmix64(&st) % 2000);
+        for (int w = 0; w < words; w++)
+            buf_addf(&b, "%s%llx", w % 7 ? " " : "\n\t(", (unsigned long long)(splitmix64(&st) % 5000));
+        if (t % 5 == 0) buf_adds(&b, " \xc3\xa9t\xc3\xa9_x = 1");
+        size_t n = minhash_signature(&m, b.buf ? b.buf : "", b.len, got);
+        assert_int_equal(n, reference_signature(&m, b.buf ? b.buf : "", b.len, want));
+        assert_memory_equal(got, want, sizeof got);
+    }
+    buf_free(&b);
+    minhash_free(&m);
 }
 
 int main(void)
@@ -367,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_quality_unit_deterministic),
         cmocka_unit_test(test_exact_fingerprint),
         cmocka_unit_test(test_near_dedup),
+        cmocka_unit_test(test_minhash_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
