@@ -373,12 +373,7 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
 */
 static void copy_tokens(const Corpus *c, const CShard *s, uint64_t off, size_t n, uint32_t *out)
 {
-    if (c->dtype == 4) {
-        memcpy(out, s->data + 4 * off, 4 * n);
-    } else {
-        const uint16_t *p = (const uint16_t *)(const void *)s->data + off;
-        for (size_t i = 0; i < n; i++) out[i] = p[i];
-    }
+    shard_tokens_get(s->data, c->dtype, off, n, out);
 }
 
 /*

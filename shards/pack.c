@@ -639,14 +639,10 @@ static int pack_shard_write(Packer *p, const unsigned char *ids, uint32_t n)
         room /= p->dtype; /* chunks are a multiple of 4 bytes: never 0 */
         size_t k = n < room ? n : room;
         if (p->dtype == 4) {
-            memcpy(dst, ids, 4 * k);
+            memcpy(dst, ids, 4 * k); /* little-endian in, little-endian out */
         } else {
-            for (size_t i = 0; i < k; i++) { /* the low half of each id (ids < 65536) */
-                uint32_t v;
-                memcpy(&v, ids + 4 * i, 4);
-                uint16_t w = (uint16_t)v;
-                memcpy(dst + 2 * i, &w, 2);
-            }
+            for (size_t i = 0; i < k; i++) /* the low half of each id (ids < 65536) */
+                le_put16(dst + 2 * i, (uint16_t)le_get32(ids + 4 * i));
         }
         sw_commit(p->sw, k * p->dtype);
         ids += 4 * k;

@@ -32,6 +32,8 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
+#include "le.h"
+
 #define SHARD_MAGIC "CMSHARD"           /* 8 bytes with the NUL */
 #define SHARD_VERSION 1
 #define SHARD_HEADER_BYTES 256          /* meaningful header bytes */
@@ -60,6 +62,18 @@ void shard_header_encode(const ShardHeader *h, unsigned char *out);
 ** ("bad magic", "header checksum mismatch", "format version 7 not supported", ...). */
 int shard_header_decode(ShardHeader *h, const unsigned char *buf, size_t n, char *err,
                         size_t errlen);
+
+/* Copy n tokens of a payload (little-endian, dtype bytes each) from token `from` into out,
+** widened to uint32. */
+static inline void shard_tokens_get(const unsigned char *payload, uint32_t dtype, uint64_t from,
+                                    size_t n, uint32_t *out)
+{
+    const unsigned char *p = payload + dtype * from;
+    if (dtype == 4)
+        for (size_t i = 0; i < n; i++) out[i] = le_get32(p + 4 * i);
+    else
+        for (size_t i = 0; i < n; i++) out[i] = le_get16(p + 2 * i);
+}
 
 /* Bytes per token for a vocabulary: 2 when every id fits in uint16, else 4. */
 uint32_t shard_dtype_for_vocab(uint32_t vocab_size);

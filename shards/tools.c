@@ -189,8 +189,7 @@ static int verify_shard(Index *x, const char *dir, sqlite3_stmt *docs, int64_t i
         } else {
             uint64_t last = off + n - 1;
             uint32_t t;
-            if (x->dtype == 2) { uint16_t v; memcpy(&v, pay + 2 * last, 2); t = v; }
-            else memcpy(&t, pay + 4 * last, 4);
+            shard_tokens_get(pay, x->dtype, last, 1, &t);
             if (t != x->eot_id) {
                 error("%s: document %lld does not end with the end-of-text id (%u, found %u)",
                       path, (long long)did, x->eot_id, t);
