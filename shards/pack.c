@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
+#include "cli.h"         // defines: CM_VERSION
 #include "hash.h"       // defines: hash64_seed, Hash64State
 #include "io.h"         // defines: Progress
 #include "json.h"       // defines: JsonObj, json_parse_object
@@ -258,7 +259,7 @@ static int pack_create_index(Packer *p)
     sqlite3_bind_text(st, 9, seed, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 10, p->o->cmdline ? p->o->cmdline : "cm-shards pack", -1,
                       SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, CM_SHARDS_VERSION, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, CM_VERSION, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 12, now, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
@@ -1113,7 +1114,7 @@ int pack_run(const PackOpts *o)
     } else if (rc == CM_EDATA) {
         error("kept the %llu complete documents before the fault in %s ('pack --resume' with a "
               "complete input finishes the job)", (unsigned long long)p->next_doc, o->dir);
-    } else if (p->prog.on) {
+    } else if (p->prog.on && !o->quiet) {
         fprintf(stderr, "%s: packed %llu documents, %llu tokens into %llu shards in %s\n",
                 cm_prog, (unsigned long long)p->docs_done, (unsigned long long)p->tokens_done,
                 (unsigned long long)p->shard_id, o->dir);

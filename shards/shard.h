@@ -40,7 +40,6 @@
 #define SHARD_PAYLOAD_OFFSET 4096       /* page-aligned start of the tokens */
 #define INDEX_VERSION 1                 /* schema version of index.sqlite */
 #define INDEX_NAME "index.sqlite"
-#define CM_SHARDS_VERSION "0.1.0"       /* codemill version stored in the index */
 #define SPLIT_SEED_DEFAULT 0x636f64656d696c6cull /* "codemill" in ASCII */
 
 typedef struct {

@@ -23,6 +23,7 @@ typedef struct {
     int resume;               /* finish an interrupted pack */
     int force;                /* replace an existing corpus */
     int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
+    int quiet;                /* no summary line on stderr */
     const char *cmdline;      /* stored in the index */
 } PackOpts;
 

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "corpus.h"        // defines: corpus_open, corpus_read_tokens
+#include "cli.h"         // defines: CM_VERSION
 #include "hash.h"          // defines: hash64, hash_hex
 #include "io.h"            // defines: Out, Progress
 #include "json.h"          // defines: json_escape_out
@@ -586,7 +587,7 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
                 "INSERT INTO corpus SELECT format_version, tokenizer_fingerprint, "
                 "tokenizer_json, vocab_size, eot_id, dtype, shard_tokens, valid_fraction, "
                 "split_seed, %Q, %Q, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ','now'), 0 FROM src.corpus",
-                cmdline ? cmdline : "cm-shards merge", CM_SHARDS_VERSION);
+                cmdline ? cmdline : "cm-shards merge", CM_VERSION);
             bad = index_exec(db, sql, ipath);
             sqlite3_free(sql);
             if (bad || index_exec(db, "COMMIT", ipath)) goto out;
