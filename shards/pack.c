@@ -37,6 +37,7 @@
 #include <sqlite3.h>
 
 #include "cli.h"         // defines: CM_VERSION
+#include "corpus_index.h"  // defines: CorpusIndex, corpus_index_attach, corpus_check_shards
 #include "hash.h"       // defines: hash64_seed, Hash64State
 #include "io.h"         // defines: Progress
 #include "json.h"       // defines: JsonObj, json_parse_object
@@ -134,16 +135,6 @@ static double thread_cpu_sec(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/*
-** Split of a repository: XXH3-64(repo_name, seed) mapped to [0,1) and compared with the fraction.
-*/
-int split_is_valid(const char *repo, size_t n, double valid_fraction, uint64_t seed)
-{
-    uint64_t h = hash64_seed(repo ? repo : "", repo ? n : 0, seed);
-    double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
-    return u < valid_fraction;
 }
 
 // ----------------------------------------------------------------------------
@@ -268,52 +259,66 @@ static int pack_create_index(Packer *p)
 }
 
 /*
-** Read back the settings of a corpus being resumed and check the input matches it. Sets
-** next_doc and shard_id. Returns 0, -1 when there is no schema yet, or an exit status.
+** Does the index hold a corpus table? 1, 0, or -1 when it cannot be read (not a database).
 */
-static int pack_load_resume(Packer *p, int *complete)
+static int index_has_corpus(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db, "SELECT tokenizer_fingerprint, dtype, shard_tokens, "
-                           "valid_fraction, split_seed, complete, vocab_size, eot_id FROM corpus", -1, &st, NULL)
-        != SQLITE_OK) {
-        sqlite3_finalize(st);
-        return -1; /* no schema: the first pack died before creating it */
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
-        error("%s: no corpus row: not an index made by cm-shards pack", p->ipath);
-        return CM_EFORMAT;
-    }
-    uint64_t fp = 0, seed = 0;
-    int bad = index_parse_hex64((const char *)sqlite3_column_text(st, 0), &fp) ||
-              index_parse_hex64((const char *)sqlite3_column_text(st, 4), &seed);
-    p->dtype = (uint32_t)sqlite3_column_int(st, 1);
-    p->shard_tokens = (uint64_t)sqlite3_column_int64(st, 2);
-    p->valid_fraction = sqlite3_column_double(st, 3);
-    p->split_seed = seed;
-    *complete = sqlite3_column_int(st, 5);
-    uint32_t vocab = (uint32_t)sqlite3_column_int64(st, 6), eot = (uint32_t)sqlite3_column_int64(st, 7);
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'corpus'", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        rc = sqlite3_column_int(st, 0) > 0;
     sqlite3_finalize(st);
-    if (bad || (p->dtype != 2 && p->dtype != 4) || p->shard_tokens == 0) {
-        error("%s: damaged corpus row", p->ipath);
-        return CM_EFORMAT;
-    }
-    if (fp == p->ts.hdr.fingerprint &&
-        (vocab != p->ts.hdr.vocab_size || eot != p->ts.hdr.eot_id)) {
+    return rc;
+}
+
+/*
+** Check the input's tokenizer against the corpus being resumed. Returns 0 or CM_EDATA.
+*/
+static int pack_check_tokenizer(Packer *p, const CorpusIndex *x)
+{
+    const TsHeader *h = &p->ts.hdr;
+    if (x->fingerprint == h->fingerprint &&
+        (x->vocab_size != h->vocab_size || x->eot_id != h->eot_id)) {
         error("%s: the input was made with another tokenizer (vocabulary %u, end-of-text %u) "
-              "than the corpus being resumed (%u, %u)", p->o->input, p->ts.hdr.vocab_size,
-              p->ts.hdr.eot_id, vocab, eot);
+              "than the corpus being resumed (%u, %u)", p->o->input, h->vocab_size, h->eot_id,
+              x->vocab_size, x->eot_id);
         return CM_EDATA;
     }
-    if (fp != p->ts.hdr.fingerprint) {
+    if (x->fingerprint != h->fingerprint) {
         char a[17], b[17];
-        hash_hex(fp, a);
-        hash_hex(p->ts.hdr.fingerprint, b);
+        hash_hex(x->fingerprint, a);
+        hash_hex(h->fingerprint, b);
         error("%s: the input was made with another tokenizer (fingerprint %s) than the corpus "
               "being resumed (%s)", p->o->input, b, a);
         return CM_EDATA;
     }
+    return 0;
+}
+
+/*
+** Read back the settings of a corpus being resumed through the one corpus opener/checker
+** (corpus_index.h: the corpus row, every recorded shard checked) and check the input matches
+** it. Sets next_doc and shard_id. Returns 0, -1 when there is no schema yet, or an exit status.
+*/
+static int pack_load_resume(Packer *p, int *complete)
+{
+    int has = index_has_corpus(p->db);
+    if (has == 0) return -1; /* no schema: the first pack died before creating it */
+    CorpusIndex x;
+    CorpusFaults f = {NULL, 0, 0, 0};
+    int rc = corpus_index_attach(&x, p->o->dir, p->db, &f);
+    if (!rc) rc = corpus_check_shards(&x, &f);
+    if (!rc) rc = pack_check_tokenizer(p, &x);
+    p->dtype = x.dtype;
+    p->shard_tokens = x.shard_tokens;
+    p->valid_fraction = x.valid_fraction;
+    p->split_seed = x.split_seed;
+    *complete = x.complete;
+    corpus_index_close(&x);
+    if (rc) return rc;
+    sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(p->db, "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM documents), "
                            "(SELECT COALESCE(MAX(id) + 1, 0) FROM shards)", -1, &st, NULL)
             != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
@@ -417,6 +422,20 @@ static int pack_open(Packer *p)
         return CM_EIO;
     }
     sqlite3_busy_timeout(p->db, 5000);
+    int fresh = 1;
+    if (had_index && o->resume) { /* read before the pragmas: a damaged index is refused as such */
+        int complete = 0;
+        int rc = pack_load_resume(p, &complete);
+        if (rc > 0) return rc;
+        if (rc == 0) {
+            fresh = 0;
+            if (complete) {
+                warn("%s: the corpus is already complete (%llu documents): nothing to do",
+                     o->dir, (unsigned long long)p->next_doc);
+                return -1;
+            }
+        }
+    }
     /* CM_SHARDS_PRAGMAS replaces these (for measurements; CM_SHARDS_TIMING prints phases) */
     const char *pragmas = getenv("CM_SHARDS_PRAGMAS");
     /* measured: 16 KiB pages cut the insert CPU by ~15% against 4 KiB. A rollback journal
@@ -431,20 +450,6 @@ static int pack_open(Packer *p)
                             "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY";
     if (index_exec(p->db, pragmas, p->ipath))
         return CM_EIO;
-    int fresh = 1;
-    if (had_index && o->resume) {
-        int complete = 0;
-        int rc = pack_load_resume(p, &complete);
-        if (rc > 0) return rc;
-        if (rc == 0) {
-            fresh = 0;
-            if (complete) {
-                warn("%s: the corpus is already complete (%llu documents): nothing to do",
-                     o->dir, (unsigned long long)p->next_doc);
-                return -1;
-            }
-        }
-    }
     if (fresh) {
         p->dtype = shard_dtype_for_vocab(p->ts.hdr.vocab_size);
         p->shard_tokens = o->shard_tokens;
