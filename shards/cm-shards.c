@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic.h"  // defines: atomic_signals_init
 #include "cli.h"     // defines: CliSpec, CliOpt, cli_dispatch
 #include "shard.h"   // defines: SPLIT_SEED_DEFAULT
 #include "shards.h"  // defines: pack_run, verify_run, stats_run, cat_run, merge_run, split_run
@@ -393,6 +394,7 @@ static const char about[] =
 int main(int argc, char **argv)
 {
     cm_init("cm-shards");
+    atomic_signals_init(); /* stop signals: cm_stopping() in pack, verify, cat, merge, split */
     for (int i = 0; i < argc; i++) {
         if (i) buf_addc(&g_cmdline, ' ');
         buf_adds(&g_cmdline, argv[i]);
