@@ -34,7 +34,7 @@ typedef struct {
     size_t cap;         /* allocated */
     Buf text, fixed;    /* its decoded text, and the text with invalid UTF-8 repaired */
     Out o;              /* stdout */
-} Cat;
+} CatState;
 
 /*
 ** Write a JSON string member "key":"value" (value NULL: nothing written).
@@ -57,7 +57,7 @@ static void put_column(Out *o, int *first, const char *key, sqlite3_stmt *st, in
 /*
 ** "ids":[...] or "content":"..." of n ids. Returns 0, or CM_EFORMAT after the message.
 */
-static int put_body(Cat *k, int *first, uint64_t n, int64_t id)
+static int put_body(CatState *k, int *first, uint64_t n, int64_t id)
 {
     if (!k->bpe) {
         out_puts(&k->o, *first ? "{\"ids\":[" : ",\"ids\":[");
@@ -89,7 +89,7 @@ static int put_body(Cat *k, int *first, uint64_t n, int64_t id)
 /*
 ** Print the document at the current row of st as one JSON line. Returns 0 or an exit status.
 */
-static int cat_document(Cat *k, sqlite3_stmt *st)
+static int cat_document(CatState *k, sqlite3_stmt *st)
 {
     int64_t id = sqlite3_column_int64(st, COL_ID);
     uint64_t n = (uint64_t)sqlite3_column_int64(st, COL_NTOKENS);
@@ -135,7 +135,7 @@ static int cat_document(Cat *k, sqlite3_stmt *st)
 /*
 ** Load the stored tokenizer into k->bpe. Returns 0, or CM_EFORMAT after the message.
 */
-static int cat_load_tokenizer(Cat *k)
+static int cat_load_tokenizer(CatState *k)
 {
     char err[512];
     size_t jl;
@@ -149,7 +149,7 @@ static int cat_load_tokenizer(Cat *k)
 /*
 ** Print every row of st. Returns 0 or an exit status.
 */
-static int cat_rows(Cat *k, sqlite3_stmt *st, const char *where)
+static int cat_rows(CatState *k, sqlite3_stmt *st, const char *where)
 {
     int r, rc = CM_OK;
     while (rc == CM_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -171,7 +171,7 @@ int cat_run(const char *dir, const char *where, int64_t limit, int ids_only)
 {
     char err[512];
     int rc = CM_OK;
-    Cat k;
+    CatState k;
     memset(&k, 0, sizeof k);
     k.dir = dir;
     k.c = corpus_open_status(dir, &rc, err, sizeof err);

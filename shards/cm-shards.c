@@ -196,8 +196,11 @@ static const CliOpt stats_opts[] = {
 
 static const CliSpec stats_spec = {
     "cm-shards", "stats", "[--json] DIR",
-    "Print tokens, documents, repositories and bytes per split and per shard, from the index.",
-    "Memory: SQLite's page cache (about 2 MiB); no token data is read.",
+    "Print tokens, documents, repositories and bytes per split and per shard, from the index.\n"
+    "The shard files are checked first as the reader checks them (size, header against the\n"
+    "index): a damaged corpus exits 4, one that cannot be read 3.",
+    "Memory: SQLite's page cache (about 2 MiB); each shard is mapped and only its header page\n"
+    "read.",
     stats_opts, NULL
 };
 
@@ -291,7 +294,8 @@ static const CliSpec merge_spec = {
     "cm-shards", "merge", "-o DIR [--force] SRC...",
     "Combine corpora packed in parallel into DIR without copying token data: the shard files\n"
     "are hard-linked (else symbolically linked), the index rows renumbered. The tokenizers and\n"
-    "the split settings of the sources must match.",
+    "the split settings of the sources must match; their shards are checked as the reader\n"
+    "checks them.",
     "Memory: a 64 MiB SQLite page cache for the new index and the path index sort (spills to\n"
     "SQLITE_TMPDIR or TMPDIR); no token data is read or copied.",
     merge_opts, NULL

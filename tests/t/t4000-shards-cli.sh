@@ -91,9 +91,12 @@ test_expect_success 'verify/stats/cat on something that is not a corpus: clear e
     test_expect_code 4 cm-shards cat notc 2>err
 '
 
-test_expect_success 'cat --where with bad SQL: exit 2 with the SQLite message' '
+test_expect_success 'cat --where with bad SQL or more than one statement: exit 2 with the reason' '
     test_expect_code 2 cm-shards cat --where "no_such = 1" c1 >out 2>err &&
-    test_grep "no such column: no_such" err
+    test_grep "no such column: no_such" err &&
+    test_expect_code 2 cm-shards cat --where "1) ORDER BY id; DELETE FROM documents; SELECT (1" c1 >out 2>err &&
+    test_grep "more than one SQL statement" err && test ! -s out &&
+    test "$(sqlite3 c1/index.sqlite "SELECT COUNT(*) FROM documents")" = 2
 '
 
 test_expect_success 'cat --limit, and a consumer closing the pipe ends quietly' '
