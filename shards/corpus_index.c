@@ -320,19 +320,18 @@ int corpus_select(sqlite3 *db, const char *columns, const char *split, const cha
     }
     buf_adds(&sql, " ORDER BY id");
     if (tail) buf_adds(&sql, tail);
-    const char *rest = NULL;
+    const char *rest = NULL; /* inside sql.buf: freed after the check */
     *st = NULL;
     int rc = sqlite3_prepare_v2(db, sql.buf, -1, st, &rest);
+    if (rc != SQLITE_OK) snprintf(why, whylen, "%s", sqlite3_errmsg(db));
+    while (rc == SQLITE_OK && (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == ';'))
+        rest++;
+    if (rc == SQLITE_OK && *rest) {
+        snprintf(why, whylen, "more than one SQL statement");
+        rc = SQLITE_ERROR;
+    }
     buf_free(&sql);
     if (rc != SQLITE_OK) {
-        snprintf(why, whylen, "%s", sqlite3_errmsg(db));
-        sqlite3_finalize(*st);
-        *st = NULL;
-        return -1;
-    }
-    while (rest && (*rest == ' ' || *rest == '\n' || *rest == '\t' || *rest == ';')) rest++;
-    if (rest && *rest) {
-        snprintf(why, whylen, "more than one SQL statement");
         sqlite3_finalize(*st);
         *st = NULL;
         return -1;
