@@ -44,11 +44,11 @@ typedef struct {
     uint64_t off;               /* first token in the shard's payload */
     uint64_t len;               /* tokens */
     uint64_t cum;               /* position of its first token in the virtual sequence */
-} Range;
+} SampleRange;
 
 struct CorpusSampler {
     Corpus *c;                  /* the corpus (not owned) */
-    Range *r;                   /* selected ranges, in document order */
+    SampleRange *r;                   /* selected ranges, in document order */
     size_t nr;                  /* count */
     uint64_t total;             /* tokens in all ranges */
     size_t window;              /* T+1 */
@@ -201,7 +201,7 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
             return NULL;
         }
         if (n == 0) continue;
-        Range *last = s->nr ? &s->r[s->nr - 1] : NULL;
+        SampleRange *last = s->nr ? &s->r[s->nr - 1] : NULL;
         if (last && last->shard == (uint32_t)sh && last->off + last->len == (uint64_t)off) {
             last->len += (uint64_t)n;
         } else {
@@ -209,7 +209,7 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
                 cap = cap ? 2 * cap : 256;
                 s->r = xrealloc(s->r, cap * sizeof *s->r);
             }
-            s->r[s->nr++] = (Range){(uint32_t)sh, (uint64_t)off, (uint64_t)n, s->total};
+            s->r[s->nr++] = (SampleRange){(uint32_t)sh, (uint64_t)off, (uint64_t)n, s->total};
         }
         s->total += (uint64_t)n;
     }
@@ -256,7 +256,7 @@ static void sampler_copy(const CorpusSampler *s, uint64_t pos, uint32_t *w)
     }
     size_t got = 0;
     for (size_t i = lo; got < s->window && i < s->nr; i++) {
-        const Range *r = &s->r[i];
+        const SampleRange *r = &s->r[i];
         uint64_t from = pos > r->cum ? pos - r->cum : 0;
         uint64_t avail = r->len - from;
         size_t n = s->window - got;
