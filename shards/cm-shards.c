@@ -7,251 +7,404 @@
 **   cm-shards verify corpus/        cm-shards stats corpus/       cm-shards cat corpus/
 **   cm-shards merge -o all/ part1/ part2/        cm-shards split --valid-fraction 0.1 corpus/
 **
-** The verbs live in shards/pack.c and shards/tools.c (library functions, see shards.h); this
-** file parses the command line.
+** The verbs live in shards/pack*.c, verify.c, stats.c, cat.c, merge.c and split.c (library
+** functions, see shards.h); this file is the command line: one option table per verb
+** (lib/cli.h), checked values, and the call.
 */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "shard.h"   // defines: CM_SHARDS_VERSION, SPLIT_SEED_DEFAULT
+#include "atomic.h"  // defines: atomic_signals_init
+#include "cli.h"     // defines: CliSpec, CliOpt, cli_dispatch
+#include "shard.h"   // defines: SPLIT_SEED_DEFAULT
 #include "shards.h"  // defines: pack_run, verify_run, stats_run, cat_run, merge_run, split_run
-#include "util.h"    // defines: cm_init, error, parse_size, exit codes
+#include "util.h"    // defines: cm_init, error, exit codes
 
-static const char usage_short[] =
-    "usage: cm-shards pack -o DIR [--shard-tokens N] [--valid-fraction F] [--resume|--force] [INPUT|-]\n"
-    "       cm-shards verify DIR\n"
-    "       cm-shards stats [--json] DIR\n"
-    "       cm-shards cat [--where SQL] [--limit N] [--ids] DIR\n"
-    "       cm-shards merge -o DIR [--force] SRC...\n"
-    "       cm-shards split --valid-fraction F [--split-seed S] DIR\n"
-    "Try 'cm-shards --help' for more information.\n";
+/* The whole command line, stored in the index by pack and merge (set by main). */
+static Buf g_cmdline;
 
-static const char usage_long[] =
-    "usage: cm-shards VERB [OPTIONS] ...\n"
-    "\n"
-    "Pack the token stream of 'cm-tokenize encode' into memory-mappable shard files with an\n"
-    "SQLite index holding one row per document (repo_name, path, license, imports, split, ...),\n"
-    "and check, inspect, query and combine such corpora. Formats: docs/FORMATS.md.\n"
-    "\n"
-    "  pack -o DIR [INPUT|-]     read a token stream (default stdin), write DIR/shard-NNNNN.bin\n"
-    "                            and DIR/index.sqlite\n"
-    "      --shard-tokens N      tokens per shard (default 64M; suffixes k, M, G)\n"
-    "      --valid-fraction F    share of repositories in the 'valid' split (default 0.05); the\n"
-    "                            split hashes repo_name, so no repository is in both splits\n"
-    "      --split-seed S        seed of that hash (default 0x636f64656d696c6c)\n"
-    "      --resume              finish an interrupted pack of the same input: documents already\n"
-    "                            indexed are skipped, incomplete shards rewritten\n"
-    "      --force               replace a corpus already in DIR\n"
-    "      --progress, --no-progress   progress on stderr (default: when it is a terminal)\n"
-    "      Memory: the largest document, at most 2 x 64 MiB of document metadata (the shard\n"
-    "      being written and the one being indexed), 4 MiB of write chunks and a 64 MiB SQLite\n"
-    "      cache, whatever the input size (the path index sort spills to SQLITE_TMPDIR or TMPDIR).\n"
-    "      Shards are written with O_DIRECT when the file system allows it\n"
-    "      (CM_SHARDS_BUFFERED=1: through the page cache).\n"
-    "  verify DIR                recompute every shard checksum, check headers, sizes and document\n"
-    "                            ranges against the index; exit 0 when sound, 4 when not\n"
-    "  stats [--json] DIR        tokens, documents and bytes per split and per shard\n"
-    "  cat DIR                   print documents back as JSONL, decoded with the stored tokenizer\n"
-    "      --where SQL           an SQL condition on the documents table, e.g.\n"
-    "                            \"split='valid' AND imports LIKE '%pandas%'\"\n"
-    "      --limit N             at most N documents\n"
-    "      --ids                 print the token ids instead of decoding them\n"
-    "  merge -o DIR SRC...       combine corpora packed in parallel into DIR without copying\n"
-    "                            token data (hard links, else symbolic links); tokenizers must match\n"
-    "  split --valid-fraction F [--split-seed S] DIR\n"
-    "                            recompute the train/valid assignment in the index\n"
-    "\n"
-    "  -h, --help                this help          --version   the version\n"
-    "\n"
-    "Exit status: 0 ok, 1 bad input (what came before is kept), 2 usage, 3 I/O error (disk\n"
-    "full...), 4 damaged or unsound corpus, 5 internal error, 130 interrupted.\n"
-    "Index views: tokens_per_repo, tokens_per_module, tokens_per_split, largest_documents,\n"
-    "document_location (sqlite3 DIR/index.sqlite 'SELECT * FROM tokens_per_split').\n";
+enum {
+    OPT_OUTPUT = 'o', OPT_SHARD_TOKENS = 256, OPT_VALID, OPT_SEED, OPT_RESUME, OPT_FORCE,
+    OPT_JSON, OPT_WHERE, OPT_LIMIT, OPT_IDS
+};
 
-/*
-** Print the short usage (with a reason) on stderr and return CM_EUSAGE.
-*/
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+/* Run the parser of spec over argv; handle(c, id, ctx) takes each of the verb's own options.
+** Returns CM_OK with c open (operands from c->optind), or an exit status with c freed. */
+static int parse(Cli *c, const CliSpec *spec, int argc, char **argv,
+                 int (*handle)(Cli *c, int id, void *ctx), void *ctx)
 {
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vreport("", fmt, ap);
-        va_end(ap);
-    }
-    fputs(usage_short, stderr);
-    return CM_EUSAGE;
+    int k = CLI_DONE, rc = CM_OK;
+    cli_init(c, spec, argc, argv);
+    while (rc == CM_OK && (k = cli_next(c)) > 0) rc = handle(c, k, ctx);
+    if (rc == CM_OK && k == CLI_STOP) rc = c->status ? c->status : -1;
+    if (rc != CM_OK) cli_free(c);
+    return rc;
 }
 
-/*
-** The command line as one string (stored in the index), in buf.
-*/
-static void join_args(int argc, char **argv, Buf *b)
+/* parse()'s -1 (--help or --version printed) is exit status 0. */
+static int parsed_status(int rc)
 {
-    for (int i = 0; i < argc; i++) {
-        if (i) buf_addc(b, ' ');
-        buf_adds(b, argv[i]);
-    }
+    return rc < 0 ? CM_OK : rc;
 }
 
-enum { OPT_SHARD_TOKENS = 256, OPT_VALID, OPT_SEED, OPT_RESUME, OPT_FORCE, OPT_PROGRESS,
-       OPT_NO_PROGRESS, OPT_JSON, OPT_WHERE, OPT_LIMIT, OPT_IDS, OPT_VERSION };
-
-static const struct option long_opts[] = {
-    {"output", required_argument, NULL, 'o'},
-    {"shard-tokens", required_argument, NULL, OPT_SHARD_TOKENS},
-    {"valid-fraction", required_argument, NULL, OPT_VALID},
-    {"split-seed", required_argument, NULL, OPT_SEED},
-    {"resume", no_argument, NULL, OPT_RESUME},
-    {"force", no_argument, NULL, OPT_FORCE},
-    {"progress", no_argument, NULL, OPT_PROGRESS},
-    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"where", required_argument, NULL, OPT_WHERE},
-    {"limit", required_argument, NULL, OPT_LIMIT},
-    {"ids", no_argument, NULL, OPT_IDS},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {NULL, 0, NULL, 0}};
-
-int main(int argc, char **argv)
+/* --split-seed: any integer strtoull takes (decimal, 0x hex, 0 octal). */
+static int parse_seed(Cli *c, uint64_t *out)
 {
-    cm_init("cm-shards");
-    int rc = CM_OK, fd = -1;
-    Buf cmdline = {0};
-    if (argc < 2) return usage_error(NULL);
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        fputs(usage_long, stdout);
-        return CM_OK;
-    }
-    if (!strcmp(argv[1], "--version")) {
-        printf("cm-shards (codemill) %s\n", CM_SHARDS_VERSION);
-        return CM_OK;
-    }
-    const char *verb = argv[1];
-    if (strcmp(verb, "pack") && strcmp(verb, "verify") && strcmp(verb, "stats") &&
-        strcmp(verb, "cat") && strcmp(verb, "merge") && strcmp(verb, "split"))
-        return usage_error("unknown verb '%s'", verb);
+    char *e = NULL;
+    errno = 0;
+    *out = strtoull(c->arg, &e, 0);
+    if (errno || !*c->arg || *e) return cli_bad_value(c, "an integer");
+    return CM_OK;
+}
 
+// ----------------------------------------------------------------------------
+// pack
+
+static const CliOpt pack_opts[] = {
+    {"output", 'o', "DIR", NULL, "the corpus directory to write (required)", OPT_OUTPUT},
+    {"shard-tokens", 0, "N", "64M", "tokens per shard (suffixes k, M, G)", OPT_SHARD_TOKENS},
+    {"valid-fraction", 0, "F", "0.05", "share of repositories in the 'valid' split; the split\n"
+     "hashes repo_name, so no repository is in both splits", OPT_VALID},
+    {"split-seed", 0, "S", "0x636f64656d696c6c", "seed of that hash", OPT_SEED},
+    {"resume", 0, NULL, NULL, "finish an interrupted pack of the same input: documents\n"
+     "already indexed are skipped, incomplete shards rewritten", OPT_RESUME},
+    {"force", 0, NULL, NULL, "replace a corpus already in DIR", OPT_FORCE},
+    {0}
+};
+
+static const CliSpec pack_spec = {
+    "cm-shards", "pack", "-o DIR [options] [INPUT|-]",
+    "Read a token stream of 'cm-tokenize encode' (INPUT, default stdin) and write\n"
+    "DIR/shard-NNNNN.bin (memory-mappable tokens) and DIR/index.sqlite (one row per document:\n"
+    "repo_name, path, license, imports, split, ...). Formats: docs/FORMATS.md.",
+    "Memory: the largest document, at most 2 x 64 MiB of document metadata (the shard being\n"
+    "written and the one being indexed), 4 MiB of write chunks and a 64 MiB SQLite cache,\n"
+    "whatever the input size (the path index sort spills to SQLITE_TMPDIR or TMPDIR).\n"
+    "Shards are written with O_DIRECT when the file system allows it (CM_SHARDS_BUFFERED=1:\n"
+    "through the page cache). A first SIGINT/SIGTERM finishes the current shard and exits 130\n"
+    "('pack --resume' goes on); a second removes the shard being written and exits 130.\n"
+    "Exit status: 0 ok, 1 bad input (the documents before it are kept), 2 usage, 3 I/O error\n"
+    "(disk full...), 4 damaged corpus, 5 internal error, 130 interrupted.",
+    pack_opts, NULL
+};
+
+static int pack_option(Cli *c, int id, void *ctx)
+{
+    PackOpts *po = ctx;
+    switch (id) {
+    case OPT_OUTPUT: po->dir = c->arg; return CM_OK;
+    case OPT_SHARD_TOKENS: return cli_size(c, 1, (uint64_t)1 << 40, &po->shard_tokens);
+    case OPT_VALID: return cli_double(c, 0, 1, &po->valid_fraction);
+    case OPT_SEED: return parse_seed(c, &po->split_seed);
+    case OPT_RESUME: po->resume = 1; return CM_OK;
+    case OPT_FORCE: po->force = 1; return CM_OK;
+    }
+    return CM_EINTERNAL;
+}
+
+static int run_pack(int argc, char **argv)
+{
     PackOpts po = {0};
     po.shard_tokens = PACK_SHARD_TOKENS_DEFAULT;
     po.valid_fraction = PACK_VALID_FRACTION_DEFAULT;
     po.split_seed = SPLIT_SEED_DEFAULT;
-    po.progress = -1;
-    const char *out_dir = NULL, *where = NULL;
-    int json = 0, ids = 0, have_fraction = 0, have_seed = 0;
-    int64_t limit = -1;
-    join_args(argc, argv, &cmdline);
-    optind = 2;
-    int c;
-    while ((c = getopt_long(argc, argv, "o:h", long_opts, NULL)) != -1) {
-        long v;
-        switch (c) {
-        case 'o': out_dir = optarg; break;
-        case OPT_SHARD_TOKENS:
-            if (parse_size(optarg, &po.shard_tokens) || po.shard_tokens == 0 ||
-                po.shard_tokens > ((uint64_t)1 << 40)) {
-                rc = usage_error("--shard-tokens: '%s' is not a token count (e.g. 64M)", optarg);
-                goto end;
-            }
-            break;
-        case OPT_VALID:
-            if (parse_double(optarg, &po.valid_fraction) || !(po.valid_fraction >= 0) ||
-                po.valid_fraction > 1) {
-                rc = usage_error("--valid-fraction: '%s' is not a number in [0, 1]", optarg);
-                goto end;
-            }
-            have_fraction = 1;
-            break;
-        case OPT_SEED: {
-            char *e = NULL;
-            errno = 0;
-            po.split_seed = strtoull(optarg, &e, 0);
-            if (errno || !*optarg || *e) {
-                rc = usage_error("--split-seed: '%s' is not an integer", optarg);
-                goto end;
-            }
-            have_seed = 1;
-            break;
+    Cli c;
+    int rc = parse(&c, &pack_spec, argc, argv, pack_option, &po);
+    if (rc) return parsed_status(rc);
+    int nargs = argc - c.optind;
+    char **args = argv + c.optind;
+    int fd = -1;
+    if (!po.dir) rc = cli_usage_error(&c, "missing -o DIR");
+    else if (nargs > 1) rc = cli_usage_error(&c, "one input at most (got '%s' more)", args[1]);
+    else if (po.resume && po.force)
+        rc = cli_usage_error(&c, "--resume and --force exclude each other");
+    if (!rc && (nargs == 0 || !strcmp(args[0], "-"))) {
+        fd = 0;
+        po.input = "stdin";
+    } else if (!rc) {
+        fd = open(args[0], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            error("cannot open '%s': %s", args[0], strerror(errno));
+            rc = CM_EIO;
         }
-        case OPT_RESUME: po.resume = 1; break;
-        case OPT_FORCE: po.force = 1; break;
-        case OPT_PROGRESS: po.progress = 1; break;
-        case OPT_NO_PROGRESS: po.progress = 0; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_WHERE: where = optarg; break;
-        case OPT_LIMIT:
-            if (parse_long(optarg, 0, LONG_MAX, &v)) {
-                rc = usage_error("--limit: '%s' is not a count", optarg);
-                goto end;
-            }
-            limit = v;
-            break;
-        case OPT_IDS: ids = 1; break;
-        case 'h': fputs(usage_long, stdout); goto end;
-        case OPT_VERSION: printf("cm-shards (codemill) %s\n", CM_SHARDS_VERSION); goto end;
-        default: rc = usage_error(NULL); goto end;
-        }
+        po.input = args[0];
     }
-    int nargs = argc - optind;
-    char **args = argv + optind;
-
-    if (!strcmp(verb, "pack")) {
-        if (!out_dir) { rc = usage_error("pack: missing -o DIR"); goto end; }
-        if (nargs > 1) { rc = usage_error("pack: one input at most (got '%s' more)", args[1]); goto end; }
-        if (po.resume && po.force) {
-            rc = usage_error("pack: --resume and --force exclude each other");
-            goto end;
-        }
-        if (nargs == 0 || !strcmp(args[0], "-")) {
-            fd = 0;
-            po.input = "stdin";
-        } else {
-            fd = open(args[0], O_RDONLY | O_CLOEXEC);
-            if (fd < 0) {
-                error("cannot open '%s': %s", args[0], strerror(errno));
-                rc = CM_EIO;
-                goto end;
-            }
-            po.input = args[0];
-        }
-        if (isatty(fd)) {
-            rc = usage_error("pack: refusing to read a token stream from a terminal");
-            goto end;
-        }
+    if (!rc && isatty(fd))
+        rc = cli_usage_error(&c, "refusing to read a token stream from a terminal");
+    if (!rc) {
         po.fd = fd;
-        po.dir = out_dir;
-        po.cmdline = cmdline.buf;
+        po.progress = c.progress;
+        po.quiet = c.quiet;
+        po.cmdline = g_cmdline.buf;
         rc = pack_run(&po);
-    } else if (!strcmp(verb, "merge")) {
-        if (!out_dir) { rc = usage_error("merge: missing -o DIR"); goto end; }
-        if (nargs < 1) { rc = usage_error("merge: no source corpus given"); goto end; }
-        rc = merge_run(out_dir, (const char *const *)args, nargs, po.force, cmdline.buf);
-    } else {
-        if (nargs != 1) {
-            rc = usage_error(nargs ? "%s: one corpus directory expected" :
-                                     "%s: missing the corpus directory", verb);
-            goto end;
-        }
-        if (!strcmp(verb, "verify")) rc = verify_run(args[0], po.progress);
-        else if (!strcmp(verb, "stats")) rc = stats_run(args[0], json);
-        else if (!strcmp(verb, "cat")) rc = cat_run(args[0], where, limit, ids);
-        else {
-            if (!have_fraction) { rc = usage_error("split: missing --valid-fraction F"); goto end; }
-            rc = split_run(args[0], po.valid_fraction, po.split_seed, have_seed);
-        }
     }
-end:
     if (fd > 0) close(fd);
-    buf_free(&cmdline);
+    cli_free(&c);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// verify, stats, cat
+
+static const CliOpt no_opts[] = {{0}};
+
+static const CliSpec verify_spec = {
+    "cm-shards", "verify", "[options] DIR",
+    "Recompute every shard checksum and check the headers, the sizes and the document ranges\n"
+    "against the index; print 'DIR: sound: ...' on stdout. Exit 0 when sound, 3 when the\n"
+    "corpus cannot be read, 4 when it is damaged or unsound.",
+    "Memory: SQLite's page cache (about 2 MiB) and one shard at a time, mapped read-only and\n"
+    "read once from start to end (page cache, not private memory).",
+    no_opts, NULL
+};
+
+static int no_option(Cli *c, int id, void *ctx)
+{
+    (void)c, (void)id, (void)ctx;
+    return CM_EINTERNAL;
+}
+
+/* The one corpus directory operand of verify, stats, cat and split; NULL after the message. */
+static const char *one_dir(Cli *c, int argc, char **argv)
+{
+    int nargs = argc - c->optind;
+    if (nargs == 1) return argv[c->optind];
+    cli_usage_error(c, nargs ? "one corpus directory expected" : "missing the corpus directory");
+    return NULL;
+}
+
+static int run_verify(int argc, char **argv)
+{
+    Cli c;
+    int rc = parse(&c, &verify_spec, argc, argv, no_option, NULL);
+    if (rc) return parsed_status(rc);
+    const char *dir = one_dir(&c, argc, argv);
+    rc = dir ? verify_run(dir, c.progress) : CM_EUSAGE;
+    cli_free(&c);
+    return rc;
+}
+
+static const CliOpt stats_opts[] = {
+    {"json", 0, NULL, NULL, "one JSON object instead of the tables", OPT_JSON},
+    {0}
+};
+
+static const CliSpec stats_spec = {
+    "cm-shards", "stats", "[--json] DIR",
+    "Print tokens, documents, repositories and bytes per split and per shard, from the index.\n"
+    "The shard files are checked first as the reader checks them (size, header against the\n"
+    "index): a damaged corpus exits 4, one that cannot be read 3.",
+    "Memory: SQLite's page cache (about 2 MiB); each shard is mapped and only its header page\n"
+    "read.",
+    stats_opts, NULL
+};
+
+static int stats_option(Cli *c, int id, void *ctx)
+{
+    (void)c;
+    if (id != OPT_JSON) return CM_EINTERNAL;
+    *(int *)ctx = 1;
+    return CM_OK;
+}
+
+static int run_stats(int argc, char **argv)
+{
+    Cli c;
+    int json = 0;
+    int rc = parse(&c, &stats_spec, argc, argv, stats_option, &json);
+    if (rc) return parsed_status(rc);
+    const char *dir = one_dir(&c, argc, argv);
+    rc = dir ? stats_run(dir, json) : CM_EUSAGE;
+    cli_free(&c);
+    return rc;
+}
+
+typedef struct {
+    const char *where;  /* --where */
+    int64_t limit;      /* --limit, -1: none */
+    int ids;            /* --ids */
+} CatArgs;
+
+static const CliOpt cat_opts[] = {
+    {"where", 0, "SQL", NULL, "an SQL condition on the documents table, e.g.\n"
+     "\"split='valid' AND imports LIKE '%pandas%'\"", OPT_WHERE},
+    {"limit", 0, "N", NULL, "at most N documents", OPT_LIMIT},
+    {"ids", 0, NULL, NULL, "print the token ids instead of decoding them", OPT_IDS},
+    {0}
+};
+
+static const CliSpec cat_spec = {
+    "cm-shards", "cat", "[--where SQL] [--limit N] [--ids] DIR",
+    "Print documents back as JSONL (repo_name, path, size, license, content, imports and the\n"
+    "other meta fields), decoded with the tokenizer stored in the index, in document order.",
+    "Memory: the stored tokenizer, the ids and text of the largest selected document, and\n"
+    "SQLite's page cache (about 2 MiB); the shards are mapped read-only.\n"
+    "Index views: tokens_per_repo, tokens_per_module, tokens_per_split, largest_documents,\n"
+    "document_location (sqlite3 DIR/index.sqlite 'SELECT * FROM tokens_per_split').",
+    cat_opts, NULL
+};
+
+static int cat_option(Cli *c, int id, void *ctx)
+{
+    CatArgs *a = ctx;
+    long v;
+    switch (id) {
+    case OPT_WHERE: a->where = c->arg; return CM_OK;
+    case OPT_LIMIT:
+        if (cli_long(c, 0, LONG_MAX, &v)) return CM_EUSAGE;
+        a->limit = v;
+        return CM_OK;
+    case OPT_IDS: a->ids = 1; return CM_OK;
+    }
+    return CM_EINTERNAL;
+}
+
+static int run_cat(int argc, char **argv)
+{
+    Cli c;
+    CatArgs a = {NULL, -1, 0};
+    int rc = parse(&c, &cat_spec, argc, argv, cat_option, &a);
+    if (rc) return parsed_status(rc);
+    const char *dir = one_dir(&c, argc, argv);
+    rc = dir ? cat_run(dir, a.where, a.limit, a.ids) : CM_EUSAGE;
+    cli_free(&c);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+// merge, split
+
+typedef struct {
+    const char *dir;    /* -o */
+    int force;          /* --force */
+} MergeArgs;
+
+static const CliOpt merge_opts[] = {
+    {"output", 'o', "DIR", NULL, "the corpus directory to create (required)", OPT_OUTPUT},
+    {"force", 0, NULL, NULL, "replace a corpus already in DIR", OPT_FORCE},
+    {0}
+};
+
+static const CliSpec merge_spec = {
+    "cm-shards", "merge", "-o DIR [--force] SRC...",
+    "Combine corpora packed in parallel into DIR without copying token data: the shard files\n"
+    "are hard-linked (else symbolically linked), the index rows renumbered. The tokenizers and\n"
+    "the split settings of the sources must match; their shards are checked as the reader\n"
+    "checks them.",
+    "Memory: a 64 MiB SQLite page cache for the new index and the path index sort (spills to\n"
+    "SQLITE_TMPDIR or TMPDIR); no token data is read or copied.",
+    merge_opts, NULL
+};
+
+static int merge_option(Cli *c, int id, void *ctx)
+{
+    MergeArgs *a = ctx;
+    switch (id) {
+    case OPT_OUTPUT: a->dir = c->arg; return CM_OK;
+    case OPT_FORCE: a->force = 1; return CM_OK;
+    }
+    return CM_EINTERNAL;
+}
+
+static int run_merge(int argc, char **argv)
+{
+    Cli c;
+    MergeArgs a = {NULL, 0};
+    int rc = parse(&c, &merge_spec, argc, argv, merge_option, &a);
+    if (rc) return parsed_status(rc);
+    int nargs = argc - c.optind;
+    if (!a.dir) rc = cli_usage_error(&c, "missing -o DIR");
+    else if (nargs < 1) rc = cli_usage_error(&c, "no source corpus given");
+    else rc = merge_run(a.dir, (const char *const *)argv + c.optind, nargs, a.force,
+                        g_cmdline.buf);
+    cli_free(&c);
+    return rc;
+}
+
+typedef struct {
+    double fraction;    /* --valid-fraction */
+    int have_fraction;  /* given */
+    uint64_t seed;      /* --split-seed */
+    int have_seed;      /* given */
+} SplitArgs;
+
+static const CliOpt split_opts[] = {
+    {"valid-fraction", 0, "F", NULL, "share of repositories in the 'valid' split (required)",
+     OPT_VALID},
+    {"split-seed", 0, "S", "the corpus's", "seed of the repo_name hash", OPT_SEED},
+    {0}
+};
+
+static const CliSpec split_spec = {
+    "cm-shards", "split", "--valid-fraction F [--split-seed S] DIR",
+    "Recompute the train/valid assignment of every document in the index (one transaction).",
+    "Memory: SQLite's page cache (about 2 MiB); the changed pages go through the rollback\n"
+    "journal on disk.",
+    split_opts, NULL
+};
+
+static int split_option(Cli *c, int id, void *ctx)
+{
+    SplitArgs *a = ctx;
+    switch (id) {
+    case OPT_VALID: a->have_fraction = 1; return cli_double(c, 0, 1, &a->fraction);
+    case OPT_SEED: a->have_seed = 1; return parse_seed(c, &a->seed);
+    }
+    return CM_EINTERNAL;
+}
+
+static int run_split(int argc, char **argv)
+{
+    Cli c;
+    SplitArgs a = {0, 0, SPLIT_SEED_DEFAULT, 0};
+    int rc = parse(&c, &split_spec, argc, argv, split_option, &a);
+    if (rc) return parsed_status(rc);
+    const char *dir = one_dir(&c, argc, argv);
+    if (!dir) rc = CM_EUSAGE;
+    else if (!a.have_fraction) rc = cli_usage_error(&c, "missing --valid-fraction F");
+    else rc = split_run(dir, a.fraction, a.seed, a.have_seed);
+    cli_free(&c);
+    return rc;
+}
+
+// ----------------------------------------------------------------------------
+
+static const CliVerb verbs[] = {
+    {"pack", "read a token stream, write shard files and index.sqlite", run_pack},
+    {"verify", "recompute checksums, check headers, sizes and document ranges", run_verify},
+    {"stats", "tokens, documents and bytes per split and per shard", run_stats},
+    {"cat", "print documents back as JSONL (or their token ids)", run_cat},
+    {"merge", "combine corpora without copying token data", run_merge},
+    {"split", "recompute the train/valid assignment", run_split},
+    {0}
+};
+
+static const char about[] =
+    "Pack the token stream of 'cm-tokenize encode' into memory-mappable shard files with an\n"
+    "SQLite index holding one row per document (repo_name, path, license, imports, split, ...),\n"
+    "and check, inspect, query and combine such corpora. Formats: docs/FORMATS.md.\n"
+    "\n"
+    "Exit status: 0 ok, 1 bad input (what came before is kept), 2 usage, 3 I/O error (a corpus\n"
+    "that cannot be read, disk full...), 4 damaged or unsound corpus, 5 internal error,\n"
+    "130 interrupted.\n"
+    "Index views: tokens_per_repo, tokens_per_module, tokens_per_split, largest_documents,\n"
+    "document_location (sqlite3 DIR/index.sqlite 'SELECT * FROM tokens_per_split').";
+
+int main(int argc, char **argv)
+{
+    cm_init("cm-shards");
+    atomic_signals_init(); /* stop signals: cm_stopping() in pack, verify, cat, merge, split */
+    for (int i = 0; i < argc; i++) {
+        if (i) buf_addc(&g_cmdline, ' ');
+        buf_adds(&g_cmdline, argv[i]);
+    }
+    int rc = cli_dispatch("cm-shards", about, verbs, NULL, argc, argv);
+    buf_free(&g_cmdline);
     if (fflush(stdout) || ferror(stdout)) {
         if (errno == EPIPE) return CM_EPIPE;
         error("cannot write to 'stdout': %s", strerror(errno));

@@ -54,6 +54,9 @@ uint64_t corpus_sampler_tokens(const CorpusSampler *s);
 struct sqlite3;
 /* The open, read-only index connection, for further queries (owned by the corpus). */
 struct sqlite3 *corpus_index(const Corpus *c);
+/* corpus_open, and *status (may be NULL) the exit status of the fault on failure: CM_EIO (3)
+** when the corpus cannot be read, CM_EFORMAT (4) when it is damaged (see corpus_index.h). */
+Corpus *corpus_open_status(const char *dir, int *status, char *err, size_t errlen);
 /* Copy n tokens of shard `shard` (shards.id) from token `offset` into out, widened to uint32.
 ** Returns 0, or -1 when the range is not inside that shard. */
 int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_t n,

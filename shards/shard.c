@@ -10,17 +10,11 @@
 #include <unistd.h>
 
 #include "hash.h"  // defines: hash64
+#include "le.h"    // defines: le_get32, le_get64, le_put32, le_put64
 #include "util.h"  // defines: error
-
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "codemill formats are little-endian");
 
 // ----------------------------------------------------------------------------
 // shard header
-
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 /*
 ** Write the header fields of h into out[0..SHARD_HEADER_BYTES), reserved bytes zeroed and the
@@ -30,16 +24,16 @@ void shard_header_encode(const ShardHeader *h, unsigned char *out)
 {
     memset(out, 0, SHARD_HEADER_BYTES);
     memcpy(out, SHARD_MAGIC, 8);
-    put32(out + 8, SHARD_VERSION);
-    put32(out + 12, h->dtype);
-    put64(out + 16, h->tokens);
-    put64(out + 24, h->fingerprint);
-    put64(out + 32, h->checksum);
-    put32(out + 40, h->eot_id);
-    put32(out + 44, h->vocab_size);
-    put64(out + 48, h->documents);
-    put64(out + 56, SHARD_PAYLOAD_OFFSET);
-    put64(out + 248, hash64(out, 248));
+    le_put32(out + 8, SHARD_VERSION);
+    le_put32(out + 12, h->dtype);
+    le_put64(out + 16, h->tokens);
+    le_put64(out + 24, h->fingerprint);
+    le_put64(out + 32, h->checksum);
+    le_put32(out + 40, h->eot_id);
+    le_put32(out + 44, h->vocab_size);
+    le_put64(out + 48, h->documents);
+    le_put64(out + 56, SHARD_PAYLOAD_OFFSET);
+    le_put64(out + 248, hash64(out, 248));
 }
 
 /*
@@ -59,24 +53,24 @@ int shard_header_decode(ShardHeader *h, const unsigned char *buf, size_t n, char
         snprintf(err, errlen, "not a codemill shard (bad magic)");
         return -1;
     }
-    if (get64(buf + 248) != hash64(buf, 248)) {
+    if (le_get64(buf + 248) != hash64(buf, 248)) {
         snprintf(err, errlen, "header checksum mismatch (damaged header)");
         return -1;
     }
-    h->version = get32(buf + 8);
+    h->version = le_get32(buf + 8);
     if (h->version != SHARD_VERSION) {
         snprintf(err, errlen, "shard format version %u is not supported (this build reads %d)",
                  h->version, SHARD_VERSION);
         return -1;
     }
-    h->dtype = get32(buf + 12);
-    h->tokens = get64(buf + 16);
-    h->fingerprint = get64(buf + 24);
-    h->checksum = get64(buf + 32);
-    h->eot_id = get32(buf + 40);
-    h->vocab_size = get32(buf + 44);
-    h->documents = get64(buf + 48);
-    h->payload_offset = get64(buf + 56);
+    h->dtype = le_get32(buf + 12);
+    h->tokens = le_get64(buf + 16);
+    h->fingerprint = le_get64(buf + 24);
+    h->checksum = le_get64(buf + 32);
+    h->eot_id = le_get32(buf + 40);
+    h->vocab_size = le_get32(buf + 44);
+    h->documents = le_get64(buf + 48);
+    h->payload_offset = le_get64(buf + 56);
     if (h->dtype != 2 && h->dtype != 4) {
         snprintf(err, errlen, "bad dtype %u (want 2 or 4 bytes per token)", h->dtype);
         return -1;

@@ -32,13 +32,14 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
+#include "le.h"
+
 #define SHARD_MAGIC "CMSHARD"           /* 8 bytes with the NUL */
 #define SHARD_VERSION 1
 #define SHARD_HEADER_BYTES 256          /* meaningful header bytes */
 #define SHARD_PAYLOAD_OFFSET 4096       /* page-aligned start of the tokens */
 #define INDEX_VERSION 1                 /* schema version of index.sqlite */
 #define INDEX_NAME "index.sqlite"
-#define CM_SHARDS_VERSION "0.1.0"       /* codemill version stored in the index */
 #define SPLIT_SEED_DEFAULT 0x636f64656d696c6cull /* "codemill" in ASCII */
 
 typedef struct {
@@ -60,6 +61,18 @@ void shard_header_encode(const ShardHeader *h, unsigned char *out);
 ** ("bad magic", "header checksum mismatch", "format version 7 not supported", ...). */
 int shard_header_decode(ShardHeader *h, const unsigned char *buf, size_t n, char *err,
                         size_t errlen);
+
+/* Copy n tokens of a payload (little-endian, dtype bytes each) from token `from` into out,
+** widened to uint32. */
+static inline void shard_tokens_get(const unsigned char *payload, uint32_t dtype, uint64_t from,
+                                    size_t n, uint32_t *out)
+{
+    const unsigned char *p = payload + dtype * from;
+    if (dtype == 4)
+        for (size_t i = 0; i < n; i++) out[i] = le_get32(p + 4 * i);
+    else
+        for (size_t i = 0; i < n; i++) out[i] = le_get16(p + 2 * i);
+}
 
 /* Bytes per token for a vocabulary: 2 when every id fits in uint16, else 4. */
 uint32_t shard_dtype_for_vocab(uint32_t vocab_size);

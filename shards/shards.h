@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
-** shards.h: the verbs of cm-shards as library functions (pack, verify, stats, cat, merge), so
-** that unit tests and other stages can call them. Each returns an exit status (lib/util.h).
+** shards.h: the verbs of cm-shards as library functions (pack, verify, stats, cat, merge,
+** split), so that unit tests and other stages can call them. Each returns an exit status
+** (lib/util.h); a corpus is opened and checked the same way in all of them (corpus_index.h):
+** CM_EIO (3) when it cannot be read, CM_EFORMAT (4) when it is damaged. The long ones stop at
+** a safe point on a first SIGINT/SIGTERM (cm_stopping, lib/atomic.h) with CM_EINTR (130).
 */
 #ifndef CM_SHARDS_H
 #define CM_SHARDS_H
@@ -23,6 +26,7 @@ typedef struct {
     int resume;               /* finish an interrupted pack */
     int force;                /* replace an existing corpus */
     int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
+    int quiet;                /* no summary line on stderr */
     const char *cmdline;      /* stored in the index */
 } PackOpts;
 
@@ -30,10 +34,12 @@ typedef struct {
 int pack_run(const PackOpts *o);
 
 /* Check a corpus: every shard's checksum, header against index, sizes, document ranges.
-** Prints each problem on stderr; returns CM_OK when sound, CM_EFORMAT when not. */
+** Prints each problem on stderr; returns CM_OK when sound, CM_EFORMAT when damaged, CM_EIO
+** when a part cannot be read. */
 int verify_run(const char *dir, int progress);
 
-/* Print tokens, documents and bytes per split and per shard (a table, or JSON). */
+/* Print tokens, documents and bytes per split and per shard (a table, or JSON), after the
+** shards were checked as the reader checks them. */
 int stats_run(const char *dir, int json);
 
 /* Print the documents selected by `where` as JSONL; ids_only: the ids instead of the text. */
@@ -43,7 +49,8 @@ int cat_run(const char *dir, const char *where, int64_t limit, int ids_only);
 int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
               const char *cmdline);
 
-/* Recompute the train/valid assignment in the index with a new fraction (and seed). */
+/* Recompute the train/valid assignment in the index with a new fraction (and seed), in one
+** transaction (rolled back when interrupted). */
 int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_seed);
 
 /* The split of a repository: 1 for valid, 0 for train (hash of repo_name vs fraction). */

@@ -85,6 +85,23 @@ test_expect_success 'SIGTERM: the current shard is finished, exit 130, resume co
     docs t >actual && test_cmp ref.docs actual
 '
 
+test_expect_success 'a second SIGTERM: exit 130 at once (its input still open), the shard being written removed' '
+    rm -rf s2 f.fifo && mkfifo f.fifo && size=$(wc -c <in.tok) &&
+    { cm-shards pack -o s2 --shard-tokens 100k f.fifo 2>err & pid=$!; } &&
+    { sh -c "head -c $((size / 2)) in.tok; exec sleep 60" >f.fifo & feeder=$!; } &&
+    i=0 && while ! ls s2 2>/dev/null | grep -q "\.tmp$" && [ $i -lt 100 ]; do
+        sleep 0.1; i=$((i + 1)); done &&
+    ls s2 | grep -q "^shard-[0-9]*\.bin\.tmp$" &&
+    i=0 && while [ "$(ls -l s2 | md5sum)" != "$(sleep 0.5; ls -l s2 | md5sum)" ] && [ $i -lt 60 ]; do
+        i=$((i + 1)); done &&
+    kill -TERM $pid && sleep 0.3 && kill -0 $pid && t0=$(date +%s) && kill -TERM $pid;
+    wait $pid; rc=$?; secs=$(( $(date +%s) - t0 )); kill $feeder 2>/dev/null; wait $feeder 2>/dev/null;
+    say "exit $rc, $secs s after the second signal" &&
+    test $rc = 130 && test $secs -lt 20 && ! ls s2 | grep -q "\.tmp$" &&
+    cm-shards verify s2 >out && cm-shards pack --resume -o s2 in.tok 2>err &&
+    docs s2 >actual && test_cmp ref.docs actual
+'
+
 test_expect_success 'file size limit while writing a shard: exit 3, named, index consistent' '
     rm -rf f &&
     (ulimit -f 1500 && cm-shards pack -o f --shard-tokens 2M in.tok) 2>err; rc=$?;

@@ -23,6 +23,7 @@
 #include "hash.h"
 #include "io.h"
 #include "shards/corpus.h"
+#include "shards/corpus_index.h"
 #include "shards/shard.h"
 #include "shards/shards.h"
 #include "tokstream.h"
@@ -260,6 +261,41 @@ static void test_bad_selections(void **state)
     assert_non_null(strstr(err, "no documents"));
     assert_null(corpus_sampler_new(c, NULL, "id = 0", CORPUS_RANDOM, 0, 1000, err, sizeof err));
     assert_non_null(strstr(err, "fewer than one window"));
+    assert_null(corpus_sampler_new(c, NULL, "1) ORDER BY id; DELETE FROM documents; SELECT (1",
+                                   CORPUS_RANDOM, 0, 8, err, sizeof err));
+    assert_non_null(strstr(err, "more than one SQL statement"));
+    corpus_close(c);
+}
+
+/* corpus_select: split and condition combined, split bound, a tail appended */
+static void test_select(void **state)
+{
+    char err[512], why[300];
+    Corpus *c = corpus_open(g_dir, err, sizeof err);
+    assert_non_null(c);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(corpus_select(corpus_index(c), "COUNT(*)", "valid", "id < 30", NULL, &st,
+                                   why, sizeof why), 0);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(corpus_index(c), "SELECT COUNT(*) FROM documents WHERE "
+                                        "split = 'valid' AND id < 30", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(q, 0), n);
+    sqlite3_finalize(q);
+    assert_int_equal(corpus_select(corpus_index(c), "id", NULL, "", " LIMIT ?", &st, why,
+                                   sizeof why), 0);
+    sqlite3_bind_int64(st, sqlite3_bind_parameter_count(st), 2);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(corpus_select(corpus_index(c), "id", NULL, "nope = 1", NULL, &st, why,
+                                   sizeof why), -1);
+    assert_non_null(strstr(why, "no such column: nope"));
+    assert_null(st);
     corpus_close(c);
 }
 
@@ -272,9 +308,12 @@ static void expect_refused(const char *what, const char *want)
     snprintf(dir, sizeof dir, "%s.bad", g_dir);
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s' && %s", dir, g_dir, dir, what);
     assert_int_equal(system(cmd), 0);
-    Corpus *c = corpus_open(dir, err, sizeof err);
+    int status = 0;
+    Corpus *c = corpus_open_status(dir, &status, err, sizeof err);
     assert_null(c);
     assert_non_null(strstr(err, want));
+    /* the one exit status of a fault: 3 when the index cannot be read, 4 when damaged */
+    assert_int_equal(status, strstr(want, "index.sqlite") ? CM_EIO : CM_EFORMAT);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
 }
@@ -328,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_random_deterministic_and_resumable),
         cmocka_unit_test(test_windows_come_from_selection),
         cmocka_unit_test(test_bad_selections),
+        cmocka_unit_test(test_select),
         cmocka_unit_test(test_damaged_shards_refused),
         cmocka_unit_test(test_uint32_shards),
     };
