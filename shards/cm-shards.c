@@ -29,7 +29,7 @@
 static Buf g_cmdline;
 
 enum {
-    OPT_OUTPUT = 'o', OPT_SHARD_TOKENS = 256, OPT_VALID, OPT_SEED, OPT_RESUME, OPT_FORCE,
+    OPT_OUTPUT = 'o', OPT_SHARD_TOKENS = 256, OPT_VALID, OPT_SEED, OPT_SPLIT_BY, OPT_RESUME, OPT_FORCE,
     OPT_JSON, OPT_WHERE, OPT_LIMIT, OPT_IDS
 };
 
@@ -52,6 +52,8 @@ static int parsed_status(int rc)
     return rc < 0 ? CM_OK : rc;
 }
 
+static const char *const split_units[] = {"repo", "path", NULL}; /* SPLIT_BY_* order */
+
 /* --split-seed: any integer strtoull takes (decimal, 0x hex, 0 octal). */
 static int parse_seed(Cli *c, uint64_t *out)
 {
@@ -68,9 +70,12 @@ static int parse_seed(Cli *c, uint64_t *out)
 static const CliOpt pack_opts[] = {
     {"output", 'o', "DIR", NULL, "the corpus directory to write (required)", OPT_OUTPUT},
     {"shard-tokens", 0, "N", "64M", "tokens per shard (suffixes k, M, G)", OPT_SHARD_TOKENS},
-    {"valid-fraction", 0, "F", "0.05", "share of repositories in the 'valid' split; the split\n"
-     "hashes repo_name, so no repository is in both splits", OPT_VALID},
-    {"split-seed", 0, "S", "0x636f64656d696c6c", "seed of that hash", OPT_SEED},
+    {"valid-fraction", 0, "F", "0.05", "share of the tokens in the 'valid' split: whole\n"
+     "repositories in hash order until the share is reached (never empty\n"
+     "with two or more); no repository is in both splits", OPT_VALID},
+    {"split-seed", 0, "S", "0x636f64656d696c6c", "seed of that hash order", OPT_SEED},
+    {"split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
+     OPT_SPLIT_BY},
     {"resume", 0, NULL, NULL, "finish an interrupted pack of the same input: documents\n"
      "already indexed are skipped, incomplete shards rewritten", OPT_RESUME},
     {"force", 0, NULL, NULL, "replace a corpus already in DIR", OPT_FORCE},
@@ -101,6 +106,7 @@ static int pack_option(Cli *c, int id, void *ctx)
     case OPT_SHARD_TOKENS: return cli_size(c, 1, (uint64_t)1 << 40, &po->shard_tokens);
     case OPT_VALID: return cli_double(c, 0, 1, &po->valid_fraction);
     case OPT_SEED: return parse_seed(c, &po->split_seed);
+    case OPT_SPLIT_BY: return cli_choice(c, split_units, &po->split_by);
     case OPT_RESUME: po->resume = 1; return CM_OK;
     case OPT_FORCE: po->force = 1; return CM_OK;
     }
@@ -331,12 +337,16 @@ typedef struct {
     int have_fraction;  /* given */
     uint64_t seed;      /* --split-seed */
     int have_seed;      /* given */
+    int by;             /* --split-by */
+    int quiet;          /* -q */
 } SplitArgs;
 
 static const CliOpt split_opts[] = {
-    {"valid-fraction", 0, "F", NULL, "share of repositories in the 'valid' split (required)",
+    {"valid-fraction", 0, "F", NULL, "share of the tokens in the 'valid' split (required)",
      OPT_VALID},
-    {"split-seed", 0, "S", "the corpus's", "seed of the repo_name hash", OPT_SEED},
+    {"split-seed", 0, "S", "the corpus's", "seed of the hash order", OPT_SEED},
+    {"split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
+     OPT_SPLIT_BY},
     {0}
 };
 
@@ -354,6 +364,7 @@ static int split_option(Cli *c, int id, void *ctx)
     switch (id) {
     case OPT_VALID: a->have_fraction = 1; return cli_double(c, 0, 1, &a->fraction);
     case OPT_SEED: a->have_seed = 1; return parse_seed(c, &a->seed);
+    case OPT_SPLIT_BY: return cli_choice(c, split_units, &a->by);
     }
     return CM_EINTERNAL;
 }
@@ -361,13 +372,13 @@ static int split_option(Cli *c, int id, void *ctx)
 static int run_split(int argc, char **argv)
 {
     Cli c;
-    SplitArgs a = {0, 0, SPLIT_SEED_DEFAULT, 0};
+    SplitArgs a = {0, 0, SPLIT_SEED_DEFAULT, 0, SPLIT_BY_REPO, 0};
     int rc = parse(&c, &split_spec, argc, argv, split_option, &a);
     if (rc) return parsed_status(rc);
     const char *dir = one_dir(&c, argc, argv);
     if (!dir) rc = CM_EUSAGE;
     else if (!a.have_fraction) rc = cli_usage_error(&c, "missing --valid-fraction F");
-    else rc = split_run(dir, a.fraction, a.seed, a.have_seed);
+    else rc = split_run(dir, a.fraction, a.seed, a.have_seed, a.by, c.quiet);
     cli_free(&c);
     return rc;
 }

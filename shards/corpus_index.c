@@ -3,6 +3,7 @@
 ** corpus_index.c: open a corpus's index and check its shard files (see corpus_index.h).
 */
 #include "corpus_index.h"
+#include "shards.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,14 @@ static int read_corpus_row(CorpusIndex *x, CorpusFaults *f)
     x->valid_fraction = sqlite3_column_double(st, 7);
     x->complete = sqlite3_column_int(st, 9);
     sqlite3_finalize(st);
-    if (ver != INDEX_VERSION) {
+    if (ver >= 2 && sqlite3_prepare_v2(x->db, "SELECT split_by FROM corpus", -1, &st, NULL) ==
+                        SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            x->split_by = split_by_parse((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (x->split_by < 0) bad = 1;
+    }
+    if (ver < 1 || ver > INDEX_VERSION) {
         corpus_fault(f, CM_EFORMAT, "%s: index format version %d is not supported (this build "
                      "reads %d)", x->ipath, ver, INDEX_VERSION);
         return CM_EFORMAT;

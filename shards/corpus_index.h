@@ -52,6 +52,7 @@ typedef struct {
     uint64_t shard_tokens;   /* target tokens per shard */
     double valid_fraction;   /* split share */
     uint64_t split_seed;     /* split seed */
+    int split_by;            /* SPLIT_BY_REPO (format 1 corpora) or SPLIT_BY_PATH */
     int complete;            /* the pack finished */
 } CorpusIndex;
 

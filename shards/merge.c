@@ -31,19 +31,25 @@ typedef struct {
     const char *dst;         /* the new corpus directory */
     uint64_t shard_off;      /* shards of the sources merged so far */
     uint64_t doc_off;        /* documents of the sources merged so far */
+    double valid_fraction;   /* the sources' split settings (the first one's unit) */
+    uint64_t split_seed;
+    int split_by;
 } Merger;
 
 /*
 ** Open every source and check it against the first. Sets *complete when all are complete.
 ** Returns 0 or an exit status.
 */
-static int merge_check_sources(const char *const *srcs, int nsrc, int *complete)
+static int merge_check_sources(const char *const *srcs, int nsrc, int *complete, Merger *mg)
 {
     CorpusIndex first, x;
     CorpusFaults f = {NULL, 0, 0, 0};
     int rc = corpus_index_open(&first, srcs[0], CORPUS_INDEX_READ, &f);
     if (!rc) rc = corpus_check_shards(&first, &f);
     *complete = first.complete;
+    mg->valid_fraction = first.valid_fraction;
+    mg->split_seed = first.split_seed;
+    mg->split_by = first.split_by;
     for (int i = 1; i < nsrc && !rc; i++) {
         rc = corpus_index_open(&x, srcs[i], CORPUS_INDEX_READ, &f);
         if (!rc) rc = corpus_check_shards(&x, &f);
@@ -179,10 +185,13 @@ static int merge_source(Merger *mg, const char *src, int is_first, const char *c
     if (bad) return -1;
     if (is_first) {
         sql = sqlite3_mprintf(
-            "INSERT INTO corpus SELECT format_version, tokenizer_fingerprint, "
+            "INSERT INTO corpus(format_version, tokenizer_fingerprint, tokenizer_json, "
+            "vocab_size, eot_id, dtype, shard_tokens, valid_fraction, split_seed, created_by, "
+            "codemill_version, created_at, complete, split_by) SELECT %d, tokenizer_fingerprint, "
             "tokenizer_json, vocab_size, eot_id, dtype, shard_tokens, valid_fraction, "
-            "split_seed, %Q, %Q, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ','now'), 0 FROM src.corpus",
-            cmdline ? cmdline : "cm-shards merge", CM_VERSION);
+            "split_seed, %Q, %Q, strftime('%%Y-%%m-%%dT%%H:%%M:%%SZ','now'), 0, %Q FROM src.corpus",
+            INDEX_VERSION, cmdline ? cmdline : "cm-shards merge", CM_VERSION,
+            split_by_name(mg->split_by));
         bad = index_exec(mg->db, sql, mg->ipath);
         sqlite3_free(sql);
         if (bad || index_exec(mg->db, "COMMIT", mg->ipath)) return -1;
@@ -223,6 +232,12 @@ static int merge_open_index(Merger *mg)
 */
 static int merge_finish(Merger *mg, int complete)
 {
+    /* the sources' splits were made apart: one split of the whole (split.c), so that no
+    ** repository is in both */
+    if (index_exec(mg->db, "BEGIN", mg->ipath) ||
+        split_assign(mg->db, mg->ipath, mg->valid_fraction, mg->split_seed, mg->split_by, 0) ||
+        index_exec(mg->db, "COMMIT", mg->ipath))
+        return -1;
     char *sql = sqlite3_mprintf("UPDATE corpus SET complete = %d", complete);
     int bad = index_exec(mg->db, index_sql_indexes, mg->ipath) ||
               index_exec(mg->db, sql, mg->ipath) ||
@@ -237,11 +252,11 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
               const char *cmdline)
 {
     int complete = 0;
-    int rc = merge_check_sources(srcs, nsrc, &complete);
-    if (!rc) rc = merge_clear_dst(dst, force);
-    if (rc) return rc;
     Merger mg;
     memset(&mg, 0, sizeof mg);
+    int rc = merge_check_sources(srcs, nsrc, &complete, &mg);
+    if (!rc) rc = merge_clear_dst(dst, force);
+    if (rc) return rc;
     mg.dst = dst;
     rc = merge_open_index(&mg);
     for (int i = 0; i < nsrc && !rc; i++) {

@@ -100,6 +100,7 @@ typedef struct {
     uint32_t dtype;        /* 2 or 4 */
     uint64_t shard_tokens; /* target per shard */
     double valid_fraction; /* split share */
+    int split_by;          /* SPLIT_BY_REPO or SPLIT_BY_PATH */
     uint64_t split_seed;   /* split hash seed */
     uint64_t shard_id;     /* number of the shard being written (or next) */
     int open;              /* a shard file is being written */

@@ -299,6 +299,15 @@ int pack_stop_thread(Packer *p)
 */
 int pack_finalize_index(Packer *p, int complete)
 {
+    /* the split of every document recorded so far (split.c); a resume assigns it again */
+    if (index_exec(p->db, "BEGIN", p->ipath) ||
+        split_assign(p->db, p->ipath, p->valid_fraction, p->split_seed, p->split_by,
+                     p->o->quiet) ||
+        split_record(p->db, p->ipath, p->valid_fraction, p->split_seed, p->split_by) ||
+        index_exec(p->db, "COMMIT", p->ipath)) {
+        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     double t0 = now_sec(), c0 = pack_thread_cpu_sec();
     /* serial, ~0.3 us per document with the pragmas of index_sql_indexes (measured: PRAGMA
     ** threads does not help, keeping the index up to date during the inserts costs the index

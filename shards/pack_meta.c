@@ -3,7 +3,7 @@
 ** pack_meta.c: one document's metadata (the JSON object of the token stream) parsed into its
 ** row of the documents table (see pack.h): repo_name, path, license, content_hash and imports
 ** as columns, n_bytes (else size) as the byte count, the other fields but content as one JSON
-** object (`extra`), and the train/valid split from repo_name. Strings go to the current
+** object (`extra`); every document starts in the train split (split.c assigns it at the end). Strings go to the current
 ** shard's arena.
 */
 #include "pack.h"
@@ -137,10 +137,7 @@ int pack_add_row(Packer *p, const TsDoc *d)
     }
     row_set_extra(p, r);
     r->n_bytes = nb >= 0 ? nb : size;
-    int has_repo = r->len[FIELD_REPO] != NOSTR;
-    r->valid = (char)split_is_valid(has_repo ? p->cur->arena.buf + r->off[FIELD_REPO] : "",
-                                    has_repo ? r->len[FIELD_REPO] : 0, p->valid_fraction,
-                                    p->split_seed);
+    r->valid = 0; /* 'train' until split_assign decides, at the end of the pack */
     p->cur->nrows++;
     return 0;
 }

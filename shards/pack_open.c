@@ -114,8 +114,8 @@ static int pack_create_index(Packer *p)
     sqlite3_stmt *st = NULL;
     if (pack_prepare(p, "INSERT INTO corpus(format_version, tokenizer_fingerprint, tokenizer_json,"
                         " vocab_size, eot_id, dtype, shard_tokens, valid_fraction, split_seed,"
-                        " created_by, codemill_version, created_at, complete)"
-                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0)", &st))
+                        " created_by, codemill_version, created_at, split_by, complete)"
+                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,0)", &st))
         return -1;
     char fp[17], seed[17], now[32];
     hash_hex(h->fingerprint, fp);
@@ -134,6 +134,7 @@ static int pack_create_index(Packer *p)
                       SQLITE_STATIC);
     sqlite3_bind_text(st, 11, CM_VERSION, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 12, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 13, split_by_name(p->split_by), -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return error("%s: %s", p->ipath, index_error(p->db));
@@ -197,6 +198,7 @@ static int pack_load_resume(Packer *p, int *complete)
     p->shard_tokens = x.shard_tokens;
     p->valid_fraction = x.valid_fraction;
     p->split_seed = x.split_seed;
+    p->split_by = x.split_by;
     *complete = x.complete;
     corpus_index_close(&x);
     if (rc) return rc;
@@ -387,6 +389,7 @@ int pack_open(Packer *p)
         p->shard_tokens = o->shard_tokens;
         p->valid_fraction = o->valid_fraction;
         p->split_seed = o->split_seed;
+        p->split_by = o->split_by;
         p->next_doc = 0;
         p->shard_id = 0;
         if (o->resume && pack_remove_orphans(p, 1)) return CM_EIO;

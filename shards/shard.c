@@ -102,9 +102,9 @@ void shard_file_name(char *out, size_t n, uint64_t id)
 // index.sqlite schema v1 (documented in docs/FORMATS.md "SQLite index")
 
 const char index_sql_schema[] =
-    "PRAGMA user_version = 1;\n"
+    "PRAGMA user_version = 2;\n"
     "CREATE TABLE corpus(\n"
-    "  format_version INTEGER NOT NULL,       -- schema and shard format version: 1\n"
+    "  format_version INTEGER NOT NULL,       -- schema version: 2 (1: no split_by)\n"
     "  tokenizer_fingerprint TEXT NOT NULL,   -- XXH3-64 of tokenizer_json, 16 hex digits\n"
     "  tokenizer_json TEXT NOT NULL,          -- the tokenizer.json the tokens come from\n"
     "  vocab_size INTEGER NOT NULL,\n"
@@ -116,7 +116,8 @@ const char index_sql_schema[] =
     "  created_by TEXT NOT NULL,              -- the command line\n"
     "  codemill_version TEXT NOT NULL,\n"
     "  created_at TEXT NOT NULL,              -- UTC, ISO 8601\n"
-    "  complete INTEGER NOT NULL DEFAULT 0    -- 1 once the whole input was packed\n"
+    "  complete INTEGER NOT NULL DEFAULT 0,   -- 1 once the whole input was packed\n"
+    "  split_by TEXT NOT NULL DEFAULT 'repo'  -- unit of the split: 'repo' or 'path'\n"
     ");\n"
     "CREATE TABLE shards(\n"
     "  id INTEGER PRIMARY KEY,                -- 0, 1, ...\n"

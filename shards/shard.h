@@ -38,7 +38,7 @@
 #define SHARD_VERSION 1
 #define SHARD_HEADER_BYTES 256          /* meaningful header bytes */
 #define SHARD_PAYLOAD_OFFSET 4096       /* page-aligned start of the tokens */
-#define INDEX_VERSION 1                 /* schema version of index.sqlite */
+#define INDEX_VERSION 2                 /* schema version of index.sqlite (1 is read too) */
 #define INDEX_NAME "index.sqlite"
 #define SPLIT_SEED_DEFAULT 0x636f64656d696c6cull /* "codemill" in ASCII */
 

@@ -22,7 +22,8 @@ typedef struct {
     int fd;                   /* input file descriptor */
     uint64_t shard_tokens;    /* target tokens per shard */
     double valid_fraction;    /* share of repositories in the valid split */
-    uint64_t split_seed;      /* seed of the repo_name hash */
+    uint64_t split_seed;      /* seed of the split's hash order */
+    int split_by;             /* SPLIT_BY_REPO or SPLIT_BY_PATH */
     int resume;               /* finish an interrupted pack */
     int force;                /* replace an existing corpus */
     int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
@@ -49,11 +50,22 @@ int cat_run(const char *dir, const char *where, int64_t limit, int ids_only);
 int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
               const char *cmdline);
 
-/* Recompute the train/valid assignment in the index with a new fraction (and seed), in one
-** transaction (rolled back when interrupted). */
-int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_seed);
+/* Recompute the train/valid assignment in the index with a new fraction (and seed, and unit),
+** in one transaction (rolled back when interrupted); the result is printed unless quiet. */
+int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_seed, int by,
+              int quiet);
 
-/* The split of a repository: 1 for valid, 0 for train (hash of repo_name vs fraction). */
-int split_is_valid(const char *repo, size_t n, double valid_fraction, uint64_t seed);
+/* The unit of the split (split.c): whole repositories, or paths. */
+enum { SPLIT_BY_REPO = 0, SPLIT_BY_PATH = 1 };
+const char *split_by_name(int by);        /* "repo", "path" */
+int split_by_parse(const char *s);        /* SPLIT_BY_*, or -1 */
+
+typedef struct sqlite3 sqlite3;
+/* Assign every document of the index db to 'train' or 'valid' by the rule of split.c (inside
+** the caller's transaction). CM_OK or CM_EIO (message printed). */
+int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by,
+                 int quiet);
+/* Record the split's settings in the corpus row (a format-1 corpus becomes format 2). */
+int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by);
 
 #endif

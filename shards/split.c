@@ -1,43 +1,216 @@
 // SPDX-License-Identifier: MIT
 /*
-** split.c: the train/valid split of a corpus -- split_is_valid (used by pack for each document)
-** and `cm-shards split`, which recomputes it for every document of an index (see shards.h).
+** split.c: the train/valid split of a corpus (rule in docs/FORMATS.md "The split").
+**
+** The unit is the repository (repo_name; documents without one form one unit ""), or the
+** document's path with --split-by path. Units are taken in the order of XXH3-64(key, seed)
+** (the key breaking ties); a unit goes to 'valid' when it brings the valid tokens closer to
+** the target, valid_fraction x all tokens (valid + its tokens / 2 < target): the share ends
+** within half a unit of the target. When that leaves 'valid' empty although there are two units or
+** more and the fraction is above 0, the smallest unit (first in hash order among equals) is
+** put there, so a split asked for is never empty; 'train' keeps at least one unit unless the
+** fraction is 1. With --split-by repo and a single repository the split falls back to paths,
+** with a warning. The result is printed on stderr (units, documents, token share).
+**
+** split_assign runs at the end of every pack (and pack --resume), after merge, and in
+** `cm-shards split`: so no repository is in both splits, and the valid share stays close to the
+** fraction whatever the number and sizes of the repositories.
 */
 #include "shards.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "atomic.h"        // defines: cm_stopping
 #include "corpus_index.h"  // defines: CorpusIndex, corpus_index_open, corpus_check_shards
 #include "hash.h"          // defines: hash64_seed, hash_hex
-#include "util.h"          // defines: error, exit codes
+#include "util.h"          // defines: error, warn, exit codes
 
-/*
-** Split of a repository: XXH3-64(repo_name, seed) mapped to [0,1) and compared with the fraction.
-*/
-int split_is_valid(const char *repo, size_t n, double valid_fraction, uint64_t seed)
-{
-    uint64_t h = hash64_seed(repo ? repo : "", repo ? n : 0, seed);
-    double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
-    return u < valid_fraction;
-}
+/* One unit of the split: a repository or a path, its tokens and documents. */
+typedef struct {
+    char *key;          /* repo_name, or repo_name NUL path (path mode) */
+    size_t klen;
+    uint64_t hash;      /* XXH3-64(key, seed) */
+    int64_t tokens;
+    int64_t docs;
+    int valid;
+} SplitUnit;
 
 typedef struct {
-    double fraction;  /* the new valid fraction */
-    uint64_t seed;    /* the seed */
-} SplitRule;
+    SplitUnit *u;
+    size_t n, cap;
+} UnitList;
 
-/*
-** SQL function cm_split(repo_name): 'valid' or 'train'.
-*/
-static void sql_split(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+const char *split_by_name(int by)
 {
-    (void)argc;
-    const SplitRule *rule = sqlite3_user_data(ctx);
-    const char *s = (const char *)sqlite3_value_text(argv[0]);
-    int n = sqlite3_value_bytes(argv[0]);
-    int v = split_is_valid(s ? s : "", s ? (size_t)n : 0, rule->fraction, rule->seed);
-    sqlite3_result_text(ctx, v ? "valid" : "train", 5, SQLITE_STATIC);
+    return by == SPLIT_BY_PATH ? "path" : "repo";
+}
+
+int split_by_parse(const char *s)
+{
+    if (!s || !strcmp(s, "repo")) return SPLIT_BY_REPO;
+    if (!strcmp(s, "path")) return SPLIT_BY_PATH;
+    return -1;
+}
+
+static int unit_cmp(const void *a, const void *b)
+{
+    const SplitUnit *x = a, *y = b;
+    if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
+    if (c) return c;
+    return x->klen < y->klen ? -1 : x->klen > y->klen;
+}
+
+/* Read the units (per repository or per path) with their tokens and documents. */
+static int units_read(sqlite3 *db, const char *ipath, int by, uint64_t seed, UnitList *l)
+{
+    const char *sql = by == SPLIT_BY_PATH
+        ? "SELECT COALESCE(repo_name, '') || char(0) || COALESCE(path, ''), SUM(n_tokens), "
+          "COUNT(*) FROM documents GROUP BY 1"
+        : "SELECT COALESCE(repo_name, ''), SUM(n_tokens), COUNT(*) FROM documents GROUP BY 1";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return error("%s: %s", ipath, index_error_with(db, "cannot read the documents")), -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (l->n == l->cap) {
+            l->cap = l->cap ? 2 * l->cap : 256;
+            l->u = xrealloc(l->u, l->cap * sizeof *l->u);
+        }
+        SplitUnit *u = &l->u[l->n++];
+        u->klen = (size_t)sqlite3_column_bytes(st, 0);
+        u->key = xmalloc(u->klen + 1);
+        memcpy(u->key, sqlite3_column_blob(st, 0) ? sqlite3_column_blob(st, 0) : "", u->klen);
+        u->key[u->klen] = 0;
+        u->hash = hash64_seed(u->key, u->klen, seed);
+        u->tokens = sqlite3_column_int64(st, 1);
+        u->docs = sqlite3_column_int64(st, 2);
+        u->valid = 0;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return error("%s: %s", ipath, index_error_with(db, "cannot read the documents")), -1;
+    return 0;
+}
+
+static void units_free(UnitList *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->u[i].key);
+    free(l->u);
+    memset(l, 0, sizeof *l);
+}
+
+/* The rule of the file comment, on units already in hash order. */
+static void units_choose(UnitList *l, double fraction)
+{
+    int64_t total = 0, valid = 0;
+    for (size_t i = 0; i < l->n; i++) total += l->u[i].tokens;
+    double target = fraction * (double)total;
+    size_t nvalid = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (fraction >= 1 || (double)valid + 0.5 * (double)l->u[i].tokens < target) {
+            if (fraction < 1 && nvalid + 1 == l->n) break; /* train keeps one unit */
+            l->u[i].valid = 1;
+            valid += l->u[i].tokens;
+            nvalid++;
+        }
+    }
+    if (nvalid == 0 && fraction > 0 && l->n >= 2) {
+        size_t best = 0;
+        for (size_t i = 1; i < l->n; i++)
+            if (l->u[i].tokens < l->u[best].tokens) best = i;
+        l->u[best].valid = 1;
+    }
+}
+
+/* Write the choice: every document 'train', then the valid units' documents 'valid'. */
+static int units_write(sqlite3 *db, const char *ipath, int by, const UnitList *l)
+{
+    const char *upd = by == SPLIT_BY_PATH
+        ? "UPDATE documents SET split = 'valid' WHERE (COALESCE(repo_name, '') || char(0) || "
+          "COALESCE(path, '')) IN (SELECT key FROM temp.split_valid)"
+        : "UPDATE documents SET split = 'valid' WHERE COALESCE(repo_name, '') IN "
+          "(SELECT key FROM temp.split_valid)";
+    if (index_exec(db, "DROP TABLE IF EXISTS temp.split_valid; "
+                       "CREATE TEMP TABLE split_valid(key BLOB PRIMARY KEY); "
+                       "UPDATE documents SET split = 'train' WHERE split <> 'train'", ipath))
+        return -1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "INSERT INTO temp.split_valid VALUES(?)", -1, &st, NULL))
+        return error("%s: %s", ipath, index_error_with(db, "cannot write the split")), -1;
+    for (size_t i = 0; i < l->n; i++) {
+        if (!l->u[i].valid) continue;
+        sqlite3_bind_text(st, 1, l->u[i].key, (int)l->u[i].klen, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return error("%s: %s", ipath, index_error_with(db, "cannot write the split")), -1;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (index_exec(db, upd, ipath)) return -1;
+    return index_exec(db, "DROP TABLE temp.split_valid", ipath);
+}
+
+/* "cm-shards: split by repository: valid 2 of 21 repositories, 310 of 9120 documents,
+** 5.1% of the tokens (--valid-fraction 0.05)" */
+static void units_report(const UnitList *l, int by, double fraction)
+{
+    int64_t tok = 0, vtok = 0, docs = 0, vdocs = 0;
+    size_t nv = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        tok += l->u[i].tokens;
+        docs += l->u[i].docs;
+        if (l->u[i].valid) {
+            nv++;
+            vtok += l->u[i].tokens;
+            vdocs += l->u[i].docs;
+        }
+    }
+    const char *what = by == SPLIT_BY_PATH ? "paths" : "repositories";
+    fprintf(stderr, "%s: split by %s: valid %zu of %zu %s, %lld of %lld documents, %.1f%% of the "
+            "tokens (--valid-fraction %g)\n", cm_prog, by == SPLIT_BY_PATH ? "path" : "repository",
+            nv, l->n, what, (long long)vdocs, (long long)docs, tok ? 100.0 * vtok / tok : 0.0,
+            fraction);
+}
+
+int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by,
+                 int quiet)
+{
+    UnitList l = {0};
+    if (units_read(db, ipath, by, seed, &l)) return CM_EIO;
+    if (by == SPLIT_BY_REPO && l.n == 1 && fraction > 0 && fraction < 1) {
+        warn("%s: one repository only ('%s'): the split is by path instead (--split-by path to "
+             "ask for it)", ipath, l.u[0].key);
+        units_free(&l);
+        by = SPLIT_BY_PATH;
+        if (units_read(db, ipath, by, seed, &l)) return CM_EIO;
+    }
+    if (l.n) qsort(l.u, l.n, sizeof *l.u, unit_cmp);
+    units_choose(&l, fraction);
+    int rc = units_write(db, ipath, by, &l) ? CM_EIO : CM_OK;
+    if (!rc && !quiet) units_report(&l, by, fraction);
+    units_free(&l);
+    return rc;
+}
+
+int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by)
+{
+    /* a format-1 corpus has no split_by column: add it (the error when it exists is expected) */
+    sqlite3_exec(db, "ALTER TABLE corpus ADD COLUMN split_by TEXT NOT NULL DEFAULT 'repo'", NULL,
+                 NULL, NULL);
+    char hex[17];
+    hash_hex(seed, hex);
+    char *sql = sqlite3_mprintf("UPDATE corpus SET valid_fraction = %.17g, split_seed = %Q, "
+                                "split_by = %Q, format_version = %d", fraction, hex,
+                                split_by_name(by), INDEX_VERSION);
+    int rc = index_exec(db, sql, ipath) ? CM_EIO : CM_OK;
+    sqlite3_free(sql);
+    return rc;
 }
 
 /* SQLite's progress callback: a stop signal interrupts the update (rolled back). */
@@ -47,7 +220,8 @@ static int split_stopping(void *arg)
     return cm_stopping();
 }
 
-int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_seed)
+int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_seed, int by,
+              int quiet)
 {
     CorpusIndex x;
     CorpusFaults f = {NULL, 0, 0, 0};
@@ -57,20 +231,15 @@ int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_se
         corpus_index_close(&x);
         return rc;
     }
-    SplitRule rule = {valid_fraction, have_seed ? seed : x.split_seed};
-    char hex[17];
-    hash_hex(rule.seed, hex);
-    sqlite3_create_function(x.db, "cm_split", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, &rule,
-                            sql_split, NULL, NULL);
+    uint64_t s = have_seed ? seed : x.split_seed;
     sqlite3_progress_handler(x.db, 100000, split_stopping, NULL);
-    char *sql = sqlite3_mprintf("BEGIN; UPDATE documents SET split = cm_split(repo_name); "
-                                "UPDATE corpus SET valid_fraction = %.17g, split_seed = %Q; COMMIT",
-                                valid_fraction, hex);
-    rc = index_exec(x.db, sql, x.ipath) ? CM_EIO : CM_OK;
+    rc = index_exec(x.db, "BEGIN", x.ipath) ? CM_EIO : CM_OK;
+    if (!rc) rc = split_assign(x.db, x.ipath, valid_fraction, s, by, quiet);
+    if (!rc) rc = split_record(x.db, x.ipath, valid_fraction, s, by);
+    if (!rc) rc = index_exec(x.db, "COMMIT", x.ipath) ? CM_EIO : CM_OK;
     sqlite3_progress_handler(x.db, 0, NULL, NULL);
     if (rc) sqlite3_exec(x.db, "ROLLBACK", NULL, NULL, NULL);
     if (rc && cm_stopping()) rc = CM_EINTR; /* the message said "interrupted" */
-    sqlite3_free(sql);
     corpus_index_close(&x);
     return rc;
 }

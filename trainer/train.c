@@ -244,10 +244,19 @@ static int train_sources(TrainRun *r)
             error("%s: %s", o->data, err);
             return strncmp(err, "bad selection", 13) == 0 ? CM_EUSAGE : CM_EFORMAT;
         }
-        if (data_corpus(&r->valid, r->corpus, o->split, NULL, 1, 0, window, err, sizeof err) == 0)
+        if (data_corpus(&r->valid, r->corpus, o->split, NULL, 1, 0, window, err, sizeof err) == 0) {
             r->have_valid = 1;
-        else if (!o->quiet)
-            warn("%s: no evaluation (%s)", o->data, err);
+        } else if (o->eval_every > 0) {
+            /* evaluations asked for cannot run: never train on silently (issue: an empty
+            ** valid split once made --eval-every a no-op) */
+            error("%s: cannot evaluate every %ld steps on the '%s' split: %s. Re-split the "
+                  "corpus ('cm-shards split --valid-fraction F %s') or leave out --eval-every",
+                  o->data, o->eval_every, o->split, err, o->data);
+            return CM_EFORMAT;
+        } else {
+            warn("%s: no evaluation at the end of the run: the '%s' split: %s", o->data, o->split,
+                 err);
+        }
         if (o->keywords && (r->n_keywords = keyword_ids(r->corpus, o->keywords, &r->keywords)) < 0)
             return CM_EUSAGE;
     } else {

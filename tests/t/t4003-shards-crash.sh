@@ -11,6 +11,10 @@ ndocs=40000
 
 docs() { sqlite3 "$1/index.sqlite" "SELECT id, repo_name, path, n_tokens, n_bytes, split, imports
                                      FROM documents ORDER BY id"; }
+# the same without the split: an interrupted corpus's split covers its part only (the split is
+# assigned over the whole corpus at the end of the pack; the resume assigns it again)
+docs_part() { sqlite3 "$1/index.sqlite" "SELECT id, repo_name, path, n_tokens, n_bytes, imports
+                                         FROM documents ORDER BY id"; }
 
 test_expect_success 'setup: a stream and its uninterrupted pack' '
     shards-mkstream --gen $ndocs --repos 300 --mean-tokens 120 >in.tok &&
@@ -44,7 +48,8 @@ for base in 0.03 0.12 0.25 0.4; do
             cm-shards verify k >out 2>err &&
             done_docs=$(sqlite3 k/index.sqlite "SELECT COUNT(*) FROM documents") &&
             say "$done_docs documents were indexed when killed" &&
-            docs k >part && head -n $done_docs ref.docs >expect.part && test_cmp expect.part part
+            docs_part k >part && docs_part ref | head -n $done_docs >expect.part &&
+            test_cmp expect.part part
         fi &&
         cm-shards pack --resume -o k in.tok 2>err &&
         cm-shards verify k >out && test_grep "sound: .* $ndocs documents" out &&
@@ -129,7 +134,7 @@ test_expect_success 'truncated input stream: whole documents kept, exit 1, resum
     cm-shards verify tr >out 2>err && test_grep "incomplete" out &&
     n=$(sqlite3 tr/index.sqlite "SELECT COUNT(*) FROM documents") &&
     test "$n" -gt $((ndocs / 4)) && test "$n" -lt $((ndocs / 2)) &&
-    docs tr >part && head -n $n ref.docs >expect && test_cmp expect part &&
+    docs_part tr >part && docs_part ref | head -n $n >expect && test_cmp expect part &&
     cm-shards pack --resume -o tr in.tok && docs tr >actual && test_cmp ref.docs actual &&
     test "$(sqlite3 tr/index.sqlite "SELECT complete FROM corpus")" = 1
 '

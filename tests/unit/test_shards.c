@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <sqlite3.h>
+#include <stdlib.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -98,30 +101,106 @@ static void test_dtype_and_names(void **state)
     assert_int_equal(index_parse_hex64("0123456789abcdefg", &x), -1);
 }
 
-static void test_split_share_and_determinism(void **state)
+/* A documents table in memory: repo r has sizes[r] documents of tok tokens each. */
+static sqlite3 *split_db(const int *sizes, int nrepo, int tok)
 {
-    int valid = 0, n = 20000;
-    for (int i = 0; i < n; i++) {
-        char r[32];
-        int k = snprintf(r, sizeof r, "owner%d/repo%d", i % 101, i);
-        int v = split_is_valid(r, (size_t)k, 0.1, SPLIT_SEED_DEFAULT);
-        valid += v;
-        assert_int_equal(v, split_is_valid(r, (size_t)k, 0.1, SPLIT_SEED_DEFAULT));
-        /* monotonic: valid at 0.1 implies valid at 0.3; never at 0, always at 1 */
-        if (v) assert_int_equal(split_is_valid(r, (size_t)k, 0.3, SPLIT_SEED_DEFAULT), 1);
-        assert_int_equal(split_is_valid(r, (size_t)k, 0.0, SPLIT_SEED_DEFAULT), 0);
-        assert_int_equal(split_is_valid(r, (size_t)k, 1.0, SPLIT_SEED_DEFAULT), 1);
-    }
-    /* binomial(20000, 0.1): sd ~ 42; accept 6 sd */
-    assert_in_range(valid, 2000 - 260, 2000 + 260);
-    /* another seed: a different assignment */
-    int same = 0;
-    for (int i = 0; i < 1000; i++) {
-        char r[32];
-        int k = snprintf(r, sizeof r, "repo%d", i);
-        same += split_is_valid(r, (size_t)k, 0.5, 1) == split_is_valid(r, (size_t)k, 0.5, 2);
-    }
-    assert_in_range(same, 350, 650);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE documents(id INTEGER PRIMARY KEY, "
+                                      "repo_name TEXT, path TEXT, n_tokens INTEGER, split TEXT)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    int id = 0;
+    for (int r = 0; r < nrepo; r++)
+        for (int d = 0; d < sizes[r]; d++) {
+            char *sql = sqlite3_mprintf("INSERT INTO documents VALUES(%d, 'org/r%d', 'f%d.py', "
+                                        "%d, 'train')", id++, r, d, tok);
+            assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+            sqlite3_free(sql);
+        }
+    return db;
+}
+
+static int64_t split_q(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+#define VALID_TOKENS "SELECT COALESCE(SUM(n_tokens), 0) FROM documents WHERE split = 'valid'"
+#define BOTH_SPLITS "SELECT COUNT(*) FROM (SELECT repo_name FROM documents GROUP BY repo_name " \
+                    "HAVING COUNT(DISTINCT split) > 1)"
+
+/* Many repositories of uneven sizes: the valid share stays at or just under the fraction, no
+** repository is in both splits, the same seed gives the same split, another seed another. */
+static void test_split_share(void **state)
+{
+    (void)state;
+    int sizes[40];
+    for (int r = 0; r < 40; r++) sizes[r] = 1 + (r * 7) % 23;
+    sqlite3 *db = split_db(sizes, 40, 100);
+    int64_t total = split_q(db, "SELECT SUM(n_tokens) FROM documents");
+    assert_int_equal(split_assign(db, "mem", 0.1, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    int64_t v1 = split_q(db, VALID_TOKENS);
+    /* within half of the largest repository (23 documents of 100 tokens) of the target */
+    assert_true(v1 > 0);
+    assert_in_range(v1, total / 10 - 23 * 50, total / 10 + 23 * 50);
+    assert_int_equal(split_q(db, BOTH_SPLITS), 0);
+    char *first = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *valid_repos = "SELECT group_concat(repo_name) FROM (SELECT DISTINCT repo_name "
+                              "FROM documents WHERE split = 'valid' ORDER BY 1)";
+    assert_int_equal(sqlite3_prepare_v2(db, valid_repos, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    first = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    assert_int_equal(split_assign(db, "mem", 0.1, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), v1);
+    assert_int_equal(split_assign(db, "mem", 0.1, 12345, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(sqlite3_prepare_v2(db, valid_repos, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_not_equal((const char *)sqlite3_column_text(st, 0), first);
+    sqlite3_finalize(st);
+    free(first);
+    /* 0: nothing valid; 1: everything */
+    assert_int_equal(split_assign(db, "mem", 0.0, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), 0);
+    assert_int_equal(split_assign(db, "mem", 1.0, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), total);
+    sqlite3_close(db);
+}
+
+/* Few repositories, each bigger than the share asked for: valid is never empty (the smallest
+** goes there) and train keeps the rest. */
+static void test_split_never_empty(void **state)
+{
+    (void)state;
+    int sizes[3] = {50, 30, 40};
+    sqlite3 *db = split_db(sizes, 3, 10);
+    assert_int_equal(split_assign(db, "mem", 0.05, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), 300);   /* org/r1, the smallest */
+    assert_int_equal(split_q(db, "SELECT COUNT(DISTINCT repo_name) FROM documents "
+                                 "WHERE split = 'valid'"), 1);
+    /* a share that would take every repository leaves train one */
+    assert_int_equal(split_assign(db, "mem", 0.99, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_true(split_q(db, "SELECT COUNT(*) FROM documents WHERE split = 'train'") > 0);
+    sqlite3_close(db);
+}
+
+/* One repository: the split falls back to paths, near the fraction. */
+static void test_split_one_repo(void **state)
+{
+    (void)state;
+    int sizes[1] = {200};
+    sqlite3 *db = split_db(sizes, 1, 10);
+    assert_int_equal(split_assign(db, "mem", 0.1, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), 200);   /* 20 of 200 paths */
+    assert_int_equal(split_assign(db, "mem", 0.25, SPLIT_SEED_DEFAULT, SPLIT_BY_PATH, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), 500);
+    sqlite3_close(db);
 }
 
 int main(void)
@@ -131,7 +210,9 @@ int main(void)
         cmocka_unit_test(test_header_every_byte_checked),
         cmocka_unit_test(test_header_refuses_version_and_dtype),
         cmocka_unit_test(test_dtype_and_names),
-        cmocka_unit_test(test_split_share_and_determinism),
+        cmocka_unit_test(test_split_share),
+        cmocka_unit_test(test_split_never_empty),
+        cmocka_unit_test(test_split_one_repo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
