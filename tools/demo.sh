@@ -37,6 +37,14 @@ cm-ingest --ext py,ipynb --stats ingest.json $DEBS |
 step "3. cm-tokenize encode | cm-shards pack, then SQL over corpus/index.sqlite"
 cm-tokenize encode -t tok.json kept.jsonl | cm-shards pack -o corpus
 cm-shards verify corpus >&2
+# the split keeps most tokens for training and a valid split to evaluate on (docs/FORMATS.md)
+share=$(sqlite3 corpus/index.sqlite "SELECT printf('%.1f', 100.0 * SUM(n_tokens * (split = 'train')) / SUM(n_tokens)) FROM documents")
+nvalid=$(sqlite3 corpus/index.sqlite "SELECT COUNT(*) FROM documents WHERE split = 'valid'")
+echo "  training on $share% of the tokens; $nvalid documents in the valid split" >&2
+if [ "$nvalid" = 0 ] || awk -v s="$share" 'BEGIN { exit !(s < 85) }'; then
+    echo "demo: the split is off: $share% of the tokens in train, $nvalid valid documents" >&2
+    exit 1
+fi
 q() { echo "  sqlite> $1" >&2; sqlite3 -header -column corpus/index.sqlite "$1" | sed 's/^/  /' >&2; }
 q "SELECT * FROM tokens_per_split"
 q "SELECT repo_name, documents, tokens FROM tokens_per_repo ORDER BY tokens DESC LIMIT 12"
