@@ -195,6 +195,7 @@ load=$(cut -d" " -f1-3 /proc/loadavg)
 $PY "$OUT/peer_filter.py" --stages "$JSONL" >"$OUT/peer-stages.txt"
 hyperfine -N --runs "$RUNS" --export-json "$OUT/hf.json" \
     -n cm-filter "$CMF -q -o $OUT/ours.jsonl $JSONL" \
+    -n cm-filter-1 "$CMF -q --threads 1 -o $OUT/ours1.jsonl $JSONL" \
     -n peer "$PY $OUT/peer_filter.py $JSONL $OUT/peer.jsonl" >"$OUT/hyperfine.txt" 2>&1 || {
     cat "$OUT/hyperfine.txt" >&2; exit 1; }
 "$CMF" --stats "$OUT/stats-imports.json" -q "$JSONL" >/dev/null
@@ -242,6 +243,9 @@ o, p = hf["cm-filter"], hf["peer"]
 print("| whole filter, end to end (hyperfine median of %d) | %.0f | %.0f | %.1f | %.0f | %.0fx |" % (
     len(o["times"]), nbytes / o["median"] / 1e6, nrec / o["median"], nbytes / p["median"] / 1e6,
     nrec / p["median"], p["median"] / o["median"]))
+o1 = hf["cm-filter-1"]
+print("| whole filter, `--threads 1` (same run) | %.0f | %.0f | | | %.2fx (default threads vs 1) |" % (
+    nbytes / o1["median"] / 1e6, nrec / o1["median"], o1["median"] / o["median"]))
 print()
 print("End to end: cm-filter %.3f s, peer %.3f s (medians, whole processes, MB/s of JSONL input); kept %d vs %d files." % (
     o["median"], p["median"], st["imports"]["kept"]["records"], peer_kept))
