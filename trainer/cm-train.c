@@ -34,6 +34,7 @@
 #include "trainer/model.h"      /* defines: Gpt, gpt_* */
 #include "trainer/data.h"       /* defines: DataSource, data_* */
 #include "trainer/ckpt.h"       /* defines: ckpt_save, ckpt_load */
+#include "trainer/interchange.h" /* defines: interchange_verb (export, import, logits) */
 
 #define CM_VERSION "0.1.0"
 
@@ -1162,6 +1163,8 @@ int main(int argc, char **argv)
 {
     kernels_env_setup(argv);
     cm_init("cm-train");
+    int (*verb)(int, char **) = argc > 1 ? interchange_verb(argv[1]) : NULL;
+    if (verb) return verb(argc - 1, argv + 1);
     int rc;
     Opts o;
     const char *cmd = "train";
