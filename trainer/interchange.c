@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "util.h"              /* defines: error, Buf, exit statuses */
 #include "hash.h"              /* defines: hash64_seed */
+#include "json.h"              /* defines: json_parse_object, json_get, json_get_int */
 #include "shards/corpus.h"     /* defines: corpus_open, corpus_tokenizer_json */
 #include "trainer/kernels.h"   /* defines: kernels_set_threads */
 
@@ -25,6 +27,7 @@
 int (*interchange_verb(const char *name))(int, char **)
 {
     if (strcmp(name, "export") == 0) return cmd_export;
+    if (strcmp(name, "import") == 0) return cmd_import;
     if (strcmp(name, "logits") == 0) return cmd_logits;
     return NULL;
 }
@@ -164,6 +167,107 @@ void hf_config_json(Buf *out, const GptConfig *cfg, int64_t eot, const char *tor
              "  \"torch_dtype\": \"%s\"\n"
              "}\n",
              cfg->V, cfg->T, cfg->T, cfg->C, cfg->L, cfg->NH, IX_ACTIVATION, id, id, torch_dtype);
+}
+
+/* A string field equals one of the words (NULL-terminated list); absent counts as `dflt`. */
+static int field_is(const JsonObj *o, const char *key, const char *const *words, int dflt)
+{
+    const JsonField *f = json_get(o, key);
+    if (!f) return dflt;
+    if (f->type != JSON_STRING) return 0;
+    for (; *words; words++)
+        if (strlen(*words) == f->rawlen && memcmp(*words, f->raw, f->rawlen) == 0) return 1;
+    return 0;
+}
+
+/* A boolean field, absent = dflt; -1 when it is not a boolean. */
+static int field_bool(const JsonObj *o, const char *key, int dflt)
+{
+    const JsonField *f = json_get(o, key);
+    if (!f) return dflt;
+    return f->type == JSON_TRUE ? 1 : f->type == JSON_FALSE ? 0 : -1;
+}
+
+/* A number field as a double; 0, or -1 when absent or not a number. */
+static int field_double(const JsonObj *o, const char *key, double *out)
+{
+    const JsonField *f = json_get(o, key);
+    char tmp[64];
+    if (!f || f->type != JSON_NUMBER || f->rawlen >= sizeof tmp) return -1;
+    memcpy(tmp, f->raw, f->rawlen);
+    tmp[f->rawlen] = 0;
+    *out = strtod(tmp, NULL);
+    return 0;
+}
+
+/* An integer field that must fit an int; 0, or -1. */
+static int field_int(const JsonObj *o, const char *key, int *out)
+{
+    int64_t v;
+    if (json_get_int(o, key, &v) != 0 || v < 0 || v > (1 << 30)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/*
+** The architecture checks: what cm-train's GPT-2 cannot represent. NULL or the reason.
+*/
+static const char *config_unsupported(const JsonObj *o, const GptConfig *cfg, char *why, size_t n)
+{
+    static const char *const gpt2[] = {"gpt2", NULL};
+    static const char *const tanh_gelu[] = {"gelu_new", "gelu_pytorch_tanh", NULL};
+    double eps;
+    int inner;
+    if (!field_is(o, "model_type", gpt2, 0)) return "model_type is not \"gpt2\"";
+    if (!field_is(o, "activation_function", tanh_gelu, 1))
+        return "activation_function is not the tanh GELU (\"gelu_new\") cm-train computes";
+    if (field_double(o, "layer_norm_epsilon", &eps) == 0 && fabs(eps - 1e-5) > 1e-12) {
+        snprintf(why, n, "layer_norm_epsilon %g: cm-train's LayerNorm uses 1e-05", eps);
+        return why;
+    }
+    const JsonField *f = json_get(o, "n_inner");
+    if (f && f->type != JSON_NULL && (field_int(o, "n_inner", &inner) || inner != 4 * cfg->C)) {
+        snprintf(why, n, "n_inner is not null or 4 * n_embd (%d)", 4 * cfg->C);
+        return why;
+    }
+    if (field_bool(o, "scale_attn_weights", 1) != 1) return "scale_attn_weights is not true";
+    if (field_bool(o, "scale_attn_by_inverse_layer_idx", 0) != 0)
+        return "scale_attn_by_inverse_layer_idx is not false";
+    if (field_bool(o, "add_cross_attention", 0) != 0) return "add_cross_attention is not false";
+    return NULL;
+}
+
+int hf_config_parse(const char *text, size_t n, const char *name, GptConfig *cfg)
+{
+    JsonObj o = {0};
+    int rc = 0;
+    char why[160];
+    memset(cfg, 0, sizeof *cfg);
+    if (json_parse_object(&o, text, n) != 0) {
+        error("%s: offset %zu: %s", name, o.err_pos, o.err);
+        rc = CM_EFORMAT;
+        goto done;
+    }
+    const char *missing = field_int(&o, "n_embd", &cfg->C) ? "n_embd"
+                        : field_int(&o, "n_layer", &cfg->L) ? "n_layer"
+                        : field_int(&o, "n_head", &cfg->NH) ? "n_head"
+                        : field_int(&o, "vocab_size", &cfg->V) ? "vocab_size"
+                        : field_int(&o, "n_positions", &cfg->T) &&
+                          field_int(&o, "n_ctx", &cfg->T) ? "n_positions" : NULL;
+    if (missing) {
+        error("%s: \"%s\" is missing or not a non-negative integer", name, missing);
+        rc = CM_EFORMAT;
+        goto done;
+    }
+    const char *bad = gpt_config_check(cfg);
+    if (!bad) bad = config_unsupported(&o, cfg, why, sizeof why);
+    if (bad) {
+        error("%s: not a GPT-2 cm-train can hold: %s", name, bad);
+        rc = CM_EFORMAT;
+    }
+done:
+    json_obj_free(&o);
+    return rc;
 }
 
 /* --------------------------------------------------------------------------------------- */

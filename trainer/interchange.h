@@ -24,8 +24,9 @@
 
 /* The verbs (argv[0] is the verb); each returns an exit status (util.h). */
 int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
-/* The verb named `name` among them, or NULL: main() runs it before its own parsing. */
+/* The verb named `name` among the three, or NULL: main() runs it before its own parsing. */
 int (*interchange_verb(const char *name))(int, char **);
 
 /* cm-train's fixed hyperparameters that other formats spell out. */
@@ -74,7 +75,16 @@ int ix_find_tokenizer(const char *ckpt, const CkptInfo *info, const char *tok_fi
 ** Returns an exit status (message printed). */
 int hf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, const char *dir,
               int quiet);
-/* HF config.json text for a model (the tokenizer's end-of-text id, or -1). */
+/* Import a transformers GPT-2 directory: config.json, model.safetensors or
+** model.safetensors.index.json and its shards, tokenizer.json if present. On success m holds
+** the model (gpt_init'd) and *tok the tokenizer (malloc'd, NULL if none). */
+int hf_import(const char *dir, Gpt *m, char **tok, size_t *tok_len, int quiet);
+
+/* HF config.json text for a model (the tokenizer's end-of-text id, or -1). Used by the
+** export, and parsed back by the import. */
 void hf_config_json(Buf *out, const GptConfig *cfg, int64_t eot, const char *torch_dtype);
+/* Parse config.json text into cfg; 0 or an exit status after "NAME: what" (the fuzzed
+** entry point of the config reader). */
+int hf_config_parse(const char *text, size_t n, const char *name, GptConfig *cfg);
 
 #endif
