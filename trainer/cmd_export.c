@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
-** cmd_export.c: `cm-train export`: a checkpoint out to Hugging Face transformers (a directory),
-** with the tokenizer it was trained with.
+** cmd_export.c: `cm-train export`: a checkpoint out to Hugging Face transformers (a directory)
+** or llama.cpp (one GGUF file), with the tokenizer it was trained with.
 */
 #include "trainer/interchange.h"
 
@@ -16,24 +16,26 @@ enum { OPT_CKPT = 1, OPT_FORMAT, OPT_OUT, OPT_DTYPE, OPT_DATA, OPT_TOK, OPT_NOTO
 
 static const CliOpt export_opts[] = {
     {"ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint to export", OPT_CKPT},
-    {"format", 0, "hf", NULL, "hf: a transformers GPT-2 directory (model.safetensors,\n"
-     "config.json, tokenizer files)", OPT_FORMAT},
-    {"output", 'o', "PATH", NULL, "the directory to write", OPT_OUT},
-    {"dtype", 0, "TYPE", "f32", "weights: f32, bf16 or f16", OPT_DTYPE},
+    {"format", 0, "hf|gguf", NULL, "hf: a transformers GPT-2 directory (model.safetensors,\n"
+     "config.json, tokenizer files); gguf: one llama.cpp file", OPT_FORMAT},
+    {"output", 'o', "PATH", NULL, "the directory (hf) or file (gguf) to write", OPT_OUT},
+    {"dtype", 0, "TYPE", "f32", "weights: f32, bf16 or f16 (hf); f32, f16 or q8_0 (gguf:\n"
+     "norms, biases and positions stay f32)", OPT_DTYPE},
     {"data", 0, "DIR", NULL, "take the tokenizer from this corpus (the one trained on)", OPT_DATA},
     {"tokenizer", 0, "FILE", NULL, "take the tokenizer from this tokenizer.json", OPT_TOK},
-    {"no-tokenizer", 0, NULL, NULL, "write the weights and config.json alone", OPT_NOTOK},
+    {"no-tokenizer", 0, NULL, NULL, "hf only: write the weights and config.json alone", OPT_NOTOK},
     {"skip-fingerprint-check", 0, NULL, NULL, "use the tokenizer even if its fingerprint is not\n"
      "the checkpoint's (a model trained with --where)", OPT_SKIPFP},
     {0}
 };
 
 static const CliSpec export_spec = {
-    "cm-train", "export", "--ckpt FILE --format hf -o DIR [--dtype TYPE] [options]",
+    "cm-train", "export", "--ckpt FILE --format hf|gguf -o PATH [--dtype TYPE] [options]",
     "Write a cm-train checkpoint for other tools: transformers' GPT2LMHeadModel\n"
-    "(AutoModelForCausalLM.from_pretrained(DIR) and AutoTokenizer load it).\n"
-    "The tokenizer comes from --tokenizer, --data, or the checkpoint's CKPT.tokenizer.json,\n"
-    "and must match the checkpoint's data fingerprint.",
+    "(AutoModelForCausalLM.from_pretrained(PATH) and AutoTokenizer load it) or a GGUF v3\n"
+    "file for llama.cpp (llama-cli -m PATH; Ollama: a Modelfile 'FROM ./PATH').\n"
+    "The tokenizer comes from --tokenizer, --data, or the checkpoint's CKPT.tokenizer.json\n"
+    "(written by cm-train import), and must match the checkpoint's data fingerprint.",
     "Memory: the model, plus one tensor converted at a time.\n"
     "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 bad checkpoint or tokenizer.",
     export_opts, NULL
@@ -66,11 +68,13 @@ static int export_parse(int argc, char **argv, ExportOpts *o)
     }
     if (rc == CM_OK && k == CLI_STOP) rc = c.status == CM_OK ? -1 : c.status;
     if (rc == CM_OK && c.optind < argc) rc = cli_usage_error(&c, "unexpected operand '%s'", argv[c.optind]);
-    if (rc == CM_OK && !o->format) rc = cli_usage_error(&c, "--format hf is needed");
-    if (rc == CM_OK && strcmp(o->format, "hf"))
-        rc = cli_usage_error(&c, "--format %s: hf is the one format", o->format);
+    if (rc == CM_OK && !o->format) rc = cli_usage_error(&c, "--format hf or gguf is needed");
+    if (rc == CM_OK && strcmp(o->format, "hf") && strcmp(o->format, "gguf"))
+        rc = cli_usage_error(&c, "--format %s: hf or gguf", o->format);
     if (rc == CM_OK && !o->out) rc = cli_usage_error(&c, "-o PATH is needed");
     if (rc == CM_OK && !o->ckpt && !o->data) rc = cli_usage_error(&c, "--ckpt FILE is needed");
+    if (rc == CM_OK && o->no_tok && strcmp(o->format, "hf"))
+        rc = cli_usage_error(&c, "--no-tokenizer: a GGUF file needs its tokenizer");
     if (rc == CM_OK && o->no_tok && o->tok)
         rc = cli_usage_error(&c, "--no-tokenizer with --tokenizer");
     o->quiet = c.quiet;
@@ -95,7 +99,10 @@ int cmd_export(int argc, char **argv)
     }
     if (!o.no_tok)
         rc = ix_find_tokenizer(ckpt, &info, o.tok, o.data, o.skip_fp, &tok, &tok_len);
-    if (rc == 0) rc = hf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
+    if (rc == 0 && strcmp(o.format, "hf") == 0)
+        rc = hf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
+    else if (rc == 0)
+        rc = gguf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
     free(tok);
     gpt_free(&m);
     free(ckpt);

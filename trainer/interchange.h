@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
 ** interchange.h: cm-train's GPT-2 in other tools' formats: Hugging Face (transformers'
-** GPT2LMHeadModel in safetensors, config.json, tokenizer files).
+** GPT2LMHeadModel in safetensors, config.json, tokenizer files) and GGUF (llama.cpp's "gpt2").
 **
 ** cm-train's model is llm.c's layout (model.h): linear weights (out, in), all layers of one
 ** kind in one block, LM head tied to wte. transformers' GPT-2 uses Conv1D, whose weights are
@@ -71,10 +71,13 @@ char *ix_sidecar_path(const char *ckpt);
 int ix_find_tokenizer(const char *ckpt, const CkptInfo *info, const char *tok_file,
                       const char *data_dir, int skip_check, char **json, size_t *len);
 
-/* Export. dtype is "f32", "bf16" or "f16". tok may be NULL (weights and config only).
-** Returns an exit status (message printed). */
+/* Exports. dtype is "f32", "bf16" or "f16" (hf) / "f32", "f16" or "q8_0" (gguf). tok may be
+** NULL for hf (weights and config only). Return an exit status (message printed). */
 int hf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, const char *dir,
               int quiet);
+int gguf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype,
+                const char *path, int quiet);
+
 /* Import a transformers GPT-2 directory: config.json, model.safetensors or
 ** model.safetensors.index.json and its shards, tokenizer.json if present. On success m holds
 ** the model (gpt_init'd) and *tok the tokenizer (malloc'd, NULL if none). */
