@@ -3,13 +3,15 @@
 # Install the Debian packages codemill needs, only those that are missing.
 # An entry PKG:CMD is satisfied by the command CMD on the PATH too (node and npm may come from
 # another Debian-format repository, whose nodejs bundles npm: Debian's npm then cannot install).
-#   tools/deps.sh build   libraries and tools for building and testing
-#   tools/deps.sh bench   also the peers' needs (hyperfine, node, python3-torch, time)
+#   tools/deps.sh build   libraries and tools for building and testing (python3-torch and
+#                         python3-numpy: t5100 checks model export/import against PyTorch)
+#   tools/deps.sh bench   also the peers' needs (hyperfine, sentencepiece)
 set -eu
 BUILD_PKGS="build-essential pkg-config libarchive-dev libzstd-dev libpcre2-dev libsqlite3-dev
 libopenblas-dev libxxhash-dev libcmocka-dev libjansson-dev zstd xz-utils bzip2 zip unzip p7zip-full
-libarchive-tools sqlite3 jq python3 nodejs:node npm:npm time clang clang-format libclang-rt-14-dev binutils valgrind"
-BENCH_PKGS="hyperfine python3-torch python3-numpy sentencepiece"
+libarchive-tools sqlite3 jq python3 python3-torch python3-numpy nodejs:node npm:npm time clang
+clang-format libclang-rt-14-dev binutils valgrind"
+BENCH_PKGS="hyperfine sentencepiece"
 want="$BUILD_PKGS"
 [ "${1:-build}" = bench ] && want="$BUILD_PKGS $BENCH_PKGS"
 missing=""

@@ -7,10 +7,12 @@
 **   cm-train eval --ckpt FILE (--data DIR [--split S] | --synthetic V)
 **   cm-train complete --ckpt FILE --data DIR --prompt TEXT [sampling options]
 **   cm-train plot --log FILE -o OUT.svg
+**   cm-train export --ckpt FILE --format hf|gguf -o OUT     cm-train import --from DIR -o CKPT
 **
 ** This file is the program: the BLAS environment, the signal policy and the verb table. Each
 ** verb is a file of its own (verbs.h) with its option table (options.h): train.c (the training
-** loop, resume.c its reconciliation of checkpoint and log), eval.c, complete.c, plot.c. The
+** loop, resume.c its reconciliation of checkpoint and log), eval.c, complete.c, plot.c,
+** cmd_export.c, cmd_import.c, cmd_logits.c (interchange.[ch] and the format files). The
 ** model and kernels are in model.[ch] and kernels.[ch]; data.[ch] draws windows; ckpt.[ch]
 ** writes and reads checkpoints; blasenv.[ch] picks OpenBLAS's kernels.
 */
@@ -29,6 +31,11 @@ static const CliVerb verbs[] = {
     {"eval", "loss, perplexity and bits per byte of a checkpoint on a split", verb_eval},
     {"complete", "continue a prompt with a checkpoint's model", verb_complete},
     {"plot", "SVG chart of the train and valid loss of a --log file", verb_plot},
+    {"export", "write a checkpoint as a Hugging Face model (safetensors) or a GGUF file",
+     cmd_export},
+    {"import", "read a Hugging Face GPT-2 model into a checkpoint", cmd_import},
+    {"logits", "print a checkpoint's raw logits for a prompt (checks against other tools)",
+     cmd_logits},
     {NULL, NULL, NULL}
 };
 

@@ -134,24 +134,28 @@ int opts_parse(TrainerOpts *o, const CliSpec *spec, int argc, char **argv, int *
 /*
 ** See options.h.
 */
+char *ckpt_path_for(const char *ckpt, const char *data)
+{
+    if (!ckpt && data) {   /* default: DATA/model.ckpt, as the README shows */
+        size_t n = strlen(data) + 16;
+        char *p = xmalloc(n);
+        snprintf(p, n, "%s/model.ckpt", data);
+        return p;
+    }
+    if (!ckpt) return NULL;
+    struct stat st;
+    if (stat(ckpt, &st) == 0 && S_ISDIR(st.st_mode)) {
+        size_t n = strlen(ckpt) + 16;
+        char *p = xmalloc(n);
+        snprintf(p, n, "%s/ckpt.bin", ckpt);
+        return p;
+    }
+    return xstrdup(ckpt);
+}
+
 char *opts_ckpt_path(const TrainerOpts *o)
 {
-    const char *z = o->ckpt;
-    if (!z && o->data) {   /* default: DATA/model.ckpt, as the README shows */
-        size_t n = strlen(o->data) + 16;
-        char *p = xmalloc(n);
-        snprintf(p, n, "%s/model.ckpt", o->data);
-        return p;
-    }
-    if (!z) return NULL;
-    struct stat st;
-    if (stat(z, &st) == 0 && S_ISDIR(st.st_mode)) {
-        size_t n = strlen(z) + 16;
-        char *p = xmalloc(n);
-        snprintf(p, n, "%s/ckpt.bin", z);
-        return p;
-    }
-    return xstrdup(z);
+    return ckpt_path_for(o->ckpt, o->data);
 }
 
 /*

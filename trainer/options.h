@@ -104,6 +104,8 @@ int opts_parse(TrainerOpts *o, const CliSpec *spec, int argc, char **argv, int *
 /* The checkpoint --ckpt names: a directory means DIR/ckpt.bin; none given with --data DIR
 ** means DIR/model.ckpt. A malloc'd path, or NULL when neither is given. */
 char *opts_ckpt_path(const TrainerOpts *o);
+/* The same rule from the two option values (the export, import and logits verbs). */
+char *ckpt_path_for(const char *ckpt, const char *data);
 
 /* Open the corpus at dir: exit status 3 if it cannot be read at all, 4 if it is damaged.
 ** Returns 0 with *out set, or the exit status after a message. */
