@@ -26,6 +26,7 @@
 #include "cli.h"               // defines: Cli, CliSpec, CliOpt, cli_*
 #include "io.h"                // defines: Out, Progress
 #include "record.h"            // defines: Record, RecordInput, record_write
+#include "json.h"
 #include "util.h"              // defines: cm_init, error, warn, exit codes, Buf
 #include "filter/batch.h"      // defines: FilterBatch, FilterItem, reject_field
 #include "filter/bench.h"      // defines: bench_run, bench_stages
@@ -443,20 +444,35 @@ static int outputs_close(FilterRun *run, int rc)
 static int stats_write(const FilterRun *run, int complete)
 {
     Buf b = { 0 };
-    buf_addf(&b, "{\"version\":1,\"complete\":%s,", complete ? "true" : "false");
-    buf_addf(&b, "\"input\":{\"records\":%llu,\"bytes\":%llu},\"malformed\":%llu,",
-             (unsigned long long)run->input.records, (unsigned long long)run->input.bytes,
-             (unsigned long long)run->malformed);
-    buf_addf(&b, "\"kept\":{\"records\":%llu,\"bytes\":%llu},\"rejected\":{",
-             (unsigned long long)run->count[RULE_KEPT].records,
-             (unsigned long long)run->count[RULE_KEPT].bytes);
-    for (int r = 1; r < RULE_COUNT; r++)
-        buf_addf(&b, "%s\"%s\":{\"records\":%llu,\"bytes\":%llu}", r > 1 ? "," : "",
-                 rule_name(&run->rules, r), (unsigned long long)run->count[r].records,
-                 (unsigned long long)run->count[r].bytes);
-    buf_addf(&b, "},\"dedup\":{\"exact_kept\":%zu,\"near_kept\":%zu,\"memory_bytes\":%zu,"
-             "\"capped\":%s}}\n", run->dedup.exact.count, run->dedup.near.docs,
-             dedup_bytes(&run->dedup), run->dedup.capped ? "true" : "false");
+    JsonWriter w;
+    jw_begin(&w, &b);
+    jw_u64(&w, "version", 1);
+    jw_bool(&w, "complete", complete);
+    jw_object(&w, "input");
+    jw_u64(&w, "records", run->input.records);
+    jw_u64(&w, "bytes", run->input.bytes);
+    jw_close(&w);
+    jw_u64(&w, "malformed", run->malformed);
+    jw_object(&w, "kept");
+    jw_u64(&w, "records", run->count[RULE_KEPT].records);
+    jw_u64(&w, "bytes", run->count[RULE_KEPT].bytes);
+    jw_close(&w);
+    jw_object(&w, "rejected");
+    for (int r = 1; r < RULE_COUNT; r++) {
+        jw_object(&w, rule_name(&run->rules, r));
+        jw_u64(&w, "records", run->count[r].records);
+        jw_u64(&w, "bytes", run->count[r].bytes);
+        jw_close(&w);
+    }
+    jw_close(&w);
+    jw_object(&w, "dedup");
+    jw_u64(&w, "exact_kept", run->dedup.exact.count);
+    jw_u64(&w, "near_kept", run->dedup.near.docs);
+    jw_u64(&w, "memory_bytes", dedup_bytes(&run->dedup));
+    jw_bool(&w, "capped", run->dedup.capped);
+    jw_close(&w);
+    jw_close(&w);
+    buf_addc(&b, '\n');
     int rc = atomic_write_file(run->stats_path, b.buf, b.len);
     buf_free(&b);
     return rc;

@@ -22,33 +22,44 @@ typedef struct {
 static void stats_json(const CorpusIndex *x, const char *dir, sqlite3_stmt *sp, sqlite3_stmt *sh)
 {
     StatsTotals t = {0, 0, 0};
-    Buf name = {0};
-    json_escape(&name, dir, strlen(dir));
-    printf("{\"corpus\":%s", name.buf);
-    buf_free(&name);
-    printf(",\"complete\":%s,\"vocab_size\":%u,\"dtype\":%u,\"splits\":{",
-           x->complete ? "true" : "false", x->vocab_size, x->dtype);
-    int first = 1;
+    Buf b = {0};
+    JsonWriter w;
+    jw_begin(&w, &b);
+    jw_cstr(&w, "corpus", dir);
+    jw_bool(&w, "complete", x->complete);
+    jw_u64(&w, "vocab_size", x->vocab_size);
+    jw_u64(&w, "dtype", x->dtype);
+    jw_object(&w, "splits");
     while (sqlite3_step(sp) == SQLITE_ROW) {
         double d = sqlite3_column_double(sp, 1), tk = sqlite3_column_double(sp, 3),
-               b = sqlite3_column_double(sp, 4);
-        printf("%s\"%s\":{\"documents\":%.0f,\"repos\":%lld,\"tokens\":%.0f,\"bytes\":%.0f}",
-               first ? "" : ",", sqlite3_column_text(sp, 0), d,
-               (long long)sqlite3_column_int64(sp, 2), tk, b);
-        first = 0;
-        t.documents += d, t.tokens += tk, t.bytes += b;
+               by = sqlite3_column_double(sp, 4);
+        jw_object(&w, (const char *)sqlite3_column_text(sp, 0));
+        jw_fmt(&w, "documents", "%.0f", d);
+        jw_i64(&w, "repos", sqlite3_column_int64(sp, 2));
+        jw_fmt(&w, "tokens", "%.0f", tk);
+        jw_fmt(&w, "bytes", "%.0f", by);
+        jw_close(&w);
+        t.documents += d, t.tokens += tk, t.bytes += by;
     }
-    printf("},\"documents\":%.0f,\"tokens\":%.0f,\"bytes\":%.0f,\"shards\":[", t.documents,
-           t.tokens, t.bytes);
-    first = 1;
+    jw_close(&w);
+    jw_fmt(&w, "documents", "%.0f", t.documents);
+    jw_fmt(&w, "tokens", "%.0f", t.tokens);
+    jw_fmt(&w, "bytes", "%.0f", t.bytes);
+    jw_array(&w, "shards");
     while (sqlite3_step(sh) == SQLITE_ROW) {
-        printf("%s{\"id\":%lld,\"file\":\"%s\",\"documents\":%lld,\"tokens\":%lld,"
-               "\"bytes\":%lld}", first ? "" : ",", (long long)sqlite3_column_int64(sh, 0),
-               sqlite3_column_text(sh, 1), (long long)sqlite3_column_int64(sh, 2),
-               (long long)sqlite3_column_int64(sh, 3), (long long)sqlite3_column_int64(sh, 4));
-        first = 0;
+        jw_object(&w, NULL);
+        jw_i64(&w, "id", sqlite3_column_int64(sh, 0));
+        jw_cstr(&w, "file", (const char *)sqlite3_column_text(sh, 1));
+        jw_i64(&w, "documents", sqlite3_column_int64(sh, 2));
+        jw_i64(&w, "tokens", sqlite3_column_int64(sh, 3));
+        jw_i64(&w, "bytes", sqlite3_column_int64(sh, 4));
+        jw_close(&w);
     }
-    printf("]}\n");
+    jw_close(&w);
+    jw_close(&w);
+    buf_addc(&b, '\n');
+    fwrite(b.buf, 1, b.len, stdout);
+    buf_free(&b);
 }
 
 static void stats_tables(const CorpusIndex *x, sqlite3_stmt *sp, sqlite3_stmt *sh)
