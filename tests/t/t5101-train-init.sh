@@ -128,11 +128,13 @@ test_expect_success 'another tokenizer, a trained checkpoint (no sidecar): exit 
     test_grep "cm-tokenize encode -t model-hf/tokenizer.json" err6
 '
 
-test_expect_success 'a run with --where records its tokenizer alone too: --init on the whole corpus is accepted' '
+test_expect_success 'a run with --where records its tokenizer alone too: --init on the whole corpus and export accept it' '
     cm-train --data corpus --where "path LIKE '"'"'m1%'"'"'" $M --steps 3 --ckpt where.ckpt &&
     test "$(od -An -tx8 -j64 -N8 where.ckpt | tr -d " ")" != "$(tokfp where.ckpt)" &&
     test "$(tokfp where.ckpt)" = "$(tokfp base.ckpt)" &&
-    cm-train --init where.ckpt --data corpus $F --steps 2 -q --ckpt z.ckpt
+    cm-train --init where.ckpt --data corpus $F --steps 2 -q --ckpt z.ckpt &&
+    cm-train export --ckpt where.ckpt --data corpus --format hf -o hf-where 2>/dev/null &&
+    test_cmp tok.json hf-where/tokenizer.json
 '
 
 test_expect_success 'synthetic ids: --init on the same vocabulary works, another is exit 4' '
