@@ -82,8 +82,8 @@ static const CliOpt train_opts[] = {
     {"time-limit", 0, "SECS", NULL, "stop after SECS seconds, saving a checkpoint",
      TOPT_TIME_LIMIT},
     {"init", 0, "FILE", NULL, "start from this checkpoint's weights (trained or imported)\n"
-     "with a fresh optimizer and schedule; the model shape is its,\n"
-     "the corpus must be encoded with its tokenizer", TOPT_INIT},
+     "with a fresh optimizer and schedule; its shape is the model's,\n"
+     "and the corpus must be encoded with its tokenizer", TOPT_INIT},
     {0}
 };
 
