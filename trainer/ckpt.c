@@ -49,20 +49,22 @@ static void ckpt_encode(unsigned char *h, const CkptInfo *in, uint64_t payload_h
     le_put32(h + 124, in->steps);
     le_put32(h + 128, in->batch);
     le_put32(h + 132, in->accum);
+    le_put64(h + 136, in->tok_fp);
     le_put64(h + 248, hash64(h, 248));
 }
 
 /*
-** Parse and check a header; -2 with a message naming path if it is not a v1 checkpoint.
+** Parse and check a header; -2 with a message naming path if it is not a v1 or v2 checkpoint.
 */
 static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
                        uint64_t *payload_hash)
 {
     if (memcmp(h, CKPT_MAGIC, 8))
         return error("%s: offset 0: not a cm-train checkpoint (bad magic)", path), -2;
-    if (le_get32(h + 8) != CKPT_VERSION)
-        return error("%s: offset 8: checkpoint version %u, this cm-train reads version %d",
-                     path, le_get32(h + 8), CKPT_VERSION), -2;
+    uint32_t version = le_get32(h + 8);
+    if (version != 1 && version != CKPT_VERSION)
+        return error("%s: offset 8: checkpoint version %u, this cm-train reads versions 1 "
+                     "and %d", path, version, CKPT_VERSION), -2;
     if (le_get32(h + 12) != CKPT_HEADER_BYTES || le_get64(h + 248) != hash64(h, 248))
         return error("%s: offset 248: damaged checkpoint header (checksum mismatch)", path), -2;
     memset(in, 0, sizeof *in);
@@ -86,6 +88,8 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
     in->steps = le_get32(h + 124);
     in->batch = le_get32(h + 128);
     in->accum = le_get32(h + 132);
+    in->tok_fp = version >= 2 ? le_get64(h + 136) : 0;   /* zero in v1 */
+    in->version = version;
     const char *bad = gpt_config_check(&in->cfg);
     if (bad) return error("%s: offset 16: damaged checkpoint: %s", path, bad), -2;
     return 0;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
-** ckpt.h: cm-train checkpoints (format v1, docs/FORMATS.md "Checkpoint (v1)").
+** ckpt.h: cm-train checkpoints (format v2, docs/FORMATS.md "Checkpoint"; v1 is still read).
 **
 ** A 256-byte little-endian header (magic, version, model shape, step, seed, data position and
-** fingerprint, hyperparameters, payload checksum, header checksum), then the parameters, then
+** fingerprint, hyperparameters, v2: the tokenizer's fingerprint alone, payload checksum,
+** header checksum), then the parameters, then
 ** (when saved for resuming) the AdamW moments m and v, all fp32. Written through lib/atomic.h's
 ** AtomicFile (a temporary file in the same directory, fsync'd, renamed over the target, the
 ** directory fsync'd): a crash leaves the old checkpoint or the new one, never a mix; a
@@ -17,7 +18,7 @@
 #include "trainer/model.h"
 
 #define CKPT_MAGIC "CMTRAIN\x1a"
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2         /* written; versions 1 and 2 are read */
 #define CKPT_HEADER_BYTES 256
 
 typedef struct {
@@ -26,6 +27,9 @@ typedef struct {
     uint64_t seed;         /* run seed (init, data order) */
     uint64_t data_pos;     /* training windows drawn so far */
     uint64_t data_fp;      /* fingerprint of the training data (tokenizer, split, selection) */
+    uint64_t tok_fp;       /* v2: of the tokenizer alone, hash64_seed(tokenizer.json, V) (0:
+                           ** unknown, as in every v1 file) */
+    uint32_t version;      /* read: the file's format version */
     uint64_t nparams;      /* floats per block */
     int has_opt;           /* AdamW moments follow the parameters */
     double lr, min_lr;     /* peak and final learning rate */

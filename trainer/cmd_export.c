@@ -26,7 +26,7 @@ static const CliOpt export_opts[] = {
     {"tokenizer", 0, "FILE", NULL, "take the tokenizer from this tokenizer.json", OPT_TOK},
     {"no-tokenizer", 0, NULL, NULL, "hf only: write the weights and config.json alone", OPT_NOTOK},
     {"skip-fingerprint-check", 0, NULL, NULL, "use the tokenizer even if its fingerprint is not\n"
-     "the checkpoint's (a model trained with --where)", OPT_SKIPFP},
+     "the checkpoint's (a version 1 checkpoint trained with --where)", OPT_SKIPFP},
     {0}
 };
 
@@ -36,7 +36,7 @@ static const CliSpec export_spec = {
     "(AutoModelForCausalLM.from_pretrained(PATH) and AutoTokenizer load it) or a GGUF v3\n"
     "file for llama.cpp (llama-cli -m PATH; Ollama: a Modelfile 'FROM ./PATH').\n"
     "The tokenizer comes from --tokenizer, --data, or the checkpoint's CKPT.tokenizer.json\n"
-    "(written by cm-train import), and must match the checkpoint's data fingerprint.",
+    "(written by cm-train import), and must match the checkpoint's tokenizer fingerprint.",
     "Memory: the model, plus one tensor converted at a time.\n"
     "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 bad checkpoint or tokenizer.",
     export_opts, NULL

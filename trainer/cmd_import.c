@@ -45,6 +45,7 @@ static int write_checkpoint(const char *path, const Gpt *m, const char *tok, siz
     CkptInfo info;
     memset(&info, 0, sizeof info);
     info.data_fp = ix_tokenizer_fingerprint(tok ? tok : "", tok ? tok_len : 0, m->cfg.V);
+    info.tok_fp = info.data_fp;
     char *side = ix_sidecar_path(path);
     int rc = 0;
     if (tok) {

@@ -339,13 +339,15 @@ int ix_find_tokenizer(const char *ckpt, const CkptInfo *info, const char *tok_fi
         rc = CM_EUSAGE;
     }
     if (rc == 0 && !skip_check) {
+        /* checkpoint v2 records the tokenizer's own fingerprint; v1 only the data's */
+        uint64_t want = info->tok_fp ? info->tok_fp : info->data_fp;
         uint64_t fp = ix_tokenizer_fingerprint(*json, *len, info->cfg.V);
-        if (fp != info->data_fp) {
+        if (fp != want) {
             error("%s: the tokenizer's fingerprint %016llx (vocabulary %d) is not the "
-                  "checkpoint's %016llx: the model was trained on other data (a run with "
-                  "--where fingerprints its selection too: then add --skip-fingerprint-check)",
-                  from, (unsigned long long)fp, info->cfg.V,
-                  (unsigned long long)info->data_fp);
+                  "checkpoint's %016llx: the model was trained on other data%s", from,
+                  (unsigned long long)fp, info->cfg.V, (unsigned long long)want,
+                  info->tok_fp ? "" : " (a version 1 checkpoint of a run with --where "
+                  "fingerprints its selection too: then add --skip-fingerprint-check)");
             free(*json);
             *json = NULL;
             rc = CM_EFORMAT;

@@ -94,6 +94,7 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
     case TOPT_CKPT: o->ckpt = c->arg; break;
     case TOPT_CKPT_EVERY: rc = cli_long(c, 0, 2000000000L, &o->ckpt_every); break;
     case TOPT_RESUME: o->resume = 1; break;
+    case TOPT_INIT: o->init = c->arg; break;
     case TOPT_TIME_LIMIT: rc = cli_double(c, 0, 1e9, &o->time_limit); break;
     case TOPT_PROMPT: o->prompt = c->arg; break;
     case TOPT_MAX_TOKENS: rc = cli_long(c, 0, 1 << 24, &o->max_tokens); break;

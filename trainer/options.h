@@ -50,6 +50,7 @@ typedef struct {
     const char *ckpt;          /* checkpoint file (or directory: DIR/ckpt.bin) */
     long ckpt_every;           /* save every N steps (0: at the end and on signals) */
     int resume;                /* continue from ckpt */
+    const char *init;          /* --init FILE: start from its weights (trainer/init.h) */
     double time_limit;         /* stop (with a checkpoint) after this many seconds (0: none) */
     /* complete */
     const char *prompt;        /* prompt text */
@@ -77,7 +78,7 @@ enum {
     TOPT_LR, TOPT_MIN_LR, TOPT_WARMUP, TOPT_WEIGHT_DECAY, TOPT_GRAD_CLIP, TOPT_KEYWORDS,
     TOPT_THREADS, TOPT_BLAS_CORE, TOPT_LOG, TOPT_EVAL_EVERY, TOPT_EVAL_BATCHES, TOPT_PROFILE,
     TOPT_CKPT, TOPT_CKPT_EVERY, TOPT_RESUME, TOPT_TIME_LIMIT, TOPT_PROMPT, TOPT_MAX_TOKENS,
-    TOPT_TEMPERATURE, TOPT_TOP_K, TOPT_TOP_P
+    TOPT_TEMPERATURE, TOPT_TOP_K, TOPT_TOP_P, TOPT_INIT
 };
 
 /* Rows that several verbs share, word for word. */

@@ -25,6 +25,7 @@
 #include "trainer/ckpt.h"       /* defines: CkptInfo, ckpt_save */
 #include "trainer/data.h"       /* defines: DataSource, data_* */
 #include "trainer/eval.h"       /* defines: evaluate */
+#include "trainer/init.h"       /* defines: init_load, init_evaluate */
 #include "trainer/kernels.h"    /* defines: kernels_set_threads, kernels_threads */
 #include "trainer/model.h"      /* defines: Gpt, gpt_* */
 #include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
@@ -80,6 +81,9 @@ static const CliOpt train_opts[] = {
      "hyperparameters default to the checkpoint's)", TOPT_RESUME},
     {"time-limit", 0, "SECS", NULL, "stop after SECS seconds, saving a checkpoint",
      TOPT_TIME_LIMIT},
+    {"init", 0, "FILE", NULL, "start from this checkpoint's weights (trained or imported)\n"
+     "with a fresh optimizer and schedule; its shape is the model's,\n"
+     "and the corpus must be encoded with its tokenizer", TOPT_INIT},
     {0}
 };
 
@@ -181,6 +185,9 @@ static int train_check_usage(TrainRun *r)
     if (!o->data == !o->synthetic)
         return cli_spec_usage_error(&train_spec, "give one of --data DIR or --synthetic V");
     if (o->resume && !r->ckpt) return cli_spec_usage_error(&train_spec, "--resume needs --ckpt");
+    if (o->resume && o->init)
+        return cli_spec_usage_error(&train_spec, "--init starts a new run, --resume continues "
+                                    "one: give one of them");
     if (r->ckpt && !o->ckpt && !o->resume && access(o->data, W_OK) != 0) {
         warn("cannot write to '%s': no checkpoint will be saved (give --ckpt FILE)", o->data);
         free(r->ckpt);
@@ -221,6 +228,11 @@ static int train_config(TrainRun *r)
             r->step0 = r->info.step;
             r->resumed = 1;
         }
+    } else if (o->init) {
+        int rc = init_load(o, r->vocab, resume_fingerprint(r->corpus, r->vocab, NULL),
+                           r->fingerprint, &r->model);
+        if (rc != CM_OK) return rc;
+        r->have_model = 1;
     }
     o->cfg.V = (int)r->vocab;
     const char *bad = gpt_config_check(&o->cfg);
@@ -344,6 +356,7 @@ static void train_prepare(TrainRun *r)
     in->cfg = o->cfg;
     in->seed = o->seed;
     in->data_fp = r->fingerprint;
+    in->tok_fp = resume_fingerprint(r->corpus, r->vocab, NULL);
     in->has_opt = 1;
     in->lr = o->lr;
     in->min_lr = o->min_lr;
@@ -377,6 +390,7 @@ static int train_setup(TrainRun *r)
     gpt_alloc_train(&r->model);
     if ((rc = train_open_log(r)) != CM_OK) return rc;
     train_banner(r);
+    if (o->init && r->have_valid) init_evaluate(o, &r->model, &r->valid, r->bytes_per_token);
     train_prepare(r);
     return CM_OK;
 }

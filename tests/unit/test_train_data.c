@@ -5,7 +5,10 @@
 **   2. synthetic windows depend on (seed, position) only: seek reproduces them, ids < V,
 **      a finite source ends;
 **   3. a checkpoint round-trips parameters, moments and header fields bit for bit; a
-**      flipped payload byte or a truncation is reported as damaged (-2).
+**      flipped payload byte or a truncation is reported as damaged (-2);
+**   4. version 2 records the tokenizer fingerprint (offset 136); a version 1 file (the same
+**      header with version 1 and offset 136 zero) is still read, its tokenizer fingerprint 0
+**      (unknown); version 3 is refused.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +26,8 @@
 #include "trainer/ckpt.h"
 #include "trainer/blasenv.h"
 #include "trainer/kernels.h"
+#include "hash.h"
+#include "le.h"
 
 static void test_labels_shifted(void **state)
 {
@@ -116,6 +121,49 @@ static void test_ckpt_roundtrip(void **state)
     gpt_free(&m);
 }
 
+/* Rewrite the header of the checkpoint at path: version, offset 136, header checksum. */
+static void ckpt_set_version(const char *path, uint32_t version, uint64_t at136)
+{
+    unsigned char h[CKPT_HEADER_BYTES];
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+    le_put32(h + 8, version);
+    le_put64(h + 136, at136);
+    le_put64(h + 248, hash64(h, 248));
+    rewind(f);
+    assert_int_equal(fwrite(h, 1, sizeof h, f), sizeof h);
+    fclose(f);
+}
+
+static void test_ckpt_versions(void **state)
+{
+    char path[] = "/tmp/test_ckpt.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    GptConfig cfg = {.L = 1, .C = 8, .NH = 2, .T = 4, .V = 10};
+    Gpt m, r;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, 3, 0.1f);
+    CkptInfo in = {.data_fp = 0x1234, .tok_fp = 0xabcdef0123456789ull, .steps = 1};
+    assert_int_equal(ckpt_save(path, &m, &in), 0);
+    CkptInfo out;
+    assert_int_equal(ckpt_read_info(path, &out), 0);
+    assert_int_equal(out.version, CKPT_VERSION);
+    assert_true(out.tok_fp == 0xabcdef0123456789ull && out.data_fp == 0x1234);
+    ckpt_set_version(path, 1, 0);
+    assert_int_equal(ckpt_load(path, &r, &out, 0), 0);
+    assert_int_equal(out.version, 1);
+    assert_true(out.tok_fp == 0 && out.data_fp == 0x1234);
+    assert_memory_equal(r.params_memory, m.params_memory, m.nparams * sizeof(float));
+    gpt_free(&r);
+    ckpt_set_version(path, 3, 0);
+    assert_int_equal(ckpt_read_info(path, &out), -2);
+    unlink(path);
+    gpt_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -124,6 +172,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_labels_shifted),
         cmocka_unit_test(test_synthetic),
         cmocka_unit_test(test_ckpt_roundtrip),
+        cmocka_unit_test(test_ckpt_versions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
