@@ -18,10 +18,14 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_local = 1, g_mpi = 0;
+static int g_rank = 0, g_size = 1, g_local = 1;
 static double g_comm_s = 0;
 static uint64_t g_comm_bytes = 0;
-static char g_prog[64], g_lib[128] = "no MPI";
+static char g_lib[128] = "no MPI";
+#ifdef CM_MPI
+static int g_mpi = 0; /* MPI_Init was called */
+static char g_prog[64];
+#endif
 
 /*
 ** An integer from the environment (-1 when unset or not a number).
@@ -47,6 +51,7 @@ static long unjoined_tasks(void)
     return n > 1 && getenv("SLURM_PROCID") ? n : 0;
 }
 
+#ifdef CM_MPI
 /*
 ** 1 when an MPI launcher started this process.
 */
@@ -54,6 +59,7 @@ static int launched_by_mpi(void)
 {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
 }
+#endif
 
 int dist_init(void)
 {
