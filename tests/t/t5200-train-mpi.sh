@@ -22,8 +22,9 @@ STEPS=20
 [ "$CM_SAN" = 1 ] && STEPS=8
 # a constant learning rate after a short warmup: a run cut at step k and resumed with
 # another --steps follows the same schedule
-LOUD="--synthetic 96 --layers 2 --width 32 --heads 2 --context 16 --batch 4 --threads 1
-      --warmup 2 --lr 1e-3 --min-lr 1e-3"
+SHAPE="--layers 2 --width 32 --heads 2 --context 16 --batch 4 --threads 1 --warmup 2 --lr 1e-3
+       --min-lr 1e-3"
+LOUD="--synthetic 96 $SHAPE"
 M="$LOUD -q"
 
 # mpi N ARGS...: cm-train on N ranks (ended after 300 s: a hang is a failure, not a stall)
@@ -69,6 +70,23 @@ t '2 ranks with batch B = one process with batch B and --accum 2 (losses within 
     test "$(grep -c "\"valid_loss\"" two.jsonl)" = $((STEPS / 5)) &&
     cut -d, -f5 one.jsonl >tok.a && cut -d, -f5 two.jsonl >tok.b && test_cmp tok.a tok.b &&
     head -1 two.jsonl | test_grep "\"tokens\":128," -
+'
+
+t 'on a corpus (--data, --where, --keyword-weights): 2 ranks = one process with --accum 2' '
+    i=0 && : >recs.jsonl &&
+    while [ $i -lt 40 ]; do
+        printf "{\"repo_name\":\"r%d\",\"path\":\"m%d.py\",\"content\":\"import numpy as np\\\\n\\\\ndef f%d(x):\\\\n    model = np.polyfit(x, x * %d, 1)\\\\n    return model\\\\n\"}\n" \
+            $((i % 8)) $i $i $i >>recs.jsonl
+        i=$((i + 1))
+    done &&
+    cm-tokenize train --vocab-size 300 -o tok.json recs.jsonl 2>/dev/null &&
+    cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null |
+        cm-shards pack -o corpus --valid-fraction 0.25 2>/dev/null &&
+    C="--data corpus --where \"path LIKE '\''m1%'\''\" --keyword-weights import,model" &&
+    eval cm-train $C $SHAPE -q --accum 2 --steps $STEPS --eval-every 5 --ckpt c1.bin --log c1.jsonl &&
+    eval mpi 2 $C $SHAPE -q --steps $STEPS --eval-every 5 --ckpt c2.bin --log c2.jsonl &&
+    close c1.jsonl c2.jsonl &&
+    test_grep "bits_per_byte" c2.jsonl
 '
 
 t 'rank 0 alone logs and speaks: one start-up line, the job total of tokens' '
