@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "util.h" /* defines: cm_prog, error, now_sec, exit codes */
@@ -159,26 +158,6 @@ void dist_abort(int status)
 #define PIECE (1 << 30)
 
 /*
-** Wait until every rank has come here, sleeping rather than spinning: a rank that waits for
-** another (an evaluation on rank 0, an uneven step on a shared host) leaves the CPU to the
-** others. The collective that follows then starts with every rank present.
-*/
-static void quiet_barrier(void)
-{
-    MPI_Request rq;
-    int done = 0;
-    long ns = 20000;
-    MPI_Ibarrier(MPI_COMM_WORLD, &rq);
-    for (;;) {
-        MPI_Test(&rq, &done, MPI_STATUS_IGNORE);
-        if (done) break;
-        struct timespec ts = { 0, ns };
-        nanosleep(&ts, NULL);
-        if (ns < 1000000) ns *= 2;
-    }
-}
-
-/*
 ** The count of one piece as MPI's int.
 */
 static int icount(size_t n)
@@ -230,7 +209,6 @@ void dist_sum_floats(float *x, size_t n)
 #ifdef CM_MPI
     if (!g_mpi || g_size == 1) return;
     double t = now_sec();
-    quiet_barrier();
     for (size_t i = 0; i < n; i += PIECE)
         MPI_Allreduce(MPI_IN_PLACE, x + i, icount(n - i), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     g_comm_s += now_sec() - t;
@@ -293,7 +271,6 @@ void dist_reduce_scatter(const float *full, float *shard, size_t n)
         double t = now_sec();
         int *counts, *displs;
         shard_table(n, &counts, &displs);
-        quiet_barrier();
         MPI_Reduce_scatter(full, shard, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         free(counts);
         free(displs);
