@@ -155,7 +155,7 @@ void dist_abort(int status)
 
 #ifdef CM_MPI
 /* Largest count of one MPI call where the data may be cut into pieces. */
-#define PIECE (1 << 30)
+#define PIECE DIST_PIECE
 
 /*
 ** The count of one piece as MPI's int.

@@ -10,8 +10,9 @@
 **
 ** Errors: MPI_ERRORS_ARE_FATAL on MPI_COMM_WORLD, so a failed transfer ends the job (mpirun
 ** then kills every rank and names the one that died); dist_abort() ends the job on purpose.
-** Collectives are called by every rank in the same order; counts above INT_MAX are sent in
-** pieces where MPI allows it (dist_reduce_scatter and dist_allgather refuse such shards).
+** Collectives are called by every rank in the same order; dist_sum_floats and dist_bcast send
+** in pieces of DIST_PIECE values; the shard transfers take one piece (zero.c cuts its tensors
+** so) and refuse more than INT_MAX values.
 */
 #ifndef CM_TRAIN_DIST_H
 #define CM_TRAIN_DIST_H
@@ -50,6 +51,11 @@ double dist_sum_double(double x);
 void dist_bcast(void *p, size_t n);
 /* Whether a 64-bit value is the same on every rank (a consistency check). */
 int dist_same_u64(uint64_t v);
+
+/* Values per MPI call in the sums and shard transfers (16 MiB of floats): the collectives'
+** own temporary buffers (OpenMPI's ring algorithms allocate a share of the message) stay
+** bounded by it rather than by the model. */
+#define DIST_PIECE ((size_t)1 << 22)
 
 /* ZeRO-1: the n values of a flat tensor split into dist_size() contiguous shards, the first
 ** n % size one longer; this rank's shard is [*lo, *lo + *len). */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
 ** zero.h: ZeRO stage 1 for cm-train's data-parallel runs (`--zero 1`, dist.h): the AdamW
-** moments are split across the ranks, each rank keeping the moments of one contiguous shard of
-** the flat parameters (model.h's one block). A step: the gradients reduce-scattered (each rank
+** moments are split across the ranks, each rank keeping the moments of its shard of the flat
+** parameters (model.h's one block): its slice of every piece of DIST_PIECE values, so that
+** every transfer is one piece long (zero.c). A step: the gradients reduce-scattered (each rank
 ** gets the sum of its shard), the global norm from the shards' sums of squares, AdamW on the
 ** local shard (the same adamw_update, per tensor piece, with the tensor's weight decay), then
 ** the parameters all-gathered. Every rank keeps the full parameters and gradients; the moments
@@ -17,7 +18,7 @@
 #include "trainer/model.h" /* defines: Gpt */
 
 typedef struct {
-    size_t lo, len;   /* this rank's shard of the flat parameters */
+    size_t len;       /* values in this rank's shard (its slices, one after the other) */
     float *g, *m, *v; /* its summed gradients and AdamW moments */
 } Zero;
 

@@ -194,6 +194,18 @@ t '--zero 1: the same losses as without (2 and 3 ranks, within 1e-5), memory per
     close n3.jsonl z3.jsonl
 '
 
+t '--zero 1 on a model of more than one transfer piece (5M values, 3 ranks): the same losses, resumed too' '
+    W="--synthetic 16384 --layers 1 --width 256 --heads 4 --context 8 --batch 2 --threads 1 -q" &&
+    mpi 3 $W --steps 4 --log w3.jsonl &&
+    mpi 3 $W --steps 4 --zero 1 --log wz3.jsonl --ckpt wz3.bin &&
+    close w3.jsonl wz3.jsonl &&
+    cm-train $W --steps 4 --accum 3 --log w1.jsonl --ckpt w1.bin &&
+    close w1.jsonl wz3.jsonl &&
+    mpi 3 $W --steps 6 --zero 1 --log wz3.jsonl --ckpt wz3.bin --resume &&
+    cm-train $W --steps 6 --log w1.jsonl --ckpt w1.bin --resume &&
+    close w1.jsonl wz3.jsonl
+'
+
 t '--zero 1 checkpoints hold the whole moments: resume without it, and with it, the same' '
     cut=$((STEPS / 2)) &&
     mpi 2 $M --steps $cut --zero 1 --ckpt zr.bin --log zr.jsonl &&
