@@ -13,13 +13,15 @@ OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_btl_vader_single_copy_mechanism
 if [ "$CM_SAN" = 1 ]; then
-    # LeakSanitizer: OpenMPI's own allocations at exit (and only those), see the file
+    # LeakSanitizer: OpenMPI's own allocations at exit (and only those), see the file; the
+    # slow unwinder lets the suppressions see OpenMPI's frames
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"
     LSAN_OPTIONS="suppressions=$TEST_DIR/lsan-openmpi.supp:print_suppressions=0"
-    export LSAN_OPTIONS
+    export ASAN_OPTIONS LSAN_OPTIONS
 fi
 
 STEPS=20
-[ "$CM_SAN" = 1 ] && STEPS=8
+[ "$CM_SAN" = 1 ] && STEPS=10
 # a constant learning rate after a short warmup: a run cut at step k and resumed with
 # another --steps follows the same schedule
 SHAPE="--layers 2 --width 32 --heads 2 --context 16 --batch 4 --threads 1 --warmup 2 --lr 1e-3
