@@ -732,7 +732,10 @@ int verb_train(int argc, char **argv)
     TrainerOpts o;
     int rc;
     if (!opts_parse(&o, &train_spec, argc, argv, &rc)) return rc;
-    if ((rc = dist_init()) != CM_OK) return rc;
+    if ((rc = dist_init()) != CM_OK) {
+        dist_finalize();
+        return rc;
+    }
     TrainRun r;
     memset(&r, 0, sizeof r);
     r.o = &o;
