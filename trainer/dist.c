@@ -39,13 +39,15 @@ static long env_long(const char *name)
 }
 
 /*
-** Tasks a launcher started without the MPI wiring this build could join (srun without
-** --mpi=pmix, mpirun of a build without MPI): 0 when none, else their number.
+** The tasks a launcher says it started (mpirun, MPICH's mpiexec, srun): when MPI does not
+** join them (srun without --mpi=pmix, a build without MPI), each would train alone. 0 when
+** there are not several, else their number.
 */
 static long unjoined_tasks(void)
 {
     long n = env_long("OMPI_COMM_WORLD_SIZE");
     if (n > 1) return n;
+    if ((n = env_long("PMI_SIZE")) > 1) return n; /* MPICH's launcher, Slurm's pmi2 */
     n = env_long("SLURM_STEP_NUM_TASKS");
     return n > 1 && getenv("SLURM_PROCID") ? n : 0;
 }
