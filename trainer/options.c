@@ -82,7 +82,11 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
         o->given |= GIVEN_GRAD_CLIP;
         break;
     case TOPT_KEYWORDS: o->keywords = c->arg; break;
-    case TOPT_THREADS: rc = cli_long(c, 1, 1024, &o->threads); break;
+    case TOPT_THREADS:
+        rc = cli_long(c, 1, 1024, &o->threads);
+        o->given |= GIVEN_THREADS;
+        break;
+    case TOPT_ZERO: rc = cli_long(c, 0, 1, &o->zero); break;
     case TOPT_BLAS_CORE: break;   /* read by blasenv_setup() before OpenBLAS starts */
     case TOPT_LOG: o->log = c->arg; break;
     case TOPT_EVAL_EVERY: rc = cli_long(c, 0, 2000000000L, &o->eval_every); break;

@@ -38,6 +38,7 @@ typedef struct {
     double grad_clip;          /* global gradient norm clipping (0: off) */
     const char *keywords;      /* --keyword-weights a,b,c */
     long threads;              /* threads of the kernels and of OpenBLAS */
+    long zero;                 /* --zero: 1 shards the AdamW moments across MPI ranks */
     /* evaluation and output */
     const char *log;           /* JSONL metrics file, "-" for stdout (plot: the log to read) */
     long eval_every;           /* evaluate every N steps (0: at the end only) */
@@ -68,7 +69,7 @@ enum {
     GIVEN_LAYERS = 1 << 0, GIVEN_WIDTH = 1 << 1, GIVEN_HEADS = 1 << 2, GIVEN_CONTEXT = 1 << 3,
     GIVEN_BATCH = 1 << 4, GIVEN_SEED = 1 << 5, GIVEN_LR = 1 << 6, GIVEN_MIN_LR = 1 << 7,
     GIVEN_WARMUP = 1 << 8, GIVEN_WEIGHT_DECAY = 1 << 9, GIVEN_GRAD_CLIP = 1 << 10,
-    GIVEN_ACCUM = 1 << 11, GIVEN_STEPS = 1 << 12
+    GIVEN_ACCUM = 1 << 11, GIVEN_STEPS = 1 << 12, GIVEN_THREADS = 1 << 13
 };
 
 /* Option ids of the CliOpt tables (-o is 'o'). */
@@ -78,7 +79,7 @@ enum {
     TOPT_LR, TOPT_MIN_LR, TOPT_WARMUP, TOPT_WEIGHT_DECAY, TOPT_GRAD_CLIP, TOPT_KEYWORDS,
     TOPT_THREADS, TOPT_BLAS_CORE, TOPT_LOG, TOPT_EVAL_EVERY, TOPT_EVAL_BATCHES, TOPT_PROFILE,
     TOPT_CKPT, TOPT_CKPT_EVERY, TOPT_RESUME, TOPT_TIME_LIMIT, TOPT_PROMPT, TOPT_MAX_TOKENS,
-    TOPT_TEMPERATURE, TOPT_TOP_K, TOPT_TOP_P, TOPT_INIT
+    TOPT_TEMPERATURE, TOPT_TOP_K, TOPT_TOP_P, TOPT_INIT, TOPT_ZERO
 };
 
 /* Rows that several verbs share, word for word. */

@@ -8,6 +8,15 @@
 ** tokens, labels the same window shifted by one. One run is a TrainRun: train_setup (data,
 ** model, log), train_loop (train_step, the log line, evaluations, train_checkpoint), train_end.
 ** A first SIGINT/SIGTERM stops at the next step boundary with a checkpoint and exit 130.
+**
+** Data parallel (dist.h, under mpirun): N ranks run this loop in step. Rank r's micro-batch a
+** of step s (0-based, counted from the start of training) is global micro-batch
+** g = (s N + r) A + a and reads windows [g B, (g + 1) B) (A = --accum, B = --batch): N ranks
+** see the windows one process would with --accum N A, and N = 1 is the plain order. The
+** gradients are summed over the ranks (each micro-batch's scaled by 1/(A N)), or ZeRO-1'd
+** (zero.h); every rank takes the same AdamW step. Rank 0 alone logs, evaluates and writes the
+** checkpoint, whose data position counts the windows of all ranks and whose accumulation is
+** N A: a resume on N' ranks runs A' = N A / N' micro-batches each, the same global step.
 */
 #include <errno.h>
 #include <math.h>
@@ -19,11 +28,13 @@
 #include "util.h"               /* defines: error, warn, now_sec, exit codes */
 #include "io.h"                 /* defines: Out, Progress */
 #include "atomic.h"             /* defines: cm_stopping, cm_stop_signal, atomic_sweep */
+#include "hash.h"               /* defines: hash64 (the ranks' parameters compared) */
 #include "shards/corpus.h"      /* defines: corpus_vocab_size, corpus_bytes_per_token */
 #include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_encode (--keyword-weights) */
 #include "trainer/blasenv.h"    /* defines: blasenv_core, blasenv_cpu_avx512 */
 #include "trainer/ckpt.h"       /* defines: CkptInfo, ckpt_save */
 #include "trainer/data.h"       /* defines: DataSource, data_* */
+#include "trainer/dist.h"       /* defines: dist_* (ranks of a data-parallel run) */
 #include "trainer/eval.h"       /* defines: evaluate */
 #include "trainer/init.h"       /* defines: init_load, init_evaluate */
 #include "trainer/kernels.h"    /* defines: kernels_set_threads, kernels_threads */
@@ -31,6 +42,7 @@
 #include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
 #include "trainer/resume.h"     /* defines: resume_load, resume_fingerprint, log_truncate */
 #include "trainer/verbs.h"      /* defines: verb_train */
+#include "trainer/zero.h"       /* defines: Zero, zero_* (--zero 1) */
 
 static const CliOpt train_opts[] = {
     /* data */
@@ -63,6 +75,8 @@ static const CliOpt train_opts[] = {
      "the window (Hugging Face course); each must be one token", TOPT_KEYWORDS},
     TRAINER_ROW_THREADS,
     TRAINER_ROW_BLAS_CORE,
+    {"zero", 0, "0|1", "0", "under mpirun: 1 shards the AdamW moments across the\n"
+     "ranks (ZeRO-1)", TOPT_ZERO},
     /* evaluation and output */
     {"log", 0, "FILE", NULL, "JSONL metrics per step ('-': stdout): step, loss, lr,\n"
      "grad_norm, tokens_per_s, and at evaluations valid_loss,\nperplexity, bits_per_byte",
@@ -95,6 +109,8 @@ static const CliSpec train_spec = {
     "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations; the\n"
     "start-up line prints this estimate in GiB.\n"
     "Deterministic for the same seed, OpenBLAS kernel set and thread count.\n"
+    "Data parallel: 'mpirun -np N cm-train ...' trains one model on N processes (rank 0 logs\n"
+    "and saves; each rank's default --threads is its share of the host's cores).\n"
     "Exit status: 0 done, 2 usage, 3 I/O error, 4 damaged corpus or checkpoint, 5 internal,\n"
     "130 stopped by SIGINT/SIGTERM (checkpoint saved when --ckpt is given; a second signal\n"
     "ends at once, temporaries removed).",
@@ -126,7 +142,11 @@ typedef struct {
     Progress progress;
     double t_start;             /* when the loop began */
     double flops;               /* per token of one step */
-    uint64_t tokens_done;       /* by this run */
+    uint64_t tokens_done;       /* by this run (all ranks) */
+    int rank, nranks;           /* this process, and the processes of the run (dist.h) */
+    uint64_t data0;             /* training windows all ranks had drawn before this run */
+    Zero zero;                  /* --zero 1 on several ranks: the sharded moments */
+    int zero_on;
 } TrainRun;
 
 /* What one step measured. */
@@ -214,26 +234,85 @@ static int train_open_data(TrainRun *r)
 }
 
 /*
-** --resume (the checkpoint's shape and hyperparameters), then the shape checked and the
-** schedule's defaults filled in. 0 or the exit status.
+** Several ranks: what rank 0 resumed from (the checkpoint's shape, batch, seed and schedule,
+** its step and data position) to the others, which then allocate the model for it.
+*/
+static void train_share_config(TrainRun *r)
+{
+    TrainerOpts *o = r->o;
+    if (r->nranks == 1) return;
+    struct {
+        GptConfig cfg;
+        long batch, accum, steps, warmup;
+        uint64_t seed, step0;
+        double lr, min_lr, wd, clip;
+        CkptInfo info;
+        int resumed;
+    } c;
+    memset(&c, 0, sizeof c);
+    c.cfg = o->cfg, c.batch = o->batch, c.accum = o->accum, c.steps = o->steps;
+    c.warmup = o->warmup, c.seed = o->seed, c.step0 = r->step0, c.lr = o->lr;
+    c.min_lr = o->min_lr, c.wd = o->weight_decay, c.clip = o->grad_clip, c.info = r->info;
+    c.resumed = r->resumed;
+    dist_bcast(&c, sizeof c);
+    o->cfg = c.cfg, o->batch = c.batch, o->accum = c.accum, o->steps = c.steps;
+    o->warmup = c.warmup, o->seed = c.seed, r->step0 = c.step0, o->lr = c.lr;
+    o->min_lr = c.min_lr, o->weight_decay = c.wd, o->grad_clip = c.clip, r->info = c.info;
+    r->resumed = c.resumed;
+    if (r->resumed && r->rank > 0) {
+        gpt_init(&r->model, &o->cfg);
+        r->have_model = 1;
+    }
+}
+
+/*
+** Several ranks: rank 0's parameters (and moments, when resumed) to every rank, so that all
+** start from the same bits whatever their hosts' libm; with --zero 1 the moments are split.
+*/
+static void train_share_model(TrainRun *r)
+{
+    Gpt *m = &r->model;
+    if (r->nranks == 1) return;
+    dist_bcast(m->params_memory, m->nparams * sizeof(float));
+    if (r->o->zero) {
+        zero_setup(&r->zero, m);
+        r->zero_on = 1;
+    } else if (r->resumed) {
+        dist_bcast(m->m_memory, m->nparams * sizeof(float));
+        dist_bcast(m->v_memory, m->nparams * sizeof(float));
+    }
+}
+
+/*
+** --resume (the checkpoint's shape and hyperparameters, read by rank 0), then the shape
+** checked and the schedule's defaults filled in. 0 or the exit status.
 */
 static int train_config(TrainRun *r)
 {
     TrainerOpts *o = r->o;
-    if (o->resume) {
-        int rc = resume_load(o, r->ckpt, r->vocab, r->fingerprint, &r->model, &r->info,
-                             &r->have_model);
-        if (rc != CM_OK) return rc;
-        if (r->have_model) {
+    int rc = CM_OK;
+    if (o->resume && r->rank == 0) {
+        o->accum *= r->nranks;   /* a checkpoint counts the micro-batches of all ranks */
+        rc = resume_load(o, r->ckpt, r->vocab, r->fingerprint, &r->model, &r->info,
+                         &r->have_model);
+        if (rc == CM_OK && r->have_model) {
             r->step0 = r->info.step;
             r->resumed = 1;
         }
-    } else if (o->init) {
-        int rc = init_load(o, r->vocab, resume_fingerprint(r->corpus, r->vocab, NULL),
-                           r->fingerprint, &r->model);
-        if (rc != CM_OK) return rc;
-        r->have_model = 1;
+        if (rc == CM_OK && o->accum % r->nranks) {
+            error("%s: its steps have %ld micro-batches: %d ranks cannot share them (run a "
+                  "number of ranks that divides %ld)", r->ckpt, o->accum, r->nranks, o->accum);
+            rc = CM_EUSAGE;
+        }
+        o->accum /= r->nranks;
+    } else if (o->init && r->rank == 0) {
+        /* the weights on rank 0; train_share_model sends them to the others */
+        rc = init_load(o, r->vocab, resume_fingerprint(r->corpus, r->vocab, NULL),
+                       r->fingerprint, &r->model);
+        if (rc == CM_OK) r->have_model = 1;
     }
+    if ((rc = dist_agree(rc)) != CM_OK) return rc;
+    train_share_config(r);
     o->cfg.V = (int)r->vocab;
     const char *bad = gpt_config_check(&o->cfg);
     if (bad) return cli_spec_usage_error(&train_spec, "%s", bad);
@@ -280,7 +359,8 @@ static int train_sources(TrainRun *r)
                        (uint64_t)o->eval_batches * o->batch);
         r->have_valid = 1;
     }
-    data_seek(&r->train, r->resumed ? r->info.data_pos : 0);
+    r->data0 = r->resumed ? r->info.data_pos : 0;
+    data_seek(&r->train, r->data0);
     return CM_OK;
 }
 
@@ -335,6 +415,15 @@ static void train_banner(const TrainRun *r)
             N * o->accum, core, kernels_blas_threads(), kernels_threads(),
             acts_gib + 16.0 * r->model.nparams / (1 << 30), r->resumed ? "resuming after" : "from",
             (unsigned long long)r->step0, o->steps);
+    if (r->nranks > 1) {
+        double p = r->model.nparams / (double)(1 << 20), n = r->nranks;
+        fprintf(stderr, "cm-train: data parallel on %d ranks (%s, %d on this host) = %zu "
+                "tokens/step; %s; parameters, gradients, moments per rank: %.1f + %.1f + "
+                "%.1f MiB\n", r->nranks, dist_library(), dist_local_size(),
+                N * o->accum * r->nranks, r->zero_on ? "ZeRO-1: moments sharded, gradients "
+                "reduce-scattered, parameters all-gathered" : "gradients all-reduced",
+                4 * p, 4 * p + (r->zero_on ? 4 * p / n : 0), 8 * p / (r->zero_on ? n : 1));
+    }
 }
 
 /*
@@ -365,7 +454,7 @@ static void train_prepare(TrainRun *r)
     in->warmup = (uint32_t)o->warmup;
     in->steps = (uint32_t)o->steps;
     in->batch = (uint32_t)B;
-    in->accum = (uint32_t)o->accum;
+    in->accum = (uint32_t)(o->accum * r->nranks);
 }
 
 /*
@@ -378,19 +467,22 @@ static int train_setup(TrainRun *r)
     int rc = train_check_usage(r);
     if (rc != CM_OK) return rc;
     kernels_set_threads((int)o->threads);
-    if (r->ckpt) atomic_sweep(r->ckpt);
-    if ((rc = train_open_data(r)) != CM_OK || (rc = train_config(r)) != CM_OK ||
-        (rc = train_sources(r)) != CM_OK)
-        return rc;
+    if (r->ckpt && r->rank == 0) atomic_sweep(r->ckpt);
+    rc = train_open_data(r);
+    if ((rc = dist_agree(rc)) != CM_OK || (rc = train_config(r)) != CM_OK) return rc;
+    rc = train_sources(r);
+    if ((rc = dist_agree(rc)) != CM_OK) return rc;
     if (!r->have_model) {
         gpt_init(&r->model, &o->cfg);
         gpt_init_weights(&r->model, o->seed, o->init_std);
         r->have_model = 1;
     }
     gpt_alloc_train(&r->model);
-    if ((rc = train_open_log(r)) != CM_OK) return rc;
+    train_share_model(r);
+    rc = train_open_log(r);
+    if ((rc = dist_agree(rc)) != CM_OK) return rc;
     train_banner(r);
-    if (o->init && r->have_valid) init_evaluate(o, &r->model, &r->valid, r->bytes_per_token);
+    if (o->init && r->have_valid && r->rank == 0) init_evaluate(o, &r->model, &r->valid, r->bytes_per_token);
     train_prepare(r);
     return CM_OK;
 }
@@ -434,26 +526,43 @@ static int train_step(TrainRun *r, long s, StepStats *st)
     const TrainerOpts *o = r->o;
     int B = (int)o->batch, T = o->cfg.T;
     size_t N = (size_t)B * T;
+    uint64_t per_rank = (uint64_t)o->accum * B, nr = (uint64_t)r->nranks;
     double t0 = now_sec(), loss = 0;
     gpt_zero_grad(&r->model);
+    /* global micro-batch (s-1) N A + rank A + k: windows from its index times B */
+    data_seek(&r->train, r->data0 + ((uint64_t)(s - 1 - (long)r->step0) * nr + (uint64_t)r->rank) *
+                                        per_rank);
     for (long k = 0; k < o->accum; k++) {
         if (data_batch(&r->train, r->windows, B, T, r->inputs, r->targets) != B) {
             error("%s: training data ran out", o->data ? o->data : "synthetic");
+            if (r->nranks > 1) dist_abort(CM_EINTERNAL);
             return CM_EINTERNAL;
         }
         if (r->n_keywords > 0) keyword_weights(r);
         loss += gpt_forward(&r->model, r->inputs, r->targets, r->n_keywords > 0 ? r->weights : NULL,
-                            B, 1.0f / (float)o->accum);
+                            B, 1.0f / (float)(o->accum * r->nranks));
         gpt_backward(&r->model);
     }
     loss /= (double)o->accum;
-    double gnorm = gpt_grad_norm(&r->model);
+    loss = dist_sum_double(loss) / r->nranks;
+    double gnorm;
+    if (r->zero_on) {
+        gnorm = zero_reduce(&r->zero, &r->model);
+    } else {
+        dist_sum_floats(r->model.grads_memory, r->model.nparams);
+        gnorm = gpt_grad_norm(&r->model);
+    }
     float gscale = o->grad_clip > 0 && gnorm > o->grad_clip ? (float)(o->grad_clip / gnorm) : 1.0f;
     double lr = lr_at(s, o->steps, o->warmup, o->lr, o->min_lr);
-    gpt_update(&r->model, (float)lr, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay, gscale, (int)s);
+    if (r->zero_on)
+        zero_update(&r->zero, &r->model, (float)lr, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay,
+                    gscale, (int)s);
+    else
+        gpt_update(&r->model, (float)lr, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay, gscale,
+                   (int)s);
     double dt = now_sec() - t0;
-    r->tokens_done += N * o->accum;
-    *st = (StepStats){loss, gnorm, lr, N * o->accum / dt};
+    r->tokens_done += N * o->accum * nr;
+    *st = (StepStats){loss, gnorm, lr, N * o->accum * nr / dt};
     if (!isfinite(loss)) {
         error("step %ld: loss is %g: training diverged (lower --lr?)", s, loss);
         return CM_EINTERNAL;
@@ -492,7 +601,8 @@ static void train_evaluate(TrainRun *r, long s, double loss)
 static void train_report(TrainRun *r, long s, const StepStats *st)
 {
     const TrainerOpts *o = r->o;
-    int do_eval = r->have_valid && ((o->eval_every && s % o->eval_every == 0) || s == o->steps);
+    int do_eval = r->rank == 0 && r->have_valid &&
+                  ((o->eval_every && s % o->eval_every == 0) || s == o->steps);
     if (r->log_open) {
         char line[512];
         int n = snprintf(line, sizeof line,
@@ -511,13 +621,38 @@ static void train_report(TrainRun *r, long s, const StepStats *st)
 }
 
 /*
-** Save the checkpoint after step s. 0 or CM_EIO.
+** Save the checkpoint after step s (rank 0; every rank takes part: the data position counts
+** all ranks' windows, ZeRO-1's moments are gathered, and the ranks' parameters are checked to
+** be the same bits). 0 or the exit status, the same on every rank.
 */
 static int train_checkpoint(TrainRun *r, long s)
 {
+    const TrainerOpts *o = r->o;
+    int rc = CM_OK;
     r->info.step = (uint64_t)s;
-    r->info.data_pos = data_tell(&r->train);
-    return ckpt_save(r->ckpt, &r->model, &r->info) != 0 ? CM_EIO : CM_OK;
+    r->info.data_pos = r->data0 + (uint64_t)(s - (long)r->step0) * (uint64_t)r->nranks *
+                                      (uint64_t)o->accum * (uint64_t)o->batch;
+    if (r->nranks > 1 &&
+        !dist_same_u64(hash64(r->model.params_memory, r->model.nparams * sizeof(float)))) {
+        if (r->rank == 0) error("step %ld: the ranks' parameters differ (not saved)", s);
+        return CM_EINTERNAL;
+    }
+    if (r->zero_on) zero_gather_moments(&r->zero, &r->model);
+    if (r->rank == 0 && ckpt_save(r->ckpt, &r->model, &r->info) != 0) rc = CM_EIO;
+    if (r->zero_on) zero_drop_moments(&r->model);
+    return dist_agree(rc);
+}
+
+/*
+** Whether to stop after this step: a stop signal (on any rank), or --time-limit (rank 0's
+** clock, el seconds). The same answer on every rank.
+*/
+static int train_stop(const TrainRun *r, double el, int *signalled)
+{
+    int flag = cm_stopping() ? 2 : r->rank == 0 && r->o->time_limit > 0 && el >= r->o->time_limit;
+    flag = dist_agree(flag);
+    *signalled = flag == 2;
+    return flag != 0;
 }
 
 /*
@@ -563,14 +698,13 @@ static int train_loop(TrainRun *r)
         double eta = (double)(o->steps - s) * el / (double)(s - (long)r->step0);
         progress_update(&r->progress, "step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0fs",
                         s, o->steps, st.loss, st.lr, st.tokens_per_s, eta);
-        int signalled = cm_stopping();
-        int stop = signalled || (o->time_limit > 0 && el >= o->time_limit);
+        int signalled, stop = train_stop(r, el, &signalled);
         if (r->ckpt && ((o->ckpt_every && s % o->ckpt_every == 0) || s == o->steps || stop) &&
             (rc = train_checkpoint(r, s)) != CM_OK)
             return rc;
         if (stop) {
             progress_end(&r->progress);
-            if (signalled || !o->quiet)
+            if (r->rank == 0 && (signalled || !o->quiet))
                 fprintf(stderr, "cm-train: %s after step %ld%s%s\n",
                         signalled ? "interrupted" : "time limit reached", s,
                         r->ckpt ? ", checkpoint saved to " : " (no --ckpt: nothing saved)",
@@ -582,6 +716,10 @@ static int train_loop(TrainRun *r)
     }
     progress_end(&r->progress);
     if (o->profile) train_profile(r, s - 1 - (long)r->step0);
+    if (o->profile && r->nranks > 1)
+        fprintf(stderr, "  %-16s %9.1f  (rank 0; %.2f MB per step)\n", "mpi collectives",
+                s - 1 > (long)r->step0 ? 1e3 * dist_comm_seconds() / (s - 1 - (long)r->step0) : 0,
+                s - 1 > (long)r->step0 ? dist_comm_bytes() / 1e6 / (s - 1 - (long)r->step0) : 0);
     return rc;
 }
 
@@ -603,6 +741,7 @@ static int train_end(TrainRun *r, int rc)
     data_free(&r->train);
     data_free(&r->valid);
     if (r->have_model) gpt_free(&r->model);
+    zero_free(&r->zero);
     if (r->corpus) corpus_close(r->corpus);
     free(r->ckpt);
     return rc;
@@ -616,10 +755,29 @@ int verb_train(int argc, char **argv)
     TrainerOpts o;
     int rc;
     if (!opts_parse(&o, &train_spec, argc, argv, &rc)) return rc;
+    if ((rc = dist_init()) != CM_OK) {
+        dist_finalize();
+        return rc;
+    }
     TrainRun r;
     memset(&r, 0, sizeof r);
     r.o = &o;
+    r.rank = dist_rank();
+    r.nranks = dist_size();
+    if (r.rank > 0) {   /* rank 0 speaks for the job */
+        o.log = NULL;
+        o.quiet = 1;
+        o.progress = 0;
+        o.profile = 0;
+    }
+    if (r.nranks > 1 && !(o.given & GIVEN_THREADS)) {   /* a share of this host's cores */
+        long online = sysconf(_SC_NPROCESSORS_ONLN), cpus = dist_cpus();
+        o.threads = cpus < online ? cpus : cpus / dist_local_size();
+        if (o.threads < 1) o.threads = 1;
+    }
     rc = train_setup(&r);
     if (rc == CM_OK) rc = train_loop(&r);
-    return train_end(&r, rc);
+    rc = train_end(&r, rc);
+    dist_finalize();
+    return rc;
 }
