@@ -195,6 +195,16 @@ int atomic_commit(AtomicFile *f)
     return 0;
 }
 
+int atomic_finish(AtomicFile *f, int write_rc)
+{
+    if (write_rc == 0) return atomic_commit(f);
+    int e = errno;
+    error("cannot write '%s': %s", f->tmp ? f->tmp : f->path, strerror(e));
+    atomic_abort(f);
+    errno = e;
+    return -1;
+}
+
 int atomic_write_file(const char *path, const void *data, size_t n)
 {
     AtomicFile f;

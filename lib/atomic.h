@@ -53,6 +53,9 @@ int atomic_open(AtomicFile *f, const char *path);
 /* fsync, close, rename over PATH, fsync the directory. 0, or -1 after
 ** "cannot write 'PATH': why" (the temporary is removed). Frees f either way. */
 int atomic_commit(AtomicFile *f);
+/* After the writes: write_rc 0 commits (atomic_commit); else "cannot write 'TMP': why"
+** (errno of the failed write) and the temporary is removed. 0 or -1. */
+int atomic_finish(AtomicFile *f, int write_rc);
 /* Close and remove the temporary; frees f. */
 void atomic_abort(AtomicFile *f);
 /* The whole file at once: 0 or -1 (message printed). */

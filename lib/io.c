@@ -5,6 +5,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,4 +219,32 @@ void progress_end(Progress *p)
 {
     if (p->on && p->shown) fputc('\n', stderr);
     p->shown = 0;
+}
+
+int read_whole_file(const char *path, int missing_ok, char **data, size_t *n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (missing_ok && errno == ENOENT) return -1;
+        error("cannot open '%s': %s", path, strerror(errno));
+        return CM_EIO;
+    }
+    Buf b = {0};
+    char tmp[1 << 16];
+    ssize_t r;
+    while ((r = read(fd, tmp, sizeof tmp)) != 0) {
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            buf_free(&b);
+            error("cannot read '%s': %s", path, strerror(e));
+            return CM_EIO;
+        }
+        buf_add(&b, tmp, (size_t)r);
+    }
+    close(fd);
+    if (!b.buf) buf_grow(&b, 1);
+    *data = buf_detach(&b, n);
+    return 0;
 }

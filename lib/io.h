@@ -73,4 +73,8 @@ void progress_init(Progress *p, int mode);
 void progress_update(Progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_end(Progress *p);
 
+/* Read a whole (small) file: 0 with *data (malloc'd, NUL-terminated) and *n; CM_EIO after
+** "cannot open/read 'PATH': why"; or -1 quietly when it does not exist and missing_ok. */
+int read_whole_file(const char *path, int missing_ok, char **data, size_t *n);
+
 #endif

@@ -224,12 +224,7 @@ static uint64_t write_gguf(GgufWriter *w, const Gpt *m, int want, const char *pa
         rc = write_all(af.fd, out, bytes + pad);
         total += bytes + pad;
     }
-    if (af.fd >= 0 && rc != 0) {
-        error("cannot write '%s': %s", af.tmp, strerror(errno));
-        atomic_abort(&af);
-    } else if (rc == 0) {
-        rc = atomic_commit(&af);
-    }
+    if (af.path) rc = atomic_finish(&af, rc);
     buf_free(&h);
     free(out);
     free(type);

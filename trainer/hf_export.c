@@ -82,12 +82,7 @@ static uint64_t write_weights(const Gpt *m, int dtype, const char *path)
         rc = write_all(af.fd, out, bytes);
         total += bytes;
     }
-    if (af.fd >= 0 && rc != 0) {
-        error("cannot write '%s': %s", af.tmp, strerror(errno));
-        atomic_abort(&af);
-    } else if (rc == 0) {
-        rc = atomic_commit(&af);
-    }
+    if (af.path) rc = atomic_finish(&af, rc);
     buf_free(&h);
     free(f32);
     free(out);

@@ -39,32 +39,6 @@ static char *join(const char *dir, const char *name)
     return buf_detach(&b, NULL);
 }
 
-/* Read a whole file (NUL-terminated). 0; -1 missing; CM_EIO after a message. */
-static int slurp(const char *path, char **data, size_t *n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return -1;
-        return error("cannot open '%s': %s", path, strerror(errno)), CM_EIO;
-    }
-    Buf b = {0};
-    char tmp[1 << 16];
-    ssize_t r;
-    while ((r = read(fd, tmp, sizeof tmp)) != 0) {
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            close(fd);
-            buf_free(&b);
-            return error("cannot read '%s': %s", path, strerror(e)), CM_EIO;
-        }
-        buf_add(&b, tmp, (size_t)r);
-    }
-    close(fd);
-    if (!b.buf) buf_grow(&b, 1);
-    *data = buf_detach(&b, n);
-    return 0;
-}
 
 /* Open shard `name` of the index unless open already; its index in s->files, or -(exit
 ** status) after a message. */
@@ -140,7 +114,7 @@ static int src_open(Src *s, const char *dir)
     s->index_path = join(dir, "model.safetensors.index.json");
     char *text;
     size_t n;
-    int rc = slurp(s->index_path, &text, &n);
+    int rc = read_whole_file(s->index_path, 1, &text, &n);
     if (rc == -1) {
         error("%s: neither model.safetensors nor model.safetensors.index.json (only "
               "safetensors weights are read)", dir);
@@ -360,7 +334,7 @@ int hf_import(const char *dir, Gpt *m, char **tok, size_t *tok_len, int quiet)
     Src s;
     int have_src = 0, have_model = 0;
     *tok = NULL;
-    int rc = slurp(cpath, &text, &n);
+    int rc = read_whole_file(cpath, 1, &text, &n);
     if (rc == -1) {
         error("cannot open '%s': %s", cpath, strerror(ENOENT));
         rc = CM_EIO;
@@ -381,7 +355,7 @@ int hf_import(const char *dir, Gpt *m, char **tok, size_t *tok_len, int quiet)
     }
     if (rc == 0) {
         char *tp = join(dir, "tokenizer.json");
-        int r = slurp(tp, tok, tok_len);
+        int r = read_whole_file(tp, 1, tok, tok_len);
         if (r == -1 && !quiet)
             warn("%s: no tokenizer.json: the checkpoint records none", dir);
         if (r > 0) rc = r;

@@ -266,36 +266,6 @@ char *ix_sidecar_path(const char *ckpt)
     return buf_detach(&b, NULL);
 }
 
-/*
-** Read a whole small file. 0 with *data (malloc'd, NUL-terminated) and *n; CM_EIO after a
-** message; or -1 quietly when it does not exist and `missing_ok`.
-*/
-static int read_file(const char *path, int missing_ok, char **data, size_t *n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (missing_ok && errno == ENOENT) return -1;
-        error("cannot open '%s': %s", path, strerror(errno));
-        return CM_EIO;
-    }
-    Buf b = {0};
-    char tmp[1 << 16];
-    ssize_t r;
-    while ((r = read(fd, tmp, sizeof tmp)) != 0) {
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            error("cannot read '%s': %s", path, strerror(errno));
-            close(fd);
-            buf_free(&b);
-            return CM_EIO;
-        }
-        buf_add(&b, tmp, (size_t)r);
-    }
-    close(fd);
-    if (!b.buf) buf_grow(&b, 1);
-    *data = buf_detach(&b, n);
-    return 0;
-}
 
 /* The tokenizer in a corpus index, copied. 0 or an exit status. */
 static int corpus_tokenizer(const char *dir, char **json, size_t *len)
@@ -330,9 +300,9 @@ int ix_find_tokenizer(const char *ckpt, const CkptInfo *info, const char *tok_fi
 {
     char *side = ix_sidecar_path(ckpt);
     const char *from = tok_file ? tok_file : data_dir ? data_dir : side;
-    int rc = tok_file ? read_file(tok_file, 0, json, len)
+    int rc = tok_file ? read_whole_file(tok_file, 0, json, len)
            : data_dir ? corpus_tokenizer(data_dir, json, len)
-           : read_file(side, 1, json, len);
+           : read_whole_file(side, 1, json, len);
     if (rc == -1) {
         error("%s: no tokenizer recorded beside this checkpoint (%s): give --data DIR (the "
               "corpus it was trained on) or --tokenizer FILE", ckpt, side);
