@@ -19,13 +19,38 @@
 #include <omp.h>
 #endif
 
-#include "util.h"              /* defines: xmalloc */
+#include "util.h"              /* defines: xmalloc, now_sec */
 #include "trainer/blasenv.h"   /* defines: blasenv_under_valgrind */
 
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
 
 static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
+
+int kern_prof_on;
+double kern_prof_parallel;
+
+/* Start and end of a region that runs on every thread (an OpenMP parallel region, a threaded
+** sgemm): its wall time is added to kern_prof_parallel when profiling. */
+static inline double par_begin(void)
+{
+    return kern_prof_on ? now_sec() : 0.0;
+}
+
+static inline void par_end(double t0)
+{
+    if (kern_prof_on) kern_prof_parallel += now_sec() - t0;
+}
+
+/* cblas_sgemm (row-major) at the top level: threaded by OpenBLAS, timed as parallel. */
+static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
+                  float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                  float *Cm, int ldc)
+{
+    double t0 = par_begin();
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
+    par_end(t0);
+}
 
 #define NCHUNK 16           /* fixed chunk count for deterministic column reductions */
 
@@ -108,6 +133,7 @@ static inline __attribute__((always_inline)) float kern_tanhf(float x)
 void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe,
                      int B, int T, int C)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int bt = 0; bt < B * T; bt++) {
         float *o = out + (size_t)bt * C;
@@ -115,21 +141,30 @@ void encoder_forward(float *out, const uint32_t *inp, const float *wte, const fl
         const float *p = wpe + (size_t)(bt % T) * C;
         for (int i = 0; i < C; i++) o[i] = e[i] + p[i];
     }
+    par_end(t0);
 }
 
 /*
-** dwte[inp[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Sequential so that repeated tokens add
-** up in a fixed order.
+** dwte[inp[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Threads take slices of the C channels
+** and each walks every position in order, so repeated tokens add up in the same order as a
+** sequential loop whatever the thread count.
 */
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp,
                       int B, int T, int C)
 {
-    for (int bt = 0; bt < B * T; bt++) {
-        const float *d = dout + (size_t)bt * C;
-        float *e = dwte + (size_t)inp[bt] * C;
-        float *p = dwpe + (size_t)(bt % T) * C;
-        for (int i = 0; i < C; i++) { e[i] += d[i]; p[i] += d[i]; }
+    int nsl = (C + 15) / 16;   /* slices of 16 channels (64 bytes: no shared cache lines) */
+    double t0 = par_begin();
+    #pragma omp parallel for schedule(static)
+    for (int sl = 0; sl < nsl; sl++) {
+        int c0 = sl * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int bt = 0; bt < B * T; bt++) {
+            const float *d = dout + (size_t)bt * C;
+            float *e = dwte + (size_t)inp[bt] * C;
+            float *p = dwpe + (size_t)(bt % T) * C;
+            for (int i = c0; i < c1; i++) { e[i] += d[i]; p[i] += d[i]; }
+        }
     }
+    par_end(t0);
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -141,6 +176,7 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         const float *x = inp + (size_t)r * C;
@@ -158,6 +194,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         mean[r] = m;
         rstd[r] = s;
     }
+    par_end(t0);
 }
 
 /*
@@ -169,7 +206,10 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *rstd, int N, int C)
 {
     float *part = xcalloc((size_t)NCHUNK * 2 * C, sizeof(float));
-    #pragma omp parallel for schedule(static)
+    double t0 = par_begin();
+    #pragma omp parallel
+    {
+    #pragma omp for schedule(static)
     for (int k = 0; k < NCHUNK; k++) {
         int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
         float *pw = part + (size_t)k * 2 * C, *pb = pw + C;
@@ -196,10 +236,19 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             }
         }
     }
-    for (int k = 0; k < NCHUNK; k++) {
-        const float *pw = part + (size_t)k * 2 * C, *pb = pw + C;
-        for (int i = 0; i < C; i++) { dweight[i] += pw[i]; dbias[i] += pb[i]; }
+    /* the chunks summed in order, per column (the implicit barrier above separates them) */
+    #pragma omp for schedule(static)
+    for (int i = 0; i < C; i++) {
+        float sw = dweight[i], sb = dbias[i];
+        for (int k = 0; k < NCHUNK; k++) {
+            sw += part[(size_t)k * 2 * C + i];
+            sb += part[(size_t)k * 2 * C + C + i];
+        }
+        dweight[i] = sw;
+        dbias[i] = sb;
     }
+    }
+    par_end(t0);
     free(part);
 }
 
@@ -213,6 +262,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 static float matmul_prefill(float *out, const float *bias, const float *add, int N, int OC)
 {
     if (!bias && !add) return 0.0f;
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *o = out + (size_t)r * OC;
@@ -221,6 +271,7 @@ static float matmul_prefill(float *out, const float *bias, const float *add, int
         else if (bias) for (int i = 0; i < OC; i++) o[i] = bias[i];
         else for (int i = 0; i < OC; i++) o[i] = a[i];
     }
+    par_end(t0);
     return 1.0f;
 }
 
@@ -231,8 +282,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
                     const float *add, int N, int C, int OC)
 {
     float beta = matmul_prefill(out, bias, add, N, OC);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C,
-                beta, out, OC);
+    sgemm(CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 /*
@@ -241,7 +291,10 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 static void bias_backward(float *dbias, const float *dout, int N, int OC)
 {
     float *part = xcalloc((size_t)NCHUNK * OC, sizeof(float));
-    #pragma omp parallel for schedule(static)
+    double t0 = par_begin();
+    #pragma omp parallel
+    {
+    #pragma omp for schedule(static)
     for (int k = 0; k < NCHUNK; k++) {
         int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
         float *p = part + (size_t)k * OC;
@@ -250,8 +303,14 @@ static void bias_backward(float *dbias, const float *dout, int N, int OC)
             for (int i = 0; i < OC; i++) p[i] += d[i];
         }
     }
-    for (int k = 0; k < NCHUNK; k++)
-        for (int i = 0; i < OC; i++) dbias[i] += part[(size_t)k * OC + i];
+    #pragma omp for schedule(static)
+    for (int i = 0; i < OC; i++) {
+        float s = dbias[i];
+        for (int k = 0; k < NCHUNK; k++) s += part[(size_t)k * OC + i];
+        dbias[i] = s;
+    }
+    }
+    par_end(t0);
     free(part);
 }
 
@@ -261,11 +320,8 @@ static void bias_backward(float *dbias, const float *dout, int N, int OC)
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC)
 {
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
-                    weight, C, 0.0f, dinp, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
-                1.0f, dweight, C);
+    if (dinp) sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+    sgemm(CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) bias_backward(dbias, dout, N, OC);
 }
 
@@ -357,9 +413,11 @@ static void attention_forward_bh(float *out, float *att, const float *qkv, int b
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
 {
     openblas_set_num_threads(1);
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
         attention_forward_bh(out, att, qkv, bh / NH, bh % NH, T, C, NH);
+    par_end(t0);
     openblas_set_num_threads(g_threads);
 }
 
@@ -412,6 +470,7 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                         const float *att, int B, int T, int C, int NH)
 {
     openblas_set_num_threads(1);
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++) {
 #ifdef _OPENMP
@@ -422,6 +481,7 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
         attention_backward_bh(dqkv, scratch + (size_t)tid * T * T, dout, qkv, att,
                               bh / NH, bh % NH, T, C, NH);
     }
+    par_end(t0);
     openblas_set_num_threads(g_threads);
 }
 
@@ -506,12 +566,14 @@ void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
 */
 void gelu_forward(float *out, const float *inp, size_t n)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
         out[i] = 0.5f * x * (1.0f + kern_tanhf(u));
     }
+    par_end(t0);
 }
 
 /*
@@ -519,6 +581,7 @@ void gelu_forward(float *out, const float *inp, size_t n)
 */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -528,6 +591,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
         float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = g * dout[i];
     }
+    par_end(t0);
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -539,6 +603,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 void crossentropy_forward(float *logits, float *losses, const uint32_t *targets,
                           const float *dscale, int N, int V)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *x = logits + (size_t)r * V;
@@ -559,6 +624,7 @@ void crossentropy_forward(float *logits, float *losses, const uint32_t *targets,
             for (int i = 0; i < V; i++) x[i] *= inv;
         }
     }
+    par_end(t0);
 }
 
 /*
@@ -590,6 +656,7 @@ void crossentropy_forward_naive(float *logits, float *losses, const uint32_t *ta
 double kern_sumsq(const float *x, size_t n)
 {
     double part[NCHUNK];
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int k = 0; k < NCHUNK; k++) {
         size_t i0 = n * k / NCHUNK, i1 = n * (k + 1) / NCHUNK;
@@ -602,6 +669,7 @@ double kern_sumsq(const float *x, size_t n)
         for (int j = 0; j < 16; j++) s += acc[j];
         part[k] = s;
     }
+    par_end(t0);
     double s = 0;
     for (int k = 0; k < NCHUNK; k++) s += part[k];
     return s;
@@ -616,6 +684,7 @@ void adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
 {
     float c1 = 1.0f / (1.0f - powf(beta1, (float)t));
     float c2 = 1.0f / (1.0f - powf(beta2, (float)t));
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] * gscale;
@@ -625,4 +694,20 @@ void adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
         v[i] = vi;
         param[i] -= lr * (mi * c1 / (sqrtf(vi * c2) + eps) + wd * param[i]);
     }
+    par_end(t0);
+}
+
+/*
+** x[0..n) = 0, split over the threads.
+*/
+void kern_zero(float *x, size_t n)
+{
+    size_t nb = (n + 4095) / 4096;   /* 16 KiB blocks */
+    double t0 = par_begin();
+    #pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < nb; k++) {
+        size_t i0 = k * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n;
+        memset(x + i0, 0, (i1 - i0) * sizeof(float));
+    }
+    par_end(t0);
 }

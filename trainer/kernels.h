@@ -30,6 +30,15 @@ void kernels_set_threads(int n);
 int kernels_threads(void);
 int kernels_blas_threads(void);
 
+/* Profiling (cm-train --profile): while kern_prof_on is set, the wall time spent in regions
+** that run on every thread (OpenMP parallel regions and the sgemm calls OpenBLAS threads) is
+** added to kern_prof_parallel, in seconds. A step's serial share is the rest of its time. */
+extern int kern_prof_on;
+extern double kern_prof_parallel;
+
+/* x[0..n) = 0, split over the threads. */
+void kern_zero(float *x, size_t n);
+
 /* A vectorisable expf (Cephes polynomial, ~2 ulp), clamped to the float range. */
 float kern_expf(float x);
 

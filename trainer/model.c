@@ -311,7 +311,7 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
 */
 void gpt_zero_grad(Gpt *m)
 {
-    if (m->grads_memory) memset(m->grads_memory, 0, m->nparams * sizeof(float));
+    if (m->grads_memory) PROF(PROF_RESIDUAL, kern_zero(m->grads_memory, m->nparams));
 }
 
 /*
@@ -325,7 +325,7 @@ void gpt_backward(Gpt *m)
     GptParams *p = &m->params, *g = &m->grads;
     GptActs *a = &m->acts;
 
-    PROF(PROF_RESIDUAL, memset(a->dres, 0, N * C * sizeof(float)));
+    PROF(PROF_RESIDUAL, kern_zero(a->dres, N * C));
     const float *res_last = L > 0 ? a->residual3 + (L - 1) * N * C : a->encoded;
     PROF(PROF_MATMUL, matmul_backward(a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
     PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, res_last, p->lnfw, a->lnf_mean,

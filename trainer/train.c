@@ -123,6 +123,7 @@ typedef struct {
     double t_start;             /* when the loop began */
     double flops;               /* per token of one step */
     uint64_t tokens_done;       /* by this run */
+    double step_s;              /* --profile: wall time inside train_step, evaluations out */
 } TrainRun;
 
 /* What one step measured. */
@@ -323,7 +324,7 @@ static void train_prepare(TrainRun *r)
 {
     const TrainerOpts *o = r->o;
     int B = (int)o->batch, T = o->cfg.T;
-    gpt_profile_on = o->profile;
+    gpt_profile_on = kern_prof_on = o->profile;
     r->windows = xmalloc((size_t)B * (T + 1) * sizeof(uint32_t));
     r->inputs = xmalloc((size_t)B * T * sizeof(uint32_t));
     r->targets = xmalloc((size_t)B * T * sizeof(uint32_t));
@@ -429,6 +430,7 @@ static int train_step(TrainRun *r, long s, StepStats *st)
     double lr = lr_at(s, o->steps, o->warmup, o->lr, o->min_lr);
     gpt_update(&r->model, (float)lr, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay, gscale, (int)s);
     double dt = now_sec() - t0;
+    r->step_s += dt;
     r->tokens_done += N * o->accum;
     *st = (StepStats){loss, gnorm, lr, N * o->accum / dt};
     if (!isfinite(loss)) {
@@ -445,7 +447,9 @@ static void train_evaluate(TrainRun *r, long s, double loss)
 {
     const TrainerOpts *o = r->o;
     uint64_t nt = 0;
+    gpt_profile_on = kern_prof_on = 0;   /* the profile covers the training steps only */
     double vl = evaluate(&r->model, &r->valid, (int)o->batch, o->eval_batches, 0, &nt);
+    gpt_profile_on = kern_prof_on = o->profile;
     if (r->log_open) {
         char line[256];
         int n = snprintf(line, sizeof line,
@@ -498,7 +502,9 @@ static int train_checkpoint(TrainRun *r, long s)
 }
 
 /*
-** The time per kernel class over the ns steps of this run, on stderr (--profile).
+** The time per kernel class over the ns steps of this run, on stderr (--profile), and the
+** serial share: the part of the steps' wall time outside the regions that run on every thread
+** (OpenMP parallel regions, OpenBLAS's threaded sgemm calls), as measured by the kernels.
 */
 static void train_profile(const TrainRun *r, long ns)
 {
@@ -512,6 +518,11 @@ static void train_profile(const TrainRun *r, long ns)
     fprintf(stderr, "  %-16s %9.1f  (wall %.1f ms per step: %.0f tokens/s)\n", "kernels",
             ns ? 1e3 * tot / ns : 0, ns ? 1e3 * wall / ns : 0,
             wall > 0 ? (double)r->tokens_done / wall : 0);
+    double ser = r->step_s - kern_prof_parallel;
+    fprintf(stderr, "  %-16s %9.1f  %5.1f%% of the steps' %.1f ms, on %d threads (outside "
+            "parallel regions and threaded sgemm)\n", "serial", ns ? 1e3 * ser / ns : 0,
+            r->step_s > 0 ? 100 * ser / r->step_s : 0, ns ? 1e3 * r->step_s / ns : 0,
+            kernels_threads());
 }
 
 /* --------------------------------------------------------------------------------------- */
