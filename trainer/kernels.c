@@ -259,7 +259,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 ** Fill out(N,OC) with bias (+ add) rows, the starting value for an accumulating sgemm.
 ** Returns the beta to use (0 when there was nothing to add).
 */
-static float matmul_prefill(float *out, const float *bias, const float *add, int N, int OC)
+float kern_matmul_prefill(float *out, const float *bias, const float *add, int N, int OC)
 {
     if (!bias && !add) return 0.0f;
     double t0 = par_begin();
@@ -281,14 +281,14 @@ static float matmul_prefill(float *out, const float *bias, const float *add, int
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const float *add, int N, int C, int OC)
 {
-    float beta = matmul_prefill(out, bias, add, N, OC);
+    float beta = kern_matmul_prefill(out, bias, add, N, OC);
     sgemm(CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 /*
 ** Column sums of dout(N,OC) added to dbias, in fixed chunks.
 */
-static void bias_backward(float *dbias, const float *dout, int N, int OC)
+void kern_bias_backward(float *dbias, const float *dout, int N, int OC)
 {
     float *part = xcalloc((size_t)NCHUNK * OC, sizeof(float));
     double t0 = par_begin();
@@ -322,7 +322,7 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
 {
     if (dinp) sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
     sgemm(CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-    if (dbias) bias_backward(dbias, dout, N, OC);
+    if (dbias) kern_bias_backward(dbias, dout, N, OC);
 }
 
 /*

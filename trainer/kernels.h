@@ -66,6 +66,11 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 ** dbias += column sums of dout (skipped if NULL). */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC);
+/* The pieces of the matmuls that are not products, shared with matmul_bf16.c: out(N,OC) filled
+** with bias (+ add) rows (returns 1, the beta to accumulate on, or 0 when both are NULL), and
+** dbias += column sums of dout(N,OC) (fixed chunks: thread-count independent). */
+float kern_matmul_prefill(float *out, const float *bias, const float *add, int N, int OC);
+void kern_bias_backward(float *dbias, const float *dout, int N, int OC);
 void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
                           const float *add, int N, int C, int OC);
 void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,

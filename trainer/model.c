@@ -14,6 +14,7 @@
 #include "util.h"              /* defines: xmalloc, xcalloc */
 #include "hash.h"              /* defines: splitmix64 */
 #include "trainer/kernels.h"   /* defines: the kernels */
+#include "trainer/matmul_bf16.h"   /* defines: mm_bf16_forward, mm_bf16_backward */
 
 /* --------------------------------------------------------------------------------------- */
 /* Profiling                                                                               */
@@ -248,6 +249,21 @@ static void gpt_alloc_acts(Gpt *m, int B)
 /* --------------------------------------------------------------------------------------- */
 /* Forward and backward                                                                    */
 
+/* A linear layer's product in the model's precision: OpenBLAS fp32, or oneDNN bf16. */
+static void mm_fwd(const Gpt *m, float *out, const float *inp, const float *weight,
+                   const float *bias, const float *add, int N, int C, int OC)
+{
+    if (m->bf16) mm_bf16_forward(out, inp, weight, bias, add, N, C, OC);
+    else matmul_forward(out, inp, weight, bias, add, N, C, OC);
+}
+
+static void mm_bwd(const Gpt *m, float *dinp, float *dweight, float *dbias, const float *dout,
+                   const float *inp, const float *weight, int N, int C, int OC)
+{
+    if (m->bf16) mm_bf16_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    else matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+
 /*
 ** Forward pass (see model.h). Returns the mean loss over B*T positions (0 without targets).
 */
@@ -276,19 +292,19 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
         size_t c = C;
         PROF(PROF_LAYERNORM, layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * c, p->ln1b + l * c,
                           N, C));
-        PROF(PROF_MATMUL, matmul_forward(qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
+        PROF(PROF_MATMUL, mm_fwd(m, qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
         PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
-        PROF(PROF_MATMUL, matmul_forward(res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
+        PROF(PROF_MATMUL, mm_fwd(m, res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
                        N, C, C));
         PROF(PROF_LAYERNORM, layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N, C));
-        PROF(PROF_MATMUL, matmul_forward(fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
+        PROF(PROF_MATMUL, mm_fwd(m, fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
         PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
-        PROF(PROF_MATMUL, matmul_forward(res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2,
+        PROF(PROF_MATMUL, mm_fwd(m, res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2,
                        N, 4 * C, C));
         residual = res3;
     }
     PROF(PROF_LAYERNORM, layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, residual, p->lnfw, p->lnfb, N, C));
-    PROF(PROF_MATMUL, matmul_forward(a->logits, a->lnf, p->wte, NULL, NULL, N, C, V));
+    PROF(PROF_MATMUL, mm_fwd(m, a->logits, a->lnf, p->wte, NULL, NULL, N, C, V));
     if (!targets) return 0.0;
 
     const float *dscale = NULL;
@@ -327,7 +343,7 @@ void gpt_backward(Gpt *m)
 
     PROF(PROF_RESIDUAL, kern_zero(a->dres, N * C));
     const float *res_last = L > 0 ? a->residual3 + (L - 1) * N * C : a->encoded;
-    PROF(PROF_MATMUL, matmul_backward(a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
+    PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
     PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, res_last, p->lnfw, a->lnf_mean,
                        a->lnf_rstd, N, C));
     for (int l = L - 1; l >= 0; l--) {
@@ -338,17 +354,17 @@ void gpt_backward(Gpt *m)
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
               *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C;
-        PROF(PROF_MATMUL, matmul_backward(a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
+        PROF(PROF_MATMUL, mm_bwd(m, a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
                         fch_gelu, p->fcprojw + l * 4 * c * c, N, 4 * C, C));
         PROF(PROF_GELU, gelu_backward(a->dfc, fch, a->dfc, N * 4 * C));
-        PROF(PROF_MATMUL, matmul_backward(a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
+        PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
                         p->fcw + l * 4 * c * c, N, C, 4 * C));
         PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln2w + l * c, g->ln2b + l * c, a->dln, res2,
                            p->ln2w + l * c, ln2_mean, ln2_rstd, N, C));
-        PROF(PROF_MATMUL, matmul_backward(a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
+        PROF(PROF_MATMUL, mm_bwd(m, a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
                         p->attprojw + l * c * c, N, C, C));
         PROF(PROF_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
-        PROF(PROF_MATMUL, matmul_backward(a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
+        PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
                         p->qkvw + l * 3 * c * c, N, C, 3 * C));
         PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,
                            p->ln1w + l * c, ln1_mean, ln1_rstd, N, C));

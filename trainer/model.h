@@ -4,7 +4,9 @@
 ** parameters (and one each for their gradients and the AdamW moments), pointers carved in order.
 **
 ** Architecture: token + learned position embeddings, L pre-LayerNorm blocks (causal multi-head
-** attention, GELU MLP 4x), final LayerNorm, LM head tied to the token embedding. fp32.
+** attention, GELU MLP 4x), final LayerNorm, LM head tied to the token embedding. fp32; with
+** m->bf16 set, the linear layers' products of gpt_forward / gpt_backward take bf16 inputs
+** (matmul_bf16.h) and everything else stays fp32.
 ** Dimensions: B batch, T context, C width, NH heads, V vocabulary, L layers.
 */
 #ifndef CM_MODEL_H
@@ -73,6 +75,7 @@ typedef struct {
     uint32_t *inputs;                     /* (B, T) copy of the last forward's inputs */
     int last_B;                           /* batch of the last forward */
     int have_grad;                        /* last forward prepared a backward */
+    int bf16;                             /* matmuls of forward/backward in bf16 (oneDNN) */
 } Gpt;
 
 /* Check a configuration; returns NULL or a message. */

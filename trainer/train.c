@@ -26,6 +26,7 @@
 #include "trainer/data.h"       /* defines: DataSource, data_* */
 #include "trainer/eval.h"       /* defines: evaluate */
 #include "trainer/kernels.h"    /* defines: kernels_set_threads, kernels_threads */
+#include "trainer/matmul_bf16.h"  /* defines: mm_bf16_resolve */
 #include "trainer/model.h"      /* defines: Gpt, gpt_* */
 #include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
 #include "trainer/resume.h"     /* defines: resume_load, resume_fingerprint, log_truncate */
@@ -62,6 +63,9 @@ static const CliOpt train_opts[] = {
      "the window (Hugging Face course); each must be one token", TOPT_KEYWORDS},
     TRAINER_ROW_THREADS,
     TRAINER_ROW_BLAS_CORE,
+    {"precision", 0, "auto|fp32|bf16", "auto", "matmul inputs: bf16 (oneDNN, fp32 accumulation;\n"
+     "weights, AdamW, LayerNorm, softmax, loss stay fp32) or\nfp32 (OpenBLAS); auto: bf16 where "
+     "the CPU has AVX512_BF16\nor AMX", TOPT_PRECISION},
     /* evaluation and output */
     {"log", 0, "FILE", NULL, "JSONL metrics per step ('-': stdout): step, loss, lr,\n"
      "grad_norm, tokens_per_s, and at evaluations valid_loss,\nperplexity, bits_per_byte",
@@ -119,6 +123,7 @@ typedef struct {
     uint32_t *windows;          /* one micro-batch: B windows of T+1 tokens */
     uint32_t *inputs, *targets; /* (B, T) */
     float *weights;             /* (B) loss weight per window (keywords) */
+    const char *precision;      /* the matmuls' precision, for the start-up line */
     Progress progress;
     double t_start;             /* when the loop began */
     double flops;               /* per token of one step */
@@ -310,9 +315,9 @@ static void train_banner(const TrainRun *r)
              "SkylakeX ones (--blas-core auto)", ct, core);
     fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
             "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, "
-            "other kernels on %d; ~%.2f GiB; %s step %llu of %ld\n",
+            "other kernels on %d; matmuls %s; ~%.2f GiB; %s step %llu of %ld\n",
             o->cfg.L, o->cfg.C, o->cfg.NH, T, r->vocab, r->model.nparams / 1e6, B, T, o->accum,
-            N * o->accum, core, kernels_blas_threads(), kernels_threads(),
+            N * o->accum, core, kernels_blas_threads(), kernels_threads(), r->precision,
             acts_gib + 16.0 * r->model.nparams / (1 << 30), r->resumed ? "resuming after" : "from",
             (unsigned long long)r->step0, o->steps);
 }
@@ -367,6 +372,7 @@ static int train_setup(TrainRun *r)
         r->have_model = 1;
     }
     gpt_alloc_train(&r->model);
+    if ((r->model.bf16 = mm_bf16_resolve(o->precision, &r->precision)) < 0) return CM_EUSAGE;
     if ((rc = train_open_log(r)) != CM_OK) return rc;
     train_banner(r);
     train_prepare(r);
