@@ -370,40 +370,65 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
 /* --------------------------------------------------------------------------------------- */
 /* Attention                                                                               */
 
-#define ATT_BLOCK 64    /* query rows per sgemm: keys 0..end of block (lower triangle + a bit) */
+#define ATT_BLOCK KERN_ATT_BLOCK   /* query rows per sgemm: keys 0..end of the block */
 
 /*
-** Causal attention for one (b, h): for each block of query rows, scores against the keys up
-** to the block's end (sgemm), masked softmax per row, then probabilities @ V (sgemm).
+** Softmax probabilities of query rows r0..r1-1 of one (b, h) against keys 0..r1-1: p (row
+** stride T) gets row t at p + (t - r0) * T; keys after t get 0 up to column zero_to. One
+** sgemm for the scores, then the masked softmax per row. The forward and the recomputing
+** backward both call this, so they see the same probabilities bit for bit.
 */
-static void attention_forward_bh(float *out, float *att, const float *qkv, int b, int h, int T,
-                                 int C, int NH)
+static void att_probs(float *p, const float *q, const float *k, int r0, int r1, int T, int C3,
+                      int hd, float scale, int zero_to)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hd, scale,
+                q + (size_t)r0 * C3, C3, k, C3, 0.0f, p, T);
+    for (int t = r0; t < r1; t++) {
+        float *row = p + (size_t)(t - r0) * T;
+        float mx = row[0];
+        #pragma omp simd reduction(max:mx)
+        for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        #pragma omp simd reduction(+:sum)
+        for (int j = 0; j <= t; j++) { row[j] = expf_fast(row[j] - mx); sum += row[j]; }
+        float inv = 1.0f / sum;
+        for (int j = 0; j <= t; j++) row[j] *= inv;
+        memset(row + t + 1, 0, (size_t)(zero_to - t - 1) * sizeof(float));
+    }
+}
+
+/*
+** Causal attention for one (b, h): for each block of query rows, the probabilities against
+** the keys up to the block's end (att_probs), then probabilities @ V (sgemm). With att the
+** probabilities are kept there (T x T, upper triangle zero); without, they live in scratch
+** (ATT_BLOCK x T) only for the block.
+*/
+static void attention_forward_bh(float *out, float *att, float *scratch, const float *qkv,
+                                 int b, int h, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
     const float *q = qkv + (size_t)b * T * C3 + h * hd;
     const float *k = q + C, *v = q + 2 * C;
     float *o = out + (size_t)b * T * C + h * hd;
-    float *a = att + ((size_t)b * NH + h) * T * T;
+    float *a = att ? att + ((size_t)b * NH + h) * T * T : NULL;
     for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
-        int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, nk = r1;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, nk, hd, scale,
-                    q + (size_t)r0 * C3, C3, k, C3, 0.0f, a + (size_t)r0 * T, T);
-        for (int t = r0; t < r1; t++) {
-            float *row = a + (size_t)t * T;
-            float mx = row[0];
-            #pragma omp simd reduction(max:mx)
-            for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0.0f;
-            #pragma omp simd reduction(+:sum)
-            for (int j = 0; j <= t; j++) { row[j] = expf_fast(row[j] - mx); sum += row[j]; }
-            float inv = 1.0f / sum;
-            for (int j = 0; j <= t; j++) row[j] *= inv;
-            memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, nk, 1.0f,
-                    a + (size_t)r0 * T, T, v, C3, 0.0f, o + (size_t)r0 * C, C);
+        int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T;
+        float *p = a ? a + (size_t)r0 * T : scratch;
+        att_probs(p, q, k, r0, r1, T, C3, hd, scale, a ? T : r1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f, p, T, v,
+                    C3, 0.0f, o + (size_t)r0 * C, C);
     }
+}
+
+/* Thread number inside a parallel region. */
+static inline int thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
 }
 
 /*
@@ -416,17 +441,35 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
     double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
-        attention_forward_bh(out, att, qkv, bh / NH, bh % NH, T, C, NH);
+        attention_forward_bh(out, att, NULL, qkv, bh / NH, bh % NH, T, C, NH);
     par_end(t0);
     openblas_set_num_threads(g_threads);
 }
 
 /*
-** Backward of attention for one (b, h); da is a T*T scratch. Per row block: dP = dO V^T,
+** The same without keeping the probabilities: scratch holds ATT_BLOCK x T per thread.
+*/
+void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C,
+                          int NH)
+{
+    openblas_set_num_threads(1);
+    double t0 = par_begin();
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++)
+        attention_forward_bh(out, NULL, scratch + (size_t)thread_num() * ATT_BLOCK * T, qkv,
+                             bh / NH, bh % NH, T, C, NH);
+    par_end(t0);
+    openblas_set_num_threads(g_threads);
+}
+
+/*
+** Backward of attention for one (b, h). Per row block: the probabilities P (from att, or
+** recomputed into the second half of scratch when att is NULL), dP = dO V^T (into scratch),
 ** dV += P^T dO, dS = P * (dP - rowsum(P*dP)) * scale, dQ = dS K, dK += dS^T Q.
 */
-static void attention_backward_bh(float *dqkv, float *da, const float *dout, const float *qkv,
-                                  const float *att, int b, int h, int T, int C, int NH)
+static void attention_backward_bh(float *dqkv, float *scratch, const float *dout,
+                                  const float *qkv, const float *att, int b, int h, int T,
+                                  int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
@@ -434,22 +477,23 @@ static void attention_backward_bh(float *dqkv, float *da, const float *dout, con
     const float *q = qkv + base, *k = q + C, *v = q + 2 * C;
     float *dq = dqkv + base, *dk = dq + C, *dv = dq + 2 * C;
     const float *dout_bh = dout + (size_t)b * T * C + h * hd;
-    const float *a = att + ((size_t)b * NH + h) * T * T;
+    const float *a = att ? att + ((size_t)b * NH + h) * T * T : NULL;
+    float *db = scratch, *pb = scratch + (size_t)ATT_BLOCK * T;
     for (int t = 0; t < T; t++) {
         memset(dk + (size_t)t * C3, 0, hd * sizeof(float));
         memset(dv + (size_t)t * C3, 0, hd * sizeof(float));
     }
     for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
         int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, nk = r1, nr = r1 - r0;
-        const float *ab = a + (size_t)r0 * T;
-        float *db = da + (size_t)r0 * T;
+        const float *ab = a ? a + (size_t)r0 * T : pb;
+        if (!a) att_probs(pb, q, k, r0, r1, T, C3, hd, scale, r1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, hd, 1.0f,
                     dout_bh + (size_t)r0 * C, C, v, C3, 0.0f, db, T);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nr, 1.0f,
                     ab, T, dout_bh + (size_t)r0 * C, C, 1.0f, dv, C3);
         for (int t = r0; t < r1; t++) {
-            const float *p = a + (size_t)t * T;
-            float *d = da + (size_t)t * T;
+            const float *p = ab + (size_t)(t - r0) * T;
+            float *d = db + (size_t)(t - r0) * T;
             float s = 0.0f;
             #pragma omp simd reduction(+:s)
             for (int j = 0; j <= t; j++) s += p[j] * d[j];
@@ -472,17 +516,20 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
     openblas_set_num_threads(1);
     double t0 = par_begin();
     #pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-#ifdef _OPENMP
-        int tid = omp_get_thread_num();
-#else
-        int tid = 0;
-#endif
-        attention_backward_bh(dqkv, scratch + (size_t)tid * T * T, dout, qkv, att,
-                              bh / NH, bh % NH, T, C, NH);
-    }
+    for (int bh = 0; bh < B * NH; bh++)
+        attention_backward_bh(dqkv, scratch + (size_t)thread_num() * 2 * ATT_BLOCK * T, dout,
+                              qkv, att, bh / NH, bh % NH, T, C, NH);
     par_end(t0);
     openblas_set_num_threads(g_threads);
+}
+
+/*
+** Backward of attention_forward_rc: the probabilities recomputed per row block.
+*/
+void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           int B, int T, int C, int NH)
+{
+    attention_backward(dqkv, scratch, dout, qkv, NULL, B, T, C, NH);
 }
 
 /*

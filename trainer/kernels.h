@@ -77,11 +77,23 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
                            const float *inp, const float *weight, int N, int C, int OC);
 
 /* Causal multi-head attention. qkv(B,T,3C) holds q|k|v per row; out(B,T,C);
-** att(B,NH,T,T) keeps the softmax probabilities (upper triangle zero) for the backward. */
+** att(B,NH,T,T) keeps the softmax probabilities (upper triangle zero) for the backward.
+** Query rows go in blocks of KERN_ATT_BLOCK, each against the keys up to the block's end. */
+#define KERN_ATT_BLOCK 64
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv = ... (written). scratch: kernels_threads() * T * T floats. */
+/* dqkv = ... (written). scratch: KERN_ATT_SCRATCH(T) floats. */
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int NH);
+/* The same without the T x T probabilities (long contexts: less memory and traffic): the
+** forward keeps nothing, the backward recomputes each row block's probabilities (one more
+** sgemm and softmax per block; bit-identical to the forward's). scratch: KERN_ATT_SCRATCH(T)
+** floats, for the forward and for the backward. */
+void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C,
+                          int NH);
+void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           int B, int T, int C, int NH);
+/* Scratch floats of the attention kernels: two row blocks per thread. */
+#define KERN_ATT_SCRATCH(T) ((size_t)kernels_threads() * 2 * KERN_ATT_BLOCK * (size_t)(T))
 void attention_forward_naive(float *out, float *att, const float *qkv, int B, int T, int C,
                              int NH);
 void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,

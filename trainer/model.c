@@ -204,28 +204,42 @@ double gpt_flops_per_token(const Gpt *m)
 /* Activations                                                                             */
 
 /*
+** Bytes of the activation block for batch B, as gpt_alloc_acts lays it out.
+*/
+double gpt_acts_bytes(const GptConfig *c, int B, int recompute)
+{
+    double L = c->L, C = c->C, NH = c->NH, T = c->T, V = c->V, N = (double)B * T;
+    /* per position: each layer 16C + 4 (+ NH*T probabilities, or with recompute 4C less:
+    ** one layer's GELU outputs), then 12C + V + 4 outside the layers */
+    double per_layer = 16 * C + 4 + (recompute ? -4 * C : NH * T);
+    return 4.0 * (N * (L * per_layer + (recompute ? 4 * C : 0) + 12 * C + V + 4) +
+                  (double)kernels_threads() * 2 * KERN_ATT_BLOCK * T);
+}
+
+/*
 ** (Re)allocate the activations for batch B: one block carved in order.
 */
 static void gpt_alloc_acts(Gpt *m, int B)
 {
     int threads = kernels_threads();
-    if (m->acts_B == B && m->acts_threads >= threads) return;
+    if (m->acts_B == B && m->acts_threads >= threads && m->acts_recompute == m->recompute) return;
+    size_t Lg = m->recompute ? 1 : m->cfg.L;   /* layers of GELU outputs kept */
     size_t L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V;
     size_t N = (size_t)B * T;
     size_t sizes[26] = {
         N * C,                                     /* encoded */
         L * N * C, L * N, L * N,                   /* ln1 */
         L * N * 3 * C,                             /* qkv */
-        L * B * NH * T * T,                        /* att */
+        m->recompute ? 0 : L * B * NH * T * T,     /* att (none when recomputed) */
         L * N * C,                                 /* atty */
         L * N * C,                                 /* residual2 */
         L * N * C, L * N, L * N,                   /* ln2 */
-        L * N * 4 * C, L * N * 4 * C,              /* fch, fch_gelu */
+        L * N * 4 * C, Lg * N * 4 * C,             /* fch, fch_gelu */
         L * N * C,                                 /* residual3 */
         N * C, N, N,                               /* lnf */
         N * V, N, N,                               /* logits, losses, dscale */
         N * C, N * C, N * C, N * 3 * C, N * 4 * C, /* dres, dln, datty, dqkv, dfc */
-        (size_t)threads * T * T,                   /* datt */
+        (size_t)threads * 2 * KERN_ATT_BLOCK * T,  /* datt: attention scratch */
     };
     GptActs *a = &m->acts;
     float **ptrs[26] = {
@@ -244,6 +258,7 @@ static void gpt_alloc_acts(Gpt *m, int B)
     m->inputs = xmalloc(N * sizeof(uint32_t));
     m->acts_B = B;
     m->acts_threads = threads;
+    m->acts_recompute = m->recompute;
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -287,13 +302,15 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
               *att = a->att + (size_t)l * B * NH * T * T, *atty = a->atty + l * N * C,
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
-              *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C,
+              *fch = a->fch + l * N * 4 * C,
+              *fch_gelu = a->fch_gelu + (m->recompute ? 0 : l * N * 4 * C),
               *res3 = a->residual3 + l * N * C;
         size_t c = C;
         PROF(PROF_LAYERNORM, layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * c, p->ln1b + l * c,
                           N, C));
         PROF(PROF_MATMUL, mm_fwd(m, qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
-        PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
+        if (m->recompute) PROF(PROF_ATTENTION, attention_forward_rc(atty, a->datt, qkv, B, T, C, NH));
+        else PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
         PROF(PROF_MATMUL, mm_fwd(m, res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
                        N, C, C));
         PROF(PROF_LAYERNORM, layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N, C));
@@ -353,7 +370,9 @@ void gpt_backward(Gpt *m)
               *att = a->att + (size_t)l * B * NH * T * T, *atty = a->atty + l * N * C,
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
-              *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C;
+              *fch = a->fch + l * N * 4 * C,
+              *fch_gelu = a->fch_gelu + (m->recompute ? 0 : l * N * 4 * C);
+        if (m->recompute) PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
         PROF(PROF_MATMUL, mm_bwd(m, a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
                         fch_gelu, p->fcprojw + l * 4 * c * c, N, 4 * C, C));
         PROF(PROF_GELU, gelu_backward(a->dfc, fch, a->dfc, N * 4 * C));
@@ -363,7 +382,9 @@ void gpt_backward(Gpt *m)
                            p->ln2w + l * c, ln2_mean, ln2_rstd, N, C));
         PROF(PROF_MATMUL, mm_bwd(m, a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
                         p->attprojw + l * c * c, N, C, C));
-        PROF(PROF_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
+        if (m->recompute)
+            PROF(PROF_ATTENTION, attention_backward_rc(a->dqkv, a->datt, a->datty, qkv, B, T, C, NH));
+        else PROF(PROF_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
         PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
                         p->qkvw + l * 3 * c * c, N, C, 3 * C));
         PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,

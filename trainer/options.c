@@ -84,6 +84,7 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
     case TOPT_KEYWORDS: o->keywords = c->arg; break;
     case TOPT_THREADS: rc = cli_long(c, 1, 1024, &o->threads); break;
     case TOPT_BLAS_CORE: break;   /* read by blasenv_setup() before OpenBLAS starts */
+    case TOPT_RECOMPUTE: o->recompute = 1; break;
     case TOPT_PRECISION: {
         static const char *const words[] = {"auto", "fp32", "bf16", NULL};
         rc = cli_choice(c, words, &o->precision);

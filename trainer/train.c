@@ -63,6 +63,9 @@ static const CliOpt train_opts[] = {
      "the window (Hugging Face course); each must be one token", TOPT_KEYWORDS},
     TRAINER_ROW_THREADS,
     TRAINER_ROW_BLAS_CORE,
+    {"recompute", 0, NULL, NULL, "keep less for the backward and recompute it: attention\n"
+     "probabilities (no L*B*H*T*T floats) and GELU outputs;\nslower, for long contexts and big "
+     "batches", TOPT_RECOMPUTE},
     {"precision", 0, "auto|fp32|bf16", "auto", "matmul inputs: bf16 (oneDNN, fp32 accumulation;\n"
      "weights, AdamW, LayerNorm, softmax, loss stay fp32) or\nfp32 (OpenBLAS); auto: bf16 where "
      "the CPU has AVX512_BF16\nor AMX", TOPT_PRECISION},
@@ -92,8 +95,8 @@ static const CliSpec train_spec = {
     "Train a GPT-2 code-completion model on a corpus packed by cm-shards ('train' may be left\n"
     "out: it is the default verb).",
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
-    "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations; the\n"
-    "start-up line prints this estimate in GiB.\n"
+    "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations\n"
+    "(--recompute: 4*B*T*(L*12C + V + 16C)); the start-up line prints this estimate in GiB.\n"
     "Deterministic for the same seed, OpenBLAS kernel set and thread count.\n"
     "Exit status: 0 done, 2 usage, 3 I/O error, 4 damaged corpus or checkpoint, 5 internal,\n"
     "130 stopped by SIGINT/SIGTERM (checkpoint saved when --ckpt is given; a second signal\n"
@@ -302,8 +305,7 @@ static void train_banner(const TrainRun *r)
     if (o->quiet) return;
     int B = (int)o->batch, T = o->cfg.T;
     size_t N = (size_t)B * T;
-    double acts_gib = 4.0 * N * (o->cfg.L * (16.0 * o->cfg.C + (double)o->cfg.NH * T) + r->vocab +
-                                 12.0 * o->cfg.C) / (1 << 30);
+    double acts_gib = gpt_acts_bytes(&o->cfg, B, o->recompute) / (1 << 30);
     const char *core = blasenv_core(), *ct = getenv("OPENBLAS_CORETYPE");
     const char *over = getenv("CM_TRAIN_BLAS_OVERRODE");
     if (over)
@@ -373,6 +375,7 @@ static int train_setup(TrainRun *r)
     }
     gpt_alloc_train(&r->model);
     if ((r->model.bf16 = mm_bf16_resolve(o->precision, &r->precision)) < 0) return CM_EUSAGE;
+    r->model.recompute = o->recompute;
     if ((rc = train_open_log(r)) != CM_OK) return rc;
     train_banner(r);
     train_prepare(r);
