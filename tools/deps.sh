@@ -7,8 +7,8 @@
 #   tools/deps.sh bench   also the peers' needs (hyperfine, node, python3-torch, time)
 set -eu
 BUILD_PKGS="build-essential pkg-config libarchive-dev libzstd-dev libpcre2-dev libsqlite3-dev
-libopenblas-dev libdnnl-dev libxxhash-dev libcmocka-dev libjansson-dev zstd xz-utils bzip2 zip unzip p7zip-full
-libarchive-tools sqlite3 jq python3 nodejs:node npm:npm time clang clang-format libclang-rt-14-dev binutils valgrind"
+libopenblas-dev libdnnl-dev libxxhash-dev libcmocka-dev libjansson-dev zstd xz-utils bzip2 zip unzip
+p7zip-full libarchive-tools sqlite3 jq python3 nodejs:node npm:npm time clang clang-format libclang-rt-14-dev binutils valgrind"
 BENCH_PKGS="hyperfine python3-torch python3-numpy sentencepiece"
 want="$BUILD_PKGS"
 [ "${1:-build}" = bench ] && want="$BUILD_PKGS $BENCH_PKGS"

@@ -22,7 +22,7 @@
 int gpt_profile_on;
 double gpt_profile[PROF_N];
 const char *const gpt_profile_names[PROF_N] = {
-    "matmul (sgemm)", "attention", "layernorm", "gelu", "softmax+xent", "embedding",
+    "matmul", "attention", "layernorm", "gelu", "softmax+xent", "embedding",
     "residual/copy", "adamw+norm"
 };
 
@@ -299,7 +299,8 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
     for (int l = 0; l < L; l++) {
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
               *ln1_rstd = a->ln1_rstd + l * N, *qkv = a->qkv + l * N * 3 * C,
-              *att = a->att + (size_t)l * B * NH * T * T, *atty = a->atty + l * N * C,
+              *att = m->recompute ? NULL : a->att + (size_t)l * B * NH * T * T,
+              *atty = a->atty + l * N * C,
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
               *fch = a->fch + l * N * 4 * C,
@@ -367,7 +368,8 @@ void gpt_backward(Gpt *m)
         const float *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * N * C;
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
               *ln1_rstd = a->ln1_rstd + l * N, *qkv = a->qkv + l * N * 3 * C,
-              *att = a->att + (size_t)l * B * NH * T * T, *atty = a->atty + l * N * C,
+              *att = m->recompute ? NULL : a->att + (size_t)l * B * NH * T * T,
+              *atty = a->atty + l * N * C,
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
               *fch = a->fch + l * N * 4 * C,
