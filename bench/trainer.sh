@@ -1,16 +1,22 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # bench/trainer.sh BUILD_DIR DATA_DIR OUT_DIR: cm-train against PyTorch on this CPU, side by
-# side in one run. Same GPT-2 architecture and shapes, fp32, 2 threads, random token ids (as the
-# peer trains): configs S (4 layers, width 256, 4 heads, T 256, V 8192, batch 16) and
-# M (6 layers, width 384, 6 heads, T 256, V 16384, batch 8).
+# side in one run. Same GPT-2 architecture and shapes, 2 threads, random token ids (as the peer
+# trains): configs S (4 layers, width 256, 4 heads, T 256, V 8192, batch 16) and
+# M (6 layers, width 384, 6 heads, T 256, V 16384, batch 8). Each config runs four ways:
+# cm-train fp32 (OpenBLAS) and bf16 (--precision bf16: oneDNN; emulated on a CPU without
+# AVX512_BF16/AMX, or refused, which the table says), PyTorch fp32 and PyTorch bf16 autocast
+# (its oneDNN path: PyTorch's best CPU configuration; Debian's 1.13 has no
+# scaled_dot_product_attention, so it runs its explicit masked attention).
 #
-# Figures: median tokens/s over steps 6..26 (both programs time each step the same way: the
+# Figures: median tokens/s over steps 6..STEPS (both programs time each step the same way: the
 # whole optimizer step), peak RSS (/usr/bin/time), and MFU = FLOPs/token (6 N + 12 L T C, N
-# without wpe, the peer's count) x tokens/s over the best OpenBLAS sgemm GFLOP/s measured in the
-# same run (the peer's sgemm_bench.c). cm-train runs with OPENBLAS_CORETYPE unset so that its
-# own CPU detection picks the kernels; PyTorch is given OPENBLAS_CORETYPE=SkylakeX (its best).
+# without wpe, the peer's count) x tokens/s over the best OpenBLAS fp32 sgemm GFLOP/s measured in
+# the same run (the peer's sgemm_bench.c). cm-train runs with OPENBLAS_CORETYPE unset so that
+# its own CPU detection picks the kernels; PyTorch is given OPENBLAS_CORETYPE=SkylakeX (its
+# best). The last column of each config's summary is cm-train's best over PyTorch's best.
 # Markdown on stdout, details on stderr. DATA_DIR is not used (random ids, like the peer).
+# CM_BENCH_STEPS (default 26) sets the steps of every run; CM_BENCH_CONFIGS (default "S M").
 set -u
 BUILD=$(cd "$1" && pwd)
 OUT=$3
@@ -18,6 +24,7 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 TOP=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 PEERS_DIR=${PEERS_DIR:-$(dirname "$TOP")/shared/peers}
 STEPS=${CM_BENCH_STEPS:-26}
+CONFIGS=${CM_BENCH_CONFIGS:-S M}
 TRAIN="$BUILD/bin/cm-train"
 
 [ -x "$TRAIN" ] || { echo "bench/trainer.sh: no $TRAIN" >&2; exit 1; }
@@ -34,51 +41,91 @@ peak=$(sed -n 's/^# best sgemm GFLOP\/s over shapes: *//p' "$OUT/sgemm.txt")
 [ -n "$peak" ] || peak=$(awk -F'\t' '$1 == "sgemm" && $7 + 0 > m { m = $7 + 0 } END { printf "%.1f", m }' "$OUT/sgemm.txt")
 echo "sgemm peak (best over the peer's shapes, 2 threads): $peak GFLOP/s" >&2
 
+# bf16 instructions on this CPU?
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then cpu_bf16="has AVX512_BF16/AMX"
+else cpu_bf16="has no AVX512_BF16 or AMX (bf16 is emulated where it runs)"; fi
+
 # median of a column of numbers on stdin
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-ours() { # config L C H T V B -> sets o_tps o_rss o_core o_flops
-    cfg=$1
-    shift
-    env -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY -u CM_TRAIN_REEXEC /usr/bin/time -f '%M' -o "$OUT/ours-$cfg.rss" \
+ours() { # config precision L C H T V B -> sets o_tps o_rss o_core o_flops o_what (o_tps "" if refused)
+    cfg=$1 prec=$2
+    shift 2
+    o_tps="" o_rss="" o_what=""
+    env -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY -u CM_TRAIN_REEXEC /usr/bin/time -f '%M' -o "$OUT/ours-$cfg-$prec.rss" \
         "$TRAIN" --synthetic "$5" --layers "$1" --width "$2" --heads "$3" --context "$4" \
-        --batch "$6" --steps "$STEPS" --warmup 5 --threads 2 --seed 0 --profile \
-        --log "$OUT/ours-$cfg.jsonl" 2>"$OUT/ours-$cfg.err" || return 1
-    cat "$OUT/ours-$cfg.err" >&2
-    o_tps=$(awk -F'"tokens_per_s":' 'NR > 5 { split($2, a, ","); print a[1] }' "$OUT/ours-$cfg.jsonl" | median)
-    o_rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$OUT/ours-$cfg.rss")
-    o_core=$(sed -n 's/.*OpenBLAS \([A-Za-z0-9]*\) kernels.*/\1/p' "$OUT/ours-$cfg.err")
+        --batch "$6" --steps "$STEPS" --warmup 5 --threads 2 --seed 0 --profile --eval-batches 1 \
+        --precision "$prec" --log "$OUT/ours-$cfg-$prec.jsonl" 2>"$OUT/ours-$cfg-$prec.err"
+    rc=$?
+    cat "$OUT/ours-$cfg-$prec.err" >&2
+    if [ $rc = 2 ] && [ "$prec" = bf16 ]; then   # oneDNN cannot run bf16 here: said on stderr
+        o_what="refused: $(grep -m1 'precision bf16' "$OUT/ours-$cfg-$prec.err" | sed 's/^cm-train: //')"
+        return 0
+    fi
+    [ $rc = 0 ] || return 1
+    o_tps=$(awk -F'"tokens_per_s":' 'NR > 5 { split($2, a, ","); print a[1] }' "$OUT/ours-$cfg-$prec.jsonl" | median)
+    o_rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$OUT/ours-$cfg-$prec.rss")
+    o_core=$(sed -n 's/.*OpenBLAS \([A-Za-z0-9]*\) kernels.*/\1/p' "$OUT/ours-$cfg-$prec.err")
+    o_what=$(sed -n 's/.*; matmuls \(.*\); ~[0-9.]* GiB;.*/\1/p' "$OUT/ours-$cfg-$prec.err")
     # FLOPs per token: 6 x parameters without wpe + 12 L T C (the peer's formula)
     o_flops=$(awk -v L="$1" -v C="$2" -v T="$4" -v V="$5" 'BEGIN {
         n = V * C + L * (12 * C * C + 13 * C) + 2 * C; printf "%.0f", 6 * n + 12 * L * T * C }')
 }
 
-torch() { # config -> sets t_tps t_rss
-    OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$PEERS_DIR/torch_gpt.py" --config "$1" \
-        --threads 2 --steps "$STEPS" --warmup 6 --limit-gflops "$peak" >"$OUT/torch-$1.txt" 2>&1 || return 1
-    grep -v '^RESULT_JSON' "$OUT/torch-$1.txt" | tail -3 >&2
-    r=$(sed -n 's/^RESULT_JSON //p' "$OUT/torch-$1.txt")
+torch() { # config fp32|bf16 -> sets t_tps t_rss
+    tflag=""
+    [ "$2" = bf16 ] && tflag=--bf16
+    OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 "$PEERS_DIR/torch_gpt.py" --config "$1" $tflag \
+        --threads 2 --steps "$STEPS" --warmup 6 --limit-gflops "$peak" >"$OUT/torch-$1-$2.txt" 2>&1 || return 1
+    grep -v '^RESULT_JSON' "$OUT/torch-$1-$2.txt" | tail -3 >&2
+    r=$(sed -n 's/^RESULT_JSON //p' "$OUT/torch-$1-$2.txt")
     t_tps=$(echo "$r" | /usr/bin/python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["tokens_per_s"])')
     t_rss=$(echo "$r" | /usr/bin/python3 -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["peak_rss_mib"])')
 }
 
-echo "| config | cm-train tokens/s | PyTorch tokens/s | ratio | cm-train MFU | PyTorch MFU | cm-train peak RSS | PyTorch peak RSS | load before |"
-echo "|---|---|---|---|---|---|---|---|---|"
+# row SYSTEM PRECISION TPS RSS BASE_TPS: one table line (MFU against the fp32 sgemm peak)
+row() {
+    echo "$cfg|$1|$2|$3|$4|$5|$o_flops|$peak" | awk -F'|' '{
+        printf "| %s | %s | %s | %.0f | %.2fx | %.0f%% | %s MiB |\n",
+            $1, $2, $3, $4, $4 / $6, 100 * $7 * $4 / 1e9 / $8, $5 }'
+}
+
+echo "| config | system | precision (what ran) | tokens/s | vs cm-train fp32 | MFU | peak RSS |"
+echo "|---|---|---|---|---|---|---|"
 status=0
+summary=""
 for spec in "S 4 256 4 256 8192 16" "M 6 384 6 256 16384 8"; do
     set -- $spec
     cfg=$1
     shift
+    case " $CONFIGS " in *" $cfg "*) ;; *) continue ;; esac
     l0=$(load)
-    if ! ours "$cfg" "$@"; then echo "bench/trainer.sh: cm-train failed on $cfg" >&2; status=1; continue; fi
-    if ! torch "$cfg"; then echo "bench/trainer.sh: PyTorch failed on $cfg" >&2; status=1; continue; fi
-    echo "$cfg $o_tps $t_tps $o_flops $peak $o_rss $t_rss" | awk -v l0="$l0" '{
-        printf "| %s | %.0f | %.0f | **%.2fx** | %.0f%% | %.0f%% | %.0f MiB | %.0f MiB | %s |\n",
-            $1, $2, $3, $2 / $3, 100 * $4 * $2 / 1e9 / $5, 100 * $4 * $3 / 1e9 / $5, $6, $7, l0 }'
+    if ! ours "$cfg" fp32 "$@"; then echo "bench/trainer.sh: cm-train fp32 failed on $cfg" >&2; status=1; continue; fi
+    f32=$o_tps f32rss=$o_rss f32what=$o_what
+    if ! ours "$cfg" bf16 "$@"; then echo "bench/trainer.sh: cm-train bf16 failed on $cfg" >&2; status=1; fi
+    b16=$o_tps b16rss=$o_rss b16what=$o_what
+    if ! torch "$cfg" fp32; then echo "bench/trainer.sh: PyTorch fp32 failed on $cfg" >&2; status=1; continue; fi
+    tf32=$t_tps tf32rss=$t_rss
+    if ! torch "$cfg" bf16; then echo "bench/trainer.sh: PyTorch bf16 failed on $cfg" >&2; status=1; continue; fi
+    tb16=$t_tps tb16rss=$t_rss
+    row cm-train "fp32 ($f32what)" "$f32" "$f32rss" "$f32"
+    if [ -n "$b16" ]; then row cm-train "bf16 ($b16what)" "$b16" "$b16rss" "$f32"
+    else echo "| $cfg | cm-train | bf16 | — ($b16what) | | | |"; fi
+    row PyTorch "fp32" "$tf32" "$tf32rss" "$f32"
+    row PyTorch "bf16 autocast (oneDNN)" "$tb16" "$tb16rss" "$f32"
+    best=$(echo "$f32 ${b16:-0} $tf32 $tb16" | awk '{
+        o = $1 > $2 ? $1 : $2; ow = $1 > $2 ? "fp32" : "bf16";
+        t = $3 > $4 ? $3 : $4; tw = $3 > $4 ? "fp32" : "bf16 autocast";
+        printf "%s: cm-train best (%s) %.0f vs PyTorch best (%s) %.0f tokens/s: **%.2fx**; cm-train fp32 vs PyTorch bf16 autocast: %.2fx", "'"$cfg"'", ow, o, tw, t, o / t, $1 / $4 }')
+    summary="$summary$best (load before: $l0)
+"
 done
 echo
-echo "sgemm limit measured in this run: $peak GFLOP/s (OpenBLAS, SkylakeX kernels, 2 threads, best" \
-     "of the peer's transformer-shaped matmuls). cm-train kernels chosen by its own detection: ${o_core:-?}." \
+printf '%s' "$summary" | sed 's/^/- /'
+echo
+echo "sgemm limit measured in this run: $peak GFLOP/s (OpenBLAS fp32, SkylakeX kernels, 2 threads," \
+     "best of the peer's transformer-shaped matmuls); MFU of every row is against it." \
+     "cm-train's OpenBLAS kernels chosen by its own detection: ${o_core:-?}. This CPU $cpu_bf16." \
      "Tokens/s: median over steps 6..$STEPS of one run each, back to back; 2 cores shared" \
-     "with other work (load average before each pair in the last column)."
+     "with other work (load average before each config in the summary)."
 exit $status

@@ -8,9 +8,9 @@
 #   tools/deps.sh bench   also the peers' needs (hyperfine, sentencepiece)
 set -eu
 BUILD_PKGS="build-essential pkg-config libarchive-dev libzstd-dev libpcre2-dev libsqlite3-dev
-libopenblas-dev libxxhash-dev libcmocka-dev libjansson-dev zstd xz-utils bzip2 zip unzip p7zip-full
-libarchive-tools sqlite3 jq python3 python3-torch python3-numpy nodejs:node npm:npm time clang
-clang-format libclang-rt-14-dev binutils valgrind libopenmpi-dev openmpi-bin"
+libopenblas-dev libdnnl-dev libxxhash-dev libcmocka-dev libjansson-dev zstd xz-utils bzip2 zip unzip
+p7zip-full libarchive-tools sqlite3 jq python3 python3-torch python3-numpy nodejs:node npm:npm time
+clang clang-format libclang-rt-14-dev binutils valgrind libopenmpi-dev openmpi-bin"
 BENCH_PKGS="hyperfine sentencepiece"
 want="$BUILD_PKGS"
 [ "${1:-build}" = bench ] && want="$BUILD_PKGS $BENCH_PKGS"

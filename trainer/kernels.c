@@ -19,13 +19,38 @@
 #include <omp.h>
 #endif
 
-#include "util.h"              /* defines: xmalloc */
+#include "util.h"              /* defines: xmalloc, now_sec */
 #include "trainer/blasenv.h"   /* defines: blasenv_under_valgrind */
 
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
 
 static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
+
+int kern_prof_on;
+double kern_prof_parallel;
+
+/* Start and end of a region that runs on every thread (an OpenMP parallel region, a threaded
+** sgemm): its wall time is added to kern_prof_parallel when profiling. */
+static inline double par_begin(void)
+{
+    return kern_prof_on ? now_sec() : 0.0;
+}
+
+static inline void par_end(double t0)
+{
+    if (kern_prof_on) kern_prof_parallel += now_sec() - t0;
+}
+
+/* cblas_sgemm (row-major) at the top level: threaded by OpenBLAS, timed as parallel. */
+static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
+                  float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                  float *Cm, int ldc)
+{
+    double t0 = par_begin();
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
+    par_end(t0);
+}
 
 #define NCHUNK 16           /* fixed chunk count for deterministic column reductions */
 
@@ -108,6 +133,7 @@ static inline __attribute__((always_inline)) float kern_tanhf(float x)
 void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe,
                      int B, int T, int C)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int bt = 0; bt < B * T; bt++) {
         float *o = out + (size_t)bt * C;
@@ -115,21 +141,30 @@ void encoder_forward(float *out, const uint32_t *inp, const float *wte, const fl
         const float *p = wpe + (size_t)(bt % T) * C;
         for (int i = 0; i < C; i++) o[i] = e[i] + p[i];
     }
+    par_end(t0);
 }
 
 /*
-** dwte[inp[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Sequential so that repeated tokens add
-** up in a fixed order.
+** dwte[inp[b,t]] += dout[b,t]; dwpe[t] += dout[b,t]. Threads take slices of the C channels
+** and each walks every position in order, so repeated tokens add up in the same order as a
+** sequential loop whatever the thread count.
 */
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp,
                       int B, int T, int C)
 {
-    for (int bt = 0; bt < B * T; bt++) {
-        const float *d = dout + (size_t)bt * C;
-        float *e = dwte + (size_t)inp[bt] * C;
-        float *p = dwpe + (size_t)(bt % T) * C;
-        for (int i = 0; i < C; i++) { e[i] += d[i]; p[i] += d[i]; }
+    int nsl = (C + 15) / 16;   /* slices of 16 channels (64 bytes: no shared cache lines) */
+    double t0 = par_begin();
+    #pragma omp parallel for schedule(static)
+    for (int sl = 0; sl < nsl; sl++) {
+        int c0 = sl * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
+        for (int bt = 0; bt < B * T; bt++) {
+            const float *d = dout + (size_t)bt * C;
+            float *e = dwte + (size_t)inp[bt] * C;
+            float *p = dwpe + (size_t)(bt % T) * C;
+            for (int i = c0; i < c1; i++) { e[i] += d[i]; p[i] += d[i]; }
+        }
     }
+    par_end(t0);
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -141,6 +176,7 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         const float *x = inp + (size_t)r * C;
@@ -158,6 +194,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
         mean[r] = m;
         rstd[r] = s;
     }
+    par_end(t0);
 }
 
 /*
@@ -169,7 +206,10 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *rstd, int N, int C)
 {
     float *part = xcalloc((size_t)NCHUNK * 2 * C, sizeof(float));
-    #pragma omp parallel for schedule(static)
+    double t0 = par_begin();
+    #pragma omp parallel
+    {
+    #pragma omp for schedule(static)
     for (int k = 0; k < NCHUNK; k++) {
         int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
         float *pw = part + (size_t)k * 2 * C, *pb = pw + C;
@@ -196,10 +236,19 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             }
         }
     }
-    for (int k = 0; k < NCHUNK; k++) {
-        const float *pw = part + (size_t)k * 2 * C, *pb = pw + C;
-        for (int i = 0; i < C; i++) { dweight[i] += pw[i]; dbias[i] += pb[i]; }
+    /* the chunks summed in order, per column (the implicit barrier above separates them) */
+    #pragma omp for schedule(static)
+    for (int i = 0; i < C; i++) {
+        float sw = dweight[i], sb = dbias[i];
+        for (int k = 0; k < NCHUNK; k++) {
+            sw += part[(size_t)k * 2 * C + i];
+            sb += part[(size_t)k * 2 * C + C + i];
+        }
+        dweight[i] = sw;
+        dbias[i] = sb;
     }
+    }
+    par_end(t0);
     free(part);
 }
 
@@ -210,9 +259,10 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 ** Fill out(N,OC) with bias (+ add) rows, the starting value for an accumulating sgemm.
 ** Returns the beta to use (0 when there was nothing to add).
 */
-static float matmul_prefill(float *out, const float *bias, const float *add, int N, int OC)
+float kern_matmul_prefill(float *out, const float *bias, const float *add, int N, int OC)
 {
     if (!bias && !add) return 0.0f;
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *o = out + (size_t)r * OC;
@@ -221,6 +271,7 @@ static float matmul_prefill(float *out, const float *bias, const float *add, int
         else if (bias) for (int i = 0; i < OC; i++) o[i] = bias[i];
         else for (int i = 0; i < OC; i++) o[i] = a[i];
     }
+    par_end(t0);
     return 1.0f;
 }
 
@@ -230,18 +281,20 @@ static float matmul_prefill(float *out, const float *bias, const float *add, int
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const float *add, int N, int C, int OC)
 {
-    float beta = matmul_prefill(out, bias, add, N, OC);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C,
-                beta, out, OC);
+    float beta = kern_matmul_prefill(out, bias, add, N, OC);
+    sgemm(CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 /*
 ** Column sums of dout(N,OC) added to dbias, in fixed chunks.
 */
-static void bias_backward(float *dbias, const float *dout, int N, int OC)
+void kern_bias_backward(float *dbias, const float *dout, int N, int OC)
 {
     float *part = xcalloc((size_t)NCHUNK * OC, sizeof(float));
-    #pragma omp parallel for schedule(static)
+    double t0 = par_begin();
+    #pragma omp parallel
+    {
+    #pragma omp for schedule(static)
     for (int k = 0; k < NCHUNK; k++) {
         int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
         float *p = part + (size_t)k * OC;
@@ -250,8 +303,14 @@ static void bias_backward(float *dbias, const float *dout, int N, int OC)
             for (int i = 0; i < OC; i++) p[i] += d[i];
         }
     }
-    for (int k = 0; k < NCHUNK; k++)
-        for (int i = 0; i < OC; i++) dbias[i] += part[(size_t)k * OC + i];
+    #pragma omp for schedule(static)
+    for (int i = 0; i < OC; i++) {
+        float s = dbias[i];
+        for (int k = 0; k < NCHUNK; k++) s += part[(size_t)k * OC + i];
+        dbias[i] = s;
+    }
+    }
+    par_end(t0);
     free(part);
 }
 
@@ -261,12 +320,9 @@ static void bias_backward(float *dbias, const float *dout, int N, int OC)
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC)
 {
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC,
-                    weight, C, 0.0f, dinp, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
-                1.0f, dweight, C);
-    if (dbias) bias_backward(dbias, dout, N, OC);
+    if (dinp) sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+    sgemm(CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dbias) kern_bias_backward(dbias, dout, N, OC);
 }
 
 /*
@@ -314,40 +370,65 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
 /* --------------------------------------------------------------------------------------- */
 /* Attention                                                                               */
 
-#define ATT_BLOCK 64    /* query rows per sgemm: keys 0..end of block (lower triangle + a bit) */
+#define ATT_BLOCK KERN_ATT_BLOCK   /* query rows per sgemm: keys 0..end of the block */
 
 /*
-** Causal attention for one (b, h): for each block of query rows, scores against the keys up
-** to the block's end (sgemm), masked softmax per row, then probabilities @ V (sgemm).
+** Softmax probabilities of query rows r0..r1-1 of one (b, h) against keys 0..r1-1: p (row
+** stride T) gets row t at p + (t - r0) * T; keys after t get 0 up to column zero_to. One
+** sgemm for the scores, then the masked softmax per row. The forward and the recomputing
+** backward both call this, so they see the same probabilities bit for bit.
 */
-static void attention_forward_bh(float *out, float *att, const float *qkv, int b, int h, int T,
-                                 int C, int NH)
+static void att_probs(float *p, const float *q, const float *k, int r0, int r1, int T, int C3,
+                      int hd, float scale, int zero_to)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, r1, hd, scale,
+                q + (size_t)r0 * C3, C3, k, C3, 0.0f, p, T);
+    for (int t = r0; t < r1; t++) {
+        float *row = p + (size_t)(t - r0) * T;
+        float mx = row[0];
+        #pragma omp simd reduction(max:mx)
+        for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        #pragma omp simd reduction(+:sum)
+        for (int j = 0; j <= t; j++) { row[j] = expf_fast(row[j] - mx); sum += row[j]; }
+        float inv = 1.0f / sum;
+        for (int j = 0; j <= t; j++) row[j] *= inv;
+        memset(row + t + 1, 0, (size_t)(zero_to - t - 1) * sizeof(float));
+    }
+}
+
+/*
+** Causal attention for one (b, h): for each block of query rows, the probabilities against
+** the keys up to the block's end (att_probs), then probabilities @ V (sgemm). With att the
+** probabilities are kept there (T x T, upper triangle zero); without, they live in scratch
+** (ATT_BLOCK x T) only for the block.
+*/
+static void attention_forward_bh(float *out, float *att, float *scratch, const float *qkv,
+                                 int b, int h, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
     const float *q = qkv + (size_t)b * T * C3 + h * hd;
     const float *k = q + C, *v = q + 2 * C;
     float *o = out + (size_t)b * T * C + h * hd;
-    float *a = att + ((size_t)b * NH + h) * T * T;
+    float *a = att ? att + ((size_t)b * NH + h) * T * T : NULL;
     for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
-        int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, nk = r1;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, nk, hd, scale,
-                    q + (size_t)r0 * C3, C3, k, C3, 0.0f, a + (size_t)r0 * T, T);
-        for (int t = r0; t < r1; t++) {
-            float *row = a + (size_t)t * T;
-            float mx = row[0];
-            #pragma omp simd reduction(max:mx)
-            for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0.0f;
-            #pragma omp simd reduction(+:sum)
-            for (int j = 0; j <= t; j++) { row[j] = expf_fast(row[j] - mx); sum += row[j]; }
-            float inv = 1.0f / sum;
-            for (int j = 0; j <= t; j++) row[j] *= inv;
-            memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, nk, 1.0f,
-                    a + (size_t)r0 * T, T, v, C3, 0.0f, o + (size_t)r0 * C, C);
+        int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T;
+        float *p = a ? a + (size_t)r0 * T : scratch;
+        att_probs(p, q, k, r0, r1, T, C3, hd, scale, a ? T : r1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f, p, T, v,
+                    C3, 0.0f, o + (size_t)r0 * C, C);
     }
+}
+
+/* Thread number inside a parallel region. */
+static inline int thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
 }
 
 /*
@@ -357,18 +438,38 @@ static void attention_forward_bh(float *out, float *att, const float *qkv, int b
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
 {
     openblas_set_num_threads(1);
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
-        attention_forward_bh(out, att, qkv, bh / NH, bh % NH, T, C, NH);
+        attention_forward_bh(out, att, NULL, qkv, bh / NH, bh % NH, T, C, NH);
+    par_end(t0);
     openblas_set_num_threads(g_threads);
 }
 
 /*
-** Backward of attention for one (b, h); da is a T*T scratch. Per row block: dP = dO V^T,
+** The same without keeping the probabilities: scratch holds ATT_BLOCK x T per thread.
+*/
+void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C,
+                          int NH)
+{
+    openblas_set_num_threads(1);
+    double t0 = par_begin();
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * NH; bh++)
+        attention_forward_bh(out, NULL, scratch + (size_t)thread_num() * ATT_BLOCK * T, qkv,
+                             bh / NH, bh % NH, T, C, NH);
+    par_end(t0);
+    openblas_set_num_threads(g_threads);
+}
+
+/*
+** Backward of attention for one (b, h). Per row block: the probabilities P (from att, or
+** recomputed into the second half of scratch when att is NULL), dP = dO V^T (into scratch),
 ** dV += P^T dO, dS = P * (dP - rowsum(P*dP)) * scale, dQ = dS K, dK += dS^T Q.
 */
-static void attention_backward_bh(float *dqkv, float *da, const float *dout, const float *qkv,
-                                  const float *att, int b, int h, int T, int C, int NH)
+static void attention_backward_bh(float *dqkv, float *scratch, const float *dout,
+                                  const float *qkv, const float *att, int b, int h, int T,
+                                  int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
@@ -376,22 +477,23 @@ static void attention_backward_bh(float *dqkv, float *da, const float *dout, con
     const float *q = qkv + base, *k = q + C, *v = q + 2 * C;
     float *dq = dqkv + base, *dk = dq + C, *dv = dq + 2 * C;
     const float *dout_bh = dout + (size_t)b * T * C + h * hd;
-    const float *a = att + ((size_t)b * NH + h) * T * T;
+    const float *a = att ? att + ((size_t)b * NH + h) * T * T : NULL;
+    float *db = scratch, *pb = scratch + (size_t)ATT_BLOCK * T;
     for (int t = 0; t < T; t++) {
         memset(dk + (size_t)t * C3, 0, hd * sizeof(float));
         memset(dv + (size_t)t * C3, 0, hd * sizeof(float));
     }
     for (int r0 = 0; r0 < T; r0 += ATT_BLOCK) {
         int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T, nk = r1, nr = r1 - r0;
-        const float *ab = a + (size_t)r0 * T;
-        float *db = da + (size_t)r0 * T;
+        const float *ab = a ? a + (size_t)r0 * T : pb;
+        if (!a) att_probs(pb, q, k, r0, r1, T, C3, hd, scale, r1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, hd, 1.0f,
                     dout_bh + (size_t)r0 * C, C, v, C3, 0.0f, db, T);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nr, 1.0f,
                     ab, T, dout_bh + (size_t)r0 * C, C, 1.0f, dv, C3);
         for (int t = r0; t < r1; t++) {
-            const float *p = a + (size_t)t * T;
-            float *d = da + (size_t)t * T;
+            const float *p = ab + (size_t)(t - r0) * T;
+            float *d = db + (size_t)(t - r0) * T;
             float s = 0.0f;
             #pragma omp simd reduction(+:s)
             for (int j = 0; j <= t; j++) s += p[j] * d[j];
@@ -412,17 +514,22 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                         const float *att, int B, int T, int C, int NH)
 {
     openblas_set_num_threads(1);
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
-    for (int bh = 0; bh < B * NH; bh++) {
-#ifdef _OPENMP
-        int tid = omp_get_thread_num();
-#else
-        int tid = 0;
-#endif
-        attention_backward_bh(dqkv, scratch + (size_t)tid * T * T, dout, qkv, att,
-                              bh / NH, bh % NH, T, C, NH);
-    }
+    for (int bh = 0; bh < B * NH; bh++)
+        attention_backward_bh(dqkv, scratch + (size_t)thread_num() * 2 * ATT_BLOCK * T, dout,
+                              qkv, att, bh / NH, bh % NH, T, C, NH);
+    par_end(t0);
     openblas_set_num_threads(g_threads);
+}
+
+/*
+** Backward of attention_forward_rc: the probabilities recomputed per row block.
+*/
+void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           int B, int T, int C, int NH)
+{
+    attention_backward(dqkv, scratch, dout, qkv, NULL, B, T, C, NH);
 }
 
 /*
@@ -506,12 +613,14 @@ void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
 */
 void gelu_forward(float *out, const float *inp, size_t n)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
         out[i] = 0.5f * x * (1.0f + kern_tanhf(u));
     }
+    par_end(t0);
 }
 
 /*
@@ -519,6 +628,7 @@ void gelu_forward(float *out, const float *inp, size_t n)
 */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -528,6 +638,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
         float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = g * dout[i];
     }
+    par_end(t0);
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -539,6 +650,7 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 void crossentropy_forward(float *logits, float *losses, const uint32_t *targets,
                           const float *dscale, int N, int V)
 {
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *x = logits + (size_t)r * V;
@@ -559,6 +671,7 @@ void crossentropy_forward(float *logits, float *losses, const uint32_t *targets,
             for (int i = 0; i < V; i++) x[i] *= inv;
         }
     }
+    par_end(t0);
 }
 
 /*
@@ -590,6 +703,7 @@ void crossentropy_forward_naive(float *logits, float *losses, const uint32_t *ta
 double kern_sumsq(const float *x, size_t n)
 {
     double part[NCHUNK];
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (int k = 0; k < NCHUNK; k++) {
         size_t i0 = n * k / NCHUNK, i1 = n * (k + 1) / NCHUNK;
@@ -602,6 +716,7 @@ double kern_sumsq(const float *x, size_t n)
         for (int j = 0; j < 16; j++) s += acc[j];
         part[k] = s;
     }
+    par_end(t0);
     double s = 0;
     for (int k = 0; k < NCHUNK; k++) s += part[k];
     return s;
@@ -616,6 +731,7 @@ void adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
 {
     float c1 = 1.0f / (1.0f - powf(beta1, (float)t));
     float c2 = 1.0f / (1.0f - powf(beta2, (float)t));
+    double t0 = par_begin();
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] * gscale;
@@ -625,4 +741,20 @@ void adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
         v[i] = vi;
         param[i] -= lr * (mi * c1 / (sqrtf(vi * c2) + eps) + wd * param[i]);
     }
+    par_end(t0);
+}
+
+/*
+** x[0..n) = 0, split over the threads.
+*/
+void kern_zero(float *x, size_t n)
+{
+    size_t nb = (n + 4095) / 4096;   /* 16 KiB blocks */
+    double t0 = par_begin();
+    #pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < nb; k++) {
+        size_t i0 = k * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n;
+        memset(x + i0, 0, (i1 - i0) * sizeof(float));
+    }
+    par_end(t0);
 }

@@ -30,6 +30,15 @@ void kernels_set_threads(int n);
 int kernels_threads(void);
 int kernels_blas_threads(void);
 
+/* Profiling (cm-train --profile): while kern_prof_on is set, the wall time spent in regions
+** that run on every thread (OpenMP parallel regions and the sgemm calls OpenBLAS threads) is
+** added to kern_prof_parallel, in seconds. A step's serial share is the rest of its time. */
+extern int kern_prof_on;
+extern double kern_prof_parallel;
+
+/* x[0..n) = 0, split over the threads. */
+void kern_zero(float *x, size_t n);
+
 /* A vectorisable expf (Cephes polynomial, ~2 ulp), clamped to the float range. */
 float kern_expf(float x);
 
@@ -57,17 +66,34 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 ** dbias += column sums of dout (skipped if NULL). */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC);
+/* The pieces of the matmuls that are not products, shared with matmul_bf16.c: out(N,OC) filled
+** with bias (+ add) rows (returns 1, the beta to accumulate on, or 0 when both are NULL), and
+** dbias += column sums of dout(N,OC) (fixed chunks: thread-count independent). */
+float kern_matmul_prefill(float *out, const float *bias, const float *add, int N, int OC);
+void kern_bias_backward(float *dbias, const float *dout, int N, int OC);
 void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
                           const float *add, int N, int C, int OC);
 void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
                            const float *inp, const float *weight, int N, int C, int OC);
 
 /* Causal multi-head attention. qkv(B,T,3C) holds q|k|v per row; out(B,T,C);
-** att(B,NH,T,T) keeps the softmax probabilities (upper triangle zero) for the backward. */
+** att(B,NH,T,T) keeps the softmax probabilities (upper triangle zero) for the backward.
+** Query rows go in blocks of KERN_ATT_BLOCK, each against the keys up to the block's end. */
+#define KERN_ATT_BLOCK 64
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv = ... (written). scratch: kernels_threads() * T * T floats. */
+/* dqkv = ... (written). scratch: KERN_ATT_SCRATCH(T) floats. */
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int NH);
+/* The same without the T x T probabilities (long contexts: less memory and traffic): the
+** forward keeps nothing, the backward recomputes each row block's probabilities (one more
+** sgemm and softmax per block; bit-identical to the forward's). scratch: KERN_ATT_SCRATCH(T)
+** floats, for the forward and for the backward. */
+void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C,
+                          int NH);
+void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                           int B, int T, int C, int NH);
+/* Scratch floats of the attention kernels: two row blocks per thread. */
+#define KERN_ATT_SCRATCH(T) ((size_t)kernels_threads() * 2 * KERN_ATT_BLOCK * (size_t)(T))
 void attention_forward_naive(float *out, float *att, const float *qkv, int B, int T, int C,
                              int NH);
 void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,

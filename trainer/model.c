@@ -14,6 +14,7 @@
 #include "util.h"              /* defines: xmalloc, xcalloc */
 #include "hash.h"              /* defines: splitmix64 */
 #include "trainer/kernels.h"   /* defines: the kernels */
+#include "trainer/matmul_bf16.h"   /* defines: mm_bf16_forward, mm_bf16_backward */
 
 /* --------------------------------------------------------------------------------------- */
 /* Profiling                                                                               */
@@ -21,7 +22,7 @@
 int gpt_profile_on;
 double gpt_profile[PROF_N];
 const char *const gpt_profile_names[PROF_N] = {
-    "matmul (sgemm)", "attention", "layernorm", "gelu", "softmax+xent", "embedding",
+    "matmul", "attention", "layernorm", "gelu", "softmax+xent", "embedding",
     "residual/copy", "adamw+norm"
 };
 
@@ -203,28 +204,42 @@ double gpt_flops_per_token(const Gpt *m)
 /* Activations                                                                             */
 
 /*
+** Bytes of the activation block for batch B, as gpt_alloc_acts lays it out.
+*/
+double gpt_acts_bytes(const GptConfig *c, int B, int recompute)
+{
+    double L = c->L, C = c->C, NH = c->NH, T = c->T, V = c->V, N = (double)B * T;
+    /* per position: each layer 16C + 4 (+ NH*T probabilities, or with recompute 4C less:
+    ** one layer's GELU outputs), then 12C + V + 4 outside the layers */
+    double per_layer = 16 * C + 4 + (recompute ? -4 * C : NH * T);
+    return 4.0 * (N * (L * per_layer + (recompute ? 4 * C : 0) + 12 * C + V + 4) +
+                  (double)kernels_threads() * 2 * KERN_ATT_BLOCK * T);
+}
+
+/*
 ** (Re)allocate the activations for batch B: one block carved in order.
 */
 static void gpt_alloc_acts(Gpt *m, int B)
 {
     int threads = kernels_threads();
-    if (m->acts_B == B && m->acts_threads >= threads) return;
+    if (m->acts_B == B && m->acts_threads >= threads && m->acts_recompute == m->recompute) return;
+    size_t Lg = m->recompute ? 1 : m->cfg.L;   /* layers of GELU outputs kept */
     size_t L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V;
     size_t N = (size_t)B * T;
     size_t sizes[26] = {
         N * C,                                     /* encoded */
         L * N * C, L * N, L * N,                   /* ln1 */
         L * N * 3 * C,                             /* qkv */
-        L * B * NH * T * T,                        /* att */
+        m->recompute ? 0 : L * B * NH * T * T,     /* att (none when recomputed) */
         L * N * C,                                 /* atty */
         L * N * C,                                 /* residual2 */
         L * N * C, L * N, L * N,                   /* ln2 */
-        L * N * 4 * C, L * N * 4 * C,              /* fch, fch_gelu */
+        L * N * 4 * C, Lg * N * 4 * C,             /* fch, fch_gelu */
         L * N * C,                                 /* residual3 */
         N * C, N, N,                               /* lnf */
         N * V, N, N,                               /* logits, losses, dscale */
         N * C, N * C, N * C, N * 3 * C, N * 4 * C, /* dres, dln, datty, dqkv, dfc */
-        (size_t)threads * T * T,                   /* datt */
+        (size_t)threads * 2 * KERN_ATT_BLOCK * T,  /* datt: attention scratch */
     };
     GptActs *a = &m->acts;
     float **ptrs[26] = {
@@ -243,10 +258,26 @@ static void gpt_alloc_acts(Gpt *m, int B)
     m->inputs = xmalloc(N * sizeof(uint32_t));
     m->acts_B = B;
     m->acts_threads = threads;
+    m->acts_recompute = m->recompute;
 }
 
 /* --------------------------------------------------------------------------------------- */
 /* Forward and backward                                                                    */
+
+/* A linear layer's product in the model's precision: OpenBLAS fp32, or oneDNN bf16. */
+static void mm_fwd(const Gpt *m, float *out, const float *inp, const float *weight,
+                   const float *bias, const float *add, int N, int C, int OC)
+{
+    if (m->bf16) mm_bf16_forward(out, inp, weight, bias, add, N, C, OC);
+    else matmul_forward(out, inp, weight, bias, add, N, C, OC);
+}
+
+static void mm_bwd(const Gpt *m, float *dinp, float *dweight, float *dbias, const float *dout,
+                   const float *inp, const float *weight, int N, int C, int OC)
+{
+    if (m->bf16) mm_bf16_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    else matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
 
 /*
 ** Forward pass (see model.h). Returns the mean loss over B*T positions (0 without targets).
@@ -268,27 +299,30 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
     for (int l = 0; l < L; l++) {
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
               *ln1_rstd = a->ln1_rstd + l * N, *qkv = a->qkv + l * N * 3 * C,
-              *att = a->att + (size_t)l * B * NH * T * T, *atty = a->atty + l * N * C,
+              *att = m->recompute ? NULL : a->att + (size_t)l * B * NH * T * T,
+              *atty = a->atty + l * N * C,
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
-              *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C,
+              *fch = a->fch + l * N * 4 * C,
+              *fch_gelu = a->fch_gelu + (m->recompute ? 0 : l * N * 4 * C),
               *res3 = a->residual3 + l * N * C;
         size_t c = C;
         PROF(PROF_LAYERNORM, layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * c, p->ln1b + l * c,
                           N, C));
-        PROF(PROF_MATMUL, matmul_forward(qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
-        PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
-        PROF(PROF_MATMUL, matmul_forward(res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
+        PROF(PROF_MATMUL, mm_fwd(m, qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
+        if (m->recompute) PROF(PROF_ATTENTION, attention_forward_rc(atty, a->datt, qkv, B, T, C, NH));
+        else PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
+        PROF(PROF_MATMUL, mm_fwd(m, res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
                        N, C, C));
         PROF(PROF_LAYERNORM, layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N, C));
-        PROF(PROF_MATMUL, matmul_forward(fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
+        PROF(PROF_MATMUL, mm_fwd(m, fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
         PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
-        PROF(PROF_MATMUL, matmul_forward(res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2,
+        PROF(PROF_MATMUL, mm_fwd(m, res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2,
                        N, 4 * C, C));
         residual = res3;
     }
     PROF(PROF_LAYERNORM, layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, residual, p->lnfw, p->lnfb, N, C));
-    PROF(PROF_MATMUL, matmul_forward(a->logits, a->lnf, p->wte, NULL, NULL, N, C, V));
+    PROF(PROF_MATMUL, mm_fwd(m, a->logits, a->lnf, p->wte, NULL, NULL, N, C, V));
     if (!targets) return 0.0;
 
     const float *dscale = NULL;
@@ -311,7 +345,7 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
 */
 void gpt_zero_grad(Gpt *m)
 {
-    if (m->grads_memory) memset(m->grads_memory, 0, m->nparams * sizeof(float));
+    if (m->grads_memory) PROF(PROF_RESIDUAL, kern_zero(m->grads_memory, m->nparams));
 }
 
 /*
@@ -325,30 +359,35 @@ void gpt_backward(Gpt *m)
     GptParams *p = &m->params, *g = &m->grads;
     GptActs *a = &m->acts;
 
-    PROF(PROF_RESIDUAL, memset(a->dres, 0, N * C * sizeof(float)));
+    PROF(PROF_RESIDUAL, kern_zero(a->dres, N * C));
     const float *res_last = L > 0 ? a->residual3 + (L - 1) * N * C : a->encoded;
-    PROF(PROF_MATMUL, matmul_backward(a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
+    PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
     PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, res_last, p->lnfw, a->lnf_mean,
                        a->lnf_rstd, N, C));
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * N * C;
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
               *ln1_rstd = a->ln1_rstd + l * N, *qkv = a->qkv + l * N * 3 * C,
-              *att = a->att + (size_t)l * B * NH * T * T, *atty = a->atty + l * N * C,
+              *att = m->recompute ? NULL : a->att + (size_t)l * B * NH * T * T,
+              *atty = a->atty + l * N * C,
               *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
               *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
-              *fch = a->fch + l * N * 4 * C, *fch_gelu = a->fch_gelu + l * N * 4 * C;
-        PROF(PROF_MATMUL, matmul_backward(a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
+              *fch = a->fch + l * N * 4 * C,
+              *fch_gelu = a->fch_gelu + (m->recompute ? 0 : l * N * 4 * C);
+        if (m->recompute) PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
+        PROF(PROF_MATMUL, mm_bwd(m, a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
                         fch_gelu, p->fcprojw + l * 4 * c * c, N, 4 * C, C));
         PROF(PROF_GELU, gelu_backward(a->dfc, fch, a->dfc, N * 4 * C));
-        PROF(PROF_MATMUL, matmul_backward(a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
+        PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
                         p->fcw + l * 4 * c * c, N, C, 4 * C));
         PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln2w + l * c, g->ln2b + l * c, a->dln, res2,
                            p->ln2w + l * c, ln2_mean, ln2_rstd, N, C));
-        PROF(PROF_MATMUL, matmul_backward(a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
+        PROF(PROF_MATMUL, mm_bwd(m, a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
                         p->attprojw + l * c * c, N, C, C));
-        PROF(PROF_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
-        PROF(PROF_MATMUL, matmul_backward(a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
+        if (m->recompute)
+            PROF(PROF_ATTENTION, attention_backward_rc(a->dqkv, a->datt, a->datty, qkv, B, T, C, NH));
+        else PROF(PROF_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
+        PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
                         p->qkvw + l * 3 * c * c, N, C, 3 * C));
         PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,
                            p->ln1w + l * c, ln1_mean, ln1_rstd, N, C));

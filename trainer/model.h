@@ -4,7 +4,9 @@
 ** parameters (and one each for their gradients and the AdamW moments), pointers carved in order.
 **
 ** Architecture: token + learned position embeddings, L pre-LayerNorm blocks (causal multi-head
-** attention, GELU MLP 4x), final LayerNorm, LM head tied to the token embedding. fp32.
+** attention, GELU MLP 4x), final LayerNorm, LM head tied to the token embedding. fp32; with
+** m->bf16 set, the linear layers' products of gpt_forward / gpt_backward take bf16 inputs
+** (matmul_bf16.h) and everything else stays fp32.
 ** Dimensions: B batch, T context, C width, NH heads, V vocabulary, L layers.
 */
 #ifndef CM_MODEL_H
@@ -39,11 +41,13 @@ typedef struct {
     float *encoded;                       /* (B, T, C) */
     float *ln1, *ln1_mean, *ln1_rstd;     /* (L, B, T, C), (L, B, T) x2 */
     float *qkv;                           /* (L, B, T, 3C) */
-    float *att;                           /* (L, B, NH, T, T) softmax probabilities */
+    float *att;                           /* (L, B, NH, T, T) softmax probabilities
+                                          ** (none with recompute) */
     float *atty;                          /* (L, B, T, C) attention output */
     float *residual2;                     /* (L, B, T, C) after attention */
     float *ln2, *ln2_mean, *ln2_rstd;     /* (L, B, T, C), (L, B, T) x2 */
-    float *fch, *fch_gelu;                /* (L, B, T, 4C) */
+    float *fch, *fch_gelu;                /* (L, B, T, 4C); fch_gelu (B, T, 4C), one layer's,
+                                          ** with recompute */
     float *residual3;                     /* (L, B, T, C) block outputs */
     float *lnf, *lnf_mean, *lnf_rstd;     /* (B, T, C), (B, T) x2 */
     float *logits;                        /* (B, T, V): logits, probs or their gradient */
@@ -55,7 +59,7 @@ typedef struct {
     float *datty;                         /* (B, T, C) */
     float *dqkv;                          /* (B, T, 3C) */
     float *dfc;                           /* (B, T, 4C) */
-    float *datt;                          /* (threads, T, T) */
+    float *datt;                          /* attention scratch (KERN_ATT_SCRATCH) */
 } GptActs;
 
 typedef struct {
@@ -73,6 +77,11 @@ typedef struct {
     uint32_t *inputs;                     /* (B, T) copy of the last forward's inputs */
     int last_B;                           /* batch of the last forward */
     int have_grad;                        /* last forward prepared a backward */
+    int bf16;                             /* matmuls of forward/backward in bf16 (oneDNN) */
+    int recompute;                        /* keep less for the backward, recompute it there:
+                                          ** attention probabilities (attention_*_rc), GELU
+                                          ** outputs (cm-train --recompute) */
+    int acts_recompute;                   /* recompute the activations were sized for */
 } Gpt;
 
 /* Check a configuration; returns NULL or a message. */
@@ -94,6 +103,9 @@ float *gpt_param_tensor(float *memory, const Gpt *m, int i);
 /* Non-embedding-position parameter count used for FLOPs (all but wpe), and FLOPs per token
 ** of one training step (6N + 12 L T C, as the PyTorch peer counts). */
 double gpt_flops_per_token(const Gpt *m);
+
+/* Bytes of the activations gpt_forward allocates for batch B (with or without recompute). */
+double gpt_acts_bytes(const GptConfig *cfg, int B, int recompute);
 
 /* Forward over inputs (B, T). With targets, fills acts.losses and returns the mean loss;
 ** with grad_scale > 0 also prepares the backward: each position's loss gradient is

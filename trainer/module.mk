@@ -5,6 +5,8 @@
 # -fno-trapping-math lets gcc if-convert the clamps of the exp polynomial (AVX2 has no masks).
 EXTRA_CFLAGS_trainer = -O3 -march=x86-64-v3 -mtune=native -fno-trapping-math -fopenmp
 LDLIBS += -lgomp
+# bf16 matmuls (--precision bf16): oneDNN, linked only where used (the other stages do not load it)
+LDLIBS += -Wl,--push-state,--as-needed -ldnnl -Wl,--pop-state
 
 # Data parallelism (trainer/dist.c): with OpenMPI's mpicc installed, dist.c is compiled with
 # -DCM_MPI and mpicc's include flags and cm-train alone links libmpi; without it, or with

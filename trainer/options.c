@@ -88,6 +88,12 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
         break;
     case TOPT_ZERO: rc = cli_long(c, 0, 1, &o->zero); break;
     case TOPT_BLAS_CORE: break;   /* read by blasenv_setup() before OpenBLAS starts */
+    case TOPT_RECOMPUTE: o->recompute = 1; break;
+    case TOPT_PRECISION: {
+        static const char *const words[] = {"auto", "fp32", "bf16", NULL};
+        rc = cli_choice(c, words, &o->precision);
+        break;
+    }
     case TOPT_LOG: o->log = c->arg; break;
     case TOPT_EVAL_EVERY: rc = cli_long(c, 0, 2000000000L, &o->eval_every); break;
     case TOPT_EVAL_BATCHES:

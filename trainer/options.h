@@ -39,6 +39,8 @@ typedef struct {
     const char *keywords;      /* --keyword-weights a,b,c */
     long threads;              /* threads of the kernels and of OpenBLAS */
     long zero;                 /* --zero: 1 shards the AdamW moments across MPI ranks */
+    int precision;             /* --precision: PREC_AUTO, PREC_FP32 or PREC_BF16 */
+    int recompute;             /* --recompute: attention probabilities, GELU outputs */
     /* evaluation and output */
     const char *log;           /* JSONL metrics file, "-" for stdout (plot: the log to read) */
     long eval_every;           /* evaluate every N steps (0: at the end only) */
@@ -79,8 +81,12 @@ enum {
     TOPT_LR, TOPT_MIN_LR, TOPT_WARMUP, TOPT_WEIGHT_DECAY, TOPT_GRAD_CLIP, TOPT_KEYWORDS,
     TOPT_THREADS, TOPT_BLAS_CORE, TOPT_LOG, TOPT_EVAL_EVERY, TOPT_EVAL_BATCHES, TOPT_PROFILE,
     TOPT_CKPT, TOPT_CKPT_EVERY, TOPT_RESUME, TOPT_TIME_LIMIT, TOPT_PROMPT, TOPT_MAX_TOKENS,
-    TOPT_TEMPERATURE, TOPT_TOP_K, TOPT_TOP_P, TOPT_INIT, TOPT_ZERO
+    TOPT_TEMPERATURE, TOPT_TOP_K, TOPT_TOP_P, TOPT_INIT, TOPT_ZERO, TOPT_PRECISION,
+    TOPT_RECOMPUTE
 };
+
+/* --precision: matmul inputs in bf16 where the CPU has bf16 arithmetic, fp32, or bf16. */
+enum { PREC_AUTO, PREC_FP32, PREC_BF16 };
 
 /* Rows that several verbs share, word for word. */
 #define TRAINER_ROW_THREADS \

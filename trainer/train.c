@@ -38,6 +38,7 @@
 #include "trainer/eval.h"       /* defines: evaluate */
 #include "trainer/init.h"       /* defines: init_load, init_evaluate */
 #include "trainer/kernels.h"    /* defines: kernels_set_threads, kernels_threads */
+#include "trainer/matmul_bf16.h"  /* defines: mm_bf16_resolve */
 #include "trainer/model.h"      /* defines: Gpt, gpt_* */
 #include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
 #include "trainer/resume.h"     /* defines: resume_load, resume_fingerprint, log_truncate */
@@ -77,6 +78,12 @@ static const CliOpt train_opts[] = {
     TRAINER_ROW_BLAS_CORE,
     {"zero", 0, "0|1", "0", "under mpirun: 1 shards the AdamW moments across the\n"
      "ranks (ZeRO-1)", TOPT_ZERO},
+    {"recompute", 0, NULL, NULL, "keep less for the backward and recompute it: attention\n"
+     "probabilities (no L*B*H*T*T floats) and GELU outputs;\nslower, for long contexts and big "
+     "batches", TOPT_RECOMPUTE},
+    {"precision", 0, "auto|fp32|bf16", "auto", "matmul inputs: bf16 (oneDNN, fp32 accumulation;\n"
+     "weights, AdamW, LayerNorm, softmax, loss stay fp32) or\nfp32 (OpenBLAS); auto: bf16 where "
+     "the CPU has AVX512_BF16\nor AMX", TOPT_PRECISION},
     /* evaluation and output */
     {"log", 0, "FILE", NULL, "JSONL metrics per step ('-': stdout): step, loss, lr,\n"
      "grad_norm, tokens_per_s, and at evaluations valid_loss,\nperplexity, bits_per_byte",
@@ -106,8 +113,8 @@ static const CliSpec train_spec = {
     "Train a GPT-2 code-completion model on a corpus packed by cm-shards ('train' may be left\n"
     "out: it is the default verb).",
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
-    "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations; the\n"
-    "start-up line prints this estimate in GiB.\n"
+    "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations\n"
+    "(--recompute: 4*B*T*(L*12C + V + 16C)); the start-up line prints this estimate in GiB.\n"
     "Deterministic for the same seed, OpenBLAS kernel set and thread count.\n"
     "Data parallel: 'mpirun -np N cm-train ...' trains one model on N processes (rank 0 logs\n"
     "and saves; each rank's default --threads is its share of the host's cores).\n"
@@ -139,6 +146,7 @@ typedef struct {
     uint32_t *windows;          /* one micro-batch: B windows of T+1 tokens */
     uint32_t *inputs, *targets; /* (B, T) */
     float *weights;             /* (B) loss weight per window (keywords) */
+    const char *precision;      /* the matmuls' precision, for the start-up line */
     Progress progress;
     double t_start;             /* when the loop began */
     double flops;               /* per token of one step */
@@ -147,6 +155,7 @@ typedef struct {
     uint64_t data0;             /* training windows all ranks had drawn before this run */
     Zero zero;                  /* --zero 1 on several ranks: the sharded moments */
     int zero_on;
+    double step_s;              /* --profile: wall time inside train_step, evaluations out */
 } TrainRun;
 
 /* What one step measured. */
@@ -397,8 +406,7 @@ static void train_banner(const TrainRun *r)
     if (o->quiet) return;
     int B = (int)o->batch, T = o->cfg.T;
     size_t N = (size_t)B * T;
-    double acts_gib = 4.0 * N * (o->cfg.L * (16.0 * o->cfg.C + (double)o->cfg.NH * T) + r->vocab +
-                                 12.0 * o->cfg.C) / (1 << 30);
+    double acts_gib = gpt_acts_bytes(&o->cfg, B, o->recompute) / (1 << 30);
     const char *core = blasenv_core(), *ct = getenv("OPENBLAS_CORETYPE");
     const char *over = getenv("CM_TRAIN_BLAS_OVERRODE");
     if (over)
@@ -410,9 +418,9 @@ static void train_banner(const TrainRun *r)
              "SkylakeX ones (--blas-core auto)", ct, core);
     fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
             "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, "
-            "other kernels on %d; ~%.2f GiB; %s step %llu of %ld\n",
+            "other kernels on %d; matmuls %s; ~%.2f GiB; %s step %llu of %ld\n",
             o->cfg.L, o->cfg.C, o->cfg.NH, T, r->vocab, r->model.nparams / 1e6, B, T, o->accum,
-            N * o->accum, core, kernels_blas_threads(), kernels_threads(),
+            N * o->accum, core, kernels_blas_threads(), kernels_threads(), r->precision,
             acts_gib + 16.0 * r->model.nparams / (1 << 30), r->resumed ? "resuming after" : "from",
             (unsigned long long)r->step0, o->steps);
     if (r->nranks > 1) {
@@ -433,7 +441,7 @@ static void train_prepare(TrainRun *r)
 {
     const TrainerOpts *o = r->o;
     int B = (int)o->batch, T = o->cfg.T;
-    gpt_profile_on = o->profile;
+    gpt_profile_on = kern_prof_on = o->profile;
     r->windows = xmalloc((size_t)B * (T + 1) * sizeof(uint32_t));
     r->inputs = xmalloc((size_t)B * T * sizeof(uint32_t));
     r->targets = xmalloc((size_t)B * T * sizeof(uint32_t));
@@ -478,6 +486,8 @@ static int train_setup(TrainRun *r)
         r->have_model = 1;
     }
     gpt_alloc_train(&r->model);
+    if ((r->model.bf16 = mm_bf16_resolve(o->precision, &r->precision)) < 0) return CM_EUSAGE;
+    r->model.recompute = o->recompute;
     train_share_model(r);
     rc = train_open_log(r);
     if ((rc = dist_agree(rc)) != CM_OK) return rc;
@@ -561,6 +571,7 @@ static int train_step(TrainRun *r, long s, StepStats *st)
         gpt_update(&r->model, (float)lr, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay, gscale,
                    (int)s);
     double dt = now_sec() - t0;
+    r->step_s += dt;
     r->tokens_done += N * o->accum * nr;
     *st = (StepStats){loss, gnorm, lr, N * o->accum * nr / dt};
     if (!isfinite(loss)) {
@@ -577,7 +588,9 @@ static void train_evaluate(TrainRun *r, long s, double loss)
 {
     const TrainerOpts *o = r->o;
     uint64_t nt = 0;
+    gpt_profile_on = kern_prof_on = 0;   /* the profile covers the training steps only */
     double vl = evaluate(&r->model, &r->valid, (int)o->batch, o->eval_batches, 0, &nt);
+    gpt_profile_on = kern_prof_on = o->profile;
     if (r->log_open) {
         char line[256];
         int n = snprintf(line, sizeof line,
@@ -656,7 +669,9 @@ static int train_stop(const TrainRun *r, double el, int *signalled)
 }
 
 /*
-** The time per kernel class over the ns steps of this run, on stderr (--profile).
+** The time per kernel class over the ns steps of this run, on stderr (--profile), and the
+** serial share: the part of the steps' wall time outside the regions that run on every thread
+** (OpenMP parallel regions, OpenBLAS's threaded sgemm calls), as measured by the kernels.
 */
 static void train_profile(const TrainRun *r, long ns)
 {
@@ -670,6 +685,11 @@ static void train_profile(const TrainRun *r, long ns)
     fprintf(stderr, "  %-16s %9.1f  (wall %.1f ms per step: %.0f tokens/s)\n", "kernels",
             ns ? 1e3 * tot / ns : 0, ns ? 1e3 * wall / ns : 0,
             wall > 0 ? (double)r->tokens_done / wall : 0);
+    double ser = r->step_s - kern_prof_parallel;
+    fprintf(stderr, "  %-16s %9.1f  %5.1f%% of the steps' %.1f ms, on %d threads (outside "
+            "parallel regions and threaded sgemm)\n", "serial", ns ? 1e3 * ser / ns : 0,
+            r->step_s > 0 ? 100 * ser / r->step_s : 0, ns ? 1e3 * r->step_s / ns : 0,
+            kernels_threads());
 }
 
 /* --------------------------------------------------------------------------------------- */

@@ -132,10 +132,17 @@ static void attention_case(int B, int T, int C, int NH)
             for (int j = t + 1; j < T; j++) assert_true(a1[((size_t)bh * T + t) * T + j] == 0.0f);
 
     float *dout = rand_buf(no, 1), *d1 = rand_buf(nq, 1), *d2 = zeros(nq);
-    float *scratch = zeros((size_t)kernels_threads() * T * T);
+    float *scratch = zeros(KERN_ATT_SCRATCH(T));
     attention_backward(d1, scratch, dout, qkv, a1, B, T, C, NH);
     attention_backward_naive(d2, dout, qkv, a2, B, T, C, NH);
     assert_true(close_ratio(d1, d2, nq, 1e-5, 1e-3) <= 1);
+    /* without the T x T probabilities (recomputed): the same results bit for bit */
+    float *o3 = zeros(no), *d3 = rand_buf(nq, 1);
+    attention_forward_rc(o3, scratch, qkv, B, T, C, NH);
+    assert_memory_equal(o3, o1, no * sizeof(float));
+    attention_backward_rc(d3, scratch, dout, qkv, B, T, C, NH);
+    assert_memory_equal(d3, d1, nq * sizeof(float));
+    free(o3); free(d3);
     free(qkv); free(o1); free(o2); free(a1); free(a2); free(dout); free(d1); free(d2);
     free(scratch);
 }
@@ -228,7 +235,7 @@ static void test_attention_grad(void **state)
     size_t nq = (size_t)c.B * c.T * 3 * c.C, no = (size_t)c.B * c.T * c.C;
     c.inp = rand_buf(nq, 1); c.out = zeros(no); c.R = rand_buf(no, 1);
     c.att = zeros((size_t)c.B * c.NH * c.T * c.T);
-    c.scratch = zeros((size_t)kernels_threads() * c.T * c.T);
+    c.scratch = zeros(KERN_ATT_SCRATCH(c.T));
     float *dqkv = zeros(nq);
     att_obj(&c);
     attention_backward(dqkv, c.scratch, c.R, c.inp, c.att, c.B, c.T, c.C, c.NH);

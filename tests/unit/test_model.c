@@ -6,7 +6,9 @@
 **   3. generation with the key/value cache gives the logits of the full forward;
 **   4. a tiny model overfits one batch to near-zero loss with AdamW;
 **   5. same seed, same losses (bitwise), and the per-sample weights scale the gradient;
-**   6. parameter layout: count, decay flags.
+**   6. parameter layout: count, decay flags;
+**   7. --recompute (no attention probabilities kept, GELU outputs recomputed) gives the same
+**      loss and gradients bit for bit, with a smaller activation block.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -194,6 +196,34 @@ static void test_deterministic(void **state)
     assert_true(a != c);
 }
 
+static void test_recompute(void **state)
+{
+    GptConfig cfg = {.L = 2, .C = 32, .NH = 2, .T = 70, .V = 40};   /* two attention blocks */
+    int B = 2;
+    size_t N = (size_t)B * cfg.T;
+    uint32_t *in = malloc(N * sizeof(uint32_t)), *tg = malloc(N * sizeof(uint32_t));
+    rand_tokens(in, N, cfg.V, 3);
+    rand_tokens(tg, N, cfg.V, 4);
+    Gpt m;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, 9, 0.2f);
+    gpt_alloc_train(&m);
+    float *g = malloc(m.nparams * sizeof(float));
+    double loss[2];
+    for (int rc = 0; rc < 2; rc++) {
+        m.recompute = rc;
+        gpt_zero_grad(&m);
+        loss[rc] = gpt_forward(&m, in, tg, NULL, B, 1.0f);
+        gpt_backward(&m);
+        if (rc == 0) memcpy(g, m.grads_memory, m.nparams * sizeof(float));
+    }
+    assert_memory_equal(&loss[0], &loss[1], sizeof(double));
+    assert_memory_equal(g, m.grads_memory, m.nparams * sizeof(float));
+    assert_true(gpt_acts_bytes(&cfg, B, 1) < gpt_acts_bytes(&cfg, B, 0));
+    free(in); free(tg); free(g);
+    gpt_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -206,6 +236,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_kv_cache),
         cmocka_unit_test(test_overfit_one_batch),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_recompute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
