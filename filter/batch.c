@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic.h"            // defines: cm_stopping
-#include "io.h"                // defines: Out, LineReader
-#include "json.h"              // defines: JSON_ESCAPE_MAX
+#include "atomic.h" // defines: cm_stopping
+#include "io.h"     // defines: Out, LineReader
+#include "json.h"   // defines: JSON_ESCAPE_MAX
 
 /* A buffer grown past this by one unusual line is freed when its batch is used again. */
 #define BATCH_KEEP (8u << 20)
@@ -141,10 +141,11 @@ static size_t render_line(FilterBatch *b, const Record *r, const char *extra, si
                           size_t line_len, size_t *len)
 {
     size_t need = JSON_ESCAPE_MAX(r->repo_name.n) + JSON_ESCAPE_MAX(r->path.n) +
-                  JSON_ESCAPE_MAX(r->license.n) + JSON_ESCAPE_MAX(r->content.n) + extra_len +
-                  line_len + 256;
+        JSON_ESCAPE_MAX(r->license.n) + JSON_ESCAPE_MAX(r->content.n) + extra_len + line_len + 256;
     buf_grow(&b->text, need);
-    Out o = { .fd = -1, .name = "(batch)", .buf = b->text.buf + b->text.len, .len = 0, .cap = need };
+    Out o = {
+        .fd = -1, .name = "(batch)", .buf = b->text.buf + b->text.len, .len = 0, .cap = need
+    };
     record_write(&o, r, extra, extra_len);
     size_t off = b->text.len;
     b->text.len += o.len;
@@ -177,8 +178,9 @@ static void render_item(FilterBatch *b, FilterItem *it, BatchWorker *w)
         buf_add(&b->notes, v->imports, v->imports_len);
         return;
     }
-    if (v->rule == RULE_KEPT) it->kept_off = render_line(b, &w->rec, v->imports, v->imports_len,
-                                                         it->line_len, &it->kept_len);
+    if (v->rule == RULE_KEPT)
+        it->kept_off = render_line(b, &w->rec, v->imports, v->imports_len, it->line_len,
+                                   &it->kept_len);
     if (!w->rejects) return;
     if (v->rule != RULE_KEPT) {
         it->reject_off = render_reject(b, it, w, v->rule, &it->reject_len);

@@ -20,13 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "record.h"            // defines: RecordInput, RecordErr
-#include "util.h"              // defines: Buf
-#include "filter/rules.h"      // defines: Judge, Verdict, FilterRules
+#include "record.h"       // defines: RecordInput, RecordErr
+#include "util.h"         // defines: Buf
+#include "filter/rules.h" // defines: Judge, Verdict, FilterRules
 
-#define BATCH_BYTES (256u << 10)       /* a batch closes at this many bytes of lines */
-#define BATCH_LINES 1024               /* or at this many lines */
-#define RENDER_MAX (1u << 20)          /* longest line a worker renders */
+#define BATCH_BYTES (256u << 10) /* a batch closes at this many bytes of lines */
+#define BATCH_LINES 1024         /* or at this many lines */
+#define RENDER_MAX (1u << 20)    /* longest line a worker renders */
 
 enum { ITEM_RECORD = 0, ITEM_FAULT };
 
@@ -34,37 +34,37 @@ enum { ITEM_RECORD = 0, ITEM_FAULT };
 #define NO_LINE ((size_t)-1)
 
 typedef struct {
-    uint64_t lineno;                   /* line number in its input */
-    uint64_t offset;                   /* byte offset of the line in its input */
-    size_t line_off, line_len;         /* the line in batch->lines */
-    int kind;                          /* ITEM_RECORD, or ITEM_FAULT: a line that is no record */
+    uint64_t lineno;           /* line number in its input */
+    uint64_t offset;           /* byte offset of the line in its input */
+    size_t line_off, line_len; /* the line in batch->lines */
+    int kind;                  /* ITEM_RECORD, or ITEM_FAULT: a line that is no record */
     /* ITEM_FAULT */
-    RecordErr err;                     /* what is wrong */
-    uint64_t err_byte;                 /* RI_ERR_PARSE: offset of the fault in the input */
-    size_t why_off;                    /* RI_ERR_PARSE: the message, in batch->notes */
+    RecordErr err;     /* what is wrong */
+    uint64_t err_byte; /* RI_ERR_PARSE: offset of the fault in the input */
+    size_t why_off;    /* RI_ERR_PARSE: the message, in batch->notes */
     /* ITEM_RECORD */
-    int rule;                          /* RULE_KEPT: every per-record rule passed (dedup next) */
-    uint64_t content_bytes;            /* bytes of content */
-    uint64_t fingerprint;              /* exact dedup */
-    size_t shingles;                   /* near dedup: shingles of the signature (0: none) */
-    size_t sig_index;                  /* its signature: batch->sigs + sig_index * MH_PERMS */
-    size_t kept_off, kept_len;         /* rendered kept line in batch->text, or NO_LINE */
-    size_t reject_off, reject_len;     /* rendered --rejects line (a dedup candidate's says
+    int rule;                        /* RULE_KEPT: every per-record rule passed (dedup next) */
+    uint64_t content_bytes;          /* bytes of content */
+    uint64_t fingerprint;            /* exact dedup */
+    size_t shingles;                 /* near dedup: shingles of the signature (0: none) */
+    size_t sig_index;                /* its signature: batch->sigs + sig_index * MH_PERMS */
+    size_t kept_off, kept_len;       /* rendered kept line in batch->text, or NO_LINE */
+    size_t reject_off, reject_len;   /* rendered --rejects line (a dedup candidate's says
                                           exact-dup), or NO_LINE */
-    size_t near_off, near_len;         /* a dedup candidate's --rejects line saying near-dup */
-    size_t imports_off, imports_len;   /* not rendered (too long): the imports field in notes */
+    size_t near_off, near_len;       /* a dedup candidate's --rejects line saying near-dup */
+    size_t imports_off, imports_len; /* not rendered (too long): the imports field in notes */
 } FilterItem;
 
 typedef struct {
-    Buf lines;                         /* the lines, back to back */
-    FilterItem *items;                 /* one per line that is not blank */
-    size_t count, cap;                 /* items */
-    uint32_t *sigs;                    /* signatures of dedup candidates */
+    Buf lines;         /* the lines, back to back */
+    FilterItem *items; /* one per line that is not blank */
+    size_t count, cap; /* items */
+    uint32_t *sigs;    /* signatures of dedup candidates */
     size_t sig_count, sig_cap;
-    Buf text;                          /* rendered output lines */
-    Buf notes;                         /* parse messages, imports fields of unrendered lines */
-    uint64_t last_line;                /* number of the last line read into the batch */
-    int end;                           /* the input ends after this batch (end, fault, stop) */
+    Buf text;           /* rendered output lines */
+    Buf notes;          /* parse messages, imports fields of unrendered lines */
+    uint64_t last_line; /* number of the last line read into the batch */
+    int end;            /* the input ends after this batch (end, fault, stop) */
 } FilterBatch;
 
 void batch_init(FilterBatch *b);
@@ -84,7 +84,7 @@ typedef struct {
     Judge judge;
     Record rec;
     Verdict verdict;
-    int rejects;                       /* render --rejects lines too */
+    int rejects; /* render --rejects lines too */
 } BatchWorker;
 
 /* 0, or -1 when the judge cannot be made (message printed). */

@@ -8,14 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"              // defines: Buf, now_sec, CM_*
+#include "util.h" // defines: Buf, now_sec, CM_*
 
 const char *const bench_stages[] = { "regex", "heuristics", "exact", "near", "all", NULL };
 
 /* The content of every Python record of an input, back to back. */
 typedef struct {
-    Buf text;                          /* contents */
-    size_t *offsets;                   /* document i is text[offsets[i] .. offsets[i + 1]) */
+    Buf text;        /* contents */
+    size_t *offsets; /* document i is text[offsets[i] .. offsets[i + 1]) */
     size_t docs;
 } Corpus;
 
@@ -30,7 +30,8 @@ static int corpus_load(Corpus *c, const char *path, size_t max_line)
     while ((k = ri_next(&in)) != 0) {
         if (k < 0) break;
         if (!record_is_python(&in.rec)) continue;
-        if (c->docs + 2 > cap) c->offsets = xrealloc(c->offsets, (cap = cap ? 2 * cap : 1024) * sizeof *c->offsets);
+        if (c->docs + 2 > cap)
+            c->offsets = xrealloc(c->offsets, (cap = cap ? 2 * cap : 1024) * sizeof *c->offsets);
         c->offsets[c->docs++] = c->text.len;
         buf_add(&c->text, in.rec.content.s, in.rec.content.n);
     }
@@ -83,7 +84,7 @@ int bench_run(Judge *j, const char *stage, const char *path, size_t max_line)
         if (strcmp(stage, "all") && strcmp(stage, bench_stages[s])) continue;
         uint64_t passed = 0;
         double dt = 1e30;
-        for (int rep = 0; rep < 3; rep++) {          /* the fastest of 3: load is noisy */
+        for (int rep = 0; rep < 3; rep++) { /* the fastest of 3: load is noisy */
             double t0 = now_sec();
             passed = stage_once(j, s, &c);
             double t = now_sec() - t0;

@@ -7,7 +7,7 @@
 #define CM_FILTER_BENCH_H
 
 #include <stddef.h>
-#include "filter/rules.h"      // defines: Judge
+#include "filter/rules.h" // defines: Judge
 
 /* The stages bench_run knows, NULL-terminated: regex, heuristics, exact, near, all. */
 extern const char *const bench_stages[];

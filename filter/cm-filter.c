@@ -22,106 +22,136 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic.h"            // defines: atomic_signals_init, cm_stopping, atomic_write_file
-#include "cli.h"               // defines: Cli, CliSpec, CliOpt, cli_*
-#include "io.h"                // defines: Out, Progress
-#include "record.h"            // defines: Record, RecordInput, record_write
+#include "atomic.h" // defines: atomic_signals_init, cm_stopping, atomic_write_file
+#include "cli.h"    // defines: Cli, CliSpec, CliOpt, cli_*
+#include "io.h"     // defines: Out, Progress
+#include "record.h" // defines: Record, RecordInput, record_write
 #include "json.h"
-#include "util.h"              // defines: cm_init, error, warn, exit codes, Buf
-#include "filter/batch.h"      // defines: FilterBatch, FilterItem, reject_field
-#include "filter/bench.h"      // defines: bench_run, bench_stages
-#include "filter/dedup.h"      // defines: Dedup
-#include "filter/pool.h"       // defines: FilterPool, pool_*
-#include "filter/rules.h"      // defines: FilterRules, Judge, RULE_*
+#include "util.h"         // defines: cm_init, error, warn, exit codes, Buf
+#include "filter/batch.h" // defines: FilterBatch, FilterItem, reject_field
+#include "filter/bench.h" // defines: bench_run, bench_stages
+#include "filter/dedup.h" // defines: Dedup
+#include "filter/pool.h"  // defines: FilterPool, pool_*
+#include "filter/rules.h" // defines: FilterRules, Judge, RULE_*
 
 typedef struct {
-    uint64_t records;                  /* records */
-    uint64_t bytes;                    /* bytes of content */
+    uint64_t records; /* records */
+    uint64_t bytes;   /* bytes of content */
 } Count;
 
 /* One run of cm-filter: its options, its state and its counts. */
 typedef struct {
     /* options */
-    FilterRules rules;                 /* what to keep */
-    const char *imports_list;          /* --imports, as given */
-    uint64_t dedup_memory;             /* cap of the dedup tables in bytes */
-    const char *output_path;           /* -o FILE or "-" */
-    const char *rejects_path;          /* --rejects FILE or NULL */
-    const char *stats_path;            /* --stats FILE or NULL */
-    int skip_bad;                      /* --on-error skip */
-    uint64_t max_line;                 /* longest input line */
-    int quiet;                         /* -q */
-    int progress_mode;                 /* -1 auto, 0 off, 1 on */
-    const char *bench_stage;           /* --bench-stage */
-    long threads;                      /* --threads */
+    FilterRules rules;        /* what to keep */
+    const char *imports_list; /* --imports, as given */
+    uint64_t dedup_memory;    /* cap of the dedup tables in bytes */
+    const char *output_path;  /* -o FILE or "-" */
+    const char *rejects_path; /* --rejects FILE or NULL */
+    const char *stats_path;   /* --stats FILE or NULL */
+    int skip_bad;             /* --on-error skip */
+    uint64_t max_line;        /* longest input line */
+    int quiet;                /* -q */
+    int progress_mode;        /* -1 auto, 0 off, 1 on */
+    const char *bench_stage;  /* --bench-stage */
+    long threads;             /* --threads */
     /* state */
-    Judge judge;                       /* checks --imports; --bench-stage's rules */
-    FilterPool *pool;                  /* worker threads and batches in flight */
-    Record rec;                        /* a line too long for a worker to render, parsed again */
-    uint64_t done_line;                /* the last line of the input taken back */
-    Dedup dedup;                       /* exact and near copies of kept records */
-    int dedup_warned;                  /* the --dedup-memory warning was printed */
-    Out out;                           /* kept records */
-    Out rejects;                       /* rejected records */
-    int out_fd;                        /* -1 until opened */
-    int rejects_fd;                    /* -1 unless --rejects */
-    Progress progress;                 /* terminal progress */
+    Judge judge;        /* checks --imports; --bench-stage's rules */
+    FilterPool *pool;   /* worker threads and batches in flight */
+    Record rec;         /* a line too long for a worker to render, parsed again */
+    uint64_t done_line; /* the last line of the input taken back */
+    Dedup dedup;        /* exact and near copies of kept records */
+    int dedup_warned;   /* the --dedup-memory warning was printed */
+    Out out;            /* kept records */
+    Out rejects;        /* rejected records */
+    int out_fd;         /* -1 until opened */
+    int rejects_fd;     /* -1 unless --rejects */
+    Progress progress;  /* terminal progress */
     /* counts */
-    Count count[RULE_COUNT];           /* per decision */
-    Count input;                       /* all well-formed records */
-    uint64_t malformed;                /* bad lines */
+    Count count[RULE_COUNT]; /* per decision */
+    Count input;             /* all well-formed records */
+    uint64_t malformed;      /* bad lines */
 } FilterRun;
 
 /* --- command line ----------------------------------------------------------------------- */
 
 enum {
-    OPT_IMPORTS = 1, OPT_KEYWORDS, OPT_NO_SELECT, OPT_ANY_FILE, OPT_MAX_LINE_LENGTH,
-    OPT_MAX_MEAN_LINE_LENGTH, OPT_MIN_ALNUM, OPT_MIN_EQUALS, OPT_NO_AUTOGEN, OPT_NO_CONFIG_TEST,
-    OPT_NO_KEYWORDS_RULE, OPT_DROP_PROB, OPT_SEED, OPT_NO_QUALITY, OPT_NO_DEDUP,
-    OPT_NO_NEAR_DEDUP, OPT_NEAR_THRESHOLD, OPT_DEDUP_MEMORY, OPT_OUTPUT, OPT_REJECTS, OPT_STATS,
-    OPT_ON_ERROR, OPT_MAX_LINE, OPT_THREADS, OPT_BENCH_STAGE
+    OPT_IMPORTS = 1,
+    OPT_KEYWORDS,
+    OPT_NO_SELECT,
+    OPT_ANY_FILE,
+    OPT_MAX_LINE_LENGTH,
+    OPT_MAX_MEAN_LINE_LENGTH,
+    OPT_MIN_ALNUM,
+    OPT_MIN_EQUALS,
+    OPT_NO_AUTOGEN,
+    OPT_NO_CONFIG_TEST,
+    OPT_NO_KEYWORDS_RULE,
+    OPT_DROP_PROB,
+    OPT_SEED,
+    OPT_NO_QUALITY,
+    OPT_NO_DEDUP,
+    OPT_NO_NEAR_DEDUP,
+    OPT_NEAR_THRESHOLD,
+    OPT_DEDUP_MEMORY,
+    OPT_OUTPUT,
+    OPT_REJECTS,
+    OPT_STATS,
+    OPT_ON_ERROR,
+    OPT_MAX_LINE,
+    OPT_THREADS,
+    OPT_BENCH_STAGE
 };
 
 static const CliOpt filter_opts[] = {
-    {"imports", 0, "LIST", "numpy,pandas,sklearn", "modules to look for", OPT_IMPORTS},
-    {"keywords", 0, "LIST", NULL, "keep instead when any word occurs anywhere in content\n"
-     "(the Hugging Face course rule, e.g. pandas,sklearn,matplotlib,seaborn)", OPT_KEYWORDS},
-    {"no-select", 0, NULL, NULL, "keep every Python file (no imports/keywords rule)", OPT_NO_SELECT},
-    {"any-file", 0, NULL, NULL, "do not require a Python path", OPT_ANY_FILE},
-    {"max-line-length", 0, "N", "1000", "quality: longest line in characters (0: no limit)",
-     OPT_MAX_LINE_LENGTH},
-    {"max-mean-line-length", 0, "N", "100", "quality: mean line length (0: no limit)",
-     OPT_MAX_MEAN_LINE_LENGTH},
-    {"min-alnum", 0, "F", "0.25", "quality: alphanumeric fraction (0: no limit)", OPT_MIN_ALNUM},
-    {"min-equals", 0, "N", "5", "quality: fewest '=' characters (0: no limit)", OPT_MIN_EQUALS},
-    {"no-autogen", 0, NULL, NULL, "keep files marked auto-generated in their first 5 lines",
-     OPT_NO_AUTOGEN},
-    {"no-config-test", 0, NULL, NULL, "keep configuration and test files", OPT_NO_CONFIG_TEST},
-    {"no-keywords-rule", 0, NULL, NULL, "keep files with no def/class/for/while",
-     OPT_NO_KEYWORDS_RULE},
-    {"drop-prob", 0, "P", "0.7", "config-test and no-keywords drop probability", OPT_DROP_PROB},
-    {"seed", 0, "N", "0", "seed of the content hash deciding that drop", OPT_SEED},
-    {"no-quality", 0, NULL, NULL, "none of the quality rules (codeparrot's)", OPT_NO_QUALITY},
-    {"no-dedup", 0, NULL, NULL, "neither exact nor near dedup", OPT_NO_DEDUP},
-    {"no-near-dedup", 0, NULL, NULL, "exact dedup only", OPT_NO_NEAR_DEDUP},
-    {"near-threshold", 0, "F", "0.85", "MinHash Jaccard estimate for near copies", OPT_NEAR_THRESHOLD},
-    {"dedup-memory", 0, "SIZE", "2G", "cap of the dedup tables, ~1.5 KB per kept file",
-     OPT_DEDUP_MEMORY},
-    {"output", 'o', "FILE", "stdout", "kept records to FILE", OPT_OUTPUT},
-    {"rejects", 0, "FILE", NULL, "rejected records, with \"reject\":\"RULE\"", OPT_REJECTS},
-    {"stats", 0, "FILE", NULL, "counts and content bytes per rule, as JSON", OPT_STATS},
-    {"on-error", 0, "fail|skip", "fail", "on a malformed line: stop or skip it; exit 1 either way",
-     OPT_ON_ERROR},
-    {"max-line", 0, "SIZE", "256M", "longest input line", OPT_MAX_LINE},
-    {"threads", 0, "N", "the CPUs, at most 8", "threads that parse and judge records; the output\n"
-     "is the same for every N", OPT_THREADS},
-    {"bench-stage", 0, "STAGE", NULL, "time one rule in memory over the input's Python files\n"
-     "(regex, heuristics, exact, near or all; for bench/filter.sh)", OPT_BENCH_STAGE},
-    {0}
+    { "imports", 0, "LIST", "numpy,pandas,sklearn", "modules to look for", OPT_IMPORTS },
+    { "keywords", 0, "LIST", NULL,
+      "keep instead when any word occurs anywhere in content\n"
+      "(the Hugging Face course rule, e.g. pandas,sklearn,matplotlib,seaborn)",
+      OPT_KEYWORDS },
+    { "no-select", 0, NULL, NULL, "keep every Python file (no imports/keywords rule)",
+      OPT_NO_SELECT },
+    { "any-file", 0, NULL, NULL, "do not require a Python path", OPT_ANY_FILE },
+    { "max-line-length", 0, "N", "1000", "quality: longest line in characters (0: no limit)",
+      OPT_MAX_LINE_LENGTH },
+    { "max-mean-line-length", 0, "N", "100", "quality: mean line length (0: no limit)",
+      OPT_MAX_MEAN_LINE_LENGTH },
+    { "min-alnum", 0, "F", "0.25", "quality: alphanumeric fraction (0: no limit)", OPT_MIN_ALNUM },
+    { "min-equals", 0, "N", "5", "quality: fewest '=' characters (0: no limit)", OPT_MIN_EQUALS },
+    { "no-autogen", 0, NULL, NULL, "keep files marked auto-generated in their first 5 lines",
+      OPT_NO_AUTOGEN },
+    { "no-config-test", 0, NULL, NULL, "keep configuration and test files", OPT_NO_CONFIG_TEST },
+    { "no-keywords-rule", 0, NULL, NULL, "keep files with no def/class/for/while",
+      OPT_NO_KEYWORDS_RULE },
+    { "drop-prob", 0, "P", "0.7", "config-test and no-keywords drop probability", OPT_DROP_PROB },
+    { "seed", 0, "N", "0", "seed of the content hash deciding that drop", OPT_SEED },
+    { "no-quality", 0, NULL, NULL, "none of the quality rules (codeparrot's)", OPT_NO_QUALITY },
+    { "no-dedup", 0, NULL, NULL, "neither exact nor near dedup", OPT_NO_DEDUP },
+    { "no-near-dedup", 0, NULL, NULL, "exact dedup only", OPT_NO_NEAR_DEDUP },
+    { "near-threshold", 0, "F", "0.85", "MinHash Jaccard estimate for near copies",
+      OPT_NEAR_THRESHOLD },
+    { "dedup-memory", 0, "SIZE", "2G", "cap of the dedup tables, ~1.5 KB per kept file",
+      OPT_DEDUP_MEMORY },
+    { "output", 'o', "FILE", "stdout", "kept records to FILE", OPT_OUTPUT },
+    { "rejects", 0, "FILE", NULL, "rejected records, with \"reject\":\"RULE\"", OPT_REJECTS },
+    { "stats", 0, "FILE", NULL, "counts and content bytes per rule, as JSON", OPT_STATS },
+    { "on-error", 0, "fail|skip", "fail", "on a malformed line: stop or skip it; exit 1 either way",
+      OPT_ON_ERROR },
+    { "max-line", 0, "SIZE", "256M", "longest input line", OPT_MAX_LINE },
+    { "threads", 0, "N", "the CPUs, at most 8",
+      "threads that parse and judge records; the output\n"
+      "is the same for every N",
+      OPT_THREADS },
+    { "bench-stage", 0, "STAGE", NULL,
+      "time one rule in memory over the input's Python files\n"
+      "(regex, heuristics, exact, near or all; for bench/filter.sh)",
+      OPT_BENCH_STAGE },
+    { 0 }
 };
 
 static const CliSpec filter_spec = {
-    "cm-filter", NULL, "[options] [INPUT.jsonl ...] > kept.jsonl",
+    "cm-filter",
+    NULL,
+    "[options] [INPUT.jsonl ...] > kept.jsonl",
     "Keep the Python files of a JSONL stream (cm-ingest, codeparrot, The Stack) that import\n"
     "data-science modules, drop low-quality files (codeparrot's rules) and duplicates (first\n"
     "seen wins). INPUT '-' or none reads stdin. Kept records gain \"imports\":[...] (the\n"
@@ -133,7 +163,8 @@ static const CliSpec filter_spec = {
     "--dedup-memory.\n"
     "Exit: 0 ok, 1 malformed input (good records kept), 2 usage, 3 I/O, 130 interrupted,\n"
     "141 the reader of stdout went away.",
-    filter_opts, NULL
+    filter_opts,
+    NULL
 };
 
 /* --seed: any unsigned 64-bit number (decimal, 0x hex or 0 octal). */
@@ -215,7 +246,7 @@ static void options_default(FilterRun *run)
     run->progress_mode = -1;
     run->out_fd = run->rejects_fd = -1;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    run->threads = cpus < 1 ? 1 : cpus > 8 ? 8 : cpus;   /* as cm-tokenize encode */
+    run->threads = cpus < 1 ? 1 : cpus > 8 ? 8 : cpus; /* as cm-tokenize encode */
     record_init(&run->rec);
 }
 
@@ -234,11 +265,12 @@ static int options_parse(FilterRun *run, int argc, char **argv, int *first)
         *first = c.optind;
         run->quiet = c.quiet;
         run->progress_mode = c.progress;
-        if (run->quiet && run->progress_mode < 0) run->progress_mode = 0;  /* -q: none unless asked */
+        if (run->quiet && run->progress_mode < 0)
+            run->progress_mode = 0; /* -q: none unless asked */
         run->rules.imports = strv_split(run->imports_list, ',', &run->rules.imports_count);
         if (run->rules.imports_count < 1 || run->rules.imports_count > IMPORTS_MAX)
-            rc = cli_usage_error(&c, "--imports needs 1 to %d module names, not '%s'",
-                                 IMPORTS_MAX, run->imports_list);
+            rc = cli_usage_error(&c, "--imports needs 1 to %d module names, not '%s'", IMPORTS_MAX,
+                                 run->imports_list);
         else if (judge_init(&run->judge, &run->rules) != 0)
             rc = cli_usage_error(&c, NULL);
         else
@@ -256,15 +288,16 @@ static void dedup_cap_warn(FilterRun *run)
     if (!run->dedup.capped || run->dedup_warned) return;
     run->dedup_warned = 1;
     warn("dedup tables reached --dedup-memory (%llu bytes) after %zu kept files: later files "
-         "are compared with those only", (unsigned long long)run->dedup_memory,
-         dedup_docs(&run->dedup));
+         "are compared with those only",
+         (unsigned long long)run->dedup_memory, dedup_docs(&run->dedup));
 }
 
 /* A line no worker rendered (longer than RENDER_MAX): parse it again and write it as `rule`. */
 static void write_unrendered(FilterRun *run, const FilterBatch *b, const FilterItem *it, int rule)
 {
     const char *imports = b->notes.buf + it->imports_off;
-    if (record_parse(&run->rec, b->lines.buf + it->line_off, it->line_len) != 0) return;  /* parsed before */
+    if (record_parse(&run->rec, b->lines.buf + it->line_off, it->line_len) != 0)
+        return; /* parsed before */
     if (rule == RULE_KEPT) {
         record_write(&run->out, &run->rec, imports, it->imports_len);
     } else if (run->rejects_fd >= 0) {
@@ -283,8 +316,10 @@ static void write_item(FilterRun *run, const FilterBatch *b, const FilterItem *i
     } else if (rule == RULE_KEPT) {
         out_write(&run->out, text + it->kept_off, it->kept_len);
     } else if (run->rejects_fd >= 0) {
-        if (rule == RULE_NEAR) out_write(&run->rejects, text + it->near_off, it->near_len);
-        else out_write(&run->rejects, text + it->reject_off, it->reject_len);
+        if (rule == RULE_NEAR)
+            out_write(&run->rejects, text + it->near_off, it->near_len);
+        else
+            out_write(&run->rejects, text + it->reject_off, it->reject_len);
     }
 }
 
@@ -366,7 +401,7 @@ static int input_pump(FilterRun *run, RecordInput *in)
         take = take_batch(run, in, pool_head(pool, 1));
         pool_release(pool);
     }
-    while (pool_head(pool, 1)) pool_release(pool);   /* drop what a stop left in flight */
+    while (pool_head(pool, 1)) pool_release(pool); /* drop what a stop left in flight */
     return take;
 }
 
@@ -484,13 +519,11 @@ static void summary_print(const FilterRun *run, double secs)
     Buf b = { 0 };
     buf_addf(&b, "%llu records (%.1f MB) in %.2fs: kept %llu (%.1f MB); rejected",
              (unsigned long long)run->input.records, run->input.bytes / 1e6, secs,
-             (unsigned long long)run->count[RULE_KEPT].records,
-             run->count[RULE_KEPT].bytes / 1e6);
+             (unsigned long long)run->count[RULE_KEPT].records, run->count[RULE_KEPT].bytes / 1e6);
     for (int r = 1; r < RULE_COUNT; r++)
         buf_addf(&b, "%s %s %llu", r > 1 ? "," : "", rule_name(&run->rules, r),
                  (unsigned long long)run->count[r].records);
-    if (run->malformed)
-        buf_addf(&b, "; malformed lines %llu", (unsigned long long)run->malformed);
+    if (run->malformed) buf_addf(&b, "; malformed lines %llu", (unsigned long long)run->malformed);
     fprintf(stderr, "%s: %s\n", cm_prog, b.buf);
     buf_free(&b);
 }

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"      // defines: hash64, hash64_seed, splitmix64
+#include "hash.h" // defines: hash64, hash64_seed, splitmix64
 
 /* Seed of the MinHash permutations: fixed, so signatures are comparable across runs. */
-#define MH_SEED 0x636f64656d696c6cull   /* "codemill" */
+#define MH_SEED 0x636f64656d696c6cull /* "codemill" */
 
 /* --- exact -------------------------------------------------------------------------- */
 
@@ -23,7 +23,7 @@ uint64_t dedup_fingerprint(const char *s, size_t n, Buf *scratch)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         d[j] = c;
-        j += !(c == ' ' || (c >= '\t' && c <= '\r'));   /* \t \n \v \f \r */
+        j += !(c == ' ' || (c >= '\t' && c <= '\r')); /* \t \n \v \f \r */
     }
     uint64_t h = hash64(d, j);
     return h ? h : 1;
@@ -141,8 +141,8 @@ void minhash_free(MinHasher *m)
 */
 static inline int tok_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+        c >= 0x80;
 }
 
 /* Final mixing of a 64-bit hash (the splitmix64 / murmur3 finaliser). */
@@ -162,7 +162,7 @@ static size_t token_hashes(MinHasher *m, const char *s, size_t n)
         while (i < n && !tok_byte(u[i])) i++;
         if (i >= n) break;
         uint64_t h = 0x9E3779B97F4A7C15ull;
-        while (i < n && tok_byte(u[i])) h = (h ^ u[i++]) * 0x100000001B3ull;   /* FNV-1a step */
+        while (i < n && tok_byte(u[i])) h = (h ^ u[i++]) * 0x100000001B3ull; /* FNV-1a step */
         if (count == m->tokens_cap) {
             m->tokens_cap = m->tokens_cap ? 2 * m->tokens_cap : 4096;
             m->tokens = xrealloc(m->tokens, m->tokens_cap * sizeof *m->tokens);
@@ -185,13 +185,14 @@ static size_t shingle_hashes(MinHasher *m, size_t count)
     }
     for (size_t i = 0; i + MH_SHINGLE <= count; i++) {
         uint64_t h = t[i];
-        for (int k = 1; k < MH_SHINGLE; k++) h = ((h << 23) | (h >> 41)) ^ (t[i + k] * 0x9E3779B97F4A7C15ull);
+        for (int k = 1; k < MH_SHINGLE; k++)
+            h = ((h << 23) | (h >> 41)) ^ (t[i + k] * 0x9E3779B97F4A7C15ull);
         t[i] = mix64(h);
     }
     return count - MH_SHINGLE + 1;
 }
 
-#define MH_BLOCK 32                    /* permutations whose minima stay in registers */
+#define MH_BLOCK 32 /* permutations whose minima stay in registers */
 
 /*
 ** sig[i] = min over the shingles x of (a_i*x + b_i) >> 32. As >> 32 keeps the order, that is
@@ -353,7 +354,7 @@ void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
     for (int b = 0; b < MH_BANDS; b++) {
         uint64_t k = band_key(sig, b);
         size_t i = band_slot(x->band_keys, x->band_cap, k);
-        if (x->band_keys[i]) continue;               /* first seen keeps the key */
+        if (x->band_keys[i]) continue; /* first seen keeps the key */
         x->band_keys[i] = k;
         x->band_docs[i] = (uint32_t)x->docs;
         x->band_count++;
@@ -367,7 +368,7 @@ void near_add(NearIndex *x, const uint32_t sig[MH_PERMS])
 size_t near_bytes(const NearIndex *x)
 {
     return x->docs_cap * MH_PERMS * sizeof *x->sigs +
-           x->band_cap * (sizeof *x->band_keys + sizeof *x->band_docs);
+        x->band_cap * (sizeof *x->band_keys + sizeof *x->band_docs);
 }
 
 /*
@@ -410,7 +411,7 @@ static int dedup_room(Dedup *d)
 {
     if (d->capped) return 0;
     size_t next = (d->use_exact ? exactset_bytes_next(&d->exact) : 0) +
-                  (d->use_near ? near_bytes_next(&d->near) : 0);
+        (d->use_near ? near_bytes_next(&d->near) : 0);
     if (next <= d->cap_bytes) return 1;
     d->capped = 1;
     return 0;

@@ -32,9 +32,9 @@
 /* --- exact -------------------------------------------------------------------------- */
 
 typedef struct {
-    uint64_t *keys;            /* fingerprints (0 = empty slot) */
-    size_t cap;                /* slots, a power of two */
-    size_t count;              /* fingerprints stored */
+    uint64_t *keys; /* fingerprints (0 = empty slot) */
+    size_t cap;     /* slots, a power of two */
+    size_t count;   /* fingerprints stored */
 } ExactSet;
 
 /* XXH3-64 of s[0..n) without white space (scratch is reused); never 0. */
@@ -55,10 +55,10 @@ size_t exactset_bytes_next(const ExactSet *e);
 #define MH_SHINGLE 5
 
 typedef struct {
-    uint64_t mul[MH_PERMS];    /* multipliers a_i (odd) */
-    uint64_t add[MH_PERMS];    /* offsets b_i */
-    uint64_t *tokens;          /* scratch: token hashes of the current document */
-    size_t tokens_cap;         /* room in tokens */
+    uint64_t mul[MH_PERMS]; /* multipliers a_i (odd) */
+    uint64_t add[MH_PERMS]; /* offsets b_i */
+    uint64_t *tokens;       /* scratch: token hashes of the current document */
+    size_t tokens_cap;      /* room in tokens */
 } MinHasher;
 
 /* The 256 permutations, drawn from the fixed seed (the same in every run). */
@@ -72,14 +72,14 @@ double minhash_similarity(const uint32_t a[MH_PERMS], const uint32_t b[MH_PERMS]
 /* --- near: LSH index ---------------------------------------------------------------- */
 
 typedef struct {
-    double threshold;          /* Jaccard estimate at or above which a candidate is a duplicate */
-    uint16_t *sigs;            /* low 16 bits of each kept document's signature, docs x 256 */
-    size_t docs;               /* kept documents */
-    size_t docs_cap;           /* room in sigs */
-    uint64_t *band_keys;       /* band keys (0 = empty slot) */
-    uint32_t *band_docs;       /* document that first had the key */
-    size_t band_cap;           /* slots, a power of two */
-    size_t band_count;         /* keys stored */
+    double threshold;    /* Jaccard estimate at or above which a candidate is a duplicate */
+    uint16_t *sigs;      /* low 16 bits of each kept document's signature, docs x 256 */
+    size_t docs;         /* kept documents */
+    size_t docs_cap;     /* room in sigs */
+    uint64_t *band_keys; /* band keys (0 = empty slot) */
+    uint32_t *band_docs; /* document that first had the key */
+    size_t band_cap;     /* slots, a power of two */
+    size_t band_count;   /* keys stored */
 } NearIndex;
 
 void near_init(NearIndex *x, double threshold);
@@ -100,12 +100,12 @@ size_t near_bytes_next(const NearIndex *x);
 ** documents kept so far only.
 */
 typedef struct {
-    int use_exact;             /* exact dedup on */
-    int use_near;              /* near dedup on */
-    uint64_t cap_bytes;        /* --dedup-memory */
-    int capped;                /* the cap was reached: the tables no longer grow */
-    ExactSet exact;            /* fingerprints of kept documents */
-    NearIndex near;            /* signatures of kept documents */
+    int use_exact;      /* exact dedup on */
+    int use_near;       /* near dedup on */
+    uint64_t cap_bytes; /* --dedup-memory */
+    int capped;         /* the cap was reached: the tables no longer grow */
+    ExactSet exact;     /* fingerprints of kept documents */
+    NearIndex near;     /* signatures of kept documents */
 } Dedup;
 
 enum { DEDUP_NEW = 0, DEDUP_EXACT, DEDUP_NEAR };

@@ -14,26 +14,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"      // defines: error, xmalloc, xcalloc, xstrdup
+#include "util.h" // defines: error, xmalloc, xcalloc, xstrdup
 
 /* --- scanner state ------------------------------------------------------------------ */
 
 struct ImportScanner {
-    pcre2_code *re;               /* the `import` keyword pattern, JIT-compiled */
-    pcre2_match_data *md;         /* match data, created once */
-    int n;                        /* number of wanted modules */
-    char *names[IMPORTS_MAX];     /* wanted module names ("numpy", "sklearn.svm") */
-    size_t lens[IMPORTS_MAX];     /* their lengths */
-    uint64_t all;                 /* mask with every wanted bit set */
+    pcre2_code *re;           /* the `import` keyword pattern, JIT-compiled */
+    pcre2_match_data *md;     /* match data, created once */
+    int n;                    /* number of wanted modules */
+    char *names[IMPORTS_MAX]; /* wanted module names ("numpy", "sklearn.svm") */
+    size_t lens[IMPORTS_MAX]; /* their lengths */
+    uint64_t all;             /* mask with every wanted bit set */
 };
 
 /* Lexer states: code, a comment, a one-line string, a triple-quoted string. */
 enum { LX_CODE, LX_COMMENT, LX_STR, LX_TRIPLE };
 
 typedef struct {
-    size_t pos;                   /* bytes before pos have been lexed */
-    int state;                    /* LX_* at pos */
-    char q;                       /* quote character of the open string */
+    size_t pos; /* bytes before pos have been lexed */
+    int state;  /* LX_* at pos */
+    char q;     /* quote character of the open string */
 } Lex;
 
 /*
@@ -42,8 +42,8 @@ typedef struct {
 */
 static inline int is_ident(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+        c >= 0x80;
 }
 
 /*
@@ -91,11 +91,12 @@ ImportScanner *imports_new(char *const *names, int n)
     ImportScanner *s = xcalloc(1, sizeof *s);
     int errcode;
     PCRE2_SIZE erroff;
-    s->re = pcre2_compile((PCRE2_SPTR) "import[ \\t\\\\(*]", /* the keyword, then a blank, \ ( or * */
-                          PCRE2_ZERO_TERMINATED,            /* pattern is NUL-terminated */
-                          0,                                /* no options: bytes, no UTF check */
-                          &errcode, &erroff,                /* OUT: error details */
-                          NULL);                            /* default compile context */
+    s->re = pcre2_compile(
+        (PCRE2_SPTR) "import[ \\t\\\\(*]", /* the keyword, then a blank, \ ( or * */
+        PCRE2_ZERO_TERMINATED,             /* pattern is NUL-terminated */
+        0,                                 /* no options: bytes, no UTF check */
+        &errcode, &erroff,                 /* OUT: error details */
+        NULL);                             /* default compile context */
     if (!s->re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(errcode, msg, sizeof msg);
@@ -168,9 +169,9 @@ static void lex_run(Lex *lx, const char *t, size_t n, size_t target)
             while (i < target && t[i] != lx->q && t[i] != '\\' && t[i] != '\n') i++;
             if (i >= target) break;
             if (t[i] == '\\') {
-                i += 2;                     /* an escape, or a backslash-newline continuation */
+                i += 2; /* an escape, or a backslash-newline continuation */
             } else {
-                lx->state = LX_CODE;         /* closing quote, or an unterminated string */
+                lx->state = LX_CODE; /* closing quote, or an unterminated string */
                 i++;
             }
             break;
@@ -295,12 +296,12 @@ uint64_t imports_scan(ImportScanner *s, const char *text, size_t n)
     Lex lx = { 0, LX_CODE, 0 };
     size_t at = 0;
     while (at < n) {
-        int rc = pcre2_match(s->re,                  /* the keyword pattern */
-                             (PCRE2_SPTR)text, n,    /* subject */
-                             at,                     /* start offset */
-                             PCRE2_NO_UTF_CHECK,     /* bytes; nothing to check */
-                             s->md, NULL);           /* OUT: match data */
-        if (rc < 0) break;                           /* PCRE2_ERROR_NOMATCH, or a limit */
+        int rc = pcre2_match(s->re,               /* the keyword pattern */
+                             (PCRE2_SPTR)text, n, /* subject */
+                             at,                  /* start offset */
+                             PCRE2_NO_UTF_CHECK,  /* bytes; nothing to check */
+                             s->md, NULL);        /* OUT: match data */
+        if (rc < 0) break;                        /* PCRE2_ERROR_NOMATCH, or a limit */
         size_t h = pcre2_get_ovector_pointer(s->md)[0];
         at = h + 6;
         uint64_t found = 0;

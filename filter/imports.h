@@ -21,8 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IMPORTS_MAX 64          /* most modules one scanner looks for */
-#define IMPORTS_NAME_MAX 128    /* longest module name */
+#define IMPORTS_MAX 64       /* most modules one scanner looks for */
+#define IMPORTS_NAME_MAX 128 /* longest module name */
 /* Room for the longest `"imports":[...]` field imports_format writes. */
 #define IMPORTS_FIELD_MAX (IMPORTS_MAX * (IMPORTS_NAME_MAX + 3) + 16)
 

@@ -14,20 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"              // defines: xcalloc, cm_thread_block_stop_signals
+#include "util.h" // defines: xcalloc, cm_thread_block_stop_signals
 
 struct FilterPool {
     pthread_mutex_t mu;
-    pthread_cond_t work_cv;            /* a batch waits for a worker, or quit */
-    pthread_cond_t done_cv;            /* a batch was worked */
-    FilterBatch *batches;              /* depth slots */
-    int *done;                         /* per slot: worked */
+    pthread_cond_t work_cv; /* a batch waits for a worker, or quit */
+    pthread_cond_t done_cv; /* a batch was worked */
+    FilterBatch *batches;   /* depth slots */
+    int *done;              /* per slot: worked */
     size_t depth;
-    size_t head, next, tail;           /* batch numbers (see above) */
-    int quit;                          /* workers end */
-    int threads;                       /* worker threads started (0: the caller works) */
+    size_t head, next, tail; /* batch numbers (see above) */
+    int quit;                /* workers end */
+    int threads;             /* worker threads started (0: the caller works) */
     pthread_t *tids;
-    BatchWorker *workers;              /* one per thread (one for the caller without threads) */
+    BatchWorker *workers; /* one per thread (one for the caller without threads) */
 };
 
 typedef struct {

@@ -14,8 +14,8 @@
 
 #include <stddef.h>
 
-#include "filter/batch.h"      // defines: FilterBatch, BatchWorker
-#include "filter/rules.h"      // defines: FilterRules
+#include "filter/batch.h" // defines: FilterBatch, BatchWorker
+#include "filter/rules.h" // defines: FilterRules
 
 typedef struct FilterPool FilterPool;
 

@@ -19,17 +19,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "record.h"            // defines: Record
-#include "filter/dedup.h"      // defines: MinHasher, MH_PERMS
-#include "filter/imports.h"    // defines: ImportScanner, IMPORTS_FIELD_MAX
-#include "filter/quality.h"    // defines: QualityOpts, Q_*
+#include "record.h"         // defines: Record
+#include "filter/dedup.h"   // defines: MinHasher, MH_PERMS
+#include "filter/imports.h" // defines: ImportScanner, IMPORTS_FIELD_MAX
+#include "filter/quality.h" // defines: QualityOpts, Q_*
 
 /* Decisions in order; quality rules keep their Q_* order in between. */
 enum {
     RULE_KEPT = 0,
     RULE_NOT_PYTHON,
-    RULE_SELECT,                       /* "imports" or "keywords" */
-    RULE_QUALITY,                      /* + Q_* - 1: RULE_QUALITY .. RULE_QUALITY + Q_NRULES - 2 */
+    RULE_SELECT,  /* "imports" or "keywords" */
+    RULE_QUALITY, /* + Q_* - 1: RULE_QUALITY .. RULE_QUALITY + Q_NRULES - 2 */
     RULE_EXACT = RULE_QUALITY + Q_NRULES - 1,
     RULE_NEAR,
     RULE_COUNT
@@ -37,17 +37,17 @@ enum {
 
 /* The rules of a run, as the command line set them. */
 typedef struct {
-    char **imports;                    /* wanted modules */
+    char **imports; /* wanted modules */
     int imports_count;
-    char **keywords;                   /* --keywords words, or NULL */
+    char **keywords; /* --keywords words, or NULL */
     int keywords_count;
-    int select;                        /* apply the imports/keywords rule */
-    int any_file;                      /* skip the Python-only rule */
-    int quality;                       /* apply the quality rules */
-    QualityOpts quality_opts;          /* their thresholds */
-    int exact;                         /* exact dedup */
-    int near;                          /* near dedup */
-    double near_threshold;             /* Jaccard threshold */
+    int select;               /* apply the imports/keywords rule */
+    int any_file;             /* skip the Python-only rule */
+    int quality;              /* apply the quality rules */
+    QualityOpts quality_opts; /* their thresholds */
+    int exact;                /* exact dedup */
+    int near;                 /* near dedup */
+    double near_threshold;    /* Jaccard threshold */
 } FilterRules;
 
 /* Name of decision `rule` as --rejects and --stats write it. */
@@ -57,20 +57,20 @@ const char *rule_name(const FilterRules *rules, int rule);
 int record_is_python(const Record *r);
 
 typedef struct {
-    const FilterRules *rules;          /* shared, read-only */
-    ImportScanner *scanner;            /* this thread's */
-    MinHasher minhash;                 /* this thread's permutations and token scratch */
-    Buf scratch;                       /* fingerprint and quality rules */
+    const FilterRules *rules; /* shared, read-only */
+    ImportScanner *scanner;   /* this thread's */
+    MinHasher minhash;        /* this thread's permutations and token scratch */
+    Buf scratch;              /* fingerprint and quality rules */
 } Judge;
 
 /* What the per-record rules found. */
 typedef struct {
-    int rule;                          /* RULE_KEPT: every per-record rule passed (dedup next) */
-    uint64_t fingerprint;              /* rules->exact: exact fingerprint (rule RULE_KEPT) */
-    size_t shingles;                   /* rules->near: shingles of sig (0: no near dedup) */
-    uint32_t sig[MH_PERMS];            /* MinHash signature (judge_signature) */
-    size_t imports_len;                /* length of imports (0: not scanned) */
-    char imports[IMPORTS_FIELD_MAX];   /* the `"imports":[...]` field */
+    int rule;                        /* RULE_KEPT: every per-record rule passed (dedup next) */
+    uint64_t fingerprint;            /* rules->exact: exact fingerprint (rule RULE_KEPT) */
+    size_t shingles;                 /* rules->near: shingles of sig (0: no near dedup) */
+    uint32_t sig[MH_PERMS];          /* MinHash signature (judge_signature) */
+    size_t imports_len;              /* length of imports (0: not scanned) */
+    char imports[IMPORTS_FIELD_MAX]; /* the `"imports":[...]` field */
 } Verdict;
 
 /* 0, or -1 when the scanner cannot be made (message printed). */

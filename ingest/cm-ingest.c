@@ -6,11 +6,11 @@
 ** summary and the exit status. The work is in ingest/walk*.c (inputs), ingest/naming.c
 ** (names, filters) and ingest/notebook.c (.ipynb).
 */
-#include "atomic.h"   // defines: AtomicFile, atomic_*, cm_stopping
-#include "cli.h"      // defines: Cli, CliSpec, CliOpt, cli_*
-#include "ingest.h"   // defines: Ingest, IngestOpts, IngestStats, ingest_*
-#include "io.h"       // defines: Out, Progress
-#include "util.h"     // defines: error/warn/die, exit codes, parse_size
+#include "atomic.h" // defines: AtomicFile, atomic_*, cm_stopping
+#include "cli.h"    // defines: Cli, CliSpec, CliOpt, cli_*
+#include "ingest.h" // defines: Ingest, IngestOpts, IngestStats, ingest_*
+#include "io.h"     // defines: Out, Progress
+#include "util.h"   // defines: error/warn/die, exit codes, parse_size
 
 #include <archive.h>
 #include <errno.h>
@@ -27,87 +27,106 @@
 // The command line
 
 enum {
-    OPT_EXT = 1, OPT_INCLUDE, OPT_EXCLUDE, OPT_MAX_FILE, OPT_UTF8, OPT_MAX_DEPTH,
-    OPT_MAX_EXPANSION, OPT_MAX_EXPANDED, OPT_MAX_LINE, OPT_OUTPUT, OPT_NO_SOURCE, OPT_THREADS,
+    OPT_EXT = 1,
+    OPT_INCLUDE,
+    OPT_EXCLUDE,
+    OPT_MAX_FILE,
+    OPT_UTF8,
+    OPT_MAX_DEPTH,
+    OPT_MAX_EXPANSION,
+    OPT_MAX_EXPANDED,
+    OPT_MAX_LINE,
+    OPT_OUTPUT,
+    OPT_NO_SOURCE,
+    OPT_THREADS,
     OPT_STATS
 };
 
 static const CliOpt ingest_opts[] = {
-    {"ext", 0, "LIST", "every text file", "only these extensions, e.g. py,ipynb", OPT_EXT},
-    {"include", 0, "GLOB", NULL, "only paths matching GLOB (repeatable; a GLOB without '/' also\n"
-     "matches the base name)", OPT_INCLUDE},
-    {"exclude", 0, "GLOB", NULL, "drop paths matching GLOB (repeatable)", OPT_EXCLUDE},
-    {"max-file-size", 0, "SIZE", "1M", "skip files bigger than SIZE (k, M, G suffixes; up to 1G)",
-     OPT_MAX_FILE},
-    {"utf8", 0, "MODE", "skip", "skip: skip files that are not UTF-8; replace: repair them\n"
-     "with U+FFFD", OPT_UTF8},
-    {"max-depth", 0, "N", "4", "open archives nested up to N levels deep (0 to 16)", OPT_MAX_DEPTH},
-    {"max-expansion", 0, "RATIO", "200", "stop an input whose decompressed bytes exceed RATIO\n"
-     "times its compressed bytes (counted as at least 1 MiB)", OPT_MAX_EXPANSION},
-    {"max-expanded-size", 0, "SIZE", "64G", "... or exceed SIZE in all", OPT_MAX_EXPANDED},
-    {"max-line", 0, "SIZE", "64M", "longest JSONL input line (up to 4G)", OPT_MAX_LINE},
-    {"output", 'o', "FILE", "stdout", "write the records to FILE", OPT_OUTPUT},
-    {"no-source", 0, NULL, NULL, "do not add the \"source\" field", OPT_NO_SOURCE},
-    {"threads", 0, "N", "2", "2: decompress in one thread, check and write records in\n"
-     "another (same output); 1: a single thread", OPT_THREADS},
-    {"stats", 0, "FILE", NULL, "write a JSON summary (entries seen, emitted, skipped by\n"
-     "reason, bytes in/out) to FILE (- for stderr)", OPT_STATS},
-    {0}
+    { "ext", 0, "LIST", "every text file", "only these extensions, e.g. py,ipynb", OPT_EXT },
+    { "include", 0, "GLOB", NULL,
+      "only paths matching GLOB (repeatable; a GLOB without '/' also\n"
+      "matches the base name)",
+      OPT_INCLUDE },
+    { "exclude", 0, "GLOB", NULL, "drop paths matching GLOB (repeatable)", OPT_EXCLUDE },
+    { "max-file-size", 0, "SIZE", "1M", "skip files bigger than SIZE (k, M, G suffixes; up to 1G)",
+      OPT_MAX_FILE },
+    { "utf8", 0, "MODE", "skip",
+      "skip: skip files that are not UTF-8; replace: repair them\n"
+      "with U+FFFD",
+      OPT_UTF8 },
+    { "max-depth", 0, "N", "4", "open archives nested up to N levels deep (0 to 16)",
+      OPT_MAX_DEPTH },
+    { "max-expansion", 0, "RATIO", "200",
+      "stop an input whose decompressed bytes exceed RATIO\n"
+      "times its compressed bytes (counted as at least 1 MiB)",
+      OPT_MAX_EXPANSION },
+    { "max-expanded-size", 0, "SIZE", "64G", "... or exceed SIZE in all", OPT_MAX_EXPANDED },
+    { "max-line", 0, "SIZE", "64M", "longest JSONL input line (up to 4G)", OPT_MAX_LINE },
+    { "output", 'o', "FILE", "stdout", "write the records to FILE", OPT_OUTPUT },
+    { "no-source", 0, NULL, NULL, "do not add the \"source\" field", OPT_NO_SOURCE },
+    { "threads", 0, "N", "2",
+      "2: decompress in one thread, check and write records in\n"
+      "another (same output); 1: a single thread",
+      OPT_THREADS },
+    { "stats", 0, "FILE", NULL,
+      "write a JSON summary (entries seen, emitted, skipped by\n"
+      "reason, bytes in/out) to FILE (- for stderr)",
+      OPT_STATS },
+    { 0 }
 };
 
 static const char about_text[] =
-"Read repository dumps and write one JSONL record per text file (format: docs/FORMATS.md).\n"
-"\n"
-"INPUT is an archive (tar, tar.gz/bz2/xz/zst, zip, whl, 7z, ar, deb, cpio, iso: anything\n"
-"libarchive reads), a directory (walked in sorted order), a JSONL dump in the codeparrot /\n"
-"The Stack schema (.jsonl .ndjson .json, plain or .gz .zst .xz .bz2: validated and passed\n"
-"through with our fields added), a plain file, or - for stdin (the default; sniffed: JSONL,\n"
-"archive or plain text). Archives inside archives are opened too (a .deb's data.tar.xz, a zip\n"
-"inside a tar). repo_name is the GitHub NAME-SHA/ wrapper's NAME when there is one, else the\n"
-"archive's or directory's base name; path is relative to the repository.";
+    "Read repository dumps and write one JSONL record per text file (format: docs/FORMATS.md).\n"
+    "\n"
+    "INPUT is an archive (tar, tar.gz/bz2/xz/zst, zip, whl, 7z, ar, deb, cpio, iso: anything\n"
+    "libarchive reads), a directory (walked in sorted order), a JSONL dump in the codeparrot /\n"
+    "The Stack schema (.jsonl .ndjson .json, plain or .gz .zst .xz .bz2: validated and passed\n"
+    "through with our fields added), a plain file, or - for stdin (the default; sniffed: JSONL,\n"
+    "archive or plain text). Archives inside archives are opened too (a .deb's data.tar.xz, a zip\n"
+    "inside a tar). repo_name is the GitHub NAME-SHA/ wrapper's NAME when there is one, else the\n"
+    "archive's or directory's base name; path is relative to the repository.";
 
 static const char notes_text[] =
-"Files are skipped with a counted reason (see --stats): binary (a NUL byte), invalid_utf8,\n"
-"symlink, special, oversized, excluded, notebook_error, expansion_cap, read_error, too_deep.\n"
-"Notebooks (.ipynb) become one Python file in the \"percent\" format (# %% cells, magics\n"
-"commented) with \"notebook\":true.\n"
-"\n"
-"Memory: bounded by the options, not by the size of the dump: an entry buffer of up to\n"
-"--max-file-size per open nesting level (--max-depth + 1 levels), 4 x --max-file-size queued\n"
-"for the writer thread (--threads 2), about 4 x --max-file-size to convert a notebook, one\n"
-"JSONL line of up to --max-line and its decoded fields (about 2 x --max-line, only for lines\n"
-"that long), an 8 MiB output buffer, and libarchive's decoder state per open level (up to\n"
-"64 MiB for xz -9, the zstd window for zstd). With the defaults and one compressed level (a\n"
-".deb, a tar.xz) that is under 150 MiB; the real Debian .debs of make demo peak under 30 MiB.\n"
-"\n"
-"Example: cm-ingest --ext py,ipynb --stats st.json python3-*.deb repo-abc1234.zip >corpus.jsonl\n"
-"\n"
-"Exit status: 0 all inputs read, 1 some input was bad (corrupt or truncated archive, malformed\n"
-"JSONL line, expansion cap: the good records are kept), 2 usage, 3 I/O error (output),\n"
-"5 internal error, 130 stopped by SIGINT/SIGTERM (at a safe point: the records written are\n"
-"whole; --stats is not written; a second signal ends it at once), 141 the consumer closed\n"
-"the pipe.\n"
-"\n"
-"-o FILE and --stats FILE are written under a temporary name in FILE's directory and renamed\n"
-"over FILE when complete (a device or fifo is written in place).";
+    "Files are skipped with a counted reason (see --stats): binary (a NUL byte), invalid_utf8,\n"
+    "symlink, special, oversized, excluded, notebook_error, expansion_cap, read_error, too_deep.\n"
+    "Notebooks (.ipynb) become one Python file in the \"percent\" format (# %% cells, magics\n"
+    "commented) with \"notebook\":true.\n"
+    "\n"
+    "Memory: bounded by the options, not by the size of the dump: an entry buffer of up to\n"
+    "--max-file-size per open nesting level (--max-depth + 1 levels), 4 x --max-file-size queued\n"
+    "for the writer thread (--threads 2), about 4 x --max-file-size to convert a notebook, one\n"
+    "JSONL line of up to --max-line and its decoded fields (about 2 x --max-line, only for lines\n"
+    "that long), an 8 MiB output buffer, and libarchive's decoder state per open level (up to\n"
+    "64 MiB for xz -9, the zstd window for zstd). With the defaults and one compressed level (a\n"
+    ".deb, a tar.xz) that is under 150 MiB; the real Debian .debs of make demo peak under 30 MiB.\n"
+    "\n"
+    "Example: cm-ingest --ext py,ipynb --stats st.json python3-*.deb repo-abc1234.zip >corpus.jsonl\n"
+    "\n"
+    "Exit status: 0 all inputs read, 1 some input was bad (corrupt or truncated archive, malformed\n"
+    "JSONL line, expansion cap: the good records are kept), 2 usage, 3 I/O error (output),\n"
+    "5 internal error, 130 stopped by SIGINT/SIGTERM (at a safe point: the records written are\n"
+    "whole; --stats is not written; a second signal ends it at once), 141 the consumer closed\n"
+    "the pipe.\n"
+    "\n"
+    "-o FILE and --stats FILE are written under a temporary name in FILE's directory and renamed\n"
+    "over FILE when complete (a device or fifo is written in place).";
 
 static const char *archive_versions(void)
 {
     return archive_version_details();
 }
 
-static const CliSpec ingest_spec = {
-    "cm-ingest", NULL, "[options] [INPUT]...", about_text, notes_text, ingest_opts,
-    archive_versions
-};
+static const CliSpec ingest_spec = { "cm-ingest", NULL,        "[options] [INPUT]...", about_text,
+                                     notes_text,  ingest_opts, archive_versions };
 
 /* What the command line asks for besides the engine's options. */
 typedef struct {
-    const char *out_path;      /* -o FILE, or NULL for stdout */
-    const char *stats_path;    /* --stats FILE, or NULL */
-    int quiet;                 /* -q */
-    int progress;              /* -1 (when stderr is a terminal), 0 or 1 */
-    int first, argc;           /* inputs: argv[first..argc) */
+    const char *out_path;   /* -o FILE, or NULL for stdout */
+    const char *stats_path; /* --stats FILE, or NULL */
+    int quiet;              /* -q */
+    int progress;           /* -1 (when stderr is a terminal), 0 or 1 */
+    int first, argc;        /* inputs: argv[first..argc) */
 } IngestArgs;
 
 /* --ext LIST: extensions without their dot. */
@@ -131,7 +150,7 @@ static void add_glob(char ***v, int *n, const char *glob)
 */
 static int take_option(Cli *c, int id, IngestOpts *o, IngestArgs *args)
 {
-    static const char *const utf8_modes[] = {"skip", "replace", NULL};
+    static const char *const utf8_modes[] = { "skip", "replace", NULL };
     switch (id) {
     case OPT_EXT: set_ext(o, c->arg); return 0;
     case OPT_INCLUDE: add_glob(&o->include, &o->n_include, c->arg); return 0;
@@ -166,8 +185,10 @@ static int parse_args(int argc, char **argv, IngestOpts *o, IngestArgs *args)
     int k = CLI_DONE, rc = CM_OK;
     cli_init(&c, &ingest_spec, argc, argv);
     while (rc == CM_OK && (k = cli_next(&c)) > 0) rc = take_option(&c, k, o, args);
-    if (rc == CM_OK && k == CLI_STOP) rc = c.status;
-    else if (rc == CM_OK) rc = -1;
+    if (rc == CM_OK && k == CLI_STOP)
+        rc = c.status;
+    else if (rc == CM_OK)
+        rc = -1;
     args->quiet = c.quiet;
     args->progress = c.progress;
     args->first = c.optind;
@@ -205,9 +226,9 @@ static void print_summary(const IngestStats *st, double secs)
 /* The record output: stdout, or FILE through an AtomicFile (written under a temporary name and
 ** renamed over FILE at the end; a device, fifo or link is written in place: lib/atomic.h). */
 typedef struct {
-    const char *path;          /* -o FILE, or NULL for stdout */
-    int fd;                    /* where the records go */
-    AtomicFile af;             /* -o FILE */
+    const char *path; /* -o FILE, or NULL for stdout */
+    int fd;           /* where the records go */
+    AtomicFile af;    /* -o FILE */
 } RecordDest;
 
 /*
@@ -220,7 +241,7 @@ static int dest_open(RecordDest *op, const char *path)
     op->af.fd = -1;
     if (!path || !strcmp(path, "-")) return 0;
     op->path = path;
-    atomic_sweep(path);                /* a temporary of ours that kill -9 left */
+    atomic_sweep(path); /* a temporary of ours that kill -9 left */
     if (atomic_open(&op->af, path) != 0) return -1;
     op->fd = op->af.fd;
     return 0;
@@ -241,7 +262,7 @@ static int dest_close(RecordDest *op)
 */
 static int write_stats(const char *path, const IngestStats *st, double secs)
 {
-    Buf sj = {0};
+    Buf sj = { 0 };
     int rc = CM_OK;
     ingest_stats_json(st, secs, &sj);
     if (!strcmp(path, "-")) {
@@ -277,13 +298,13 @@ static int ingest_all(Ingest *g, char **argv, const IngestArgs *args)
 static int run_ingest(const IngestOpts *o, const IngestArgs *args, char **argv)
 {
     RecordDest op;
-    Out out = {0};
+    Out out = { 0 };
     if (dest_open(&op, args->out_path)) return CM_EIO;
     out_init(&out, op.fd, op.path ? op.path : "stdout", 8u << 20);
     Ingest *g = ingest_new(o, &out, args->progress);
     double t0 = now_sec();
     int rc = ingest_all(g, argv, args);
-    ingest_finish(g);                  /* writes the records still queued */
+    ingest_finish(g); /* writes the records still queued */
     out_done(&out);
     double secs = now_sec() - t0;
     int failed = dest_close(&op) != 0;
@@ -299,8 +320,8 @@ static int run_ingest(const IngestOpts *o, const IngestArgs *args, char **argv)
 
 int main(int argc, char **argv)
 {
-    IngestOpts o = {0};
-    IngestArgs args = {0};
+    IngestOpts o = { 0 };
+    IngestArgs args = { 0 };
 
     cm_init("cm-ingest");
     if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "");
@@ -315,7 +336,7 @@ int main(int argc, char **argv)
     o.threads = 2;
     int rc = parse_args(argc, argv, &o, &args);
     if (rc < 0) {
-        atomic_signals_init();         /* SIGINT/SIGTERM: stop at a safe point, exit 130 */
+        atomic_signals_init(); /* SIGINT/SIGTERM: stop at a safe point, exit 130 */
         rc = run_ingest(&o, &args, argv);
     }
     strv_free(o.ext);

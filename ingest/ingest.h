@@ -31,53 +31,53 @@
 
 /* --- Skip reasons: every entry that is not emitted is counted under exactly one. --- */
 enum {
-    SKIP_BINARY,          /* a NUL byte in the content */
-    SKIP_UTF8,            /* not valid UTF-8 (and --utf8=skip) */
-    SKIP_SYMLINK,         /* symbolic or hard link */
-    SKIP_SPECIAL,         /* device, fifo, socket */
-    SKIP_OVERSIZED,       /* bigger than --max-file-size */
-    SKIP_EXCLUDED,        /* --ext / --include / --exclude, or .deb control members */
-    SKIP_NOTEBOOK,        /* .ipynb that is not a readable notebook, or not Python */
-    SKIP_EXPANSION,       /* the entry being read when the expansion cap fired */
-    SKIP_READ_ERROR,      /* the entry could not be read (corrupt data, I/O error) */
-    SKIP_DEPTH,           /* an archive nested deeper than --max-depth */
+    SKIP_BINARY,     /* a NUL byte in the content */
+    SKIP_UTF8,       /* not valid UTF-8 (and --utf8=skip) */
+    SKIP_SYMLINK,    /* symbolic or hard link */
+    SKIP_SPECIAL,    /* device, fifo, socket */
+    SKIP_OVERSIZED,  /* bigger than --max-file-size */
+    SKIP_EXCLUDED,   /* --ext / --include / --exclude, or .deb control members */
+    SKIP_NOTEBOOK,   /* .ipynb that is not a readable notebook, or not Python */
+    SKIP_EXPANSION,  /* the entry being read when the expansion cap fired */
+    SKIP_READ_ERROR, /* the entry could not be read (corrupt data, I/O error) */
+    SKIP_DEPTH,      /* an archive nested deeper than --max-depth */
     SKIP__N
 };
 
-extern const char *const ingest_skip_names[SKIP__N];  /* "binary", "invalid_utf8", ... */
+extern const char *const ingest_skip_names[SKIP__N]; /* "binary", "invalid_utf8", ... */
 
 /* --- Options and counters --- */
 typedef struct {
-    uint64_t max_file;        /* --max-file-size: bytes of one file (default 1 MiB) */
-    uint64_t max_line;        /* --max-line: bytes of one JSONL input line (default 64 MiB) */
-    double max_ratio;         /* --max-expansion: expanded / compressed bytes per input (200) */
-    uint64_t max_expanded;    /* --max-expanded-size: absolute cap per input (64 GiB) */
-    int max_depth;            /* --max-depth: archive nesting levels (default 4) */
-    int utf8_replace;         /* --utf8=replace: repair invalid UTF-8 with U+FFFD */
-    char **ext;               /* --ext: allowed extensions without dot (NULL: all) */
-    char **include;           /* --include globs (NULL: all) */
-    int n_include;            /* their count */
-    char **exclude;           /* --exclude globs */
-    int n_exclude;            /* their count */
-    int no_source;            /* --no-source: do not add the "source" field */
-    int threads;              /* --threads: 2 = a writer thread beside the reader, 1 = none */
+    uint64_t max_file;     /* --max-file-size: bytes of one file (default 1 MiB) */
+    uint64_t max_line;     /* --max-line: bytes of one JSONL input line (default 64 MiB) */
+    double max_ratio;      /* --max-expansion: expanded / compressed bytes per input (200) */
+    uint64_t max_expanded; /* --max-expanded-size: absolute cap per input (64 GiB) */
+    int max_depth;         /* --max-depth: archive nesting levels (default 4) */
+    int utf8_replace;      /* --utf8=replace: repair invalid UTF-8 with U+FFFD */
+    char **ext;            /* --ext: allowed extensions without dot (NULL: all) */
+    char **include;        /* --include globs (NULL: all) */
+    int n_include;         /* their count */
+    char **exclude;        /* --exclude globs */
+    int n_exclude;         /* their count */
+    int no_source;         /* --no-source: do not add the "source" field */
+    int threads;           /* --threads: 2 = a writer thread beside the reader, 1 = none */
 } IngestOpts;
 
 typedef struct {
-    uint64_t inputs;          /* command-line inputs processed */
-    uint64_t seen;            /* file entries seen (directories not counted) */
-    uint64_t emitted;         /* records written */
-    uint64_t skipped[SKIP__N];/* by reason */
-    uint64_t utf8_repaired;   /* records emitted after --utf8=replace changed them */
-    uint64_t notebooks;       /* notebooks converted and emitted */
-    uint64_t archives;        /* archives opened (every level) */
-    uint64_t jsonl_lines;     /* JSONL input lines read */
-    uint64_t bad_lines;       /* malformed JSONL lines skipped */
-    uint64_t errors;          /* inputs or archives that failed part-way */
-    uint64_t capped_inputs;   /* inputs abandoned by the expansion cap */
-    uint64_t bytes_in;        /* bytes read from the inputs (compressed) */
-    uint64_t content_in;      /* bytes of file content read (uncompressed) */
-    uint64_t content_out;     /* bytes of content emitted */
+    uint64_t inputs;           /* command-line inputs processed */
+    uint64_t seen;             /* file entries seen (directories not counted) */
+    uint64_t emitted;          /* records written */
+    uint64_t skipped[SKIP__N]; /* by reason */
+    uint64_t utf8_repaired;    /* records emitted after --utf8=replace changed them */
+    uint64_t notebooks;        /* notebooks converted and emitted */
+    uint64_t archives;         /* archives opened (every level) */
+    uint64_t jsonl_lines;      /* JSONL input lines read */
+    uint64_t bad_lines;        /* malformed JSONL lines skipped */
+    uint64_t errors;           /* inputs or archives that failed part-way */
+    uint64_t capped_inputs;    /* inputs abandoned by the expansion cap */
+    uint64_t bytes_in;         /* bytes read from the inputs (compressed) */
+    uint64_t content_in;       /* bytes of file content read (uncompressed) */
+    uint64_t content_out;      /* bytes of content emitted */
 } IngestStats;
 
 typedef struct Ingest Ingest;

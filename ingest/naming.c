@@ -15,7 +15,10 @@
 // Names
 
 /* Suffixes, longest first where one ends another (".tar.gz" before ".gz"). */
-static const struct { const char *sfx; int kind; } suffixes[] = {
+static const struct {
+    const char *sfx;
+    int kind;
+} suffixes[] = {
     { ".tar.gz", NAME_ARCHIVE },  { ".tar.bz2", NAME_ARCHIVE }, { ".tar.xz", NAME_ARCHIVE },
     { ".tar.zst", NAME_ARCHIVE }, { ".tar.lz4", NAME_ARCHIVE }, { ".tar.lzma", NAME_ARCHIVE },
     { ".tar.z", NAME_ARCHIVE },   { ".tgz", NAME_ARCHIVE },     { ".tbz2", NAME_ARCHIVE },
@@ -23,8 +26,7 @@ static const struct { const char *sfx; int kind; } suffixes[] = {
     { ".tar", NAME_ARCHIVE },     { ".zip", NAME_ARCHIVE },     { ".whl", NAME_ARCHIVE },
     { ".egg", NAME_ARCHIVE },     { ".jar", NAME_ARCHIVE },     { ".7z", NAME_ARCHIVE },
     { ".ar", NAME_ARCHIVE },      { ".cpio", NAME_ARCHIVE },    { ".iso", NAME_ARCHIVE },
-    { ".deb", NAME_DEB },         { ".udeb", NAME_DEB },
-    { NULL, 0 }
+    { ".deb", NAME_DEB },         { ".udeb", NAME_DEB },        { NULL, 0 }
 };
 
 static const char *const jsonl_sfx[] = { ".jsonl", ".ndjson", ".json", NULL };
@@ -36,7 +38,7 @@ static const char *const comp_sfx[] = { ".gz", ".zst", ".xz", ".bz2", NULL };
 static size_t ends_with(const char *s, size_t n, const char *sfx)
 {
     size_t k = strlen(sfx);
-    if (k >= n) return 0;                  /* a bare ".zip" is not an archive name */
+    if (k >= n) return 0; /* a bare ".zip" is not an archive name */
     return strncasecmp(s + n - k, sfx, k) == 0 ? k : 0;
 }
 
@@ -96,10 +98,13 @@ size_t ingest_github_wrapper(const char *path, size_t n, size_t *comp_len)
     const char *slash = memchr(path, '/', n);
     size_t c = slash ? (size_t)(slash - path) : n;
     *comp_len = c;
-    if (!slash) return 0;                  /* a wrapper holds files: it must be a directory */
+    if (!slash) return 0; /* a wrapper holds files: it must be a directory */
     const char *dash = NULL;
     for (size_t i = c; i > 0; i--)
-        if (path[i - 1] == '-') { dash = path + i - 1; break; }
+        if (path[i - 1] == '-') {
+            dash = path + i - 1;
+            break;
+        }
     if (!dash || dash == path) return 0;
     size_t hex = (size_t)(path + c - dash - 1);
     if (hex < 7 || hex > 40) return 0;
@@ -115,9 +120,14 @@ const char *ingest_clean_path(const char *p, size_t *n)
 {
     size_t len = *n;
     for (;;) {
-        if (len >= 2 && p[0] == '.' && p[1] == '/') { p += 2; len -= 2; }
-        else if (len >= 1 && p[0] == '/') { p++; len--; }
-        else break;
+        if (len >= 2 && p[0] == '.' && p[1] == '/') {
+            p += 2;
+            len -= 2;
+        } else if (len >= 1 && p[0] == '/') {
+            p++;
+            len--;
+        } else
+            break;
     }
     while (len > 0 && p[len - 1] == '/') len--;
     if (len == 1 && p[0] == '.') len = 0;
@@ -134,15 +144,15 @@ const char *ingest_clean_path(const char *p, size_t *n)
 int ingest_sniff_archive(const unsigned char *p, size_t n)
 {
     /* containers: worth opening whatever the entry's name */
-    if (n >= 4 && !memcmp(p, "PK\003\004", 4)) return 1;            /* zip */
-    if (n >= 4 && !memcmp(p, "PK\005\006", 4)) return 1;            /* empty zip */
-    if (n >= 6 && !memcmp(p, "7z\274\257\047\034", 6)) return 1;    /* 7z */
-    if (n >= 8 && !memcmp(p, "!<arch>\n", 8)) return 1;             /* ar (.deb) */
-    if (n >= 262 && !memcmp(p + 257, "ustar", 5)) return 1;         /* tar (POSIX, GNU) */
+    if (n >= 4 && !memcmp(p, "PK\003\004", 4)) return 1;         /* zip */
+    if (n >= 4 && !memcmp(p, "PK\005\006", 4)) return 1;         /* empty zip */
+    if (n >= 6 && !memcmp(p, "7z\274\257\047\034", 6)) return 1; /* 7z */
+    if (n >= 8 && !memcmp(p, "!<arch>\n", 8)) return 1;          /* ar (.deb) */
+    if (n >= 262 && !memcmp(p + 257, "ustar", 5)) return 1;      /* tar (POSIX, GNU) */
     /* compressed streams: an archive only when the name says so (x.csv.gz is not) */
-    if (n >= 6 && !memcmp(p, "\3757zXZ\0", 6)) return 2;            /* xz */
-    if (n >= 4 && !memcmp(p, "\050\265\057\375", 4)) return 2;      /* zstd */
-    if (n >= 3 && !memcmp(p, "\037\213\010", 3)) return 2;          /* gzip, deflate */
+    if (n >= 6 && !memcmp(p, "\3757zXZ\0", 6)) return 2;                        /* xz */
+    if (n >= 4 && !memcmp(p, "\050\265\057\375", 4)) return 2;                  /* zstd */
+    if (n >= 3 && !memcmp(p, "\037\213\010", 3)) return 2;                      /* gzip, deflate */
     if (n >= 4 && !memcmp(p, "BZh", 3) && p[3] >= '1' && p[3] <= '9') return 2; /* bzip2 */
     return 0;
 }
@@ -179,7 +189,10 @@ int ingest_path_wanted(const IngestOpts *o, const char *path, size_t n)
         ok = 0;
         if (dot && dot != base)
             for (int i = 0; o->ext[i]; i++)
-                if (!strcasecmp(dot + 1, o->ext[i])) { ok = 1; break; }
+                if (!strcasecmp(dot + 1, o->ext[i])) {
+                    ok = 1;
+                    break;
+                }
     }
     if (ok && o->n_include) {
         ok = 0;

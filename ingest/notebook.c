@@ -28,9 +28,8 @@
 // Cell text
 
 /* Cell magics whose body is Python. */
-static const char *const py_cell_magics[] = {
-    "time", "timeit", "capture", "prun", "debug", "python", "python3", "autoreload", NULL
-};
+static const char *const py_cell_magics[] = { "time",   "timeit",  "capture",    "prun", "debug",
+                                              "python", "python3", "autoreload", NULL };
 
 /*
 ** Is the cell magic line "%%NAME args" one whose body is Python?
@@ -80,7 +79,7 @@ static int line_is_magic(const char *line, size_t n)
 static void emit_cell(const char *src, size_t n, Buf *out)
 {
     size_t i = 0;
-    int whole = 0;                     /* comment every line (non-Python cell magic) */
+    int whole = 0; /* comment every line (non-Python cell magic) */
     while (i < n && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r')) i++;
     if (i + 2 <= n && src[i] == '%' && src[i + 1] == '%') {
         const char *nl = memchr(src + i, '\n', n - i);
@@ -113,7 +112,8 @@ static int join_source(json_t *src, Buf *b)
     if (!json_is_array(src)) return -1;
     size_t i;
     json_t *v;
-    json_array_foreach(src, i, v) {
+    json_array_foreach(src, i, v)
+    {
         if (!json_is_string(v)) return -1;
         buf_add(b, json_string_value(v), json_string_length(v));
     }
@@ -141,7 +141,7 @@ int notebook_to_py(const char *json, size_t n, Buf *out, char *err, size_t errle
 {
     json_error_t je;
     int ncode = 0, rc = -1;
-    Buf cell = {0};
+    Buf cell = { 0 };
     json_t *root = json_loadb(json, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!root) {
         snprintf(err, errlen, "not JSON: line %d: %s", je.line, je.text);
@@ -158,7 +158,7 @@ int notebook_to_py(const char *json, size_t n, Buf *out, char *err, size_t errle
     }
     json_t *cells = json_object_get(root, "cells");
     const char *srckey = "source";
-    if (!cells) {                          /* nbformat 3: worksheets[0].cells[].input */
+    if (!cells) { /* nbformat 3: worksheets[0].cells[].input */
         json_t *ws = json_object_get(root, "worksheets");
         if (json_is_array(ws) && json_array_size(ws) > 0)
             cells = json_object_get(json_array_get(ws, 0), "cells");
@@ -170,7 +170,8 @@ int notebook_to_py(const char *json, size_t n, Buf *out, char *err, size_t errle
     }
     size_t i;
     json_t *c;
-    json_array_foreach(cells, i, c) {
+    json_array_foreach(cells, i, c)
+    {
         const char *type = json_string_value(json_object_get(c, "cell_type"));
         if (!type) {
             snprintf(err, errlen, "cell %zu has no cell_type", i);

@@ -3,12 +3,12 @@
 ** stats.c: cm-ingest's skip reasons by name and the --stats JSON object (docs/FORMATS.md).
 */
 #include "ingest.h"
-#include "json.h"   // defines: JsonWriter
+#include "json.h" // defines: JsonWriter
 
-const char *const ingest_skip_names[SKIP__N] = {
-    "binary", "invalid_utf8", "symlink", "special", "oversized", "excluded",
-    "notebook_error", "expansion_cap", "read_error", "too_deep"
-};
+const char *const ingest_skip_names[SKIP__N] = { "binary",         "invalid_utf8",  "symlink",
+                                                 "special",        "oversized",     "excluded",
+                                                 "notebook_error", "expansion_cap", "read_error",
+                                                 "too_deep" };
 
 /*
 ** Write the --stats JSON object (see docs/FORMATS.md).

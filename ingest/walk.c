@@ -74,8 +74,8 @@ void ingest_free(Ingest *g)
 void walk_tick(Ingest *g)
 {
     if (!g->prog.on || (++g->tick & 63)) return;
-    progress_update(&g->prog, "%llu files, %.1f MB read",
-                    (unsigned long long)g->st.seen, (double)g->st.content_in / 1e6);
+    progress_update(&g->prog, "%llu files, %.1f MB read", (unsigned long long)g->st.seen,
+                    (double)g->st.content_in / 1e6);
 }
 
 /*
@@ -115,11 +115,11 @@ int ingest_stopped(const Ingest *g)
 
 /* Replay of a sniffed prefix, then the rest of a file descriptor. */
 typedef struct {
-    int fd;                    /* source */
-    const char *name;          /* for messages */
-    char *pre;                 /* sniffed prefix */
-    size_t pre_n, pre_pos;     /* its length and how much was returned */
-    char *buf;                 /* read buffer */
+    int fd;                /* source */
+    const char *name;      /* for messages */
+    char *pre;             /* sniffed prefix */
+    size_t pre_n, pre_pos; /* its length and how much was returned */
+    char *buf;             /* read buffer */
 } Replay;
 
 /*
@@ -171,7 +171,7 @@ static int replay_fill(Replay *rp)
 */
 static int top_archive(Ingest *g, struct archive *a, const Scope *sc, int jsonl)
 {
-    if (jsonl) walk_writer_drain(g);      /* JSONL records are written by this thread */
+    if (jsonl) walk_writer_drain(g); /* JSONL records are written by this thread */
     walk_level_push(g, a);
     int r = jsonl ? walk_jsonl_stream(g, a, sc) : walk_archive_level(g, a, sc);
     if (r < 0 && !g->stopped) g->st.errors++;
@@ -204,7 +204,8 @@ static int dropped_unopened(Ingest *g, const char *rel, int64_t fsize)
     size_t pn = strlen(rel);
     const char *p = ingest_clean_path(rel, &pn);
     int why = !ingest_path_wanted(g->o, p, pn) ? SKIP_EXCLUDED
-            : fsize > (int64_t)g->o->max_file ? SKIP_OVERSIZED : -1;
+        : fsize > (int64_t)g->o->max_file      ? SKIP_OVERSIZED
+                                               : -1;
     if (why < 0) return 0;
     g->st.seen++;
     walk_tick(g);
@@ -222,8 +223,14 @@ static int read_plain(Ingest *g, Replay *rp, const char *fsname, Buf *b)
     buf_reset(b);
     buf_add(b, rp->pre, rp->pre_n);
     for (;;) {
-        if (b->len > g->o->max_file) { walk_skip(g, SKIP_OVERSIZED); return 1; }
-        if (memchr(b->buf, 0, b->len)) { walk_skip(g, SKIP_BINARY); return 1; }
+        if (b->len > g->o->max_file) {
+            walk_skip(g, SKIP_OVERSIZED);
+            return 1;
+        }
+        if (memchr(b->buf, 0, b->len)) {
+            walk_skip(g, SKIP_BINARY);
+            return 1;
+        }
         buf_grow(b, READ_BLOCK);
         ssize_t k = read(rp->fd, b->buf + b->len, READ_BLOCK);
         if (k < 0 && errno == EINTR) continue;
@@ -243,17 +250,17 @@ static int read_plain(Ingest *g, Replay *rp, const char *fsname, Buf *b)
 ** A plain file: one record whose repo_name is its directory's (none for a command-line file)
 ** and whose path is rel. 0, or -1 on a read error.
 */
-static int plain_file(Ingest *g, Replay *rp, const char *fsname, const Scope *dir,
-                      const char *rel, int top)
+static int plain_file(Ingest *g, Replay *rp, const char *fsname, const Scope *dir, const char *rel,
+                      int top)
 {
-    Scope sc = {0};
+    Scope sc = { 0 };
     sc.source = dir ? dir->source : fsname;
     sc.source_n = dir ? dir->source_n : strlen(fsname);
     size_t pn = strlen(rel);
     const char *p = ingest_clean_path(rel, &pn);
     g->st.seen++;
     walk_tick(g);
-    if (top && !ingest_path_wanted(g->o, p, pn)) {   /* (a directory's files: dropped_unopened) */
+    if (top && !ingest_path_wanted(g->o, p, pn)) { /* (a directory's files: dropped_unopened) */
         walk_skip(g, SKIP_EXCLUDED);
         return 0;
     }
@@ -261,8 +268,8 @@ static int plain_file(Ingest *g, Replay *rp, const char *fsname, const Scope *di
     int r = read_plain(g, rp, fsname, b);
     if (r != 0) return r < 0 ? -1 : 0;
     g->st.bytes_in += b->len;
-    walk_emit_file(g, &sc, dir ? dir->repo : "", dir ? dir->repo_n : 0, p, pn,
-                   b->buf ? b->buf : "", b->len, b);
+    walk_emit_file(g, &sc, dir ? dir->repo : "", dir ? dir->repo_n : 0, p, pn, b->buf ? b->buf : "",
+                   b->len, b);
     return 0;
 }
 
@@ -279,8 +286,10 @@ static struct archive *stream_open(Ingest *g, Replay *rp, const char *fsname, in
 {
     struct archive *a = archive_read_new();
     archive_read_support_filter_all(a);
-    if (is_jsonl) archive_read_support_format_raw(a);
-    else archive_read_support_format_all(a);
+    if (is_jsonl)
+        archive_read_support_format_raw(a);
+    else
+        archive_read_support_format_all(a);
     if (!is_jsonl && (kind == NAME_ARCHIVE || kind == NAME_DEB) && rp->fd != 0) {
         close(rp->fd);
         rp->fd = -1;
@@ -307,7 +316,10 @@ static void stream_scope(Scope *sc, const Replay *rp, const char *fsname, const 
 {
     sc->source = fsname;
     sc->source_n = strlen(fsname);
-    if (rp->fd == 0) { sc->source = "-"; sc->source_n = 1; }
+    if (rp->fd == 0) {
+        sc->source = "-";
+        sc->source_n = 1;
+    }
     sc->wrapper = 1;
     sc->is_deb = kind == NAME_DEB;
     if (dir) {
@@ -340,8 +352,8 @@ static int stream_input(Ingest *g, Replay *rp, const char *fsname, const Scope *
     g->exp_done = g->exp_data = 0;
     struct archive *a = stream_open(g, rp, fsname, kind, is_jsonl);
     if (!a) return -1;
-    Buf repo = {0}, pre = {0};
-    Scope sc = {0};
+    Buf repo = { 0 }, pre = { 0 };
+    Scope sc = { 0 };
     stream_scope(&sc, rp, fsname, dir, rel, kind, &repo, &pre);
     int rc = top_archive(g, a, &sc, is_jsonl) < 0 ? -1 : 0;
     archive_read_free(a);
@@ -363,9 +375,9 @@ int walk_file(Ingest *g, const char *fsname, const Scope *dir, const char *rel, 
 {
     Replay rp = { -1, fsname, NULL, 0, 0, NULL };
     int rc = 0, kind = ingest_name_kind(fsname);
-    if (!top && kind == NAME_JSONL) kind = NAME_PLAIN;  /* x.json in a repository is a file */
+    if (!top && kind == NAME_JSONL) kind = NAME_PLAIN; /* x.json in a repository is a file */
     if (!top && kind == NAME_PLAIN && dropped_unopened(g, rel, fsize))
-        return 0;                          /* filters first: no need to open what is dropped */
+        return 0; /* filters first: no need to open what is dropped */
     if (!strcmp(fsname, "-")) {
         rp.fd = 0;
         rp.name = "stdin";
@@ -379,10 +391,10 @@ int walk_file(Ingest *g, const char *fsname, const Scope *dir, const char *rel, 
     } else if (fill < 0) {
         g->bad = 1;
         rc = -1;
-    } else if (rp.fd != 0 || rp.pre_n != 0) {       /* (empty stdin: nothing to read) */
+    } else if (rp.fd != 0 || rp.pre_n != 0) { /* (empty stdin: nothing to read) */
         int sn = ingest_sniff_archive((unsigned char *)rp.pre, rp.pre_n);
-        int is_jsonl = top && (kind == NAME_JSONL ||
-                               (kind == NAME_PLAIN && walk_sniff_jsonl(rp.pre, rp.pre_n, 0)));
+        int is_jsonl = top &&
+            (kind == NAME_JSONL || (kind == NAME_PLAIN && walk_sniff_jsonl(rp.pre, rp.pre_n, 0)));
         if (!is_jsonl && kind == NAME_PLAIN && sn != 1 && !(sn == 2 && top))
             rc = plain_file(g, &rp, fsname, dir, rel, top);
         else
@@ -400,7 +412,7 @@ int walk_file(Ingest *g, const char *fsname, const Scope *dir, const char *rel, 
 int ingest_input(Ingest *g, const char *name)
 {
     struct stat st;
-    if (walk_stopping(g)) {                /* a safe point: between inputs */
+    if (walk_stopping(g)) { /* a safe point: between inputs */
         walk_stop(g, "before input '%s'", name);
         return 0;
     }

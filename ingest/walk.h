@@ -23,55 +23,55 @@
 #include <archive.h>
 #include <stdint.h>
 
-#define MAX_LEVELS 32          /* hard limit on --max-depth */
+#define MAX_LEVELS 32 /* hard limit on --max-depth */
 #define SNIFF_BYTES (64 * 1024)
-#define MAX_WARNINGS 10        /* libarchive warnings printed per input */
+#define MAX_WARNINGS 10 /* libarchive warnings printed per input */
 #define READ_BLOCK (256 * 1024)
 
 /* Scratch buffers of the code that writes records. */
 typedef struct {
-    Buf text;                  /* notebook conversion or UTF-8 repair */
-    Buf extra;                 /* our fields, formatted */
+    Buf text;  /* notebook conversion or UTF-8 repair */
+    Buf extra; /* our fields, formatted */
 } Writer;
 
-typedef struct Pipe Pipe;      /* the writer thread's ring (walk_writer.c) */
+typedef struct Pipe Pipe; /* the writer thread's ring (walk_writer.c) */
 
 /* Where an entry sits: the repository and path prefix in effect, and the chain of
 ** containers for messages and the "source" field. One per open level, on the C stack. */
 typedef struct Scope {
-    const char *repo;          /* repo_name in effect */
-    size_t repo_n;             /* its length */
-    const char *prefix;        /* path prefix inside the repository ("" or "dir/x.zip/") */
-    size_t prefix_n;           /* its length */
-    const char *source;        /* "input" or "input!inner.zip" */
-    size_t source_n;           /* its length */
-    int depth;                 /* 0 for a command-line input */
-    int is_deb;                /* this level is a Debian package (ar) */
-    int wrapper;               /* strip a GitHub NAME-SHA/ wrapper at this level */
+    const char *repo;   /* repo_name in effect */
+    size_t repo_n;      /* its length */
+    const char *prefix; /* path prefix inside the repository ("" or "dir/x.zip/") */
+    size_t prefix_n;    /* its length */
+    const char *source; /* "input" or "input!inner.zip" */
+    size_t source_n;    /* its length */
+    int depth;          /* 0 for a command-line input */
+    int is_deb;         /* this level is a Debian package (ar) */
+    int wrapper;        /* strip a GitHub NAME-SHA/ wrapper at this level */
 } Scope;
 
 struct Ingest {
-    const IngestOpts *o;       /* options */
-    Out *out;                  /* records go here */
-    IngestStats st;            /* counters */
-    Progress prog;             /* stderr progress */
-    Buf lvl[MAX_LEVELS + 1];   /* entry buffer per level */
-    Writer w;                  /* scratch buffers when writing without the thread */
-    Pipe *pipe;                /* the writer thread, or NULL */
-    Buf extra;                 /* our fields for JSONL records */
-    Buf path;                  /* repo-relative path of the entry */
-    Buf line;                  /* JSONL line being assembled */
-    int stopped;               /* a stop signal was seen at a safe point: unwind, no more records */
+    const IngestOpts *o;     /* options */
+    Out *out;                /* records go here */
+    IngestStats st;          /* counters */
+    Progress prog;           /* stderr progress */
+    Buf lvl[MAX_LEVELS + 1]; /* entry buffer per level */
+    Writer w;                /* scratch buffers when writing without the thread */
+    Pipe *pipe;              /* the writer thread, or NULL */
+    Buf extra;               /* our fields for JSONL records */
+    Buf path;                /* repo-relative path of the entry */
+    Buf line;                /* JSONL line being assembled */
+    int stopped;             /* a stop signal was seen at a safe point: unwind, no more records */
     /* per command-line input */
-    const char *input;         /* its name for messages */
+    const char *input;                      /* its name for messages */
     struct archive *levels[MAX_LEVELS + 1]; /* open archives, outermost first */
-    int nlevels;               /* how many are open */
-    uint64_t exp_done;         /* expanded bytes of levels already closed */
-    uint64_t exp_data;         /* entry data bytes read from levels without a filter */
-    int capped;                /* the expansion cap fired: unwind */
-    int bad;                   /* something in this input was bad */
-    int warnings;              /* libarchive warnings shown for this input */
-    unsigned tick;             /* progress throttle */
+    int nlevels;                            /* how many are open */
+    uint64_t exp_done;                      /* expanded bytes of levels already closed */
+    uint64_t exp_data;                      /* entry data bytes read from levels without a filter */
+    int capped;                             /* the expansion cap fired: unwind */
+    int bad;                                /* something in this input was bad */
+    int warnings;                           /* libarchive warnings shown for this input */
+    unsigned tick;                          /* progress throttle */
 };
 
 /* --- walk.c --- */
@@ -110,8 +110,8 @@ void walk_writer_drain(Ingest *g);
 void walk_writer_stop(Ingest *g);
 /* Hand one file to the writer (or write it now without a writer thread). When the content is
 ** the whole of buffer own (may be NULL), the buffer is swapped into the job, not copied. */
-void walk_emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n,
-                    const char *path, size_t path_n, const char *data, size_t n, Buf *own);
+void walk_emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n, const char *path,
+                    size_t path_n, const char *data, size_t n, Buf *own);
 
 /* --- walk_archive.c --- */
 

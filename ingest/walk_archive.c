@@ -24,8 +24,8 @@
 ** Work out repo_name and the repo-relative path of entry `name` at scope sc, into g->path.
 ** Sets *repo and *repo_n.
 */
-static void entry_naming(Ingest *g, const Scope *sc, const char *name, size_t n,
-                         const char **repo, size_t *repo_n)
+static void entry_naming(Ingest *g, const Scope *sc, const char *name, size_t n, const char **repo,
+                         size_t *repo_n)
 {
     size_t comp, nl;
     *repo = sc->repo;
@@ -53,7 +53,8 @@ int walk_cap_check(Ingest *g, const char *entry)
     if (!g->nlevels) return 0;
     uint64_t exp = g->exp_done + g->exp_data;
     for (int i = 0; i < g->nlevels; i++)
-        if (archive_filter_count(g->levels[i]) > 1) exp += (uint64_t)archive_filter_bytes(g->levels[i], 0);
+        if (archive_filter_count(g->levels[i]) > 1)
+            exp += (uint64_t)archive_filter_bytes(g->levels[i], 0);
     uint64_t comp = (uint64_t)archive_filter_bytes(g->levels[0], -1);
     uint64_t base = comp < (1u << 20) ? (1u << 20) : comp;
     if (exp <= g->o->max_expanded && (double)exp <= g->o->max_ratio * (double)base) return 0;
@@ -61,12 +62,14 @@ int walk_cap_check(Ingest *g, const char *entry)
     g->bad = 1;
     g->st.capped_inputs++;
     if (exp > g->o->max_expanded)
-        error("%s: %s: expansion exceeds --max-expanded-size (%llu bytes expanded); rest of the input skipped",
-              g->input, entry ? entry : "(header)", (unsigned long long)exp);
+        error(
+            "%s: %s: expansion exceeds --max-expanded-size (%llu bytes expanded); rest of the input skipped",
+            g->input, entry ? entry : "(header)", (unsigned long long)exp);
     else
-        error("%s: %s: expansion exceeds %gx (%llu bytes expanded from %llu); rest of the input skipped",
-              g->input, entry ? entry : "(header)", g->o->max_ratio, (unsigned long long)exp,
-              (unsigned long long)comp);
+        error(
+            "%s: %s: expansion exceeds %gx (%llu bytes expanded from %llu); rest of the input skipped",
+            g->input, entry ? entry : "(header)", g->o->max_ratio, (unsigned long long)exp,
+            (unsigned long long)comp);
     return 1;
 }
 
@@ -127,7 +130,8 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
     int64_t want = archive_entry_size_is_set(e) ? archive_entry_size(e) : -1;
     int first = 1;
     buf_reset(b);
-    if (want > 0 && (uint64_t)want <= g->o->max_file) buf_grow(b, (size_t)want); /* one allocation */
+    if (want > 0 && (uint64_t)want <= g->o->max_file)
+        buf_grow(b, (size_t)want); /* one allocation */
     *sniff = 0;
     *data = NULL;
     *n = 0;
@@ -141,10 +145,10 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
             *reason = SKIP_READ_ERROR;
             return r == ARCHIVE_FATAL ? RD_FATAL : RD_SKIP;
         }
-        if (sz == 0) continue;             /* libarchive may hand a NULL, empty block */
+        if (sz == 0) continue; /* libarchive may hand a NULL, empty block */
         if (archive_filter_count(a) <= 1) g->exp_data += sz;
         if (walk_cap_check(g, entry)) return RD_FATAL;
-        if (off != pos) {                  /* a sparse hole: zeros, so binary */
+        if (off != pos) { /* a sparse hole: zeros, so binary */
             *reason = SKIP_BINARY;
             return drain_entry(g, a, entry);
         }
@@ -158,7 +162,7 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
                 return drain_entry(g, a, entry);
             }
             if (want >= 0 && (uint64_t)want == sz && sz <= g->o->max_file) {
-                *data = blk;           /* the whole entry in one block: no copy */
+                *data = blk; /* the whole entry in one block: no copy */
                 *n = sz;
                 return RD_OK;
             }
@@ -180,10 +184,10 @@ static int read_entry(Ingest *g, struct archive *a, const Scope *sc, struct arch
 
 /* A nested archive's source: the outer entry's data, pulled block by block. */
 typedef struct {
-    Ingest *g;                 /* engine */
-    struct archive *outer;     /* the archive whose current entry holds this one */
-    const char *entry;         /* the outer entry's name */
-    int err;                   /* the outer archive failed */
+    Ingest *g;             /* engine */
+    struct archive *outer; /* the archive whose current entry holds this one */
+    const char *entry;     /* the outer entry's name */
+    int err;               /* the outer archive failed */
 } Nest;
 
 /*
@@ -232,7 +236,7 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
                    size_t name_n, const char *repo, size_t repo_n, const char *mem, size_t mem_n)
 {
     Scope in = *sc;
-    Buf src = {0}, pre = {0};
+    Buf src = { 0 }, pre = { 0 };
     Nest ns = { g, outer, name, 0 };
     int rc = RD_OK;
     in.depth = sc->depth + 1;
@@ -244,8 +248,8 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
     in.is_deb = ingest_name_kind(name) == NAME_DEB;
     in.wrapper = 1;
     if (sc->is_deb && name_n >= 9 && !memcmp(name, "data.tar", 8)) {
-        in.wrapper = 0;            /* a .deb's payload: paths start at its root */
-    } else if (in.is_deb) {        /* a package inside a dump: it is the repository */
+        in.wrapper = 0;     /* a .deb's payload: paths start at its root */
+    } else if (in.is_deb) { /* a package inside a dump: it is the repository */
         const char *slash = memrchr(name, '/', name_n);
         const char *base = slash ? slash + 1 : name;
         buf_add(&pre, base, name_n - (size_t)(base - name));
@@ -290,14 +294,14 @@ static int descend(Ingest *g, struct archive *outer, const Scope *sc, const char
 */
 static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struct archive_entry *e)
 {
-    const char *raw = archive_entry_pathname(e);    /* the bytes as stored: no conversion */
+    const char *raw = archive_entry_pathname(e); /* the bytes as stored: no conversion */
     if (!raw) raw = archive_entry_pathname_utf8(e);
     if (!raw) raw = "";
     mode_t type = archive_entry_filetype(e);
     if (type == AE_IFDIR) return RD_OK;
     g->st.seen++;
     walk_tick(g);
-    Buf fixed = {0};
+    Buf fixed = { 0 };
     size_t n = strlen(raw);
     if (utf8_valid_prefix((const unsigned char *)raw, n) != n) {
         utf8_repair((const unsigned char *)raw, n, &fixed);
@@ -305,7 +309,7 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
         n = fixed.len;
     }
     const char *name = ingest_clean_path(raw, &n);
-    char *ename = xstrndup(name, n);        /* for messages */
+    char *ename = xstrndup(name, n); /* for messages */
     int rc = RD_OK;
     const char *repo;
     size_t repo_n;
@@ -326,11 +330,11 @@ static int archive_entry_do(Ingest *g, struct archive *a, const Scope *sc, struc
     if (kind == NAME_ARCHIVE || kind == NAME_DEB) {
         if (sc->depth >= g->o->max_depth) {
             walk_skip(g, SKIP_DEPTH);
-            warn("%.*s: %s: archive nested deeper than --max-depth=%d, skipped",
-                 (int)sc->source_n, sc->source, ename, g->o->max_depth);
+            warn("%.*s: %s: archive nested deeper than --max-depth=%d, skipped", (int)sc->source_n,
+                 sc->source, ename, g->o->max_depth);
             goto done;
         }
-        g->st.seen--;                      /* an archive is not a file: its entries are */
+        g->st.seen--; /* an archive is not a file: its entries are */
         rc = descend(g, a, sc, name, n, repo, repo_n, NULL, 0);
         goto done;
     }
@@ -376,25 +380,28 @@ int walk_archive_level(Ingest *g, struct archive *a, const Scope *sc)
         int r = archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF) return 0;
         if (walk_cap_check(g, last[0] ? last : NULL)) return -1;
-        if (r == ARCHIVE_WARN) {           /* log and go on; at most MAX_WARNINGS per input */
+        if (r == ARCHIVE_WARN) { /* log and go on; at most MAX_WARNINGS per input */
             if (++g->warnings <= MAX_WARNINGS)
                 warn("%.*s: %s: %s%s", (int)sc->source_n, sc->source,
                      archive_entry_pathname(e) ? archive_entry_pathname(e) : "?",
                      archive_error_string(a),
-                     g->warnings == MAX_WARNINGS ? " (further warnings for this input not shown)" : "");
+                     g->warnings == MAX_WARNINGS ? " (further warnings for this input not shown)"
+                                                 : "");
         } else if (r != ARCHIVE_OK) {
             if (g->capped) return -1;
             if (last[0])
                 error("%.*s: after '%s': %s", (int)sc->source_n, sc->source, last,
                       archive_error_string(a));
             else
-                error("%.*s: first entry: %s", (int)sc->source_n, sc->source, archive_error_string(a));
+                error("%.*s: first entry: %s", (int)sc->source_n, sc->source,
+                      archive_error_string(a));
             g->bad = 1;
             return -1;
         }
         const char *nm = archive_entry_pathname(e);
-        if (walk_stopping(g))              /* a safe point: between entries */
-            return walk_stop(g, "%.*s: at entry '%s'", (int)sc->source_n, sc->source, nm ? nm : "?");
+        if (walk_stopping(g)) /* a safe point: between entries */
+            return walk_stop(g, "%.*s: at entry '%s'", (int)sc->source_n, sc->source,
+                             nm ? nm : "?");
         snprintf(last, sizeof last, "%s", nm ? nm : "?");
         if (archive_entry_do(g, a, sc, e) == RD_FATAL) return -1;
     }

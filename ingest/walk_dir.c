@@ -34,11 +34,13 @@ int walk_dir(Ingest *g, const char *dir)
         g->bad = 1;
         return error("%s: cannot walk: %s", dir, strerror(errno));
     }
-    Buf repo = {0};
+    Buf repo = { 0 };
     char cwd[PATH_MAX];
-    if (!strcmp(dir, ".") || !strcmp(dir, "./")) walk_base_name(getcwd(cwd, sizeof cwd) ? cwd : ".", &repo);
-    else walk_base_name(dir, &repo);
-    Scope sc = {0};
+    if (!strcmp(dir, ".") || !strcmp(dir, "./"))
+        walk_base_name(getcwd(cwd, sizeof cwd) ? cwd : ".", &repo);
+    else
+        walk_base_name(dir, &repo);
+    Scope sc = { 0 };
     sc.repo = repo.buf ? repo.buf : "";
     sc.repo_n = repo.len;
     sc.prefix = "";
@@ -50,24 +52,28 @@ int walk_dir(Ingest *g, const char *dir)
     while ((e = fts_read(f)) != NULL) {
         const char *rel = e->fts_path + root;
         while (*rel == '/') rel++;
-        if (walk_stopping(g)) {            /* a safe point: between entries */
+        if (walk_stopping(g)) { /* a safe point: between entries */
             rc = walk_stop(g, "%s: at '%s'", dir, *rel ? rel : e->fts_name);
             break;
         }
         switch (e->fts_info) {
-        case FTS_D: case FTS_DP: case FTS_DOT:
-            break;
-        case FTS_DNR: case FTS_ERR: case FTS_NS:
+        case FTS_D:
+        case FTS_DP:
+        case FTS_DOT: break;
+        case FTS_DNR:
+        case FTS_ERR:
+        case FTS_NS:
             error("%s: %s", e->fts_path, strerror(e->fts_errno));
             g->bad = 1;
             rc = -1;
             break;
-        case FTS_SL: case FTS_SLNONE:
+        case FTS_SL:
+        case FTS_SLNONE:
             g->st.seen++;
             walk_skip(g, SKIP_SYMLINK);
             break;
         case FTS_F:
-            if (!*rel) rel = e->fts_name;  /* the "directory" was a file */
+            if (!*rel) rel = e->fts_name; /* the "directory" was a file */
             if (walk_file(g, e->fts_path, &sc, rel, 0, (int64_t)e->fts_statp->st_size) < 0) rc = -1;
             break;
         default:

@@ -20,7 +20,7 @@ int walk_sniff_jsonl(const char *p, size_t n, int depth)
 {
     size_t i = 0;
     if (ingest_sniff_archive((const unsigned char *)p, n) == 2) {
-        if (depth > 0) return 0;   /* compressed twice, or a stream libarchive passes through */
+        if (depth > 0) return 0; /* compressed twice, or a stream libarchive passes through */
         struct archive *a = archive_read_new();
         archive_read_support_filter_all(a);
         archive_read_support_format_raw(a);
@@ -40,14 +40,14 @@ int walk_sniff_jsonl(const char *p, size_t n, int depth)
 
 /* A JSONL stream being split into lines. */
 typedef struct {
-    Ingest *g;                 /* engine */
-    const Scope *sc;           /* the dump's scope (its "source") */
-    RecordInput ri;            /* the one record parser: blank-line rule, messages */
-    Buf *ln;                   /* a line that spans blocks, assembled */
-    uint64_t lineno;           /* lines begun before the current one */
-    uint64_t off;              /* bytes of the decompressed stream consumed */
-    uint64_t line_off;         /* where the current line begins */
-    int too_long;              /* the current line passed --max-line: skip to its end */
+    Ingest *g;         /* engine */
+    const Scope *sc;   /* the dump's scope (its "source") */
+    RecordInput ri;    /* the one record parser: blank-line rule, messages */
+    Buf *ln;           /* a line that spans blocks, assembled */
+    uint64_t lineno;   /* lines begun before the current one */
+    uint64_t off;      /* bytes of the decompressed stream consumed */
+    uint64_t line_off; /* where the current line begins */
+    int too_long;      /* the current line passed --max-line: skip to its end */
 } LineSplit;
 
 /*
@@ -59,9 +59,9 @@ static void jsonl_line(LineSplit *ls, const char *line, size_t len)
 {
     Ingest *g = ls->g;
     int k = ri_parse_line(&ls->ri, line, len, ls->lineno, ls->line_off);
-    if (k == 0) return;                    /* blank line */
+    if (k == 0) return; /* blank line */
     g->st.jsonl_lines++;
-    if (k < 0) {                           /* reported by ri_parse_line */
+    if (k < 0) { /* reported by ri_parse_line */
         g->st.bad_lines++;
         g->bad = 1;
         return;
@@ -125,7 +125,7 @@ static void jsonl_piece(LineSplit *ls, const char *p, size_t k, int nl)
         ls->too_long = 1;
         buf_reset(ln);
     } else if (nl && ln->len == 0) {
-        jsonl_next_line(ls, p, k);         /* straight from the block */
+        jsonl_next_line(ls, p, k); /* straight from the block */
     } else {
         buf_add(ln, p, k);
         if (nl) {
@@ -168,7 +168,7 @@ static int jsonl_block(LineSplit *ls, const char *p, size_t sz)
 int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
 {
     struct archive_entry *e;
-    LineSplit ls = { g, sc, {0}, &g->line, 0, 0, 0, 0 };
+    LineSplit ls = { g, sc, { 0 }, &g->line, 0, 0, 0, 0 };
     int rc = 0;
     buf_reset(ls.ln);
     int r = archive_read_next_header(a, &e);
@@ -177,7 +177,7 @@ int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
         g->bad = 1;
         return error("%s: %s", g->input, archive_error_string(a));
     }
-    ri_init(&ls.ri, g->input, 1);          /* cm-ingest always goes on after a bad line */
+    ri_init(&ls.ri, g->input, 1); /* cm-ingest always goes on after a bad line */
     for (;;) {
         const void *blk;
         size_t sz;
@@ -191,13 +191,19 @@ int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
             rc = -1;
             break;
         }
-        if (walk_cap_check(g, "data")) { rc = -1; break; }
-        if (jsonl_block(&ls, blk, sz) < 0) { rc = -1; break; }
+        if (walk_cap_check(g, "data")) {
+            rc = -1;
+            break;
+        }
+        if (jsonl_block(&ls, blk, sz) < 0) {
+            rc = -1;
+            break;
+        }
     }
-    if (ls.ln->len && !ls.too_long && rc == 0)      /* a last line without '\n' */
+    if (ls.ln->len && !ls.too_long && rc == 0) /* a last line without '\n' */
         jsonl_next_line(&ls, ls.ln->buf, ls.ln->len);
     ri_close(&ls.ri);
     buf_reset(ls.ln);
-    if (ls.ln->cap > (8u << 20)) buf_free(ls.ln);   /* give back a huge line's memory */
+    if (ls.ln->cap > (8u << 20)) buf_free(ls.ln); /* give back a huge line's memory */
     return rc;
 }

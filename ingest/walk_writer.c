@@ -20,31 +20,31 @@
 #include <string.h>
 #include <strings.h>
 
-#define PIPE_JOBS 32           /* files in flight between the reader and the writer thread */
-#define PIPE_BATCH 16          /* the writer wakes for this many jobs (fewer context switches) */
-#define PIPE_KEEP (64 * 1024)  /* a slot keeps at most this much buffer after a job */
+#define PIPE_JOBS 32          /* files in flight between the reader and the writer thread */
+#define PIPE_BATCH 16         /* the writer wakes for this many jobs (fewer context switches) */
+#define PIPE_KEEP (64 * 1024) /* a slot keeps at most this much buffer after a job */
 
 /* One file on its way to the writer thread. */
 typedef struct {
-    Buf data;                  /* a copy of the content */
-    Buf names;                 /* repo_name, path and source, back to back */
+    Buf data;                     /* a copy of the content */
+    Buf names;                    /* repo_name, path and source, back to back */
     size_t repo_n, path_n, src_n; /* their lengths */
 } Job;
 
 /* The ring between the reading thread and the writer thread. */
 struct Pipe {
-    pthread_t th;              /* the writer */
-    pthread_mutex_t mu;        /* guards head, tail, stop */
-    pthread_cond_t cv_get;     /* a job was queued, or stop */
-    pthread_cond_t cv_put;     /* a job was written */
-    Job job[PIPE_JOBS];        /* slots; job[i % PIPE_JOBS] for i in [tail, head) are queued */
-    unsigned head, tail;       /* jobs queued / written so far */
-    int stop;                  /* no more jobs */
-    int w_waits, r_waits;      /* the writer / the reader sleeps on its condition */
-    int flush;                 /* the reader waits for the ring to empty */
-    size_t bytes;              /* content bytes queued */
-    size_t limit;              /* at most this many (unless the ring is empty) */
-    Writer w;                  /* the writer thread's scratch buffers */
+    pthread_t th;          /* the writer */
+    pthread_mutex_t mu;    /* guards head, tail, stop */
+    pthread_cond_t cv_get; /* a job was queued, or stop */
+    pthread_cond_t cv_put; /* a job was written */
+    Job job[PIPE_JOBS];    /* slots; job[i % PIPE_JOBS] for i in [tail, head) are queued */
+    unsigned head, tail;   /* jobs queued / written so far */
+    int stop;              /* no more jobs */
+    int w_waits, r_waits;  /* the writer / the reader sleeps on its condition */
+    int flush;             /* the reader waits for the ring to empty */
+    size_t bytes;          /* content bytes queued */
+    size_t limit;          /* at most this many (unless the ring is empty) */
+    Writer w;              /* the writer thread's scratch buffers */
 };
 
 /*
@@ -84,7 +84,7 @@ static void write_file(Ingest *g, Writer *w, const char *repo, size_t repo_n, co
         g->st.utf8_repaired++;
     }
     if (path_n > 6 && !strncasecmp(path + path_n - 6, ".ipynb", 6)) {
-        Buf py = {0};
+        Buf py = { 0 };
         char why[200];
         int cells = notebook_to_py(data, n, &py, why, sizeof why);
         if (cells <= 0) {
@@ -102,7 +102,8 @@ static void write_file(Ingest *g, Writer *w, const char *repo, size_t repo_n, co
         g->st.notebooks++;
     }
     build_extra(g, w, src, src_n, notebook);
-    record_write_parts(g->out, repo, repo_n, path, path_n, data, n, NULL, w->extra.buf, w->extra.len);
+    record_write_parts(g->out, repo, repo_n, path, path_n, data, n, NULL, w->extra.buf,
+                       w->extra.len);
     g->st.emitted++;
     g->st.content_out += n;
 }
@@ -114,7 +115,7 @@ static void *pipe_main(void *arg)
 {
     Ingest *g = arg;
     Pipe *p = g->pipe;
-    int run = 0;                       /* working through a batch: go on until empty */
+    int run = 0; /* working through a batch: go on until empty */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         unsigned q = p->head - p->tail;
@@ -122,8 +123,9 @@ static void *pipe_main(void *arg)
             run = 0;
             if (p->stop) break;
         }
-        if (!(q > 0 && (run || p->stop || p->flush || p->r_waits || q >= PIPE_BATCH ||
-                        p->bytes >= p->limit / 2))) {
+        if (!(q > 0 &&
+              (run || p->stop || p->flush || p->r_waits || q >= PIPE_BATCH ||
+               p->bytes >= p->limit / 2))) {
             p->w_waits = 1;
             pthread_cond_wait(&p->cv_get, &p->mu);
             p->w_waits = 0;
@@ -134,13 +136,13 @@ static void *pipe_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         const char *nm = j->names.buf;
         size_t n = j->data.len;
-        write_file(g, &p->w, nm, j->repo_n, nm + j->repo_n, j->path_n,
-                   nm + j->repo_n + j->path_n, j->src_n, j->data.buf ? j->data.buf : "", n);
+        write_file(g, &p->w, nm, j->repo_n, nm + j->repo_n, j->path_n, nm + j->repo_n + j->path_n,
+                   j->src_n, j->data.buf ? j->data.buf : "", n);
         if (j->data.cap > PIPE_KEEP) buf_free(&j->data);
         pthread_mutex_lock(&p->mu);
         p->tail++;
         p->bytes -= n;
-        if (p->r_waits) pthread_cond_signal(&p->cv_put);   /* wake only a sleeper */
+        if (p->r_waits) pthread_cond_signal(&p->cv_put); /* wake only a sleeper */
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -214,8 +216,8 @@ void walk_writer_stop(Ingest *g)
 ** Hand one file to the writer (or write it now without a writer thread). When the content is
 ** the whole of buffer `own` (may be NULL), the buffer is swapped into the job instead of copied.
 */
-void walk_emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n,
-                    const char *path, size_t path_n, const char *data, size_t n, Buf *own)
+void walk_emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n, const char *path,
+                    size_t path_n, const char *data, size_t n, Buf *own)
 {
     Pipe *p = g->pipe;
     g->st.content_in += n;
@@ -230,10 +232,10 @@ void walk_emit_file(Ingest *g, const Scope *sc, const char *repo, size_t repo_n,
         pthread_cond_wait(&p->cv_put, &p->mu);
         p->r_waits = 0;
     }
-    Job *j = &p->job[p->head % PIPE_JOBS];   /* free: the writer is behind tail */
+    Job *j = &p->job[p->head % PIPE_JOBS]; /* free: the writer is behind tail */
     pthread_mutex_unlock(&p->mu);
     if (own && own->buf == data && own->len == n) {
-        Buf t = j->data;               /* the job gets the filled buffer, the caller an old one */
+        Buf t = j->data; /* the job gets the filled buffer, the caller an old one */
         j->data = *own;
         *own = t;
     } else {

@@ -40,10 +40,10 @@ void tmp_unregister(int slot);
 void tmp_remove_all(void);
 
 typedef struct {
-    char *path;   /* the final name */
-    char *tmp;    /* PATH.tmp.PID, or NULL when PATH is written in place */
-    int fd;       /* open for writing, or -1 */
-    int slot;     /* tmp_register's slot */
+    char *path; /* the final name */
+    char *tmp;  /* PATH.tmp.PID, or NULL when PATH is written in place */
+    int fd;     /* open for writing, or -1 */
+    int slot;   /* tmp_register's slot */
 } AtomicFile;
 
 /* Create PATH.tmp.PID (mode 0644) and register it. 0, or -1 after "cannot create 'TMP': why".

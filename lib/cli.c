@@ -15,12 +15,14 @@
 enum { ID_HELP = CLI_ID_RESERVED, ID_VERSION, ID_QUIET, ID_PROGRESS, ID_NO_PROGRESS };
 
 static const CliOpt common_opts[] = {
-    {"quiet", 'q', NULL, NULL, "no summary line on stderr (errors are still printed)", ID_QUIET},
-    {"progress", 0, NULL, NULL, "show progress on stderr even when it is not a terminal", ID_PROGRESS},
-    {"no-progress", 0, NULL, NULL, "never show progress (default: only on a terminal)", ID_NO_PROGRESS},
-    {"help", 'h', NULL, NULL, "print this help and exit", ID_HELP},
-    {"version", 0, NULL, NULL, "print the version and exit", ID_VERSION},
-    {0}
+    { "quiet", 'q', NULL, NULL, "no summary line on stderr (errors are still printed)", ID_QUIET },
+    { "progress", 0, NULL, NULL, "show progress on stderr even when it is not a terminal",
+      ID_PROGRESS },
+    { "no-progress", 0, NULL, NULL, "never show progress (default: only on a terminal)",
+      ID_NO_PROGRESS },
+    { "help", 'h', NULL, NULL, "print this help and exit", ID_HELP },
+    { "version", 0, NULL, NULL, "print the version and exit", ID_VERSION },
+    { 0 }
 };
 
 static size_t opts_count(const CliOpt *o)
@@ -49,13 +51,13 @@ void cli_init(Cli *c, const CliSpec *spec, int argc, char **argv)
     c->lopts = xcalloc(n + m + 1, sizeof *c->lopts);
     c->sopts = xcalloc(2 * (n + m) + 3, 1);
     char *s = c->sopts;
-    *s++ = ':';                           /* ':' first: a missing argument returns ':' */
+    *s++ = ':'; /* ':' first: a missing argument returns ':' */
     size_t k = 0;
     for (int pass = 0; pass < 2; pass++) {
         const CliOpt *t = pass ? common_opts : spec->opts;
         for (; t && t->name; t++) {
-            c->lopts[k++] = (struct option){t->name, t->arg ? required_argument : no_argument,
-                                            NULL, t->id};
+            c->lopts[k++] = (struct option){ t->name, t->arg ? required_argument : no_argument,
+                                             NULL, t->id };
             /* a common short option the verb took for itself stays long-only */
             if (t->short_name && !(pass && short_taken(spec->opts, t->short_name))) {
                 *s++ = t->short_name;
@@ -63,7 +65,7 @@ void cli_init(Cli *c, const CliSpec *spec, int argc, char **argv)
             }
         }
     }
-    optind = 0;    /* glibc: start afresh (a verb's parse after the program's) */
+    optind = 0; /* glibc: start afresh (a verb's parse after the program's) */
     opterr = 0;
 }
 
@@ -158,27 +160,17 @@ int cli_next(Cli *c)
         }
         return CLI_STOP;
     }
-    if (k < 256 && k != idx) {             /* a short option: map it to its row's id */
+    if (k < 256 && k != idx) { /* a short option: map it to its row's id */
         const CliOpt *t = find_short(c->spec, k);
         if (t) k = t->id;
     }
     c->opt = find_id(c->spec, k);
     switch (k) {
-    case ID_HELP:
-        c->status = cli_help(c->spec);
-        return CLI_STOP;
-    case ID_VERSION:
-        c->status = cli_version(c->spec);
-        return CLI_STOP;
-    case ID_QUIET:
-        c->quiet = 1;
-        return cli_next(c);
-    case ID_PROGRESS:
-        c->progress = 1;
-        return cli_next(c);
-    case ID_NO_PROGRESS:
-        c->progress = 0;
-        return cli_next(c);
+    case ID_HELP: c->status = cli_help(c->spec); return CLI_STOP;
+    case ID_VERSION: c->status = cli_version(c->spec); return CLI_STOP;
+    case ID_QUIET: c->quiet = 1; return cli_next(c);
+    case ID_PROGRESS: c->progress = 1; return cli_next(c);
+    case ID_NO_PROGRESS: c->progress = 0; return cli_next(c);
     }
     return k;
 }
@@ -244,7 +236,7 @@ int cli_choice(Cli *c, const char *const *words, int *out)
             return 0;
         }
     }
-    Buf b = {0};
+    Buf b = { 0 };
     buf_adds(&b, "one of ");
     for (int i = 0; words[i]; i++) buf_addf(&b, "%s%s", i ? ", " : "", words[i]);
     int rc = cli_bad_value(c, b.buf);
@@ -279,11 +271,15 @@ static void print_opt(const CliOpt *t, int width, const CliSpec *s)
     if (t->id >= CLI_ID_RESERVED && t->short_name && short_taken(s->opts, t->short_name))
         n = snprintf(left, sizeof left, "      --%s", t->name);
     fputs(left, stdout);
-    if (n + 2 > width) printf("\n%*s", width, "");
-    else printf("%*s", width - n, "");
+    if (n + 2 > width)
+        printf("\n%*s", width, "");
+    else
+        printf("%*s", width - n, "");
     for (const char *h = t->help ? t->help : ""; *h; h++) {
-        if (*h == '\n') printf("\n%*s", width, "");
-        else putchar(*h);
+        if (*h == '\n')
+            printf("\n%*s", width, "");
+        else
+            putchar(*h);
     }
     if (t->def) printf(" (default: %s)", t->def);
     putchar('\n');
@@ -325,7 +321,8 @@ static int dispatch_help(const char *prog, const char *about, const CliVerb *ver
                          const char *default_verb)
 {
     printf("usage: %s VERB [options] ...\n", prog);
-    if (default_verb) printf("       %s [options] ...   (the same as '%s %s')\n", prog, prog, default_verb);
+    if (default_verb)
+        printf("       %s [options] ...   (the same as '%s %s')\n", prog, prog, default_verb);
     if (about) printf("\n%s\n", about);
     printf("\nVerbs:\n");
     for (const CliVerb *v = verbs; v->name; v++) printf("  %-10s %s\n", v->name, v->summary);
@@ -341,7 +338,7 @@ int cli_dispatch(const char *prog, const char *about, const CliVerb *verbs,
     if (a && (!strcmp(a, "--help") || !strcmp(a, "-h")))
         return dispatch_help(prog, about, verbs, default_verb);
     if (a && !strcmp(a, "--version")) {
-        CliSpec s = {prog, NULL, NULL, NULL, NULL, NULL, NULL};
+        CliSpec s = { prog, NULL, NULL, NULL, NULL, NULL, NULL };
         return cli_version(&s);
     }
     if (!a || a[0] == '-') {

@@ -41,27 +41,27 @@
 #define CM_VERSION "0.2.0"
 
 typedef struct {
-    const char *name;    /* long name without "--"; NULL ends the table */
-    char short_name;     /* 'o', or 0 for none */
-    const char *arg;     /* NULL: a flag; else the argument's placeholder in --help ("N", "FILE") */
-    const char *def;     /* the default as --help shows it, or NULL */
-    const char *help;    /* one line; "\n" continues it on an indented line */
-    int id;              /* what cli_next returns for it: >= 1 and < CLI_ID_RESERVED */
+    const char *name; /* long name without "--"; NULL ends the table */
+    char short_name;  /* 'o', or 0 for none */
+    const char *arg;  /* NULL: a flag; else the argument's placeholder in --help ("N", "FILE") */
+    const char *def;  /* the default as --help shows it, or NULL */
+    const char *help; /* one line; "\n" continues it on an indented line */
+    int id;           /* what cli_next returns for it: >= 1 and < CLI_ID_RESERVED */
 } CliOpt;
 
 typedef struct {
-    const char *prog;       /* "cm-shards" */
-    const char *verb;       /* "pack", or NULL for a program without verbs */
-    const char *synopsis;   /* "[options] -o DIR [STREAM|-]" */
-    const char *about;      /* what the verb does, before the options (may hold newlines) */
-    const char *notes;      /* after the options: memory bound, examples; or NULL */
-    const CliOpt *opts;     /* the verb's own options */
+    const char *prog;     /* "cm-shards" */
+    const char *verb;     /* "pack", or NULL for a program without verbs */
+    const char *synopsis; /* "[options] -o DIR [STREAM|-]" */
+    const char *about;    /* what the verb does, before the options (may hold newlines) */
+    const char *notes;    /* after the options: memory bound, examples; or NULL */
+    const CliOpt *opts;   /* the verb's own options */
     const char *(*version_extra)(void); /* more for --version (library versions), or NULL */
 } CliSpec;
 
 enum {
-    CLI_STOP = -1,          /* stop: return c.status (--help/--version done, or usage error) */
-    CLI_DONE = 0,           /* the options have ended: operands are argv[c.optind..argc) */
+    CLI_STOP = -1,           /* stop: return c.status (--help/--version done, or usage error) */
+    CLI_DONE = 0,            /* the options have ended: operands are argv[c.optind..argc) */
     CLI_ID_RESERVED = 0x7000 /* ids from here on are the common options' */
 };
 
@@ -69,13 +69,13 @@ typedef struct {
     const CliSpec *spec;
     int argc;
     char **argv;
-    const CliOpt *opt;      /* the option cli_next returned last */
-    const char *arg;        /* its argument, or NULL */
-    int quiet;              /* -q/--quiet was given */
-    int progress;           /* -1: when stderr is a terminal (default), 0: --no-progress, 1: --progress */
-    int optind;             /* after CLI_DONE: index of the first operand */
-    int status;             /* after CLI_STOP: the exit status */
-    struct option *lopts;   /* built from spec->opts and the common options */
+    const CliOpt *opt; /* the option cli_next returned last */
+    const char *arg;   /* its argument, or NULL */
+    int quiet;         /* -q/--quiet was given */
+    int progress; /* -1: when stderr is a terminal (default), 0: --no-progress, 1: --progress */
+    int optind;   /* after CLI_DONE: index of the first operand */
+    int status;   /* after CLI_STOP: the exit status */
+    struct option *lopts; /* built from spec->opts and the common options */
     char *sopts;
 } Cli;
 
@@ -88,13 +88,14 @@ void cli_free(Cli *c);
 ** (the short usage alone). */
 int cli_usage_error(const Cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The same for a CliSpec without a parser at hand. */
-int cli_spec_usage_error(const CliSpec *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_spec_usage_error(const CliSpec *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The current option's argument as a value, range-checked. 0, or CM_EUSAGE after the message
 ** "PROG VERB: --NAME: 'ARG' is not ...". */
 int cli_long(Cli *c, long lo, long hi, long *out);
 int cli_int(Cli *c, int lo, int hi, int *out);
-int cli_size(Cli *c, uint64_t lo, uint64_t hi, uint64_t *out);   /* 64k, 10M, 2G too */
+int cli_size(Cli *c, uint64_t lo, uint64_t hi, uint64_t *out); /* 64k, 10M, 2G too */
 int cli_double(Cli *c, double lo, double hi, double *out);
 /* One of a NULL-terminated list of words; *out is its index. */
 int cli_choice(Cli *c, const char *const *words, int *out);
@@ -109,9 +110,9 @@ int cli_version(const CliSpec *s);
 
 /* Programs with verbs (cm-shards pack|verify|..., cm-tokenize train|encode|decode, cm-train). */
 typedef struct {
-    const char *name;                      /* "pack"; NULL ends the table */
-    const char *summary;                   /* one line for the program's --help */
-    int (*run)(int argc, char **argv);     /* gets argv[0] = the verb */
+    const char *name;                  /* "pack"; NULL ends the table */
+    const char *summary;               /* one line for the program's --help */
+    int (*run)(int argc, char **argv); /* gets argv[0] = the verb */
 } CliVerb;
 
 /* Run the verb named by argv[1]. `prog --help` lists the verbs, `prog --version` prints the

@@ -30,7 +30,7 @@ void hash_hex(uint64_t h, char out[17])
 }
 
 struct Hash64State {
-    XXH3_state_t *st;    /* libxxhash state */
+    XXH3_state_t *st; /* libxxhash state */
 };
 
 Hash64State *hash64_new(void)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-uint64_t hash64(const void *p, size_t n);                 /* XXH3_64bits */
+uint64_t hash64(const void *p, size_t n);                     /* XXH3_64bits */
 uint64_t hash64_seed(const void *p, size_t n, uint64_t seed); /* XXH3_64bits_withSeed */
 /* 16 lowercase hex digits of h into out[17]. */
 void hash_hex(uint64_t h, char out[17]);

@@ -229,7 +229,7 @@ int read_whole_file(const char *path, int missing_ok, char **data, size_t *n)
         error("cannot open '%s': %s", path, strerror(errno));
         return CM_EIO;
     }
-    Buf b = {0};
+    Buf b = { 0 };
     char tmp[1 << 16];
     ssize_t r;
     while ((r = read(fd, tmp, sizeof tmp)) != 0) {

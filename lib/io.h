@@ -18,12 +18,12 @@
 #include "util.h"
 
 typedef struct {
-    int fd;              /* destination */
-    const char *name;    /* for messages: "stdout" or the file name */
-    char *buf;           /* pending bytes */
-    size_t len;          /* bytes pending */
-    size_t cap;          /* buffer size */
-    uint64_t written;    /* bytes handed to the kernel so far */
+    int fd;           /* destination */
+    const char *name; /* for messages: "stdout" or the file name */
+    char *buf;        /* pending bytes */
+    size_t len;       /* bytes pending */
+    size_t cap;       /* buffer size */
+    uint64_t written; /* bytes handed to the kernel so far */
 } Out;
 
 void out_init(Out *o, int fd, const char *name, size_t cap);
@@ -38,18 +38,18 @@ void out_done(Out *o);
 void out_on_fatal(void (*fn)(void));
 
 typedef struct {
-    int fd;              /* source */
-    const char *name;    /* for messages: "stdin" or the file name */
-    char *buf;           /* buffered bytes */
-    size_t start, end;   /* unread bytes are buf[start..end) */
-    size_t cap;          /* allocated size */
-    size_t max_line;     /* longest accepted line, without its '\n' */
-    uint64_t lineno;     /* number of the line last returned (1-based) */
-    uint64_t offset;     /* byte offset of the line last returned */
-    uint64_t consumed;   /* bytes returned so far (offset of the next line) */
-    int eof;             /* read() returned 0 */
-    int err;             /* errno of a failed read, or 0 */
-    int quiet;           /* 1: lr_next prints nothing, its caller reports the fault (0 by lr_init) */
+    int fd;            /* source */
+    const char *name;  /* for messages: "stdin" or the file name */
+    char *buf;         /* buffered bytes */
+    size_t start, end; /* unread bytes are buf[start..end) */
+    size_t cap;        /* allocated size */
+    size_t max_line;   /* longest accepted line, without its '\n' */
+    uint64_t lineno;   /* number of the line last returned (1-based) */
+    uint64_t offset;   /* byte offset of the line last returned */
+    uint64_t consumed; /* bytes returned so far (offset of the next line) */
+    int eof;           /* read() returned 0 */
+    int err;           /* errno of a failed read, or 0 */
+    int quiet;         /* 1: lr_next prints nothing, its caller reports the fault (0 by lr_init) */
 } LineReader;
 
 void lr_init(LineReader *r, int fd, const char *name, size_t max_line);
@@ -62,9 +62,9 @@ void lr_free(LineReader *r);
 
 /* Progress on stderr, shown only when stderr is a terminal (or forced). */
 typedef struct {
-    int on;              /* 1 show, 0 hide */
-    double t0, last;     /* start time, last print */
-    int shown;           /* something was printed (needs a final newline) */
+    int on;          /* 1 show, 0 hide */
+    double t0, last; /* start time, last print */
+    int shown;       /* something was printed (needs a final newline) */
 } Progress;
 
 /* mode: -1 decide by isatty(2), 0 off, 1 on */

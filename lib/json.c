@@ -13,10 +13,10 @@
 #define MAX_DEPTH 64
 
 typedef struct {
-    const char *s;       /* text */
-    size_t n;            /* its length */
-    size_t i;            /* cursor */
-    JsonObj *o;          /* where errors go */
+    const char *s; /* text */
+    size_t n;      /* its length */
+    size_t i;      /* cursor */
+    JsonObj *o;    /* where errors go */
 } P;
 
 static int fail(P *p, const char *msg)
@@ -213,23 +213,28 @@ static int parse_value(P *p, int depth, int *type)
         *type = JSON_STRING;
         return parse_string(p, &r, &rl, &e);
     }
-    case '{':
-        *type = JSON_OBJECT;
-        return parse_container(p, depth, '}');
-    case '[':
-        *type = JSON_ARRAY;
-        return parse_container(p, depth, ']');
+    case '{': *type = JSON_OBJECT; return parse_container(p, depth, '}');
+    case '[': *type = JSON_ARRAY; return parse_container(p, depth, ']');
     case 't':
         *type = JSON_TRUE;
-        if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) { p->i += 4; return 0; }
+        if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "true", 4)) {
+            p->i += 4;
+            return 0;
+        }
         return fail(p, "bad literal");
     case 'f':
         *type = JSON_FALSE;
-        if (p->n - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) { p->i += 5; return 0; }
+        if (p->n - p->i >= 5 && !memcmp(p->s + p->i, "false", 5)) {
+            p->i += 5;
+            return 0;
+        }
         return fail(p, "bad literal");
     case 'n':
         *type = JSON_NULL;
-        if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "null", 4)) { p->i += 4; return 0; }
+        if (p->n - p->i >= 4 && !memcmp(p->s + p->i, "null", 4)) {
+            p->i += 4;
+            return 0;
+        }
         return fail(p, "bad literal");
     default:
         *type = JSON_NUMBER;
@@ -411,7 +416,9 @@ static inline char *put_escape(char *d, unsigned char c)
     case '\b': *d++ = 'b'; break;
     case '\f': *d++ = 'f'; break;
     default:
-        *d++ = 'u'; *d++ = '0'; *d++ = '0';
+        *d++ = 'u';
+        *d++ = '0';
+        *d++ = '0';
         *d++ = hexd[c >> 4];
         *d++ = hexd[c & 15];
     }
@@ -450,8 +457,10 @@ size_t json_escape_into(char *dst, const char *s, size_t n)
     }
     for (; i < n; i++) {
         unsigned char c = u[i];
-        if (c == '"' || c == '\\' || c < 0x20) d = put_escape(d, c);
-        else *d++ = (char)c;
+        if (c == '"' || c == '\\' || c < 0x20)
+            d = put_escape(d, c);
+        else
+            *d++ = (char)c;
     }
     *d++ = '"';
     return (size_t)(d - dst);
@@ -470,7 +479,7 @@ void json_escape_out(Out *o, const char *s, size_t n)
     if (need > o->cap - o->len) {
         out_flush(o);
         if (need > o->cap) {
-            Buf b = {0};
+            Buf b = { 0 };
             json_escape(&b, s, n);
             out_write(o, b.buf, b.len);
             buf_free(&b);

@@ -19,20 +19,20 @@
 enum { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
 
 typedef struct {
-    const char *key;     /* key text between the quotes, still escaped */
-    size_t klen;         /* its length */
-    int type;            /* JSON_* */
-    const char *raw;     /* the value's JSON text; for strings, the text between the quotes */
-    size_t rawlen;       /* its length */
-    int escaped;         /* strings: contains a backslash escape */
+    const char *key; /* key text between the quotes, still escaped */
+    size_t klen;     /* its length */
+    int type;        /* JSON_* */
+    const char *raw; /* the value's JSON text; for strings, the text between the quotes */
+    size_t rawlen;   /* its length */
+    int escaped;     /* strings: contains a backslash escape */
 } JsonField;
 
 typedef struct {
-    JsonField *f;        /* fields in input order */
-    int n;               /* count */
-    int cap;             /* allocated */
-    size_t err_pos;      /* byte offset of the first error in the line */
-    char err[160];       /* what went wrong */
+    JsonField *f;   /* fields in input order */
+    int n;          /* count */
+    int cap;        /* allocated */
+    size_t err_pos; /* byte offset of the first error in the line */
+    char err[160];  /* what went wrong */
 } JsonObj;
 
 /* Parse one JSON object spanning line[0..len) (surrounding white space allowed).
@@ -65,21 +65,22 @@ void json_escape_out(Out *o, const char *s, size_t n);
 ** jw_fmt writes a value formatted by printf (numbers in the precision a format wants).
 */
 typedef struct {
-    Buf *b;              /* destination */
-    int depth;           /* open objects/arrays */
-    uint64_t first;      /* bit d: nothing written yet at depth d */
-    uint64_t arrays;     /* bit d: depth d is an array */
+    Buf *b;          /* destination */
+    int depth;       /* open objects/arrays */
+    uint64_t first;  /* bit d: nothing written yet at depth d */
+    uint64_t arrays; /* bit d: depth d is an array */
 } JsonWriter;
 
-void jw_begin(JsonWriter *w, Buf *b);              /* "{" */
-void jw_object(JsonWriter *w, const char *key);    /* "key":{ (key NULL inside an array) */
-void jw_array(JsonWriter *w, const char *key);     /* "key":[ */
-void jw_close(JsonWriter *w);                      /* } or ] of the innermost open one */
+void jw_begin(JsonWriter *w, Buf *b);           /* "{" */
+void jw_object(JsonWriter *w, const char *key); /* "key":{ (key NULL inside an array) */
+void jw_array(JsonWriter *w, const char *key);  /* "key":[ */
+void jw_close(JsonWriter *w);                   /* } or ] of the innermost open one */
 void jw_str(JsonWriter *w, const char *key, const char *s, size_t n);
-void jw_cstr(JsonWriter *w, const char *key, const char *s);   /* NULL writes null */
+void jw_cstr(JsonWriter *w, const char *key, const char *s); /* NULL writes null */
 void jw_u64(JsonWriter *w, const char *key, uint64_t v);
 void jw_i64(JsonWriter *w, const char *key, int64_t v);
 void jw_bool(JsonWriter *w, const char *key, int v);
-void jw_fmt(JsonWriter *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void jw_fmt(JsonWriter *w, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -138,10 +138,10 @@ static void write_head(Out *o, const char *repo, size_t repo_n, const char *path
     if (!path) path = "", path_n = 0;
     if (!content) content = "", content_n = 0;
     size_t need = JSON_ESCAPE_MAX(repo_n) + JSON_ESCAPE_MAX(path_n) + JSON_ESCAPE_MAX(lic_n) +
-                  JSON_ESCAPE_MAX(content_n) + extra_len + 128;
+        JSON_ESCAPE_MAX(content_n) + extra_len + 128;
     if (need > o->cap - o->len) out_flush(o);
-    void (*put)(Out *, const char *, size_t, const char *, size_t) =
-        need > o->cap ? put_field_slow : put_field;
+    void (*put)(Out *, const char *, size_t, const char *, size_t) = need > o->cap ? put_field_slow
+                                                                                   : put_field;
     put(o, "{\"repo_name\":", 13, repo, repo_n);
     put(o, ",\"path\":", 8, path, path_n);
     char num[48];
@@ -177,8 +177,8 @@ static int key_in(const char *json, size_t n, const char *k, size_t kl)
 
 void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_len)
 {
-    write_head(o, r->repo_name.s, r->repo_name.n, r->path.s, r->path.n, r->license.s,
-               r->license.n, r->content.s, r->content.n, extra_json, extra_len);
+    write_head(o, r->repo_name.s, r->repo_name.n, r->path.s, r->path.n, r->license.s, r->license.n,
+               r->content.s, r->content.n, extra_json, extra_len);
     for (int i = 0; i < r->obj.n; i++) {
         const JsonField *f = &r->obj.f[i];
         if (record_is_known_field(f->key, f->klen)) continue;
@@ -278,12 +278,12 @@ int ri_next(RecordInput *ri)
             return 0;
         }
         if (k < 0) {
-            if (ri->lr.err) {              /* read error: lr_next printed it */
+            if (ri->lr.err) { /* read error: lr_next printed it */
                 ri->err = RI_ERR_READ;
                 ri->status = CM_EIO;
                 return -1;
             }
-            ri_bad(ri, RI_ERR_TOO_LONG);   /* too long: lr_next printed it */
+            ri_bad(ri, RI_ERR_TOO_LONG); /* too long: lr_next printed it */
             if (!ri->skip_bad) return ri_stop_here(ri);
             continue;
         }

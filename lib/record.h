@@ -19,20 +19,20 @@
 #define CM_RECORD_VERSION 1
 
 typedef struct {
-    const char *s;       /* bytes (NUL-terminated), or NULL when the field is absent */
-    size_t n;            /* length */
+    const char *s; /* bytes (NUL-terminated), or NULL when the field is absent */
+    size_t n;      /* length */
 } Str;
 
 typedef struct {
-    Str repo_name;       /* repository ("owner/name" or the archive's base name) */
-    Str path;            /* path inside the repository */
-    Str content;         /* the file's text, UTF-8 */
-    Str license;         /* license identifier, or absent */
-    int64_t size;        /* bytes of content as given in the input, -1 if absent */
-    JsonObj obj;         /* all fields of the parsed line (extras are written back raw) */
-    Buf store;           /* decoded strings live here */
-    size_t err_pos;      /* parse error: byte offset in the line */
-    char err[200];       /* parse error: message */
+    Str repo_name;  /* repository ("owner/name" or the archive's base name) */
+    Str path;       /* path inside the repository */
+    Str content;    /* the file's text, UTF-8 */
+    Str license;    /* license identifier, or absent */
+    int64_t size;   /* bytes of content as given in the input, -1 if absent */
+    JsonObj obj;    /* all fields of the parsed line (extras are written back raw) */
+    Buf store;      /* decoded strings live here */
+    size_t err_pos; /* parse error: byte offset in the line */
+    char err[200];  /* parse error: message */
 } Record;
 
 void record_init(Record *r);
@@ -69,23 +69,23 @@ void record_write_parts(Out *o, const char *repo, size_t repo_n, const char *pat
 */
 typedef enum {
     RI_ERR_NONE = 0,
-    RI_ERR_OPEN,        /* the input could not be opened */
-    RI_ERR_READ,        /* read() failed */
-    RI_ERR_TOO_LONG,    /* a line longer than max_line */
-    RI_ERR_PARSE        /* a line that is not a valid record */
+    RI_ERR_OPEN,     /* the input could not be opened */
+    RI_ERR_READ,     /* read() failed */
+    RI_ERR_TOO_LONG, /* a line longer than max_line */
+    RI_ERR_PARSE     /* a line that is not a valid record */
 } RecordErr;
 
 typedef struct {
-    const char *name;   /* input name for messages ("stdin" or the path) */
-    int skip_bad;       /* 1: --on-error skip, 0: fail */
-    Record rec;         /* the record ri_next returned last */
-    LineReader lr;      /* the file's lines (ri_open) */
-    int fd;             /* -1 when lines come from elsewhere (ri_parse_line only) */
-    uint64_t records;   /* records delivered */
-    uint64_t bad;       /* bad lines seen */
-    uint64_t bytes;     /* bytes of lines read, with their '\n' */
-    RecordErr err;      /* kind of the last fault */
-    int status;         /* worst so far: CM_OK, CM_EDATA, CM_EIO */
+    const char *name; /* input name for messages ("stdin" or the path) */
+    int skip_bad;     /* 1: --on-error skip, 0: fail */
+    Record rec;       /* the record ri_next returned last */
+    LineReader lr;    /* the file's lines (ri_open) */
+    int fd;           /* -1 when lines come from elsewhere (ri_parse_line only) */
+    uint64_t records; /* records delivered */
+    uint64_t bad;     /* bad lines seen */
+    uint64_t bytes;   /* bytes of lines read, with their '\n' */
+    RecordErr err;    /* kind of the last fault */
+    int status;       /* worst so far: CM_OK, CM_EDATA, CM_EIO */
 } RecordInput;
 
 /* The one blank-line rule: only spaces, tabs and '\r'. */

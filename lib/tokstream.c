@@ -70,12 +70,14 @@ static void consume(TsReader *r, size_t n)
 static int read_header(TsReader *r, TsHeader *h)
 {
     int rc = need(r, 40);
-    if (rc == 0) return ts_fail(r, "empty input: expected a token stream (from cm-tokenize encode)");
+    if (rc == 0)
+        return ts_fail(r, "empty input: expected a token stream (from cm-tokenize encode)");
     if (rc == -1) return ts_fail(r, "read error: %s", strerror(errno));
     const unsigned char *p = r->buf + r->start;
     if (rc == -2 || memcmp(p, TS_MAGIC, 8))
-        return ts_fail(r, "not a codemill token stream (bad magic; expected output of "
-                          "'cm-tokenize encode')");
+        return ts_fail(r,
+                       "not a codemill token stream (bad magic; expected output of "
+                       "'cm-tokenize encode')");
     h->version = le_get32(p + 8);
     if (h->version != TS_VERSION)
         return ts_fail(r, "token stream version %u is not supported (this build reads %d)",
@@ -86,8 +88,8 @@ static int read_header(TsReader *r, TsHeader *h)
     uint64_t jl = le_get64(p + 32);
     if (h->vocab_size == 0 || h->eot_id >= h->vocab_size)
         return ts_fail(r, "bad header: vocab_size %u, eot_id %u", h->vocab_size, h->eot_id);
-    if (jl > TS_MAX_JSON) return ts_fail(r, "bad header: tokenizer.json of %llu bytes",
-                                         (unsigned long long)jl);
+    if (jl > TS_MAX_JSON)
+        return ts_fail(r, "bad header: tokenizer.json of %llu bytes", (unsigned long long)jl);
     consume(r, 40);
     rc = need(r, (size_t)jl);
     if (rc < 0 || (rc == 0 && jl)) return ts_fail(r, "truncated in the header's tokenizer.json");
@@ -133,8 +135,10 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
     for (;;) {
         int rc = need(r, 16);
         if (rc == 0)
-            return ts_fail(r, "stream cut short: no end frame after %llu documents "
-                              "(did the producer die?)", (unsigned long long)r->stream_docs);
+            return ts_fail(r,
+                           "stream cut short: no end frame after %llu documents "
+                           "(did the producer die?)",
+                           (unsigned long long)r->stream_docs);
         if (rc == -1) return ts_fail(r, "read error: %s", strerror(errno));
         if (rc == -2) return ts_fail(r, "stream cut short inside a frame header");
         const unsigned char *p = r->buf + r->start;
@@ -144,9 +148,11 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
             p = r->buf + r->start;
             uint64_t nd = le_get64(p + 8), nt = le_get64(p + 16);
             if (nd != r->stream_docs || nt != r->stream_tokens)
-                return ts_fail(r, "end frame counts %llu documents / %llu tokens but the stream "
-                                  "held %llu / %llu", (unsigned long long)nd,
-                               (unsigned long long)nt, (unsigned long long)r->stream_docs,
+                return ts_fail(r,
+                               "end frame counts %llu documents / %llu tokens but the stream "
+                               "held %llu / %llu",
+                               (unsigned long long)nd, (unsigned long long)nt,
+                               (unsigned long long)r->stream_docs,
                                (unsigned long long)r->stream_tokens);
             consume(r, 24);
             rc = need(r, 1);
@@ -228,7 +234,7 @@ void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fing
     unsigned char h[40];
     memcpy(h, TS_MAGIC, 8);
     le_put32(h + 8, TS_VERSION);
-    le_put32(h + 12, 0);           /* flags */
+    le_put32(h + 12, 0); /* flags */
     le_put32(h + 16, vocab_size);
     le_put32(h + 20, eot_id);
     le_put64(h + 24, fingerprint);

@@ -29,35 +29,35 @@
 #define TS_MAX_JSON ((uint64_t)1 << 26) /* 64 MiB tokenizer.json (GPT-2's is 1.4 MB) */
 
 typedef struct {
-    uint32_t version;      /* TS_VERSION */
-    uint32_t vocab_size;   /* ids are < vocab_size */
-    uint32_t eot_id;       /* end-of-text id that ends every document */
-    uint64_t fingerprint;  /* XXH3-64 of the tokenizer.json bytes */
-    char *json;            /* the tokenizer.json (NUL-terminated) */
-    size_t json_len;       /* its length */
+    uint32_t version;     /* TS_VERSION */
+    uint32_t vocab_size;  /* ids are < vocab_size */
+    uint32_t eot_id;      /* end-of-text id that ends every document */
+    uint64_t fingerprint; /* XXH3-64 of the tokenizer.json bytes */
+    char *json;           /* the tokenizer.json (NUL-terminated) */
+    size_t json_len;      /* its length */
 } TsHeader;
 
 typedef struct {
-    const char *meta;      /* JSON object: the record without `content` (see FORMATS.md) */
-    uint32_t meta_len;     /* its length */
-    const uint32_t *ids;   /* the ids, eot last */
-    uint32_t n;            /* number of ids */
+    const char *meta;    /* JSON object: the record without `content` (see FORMATS.md) */
+    uint32_t meta_len;   /* its length */
+    const uint32_t *ids; /* the ids, eot last */
+    uint32_t n;          /* number of ids */
 } TsDoc;
 
 typedef struct {
-    int fd;                /* source */
-    const char *name;      /* for messages */
-    unsigned char *buf;    /* read buffer */
-    size_t start, end, cap;/* unread bytes are buf[start..end) */
-    int eof;               /* read() returned 0 */
-    uint64_t offset;       /* stream offset of buf[start] */
-    uint64_t docs;         /* documents returned so far (all streams) */
-    uint64_t stream_docs;  /* documents in the current stream */
-    uint64_t stream_tokens;/* tokens in the current stream */
-    TsHeader hdr;          /* header of the first stream */
-    uint32_t *idbuf;       /* aligned copy of ids when a frame leaves them unaligned */
-    uint32_t idcap;        /* its capacity in ids */
-    char err[256];         /* last error: "NAME: at byte N (document K): what" */
+    int fd;                 /* source */
+    const char *name;       /* for messages */
+    unsigned char *buf;     /* read buffer */
+    size_t start, end, cap; /* unread bytes are buf[start..end) */
+    int eof;                /* read() returned 0 */
+    uint64_t offset;        /* stream offset of buf[start] */
+    uint64_t docs;          /* documents returned so far (all streams) */
+    uint64_t stream_docs;   /* documents in the current stream */
+    uint64_t stream_tokens; /* tokens in the current stream */
+    TsHeader hdr;           /* header of the first stream */
+    uint32_t *idbuf;        /* aligned copy of ids when a frame leaves them unaligned */
+    uint32_t idcap;         /* its capacity in ids */
+    char err[256];          /* last error: "NAME: at byte N (document K): what" */
 } TsReader;
 
 /* Read the header. Returns 0, or -1 with r->err set. */

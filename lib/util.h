@@ -15,17 +15,18 @@
 
 /* Exit statuses of every codemill executable. */
 enum {
-    CM_OK = 0,       /* everything read was processed */
-    CM_EDATA = 1,    /* some input was bad (corrupt archive, malformed line, ...): good data kept */
-    CM_EUSAGE = 2,   /* bad command line */
-    CM_EIO = 3,      /* cannot read or write (missing file, disk full, file too large) */
-    CM_EFORMAT = 4,  /* a file codemill needs (tokenizer, shard, index, checkpoint) is wrong or damaged */
-    CM_EINTERNAL = 5,/* out of memory or a bug */
-    CM_EINTR = 130,  /* stopped by SIGINT/SIGTERM after saving what could be saved */
-    CM_EPIPE = 141   /* the consumer closed our stdout: quiet stop, like SIGPIPE */
+    CM_OK = 0,     /* everything read was processed */
+    CM_EDATA = 1,  /* some input was bad (corrupt archive, malformed line, ...): good data kept */
+    CM_EUSAGE = 2, /* bad command line */
+    CM_EIO = 3,    /* cannot read or write (missing file, disk full, file too large) */
+    CM_EFORMAT =
+        4, /* a file codemill needs (tokenizer, shard, index, checkpoint) is wrong or damaged */
+    CM_EINTERNAL = 5, /* out of memory or a bug */
+    CM_EINTR = 130,   /* stopped by SIGINT/SIGTERM after saving what could be saved */
+    CM_EPIPE = 141    /* the consumer closed our stdout: quiet stop, like SIGPIPE */
 };
 
-extern const char *cm_prog;          /* "cm-ingest", ... set by cm_init() */
+extern const char *cm_prog; /* "cm-ingest", ... set by cm_init() */
 
 /* Call first in main(): sets the program name, ignores SIGPIPE and SIGXFSZ so that write
 ** errors come back as EPIPE / EFBIG and are reported instead of killing the process. */
@@ -50,9 +51,9 @@ char *xstrndup(const char *s, size_t n);
 
 /* A growable byte buffer, always NUL-terminated after len. */
 typedef struct {
-    char *buf;       /* data (NULL until first growth) */
-    size_t len;      /* bytes used */
-    size_t cap;      /* bytes allocated */
+    char *buf;  /* data (NULL until first growth) */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
 } Buf;
 
 void buf_grow(Buf *b, size_t extra);

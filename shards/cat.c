@@ -11,29 +11,41 @@
 #include <string.h>
 #include <sqlite3.h>
 
-#include "atomic.h"        // defines: cm_stopping
-#include "corpus.h"        // defines: corpus_open_status, corpus_read_tokens
-#include "corpus_index.h"  // defines: corpus_select
-#include "io.h"            // defines: Out
-#include "json.h"          // defines: json_escape_out
-#include "shard.h"         // defines: INDEX_NAME, index_error
-#include "tokenize/bpe.h"  // defines: bpe_load_mem, bpe_decode
-#include "util.h"          // defines: error, Buf, exit codes
+#include "atomic.h"       // defines: cm_stopping
+#include "corpus.h"       // defines: corpus_open_status, corpus_read_tokens
+#include "corpus_index.h" // defines: corpus_select
+#include "io.h"           // defines: Out
+#include "json.h"         // defines: json_escape_out
+#include "shard.h"        // defines: INDEX_NAME, index_error
+#include "tokenize/bpe.h" // defines: bpe_load_mem, bpe_decode
+#include "util.h"         // defines: error, Buf, exit codes
 
 /* The columns cat selects, in this order. */
-#define CAT_COLUMNS "id, shard, token_offset, n_tokens, n_bytes, repo_name, path, license, " \
-                    "imports, split, extra"
-enum { COL_ID, COL_SHARD, COL_OFFSET, COL_NTOKENS, COL_NBYTES, COL_REPO, COL_PATH, COL_LICENSE,
-       COL_IMPORTS, COL_SPLIT, COL_EXTRA };
+#define CAT_COLUMNS \
+    "id, shard, token_offset, n_tokens, n_bytes, repo_name, path, license, " \
+    "imports, split, extra"
+enum {
+    COL_ID,
+    COL_SHARD,
+    COL_OFFSET,
+    COL_NTOKENS,
+    COL_NBYTES,
+    COL_REPO,
+    COL_PATH,
+    COL_LICENSE,
+    COL_IMPORTS,
+    COL_SPLIT,
+    COL_EXTRA
+};
 
 typedef struct {
-    const char *dir;    /* the corpus directory, for messages */
-    Corpus *c;          /* the open corpus */
-    Bpe *bpe;           /* its tokenizer (NULL with --ids) */
-    uint32_t *ids;      /* one document's ids */
-    size_t cap;         /* allocated */
-    Buf text, fixed;    /* its decoded text, and the text with invalid UTF-8 repaired */
-    Out o;              /* stdout */
+    const char *dir; /* the corpus directory, for messages */
+    Corpus *c;       /* the open corpus */
+    Bpe *bpe;        /* its tokenizer (NULL with --ids) */
+    uint32_t *ids;   /* one document's ids */
+    size_t cap;      /* allocated */
+    Buf text, fixed; /* its decoded text, and the text with invalid UTF-8 repaired */
+    Out o;           /* stdout */
 } CatState;
 
 /*
@@ -182,8 +194,9 @@ int cat_run(const char *dir, const char *where, int64_t limit, int ids_only)
     sqlite3_stmt *st = NULL;
     out_init(&k.o, 1, "stdout", 0);
     if (!ids_only) rc = cat_load_tokenizer(&k);
-    if (!rc && corpus_select(corpus_index(k.c), CAT_COLUMNS, NULL, where, " LIMIT ?", &st, err,
-                             sizeof err)) {
+    if (!rc &&
+        corpus_select(corpus_index(k.c), CAT_COLUMNS, NULL, where, " LIMIT ?", &st, err,
+                      sizeof err)) {
         error("--where '%s': %s", where ? where : "", err);
         rc = CM_EUSAGE;
     }

@@ -19,18 +19,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic.h"  // defines: atomic_signals_init
-#include "cli.h"     // defines: CliSpec, CliOpt, cli_dispatch
-#include "shard.h"   // defines: SPLIT_SEED_DEFAULT
-#include "shards.h"  // defines: pack_run, verify_run, stats_run, cat_run, merge_run, split_run
-#include "util.h"    // defines: cm_init, error, exit codes
+#include "atomic.h" // defines: atomic_signals_init
+#include "cli.h"    // defines: CliSpec, CliOpt, cli_dispatch
+#include "shard.h"  // defines: SPLIT_SEED_DEFAULT
+#include "shards.h" // defines: pack_run, verify_run, stats_run, cat_run, merge_run, split_run
+#include "util.h"   // defines: cm_init, error, exit codes
 
 /* The whole command line, stored in the index by pack and merge (set by main). */
 static Buf g_cmdline;
 
 enum {
-    OPT_OUTPUT = 'o', OPT_SHARD_TOKENS = 256, OPT_VALID, OPT_SEED, OPT_SPLIT_BY, OPT_RESUME, OPT_FORCE,
-    OPT_JSON, OPT_WHERE, OPT_LIMIT, OPT_IDS
+    OPT_OUTPUT = 'o',
+    OPT_SHARD_TOKENS = 256,
+    OPT_VALID,
+    OPT_SEED,
+    OPT_SPLIT_BY,
+    OPT_RESUME,
+    OPT_FORCE,
+    OPT_JSON,
+    OPT_WHERE,
+    OPT_LIMIT,
+    OPT_IDS
 };
 
 /* Run the parser of spec over argv; handle(c, id, ctx) takes each of the verb's own options.
@@ -52,7 +61,7 @@ static int parsed_status(int rc)
     return rc < 0 ? CM_OK : rc;
 }
 
-static const char *const split_units[] = {"repo", "path", NULL}; /* SPLIT_BY_* order */
+static const char *const split_units[] = { "repo", "path", NULL }; /* SPLIT_BY_* order */
 
 /* --split-seed: any integer strtoull takes (decimal, 0x hex, 0 octal). */
 static int parse_seed(Cli *c, uint64_t *out)
@@ -68,22 +77,28 @@ static int parse_seed(Cli *c, uint64_t *out)
 // pack
 
 static const CliOpt pack_opts[] = {
-    {"output", 'o', "DIR", NULL, "the corpus directory to write (required)", OPT_OUTPUT},
-    {"shard-tokens", 0, "N", "64M", "tokens per shard (suffixes k, M, G)", OPT_SHARD_TOKENS},
-    {"valid-fraction", 0, "F", "0.05", "share of the tokens in the 'valid' split: whole\n"
-     "repositories in hash order until the share is reached (never empty\n"
-     "with two or more); no repository is in both splits", OPT_VALID},
-    {"split-seed", 0, "S", "0x636f64656d696c6c", "seed of that hash order", OPT_SEED},
-    {"split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
-     OPT_SPLIT_BY},
-    {"resume", 0, NULL, NULL, "finish an interrupted pack of the same input: documents\n"
-     "already indexed are skipped, incomplete shards rewritten", OPT_RESUME},
-    {"force", 0, NULL, NULL, "replace a corpus already in DIR", OPT_FORCE},
-    {0}
+    { "output", 'o', "DIR", NULL, "the corpus directory to write (required)", OPT_OUTPUT },
+    { "shard-tokens", 0, "N", "64M", "tokens per shard (suffixes k, M, G)", OPT_SHARD_TOKENS },
+    { "valid-fraction", 0, "F", "0.05",
+      "share of the tokens in the 'valid' split: whole\n"
+      "repositories in hash order until the share is reached (never empty\n"
+      "with two or more); no repository is in both splits",
+      OPT_VALID },
+    { "split-seed", 0, "S", "0x636f64656d696c6c", "seed of that hash order", OPT_SEED },
+    { "split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
+      OPT_SPLIT_BY },
+    { "resume", 0, NULL, NULL,
+      "finish an interrupted pack of the same input: documents\n"
+      "already indexed are skipped, incomplete shards rewritten",
+      OPT_RESUME },
+    { "force", 0, NULL, NULL, "replace a corpus already in DIR", OPT_FORCE },
+    { 0 }
 };
 
 static const CliSpec pack_spec = {
-    "cm-shards", "pack", "-o DIR [options] [INPUT|-]",
+    "cm-shards",
+    "pack",
+    "-o DIR [options] [INPUT|-]",
     "Read a token stream of 'cm-tokenize encode' (INPUT, default stdin) and write\n"
     "DIR/shard-NNNNN.bin (memory-mappable tokens) and DIR/index.sqlite (one row per document:\n"
     "repo_name, path, license, imports, split, ...). Formats: docs/FORMATS.md.",
@@ -95,7 +110,8 @@ static const CliSpec pack_spec = {
     "('pack --resume' goes on); a second removes the shard being written and exits 130.\n"
     "Exit status: 0 ok, 1 bad input (the documents before it are kept), 2 usage, 3 I/O error\n"
     "(disk full...), 4 damaged corpus, 5 internal error, 130 interrupted.",
-    pack_opts, NULL
+    pack_opts,
+    NULL
 };
 
 static int pack_option(Cli *c, int id, void *ctx)
@@ -115,7 +131,7 @@ static int pack_option(Cli *c, int id, void *ctx)
 
 static int run_pack(int argc, char **argv)
 {
-    PackOpts po = {0};
+    PackOpts po = { 0 };
     po.shard_tokens = PACK_SHARD_TOKENS_DEFAULT;
     po.valid_fraction = PACK_VALID_FRACTION_DEFAULT;
     po.split_seed = SPLIT_SEED_DEFAULT;
@@ -125,8 +141,10 @@ static int run_pack(int argc, char **argv)
     int nargs = argc - c.optind;
     char **args = argv + c.optind;
     int fd = -1;
-    if (!po.dir) rc = cli_usage_error(&c, "missing -o DIR");
-    else if (nargs > 1) rc = cli_usage_error(&c, "one input at most (got '%s' more)", args[1]);
+    if (!po.dir)
+        rc = cli_usage_error(&c, "missing -o DIR");
+    else if (nargs > 1)
+        rc = cli_usage_error(&c, "one input at most (got '%s' more)", args[1]);
     else if (po.resume && po.force)
         rc = cli_usage_error(&c, "--resume and --force exclude each other");
     if (!rc && (nargs == 0 || !strcmp(args[0], "-"))) {
@@ -157,16 +175,19 @@ static int run_pack(int argc, char **argv)
 // ----------------------------------------------------------------------------
 // verify, stats, cat
 
-static const CliOpt no_opts[] = {{0}};
+static const CliOpt no_opts[] = { { 0 } };
 
 static const CliSpec verify_spec = {
-    "cm-shards", "verify", "[options] DIR",
+    "cm-shards",
+    "verify",
+    "[options] DIR",
     "Recompute every shard checksum and check the headers, the sizes and the document ranges\n"
     "against the index; print 'DIR: sound: ...' on stdout. Exit 0 when sound, 3 when the\n"
     "corpus cannot be read, 4 when it is damaged or unsound.",
     "Memory: SQLite's page cache (about 2 MiB) and one shard at a time, mapped read-only and\n"
     "read once from start to end (page cache, not private memory).",
-    no_opts, NULL
+    no_opts,
+    NULL
 };
 
 static int no_option(Cli *c, int id, void *ctx)
@@ -196,18 +217,20 @@ static int run_verify(int argc, char **argv)
 }
 
 static const CliOpt stats_opts[] = {
-    {"json", 0, NULL, NULL, "one JSON object instead of the tables", OPT_JSON},
-    {0}
+    { "json", 0, NULL, NULL, "one JSON object instead of the tables", OPT_JSON }, { 0 }
 };
 
 static const CliSpec stats_spec = {
-    "cm-shards", "stats", "[--json] DIR",
+    "cm-shards",
+    "stats",
+    "[--json] DIR",
     "Print tokens, documents, repositories and bytes per split and per shard, from the index.\n"
     "The shard files are checked first as the reader checks them (size, header against the\n"
     "index): a damaged corpus exits 4, one that cannot be read 3.",
     "Memory: SQLite's page cache (about 2 MiB); each shard is mapped and only its header page\n"
     "read.",
-    stats_opts, NULL
+    stats_opts,
+    NULL
 };
 
 static int stats_option(Cli *c, int id, void *ctx)
@@ -231,28 +254,32 @@ static int run_stats(int argc, char **argv)
 }
 
 typedef struct {
-    const char *where;  /* --where */
-    int64_t limit;      /* --limit, -1: none */
-    int ids;            /* --ids */
+    const char *where; /* --where */
+    int64_t limit;     /* --limit, -1: none */
+    int ids;           /* --ids */
 } CatArgs;
 
-static const CliOpt cat_opts[] = {
-    {"where", 0, "SQL", NULL, "an SQL condition on the documents table, e.g.\n"
-     "\"split='valid' AND imports LIKE '%pandas%'\"", OPT_WHERE},
-    {"limit", 0, "N", NULL, "at most N documents", OPT_LIMIT},
-    {"ids", 0, NULL, NULL, "print the token ids instead of decoding them", OPT_IDS},
-    {0}
-};
+static const CliOpt cat_opts[] = { { "where", 0, "SQL", NULL,
+                                     "an SQL condition on the documents table, e.g.\n"
+                                     "\"split='valid' AND imports LIKE '%pandas%'\"",
+                                     OPT_WHERE },
+                                   { "limit", 0, "N", NULL, "at most N documents", OPT_LIMIT },
+                                   { "ids", 0, NULL, NULL,
+                                     "print the token ids instead of decoding them", OPT_IDS },
+                                   { 0 } };
 
 static const CliSpec cat_spec = {
-    "cm-shards", "cat", "[--where SQL] [--limit N] [--ids] DIR",
+    "cm-shards",
+    "cat",
+    "[--where SQL] [--limit N] [--ids] DIR",
     "Print documents back as JSONL (repo_name, path, size, license, content, imports and the\n"
     "other meta fields), decoded with the tokenizer stored in the index, in document order.",
     "Memory: the stored tokenizer, the ids and text of the largest selected document, and\n"
     "SQLite's page cache (about 2 MiB); the shards are mapped read-only.\n"
     "Index views: tokens_per_repo, tokens_per_module, tokens_per_split, largest_documents,\n"
     "document_location (sqlite3 DIR/index.sqlite 'SELECT * FROM tokens_per_split').",
-    cat_opts, NULL
+    cat_opts,
+    NULL
 };
 
 static int cat_option(Cli *c, int id, void *ctx)
@@ -273,7 +300,7 @@ static int cat_option(Cli *c, int id, void *ctx)
 static int run_cat(int argc, char **argv)
 {
     Cli c;
-    CatArgs a = {NULL, -1, 0};
+    CatArgs a = { NULL, -1, 0 };
     int rc = parse(&c, &cat_spec, argc, argv, cat_option, &a);
     if (rc) return parsed_status(rc);
     const char *dir = one_dir(&c, argc, argv);
@@ -286,25 +313,28 @@ static int run_cat(int argc, char **argv)
 // merge, split
 
 typedef struct {
-    const char *dir;    /* -o */
-    int force;          /* --force */
+    const char *dir; /* -o */
+    int force;       /* --force */
 } MergeArgs;
 
 static const CliOpt merge_opts[] = {
-    {"output", 'o', "DIR", NULL, "the corpus directory to create (required)", OPT_OUTPUT},
-    {"force", 0, NULL, NULL, "replace a corpus already in DIR", OPT_FORCE},
-    {0}
+    { "output", 'o', "DIR", NULL, "the corpus directory to create (required)", OPT_OUTPUT },
+    { "force", 0, NULL, NULL, "replace a corpus already in DIR", OPT_FORCE },
+    { 0 }
 };
 
 static const CliSpec merge_spec = {
-    "cm-shards", "merge", "-o DIR [--force] SRC...",
+    "cm-shards",
+    "merge",
+    "-o DIR [--force] SRC...",
     "Combine corpora packed in parallel into DIR without copying token data: the shard files\n"
     "are hard-linked (else symbolically linked), the index rows renumbered. The tokenizers and\n"
     "the split settings of the sources must match; their shards are checked as the reader\n"
     "checks them.",
     "Memory: a 64 MiB SQLite page cache for the new index and the path index sort (spills to\n"
     "SQLITE_TMPDIR or TMPDIR); no token data is read or copied.",
-    merge_opts, NULL
+    merge_opts,
+    NULL
 };
 
 static int merge_option(Cli *c, int id, void *ctx)
@@ -320,42 +350,47 @@ static int merge_option(Cli *c, int id, void *ctx)
 static int run_merge(int argc, char **argv)
 {
     Cli c;
-    MergeArgs a = {NULL, 0};
+    MergeArgs a = { NULL, 0 };
     int rc = parse(&c, &merge_spec, argc, argv, merge_option, &a);
     if (rc) return parsed_status(rc);
     int nargs = argc - c.optind;
-    if (!a.dir) rc = cli_usage_error(&c, "missing -o DIR");
-    else if (nargs < 1) rc = cli_usage_error(&c, "no source corpus given");
-    else rc = merge_run(a.dir, (const char *const *)argv + c.optind, nargs, a.force,
-                        g_cmdline.buf);
+    if (!a.dir)
+        rc = cli_usage_error(&c, "missing -o DIR");
+    else if (nargs < 1)
+        rc = cli_usage_error(&c, "no source corpus given");
+    else
+        rc = merge_run(a.dir, (const char *const *)argv + c.optind, nargs, a.force, g_cmdline.buf);
     cli_free(&c);
     return rc;
 }
 
 typedef struct {
-    double fraction;    /* --valid-fraction */
-    int have_fraction;  /* given */
-    uint64_t seed;      /* --split-seed */
-    int have_seed;      /* given */
-    int by;             /* --split-by */
-    int quiet;          /* -q */
+    double fraction;   /* --valid-fraction */
+    int have_fraction; /* given */
+    uint64_t seed;     /* --split-seed */
+    int have_seed;     /* given */
+    int by;            /* --split-by */
+    int quiet;         /* -q */
 } SplitArgs;
 
 static const CliOpt split_opts[] = {
-    {"valid-fraction", 0, "F", NULL, "share of the tokens in the 'valid' split (required)",
-     OPT_VALID},
-    {"split-seed", 0, "S", "the corpus's", "seed of the hash order", OPT_SEED},
-    {"split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
-     OPT_SPLIT_BY},
-    {0}
+    { "valid-fraction", 0, "F", NULL, "share of the tokens in the 'valid' split (required)",
+      OPT_VALID },
+    { "split-seed", 0, "S", "the corpus's", "seed of the hash order", OPT_SEED },
+    { "split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
+      OPT_SPLIT_BY },
+    { 0 }
 };
 
 static const CliSpec split_spec = {
-    "cm-shards", "split", "--valid-fraction F [--split-seed S] DIR",
+    "cm-shards",
+    "split",
+    "--valid-fraction F [--split-seed S] DIR",
     "Recompute the train/valid assignment of every document in the index (one transaction).",
     "Memory: SQLite's page cache (about 2 MiB); the changed pages go through the rollback\n"
     "journal on disk.",
-    split_opts, NULL
+    split_opts,
+    NULL
 };
 
 static int split_option(Cli *c, int id, void *ctx)
@@ -372,13 +407,16 @@ static int split_option(Cli *c, int id, void *ctx)
 static int run_split(int argc, char **argv)
 {
     Cli c;
-    SplitArgs a = {0, 0, SPLIT_SEED_DEFAULT, 0, SPLIT_BY_REPO, 0};
+    SplitArgs a = { 0, 0, SPLIT_SEED_DEFAULT, 0, SPLIT_BY_REPO, 0 };
     int rc = parse(&c, &split_spec, argc, argv, split_option, &a);
     if (rc) return parsed_status(rc);
     const char *dir = one_dir(&c, argc, argv);
-    if (!dir) rc = CM_EUSAGE;
-    else if (!a.have_fraction) rc = cli_usage_error(&c, "missing --valid-fraction F");
-    else rc = split_run(dir, a.fraction, a.seed, a.have_seed, a.by, c.quiet);
+    if (!dir)
+        rc = CM_EUSAGE;
+    else if (!a.have_fraction)
+        rc = cli_usage_error(&c, "missing --valid-fraction F");
+    else
+        rc = split_run(dir, a.fraction, a.seed, a.have_seed, a.by, c.quiet);
     cli_free(&c);
     return rc;
 }
@@ -386,13 +424,13 @@ static int run_split(int argc, char **argv)
 // ----------------------------------------------------------------------------
 
 static const CliVerb verbs[] = {
-    {"pack", "read a token stream, write shard files and index.sqlite", run_pack},
-    {"verify", "recompute checksums, check headers, sizes and document ranges", run_verify},
-    {"stats", "tokens, documents and bytes per split and per shard", run_stats},
-    {"cat", "print documents back as JSONL (or their token ids)", run_cat},
-    {"merge", "combine corpora without copying token data", run_merge},
-    {"split", "recompute the train/valid assignment", run_split},
-    {0}
+    { "pack", "read a token stream, write shard files and index.sqlite", run_pack },
+    { "verify", "recompute checksums, check headers, sizes and document ranges", run_verify },
+    { "stats", "tokens, documents and bytes per split and per shard", run_stats },
+    { "cat", "print documents back as JSONL (or their token ids)", run_cat },
+    { "merge", "combine corpora without copying token data", run_merge },
+    { "split", "recompute the train/valid assignment", run_split },
+    { 0 }
 };
 
 static const char about[] =

@@ -22,39 +22,39 @@
 #include <sys/mman.h>
 #include <sqlite3.h>
 
-#include "corpus_index.h"  // defines: CorpusIndex, corpus_index_open, shard_check, corpus_select
-#include "hash.h"          // defines: splitmix64
-#include "util.h"          // defines: xmalloc
+#include "corpus_index.h" // defines: CorpusIndex, corpus_index_open, shard_check, corpus_select
+#include "hash.h"         // defines: splitmix64
+#include "util.h"         // defines: xmalloc
 
 typedef struct {
-    uint64_t tokens;            /* token count (index and header agree) */
-    unsigned char *map;         /* the whole file, mapped read-only (NULL: no such shard id) */
-    size_t map_len;             /* its length */
-    const unsigned char *data;  /* map + SHARD_PAYLOAD_OFFSET */
+    uint64_t tokens;           /* token count (index and header agree) */
+    unsigned char *map;        /* the whole file, mapped read-only (NULL: no such shard id) */
+    size_t map_len;            /* its length */
+    const unsigned char *data; /* map + SHARD_PAYLOAD_OFFSET */
 } CShard;
 
 struct Corpus {
-    CorpusIndex x;              /* index.sqlite (read-only) and its corpus row */
-    CShard *sh;                 /* indexed by shards.id */
-    size_t nsh;                 /* max id + 1 */
+    CorpusIndex x; /* index.sqlite (read-only) and its corpus row */
+    CShard *sh;    /* indexed by shards.id */
+    size_t nsh;    /* max id + 1 */
 };
 
 typedef struct {
-    uint32_t shard;             /* shards.id */
-    uint64_t off;               /* first token in the shard's payload */
-    uint64_t len;               /* tokens */
-    uint64_t cum;               /* position of its first token in the virtual sequence */
+    uint32_t shard; /* shards.id */
+    uint64_t off;   /* first token in the shard's payload */
+    uint64_t len;   /* tokens */
+    uint64_t cum;   /* position of its first token in the virtual sequence */
 } SampleRange;
 
 struct CorpusSampler {
-    Corpus *c;                  /* the corpus (not owned) */
-    SampleRange *r;                   /* selected ranges, in document order */
-    size_t nr;                  /* count */
-    uint64_t total;             /* tokens in all ranges */
-    size_t window;              /* T+1 */
-    int mode;                   /* CORPUS_RANDOM or CORPUS_SEQUENTIAL */
-    uint64_t seed;              /* random mode seed */
-    uint64_t k;                 /* windows drawn so far */
+    Corpus *c;      /* the corpus (not owned) */
+    SampleRange *r; /* selected ranges, in document order */
+    size_t nr;      /* count */
+    uint64_t total; /* tokens in all ranges */
+    size_t window;  /* T+1 */
+    int mode;       /* CORPUS_RANDOM or CORPUS_SEQUENTIAL */
+    uint64_t seed;  /* random mode seed */
+    uint64_t k;     /* windows drawn so far */
 };
 
 // ----------------------------------------------------------------------------
@@ -92,7 +92,7 @@ static int map_shards(Corpus *c, CorpusFaults *f)
 Corpus *corpus_open_status(const char *dir, int *status, char *err, size_t errlen)
 {
     Corpus *c = xcalloc(1, sizeof *c);
-    CorpusFaults f = {err, errlen, 0, 0};
+    CorpusFaults f = { err, errlen, 0, 0 };
     if (corpus_index_open(&c->x, dir, CORPUS_INDEX_READ, &f) || map_shards(c, &f)) {
         if (status) *status = f.status;
         corpus_close(c);
@@ -123,8 +123,14 @@ void corpus_close(Corpus *c)
     free(c);
 }
 
-uint32_t corpus_vocab_size(const Corpus *c) { return c->x.vocab_size; }
-uint32_t corpus_eot_id(const Corpus *c) { return c->x.eot_id; }
+uint32_t corpus_vocab_size(const Corpus *c)
+{
+    return c->x.vocab_size;
+}
+uint32_t corpus_eot_id(const Corpus *c)
+{
+    return c->x.eot_id;
+}
 
 const char *corpus_tokenizer_json(const Corpus *c, size_t *len)
 {
@@ -193,9 +199,10 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
         int64_t n = sqlite3_column_int64(st, 2);
         if (sh < 0 || (size_t)sh >= c->nsh || !c->sh[sh].map || off < 0 || n < 0 ||
             (uint64_t)off + (uint64_t)n > c->sh[sh].tokens) {
-            snprintf(err, errlen, "index row (shard %lld, offset %lld, %lld tokens) points "
-                     "outside the shards (run cm-shards verify)", (long long)sh, (long long)off,
-                     (long long)n);
+            snprintf(err, errlen,
+                     "index row (shard %lld, offset %lld, %lld tokens) points "
+                     "outside the shards (run cm-shards verify)",
+                     (long long)sh, (long long)off, (long long)n);
             sqlite3_finalize(st);
             corpus_sampler_free(s);
             return NULL;
@@ -209,12 +216,13 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
                 cap = cap ? 2 * cap : 256;
                 s->r = xrealloc(s->r, cap * sizeof *s->r);
             }
-            s->r[s->nr++] = (SampleRange){(uint32_t)sh, (uint64_t)off, (uint64_t)n, s->total};
+            s->r[s->nr++] = (SampleRange){ (uint32_t)sh, (uint64_t)off, (uint64_t)n, s->total };
         }
         s->total += (uint64_t)n;
     }
     if (rc != SQLITE_DONE) {
-        snprintf(err, errlen, "bad selection '%s': %s", where ? where : "", sqlite3_errmsg(c->x.db));
+        snprintf(err, errlen, "bad selection '%s': %s", where ? where : "",
+                 sqlite3_errmsg(c->x.db));
         sqlite3_finalize(st);
         corpus_sampler_free(s);
         return NULL;
@@ -251,8 +259,10 @@ static void sampler_copy(const CorpusSampler *s, uint64_t pos, uint32_t *w)
     size_t lo = 0, hi = s->nr; /* last range with cum <= pos */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (s->r[mid].cum <= pos) lo = mid;
-        else hi = mid;
+        if (s->r[mid].cum <= pos)
+            lo = mid;
+        else
+            hi = mid;
     }
     size_t got = 0;
     for (size_t i = lo; got < s->window && i < s->nr; i++) {
@@ -283,8 +293,14 @@ int corpus_sampler_next(CorpusSampler *s, uint32_t *w)
     return 1;
 }
 
-uint64_t corpus_sampler_tell(const CorpusSampler *s) { return s->k; }
-void corpus_sampler_seek(CorpusSampler *s, uint64_t pos) { s->k = pos; }
+uint64_t corpus_sampler_tell(const CorpusSampler *s)
+{
+    return s->k;
+}
+void corpus_sampler_seek(CorpusSampler *s, uint64_t pos)
+{
+    s->k = pos;
+}
 
 void corpus_sampler_free(CorpusSampler *s)
 {
@@ -296,12 +312,17 @@ void corpus_sampler_free(CorpusSampler *s)
 /*
 ** Tokens selected by a sampler (extension used by cm-train for epoch sizes and by tests).
 */
-uint64_t corpus_sampler_tokens(const CorpusSampler *s) { return s->total; }
+uint64_t corpus_sampler_tokens(const CorpusSampler *s)
+{
+    return s->total;
+}
 
-struct sqlite3 *corpus_index(const Corpus *c) { return c->x.db; }
+struct sqlite3 *corpus_index(const Corpus *c)
+{
+    return c->x.db;
+}
 
-int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_t n,
-                       uint32_t *out)
+int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_t n, uint32_t *out)
 {
     if (shard >= c->nsh || !c->sh[shard].map || offset > c->sh[shard].tokens ||
         n > c->sh[shard].tokens - offset)

@@ -59,7 +59,6 @@ struct sqlite3 *corpus_index(const Corpus *c);
 Corpus *corpus_open_status(const char *dir, int *status, char *err, size_t errlen);
 /* Copy n tokens of shard `shard` (shards.id) from token `offset` into out, widened to uint32.
 ** Returns 0, or -1 when the range is not inside that shard. */
-int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_t n,
-                       uint32_t *out);
+int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_t n, uint32_t *out);
 
 #endif

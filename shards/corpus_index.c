@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hash.h"  // defines: hash_hex
-#include "util.h"  // defines: error, xmalloc, exit codes
+#include "hash.h" // defines: hash_hex
+#include "util.h" // defines: error, xmalloc, exit codes
 
-#define SHARD_ID_MAX (1 << 24)  /* larger shards.id values are refused (the reader's table) */
+#define SHARD_ID_MAX (1 << 24) /* larger shards.id values are refused (the reader's table) */
 
 void corpus_fault(CorpusFaults *f, int status, const char *fmt, ...)
 {
@@ -45,9 +45,11 @@ void corpus_fault(CorpusFaults *f, int status, const char *fmt, ...)
 static int read_corpus_row(CorpusIndex *x, CorpusFaults *f)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(x->db, "SELECT format_version, tokenizer_fingerprint, tokenizer_json, "
+    if (sqlite3_prepare_v2(x->db,
+                           "SELECT format_version, tokenizer_fingerprint, tokenizer_json, "
                            "vocab_size, eot_id, dtype, shard_tokens, valid_fraction, split_seed, "
-                           "complete FROM corpus", -1, &st, NULL) != SQLITE_OK) {
+                           "complete FROM corpus",
+                           -1, &st, NULL) != SQLITE_OK) {
         corpus_fault(f, CM_EFORMAT, "%s: not a codemill corpus index: %s", x->ipath,
                      index_error(x->db));
         sqlite3_finalize(st);
@@ -62,7 +64,7 @@ static int read_corpus_row(CorpusIndex *x, CorpusFaults *f)
     }
     int ver = sqlite3_column_int(st, 0);
     int bad = index_parse_hex64((const char *)sqlite3_column_text(st, 1), &x->fingerprint) ||
-              index_parse_hex64((const char *)sqlite3_column_text(st, 8), &x->split_seed);
+        index_parse_hex64((const char *)sqlite3_column_text(st, 8), &x->split_seed);
     const char *json = (const char *)sqlite3_column_text(st, 2);
     x->tokenizer_len = json ? (size_t)sqlite3_column_bytes(st, 2) : 0;
     x->tokenizer_json = xmalloc(x->tokenizer_len + 1);
@@ -75,16 +77,18 @@ static int read_corpus_row(CorpusIndex *x, CorpusFaults *f)
     x->valid_fraction = sqlite3_column_double(st, 7);
     x->complete = sqlite3_column_int(st, 9);
     sqlite3_finalize(st);
-    if (ver >= 2 && sqlite3_prepare_v2(x->db, "SELECT split_by FROM corpus", -1, &st, NULL) ==
-                        SQLITE_OK) {
+    if (ver >= 2 &&
+        sqlite3_prepare_v2(x->db, "SELECT split_by FROM corpus", -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)
             x->split_by = split_by_parse((const char *)sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
         if (x->split_by < 0) bad = 1;
     }
     if (ver < 1 || ver > INDEX_VERSION) {
-        corpus_fault(f, CM_EFORMAT, "%s: index format version %d is not supported (this build "
-                     "reads %d)", x->ipath, ver, INDEX_VERSION);
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: index format version %d is not supported (this build "
+                     "reads %d)",
+                     x->ipath, ver, INDEX_VERSION);
         return CM_EFORMAT;
     }
     if (bad || (x->dtype != 2 && x->dtype != 4) || x->shard_tokens == 0) {
@@ -112,9 +116,9 @@ int corpus_index_open(CorpusIndex *x, const char *dir, int mode, CorpusFaults *f
                      x->ipath, strerror(errno), dir);
         return CM_EIO;
     }
-    int rc = mode == CORPUS_INDEX_WRITE ?
-             sqlite3_open_v2(x->ipath, &x->db, SQLITE_OPEN_READWRITE, NULL) :
-             index_open_read(x->ipath, &x->db);
+    int rc = mode == CORPUS_INDEX_WRITE
+        ? sqlite3_open_v2(x->ipath, &x->db, SQLITE_OPEN_READWRITE, NULL)
+        : index_open_read(x->ipath, &x->db);
     if (rc != SQLITE_OK) {
         corpus_fault(f, CM_EIO, "%s: cannot open: %s", x->ipath, index_error(x->db));
         return CM_EIO;
@@ -146,9 +150,10 @@ int shard_rows_begin(ShardRows *it, const CorpusIndex *x, CorpusFaults *f)
 {
     it->x = x;
     it->st = NULL;
-    if (sqlite3_prepare_v2(x->db, "SELECT id, file, tokens, documents, bytes, checksum, "
-                           "first_document FROM shards ORDER BY id", -1, &it->st, NULL)
-        != SQLITE_OK) {
+    if (sqlite3_prepare_v2(x->db,
+                           "SELECT id, file, tokens, documents, bytes, checksum, "
+                           "first_document FROM shards ORDER BY id",
+                           -1, &it->st, NULL) != SQLITE_OK) {
         corpus_fault(f, CM_EFORMAT, "%s: %s", x->ipath, index_error(x->db));
         return CM_EFORMAT;
     }
@@ -208,9 +213,10 @@ static int map_shard(const CorpusIndex *x, const ShardRow *r, CorpusFaults *f, S
         return -1;
     }
     if ((uint64_t)sb.st_size != want) {
-        corpus_fault(f, CM_EFORMAT, "%s: %s: %llu bytes, the index says %llu (4096-byte header "
-                     "+ %llu tokens x %u bytes)", m->path,
-                     (uint64_t)sb.st_size < want ? "truncated" : "wrong size",
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: %s: %llu bytes, the index says %llu (4096-byte header "
+                     "+ %llu tokens x %u bytes)",
+                     m->path, (uint64_t)sb.st_size < want ? "truncated" : "wrong size",
                      (unsigned long long)sb.st_size, (unsigned long long)want,
                      (unsigned long long)r->tokens, x->dtype);
         close(fd);
@@ -237,7 +243,8 @@ static void compare_header(const CorpusIndex *x, const ShardRow *r, CorpusFaults
     const ShardHeader *h = &m->h;
     const char *p = m->path;
     int first = f->count;
-#define STOP() if (f->err && f->count > first) return
+#define STOP() \
+    if (f->err && f->count > first) return
     if (h->tokens != r->tokens)
         corpus_fault(f, CM_EFORMAT, "%s: header says %llu tokens, the index %llu", p,
                      (unsigned long long)h->tokens, (unsigned long long)r->tokens);
@@ -259,8 +266,10 @@ static void compare_header(const CorpusIndex *x, const ShardRow *r, CorpusFaults
     char hex[17];
     hash_hex(h->checksum, hex);
     if (!r->checksum || strcmp(hex, r->checksum))
-        corpus_fault(f, CM_EFORMAT, "%s: payload checksum mismatch: the index says %s, the "
-                     "header %s", p, r->checksum ? r->checksum : "nothing", hex);
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: payload checksum mismatch: the index says %s, the "
+                     "header %s",
+                     p, r->checksum ? r->checksum : "nothing", hex);
 #undef STOP
 }
 
@@ -318,7 +327,7 @@ int corpus_check_shards(const CorpusIndex *x, CorpusFaults *f)
 int corpus_select(sqlite3 *db, const char *columns, const char *split, const char *where,
                   const char *tail, sqlite3_stmt **st, char *why, size_t whylen)
 {
-    Buf sql = {0};
+    Buf sql = { 0 };
     buf_addf(&sql, "SELECT %s FROM documents", columns);
     if (split) buf_adds(&sql, " WHERE split = ?1");
     if (where && *where) {

@@ -24,13 +24,13 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-#include "shard.h"  // defines: ShardHeader
+#include "shard.h" // defines: ShardHeader
 
 typedef struct {
-    char *err;       /* NULL: print each fault with error(); else keep the first one here */
-    size_t errlen;   /* its size */
-    int count;       /* faults seen */
-    int status;      /* CM_EIO when one was "cannot read", else CM_EFORMAT; CM_OK while none */
+    char *err;     /* NULL: print each fault with error(); else keep the first one here */
+    size_t errlen; /* its size */
+    int count;     /* faults seen */
+    int status;    /* CM_EIO when one was "cannot read", else CM_EFORMAT; CM_OK while none */
 } CorpusFaults;
 
 /* Record a fault of kind status (CM_EIO or CM_EFORMAT). */
@@ -39,21 +39,21 @@ void corpus_fault(CorpusFaults *f, int status, const char *fmt, ...)
 
 /* The opened index and its corpus row. */
 typedef struct {
-    char *dir;               /* the corpus directory */
-    char *ipath;             /* DIR/index.sqlite */
-    sqlite3 *db;             /* the open index */
-    int own_db;              /* db is closed by corpus_index_close */
-    uint64_t fingerprint;    /* tokenizer fingerprint */
-    char *tokenizer_json;    /* the tokenizer.json stored in the row (NUL-terminated) */
-    size_t tokenizer_len;    /* its length */
-    uint32_t vocab_size;     /* vocabulary size */
-    uint32_t eot_id;         /* end-of-text id */
-    uint32_t dtype;          /* bytes per token: 2 or 4 */
-    uint64_t shard_tokens;   /* target tokens per shard */
-    double valid_fraction;   /* split share */
-    uint64_t split_seed;     /* split seed */
-    int split_by;            /* SPLIT_BY_REPO (format 1 corpora) or SPLIT_BY_PATH */
-    int complete;            /* the pack finished */
+    char *dir;             /* the corpus directory */
+    char *ipath;           /* DIR/index.sqlite */
+    sqlite3 *db;           /* the open index */
+    int own_db;            /* db is closed by corpus_index_close */
+    uint64_t fingerprint;  /* tokenizer fingerprint */
+    char *tokenizer_json;  /* the tokenizer.json stored in the row (NUL-terminated) */
+    size_t tokenizer_len;  /* its length */
+    uint32_t vocab_size;   /* vocabulary size */
+    uint32_t eot_id;       /* end-of-text id */
+    uint32_t dtype;        /* bytes per token: 2 or 4 */
+    uint64_t shard_tokens; /* target tokens per shard */
+    double valid_fraction; /* split share */
+    uint64_t split_seed;   /* split seed */
+    int split_by;          /* SPLIT_BY_REPO (format 1 corpora) or SPLIT_BY_PATH */
+    int complete;          /* the pack finished */
 } CorpusIndex;
 
 enum { CORPUS_INDEX_READ = 0, CORPUS_INDEX_WRITE = 1 };
@@ -68,18 +68,18 @@ void corpus_index_close(CorpusIndex *x);
 
 /* One row of the shards table. */
 typedef struct {
-    int64_t id;              /* shards.id */
-    const char *file;        /* name in the corpus directory (no '/') */
-    uint64_t tokens;         /* token count */
-    uint64_t documents;      /* document count */
-    uint64_t bytes;          /* file size, header included */
-    const char *checksum;    /* XXH3-64 of the payload, 16 hex digits (may be NULL) */
-    int64_t first_document;  /* documents.id of its first document */
+    int64_t id;             /* shards.id */
+    const char *file;       /* name in the corpus directory (no '/') */
+    uint64_t tokens;        /* token count */
+    uint64_t documents;     /* document count */
+    uint64_t bytes;         /* file size, header included */
+    const char *checksum;   /* XXH3-64 of the payload, 16 hex digits (may be NULL) */
+    int64_t first_document; /* documents.id of its first document */
 } ShardRow;
 
 typedef struct {
     const CorpusIndex *x;
-    sqlite3_stmt *st;        /* SELECT ... FROM shards ORDER BY id */
+    sqlite3_stmt *st; /* SELECT ... FROM shards ORDER BY id */
 } ShardRows;
 
 /* Start reading the shard rows. 0, or the exit status after the fault. */
@@ -91,10 +91,10 @@ void shard_rows_end(ShardRows *it);
 
 /* A shard file mapped read-only. */
 typedef struct {
-    char path[4200];         /* DIR/FILE */
-    unsigned char *map;      /* the whole file (NULL: not mapped) */
-    size_t len;              /* its length: SHARD_PAYLOAD_OFFSET + tokens x dtype */
-    ShardHeader h;           /* its header (zero when it does not decode) */
+    char path[4200];    /* DIR/FILE */
+    unsigned char *map; /* the whole file (NULL: not mapped) */
+    size_t len;         /* its length: SHARD_PAYLOAD_OFFSET + tokens x dtype */
+    ShardHeader h;      /* its header (zero when it does not decode) */
 } ShardMap;
 
 /* Check one shard file against its row and the corpus row: the row's byte count, the file's

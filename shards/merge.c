@@ -19,19 +19,19 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-#include "atomic.h"        // defines: cm_stopping
-#include "cli.h"           // defines: CM_VERSION
-#include "corpus_index.h"  // defines: CorpusIndex, corpus_index_open, corpus_check_shards
-#include "shard.h"         // defines: index_sql_schema, index_exec, shard_file_name
-#include "util.h"          // defines: error, fsync_dir, exit codes
+#include "atomic.h"       // defines: cm_stopping
+#include "cli.h"          // defines: CM_VERSION
+#include "corpus_index.h" // defines: CorpusIndex, corpus_index_open, corpus_check_shards
+#include "shard.h"        // defines: index_sql_schema, index_exec, shard_file_name
+#include "util.h"         // defines: error, fsync_dir, exit codes
 
 typedef struct {
-    sqlite3 *db;             /* the new index */
-    char ipath[4200];        /* DST/index.sqlite */
-    const char *dst;         /* the new corpus directory */
-    uint64_t shard_off;      /* shards of the sources merged so far */
-    uint64_t doc_off;        /* documents of the sources merged so far */
-    double valid_fraction;   /* the sources' split settings (the first one's unit) */
+    sqlite3 *db;           /* the new index */
+    char ipath[4200];      /* DST/index.sqlite */
+    const char *dst;       /* the new corpus directory */
+    uint64_t shard_off;    /* shards of the sources merged so far */
+    uint64_t doc_off;      /* documents of the sources merged so far */
+    double valid_fraction; /* the sources' split settings (the first one's unit) */
     uint64_t split_seed;
     int split_by;
 } Merger;
@@ -43,7 +43,7 @@ typedef struct {
 static int merge_check_sources(const char *const *srcs, int nsrc, int *complete, Merger *mg)
 {
     CorpusIndex first, x;
-    CorpusFaults f = {NULL, 0, 0, 0};
+    CorpusFaults f = { NULL, 0, 0, 0 };
     int rc = corpus_index_open(&first, srcs[0], CORPUS_INDEX_READ, &f);
     if (!rc) rc = corpus_check_shards(&first, &f);
     *complete = first.complete;
@@ -53,14 +53,16 @@ static int merge_check_sources(const char *const *srcs, int nsrc, int *complete,
     for (int i = 1; i < nsrc && !rc; i++) {
         rc = corpus_index_open(&x, srcs[i], CORPUS_INDEX_READ, &f);
         if (!rc) rc = corpus_check_shards(&x, &f);
-        if (!rc && (x.fingerprint != first.fingerprint || x.dtype != first.dtype ||
-                    x.vocab_size != first.vocab_size || x.eot_id != first.eot_id)) {
+        if (!rc &&
+            (x.fingerprint != first.fingerprint || x.dtype != first.dtype ||
+             x.vocab_size != first.vocab_size || x.eot_id != first.eot_id)) {
             error("%s: made with another tokenizer than %s: cannot merge", srcs[i], srcs[0]);
             rc = CM_EDATA;
         }
         if (!rc && (x.valid_fraction != first.valid_fraction || x.split_seed != first.split_seed)) {
             error("%s: packed with another --valid-fraction or --split-seed than %s: cannot merge "
-                  "(use 'cm-shards split' on one of them first)", srcs[i], srcs[0]);
+                  "(use 'cm-shards split' on one of them first)",
+                  srcs[i], srcs[0]);
             rc = CM_EDATA;
         }
         *complete &= x.complete;
@@ -124,8 +126,8 @@ static int link_shard(const char *src, const char *dst)
 static int merge_link_shards(Merger *mg, const char *src, const char *sp, uint64_t *nsh)
 {
     sqlite3_stmt *sh = NULL;
-    if (sqlite3_prepare_v2(mg->db, "SELECT id, file FROM src.shards ORDER BY id", -1, &sh, NULL)
-        != SQLITE_OK)
+    if (sqlite3_prepare_v2(mg->db, "SELECT id, file FROM src.shards ORDER BY id", -1, &sh, NULL) !=
+        SQLITE_OK)
         return error("%s: %s", sp, index_error(mg->db));
     int rc = 0;
     *nsh = 0;
@@ -155,13 +157,15 @@ static int merge_copy_rows(Merger *mg, const char *sp)
         "n_bytes, repo_name, path, license, imports, content_hash, split, extra "
         "FROM src.documents;"
         "INSERT INTO document_imports(document, module) SELECT document + %llu, module "
-        "FROM src.document_imports ORDER BY rowid;", so, so, dof, dof, so, dof);
+        "FROM src.document_imports ORDER BY rowid;",
+        so, so, dof, dof, so, dof);
     int bad = index_exec(mg->db, sql, mg->ipath);
     sqlite3_free(sql);
     if (bad) return -1;
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(mg->db, "SELECT COALESCE(MAX(id) + 1, 0) FROM src.documents", -1, &q,
-                           NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW) {
         error("%s: %s", sp, index_error(mg->db));
         sqlite3_finalize(q);
         return -1;
@@ -213,14 +217,16 @@ static int merge_source(Merger *mg, const char *src, int is_first, const char *c
 static int merge_open_index(Merger *mg)
 {
     snprintf(mg->ipath, sizeof mg->ipath, "%s/%s", mg->dst, INDEX_NAME);
-    if (sqlite3_open_v2(mg->ipath, &mg->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
-        != SQLITE_OK) {
+    if (sqlite3_open_v2(mg->ipath, &mg->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
         error("%s: cannot open: %s", mg->ipath, index_error(mg->db));
         return CM_EIO;
     }
-    if (index_exec(mg->db, "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; "
-                           "PRAGMA synchronous = NORMAL; "
-                           "PRAGMA cache_size = -65536; BEGIN", mg->ipath) ||
+    if (index_exec(mg->db,
+                   "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; "
+                   "PRAGMA synchronous = NORMAL; "
+                   "PRAGMA cache_size = -65536; BEGIN",
+                   mg->ipath) ||
         index_exec(mg->db, index_sql_schema, mg->ipath))
         return CM_EIO;
     return 0;
@@ -240,16 +246,16 @@ static int merge_finish(Merger *mg, int complete)
         return -1;
     char *sql = sqlite3_mprintf("UPDATE corpus SET complete = %d", complete);
     int bad = index_exec(mg->db, index_sql_indexes, mg->ipath) ||
-              index_exec(mg->db, sql, mg->ipath) ||
-              index_exec(mg->db, "PRAGMA journal_mode = DELETE", mg->ipath);
+        index_exec(mg->db, sql, mg->ipath) ||
+        index_exec(mg->db, "PRAGMA journal_mode = DELETE", mg->ipath);
     sqlite3_free(sql);
     if (bad) return -1;
-    if (fsync_dir(mg->dst)) return error("cannot sync directory '%s': %s", mg->dst, strerror(errno));
+    if (fsync_dir(mg->dst))
+        return error("cannot sync directory '%s': %s", mg->dst, strerror(errno));
     return 0;
 }
 
-int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
-              const char *cmdline)
+int merge_run(const char *dst, const char *const *srcs, int nsrc, int force, const char *cmdline)
 {
     int complete = 0;
     Merger mg;

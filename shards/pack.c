@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic.h"  // defines: cm_stopping
+#include "atomic.h" // defines: cm_stopping
 
 /*
 ** Start: the shard writer, the stream header, the corpus directory and index, the documents a
@@ -98,22 +98,25 @@ static int pack_keep(Packer *p, int rc, int input_ok)
     progress_end(&p->prog);
     if (pack_finalize_index(p, input_ok && !cm_stopping())) return CM_EIO;
     if (getenv("CM_SHARDS_TIMING"))
-        fprintf(stderr, "%s: timing: %.3f s shard sync, %.3f s row inserts (%.3f s CPU), "
+        fprintf(stderr,
+                "%s: timing: %.3f s shard sync, %.3f s row inserts (%.3f s CPU), "
                 "%.3f s path index (%.3f s CPU), %.3f s CPU in the main thread (index "
-                "included), %.3f s waiting for the index thread\n", cm_prog, p->t_sync,
-                p->t_insert, p->c_insert, p->t_final, p->c_final, pack_thread_cpu_sec(),
-                p->t_wait);
+                "included), %.3f s waiting for the index thread\n",
+                cm_prog, p->t_sync, p->t_insert, p->c_insert, p->t_final, p->c_final,
+                pack_thread_cpu_sec(), p->t_wait);
     if (cm_stopping()) {
         error("interrupted: %llu documents packed in %s; run 'cm-shards pack --resume' with the "
-              "same input to finish", (unsigned long long)p->next_doc, o->dir);
+              "same input to finish",
+              (unsigned long long)p->next_doc, o->dir);
         return CM_EINTR;
     }
     if (rc == CM_EDATA) {
         error("kept the %llu complete documents before the fault in %s ('pack --resume' with a "
-              "complete input finishes the job)", (unsigned long long)p->next_doc, o->dir);
+              "complete input finishes the job)",
+              (unsigned long long)p->next_doc, o->dir);
     } else if (p->prog.on && !o->quiet) {
-        fprintf(stderr, "%s: packed %llu documents, %llu tokens into %llu shards in %s\n",
-                cm_prog, (unsigned long long)p->docs_done, (unsigned long long)p->tokens_done,
+        fprintf(stderr, "%s: packed %llu documents, %llu tokens into %llu shards in %s\n", cm_prog,
+                (unsigned long long)p->docs_done, (unsigned long long)p->tokens_done,
                 (unsigned long long)p->shard_id, o->dir);
     }
     return rc;

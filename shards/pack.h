@@ -39,31 +39,30 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-#include "io.h"         // defines: Progress
-#include "json.h"       // defines: JsonObj
-#include "shards.h"     // defines: PackOpts
-#include "swriter.h"    // defines: SWriter
-#include "tokstream.h"  // defines: TsReader, TsDoc
-#include "util.h"       // defines: Buf
+#include "io.h"        // defines: Progress
+#include "json.h"      // defines: JsonObj
+#include "shards.h"    // defines: PackOpts
+#include "swriter.h"   // defines: SWriter
+#include "tokstream.h" // defines: TsReader, TsDoc
+#include "util.h"      // defines: Buf
 
-#define NOSTR UINT32_MAX   /* DocRow string length meaning SQL NULL */
-#define DOC_BATCH 128      /* documents rows per multi-row INSERT (measured: cheaper per row) */
-#define IMP_BATCH 512      /* document_imports rows per multi-row INSERT */
+#define NOSTR UINT32_MAX /* DocRow string length meaning SQL NULL */
+#define DOC_BATCH 128    /* documents rows per multi-row INSERT (measured: cheaper per row) */
+#define IMP_BATCH 512    /* document_imports rows per multi-row INSERT */
 
 /* The string fields of a DocRow. */
-enum { FIELD_REPO, FIELD_PATH, FIELD_LICENSE, FIELD_IMPORTS, FIELD_HASH, FIELD_EXTRA,
-       FIELD_COUNT };
+enum { FIELD_REPO, FIELD_PATH, FIELD_LICENSE, FIELD_IMPORTS, FIELD_HASH, FIELD_EXTRA, FIELD_COUNT };
 
 /* One document's row of the documents table, its strings in the PackShard's arena. */
 typedef struct {
-    uint64_t id;                 /* position of the document in the input stream */
-    uint64_t offset;             /* first token in the shard */
-    uint32_t n_tokens;           /* tokens, eot included */
-    int64_t n_bytes;             /* content bytes, -1 unknown */
-    uint32_t off[FIELD_COUNT];   /* arena offsets of repo_name, path, license, imports, hash,
+    uint64_t id;               /* position of the document in the input stream */
+    uint64_t offset;           /* first token in the shard */
+    uint32_t n_tokens;         /* tokens, eot included */
+    int64_t n_bytes;           /* content bytes, -1 unknown */
+    uint32_t off[FIELD_COUNT]; /* arena offsets of repo_name, path, license, imports, hash,
                                     extra */
-    uint32_t len[FIELD_COUNT];   /* their lengths, NOSTR for NULL */
-    char valid;                  /* 1: valid split */
+    uint32_t len[FIELD_COUNT]; /* their lengths, NOSTR for NULL */
+    char valid;                /* 1: valid split */
 } DocRow;
 
 /* A shard in the making: its file and the index rows of its documents. */
@@ -81,54 +80,54 @@ typedef struct {
 } PackShard;
 
 typedef struct {
-    const PackOpts *o;     /* options */
-    char *ipath;           /* DIR/index.sqlite */
-    sqlite3 *db;           /* the index (the index thread's while it runs) */
-    sqlite3_stmt *ins_doc; /* INSERT INTO documents, one row */
-    sqlite3_stmt *ins_docs;/* the same, DOC_BATCH rows per statement */
-    sqlite3_stmt *ins_imp; /* INSERT INTO document_imports, one row */
-    sqlite3_stmt *ins_imps;/* the same, IMP_BATCH rows per statement */
-    uint64_t imp_id[IMP_BATCH];   /* pending document_imports rows (index thread) */
+    const PackOpts *o;              /* options */
+    char *ipath;                    /* DIR/index.sqlite */
+    sqlite3 *db;                    /* the index (the index thread's while it runs) */
+    sqlite3_stmt *ins_doc;          /* INSERT INTO documents, one row */
+    sqlite3_stmt *ins_docs;         /* the same, DOC_BATCH rows per statement */
+    sqlite3_stmt *ins_imp;          /* INSERT INTO document_imports, one row */
+    sqlite3_stmt *ins_imps;         /* the same, IMP_BATCH rows per statement */
+    uint64_t imp_id[IMP_BATCH];     /* pending document_imports rows (index thread) */
     const char *imp_mod[IMP_BATCH]; /* their modules: in the PackShard arena, or NULL when
                                        decoded */
-    size_t imp_off[IMP_BATCH];    /* offset in wdec of a decoded (escaped) module */
-    size_t imp_len[IMP_BATCH];    /* their lengths */
-    int nimp;              /* count pending */
-    sqlite3_stmt *ins_shard;/* INSERT INTO shards */
-    TsReader ts;           /* input */
-    int ts_open;           /* ts needs ts_close */
-    uint32_t dtype;        /* 2 or 4 */
-    uint64_t shard_tokens; /* target per shard */
-    double valid_fraction; /* split share */
-    int split_by;          /* SPLIT_BY_REPO or SPLIT_BY_PATH */
-    uint64_t split_seed;   /* split hash seed */
-    uint64_t shard_id;     /* number of the shard being written (or next) */
-    int open;              /* a shard file is being written */
-    SWriter *sw;           /* writes it (O_DIRECT, own thread) and checksums its payload */
-    uint64_t tokens;       /* tokens in the current shard */
-    PackShard bt[2];       /* the shard being filled and the one being committed */
-    PackShard *cur;        /* the one the main thread fills */
-    JsonObj obj;           /* meta parser */
-    Buf dec;               /* decoded strings scratch (main thread) */
-    Buf wdec;              /* decoded strings scratch (index thread) */
-    uint64_t next_doc;     /* id of the next document */
-    uint64_t docs_done;    /* documents packed in this run */
-    uint64_t tokens_done;  /* tokens packed in this run */
-    Progress prog;         /* progress line */
-    pthread_t th;          /* the index thread */
-    int th_started;        /* it runs */
-    pthread_mutex_t mu;    /* guards pending, busy, stop, werr */
-    pthread_cond_t cv;     /* signals changes of those */
-    PackShard *pending;    /* handed to the index thread, not yet taken */
-    int busy;              /* the index thread is committing a PackShard */
-    int stop;              /* the index thread should end */
-    int werr;              /* exit status of a failed commit, 0 when fine */
-    double t_sync;         /* seconds in fdatasync/rename/fsync of shards */
-    double t_insert;       /* seconds inserting document rows */
-    double c_insert;       /* CPU seconds of those inserts */
-    double t_final;        /* seconds building the secondary indexes */
-    double c_final;        /* CPU seconds of that */
-    double t_wait;         /* seconds the main thread waited for the index thread */
+    size_t imp_off[IMP_BATCH];      /* offset in wdec of a decoded (escaped) module */
+    size_t imp_len[IMP_BATCH];      /* their lengths */
+    int nimp;                       /* count pending */
+    sqlite3_stmt *ins_shard;        /* INSERT INTO shards */
+    TsReader ts;                    /* input */
+    int ts_open;                    /* ts needs ts_close */
+    uint32_t dtype;                 /* 2 or 4 */
+    uint64_t shard_tokens;          /* target per shard */
+    double valid_fraction;          /* split share */
+    int split_by;                   /* SPLIT_BY_REPO or SPLIT_BY_PATH */
+    uint64_t split_seed;            /* split hash seed */
+    uint64_t shard_id;              /* number of the shard being written (or next) */
+    int open;                       /* a shard file is being written */
+    SWriter *sw;                    /* writes it (O_DIRECT, own thread) and checksums its payload */
+    uint64_t tokens;                /* tokens in the current shard */
+    PackShard bt[2];                /* the shard being filled and the one being committed */
+    PackShard *cur;                 /* the one the main thread fills */
+    JsonObj obj;                    /* meta parser */
+    Buf dec;                        /* decoded strings scratch (main thread) */
+    Buf wdec;                       /* decoded strings scratch (index thread) */
+    uint64_t next_doc;              /* id of the next document */
+    uint64_t docs_done;             /* documents packed in this run */
+    uint64_t tokens_done;           /* tokens packed in this run */
+    Progress prog;                  /* progress line */
+    pthread_t th;                   /* the index thread */
+    int th_started;                 /* it runs */
+    pthread_mutex_t mu;             /* guards pending, busy, stop, werr */
+    pthread_cond_t cv;              /* signals changes of those */
+    PackShard *pending;             /* handed to the index thread, not yet taken */
+    int busy;                       /* the index thread is committing a PackShard */
+    int stop;                       /* the index thread should end */
+    int werr;                       /* exit status of a failed commit, 0 when fine */
+    double t_sync;                  /* seconds in fdatasync/rename/fsync of shards */
+    double t_insert;                /* seconds inserting document rows */
+    double c_insert;                /* CPU seconds of those inserts */
+    double t_final;                 /* seconds building the secondary indexes */
+    double c_final;                 /* CPU seconds of that */
+    double t_wait;                  /* seconds the main thread waited for the index thread */
 } Packer;
 
 /* pack_open.c: open (create, replace or resume) the corpus directory and its index, after

@@ -14,9 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomic.h"  // defines: tmp_unregister
-#include "hash.h"    // defines: hash_hex
-#include "shard.h"   // defines: index_exec, index_sql_indexes, SHARD_PAYLOAD_OFFSET
+#include "atomic.h" // defines: tmp_unregister
+#include "hash.h"   // defines: hash_hex
+#include "shard.h"  // defines: index_exec, index_sql_indexes, SHARD_PAYLOAD_OFFSET
 
 double pack_thread_cpu_sec(void)
 {
@@ -30,8 +30,10 @@ double pack_thread_cpu_sec(void)
 */
 static void bind_str(const PackShard *b, sqlite3_stmt *st, int i, const DocRow *r, int f)
 {
-    if (r->len[f] == NOSTR) sqlite3_bind_null(st, i);
-    else sqlite3_bind_text(st, i, b->arena.buf + r->off[f], (int)r->len[f], SQLITE_STATIC);
+    if (r->len[f] == NOSTR)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, b->arena.buf + r->off[f], (int)r->len[f], SQLITE_STATIC);
 }
 
 /*
@@ -43,8 +45,10 @@ static void bind_doc(const PackShard *b, sqlite3_stmt *st, int base, const DocRo
     sqlite3_bind_int64(st, base + 2, (sqlite3_int64)b->shard_id);
     sqlite3_bind_int64(st, base + 3, (sqlite3_int64)r->offset);
     sqlite3_bind_int64(st, base + 4, r->n_tokens);
-    if (r->n_bytes >= 0) sqlite3_bind_int64(st, base + 5, r->n_bytes);
-    else sqlite3_bind_null(st, base + 5);
+    if (r->n_bytes >= 0)
+        sqlite3_bind_int64(st, base + 5, r->n_bytes);
+    else
+        sqlite3_bind_null(st, base + 5);
     bind_str(b, st, base + 6, r, FIELD_REPO);
     bind_str(b, st, base + 7, r, FIELD_PATH);
     bind_str(b, st, base + 8, r, FIELD_LICENSE);
@@ -91,9 +95,15 @@ static int pack_flush_imports(Packer *p)
 static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
 {
     size_t i = 0, nseen = 0;
-    struct { const char *s; size_t n; } seen[16]; /* modules already inserted (raw text) */
+    struct {
+        const char *s;
+        size_t n;
+    } seen[16]; /* modules already inserted (raw text) */
     int quoted_list = n > 0 && s[0] == '[';
-    if (!quoted_list && n >= 2 && s[0] == '"') { s++; n -= 2; } /* one string: "a,b" */
+    if (!quoted_list && n >= 2 && s[0] == '"') {
+        s++;
+        n -= 2;
+    } /* one string: "a,b" */
     while (i < n) {
         const char *start;
         size_t len;
@@ -103,7 +113,10 @@ static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
             if (i >= n) break;
             start = s + ++i;
             while (i < n && s[i] != '"') {
-                if (s[i] == '\\') { escaped = 1; i++; }
+                if (s[i] == '\\') {
+                    escaped = 1;
+                    i++;
+                }
                 i++;
             }
             len = (size_t)(s + i - start);
@@ -120,10 +133,14 @@ static int pack_insert_imports(Packer *p, uint64_t id, const char *s, size_t n)
         for (size_t k = 0; k < nseen && !dup; k++)
             dup = seen[k].n == len && !memcmp(seen[k].s, start, len);
         if (dup) continue;
-        if (nseen < 16) { seen[nseen].s = start; seen[nseen].n = len; nseen++; }
+        if (nseen < 16) {
+            seen[nseen].s = start;
+            seen[nseen].n = len;
+            nseen++;
+        }
         p->imp_id[p->nimp] = id;
         p->imp_mod[p->nimp] = start; /* the PackShard arena outlives the flush: no copy */
-        if (escaped) { /* decoded into wdec; its address is taken at the flush */
+        if (escaped) {               /* decoded into wdec; its address is taken at the flush */
             size_t off = p->wdec.len;
             json_decode_string(start, len, &p->wdec);
             p->imp_mod[p->nimp] = NULL;
@@ -301,8 +318,7 @@ int pack_finalize_index(Packer *p, int complete)
 {
     /* the split of every document recorded so far (split.c); a resume assigns it again */
     if (index_exec(p->db, "BEGIN", p->ipath) ||
-        split_assign(p->db, p->ipath, p->valid_fraction, p->split_seed, p->split_by,
-                     p->o->quiet) ||
+        split_assign(p->db, p->ipath, p->valid_fraction, p->split_seed, p->split_by, p->o->quiet) ||
         split_record(p->db, p->ipath, p->valid_fraction, p->split_seed, p->split_by) ||
         index_exec(p->db, "COMMIT", p->ipath)) {
         sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
@@ -318,7 +334,8 @@ int pack_finalize_index(Packer *p, int complete)
             if (!t || !*t) t = getenv("TMPDIR");
             error("building the path index sorts the paths in temporary files: is there room in "
                   "'%s' (SQLITE_TMPDIR, else TMPDIR, else /var/tmp)? The shards and their "
-                  "documents are recorded: 'pack --resume' with the same input builds it", t && *t ? t : "/var/tmp");
+                  "documents are recorded: 'pack --resume' with the same input builds it",
+                  t && *t ? t : "/var/tmp");
         }
         return -1;
     }
@@ -334,4 +351,3 @@ int pack_finalize_index(Packer *p, int complete)
     if (index_exec(p->db, "PRAGMA journal_mode = DELETE", p->ipath)) return -1;
     return 0;
 }
-

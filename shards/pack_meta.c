@@ -67,8 +67,8 @@ static void row_set_imports(Packer *p, DocRow *r, const JsonField *f)
 static int is_column(const JsonField *f)
 {
     return key_is(f, "repo_name") || key_is(f, "path") || key_is(f, "license") ||
-           key_is(f, "content_hash") || key_is(f, "imports") || key_is(f, "n_bytes") ||
-           key_is(f, "size") || key_is(f, "content");
+        key_is(f, "content_hash") || key_is(f, "imports") || key_is(f, "n_bytes") ||
+        key_is(f, "size") || key_is(f, "content");
 }
 
 /*
@@ -127,13 +127,20 @@ int pack_add_row(Packer *p, const TsDoc *d)
     int64_t size = -1, nb = -1;
     for (int i = 0; i < p->obj.n; i++) {
         const JsonField *f = &p->obj.f[i];
-        if (key_is(f, "repo_name")) row_set_string(p, r, FIELD_REPO, f);
-        else if (key_is(f, "path")) row_set_string(p, r, FIELD_PATH, f);
-        else if (key_is(f, "license")) row_set_string(p, r, FIELD_LICENSE, f);
-        else if (key_is(f, "content_hash")) row_set_string(p, r, FIELD_HASH, f);
-        else if (key_is(f, "imports") && f->type != JSON_NULL) row_set_imports(p, r, f);
-        else if (key_is(f, "n_bytes") && f->type == JSON_NUMBER) nb = strtoll(f->raw, NULL, 10);
-        else if (key_is(f, "size") && f->type == JSON_NUMBER) size = strtoll(f->raw, NULL, 10);
+        if (key_is(f, "repo_name"))
+            row_set_string(p, r, FIELD_REPO, f);
+        else if (key_is(f, "path"))
+            row_set_string(p, r, FIELD_PATH, f);
+        else if (key_is(f, "license"))
+            row_set_string(p, r, FIELD_LICENSE, f);
+        else if (key_is(f, "content_hash"))
+            row_set_string(p, r, FIELD_HASH, f);
+        else if (key_is(f, "imports") && f->type != JSON_NULL)
+            row_set_imports(p, r, f);
+        else if (key_is(f, "n_bytes") && f->type == JSON_NUMBER)
+            nb = strtoll(f->raw, NULL, 10);
+        else if (key_is(f, "size") && f->type == JSON_NUMBER)
+            size = strtoll(f->raw, NULL, 10);
     }
     row_set_extra(p, r);
     r->n_bytes = nb >= 0 ? nb : size;

@@ -17,10 +17,10 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-#include "cli.h"           // defines: CM_VERSION
-#include "corpus_index.h"  // defines: CorpusIndex, corpus_index_attach, corpus_check_shards
-#include "hash.h"          // defines: hash_hex
-#include "shard.h"         // defines: index_sql_schema, index_exec, INDEX_NAME
+#include "cli.h"          // defines: CM_VERSION
+#include "corpus_index.h" // defines: CorpusIndex, corpus_index_attach, corpus_check_shards
+#include "hash.h"         // defines: hash_hex
+#include "shard.h"        // defines: index_sql_schema, index_exec, INDEX_NAME
 
 /*
 ** Prepare a statement or report. Returns 0 or -1.
@@ -84,8 +84,8 @@ static int pack_remove_orphans(Packer *p, int all)
         snprintf(path, sizeof path, "%s/%s", p->o->dir, n);
         if (!all && is_bin)
             warn("%s: not recorded in the index (pack was interrupted): removing it", path);
-        if (unlink(path) && errno != ENOENT) rc = error("cannot remove '%s': %s", path,
-                                                        strerror(errno));
+        if (unlink(path) && errno != ENOENT)
+            rc = error("cannot remove '%s': %s", path, strerror(errno));
     }
     sqlite3_finalize(st);
     closedir(d);
@@ -112,10 +112,12 @@ static int pack_create_index(Packer *p)
     if (index_exec(p->db, "BEGIN", p->ipath) || index_exec(p->db, index_sql_schema, p->ipath))
         return -1;
     sqlite3_stmt *st = NULL;
-    if (pack_prepare(p, "INSERT INTO corpus(format_version, tokenizer_fingerprint, tokenizer_json,"
-                        " vocab_size, eot_id, dtype, shard_tokens, valid_fraction, split_seed,"
-                        " created_by, codemill_version, created_at, split_by, complete)"
-                        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,0)", &st))
+    if (pack_prepare(p,
+                     "INSERT INTO corpus(format_version, tokenizer_fingerprint, tokenizer_json,"
+                     " vocab_size, eot_id, dtype, shard_tokens, valid_fraction, split_seed,"
+                     " created_by, codemill_version, created_at, split_by, complete)"
+                     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,0)",
+                     &st))
         return -1;
     char fp[17], seed[17], now[32];
     hash_hex(h->fingerprint, fp);
@@ -130,8 +132,7 @@ static int pack_create_index(Packer *p)
     sqlite3_bind_int64(st, 7, (sqlite3_int64)p->shard_tokens);
     sqlite3_bind_double(st, 8, p->valid_fraction);
     sqlite3_bind_text(st, 9, seed, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 10, p->o->cmdline ? p->o->cmdline : "cm-shards pack", -1,
-                      SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, p->o->cmdline ? p->o->cmdline : "cm-shards pack", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 11, CM_VERSION, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 12, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 13, split_by_name(p->split_by), -1, SQLITE_STATIC);
@@ -148,8 +149,10 @@ static int index_has_corpus(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
-                           "name = 'corpus'", -1, &st, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'corpus'",
+                           -1, &st, NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         rc = sqlite3_column_int(st, 0) > 0;
     sqlite3_finalize(st);
@@ -165,8 +168,8 @@ static int pack_check_tokenizer(Packer *p, const CorpusIndex *x)
     if (x->fingerprint == h->fingerprint &&
         (x->vocab_size != h->vocab_size || x->eot_id != h->eot_id)) {
         error("%s: the input was made with another tokenizer (vocabulary %u, end-of-text %u) "
-              "than the corpus being resumed (%u, %u)", p->o->input, h->vocab_size, h->eot_id,
-              x->vocab_size, x->eot_id);
+              "than the corpus being resumed (%u, %u)",
+              p->o->input, h->vocab_size, h->eot_id, x->vocab_size, x->eot_id);
         return CM_EDATA;
     }
     if (x->fingerprint != h->fingerprint) {
@@ -174,7 +177,8 @@ static int pack_check_tokenizer(Packer *p, const CorpusIndex *x)
         hash_hex(x->fingerprint, a);
         hash_hex(h->fingerprint, b);
         error("%s: the input was made with another tokenizer (fingerprint %s) than the corpus "
-              "being resumed (%s)", p->o->input, b, a);
+              "being resumed (%s)",
+              p->o->input, b, a);
         return CM_EDATA;
     }
     return 0;
@@ -190,7 +194,7 @@ static int pack_load_resume(Packer *p, int *complete)
     int has = index_has_corpus(p->db);
     if (has == 0) return -1; /* no schema: the first pack died before creating it */
     CorpusIndex x;
-    CorpusFaults f = {NULL, 0, 0, 0};
+    CorpusFaults f = { NULL, 0, 0, 0 };
     int rc = corpus_index_attach(&x, p->o->dir, p->db, &f);
     if (!rc) rc = corpus_check_shards(&x, &f);
     if (!rc) rc = pack_check_tokenizer(p, &x);
@@ -203,9 +207,11 @@ static int pack_load_resume(Packer *p, int *complete)
     corpus_index_close(&x);
     if (rc) return rc;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(p->db, "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM documents), "
-                           "(SELECT COALESCE(MAX(id) + 1, 0) FROM shards)", -1, &st, NULL)
-            != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+    if (sqlite3_prepare_v2(p->db,
+                           "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM documents), "
+                           "(SELECT COALESCE(MAX(id) + 1, 0) FROM shards)",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
         error("%s: %s", p->ipath, index_error(p->db));
         sqlite3_finalize(st);
         return CM_EFORMAT;
@@ -233,8 +239,8 @@ int pack_skip_done(Packer *p)
         if (r <= 0) {
             if (r < 0) error("%s", p->ts.err);
             error("%s: the input ended after %llu documents but the corpus already holds %llu: "
-                  "is it the input the corpus was packed from?", p->o->input,
-                  (unsigned long long)k, (unsigned long long)p->next_doc);
+                  "is it the input the corpus was packed from?",
+                  p->o->input, (unsigned long long)k, (unsigned long long)p->next_doc);
             rc = CM_EDATA;
             break;
         }
@@ -246,8 +252,8 @@ int pack_skip_done(Packer *p)
         }
         if ((uint64_t)sqlite3_column_int64(st, 1) != d.n) {
             error("%s: document %llu has %u tokens but the corpus holds %lld for it: the input "
-                  "is not the one this corpus was packed from", p->o->input,
-                  (unsigned long long)k, d.n, (long long)sqlite3_column_int64(st, 1));
+                  "is not the one this corpus was packed from",
+                  p->o->input, (unsigned long long)k, d.n, (long long)sqlite3_column_int64(st, 1));
             rc = CM_EDATA;
             break;
         }
@@ -271,7 +277,8 @@ static int pack_prepare_dir(const PackOpts *o)
     }
     if (exists && !o->resume && !o->force && dir_has_corpus_files(o->dir)) {
         error("%s: already holds a corpus: use --resume to finish an interrupted pack, or "
-              "--force to replace it", o->dir);
+              "--force to replace it",
+              o->dir);
         return CM_EUSAGE;
     }
     if (!exists && mkdir(o->dir, 0777) && errno != EEXIST) {
@@ -286,7 +293,7 @@ static int pack_prepare_dir(const PackOpts *o)
 */
 static int pack_remove_corpus(Packer *p, size_t n)
 {
-    const char *sfx[] = {"", "-wal", "-shm", "-journal"};
+    const char *sfx[] = { "", "-wal", "-shm", "-journal" };
     for (int i = 0; i < 4; i++) {
         snprintf(p->ipath, n, "%s/%s%s", p->o->dir, INDEX_NAME, sfx[i]);
         if (unlink(p->ipath) && errno != ENOENT) {
@@ -309,8 +316,9 @@ static int pack_open_index(Packer *p, int *fresh)
     ** after the index thread runs, which gets it through p->mu), so SQLite's per-call
     ** connection mutex is pure cost (measured: ~20% of the index thread's CPU with the
     ** allocator's statistics mutex, turned off in pack_run) */
-    if (sqlite3_open_v2(p->ipath, &p->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(p->ipath, &p->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         error("%s: cannot open: %s", p->ipath, index_error(p->db));
         return CM_EIO;
     }
@@ -323,8 +331,8 @@ static int pack_open_index(Packer *p, int *fresh)
         if (rc == 0) {
             *fresh = 0;
             if (complete) {
-                warn("%s: the corpus is already complete (%llu documents): nothing to do",
-                     o->dir, (unsigned long long)p->next_doc);
+                warn("%s: the corpus is already complete (%llu documents): nothing to do", o->dir,
+                     (unsigned long long)p->next_doc);
                 return -1;
             }
         }
@@ -338,9 +346,10 @@ static int pack_open_index(Packer *p, int *fresh)
     ** FULL makes each shard's rows durable at its COMMIT (WAL + NORMAL could lose the last
     ** commits on power loss, which resume repaired by re-packing those shards). synchronous
     ** OFF is not used: a power loss could then corrupt the index itself. */
-    if (!pragmas) pragmas = "PRAGMA page_size = 16384; PRAGMA journal_mode = TRUNCATE; "
-                            "PRAGMA synchronous = FULL; "
-                            "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY";
+    if (!pragmas)
+        pragmas = "PRAGMA page_size = 16384; PRAGMA journal_mode = TRUNCATE; "
+                  "PRAGMA synchronous = FULL; "
+                  "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY";
     return index_exec(p->db, pragmas, p->ipath) ? CM_EIO : 0;
 }
 
@@ -349,11 +358,12 @@ static int pack_open_index(Packer *p, int *fresh)
 */
 static int pack_prepare_inserts(Packer *p)
 {
-    Buf sql = {0};
-    buf_adds(&sql, "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, repo_name,"
-                   " path, license, imports, content_hash, split, extra) VALUES");
-    for (int i = 0; i < DOC_BATCH; i++) buf_adds(&sql, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?)" :
-                                                           "(?,?,?,?,?,?,?,?,?,?,?,?)");
+    Buf sql = { 0 };
+    buf_adds(&sql,
+             "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, repo_name,"
+             " path, license, imports, content_hash, split, extra) VALUES");
+    for (int i = 0; i < DOC_BATCH; i++)
+        buf_adds(&sql, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?)");
     int bad = pack_prepare(p, sql.buf, &p->ins_docs);
     buf_reset(&sql);
     buf_adds(&sql, "INSERT INTO document_imports(document, module) VALUES");
@@ -361,13 +371,17 @@ static int pack_prepare_inserts(Packer *p)
     bad = bad || pack_prepare(p, sql.buf, &p->ins_imps);
     buf_free(&sql);
     if (bad ||
-        pack_prepare(p, "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, "
-                        "repo_name, path, license, imports, content_hash, split, extra) "
-                        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)", &p->ins_doc) ||
+        pack_prepare(p,
+                     "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, "
+                     "repo_name, path, license, imports, content_hash, split, extra) "
+                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                     &p->ins_doc) ||
         pack_prepare(p, "INSERT INTO document_imports(document, module) VALUES(?,?)",
                      &p->ins_imp) ||
-        pack_prepare(p, "INSERT INTO shards(id, file, tokens, documents, bytes, checksum, "
-                        "first_document) VALUES(?,?,?,?,?,?,?)", &p->ins_shard))
+        pack_prepare(p,
+                     "INSERT INTO shards(id, file, tokens, documents, bytes, checksum, "
+                     "first_document) VALUES(?,?,?,?,?,?,?)",
+                     &p->ins_shard))
         return CM_EFORMAT;
     return 0;
 }

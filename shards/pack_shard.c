@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic.h"  // defines: tmp_register, tmp_unregister
-#include "shard.h"   // defines: ShardHeader, shard_header_encode, shard_file_name
+#include "atomic.h" // defines: tmp_register, tmp_unregister
+#include "shard.h"  // defines: ShardHeader, shard_header_encode, shard_file_name
 
 void pack_shard_drop_tmp(PackShard *b)
 {
@@ -83,7 +83,7 @@ int pack_shard_write(Packer *p, const unsigned char *ids, uint32_t n)
 */
 static int pack_shard_seal(Packer *p, const PackShard *b, uint64_t *checksum)
 {
-    ShardHeader h = {0};
+    ShardHeader h = { 0 };
     if (sw_flush(p->sw, &h.checksum)) return -1;
     h.version = SHARD_VERSION;
     h.dtype = p->dtype;

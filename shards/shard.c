@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hash.h"  // defines: hash64
-#include "le.h"    // defines: le_get32, le_get64, le_put32, le_put64
-#include "util.h"  // defines: error
+#include "hash.h" // defines: hash64
+#include "le.h"   // defines: le_get32, le_get64, le_put32, le_put64
+#include "util.h" // defines: error
 
 // ----------------------------------------------------------------------------
 // shard header
@@ -166,9 +166,8 @@ const char index_sql_schema[] =
 /* The sort of CREATE INDEX spills to temporary files with a small cache (measured on 2M
 ** documents: 0.65 s, against 1.2 s with temp_store = MEMORY and 0.9 s with a 64 MiB cache), and
 ** its memory stays bounded whatever the corpus size. */
-const char index_sql_indexes[] =
-    "PRAGMA temp_store = FILE; PRAGMA cache_size = -8000;\n"
-    "CREATE INDEX IF NOT EXISTS documents_path ON documents(path);\n";
+const char index_sql_indexes[] = "PRAGMA temp_store = FILE; PRAGMA cache_size = -8000;\n"
+                                 "CREATE INDEX IF NOT EXISTS documents_path ON documents(path);\n";
 
 /*
 ** SQLite's message for msg plus the operating system's reason when there is one
@@ -179,8 +178,9 @@ const char *index_error_with(sqlite3 *db, const char *msg)
     static char buf[600];
     int e = sqlite3_system_errno(db);
     int rc = sqlite3_extended_errcode(db);
-    if (e && ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
-              (rc & 0xff) == SQLITE_CANTOPEN))
+    if (e &&
+        ((rc & 0xff) == SQLITE_IOERR || (rc & 0xff) == SQLITE_FULL ||
+         (rc & 0xff) == SQLITE_CANTOPEN))
         snprintf(buf, sizeof buf, "%s (%s)", msg, strerror(e));
     else if (rc == SQLITE_IOERR_WRITE || rc == SQLITE_IOERR_FSYNC || rc == SQLITE_FULL)
         snprintf(buf, sizeof buf, "%s (cannot write: disk full or file size limit?)", msg);
@@ -206,8 +206,10 @@ int index_open_read(const char *path, sqlite3 **db)
     char dir[4200];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
     int writable = access(path, W_OK) == 0 && access(dir, W_OK) == 0;
     int rc = sqlite3_open_v2(path, db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
                              NULL);
@@ -240,10 +242,14 @@ int index_parse_hex64(const char *s, uint64_t *out)
     for (int i = 0; i < 16; i++) {
         char c = s[i];
         int d;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-        else return -1;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
         v = v << 4 | (uint64_t)d;
     }
     if (s[16]) return -1;

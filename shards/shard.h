@@ -34,24 +34,24 @@
 
 #include "le.h"
 
-#define SHARD_MAGIC "CMSHARD"           /* 8 bytes with the NUL */
+#define SHARD_MAGIC "CMSHARD" /* 8 bytes with the NUL */
 #define SHARD_VERSION 1
-#define SHARD_HEADER_BYTES 256          /* meaningful header bytes */
-#define SHARD_PAYLOAD_OFFSET 4096       /* page-aligned start of the tokens */
-#define INDEX_VERSION 2                 /* schema version of index.sqlite (1 is read too) */
+#define SHARD_HEADER_BYTES 256    /* meaningful header bytes */
+#define SHARD_PAYLOAD_OFFSET 4096 /* page-aligned start of the tokens */
+#define INDEX_VERSION 2           /* schema version of index.sqlite (1 is read too) */
 #define INDEX_NAME "index.sqlite"
 #define SPLIT_SEED_DEFAULT 0x636f64656d696c6cull /* "codemill" in ASCII */
 
 typedef struct {
-    uint32_t version;       /* SHARD_VERSION */
-    uint32_t dtype;         /* 2 or 4 bytes per token */
-    uint64_t tokens;        /* token count */
-    uint64_t fingerprint;   /* tokenizer fingerprint */
-    uint64_t checksum;      /* XXH3-64 of the payload */
-    uint32_t eot_id;        /* end-of-text id */
-    uint32_t vocab_size;    /* vocabulary size */
-    uint64_t documents;     /* document count */
-    uint64_t payload_offset;/* SHARD_PAYLOAD_OFFSET */
+    uint32_t version;        /* SHARD_VERSION */
+    uint32_t dtype;          /* 2 or 4 bytes per token */
+    uint64_t tokens;         /* token count */
+    uint64_t fingerprint;    /* tokenizer fingerprint */
+    uint64_t checksum;       /* XXH3-64 of the payload */
+    uint32_t eot_id;         /* end-of-text id */
+    uint32_t vocab_size;     /* vocabulary size */
+    uint64_t documents;      /* document count */
+    uint64_t payload_offset; /* SHARD_PAYLOAD_OFFSET */
 } ShardHeader;
 
 /* Serialize h into out[SHARD_HEADER_BYTES] (reserved bytes zero, header checksum last). */

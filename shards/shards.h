@@ -17,18 +17,18 @@
 #define PACK_VALID_FRACTION_DEFAULT 0.05
 
 typedef struct {
-    const char *dir;          /* corpus directory to create or resume */
-    const char *input;        /* input name for messages ("stdin" or a path) */
-    int fd;                   /* input file descriptor */
-    uint64_t shard_tokens;    /* target tokens per shard */
-    double valid_fraction;    /* share of repositories in the valid split */
-    uint64_t split_seed;      /* seed of the split's hash order */
-    int split_by;             /* SPLIT_BY_REPO or SPLIT_BY_PATH */
-    int resume;               /* finish an interrupted pack */
-    int force;                /* replace an existing corpus */
-    int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
-    int quiet;                /* no summary line on stderr */
-    const char *cmdline;      /* stored in the index */
+    const char *dir;       /* corpus directory to create or resume */
+    const char *input;     /* input name for messages ("stdin" or a path) */
+    int fd;                /* input file descriptor */
+    uint64_t shard_tokens; /* target tokens per shard */
+    double valid_fraction; /* share of repositories in the valid split */
+    uint64_t split_seed;   /* seed of the split's hash order */
+    int split_by;          /* SPLIT_BY_REPO or SPLIT_BY_PATH */
+    int resume;            /* finish an interrupted pack */
+    int force;             /* replace an existing corpus */
+    int progress;          /* -1 auto (stderr is a terminal), 0 off, 1 on */
+    int quiet;             /* no summary line on stderr */
+    const char *cmdline;   /* stored in the index */
 } PackOpts;
 
 /* Pack a token stream into a corpus directory. */
@@ -47,8 +47,7 @@ int stats_run(const char *dir, int json);
 int cat_run(const char *dir, const char *where, int64_t limit, int ids_only);
 
 /* Combine corpora into dst, hard-linking (or symlinking) their shard files. */
-int merge_run(const char *dst, const char *const *srcs, int nsrc, int force,
-              const char *cmdline);
+int merge_run(const char *dst, const char *const *srcs, int nsrc, int force, const char *cmdline);
 
 /* Recompute the train/valid assignment in the index with a new fraction (and seed, and unit),
 ** in one transaction (rolled back when interrupted); the result is printed unless quiet. */
@@ -57,14 +56,13 @@ int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_se
 
 /* The unit of the split (split.c): whole repositories, or paths. */
 enum { SPLIT_BY_REPO = 0, SPLIT_BY_PATH = 1 };
-const char *split_by_name(int by);        /* "repo", "path" */
-int split_by_parse(const char *s);        /* SPLIT_BY_*, or -1 */
+const char *split_by_name(int by); /* "repo", "path" */
+int split_by_parse(const char *s); /* SPLIT_BY_*, or -1 */
 
 typedef struct sqlite3 sqlite3;
 /* Assign every document of the index db to 'train' or 'valid' by the rule of split.c (inside
 ** the caller's transaction). CM_OK or CM_EIO (message printed). */
-int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by,
-                 int quiet);
+int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by, int quiet);
 /* Record the split's settings in the corpus row (a format-1 corpus becomes format 2). */
 int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by);
 

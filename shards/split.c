@@ -23,16 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic.h"        // defines: cm_stopping
-#include "corpus_index.h"  // defines: CorpusIndex, corpus_index_open, corpus_check_shards
-#include "hash.h"          // defines: hash64_seed, hash_hex
-#include "util.h"          // defines: error, warn, exit codes
+#include "atomic.h"       // defines: cm_stopping
+#include "corpus_index.h" // defines: CorpusIndex, corpus_index_open, corpus_check_shards
+#include "hash.h"         // defines: hash64_seed, hash_hex
+#include "util.h"         // defines: error, warn, exit codes
 
 /* One unit of the split: a repository or a path, its tokens and documents. */
 typedef struct {
-    char *key;          /* repo_name, or repo_name NUL path (path mode) */
+    char *key; /* repo_name, or repo_name NUL path (path mode) */
     size_t klen;
-    uint64_t hash;      /* XXH3-64(key, seed) */
+    uint64_t hash; /* XXH3-64(key, seed) */
     int64_t tokens;
     int64_t docs;
     int valid;
@@ -135,9 +135,11 @@ static int units_write(sqlite3 *db, const char *ipath, int by, const UnitList *l
           "COALESCE(path, '')) IN (SELECT key FROM temp.split_valid)"
         : "UPDATE documents SET split = 'valid' WHERE COALESCE(repo_name, '') IN "
           "(SELECT key FROM temp.split_valid)";
-    if (index_exec(db, "DROP TABLE IF EXISTS temp.split_valid; "
-                       "CREATE TEMP TABLE split_valid(key BLOB PRIMARY KEY); "
-                       "UPDATE documents SET split = 'train' WHERE split <> 'train'", ipath))
+    if (index_exec(db,
+                   "DROP TABLE IF EXISTS temp.split_valid; "
+                   "CREATE TEMP TABLE split_valid(key BLOB PRIMARY KEY); "
+                   "UPDATE documents SET split = 'train' WHERE split <> 'train'",
+                   ipath))
         return -1;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "INSERT INTO temp.split_valid VALUES(?)", -1, &st, NULL))
@@ -172,20 +174,21 @@ static void units_report(const UnitList *l, int by, double fraction)
         }
     }
     const char *what = by == SPLIT_BY_PATH ? "paths" : "repositories";
-    fprintf(stderr, "%s: split by %s: valid %zu of %zu %s, %lld of %lld documents, %.1f%% of the "
-            "tokens (--valid-fraction %g)\n", cm_prog, by == SPLIT_BY_PATH ? "path" : "repository",
-            nv, l->n, what, (long long)vdocs, (long long)docs, tok ? 100.0 * vtok / tok : 0.0,
-            fraction);
+    fprintf(stderr,
+            "%s: split by %s: valid %zu of %zu %s, %lld of %lld documents, %.1f%% of the "
+            "tokens (--valid-fraction %g)\n",
+            cm_prog, by == SPLIT_BY_PATH ? "path" : "repository", nv, l->n, what, (long long)vdocs,
+            (long long)docs, tok ? 100.0 * vtok / tok : 0.0, fraction);
 }
 
-int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by,
-                 int quiet)
+int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by, int quiet)
 {
-    UnitList l = {0};
+    UnitList l = { 0 };
     if (units_read(db, ipath, by, seed, &l)) return CM_EIO;
     if (by == SPLIT_BY_REPO && l.n == 1 && fraction > 0 && fraction < 1) {
         warn("%s: one repository only ('%s'): the split is by path instead (--split-by path to "
-             "ask for it)", ipath, l.u[0].key);
+             "ask for it)",
+             ipath, l.u[0].key);
         units_free(&l);
         by = SPLIT_BY_PATH;
         if (units_read(db, ipath, by, seed, &l)) return CM_EIO;
@@ -206,8 +209,8 @@ int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed,
     char hex[17];
     hash_hex(seed, hex);
     char *sql = sqlite3_mprintf("UPDATE corpus SET valid_fraction = %.17g, split_seed = %Q, "
-                                "split_by = %Q, format_version = %d", fraction, hex,
-                                split_by_name(by), INDEX_VERSION);
+                                "split_by = %Q, format_version = %d",
+                                fraction, hex, split_by_name(by), INDEX_VERSION);
     int rc = index_exec(db, sql, ipath) ? CM_EIO : CM_OK;
     sqlite3_free(sql);
     return rc;
@@ -224,7 +227,7 @@ int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_se
               int quiet)
 {
     CorpusIndex x;
-    CorpusFaults f = {NULL, 0, 0, 0};
+    CorpusFaults f = { NULL, 0, 0, 0 };
     int rc = corpus_index_open(&x, dir, CORPUS_INDEX_WRITE, &f);
     if (!rc) rc = corpus_check_shards(&x, &f);
     if (rc) {

@@ -11,18 +11,18 @@
 #include <string.h>
 #include <sqlite3.h>
 
-#include "corpus_index.h"  // defines: CorpusIndex, corpus_index_open, corpus_check_shards
-#include "json.h"          // defines: json_escape
-#include "util.h"          // defines: error, Buf, exit codes
+#include "corpus_index.h" // defines: CorpusIndex, corpus_index_open, corpus_check_shards
+#include "json.h"         // defines: json_escape
+#include "util.h"         // defines: error, Buf, exit codes
 
 typedef struct {
-    double documents, tokens, bytes;  /* summed over the splits */
+    double documents, tokens, bytes; /* summed over the splits */
 } StatsTotals;
 
 static void stats_json(const CorpusIndex *x, const char *dir, sqlite3_stmt *sp, sqlite3_stmt *sh)
 {
-    StatsTotals t = {0, 0, 0};
-    Buf b = {0};
+    StatsTotals t = { 0, 0, 0 };
+    Buf b = { 0 };
     JsonWriter w;
     jw_begin(&w, &b);
     jw_cstr(&w, "corpus", dir);
@@ -64,7 +64,7 @@ static void stats_json(const CorpusIndex *x, const char *dir, sqlite3_stmt *sp, 
 
 static void stats_tables(const CorpusIndex *x, sqlite3_stmt *sp, sqlite3_stmt *sh)
 {
-    StatsTotals t = {0, 0, 0};
+    StatsTotals t = { 0, 0, 0 };
     printf("%-8s %12s %8s %15s %15s\n", "split", "documents", "repos", "tokens", "bytes");
     while (sqlite3_step(sp) == SQLITE_ROW) {
         double d = sqlite3_column_double(sp, 1), tk = sqlite3_column_double(sp, 3),
@@ -85,7 +85,7 @@ static void stats_tables(const CorpusIndex *x, sqlite3_stmt *sp, sqlite3_stmt *s
 int stats_run(const char *dir, int json)
 {
     CorpusIndex x;
-    CorpusFaults f = {NULL, 0, 0, 0};
+    CorpusFaults f = { NULL, 0, 0, 0 };
     int rc = corpus_index_open(&x, dir, CORPUS_INDEX_READ, &f);
     if (!rc) rc = corpus_check_shards(&x, &f);
     if (rc) {
@@ -93,11 +93,15 @@ int stats_run(const char *dir, int json)
         return rc;
     }
     sqlite3_stmt *sp = NULL, *sh = NULL;
-    if (sqlite3_prepare_v2(x.db, "SELECT split, COUNT(*), COUNT(DISTINCT repo_name), "
+    if (sqlite3_prepare_v2(x.db,
+                           "SELECT split, COUNT(*), COUNT(DISTINCT repo_name), "
                            "TOTAL(n_tokens), TOTAL(n_bytes) FROM documents GROUP BY split "
-                           "ORDER BY split", -1, &sp, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(x.db, "SELECT id, file, documents, tokens, bytes FROM shards "
-                           "ORDER BY id", -1, &sh, NULL) != SQLITE_OK) {
+                           "ORDER BY split",
+                           -1, &sp, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(x.db,
+                           "SELECT id, file, documents, tokens, bytes FROM shards "
+                           "ORDER BY id",
+                           -1, &sh, NULL) != SQLITE_OK) {
         error("%s: %s", x.ipath, index_error(x.db));
         rc = CM_EFORMAT;
     } else if (json) {

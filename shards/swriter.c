@@ -21,10 +21,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "hash.h"   // defines: Hash64State, hash64_update
-#include "util.h"   // defines: cm_thread_block_stop_signals
+#include "hash.h" // defines: Hash64State, hash64_update
+#include "util.h" // defines: cm_thread_block_stop_signals
 
-#define SW_ALIGN 4096   /* O_DIRECT alignment of buffers, offsets and lengths */
+#define SW_ALIGN 4096 /* O_DIRECT alignment of buffers, offsets and lengths */
 
 struct SWriter {
     pthread_t th;            /* the writer thread */
@@ -96,8 +96,7 @@ static void *sw_thread(void *arg)
     cm_thread_block_stop_signals(); /* signals go to the main thread */
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (w->seq_written == w->seq_filled && !w->stop)
-            pthread_cond_wait(&w->cv_work, &w->mu);
+        while (w->seq_written == w->seq_filled && !w->stop) pthread_cond_wait(&w->cv_work, &w->mu);
         if (w->seq_written == w->seq_filled) break;
         uint64_t seq = w->seq_written;
         size_t i = (size_t)(seq % SW_CHUNKS);
@@ -213,8 +212,10 @@ int sw_begin(SWriter *w, const char *path, uint64_t payload_offset)
     int fd = -1;
     if (w->want_direct) {
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
-        if (fd < 0 && errno == EINVAL) w->want_direct = 0; /* the file system refuses it */
-        else if (fd < 0) return -1;
+        if (fd < 0 && errno == EINVAL)
+            w->want_direct = 0; /* the file system refuses it */
+        else if (fd < 0)
+            return -1;
     }
     w->direct = fd >= 0;
     if (fd < 0) fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -19,8 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SW_CHUNK ((size_t)1 << 20)  /* bytes per write (a multiple of 4096) */
-#define SW_CHUNKS 4                 /* chunks in flight: one filled, up to three queued */
+#define SW_CHUNK ((size_t)1 << 20) /* bytes per write (a multiple of 4096) */
+#define SW_CHUNKS 4                /* chunks in flight: one filled, up to three queued */
 
 typedef struct SWriter SWriter;
 

@@ -13,13 +13,13 @@
 #include <sys/mman.h>
 #include <sqlite3.h>
 
-#include "atomic.h"        // defines: cm_stopping
-#include "corpus_index.h"  // defines: CorpusIndex, ShardRow, ShardMap, shard_check
-#include "hash.h"          // defines: hash64, hash_hex
-#include "io.h"            // defines: Progress
-#include "util.h"          // defines: error, warn, exit codes
+#include "atomic.h"       // defines: cm_stopping
+#include "corpus_index.h" // defines: CorpusIndex, ShardRow, ShardMap, shard_check
+#include "hash.h"         // defines: hash64, hash_hex
+#include "io.h"           // defines: Progress
+#include "util.h"         // defines: error, warn, exit codes
 
-#define DOC_FAULTS_MAX 10  /* document problems printed per shard */
+#define DOC_FAULTS_MAX 10 /* document problems printed per shard */
 
 /*
 ** Hash the payload and compare it with the index's checksum.
@@ -29,8 +29,10 @@ static void verify_payload(const ShardRow *r, const ShardMap *m, CorpusFaults *f
     char got[17];
     hash_hex(hash64(m->map + SHARD_PAYLOAD_OFFSET, m->len - SHARD_PAYLOAD_OFFSET), got);
     if (!r->checksum || strcmp(got, r->checksum))
-        corpus_fault(f, CM_EFORMAT, "%s: payload checksum mismatch: the index says %s, the data "
-                     "hashes to %s", m->path, r->checksum ? r->checksum : "nothing", got);
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: payload checksum mismatch: the index says %s, the data "
+                     "hashes to %s",
+                     m->path, r->checksum ? r->checksum : "nothing", got);
 }
 
 /*
@@ -46,20 +48,25 @@ static int verify_document(const CorpusIndex *x, sqlite3_stmt *docs, const Shard
     int64_t shard = sqlite3_column_int64(docs, 3);
     int bad = 1;
     if (shard != r->id) {
-        corpus_fault(f, CM_EFORMAT, "%s: document %lld lies in this shard's id range but its row "
-                     "names shard %lld", m->path, (long long)did, (long long)shard);
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: document %lld lies in this shard's id range but its row "
+                     "names shard %lld",
+                     m->path, (long long)did, (long long)shard);
     } else if (off != *pos || n == 0 || off + n > r->tokens) {
         corpus_fault(f, CM_EFORMAT, "%s: document %lld: tokens [%llu, +%llu) %s", m->path,
                      (long long)did, (unsigned long long)off, (unsigned long long)n,
-                     off + n > r->tokens ? "lie outside the shard" : off != *pos ?
-                     "do not follow the previous document" : "are empty");
+                     off + n > r->tokens ? "lie outside the shard"
+                         : off != *pos   ? "do not follow the previous document"
+                                         : "are empty");
     } else {
         uint32_t t;
         shard_tokens_get(m->map + SHARD_PAYLOAD_OFFSET, x->dtype, off + n - 1, 1, &t);
         bad = t != x->eot_id;
         if (bad)
-            corpus_fault(f, CM_EFORMAT, "%s: document %lld does not end with the end-of-text id "
-                         "(%u, found %u)", m->path, (long long)did, x->eot_id, t);
+            corpus_fault(f, CM_EFORMAT,
+                         "%s: document %lld does not end with the end-of-text id "
+                         "(%u, found %u)",
+                         m->path, (long long)did, x->eot_id, t);
     }
     *pos = off + n;
     return bad;
@@ -83,9 +90,10 @@ static void verify_documents(const CorpusIndex *x, sqlite3_stmt *docs, const Sha
     sqlite3_reset(docs);
     if (rc != SQLITE_DONE) corpus_fault(f, CM_EFORMAT, "%s: %s", x->ipath, index_error(x->db));
     if (count != r->documents)
-        corpus_fault(f, CM_EFORMAT, "%s: the shards row says %llu documents, the documents "
-                     "table holds %llu", m->path, (unsigned long long)r->documents,
-                     (unsigned long long)count);
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: the shards row says %llu documents, the documents "
+                     "table holds %llu",
+                     m->path, (unsigned long long)r->documents, (unsigned long long)count);
     else if (pos != r->tokens && !bad)
         corpus_fault(f, CM_EFORMAT, "%s: documents cover %llu of its %llu tokens", m->path,
                      (unsigned long long)pos, (unsigned long long)r->tokens);
@@ -98,8 +106,10 @@ static void verify_documents(const CorpusIndex *x, sqlite3_stmt *docs, const Sha
 static void verify_tables(const CorpusIndex *x, uint64_t ndocs, CorpusFaults *f)
 {
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(x->db, "SELECT COUNT(*) FROM documents WHERE shard NOT IN "
-                           "(SELECT id FROM shards)", -1, &q, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(x->db,
+                           "SELECT COUNT(*) FROM documents WHERE shard NOT IN "
+                           "(SELECT id FROM shards)",
+                           -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int64(q, 0) > 0)
         corpus_fault(f, CM_EFORMAT, "%s: %lld documents point at shards the index does not list",
                      x->ipath, (long long)sqlite3_column_int64(q, 0));
@@ -107,14 +117,15 @@ static void verify_tables(const CorpusIndex *x, uint64_t ndocs, CorpusFaults *f)
     q = NULL;
     if (sqlite3_prepare_v2(x->db, "SELECT COUNT(*) FROM documents", -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW && (uint64_t)sqlite3_column_int64(q, 0) != ndocs)
-        corpus_fault(f, CM_EFORMAT, "%s: the documents table holds %lld rows, the shards %llu "
-                     "documents", x->ipath, (long long)sqlite3_column_int64(q, 0),
-                     (unsigned long long)ndocs);
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: the documents table holds %lld rows, the shards %llu "
+                     "documents",
+                     x->ipath, (long long)sqlite3_column_int64(q, 0), (unsigned long long)ndocs);
     sqlite3_finalize(q);
 }
 
 typedef struct {
-    uint64_t shards, documents, tokens;  /* what the shard rows add up to */
+    uint64_t shards, documents, tokens; /* what the shard rows add up to */
 } VerifyTotals;
 
 /*
@@ -128,9 +139,10 @@ static int verify_shards(const CorpusIndex *x, int progress, CorpusFaults *f, Ve
     sqlite3_stmt *docs = NULL;
     int k, rc = 0;
     if (shard_rows_begin(&it, x, f)) return 0;
-    if (sqlite3_prepare_v2(x->db, "SELECT id, token_offset, n_tokens, shard FROM documents "
-                           "WHERE id >= ?1 AND id < ?1 + ?2 ORDER BY id", -1, &docs, NULL)
-        != SQLITE_OK) {
+    if (sqlite3_prepare_v2(x->db,
+                           "SELECT id, token_offset, n_tokens, shard FROM documents "
+                           "WHERE id >= ?1 AND id < ?1 + ?2 ORDER BY id",
+                           -1, &docs, NULL) != SQLITE_OK) {
         corpus_fault(f, CM_EFORMAT, "%s: %s", x->ipath, index_error(x->db));
         shard_rows_end(&it);
         return 0;
@@ -163,8 +175,8 @@ static int verify_shards(const CorpusIndex *x, int progress, CorpusFaults *f, Ve
 int verify_run(const char *dir, int progress)
 {
     CorpusIndex x;
-    CorpusFaults f = {NULL, 0, 0, 0};
-    VerifyTotals t = {0, 0, 0};
+    CorpusFaults f = { NULL, 0, 0, 0 };
+    VerifyTotals t = { 0, 0, 0 };
     int rc = corpus_index_open(&x, dir, CORPUS_INDEX_READ, &f);
     if (rc) {
         corpus_index_close(&x);
@@ -179,7 +191,8 @@ int verify_run(const char *dir, int progress)
     int complete = x.complete;
     if (!complete)
         warn("%s: the pack did not finish (cm-shards pack --resume with the same input "
-             "completes it)", dir);
+             "completes it)",
+             dir);
     corpus_index_close(&x);
     if (f.count) {
         error("%s: unsound: %d problem%s", dir, f.count, f.count == 1 ? "" : "s");

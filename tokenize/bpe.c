@@ -72,13 +72,18 @@ static int char_byte(uint32_t c)
 static void put_utf8(Buf *out, uint32_t c)
 {
     char t[4];
-    if (c < 0x80) { buf_addc(out, (char)c); return; }
+    if (c < 0x80) {
+        buf_addc(out, (char)c);
+        return;
+    }
     if (c < 0x800) {
-        t[0] = (char)(0xC0 | (c >> 6)); t[1] = (char)(0x80 | (c & 63));
+        t[0] = (char)(0xC0 | (c >> 6));
+        t[1] = (char)(0x80 | (c & 63));
         buf_add(out, t, 2);
         return;
     }
-    t[0] = (char)(0xE0 | (c >> 12)); t[1] = (char)(0x80 | ((c >> 6) & 63));
+    t[0] = (char)(0xE0 | (c >> 12));
+    t[1] = (char)(0x80 | ((c >> 6) & 63));
     t[2] = (char)(0x80 | (c & 63));
     buf_add(out, t, 3);
 }
@@ -101,9 +106,14 @@ static int chars_to_bytes(const char *s, size_t n, Buf *out)
     size_t i = 0;
     while (i < n) {
         uint32_t c;
-        if (p[i] < 0x80) { c = p[i]; i += 1; }
-        else if ((p[i] & 0xE0) == 0xC0 && i + 1 < n) { c = ((p[i] & 31u) << 6) | (p[i + 1] & 63u); i += 2; }
-        else return -1;  /* the byte-level alphabet stops at U+0143 */
+        if (p[i] < 0x80) {
+            c = p[i];
+            i += 1;
+        } else if ((p[i] & 0xE0) == 0xC0 && i + 1 < n) {
+            c = ((p[i] & 31u) << 6) | (p[i + 1] & 63u);
+            i += 2;
+        } else
+            return -1; /* the byte-level alphabet stops at U+0143 */
         int b = char_byte(c);
         if (b < 0) return -1;
         buf_addc(out, (char)b);
@@ -116,15 +126,15 @@ static int chars_to_bytes(const char *s, size_t n, Buf *out)
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-    uint32_t *slot;       /* id+1 per slot, 0 = empty */
-    size_t mask;          /* slots - 1 */
+    uint32_t *slot; /* id+1 per slot, 0 = empty */
+    size_t mask;    /* slots - 1 */
 } StrMap;
 
 typedef struct {
-    uint64_t *key;        /* (left << 32 | right) + 1, 0 = empty */
-    uint32_t *rank;       /* merge rank */
-    uint32_t *id;         /* id of the merged token */
-    size_t mask;          /* slots - 1 */
+    uint64_t *key;  /* (left << 32 | right) + 1, 0 = empty */
+    uint32_t *rank; /* merge rank */
+    uint32_t *id;   /* id of the merged token */
+    size_t mask;    /* slots - 1 */
 } PairMap;
 
 struct Bpe {
@@ -151,7 +161,10 @@ struct Bpe {
 */
 static uint64_t mix64(uint64_t x)
 {
-    x ^= x >> 33; x *= 0xff51afd7ed558ccdull; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
     return x ^ (x >> 33);
 }
 
@@ -182,7 +195,10 @@ static int64_t strmap_put(Bpe *b, uint32_t id)
     size_t i = hash64(p, n) & b->vocab.mask;
     for (;;) {
         uint32_t v = b->vocab.slot[i];
-        if (!v) { b->vocab.slot[i] = id + 1; return -1; }
+        if (!v) {
+            b->vocab.slot[i] = id + 1;
+            return -1;
+        }
         uint32_t o = v - 1;
         if (b->tok_len[o] == n && memcmp(b->tok_bytes + b->tok_off[o], p, n) == 0) return o;
         i = (i + 1) & b->vocab.mask;
@@ -198,7 +214,11 @@ static inline int pair_get(const PairMap *m, uint32_t l, uint32_t r, uint32_t *r
     size_t i = mix64(k) & m->mask;
     for (;;) {
         uint64_t s = m->key[i];
-        if (s == k) { *rank = m->rank[i]; *id = m->id[i]; return 1; }
+        if (s == k) {
+            *rank = m->rank[i];
+            *id = m->id[i];
+            return 1;
+        }
         if (!s) return 0;
         i = (i + 1) & m->mask;
     }
@@ -232,21 +252,21 @@ const char BPE_GPT2_PATTERN[] =
 **    since (all unassigned, so "other", for PCRE2) are added to \p{L} and \p{N} by hand. */
 #define WS "\\t\\n\\x0B\\f\\r\\x{85}\\p{Z}"
 #define NEW_L \
-    "\\x{1C89}-\\x{1C8A}\\x{A7CB}-\\x{A7CD}\\x{A7DA}-\\x{A7DC}\\x{105C0}-\\x{105F3}"\
-    "\\x{10D4A}-\\x{10D65}\\x{10D6F}-\\x{10D85}\\x{10EC2}-\\x{10EC4}\\x{1123F}-\\x{11240}"\
-    "\\x{11380}-\\x{11389}\\x{1138B}\\x{1138E}\\x{11390}-\\x{113B5}\\x{113B7}\\x{113D1}"\
-    "\\x{113D3}\\x{11BC0}-\\x{11BE0}\\x{11F02}\\x{11F04}-\\x{11F10}\\x{11F12}-\\x{11F33}"\
-    "\\x{1342F}\\x{13441}-\\x{13446}\\x{13460}-\\x{143FA}\\x{16100}-\\x{1611D}\\x{16D40}-"\
-    "\\x{16D6C}\\x{18CFF}\\x{1B132}\\x{1B155}\\x{1DF25}-\\x{1DF2A}\\x{1E030}-\\x{1E06D}"\
-    "\\x{1E4D0}-\\x{1E4EB}\\x{1E5D0}-\\x{1E5ED}\\x{1E5F0}\\x{2B739}\\x{2EBF0}-\\x{2EE5D}"\
+    "\\x{1C89}-\\x{1C8A}\\x{A7CB}-\\x{A7CD}\\x{A7DA}-\\x{A7DC}\\x{105C0}-\\x{105F3}" \
+    "\\x{10D4A}-\\x{10D65}\\x{10D6F}-\\x{10D85}\\x{10EC2}-\\x{10EC4}\\x{1123F}-\\x{11240}" \
+    "\\x{11380}-\\x{11389}\\x{1138B}\\x{1138E}\\x{11390}-\\x{113B5}\\x{113B7}\\x{113D1}" \
+    "\\x{113D3}\\x{11BC0}-\\x{11BE0}\\x{11F02}\\x{11F04}-\\x{11F10}\\x{11F12}-\\x{11F33}" \
+    "\\x{1342F}\\x{13441}-\\x{13446}\\x{13460}-\\x{143FA}\\x{16100}-\\x{1611D}\\x{16D40}-" \
+    "\\x{16D6C}\\x{18CFF}\\x{1B132}\\x{1B155}\\x{1DF25}-\\x{1DF2A}\\x{1E030}-\\x{1E06D}" \
+    "\\x{1E4D0}-\\x{1E4EB}\\x{1E5D0}-\\x{1E5ED}\\x{1E5F0}\\x{2B739}\\x{2EBF0}-\\x{2EE5D}" \
     "\\x{31350}-\\x{323AF}"
 #define NEW_N \
-    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}\\x{11F50}-\\x{11F59}"\
-    "\\x{16130}-\\x{16139}\\x{16D70}-\\x{16D79}\\x{1CCF0}-\\x{1CCF9}\\x{1D2C0}-\\x{1D2D3}"\
+    "\\x{10D40}-\\x{10D49}\\x{116D0}-\\x{116E3}\\x{11BF0}-\\x{11BF9}\\x{11F50}-\\x{11F59}" \
+    "\\x{16130}-\\x{16139}\\x{16D70}-\\x{16D79}\\x{1CCF0}-\\x{1CCF9}\\x{1D2C0}-\\x{1D2D3}" \
     "\\x{1E4F0}-\\x{1E4F9}\\x{1E5F1}-\\x{1E5FA}"
-static const char gpt2_pcre2[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?[\\p{L}" NEW_L "]+| ?[\\p{N}" NEW_N "]+"
-    "| ?[^" WS "\\p{L}\\p{N}" NEW_L NEW_N "]+|[" WS "]+(?![^" WS "])|[" WS "]+";
+static const char gpt2_pcre2[] = "'s|'t|'re|'ve|'m|'ll|'d| ?[\\p{L}" NEW_L "]+| ?[\\p{N}" NEW_N "]+"
+                                 "| ?[^" WS "\\p{L}\\p{N}" NEW_L NEW_N "]+|[" WS "]+(?![^" WS
+                                 "])|[" WS "]+";
 /* The three classes alone, for the hand-written matcher: group 1 letter, 2 digit, 3 space. */
 static const char gpt2_classes[] = "([\\p{L}" NEW_L "])|([\\p{N}" NEW_N "])|([" WS "])";
 #undef WS
@@ -261,18 +281,18 @@ static pcre2_code *regex_compile(char *err, size_t errlen)
 {
     int ec;
     PCRE2_SIZE eo;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)gpt2_pcre2,          /* pattern */
-                                   PCRE2_ZERO_TERMINATED,           /* its length */
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)gpt2_pcre2,                          /* pattern */
+                                   PCRE2_ZERO_TERMINATED,                           /* its length */
                                    PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, /* options */
-                                   &ec, &eo,                        /* OUT: error, offset */
-                                   NULL);                           /* default context */
+                                   &ec, &eo, /* OUT: error, offset */
+                                   NULL);    /* default context */
     if (!re) {
         PCRE2_UCHAR m[200];
         pcre2_get_error_message(ec, m, sizeof m);
         snprintf(err, errlen, "cannot compile the GPT-2 regex at %zu: %s", (size_t)eo, (char *)m);
         return NULL;
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);  /* falls back to the interpreter */
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
     return re;
 }
 
@@ -280,12 +300,12 @@ static pthread_once_t g_cls_once = PTHREAD_ONCE_INIT;
 static void cls_init(void);
 
 struct BpePretok {
-    pcre2_code *re;            /* compiled regex (owned when own_re) */
-    int own_re;                /* free re with the splitter */
-    pcre2_match_data *md;      /* match data, reused */
-    pcre2_match_context *mc;   /* match context holding the JIT stack */
-    pcre2_jit_stack *js;       /* JIT stack (long runs need more than the default 32 KiB) */
-    int use_pcre2;             /* split with the regex instead of the hand-written matcher */
+    pcre2_code *re;          /* compiled regex (owned when own_re) */
+    int own_re;              /* free re with the splitter */
+    pcre2_match_data *md;    /* match data, reused */
+    pcre2_match_context *mc; /* match context holding the JIT stack */
+    pcre2_jit_stack *js;     /* JIT stack (long runs need more than the default 32 KiB) */
+    int use_pcre2;           /* split with the regex instead of the hand-written matcher */
 };
 
 /*
@@ -310,7 +330,10 @@ static BpePretok *pretok_make(pcre2_code *re)
     return p;
 }
 
-BpePretok *bpe_pretok_new(void) { return pretok_make(NULL); }
+BpePretok *bpe_pretok_new(void)
+{
+    return pretok_make(NULL);
+}
 
 /*
 ** Free a pre-tokenizer (NULL is fine).
@@ -336,7 +359,10 @@ static int split_pcre2(BpePretok *p, const char *text, size_t len, BpePieceFn fn
     size_t pos = 0;
     while (pos < len) {
         int rc = pcre2_match(p->re, (PCRE2_SPTR)text, len, pos, 0, p->md, p->mc);
-        if (rc == PCRE2_ERROR_NOMATCH) { fn(ctx, text + pos, len - pos); return 0; }
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            fn(ctx, text + pos, len - pos);
+            return 0;
+        }
         if (rc < 0) {
             PCRE2_UCHAR m[200];
             pcre2_get_error_message(rc, m, sizeof m);
@@ -344,8 +370,8 @@ static int split_pcre2(BpePretok *p, const char *text, size_t len, BpePieceFn fn
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(p->md);
         size_t s = ov[0], e = ov[1];
-        if (s > pos) fn(ctx, text + pos, s - pos);          /* uncovered (invalid) bytes */
-        if (e == s) {                                          /* cannot happen: no empty match */
+        if (s > pos) fn(ctx, text + pos, s - pos); /* uncovered (invalid) bytes */
+        if (e == s) {                              /* cannot happen: no empty match */
             fn(ctx, text + s, 1);
             e = s + 1;
         } else {
@@ -374,23 +400,29 @@ static int split_pcre2(BpePretok *p, const char *text, size_t len, BpePieceFn fn
 enum { CL_UNK = 0, CL_L = 1, CL_N = 2, CL_WS = 3, CL_O = 4 };
 
 static uint8_t g_ascii_cls[128];
-static uint8_t *g_cls;                 /* per code point class (0 = not looked up yet) */
-static pcre2_code *g_cls_re;           /* anchored: (L)|(N)|(WS) */
+static uint8_t *g_cls;       /* per code point class (0 = not looked up yet) */
+static pcre2_code *g_cls_re; /* anchored: (L)|(N)|(WS) */
 
 static void cls_init(void)
 {
     for (int c = 0; c < 128; c++) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) g_ascii_cls[c] = CL_L;
-        else if (c >= '0' && c <= '9') g_ascii_cls[c] = CL_N;
-        else if (c == ' ' || (c >= 9 && c <= 13)) g_ascii_cls[c] = CL_WS;
-        else g_ascii_cls[c] = CL_O;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            g_ascii_cls[c] = CL_L;
+        else if (c >= '0' && c <= '9')
+            g_ascii_cls[c] = CL_N;
+        else if (c == ' ' || (c >= 9 && c <= 13))
+            g_ascii_cls[c] = CL_WS;
+        else
+            g_ascii_cls[c] = CL_O;
     }
     g_cls = xcalloc(0x110000, 1);
     int ec;
     PCRE2_SIZE eo;
     g_cls_re = pcre2_compile((PCRE2_SPTR)gpt2_classes, PCRE2_ZERO_TERMINATED,
                              PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &ec, &eo, NULL);
-    if (!g_cls_re) die(CM_EINTERNAL, "cannot compile the character classes (PCRE2 error %d at %zu)", ec, (size_t)eo);
+    if (!g_cls_re)
+        die(CM_EINTERNAL, "cannot compile the character classes (PCRE2 error %d at %zu)", ec,
+            (size_t)eo);
     (void)pcre2_jit_compile(g_cls_re, PCRE2_JIT_COMPLETE);
 }
 
@@ -408,7 +440,10 @@ static int cls_slow(uint32_t cp, const unsigned char *s, size_t n)
     if (rc > 0) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         for (int g = 1; g < rc; g++)
-            if (ov[2 * g] != PCRE2_UNSET) { c = (uint8_t)g; break; }  /* group g = CL_L, CL_N, CL_WS */
+            if (ov[2 * g] != PCRE2_UNSET) {
+                c = (uint8_t)g;
+                break;
+            } /* group g = CL_L, CL_N, CL_WS */
     }
     pcre2_match_data_free(md);
     __atomic_store_n(&g_cls[cp], c, __ATOMIC_RELAXED);
@@ -422,7 +457,10 @@ static int cls_slow(uint32_t cp, const unsigned char *s, size_t n)
 static inline int u8_at(const unsigned char *s, size_t n, size_t i, uint32_t *cp)
 {
     unsigned a = s[i];
-    if (a < 0x80) { *cp = a; return 1; }
+    if (a < 0x80) {
+        *cp = a;
+        return 1;
+    }
     size_t r = n - i;
     if (a >= 0xC2 && a <= 0xDF) {
         if (r < 2 || (s[i + 1] & 0xC0) != 0x80) return 0;
@@ -437,10 +475,13 @@ static inline int u8_at(const unsigned char *s, size_t n, size_t i, uint32_t *cp
         return 3;
     }
     if (a >= 0xF0 && a <= 0xF4) {
-        if (r < 4 || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80) return 0;
+        if (r < 4 || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 ||
+            (s[i + 3] & 0xC0) != 0x80)
+            return 0;
         if (a == 0xF0 && s[i + 1] < 0x90) return 0;
         if (a == 0xF4 && s[i + 1] > 0x8F) return 0;
-        *cp = ((a & 7u) << 18) | ((s[i + 1] & 63u) << 12) | ((s[i + 2] & 63u) << 6) | (s[i + 3] & 63u);
+        *cp = ((a & 7u) << 18) | ((s[i + 1] & 63u) << 12) | ((s[i + 2] & 63u) << 6) |
+            (s[i + 3] & 63u);
         return 4;
     }
     return 0;
@@ -451,7 +492,10 @@ static inline int u8_at(const unsigned char *s, size_t n, size_t i, uint32_t *cp
 */
 static inline int cls_at(const unsigned char *s, size_t n, size_t i, int *len)
 {
-    if (s[i] < 0x80) { *len = 1; return g_ascii_cls[s[i]]; }
+    if (s[i] < 0x80) {
+        *len = 1;
+        return g_ascii_cls[s[i]];
+    }
     uint32_t cp;
     *len = u8_at(s, n, i, &cp);
     if (!*len) return 0;
@@ -468,7 +512,7 @@ static int split_fast(const char *text, size_t len, BpePieceFn fn, void *ctx)
     int l, l2;
     while (i < len) {
         int k = cls_at(s, len, i, &l);
-        if (!l) {                                   /* invalid bytes up to the next valid start */
+        if (!l) { /* invalid bytes up to the next valid start */
             size_t j = i + 1;
             uint32_t cp;
             while (j < len && !u8_at(s, len, j, &cp)) j++;
@@ -476,27 +520,39 @@ static int split_fast(const char *text, size_t len, BpePieceFn fn, void *ctx)
             i = j;
             continue;
         }
-        if (s[i] == '\'' && i + 1 < len) {          /* contractions */
+        if (s[i] == '\'' && i + 1 < len) { /* contractions */
             unsigned a = s[i + 1];
-            if (a == 's' || a == 't' || a == 'm' || a == 'd') { fn(ctx, text + i, 2); i += 2; continue; }
+            if (a == 's' || a == 't' || a == 'm' || a == 'd') {
+                fn(ctx, text + i, 2);
+                i += 2;
+                continue;
+            }
             if (i + 2 < len) {
                 unsigned b = s[i + 2];
-                if ((b == 'e' && (a == 'r' || a == 'v')) || (a == 'l' && b == 'l')) { fn(ctx, text + i, 3); i += 3; continue; }
+                if ((b == 'e' && (a == 'r' || a == 'v')) || (a == 'l' && b == 'l')) {
+                    fn(ctx, text + i, 3);
+                    i += 3;
+                    continue;
+                }
             }
         }
         size_t j = i + (size_t)l;
-        if (s[i] == ' ' && j < len) {               /* ' ?X+': a space joins a following run */
+        if (s[i] == ' ' && j < len) { /* ' ?X+': a space joins a following run */
             int k2 = cls_at(s, len, j, &l2);
-            if (l2 && k2 != CL_WS) { k = k2; j += (size_t)l2; }
+            if (l2 && k2 != CL_WS) {
+                k = k2;
+                j += (size_t)l2;
+            }
         }
         if (k != CL_WS) {
-            while (j < len && (s[j] < 0x80 ? g_ascii_cls[s[j]] == k : (cls_at(s, len, j, &l2) == k && l2)))
+            while (j < len &&
+                   (s[j] < 0x80 ? g_ascii_cls[s[j]] == k : (cls_at(s, len, j, &l2) == k && l2)))
                 j += s[j] < 0x80 ? 1 : (size_t)l2;
             fn(ctx, text + i, j - i);
             i = j;
             continue;
         }
-        size_t last = i;                            /* start of the run's last character */
+        size_t last = i; /* start of the run's last character */
         int kn = 0;
         while (j < len) {
             kn = cls_at(s, len, j, &l2);
@@ -504,14 +560,17 @@ static int split_fast(const char *text, size_t len, BpePieceFn fn, void *ctx)
             last = j;
             j += (size_t)l2;
         }
-        if (j < len && l2 && kn != CL_WS && last > i) j = last;  /* \s+(?!\S) gives one back */
+        if (j < len && l2 && kn != CL_WS && last > i) j = last; /* \s+(?!\S) gives one back */
         fn(ctx, text + i, j - i);
         i = j;
     }
     return 0;
 }
 
-void bpe_pretok_use_pcre2(BpePretok *p, int on) { p->use_pcre2 = on; }
+void bpe_pretok_use_pcre2(BpePretok *p, int on)
+{
+    p->use_pcre2 = on;
+}
 
 /*
 ** Split text into GPT-2 pre-tokens with the matcher p is set to use (see bpe.h).
@@ -529,7 +588,10 @@ int bpe_pretok_split(BpePretok *p, const char *text, size_t len, BpePieceFn fn, 
 /*
 ** Is JSON value v absent, null, or false?
 */
-static int j_off(json_t *v) { return !v || json_is_null(v) || json_is_false(v); }
+static int j_off(json_t *v)
+{
+    return !v || json_is_null(v) || json_is_false(v);
+}
 
 /*
 ** Check a ByteLevel component (pre_tokenizer with use_regex as wanted). Returns NULL or a reason.
@@ -537,12 +599,14 @@ static int j_off(json_t *v) { return !v || json_is_null(v) || json_is_false(v); 
 static const char *check_bytelevel_pre(json_t *pt, int want_regex)
 {
     json_t *aps = json_object_get(pt, "add_prefix_space");
-    if (aps && json_is_true(aps)) return "pre_tokenizer ByteLevel add_prefix_space=true is not supported";
+    if (aps && json_is_true(aps))
+        return "pre_tokenizer ByteLevel add_prefix_space=true is not supported";
     json_t *ur = json_object_get(pt, "use_regex");
     int use_regex = ur ? json_is_true(ur) : 1;
     if (use_regex != want_regex)
-        return want_regex ? "pre_tokenizer ByteLevel use_regex=false alone is not supported"
-                          : "pre_tokenizer Sequence: ByteLevel after Split must have use_regex=false";
+        return want_regex
+            ? "pre_tokenizer ByteLevel use_regex=false alone is not supported"
+            : "pre_tokenizer Sequence: ByteLevel after Split must have use_regex=false";
     return NULL;
 }
 
@@ -552,7 +616,8 @@ static const char *check_bytelevel_pre(json_t *pt, int want_regex)
 */
 static const char *check_pre(json_t *pt, char *why, size_t whylen)
 {
-    if (!pt || json_is_null(pt)) return "pre_tokenizer null is not supported (byte-level BPE needs ByteLevel)";
+    if (!pt || json_is_null(pt))
+        return "pre_tokenizer null is not supported (byte-level BPE needs ByteLevel)";
     const char *type = json_string_value(json_object_get(pt, "type"));
     if (!type) return "pre_tokenizer has no type";
     if (!strcmp(type, "ByteLevel")) return check_bytelevel_pre(pt, 1);
@@ -574,7 +639,8 @@ static const char *check_pre(json_t *pt, char *why, size_t whylen)
         return "pre_tokenizer Split pattern is not the GPT-2 regex";
     const char *beh = json_string_value(json_object_get(sp, "behavior"));
     if (beh && strcmp(beh, "Isolated") != 0) return "pre_tokenizer Split behavior must be Isolated";
-    if (json_is_true(json_object_get(sp, "invert"))) return "pre_tokenizer Split invert=true is not supported";
+    if (json_is_true(json_object_get(sp, "invert")))
+        return "pre_tokenizer Split invert=true is not supported";
     return check_bytelevel_pre(bl, 0);
 }
 
@@ -594,17 +660,17 @@ static void tok_store(Bpe *b, Buf *arena, uint32_t id, const char *p, size_t n)
 ** refused (a constant or c->why).
 */
 typedef struct {
-    Bpe *b;              /* being filled */
-    json_t *root;        /* the parsed tokenizer.json */
-    json_t *model;       /* root.model */
-    json_t *vocab;       /* model.vocab */
-    json_t *merges;      /* model.merges */
-    json_t *added;       /* root.added_tokens, or NULL */
-    size_t n_added;      /* its length */
-    Buf arena;           /* every token's bytes (becomes b->tok_bytes) */
-    Buf tmp;             /* scratch */
-    uint8_t *in_model;   /* per id: 1 when the id is in model.vocab */
-    char why[300];       /* a reason made with snprintf */
+    Bpe *b;            /* being filled */
+    json_t *root;      /* the parsed tokenizer.json */
+    json_t *model;     /* root.model */
+    json_t *vocab;     /* model.vocab */
+    json_t *merges;    /* model.merges */
+    json_t *added;     /* root.added_tokens, or NULL */
+    size_t n_added;    /* its length */
+    Buf arena;         /* every token's bytes (becomes b->tok_bytes) */
+    Buf tmp;           /* scratch */
+    uint8_t *in_model; /* per id: 1 when the id is in model.vocab */
+    char why[300];     /* a reason made with snprintf */
 } Loader;
 
 /*
@@ -618,7 +684,8 @@ static const char *load_model(Loader *c)
     if (!json_is_object(c->model)) return "no model object";
     const char *mtype = json_string_value(json_object_get(c->model, "type"));
     if (mtype && strcmp(mtype, "BPE") != 0) {
-        snprintf(c->why, sizeof c->why, "model.type '%s' is not supported (only byte-level BPE)", mtype);
+        snprintf(c->why, sizeof c->why, "model.type '%s' is not supported (only byte-level BPE)",
+                 mtype);
         return c->why;
     }
     c->vocab = json_object_get(c->model, "vocab");
@@ -685,19 +752,22 @@ static const char *check_added(Loader *c, size_t i, int64_t *maxid)
 {
     json_t *t = json_array_get(c->added, i);
     json_t *id = json_object_get(t, "id");
-    if (!json_is_object(t) || !json_is_integer(id) || !json_is_string(json_object_get(t, "content"))
-        || json_integer_value(id) < 0 || json_integer_value(id) >= (1 << 24)) {
-        snprintf(c->why, sizeof c->why, "added_tokens[%zu]: needs an integer id in [0, 2^24) and a string content", i);
+    if (!json_is_object(t) || !json_is_integer(id) ||
+        !json_is_string(json_object_get(t, "content")) || json_integer_value(id) < 0 ||
+        json_integer_value(id) >= (1 << 24)) {
+        snprintf(c->why, sizeof c->why,
+                 "added_tokens[%zu]: needs an integer id in [0, 2^24) and a string content", i);
         return c->why;
     }
     if (!json_string_length(json_object_get(t, "content"))) {
         snprintf(c->why, sizeof c->why, "added_tokens[%zu]: empty content", i);
         return c->why;
     }
-    static const char *const flags[] = {"lstrip", "rstrip", "single_word"};
+    static const char *const flags[] = { "lstrip", "rstrip", "single_word" };
     for (int f = 0; f < 3; f++)
         if (json_is_true(json_object_get(t, flags[f]))) {
-            snprintf(c->why, sizeof c->why, "added_tokens[%zu]: %s=true is not supported", i, flags[f]);
+            snprintf(c->why, sizeof c->why, "added_tokens[%zu]: %s=true is not supported", i,
+                     flags[f]);
             return c->why;
         }
     if (json_integer_value(id) > *maxid) *maxid = json_integer_value(id);
@@ -713,9 +783,12 @@ static const char *load_size(Loader *c)
     int64_t maxid = -1;
     const char *key, *bad;
     json_t *val;
-    json_object_foreach(c->vocab, key, val) {
-        if (!json_is_integer(val) || json_integer_value(val) < 0 || json_integer_value(val) >= (1 << 24)) {
-            snprintf(c->why, sizeof c->why, "model.vocab: id of '%.40s' is not an integer in [0, 2^24)", key);
+    json_object_foreach(c->vocab, key, val)
+    {
+        if (!json_is_integer(val) || json_integer_value(val) < 0 ||
+            json_integer_value(val) >= (1 << 24)) {
+            snprintf(c->why, sizeof c->why,
+                     "model.vocab: id of '%.40s' is not an integer in [0, 2^24)", key);
             return c->why;
         }
         if (json_integer_value(val) > maxid) maxid = json_integer_value(val);
@@ -745,7 +818,8 @@ static const char *load_vocab(Loader *c)
     Bpe *b = c->b;
     const char *key;
     json_t *val;
-    json_object_foreach(c->vocab, key, val) {
+    json_object_foreach(c->vocab, key, val)
+    {
         uint32_t id = (uint32_t)json_integer_value(val);
         if (c->in_model[id]) {
             snprintf(c->why, sizeof c->why, "model.vocab: id %u is given to two tokens", id);
@@ -753,7 +827,7 @@ static const char *load_vocab(Loader *c)
         }
         buf_reset(&c->tmp);
         size_t klen = strlen(key);
-        if (chars_to_bytes(key, klen, &c->tmp) != 0) {  /* not byte-level: keep its UTF-8 as is */
+        if (chars_to_bytes(key, klen, &c->tmp) != 0) { /* not byte-level: keep its UTF-8 as is */
             buf_reset(&c->tmp);
             buf_add(&c->tmp, key, klen);
         }
@@ -766,10 +840,12 @@ static const char *load_vocab(Loader *c)
         if (!c->in_model[id]) continue;
         int64_t o = strmap_put(b, id);
         if (o >= 0) {
-            snprintf(c->why, sizeof c->why, "model.vocab: ids %lld and %u are the same token", (long long)o, id);
+            snprintf(c->why, sizeof c->why, "model.vocab: ids %lld and %u are the same token",
+                     (long long)o, id);
             return c->why;
         }
-        if (b->tok_len[id] == 1) b->byte_id[(unsigned char)b->tok_bytes[b->tok_off[id]]] = (int32_t)id;
+        if (b->tok_len[id] == 1)
+            b->byte_id[(unsigned char)b->tok_bytes[b->tok_off[id]]] = (int32_t)id;
     }
     return NULL;
 }
@@ -786,36 +862,54 @@ static const char *load_merge(Loader *c, size_t i)
     if (json_is_string(m)) {
         const char *s = json_string_value(m);
         const char *sp = strchr(s, ' ');
-        if (sp && !strchr(sp + 1, ' ')) { l = s; ll = (size_t)(sp - s); r = sp + 1; rl = strlen(r); }
-    } else if (json_is_array(m) && json_array_size(m) == 2 && json_is_string(json_array_get(m, 0))
-               && json_is_string(json_array_get(m, 1))) {
-        l = json_string_value(json_array_get(m, 0)); ll = json_string_length(json_array_get(m, 0));
-        r = json_string_value(json_array_get(m, 1)); rl = json_string_length(json_array_get(m, 1));
+        if (sp && !strchr(sp + 1, ' ')) {
+            l = s;
+            ll = (size_t)(sp - s);
+            r = sp + 1;
+            rl = strlen(r);
+        }
+    } else if (json_is_array(m) && json_array_size(m) == 2 &&
+               json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
+        l = json_string_value(json_array_get(m, 0));
+        ll = json_string_length(json_array_get(m, 0));
+        r = json_string_value(json_array_get(m, 1));
+        rl = json_string_length(json_array_get(m, 1));
     }
     if (!l) {
         snprintf(c->why, sizeof c->why, "model.merges[%zu]: not \"a b\" nor [\"a\", \"b\"]", i);
         return c->why;
     }
     int64_t id[3];
-    int raw = 0;  /* a half that is not byte-level is kept as is (as vocab keys are above) */
+    int raw = 0; /* a half that is not byte-level is kept as is (as vocab keys are above) */
     for (int k = 0; k < 2; k++) {
         const char *t = k ? r : l;
         size_t tl = k ? rl : ll;
         buf_reset(&c->tmp);
-        if (chars_to_bytes(t, tl, &c->tmp) != 0) { buf_reset(&c->tmp); buf_add(&c->tmp, t, tl); raw = 1; }
+        if (chars_to_bytes(t, tl, &c->tmp) != 0) {
+            buf_reset(&c->tmp);
+            buf_add(&c->tmp, t, tl);
+            raw = 1;
+        }
         id[k] = strmap_get(b, c->tmp.buf ? c->tmp.buf : "", c->tmp.len);
         if (id[k] < 0) {
-            snprintf(c->why, sizeof c->why, "model.merges[%zu]: token '%.*s' is not in the vocab", i, (int)(tl > 60 ? 60 : tl), t);
+            snprintf(c->why, sizeof c->why, "model.merges[%zu]: token '%.*s' is not in the vocab",
+                     i, (int)(tl > 60 ? 60 : tl), t);
             return c->why;
         }
     }
     /* The merged token is the vocab key l+r: the two halves' bytes, or l+r as is. */
     buf_reset(&c->tmp);
-    if (raw) { buf_add(&c->tmp, l, ll); buf_add(&c->tmp, r, rl); }
-    else for (int k = 0; k < 2; k++) buf_add(&c->tmp, c->arena.buf + b->tok_off[id[k]], b->tok_len[id[k]]);
+    if (raw) {
+        buf_add(&c->tmp, l, ll);
+        buf_add(&c->tmp, r, rl);
+    } else
+        for (int k = 0; k < 2; k++)
+            buf_add(&c->tmp, c->arena.buf + b->tok_off[id[k]], b->tok_len[id[k]]);
     id[2] = strmap_get(b, c->tmp.buf ? c->tmp.buf : "", c->tmp.len);
     if (id[2] < 0) {
-        snprintf(c->why, sizeof c->why, "model.merges[%zu]: merged token '%.*s%.*s' is not in the vocab", i, (int)(ll > 30 ? 30 : ll), l, (int)(rl > 30 ? 30 : rl), r);
+        snprintf(c->why, sizeof c->why,
+                 "model.merges[%zu]: merged token '%.*s%.*s' is not in the vocab", i,
+                 (int)(ll > 30 ? 30 : ll), l, (int)(rl > 30 ? 30 : rl), r);
         return c->why;
     }
     pair_put(&b->merges, (uint32_t)id[0], (uint32_t)id[1], (uint32_t)i, (uint32_t)id[2]);
@@ -861,13 +955,16 @@ static const char *load_added(Loader *c)
             snprintf(c->why, sizeof c->why, "added_tokens: id %u is given twice", id);
             return c->why;
         }
-        if (c->in_model[id]) {  /* also in the model vocab (GPT-2 does this): must agree */
+        if (c->in_model[id]) { /* also in the model vocab (GPT-2 does this): must agree */
             buf_reset(&c->tmp);
-            if (chars_to_bytes(s, sl, &c->tmp) != 0 || c->tmp.len != b->tok_len[id]
-                || memcmp(c->tmp.buf, c->arena.buf + b->tok_off[id], c->tmp.len) != 0) {
+            if (chars_to_bytes(s, sl, &c->tmp) != 0 || c->tmp.len != b->tok_len[id] ||
+                memcmp(c->tmp.buf, c->arena.buf + b->tok_off[id], c->tmp.len) != 0) {
                 buf_reset(&c->tmp);
                 if (sl != b->tok_len[id] || memcmp(s, c->arena.buf + b->tok_off[id], sl) != 0) {
-                    snprintf(c->why, sizeof c->why, "added_tokens: id %u is '%.40s' but model.vocab has another token there", id, s);
+                    snprintf(
+                        c->why, sizeof c->why,
+                        "added_tokens: id %u is '%.40s' but model.vocab has another token there",
+                        id, s);
                     return c->why;
                 }
             }
@@ -896,7 +993,8 @@ static int load_parse(Bpe *b, const char *name, char *err, size_t errlen)
     c.b = b;
     c.root = json_loadb(b->json, b->json_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!c.root) {
-        snprintf(err, errlen, "%s: not valid JSON: line %d, column %d: %s", name, je.line, je.column, je.text);
+        snprintf(err, errlen, "%s: not valid JSON: line %d, column %d: %s", name, je.line,
+                 je.column, je.text);
         return -1;
     }
     const char *bad = load_model(&c);
@@ -950,7 +1048,7 @@ Bpe *bpe_load_file_kind(const char *path, char *err, size_t errlen, BpeLoadErr *
         if (kind) *kind = k;
         return NULL;
     }
-    Buf b = {0};
+    Buf b = { 0 };
     char tmp[65536];
     Bpe *bp = NULL;
     for (;;) {
@@ -1006,10 +1104,22 @@ void bpe_free(Bpe *b)
     free(b);
 }
 
-uint32_t bpe_vocab_size(const Bpe *b) { return b->n_ids; }
-int64_t bpe_eot_id(const Bpe *b) { return b->eot; }
-uint64_t bpe_fingerprint(const Bpe *b) { return b->fingerprint; }
-uint32_t bpe_merge_count(const Bpe *b) { return b->n_merges; }
+uint32_t bpe_vocab_size(const Bpe *b)
+{
+    return b->n_ids;
+}
+int64_t bpe_eot_id(const Bpe *b)
+{
+    return b->eot;
+}
+uint64_t bpe_fingerprint(const Bpe *b)
+{
+    return b->fingerprint;
+}
+uint32_t bpe_merge_count(const Bpe *b)
+{
+    return b->n_merges;
+}
 
 /*
 ** The tokenizer.json bytes as loaded.
@@ -1046,28 +1156,28 @@ const char *bpe_token_bytes(const Bpe *b, uint32_t id, size_t *n)
 /* Encoding                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-#define CACHE_MAX_WORD 256          /* longer pre-tokens are not cached */
+#define CACHE_MAX_WORD 256           /* longer pre-tokens are not cached */
 #define CACHE_MAX_ENTRIES (1u << 18) /* then the cache is emptied: bounded memory */
 
 typedef struct {
-    uint32_t c;        /* token id */
-    int32_t prev;      /* index of the previous live symbol, -1 at the start */
-    int32_t next;      /* index of the next live symbol, -1 at the end */
-    uint32_t len;      /* bytes covered; 0 once merged into its left neighbour */
+    uint32_t c;   /* token id */
+    int32_t prev; /* index of the previous live symbol, -1 at the start */
+    int32_t next; /* index of the next live symbol, -1 at the end */
+    uint32_t len; /* bytes covered; 0 once merged into its left neighbour */
 } Sym;
 
 typedef struct {
-    uint32_t rank;     /* merge rank (lower first) */
-    uint32_t pos;      /* symbol index (leftmost first on equal ranks) */
+    uint32_t rank; /* merge rank (lower first) */
+    uint32_t pos;  /* symbol index (leftmost first on equal ranks) */
 } HeapItem;
 
 /* A cache slot: 32 bytes, so that a hit on a short word costs one cache line. */
 #define CACHE_INLINE_WORD 16
 #define CACHE_INLINE_IDS 2
 typedef struct {
-    uint32_t hash;     /* high half of the word's hash (the slot comes from the low half) */
-    uint16_t wlen;     /* word length, 0 = empty slot */
-    uint16_t nids;     /* number of ids */
+    uint32_t hash; /* high half of the word's hash (the slot comes from the low half) */
+    uint16_t wlen; /* word length, 0 = empty slot */
+    uint16_t nids; /* number of ids */
     union {
         char w[CACHE_INLINE_WORD]; /* the word, when wlen <= CACHE_INLINE_WORD */
         uint32_t woff;             /* else its offset in words */
@@ -1079,19 +1189,19 @@ typedef struct {
 } CacheEnt;
 
 struct BpeEncoder {
-    const Bpe *b;      /* the tokenizer */
-    BpePretok *pt;     /* pre-tokenizer (shares b->re) */
-    Sym *sym;          /* work space for one word */
-    size_t symcap;     /* its capacity */
-    HeapItem *heap;    /* merge queue for one word */
-    size_t heapcap;    /* its capacity */
-    CacheEnt *ent;     /* cache table (open addressing, 2x entries) */
-    uint32_t nent;     /* entries used */
-    uint32_t entmask;  /* table size - 1 */
-    Buf words;         /* cached words' bytes */
-    uint32_t *cids;    /* cached ids */
+    const Bpe *b;          /* the tokenizer */
+    BpePretok *pt;         /* pre-tokenizer (shares b->re) */
+    Sym *sym;              /* work space for one word */
+    size_t symcap;         /* its capacity */
+    HeapItem *heap;        /* merge queue for one word */
+    size_t heapcap;        /* its capacity */
+    CacheEnt *ent;         /* cache table (open addressing, 2x entries) */
+    uint32_t nent;         /* entries used */
+    uint32_t entmask;      /* table size - 1 */
+    Buf words;             /* cached words' bytes */
+    uint32_t *cids;        /* cached ids */
     size_t ncids, capcids; /* used, allocated */
-    uint32_t **out;    /* current output (during bpe_encoder_encode) */
+    uint32_t **out;        /* current output (during bpe_encoder_encode) */
     size_t *outn, *outcap;
 };
 
@@ -1103,7 +1213,7 @@ BpeEncoder *bpe_encoder_new(const Bpe *b)
     BpeEncoder *e = xcalloc(1, sizeof *e);
     e->b = b;
     e->pt = pretok_make(b->re);
-    e->entmask = 4095;  /* grows to CACHE_MAX_ENTRIES * 2 slots */
+    e->entmask = 4095; /* grows to CACHE_MAX_ENTRIES * 2 slots */
     return e;
 }
 
@@ -1169,7 +1279,9 @@ static HeapItem heap_pop(BpeEncoder *e, size_t *hn)
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && (h[c + 1].rank < h[c].rank || (h[c + 1].rank == h[c].rank && h[c + 1].pos < h[c].pos))) c++;
+        if (c + 1 < n &&
+            (h[c + 1].rank < h[c].rank || (h[c + 1].rank == h[c].rank && h[c + 1].pos < h[c].pos)))
+            c++;
         if (last.rank < h[c].rank || (last.rank == h[c].rank && last.pos <= h[c].pos)) break;
         h[i] = h[c];
         i = c;
@@ -1206,14 +1318,15 @@ static size_t word_merge(BpeEncoder *e, const unsigned char *p, size_t n, uint32
     size_t hn = 0;
     uint32_t rank, nid;
     for (size_t i = 0; i + 1 < ns; i++)
-        if (pair_get(&b->merges, s[i].c, s[i + 1].c, &rank, &nid)) heap_push(e, &hn, rank, (uint32_t)i);
+        if (pair_get(&b->merges, s[i].c, s[i + 1].c, &rank, &nid))
+            heap_push(e, &hn, rank, (uint32_t)i);
     while (hn) {
         HeapItem t = heap_pop(e, &hn);
         Sym *a = &s[t.pos];
         if (!a->len || a->next < 0) continue;
         Sym *r = &s[a->next];
         uint32_t rk;
-        if (!pair_get(&b->merges, a->c, r->c, &rk, &nid) || rk != t.rank) continue;  /* stale */
+        if (!pair_get(&b->merges, a->c, r->c, &rk, &nid) || rk != t.rank) continue; /* stale */
         a->c = nid;
         a->len += r->len;
         a->next = r->next;
@@ -1236,14 +1349,21 @@ static void encode_piece(void *ctx, const char *p, size_t n)
 {
     BpeEncoder *e = ctx;
     const Bpe *b = e->b;
-    if (n == 1) {                       /* one byte: no merge possible */
+    if (n == 1) { /* one byte: no merge possible */
         int32_t id = b->byte_id[(unsigned char)*p];
-        if (id >= 0) { uint32_t u = (uint32_t)id; out_ids(e, &u, 1); }
+        if (id >= 0) {
+            uint32_t u = (uint32_t)id;
+            out_ids(e, &u, 1);
+        }
         return;
     }
     if (b->ignore_merges) {
         int64_t id = strmap_get(b, p, n);
-        if (id >= 0) { uint32_t u = (uint32_t)id; out_ids(e, &u, 1); return; }
+        if (id >= 0) {
+            uint32_t u = (uint32_t)id;
+            out_ids(e, &u, 1);
+            return;
+        }
     }
     uint64_t h = 0;
     size_t slot = 0;
@@ -1255,8 +1375,8 @@ static void encode_piece(void *ctx, const char *p, size_t n)
         for (;;) {
             const CacheEnt *c = &e->ent[slot];
             if (!c->wlen) break;
-            if (c->hash == hh && c->wlen == n
-                && !memcmp(n <= CACHE_INLINE_WORD ? c->k.w : e->words.buf + c->k.woff, p, n)) {
+            if (c->hash == hh && c->wlen == n &&
+                !memcmp(n <= CACHE_INLINE_WORD ? c->k.w : e->words.buf + c->k.woff, p, n)) {
                 out_ids(e, c->nids <= CACHE_INLINE_IDS ? c->v.id : e->cids + c->v.ioff, c->nids);
                 return;
             }
@@ -1272,7 +1392,7 @@ static void encode_piece(void *ctx, const char *p, size_t n)
     size_t k = word_merge(e, (const unsigned char *)p, n, ids);
     out_ids(e, ids, k);
     if (n > CACHE_MAX_WORD) return;
-    if (e->nent >= CACHE_MAX_ENTRIES) {  /* full: start over (keeps memory bounded) */
+    if (e->nent >= CACHE_MAX_ENTRIES) { /* full: start over (keeps memory bounded) */
         memset(e->ent, 0, ((size_t)e->entmask + 1) * sizeof *e->ent);
         e->nent = 0;
         buf_reset(&e->words);
@@ -1280,14 +1400,15 @@ static void encode_piece(void *ctx, const char *p, size_t n)
         e->ncids = 0;
         ids = e->cids;
         slot = h & e->entmask;
-    } else if ((e->nent + 1) * 2 > e->entmask + 1) {  /* half full: double the table */
+    } else if ((e->nent + 1) * 2 > e->entmask + 1) { /* half full: double the table */
         size_t ns = ((size_t)e->entmask + 1) * 2;
         CacheEnt *ne = xcalloc(ns, sizeof *ne);
         for (size_t i = 0; i <= e->entmask; i++) {
             if (!e->ent[i].wlen) continue;
             /* the slot index needs the low half of the hash: recompute it from the word */
             const CacheEnt *c = &e->ent[i];
-            uint64_t hw = hash64(c->wlen <= CACHE_INLINE_WORD ? c->k.w : e->words.buf + c->k.woff, c->wlen);
+            uint64_t hw = hash64(c->wlen <= CACHE_INLINE_WORD ? c->k.w : e->words.buf + c->k.woff,
+                                 c->wlen);
             size_t j = hw & (ns - 1);
             while (ne[j].wlen) j = (j + 1) & (ns - 1);
             ne[j] = *c;
@@ -1302,17 +1423,26 @@ static void encode_piece(void *ctx, const char *p, size_t n)
     c->hash = (uint32_t)(h >> 32);
     c->wlen = (uint16_t)n;
     c->nids = (uint16_t)k;
-    if (n <= CACHE_INLINE_WORD) memcpy(c->k.w, p, n);
-    else { c->k.woff = (uint32_t)e->words.len; buf_add(&e->words, p, n); }
-    if (k <= CACHE_INLINE_IDS) memcpy(c->v.id, ids, k * sizeof *ids);
-    else { c->v.ioff = (uint32_t)(ids - e->cids); e->ncids += k; }
+    if (n <= CACHE_INLINE_WORD)
+        memcpy(c->k.w, p, n);
+    else {
+        c->k.woff = (uint32_t)e->words.len;
+        buf_add(&e->words, p, n);
+    }
+    if (k <= CACHE_INLINE_IDS)
+        memcpy(c->v.id, ids, k * sizeof *ids);
+    else {
+        c->v.ioff = (uint32_t)(ids - e->cids);
+        e->ncids += k;
+    }
     e->nent++;
 }
 
 /*
 ** Find the leftmost-longest added token in t[from..len): returns 1 with *at, *id, *tl set.
 */
-static int find_added(const Bpe *b, const char *t, size_t len, size_t from, size_t *at, uint32_t *id, size_t *tl)
+static int find_added(const Bpe *b, const char *t, size_t len, size_t from, size_t *at,
+                      uint32_t *id, size_t *tl)
 {
     int found = 0;
     for (uint32_t i = 0; i < b->n_added; i++) {
@@ -1322,7 +1452,12 @@ static int find_added(const Bpe *b, const char *t, size_t len, size_t from, size
         const char *m = memmem(t + from, len - from, c, cl);
         if (!m) continue;
         size_t pos = (size_t)(m - t);
-        if (!found || pos < *at || (pos == *at && cl > *tl)) { *at = pos; *id = a; *tl = cl; found = 1; }
+        if (!found || pos < *at || (pos == *at && cl > *tl)) {
+            *at = pos;
+            *id = a;
+            *tl = cl;
+            found = 1;
+        }
     }
     return found;
 }
@@ -1330,7 +1465,8 @@ static int find_added(const Bpe *b, const char *t, size_t len, size_t from, size
 /*
 ** Encode text, appending ids to *ids (see bpe_encode). Returns 0 or -1.
 */
-int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **ids, size_t *n, size_t *cap)
+int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **ids, size_t *n,
+                       size_t *cap)
 {
     const Bpe *b = e->b;
     e->out = ids;
@@ -1342,7 +1478,8 @@ int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **i
         uint32_t aid = 0;
         int hit = b->n_added && find_added(b, text, len, pos, &at, &aid, &tl);
         if (!hit) at = len;
-        if (at > pos && bpe_pretok_split(e->pt, text + pos, at - pos, encode_piece, e) != 0) return -1;
+        if (at > pos && bpe_pretok_split(e->pt, text + pos, at - pos, encode_piece, e) != 0)
+            return -1;
         if (!hit) break;
         out_ids(e, &aid, 1);
         pos = at + tl;

@@ -22,9 +22,9 @@ Bpe *bpe_load_mem(const char *json, size_t len, const char *name, char *err, siz
 Bpe *bpe_load_file(const char *path, char *err, size_t errlen);
 void bpe_free(Bpe *b);
 
-uint32_t bpe_vocab_size(const Bpe *b);      /* highest id + 1, added tokens included */
-int64_t bpe_eot_id(const Bpe *b);           /* id of "<|endoftext|>" (or the first special), -1 if none */
-uint64_t bpe_fingerprint(const Bpe *b);     /* XXH3-64 of the tokenizer.json bytes as loaded */
+uint32_t bpe_vocab_size(const Bpe *b); /* highest id + 1, added tokens included */
+int64_t bpe_eot_id(const Bpe *b); /* id of "<|endoftext|>" (or the first special), -1 if none */
+uint64_t bpe_fingerprint(const Bpe *b); /* XXH3-64 of the tokenizer.json bytes as loaded */
 
 /* Encode text (any bytes; special tokens inside text are matched as Hugging Face does).
 ** Appends ids to *ids (realloc'd; *n and *cap updated). Returns 0 or -1. Thread-safe on a
@@ -40,8 +40,8 @@ int bpe_decode(const Bpe *b, const uint32_t *ids, size_t n, Buf *out);
 ** contents are wrong or unsupported (CM_EFORMAT). */
 typedef enum {
     BPE_LOAD_OK = 0,
-    BPE_LOAD_IO,         /* cannot open or read the file */
-    BPE_LOAD_FORMAT      /* not a tokenizer.json this code can use (message says why) */
+    BPE_LOAD_IO,    /* cannot open or read the file */
+    BPE_LOAD_FORMAT /* not a tokenizer.json this code can use (message says why) */
 } BpeLoadErr;
 /* bpe_load_file, and on failure the kind of fault in *kind (kind may be NULL). */
 Bpe *bpe_load_file_kind(const char *path, char *err, size_t errlen, BpeLoadErr *kind);
@@ -63,7 +63,8 @@ const char *bpe_token_bytes(const Bpe *b, uint32_t id, size_t *n);
 ** 256 bytes, then is emptied. */
 typedef struct BpeEncoder BpeEncoder;
 BpeEncoder *bpe_encoder_new(const Bpe *b);
-int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **ids, size_t *n, size_t *cap);
+int bpe_encoder_encode(BpeEncoder *e, const char *text, size_t len, uint32_t **ids, size_t *n,
+                       size_t *cap);
 void bpe_encoder_free(BpeEncoder *e);
 
 /* The GPT-2 pre-tokenizer alone (one per thread): calls fn for each pre-token, in order; the

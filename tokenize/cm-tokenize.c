@@ -15,10 +15,11 @@
 #include "tokenize/tk.h"
 
 static const CliVerb verbs[] = {
-    {"train", "learn a tokenizer.json from the `content` of JSONL records", tk_train_main},
-    {"encode", "JSONL records -> binary token stream for cm-shards (or --jsonl id arrays)", tk_encode_main},
-    {"decode", "token stream or id arrays -> JSONL records (or --raw text)", tk_decode_main},
-    {0}
+    { "train", "learn a tokenizer.json from the `content` of JSONL records", tk_train_main },
+    { "encode", "JSONL records -> binary token stream for cm-shards (or --jsonl id arrays)",
+      tk_encode_main },
+    { "decode", "token stream or id arrays -> JSONL records (or --raw text)", tk_decode_main },
+    { 0 }
 };
 
 static const char about[] =
@@ -30,6 +31,6 @@ static const char about[] =
 int main(int argc, char **argv)
 {
     cm_init(TK_PROG);
-    if (argc > 1 && !strcmp(argv[1], "help")) argv[1] = "--help";   /* `cm-tokenize help` */
+    if (argc > 1 && !strcmp(argv[1], "help")) argv[1] = "--help"; /* `cm-tokenize help` */
     return cli_dispatch(TK_PROG, about, verbs, NULL, argc, argv);
 }

@@ -22,8 +22,8 @@
 #include "tokenize/bpe.h"
 
 #define TK_PROG "cm-tokenize"
-#define TK_BATCH_BYTES (8u << 20)   /* content bytes per batch */
-#define TK_BATCH_DOCS 8192          /* records per batch */
+#define TK_BATCH_BYTES (8u << 20) /* content bytes per batch */
+#define TK_BATCH_DOCS 8192        /* records per batch */
 #define TK_MAX_THREADS 64
 #define TK_MAX_LINE ((size_t)256 << 20)
 
@@ -50,34 +50,34 @@ Bpe *tk_load_tokenizer(const char *path, int *status);
 
 /* The input options of train and encode. */
 typedef struct {
-    char **files;            /* inputs ("-" = stdin) */
-    int nfiles;              /* how many; 0 = stdin */
-    int skip_bad;            /* --on-error skip */
-    size_t max_line;         /* --max-line */
+    char **files;    /* inputs ("-" = stdin) */
+    int nfiles;      /* how many; 0 = stdin */
+    int skip_bad;    /* --on-error skip */
+    size_t max_line; /* --max-line */
 } TkInputOpts;
 
 /* The inputs of one run, read one after the other. */
 typedef struct {
     const TkInputOpts *o;
-    int idx;                 /* next input to open */
-    int open;                /* ri is open */
-    RecordInput ri;          /* the current input */
-    int status;              /* worst exit status so far */
-    int stop;                /* --on-error fail hit: read no more */
-    uint64_t records;        /* records read, all inputs */
-    uint64_t bytes;          /* input bytes consumed, all inputs */
-    uint64_t bytes_done;     /* bytes of the inputs already closed */
+    int idx;             /* next input to open */
+    int open;            /* ri is open */
+    RecordInput ri;      /* the current input */
+    int status;          /* worst exit status so far */
+    int stop;            /* --on-error fail hit: read no more */
+    uint64_t records;    /* records read, all inputs */
+    uint64_t bytes;      /* input bytes consumed, all inputs */
+    uint64_t bytes_done; /* bytes of the inputs already closed */
 } TkInput;
 
 /* A batch of records: their contents (and, for encode, their metadata) back to back. */
 typedef struct {
-    Buf text;                /* contents, back to back */
-    Buf meta;                /* metadata JSON objects, back to back (encode only) */
-    size_t *toff, *tlen;     /* per doc: content offset, length */
-    size_t *moff, *mlen;     /* per doc: meta offset, length */
-    size_t n, cap;           /* docs, allocated */
-    uint64_t seen_records;   /* TkInput.records when the batch was complete (for progress) */
-    uint64_t seen_bytes;     /* TkInput.bytes then */
+    Buf text;              /* contents, back to back */
+    Buf meta;              /* metadata JSON objects, back to back (encode only) */
+    size_t *toff, *tlen;   /* per doc: content offset, length */
+    size_t *moff, *mlen;   /* per doc: meta offset, length */
+    size_t n, cap;         /* docs, allocated */
+    uint64_t seen_records; /* TkInput.records when the batch was complete (for progress) */
+    uint64_t seen_bytes;   /* TkInput.bytes then */
 } RecordBatch;
 
 void tk_input_init(TkInput *in, const TkInputOpts *o);
@@ -90,13 +90,13 @@ void tk_batch_free(RecordBatch *b);
 
 /* A reader thread: parses the next batch while the current one is worked on. */
 typedef struct {
-    TkInput *in;             /* the inputs (touched only by the reader thread until joined) */
-    int with_meta;           /* build metadata */
-    RecordBatch slot[2];     /* double buffer */
-    int full[2];             /* slot holds a batch not yet released (a 0-document one = end) */
-    int fill, take;          /* next slot to fill / to take */
-    int quit;                /* main asks the reader to stop */
-    int running;             /* the thread was started */
+    TkInput *in;         /* the inputs (touched only by the reader thread until joined) */
+    int with_meta;       /* build metadata */
+    RecordBatch slot[2]; /* double buffer */
+    int full[2];         /* slot holds a batch not yet released (a 0-document one = end) */
+    int fill, take;      /* next slot to fill / to take */
+    int quit;            /* main asks the reader to stop */
+    int running;         /* the thread was started */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;

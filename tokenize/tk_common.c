@@ -25,7 +25,8 @@ int tk_open_output(const char *path, int binary, int *status)
 {
     if (!path || !strcmp(path, "-")) {
         if (binary && isatty(1)) {
-            error("refusing to write a binary token stream to a terminal (use -o FILE, a pipe, or --jsonl)");
+            error(
+                "refusing to write a binary token stream to a terminal (use -o FILE, a pipe, or --jsonl)");
             *status = CM_EUSAGE;
             return -1;
         }

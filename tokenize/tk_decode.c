@@ -21,41 +21,47 @@
 enum { OPT_RAW = 256 };
 
 static const CliOpt decode_opts[] = {
-    {"tokenizer", 't', "FILE", NULL, "the tokenizer.json (needed for id arrays; a token\nstream's own is used when none is given)", 't'},
-    {"output", 'o', "FILE", "stdout", "output file", 'o'},
-    {"raw", 0, NULL, NULL, "write only the decoded bytes, documents back to back", OPT_RAW},
-    {0}
+    { "tokenizer", 't', "FILE", NULL,
+      "the tokenizer.json (needed for id arrays; a token\nstream's own is used when none is given)",
+      't' },
+    { "output", 'o', "FILE", "stdout", "output file", 'o' },
+    { "raw", 0, NULL, NULL, "write only the decoded bytes, documents back to back", OPT_RAW },
+    { 0 }
 };
 
 static const CliSpec decode_spec = {
-    TK_PROG, "decode", "[-t tok.json] [options] [FILE...]",
+    TK_PROG,
+    "decode",
+    "[-t tok.json] [options] [FILE...]",
     "Decode ids back to text (FILE '-' or none: stdin). Each input is either a binary token\n"
     "stream (detected by its magic CMTOKSTR; every document becomes a JSONL record: its metadata\n"
     "fields plus `content`, the trailing end-of-text id removed) or lines each holding a JSON\n"
     "array of ids (as written by encode --jsonl; each becomes {\"content\":...}).",
     "Memory: one document and its ids (a line of ids: at most 256 MiB).",
-    decode_opts, NULL};
+    decode_opts,
+    NULL
+};
 
 typedef struct {
-    const char *tokenizer;   /* -t */
-    const char *output;      /* -o */
-    int raw;                 /* --raw */
+    const char *tokenizer; /* -t */
+    const char *output;    /* -o */
+    int raw;               /* --raw */
 } DecodeOpts;
 
 /* One run of the verb. */
 typedef struct {
     const DecodeOpts *o;
-    Bpe *bpe;                /* -t, or NULL */
+    Bpe *bpe; /* -t, or NULL */
     Out out;
-    Buf text;                /* the document being decoded */
+    Buf text; /* the document being decoded */
 } DecodeRun;
 
 /* An input read through a pipe: the sniffed bytes, then the rest. */
 typedef struct {
-    int src;                 /* the input */
-    int dst;                 /* the pipe's write end */
-    char pre[8];             /* bytes read to sniff the input */
-    size_t npre;             /* how many */
+    int src;     /* the input */
+    int dst;     /* the pipe's write end */
+    char pre[8]; /* bytes read to sniff the input */
+    size_t npre; /* how many */
 } Feeder;
 
 /*
@@ -88,7 +94,7 @@ static void decode_emit(DecodeRun *run, const char *meta, size_t mlen)
         return;
     }
     if (meta && mlen >= 2) {
-        size_t e = mlen - 1;  /* the closing brace */
+        size_t e = mlen - 1; /* the closing brace */
         while (e > 0 && meta[e] != '}') e--;
         out_write(out, meta, e);
         if (e > 1) out_putc(out, ',');
@@ -132,7 +138,8 @@ static int decode_stream(DecodeRun *run, int fd, const char *name)
         if (n && d.ids[n - 1] == r.hdr.eot_id) n--;
         buf_reset(&run->text);
         if (bpe_decode(use, d.ids, n, &run->text) != 0) {
-            error("%s: document %llu: an id is out of the vocabulary", name, (unsigned long long)r.docs);
+            error("%s: document %llu: an id is out of the vocabulary", name,
+                  (unsigned long long)r.docs);
             rc = CM_EDATA;
             continue;
         }
@@ -171,20 +178,41 @@ static int parse_id_array(const char *line, size_t len, IdArray *a, size_t *at)
     int need_num = 0, done_arr = 0;
     while (ok && i < len) {
         char c = line[i];
-        if (is_blank(c)) { i++; continue; }
-        if (done_arr) { ok = 0; break; }
-        if (c == ']' && !need_num) { done_arr = 1; i++; continue; }
-        if (c < '0' || c > '9') { ok = 0; break; }
+        if (is_blank(c)) {
+            i++;
+            continue;
+        }
+        if (done_arr) {
+            ok = 0;
+            break;
+        }
+        if (c == ']' && !need_num) {
+            done_arr = 1;
+            i++;
+            continue;
+        }
+        if (c < '0' || c > '9') {
+            ok = 0;
+            break;
+        }
         uint64_t v = 0;
-        while (i < len && line[i] >= '0' && line[i] <= '9' && v <= UINT32_MAX) v = v * 10 + (uint64_t)(line[i++] - '0');
-        if (v > UINT32_MAX) { ok = 0; break; }
+        while (i < len && line[i] >= '0' && line[i] <= '9' && v <= UINT32_MAX)
+            v = v * 10 + (uint64_t)(line[i++] - '0');
+        if (v > UINT32_MAX) {
+            ok = 0;
+            break;
+        }
         if (a->n == a->cap) {
             a->cap = a->cap ? a->cap * 2 : 1024;
             a->ids = xrealloc(a->ids, a->cap * sizeof *a->ids);
         }
         a->ids[a->n++] = (uint32_t)v;
         while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-        if (i < len && line[i] == ',') { i++; need_num = 1; } else need_num = 0;
+        if (i < len && line[i] == ',') {
+            i++;
+            need_num = 1;
+        } else
+            need_num = 0;
     }
     *at = i;
     return ok && done_arr;
@@ -200,7 +228,7 @@ static int decode_id_lines(DecodeRun *run, int fd, const char *name)
         return CM_EUSAGE;
     }
     LineReader lr;
-    IdArray a = {0};
+    IdArray a = { 0 };
     char *line;
     size_t len, at;
     int k, rc = CM_OK;
@@ -213,15 +241,15 @@ static int decode_id_lines(DecodeRun *run, int fd, const char *name)
         }
         if (record_line_blank(line, len)) continue;
         if (!parse_id_array(line, len, &a, &at)) {
-            error("%s: line %llu: byte %llu: not a JSON array of ids", name, (unsigned long long)lr.lineno,
-                  (unsigned long long)(lr.offset + at));
+            error("%s: line %llu: byte %llu: not a JSON array of ids", name,
+                  (unsigned long long)lr.lineno, (unsigned long long)(lr.offset + at));
             rc = CM_EDATA;
             continue;
         }
         buf_reset(&run->text);
         if (bpe_decode(run->bpe, a.ids, a.n, &run->text) != 0) {
-            error("%s: line %llu: an id is not in the vocabulary (size %u)", name, (unsigned long long)lr.lineno,
-                  bpe_vocab_size(run->bpe));
+            error("%s: line %llu: an id is not in the vocabulary (size %u)", name,
+                  (unsigned long long)lr.lineno, bpe_vocab_size(run->bpe));
             rc = CM_EDATA;
             continue;
         }
@@ -244,14 +272,14 @@ static int decode_input(DecodeRun *run, const char *f)
         error("cannot open '%s': %s", f, strerror(errno));
         return CM_EIO;
     }
-    Feeder fe = {.src = src};
+    Feeder fe = { .src = src };
     while (fe.npre < 8) {
         ssize_t r = read(src, fe.pre + fe.npre, 8 - fe.npre);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
         fe.npre += (size_t)r;
     }
-    if (fe.npre == 0) {  /* empty input: nothing to decode */
+    if (fe.npre == 0) { /* empty input: nothing to decode */
         if (src > 0) close(src);
         return CM_OK;
     }
@@ -262,7 +290,7 @@ static int decode_input(DecodeRun *run, const char *f)
     fe.dst = p[1];
     if (pthread_create(&th, NULL, feed_run, &fe) != 0) die(CM_EINTERNAL, "cannot start a thread");
     int rc = is_stream ? decode_stream(run, p[0], name) : decode_id_lines(run, p[0], name);
-    close(p[0]);  /* a feeder still writing gets EPIPE and stops */
+    close(p[0]); /* a feeder still writing gets EPIPE and stops */
     pthread_join(th, NULL);
     if (src > 0) close(src);
     return rc;

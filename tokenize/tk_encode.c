@@ -20,18 +20,24 @@
 enum { OPT_JSONL = 256, OPT_EOT, OPT_THREADS, OPT_ON_ERROR, OPT_MAX_LINE };
 
 static const CliOpt encode_opts[] = {
-    {"tokenizer", 't', "FILE", NULL, "a byte-level BPE tokenizer.json, ours or Hugging\nFace's (required)", 't'},
-    {"output", 'o', "FILE", "stdout", "output file (binary output refuses a terminal)", 'o'},
-    {"jsonl", 0, NULL, NULL, "write one JSON array of ids per record instead (no end-of-text)", OPT_JSONL},
-    {"eot", 0, "TOKEN", "<|endoftext|>, else the first special", "end-of-text token", OPT_EOT},
-    {"threads", 0, "N", "CPUs, at most 8", "encoding threads, 1..64; the output does not\ndepend on it", OPT_THREADS},
-    {"on-error", 0, "skip|fail", "fail", "malformed record: skip it, or stop; exit 1 either way", OPT_ON_ERROR},
-    {"max-line", 0, "SIZE", "256M", "longest accepted JSONL line", OPT_MAX_LINE},
-    {0}
+    { "tokenizer", 't', "FILE", NULL,
+      "a byte-level BPE tokenizer.json, ours or Hugging\nFace's (required)", 't' },
+    { "output", 'o', "FILE", "stdout", "output file (binary output refuses a terminal)", 'o' },
+    { "jsonl", 0, NULL, NULL, "write one JSON array of ids per record instead (no end-of-text)",
+      OPT_JSONL },
+    { "eot", 0, "TOKEN", "<|endoftext|>, else the first special", "end-of-text token", OPT_EOT },
+    { "threads", 0, "N", "CPUs, at most 8",
+      "encoding threads, 1..64; the output does not\ndepend on it", OPT_THREADS },
+    { "on-error", 0, "skip|fail", "fail", "malformed record: skip it, or stop; exit 1 either way",
+      OPT_ON_ERROR },
+    { "max-line", 0, "SIZE", "256M", "longest accepted JSONL line", OPT_MAX_LINE },
+    { 0 }
 };
 
 static const CliSpec encode_spec = {
-    TK_PROG, "encode", "-t tok.json [options] [FILE...]",
+    TK_PROG,
+    "encode",
+    "-t tok.json [options] [FILE...]",
     "Encode the `content` of each JSONL record (FILE '-' or none: stdin). Default output: the\n"
     "binary token stream of docs/FORMATS.md (tokenizer.json inside; per document the record's\n"
     "other fields plus n_bytes and content_hash as metadata, then the ids with the end-of-text\n"
@@ -39,53 +45,55 @@ static const CliSpec encode_spec = {
     "Memory: one batch of records (8 MiB of content, or the longest record) with its ids, and\n"
     "while it is encoded the next batch read ahead; plus a word cache per thread (at most 2^18\n"
     "words of up to 256 bytes).",
-    encode_opts, NULL};
+    encode_opts,
+    NULL
+};
 
 typedef struct {
-    const char *tokenizer;   /* -t */
-    const char *output;      /* -o */
-    int jsonl;               /* --jsonl */
-    const char *eot;         /* --eot */
-    int threads;             /* --threads */
-    int progress;            /* -1 auto, 0, 1 */
-    TkInputOpts in;          /* the inputs, --on-error, --max-line */
+    const char *tokenizer; /* -t */
+    const char *output;    /* -o */
+    int jsonl;             /* --jsonl */
+    const char *eot;       /* --eot */
+    int threads;           /* --threads */
+    int progress;          /* -1 auto, 0, 1 */
+    TkInputOpts in;        /* the inputs, --on-error, --max-line */
 } EncodeOpts;
 
 /* One encoding thread's state. */
 typedef struct {
-    BpeEncoder *enc;         /* this thread's encoder */
-    uint32_t *ids;           /* ids of the docs it encoded */
-    size_t n, cap;           /* used, allocated */
-    int failed;              /* an encode call failed */
+    BpeEncoder *enc; /* this thread's encoder */
+    uint32_t *ids;   /* ids of the docs it encoded */
+    size_t n, cap;   /* used, allocated */
+    int failed;      /* an encode call failed */
 } EncodeWorker;
 
 /* The threads and the batch they share. */
 typedef struct {
-    const RecordBatch *b;    /* the batch */
+    const RecordBatch *b; /* the batch */
     EncodeWorker w[TK_MAX_THREADS];
-    int nw;                  /* workers */
-    int64_t eot;             /* id appended to each document, or -1 (--jsonl) */
-    size_t next;             /* next doc to take (atomic) */
-    int *who;                /* per doc: worker that encoded it */
-    size_t *off, *cnt;       /* per doc: its ids in that worker's array */
-    size_t cap;              /* docs the per-doc arrays hold */
+    int nw;            /* workers */
+    int64_t eot;       /* id appended to each document, or -1 (--jsonl) */
+    size_t next;       /* next doc to take (atomic) */
+    int *who;          /* per doc: worker that encoded it */
+    size_t *off, *cnt; /* per doc: its ids in that worker's array */
+    size_t cap;        /* docs the per-doc arrays hold */
 } EncodePool;
 
 typedef struct {
     EncodePool *pool;
-    int k;                   /* which worker */
+    int k; /* which worker */
 } EncodeArg;
 
 /* One run of the verb. */
 typedef struct {
     const EncodeOpts *o;
     Bpe *bpe;
-    int64_t eot;             /* the end-of-text id, or -1 (--jsonl only) */
+    int64_t eot; /* the end-of-text id, or -1 (--jsonl only) */
     Out out;
     EncodePool pool;
-    Buf line;                /* --jsonl: the line being built */
-    uint64_t docs, tokens;   /* written */
-    uint64_t too_big;        /* records over the stream's limits, skipped */
+    Buf line;              /* --jsonl: the line being built */
+    uint64_t docs, tokens; /* written */
+    uint64_t too_big;      /* records over the stream's limits, skipped */
 } EncodeRun;
 
 /* --- the threads ---------------------------------------------------------------------------- */
@@ -102,7 +110,8 @@ static void *enc_run(void *arg)
         size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
         if (i >= p->b->n) break;
         size_t before = w->n;
-        if (bpe_encoder_encode(w->enc, p->b->text.buf + p->b->toff[i], p->b->tlen[i], &w->ids, &w->n, &w->cap))
+        if (bpe_encoder_encode(w->enc, p->b->text.buf + p->b->toff[i], p->b->tlen[i], &w->ids,
+                               &w->n, &w->cap))
             w->failed = 1;
         if (p->eot >= 0) {
             if (w->n == w->cap) {
@@ -138,11 +147,11 @@ static int pool_encode(EncodePool *p, const RecordBatch *b)
     int started = 0;
     size_t useful = b->n < (size_t)p->nw ? b->n : (size_t)p->nw;
     for (size_t k = 1; k < useful; k++) {
-        args[k] = (EncodeArg){p, (int)k};
+        args[k] = (EncodeArg){ p, (int)k };
         if (pthread_create(&th[k], NULL, enc_run, &args[k]) != 0) break;
         started++;
     }
-    args[0] = (EncodeArg){p, 0};
+    args[0] = (EncodeArg){ p, 0 };
     enc_run(&args[0]);
     for (int k = 1; k <= started; k++) pthread_join(th[k], NULL);
     int failed = 0;
@@ -176,7 +185,10 @@ static void write_id_array(Out *out, Buf *line, const uint32_t *ids, size_t n)
         char num[12];
         int l = 0;
         uint32_t v = ids[k];
-        do { num[l++] = (char)('0' + v % 10); v /= 10; } while (v);
+        do {
+            num[l++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
         if (k) *q++ = ',';
         while (l) *q++ = num[--l];
     }
@@ -197,13 +209,15 @@ static void write_batch(EncodeRun *run, const RecordBatch *b)
         if (run->o->jsonl) {
             write_id_array(&run->out, &run->line, ids, n);
         } else {
-            if (n > TS_MAX_TOKENS || b->mlen[i] > TS_MAX_META) {  /* n counts the eot */
-                (void)error("record %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
-                            (unsigned long long)(run->docs + run->too_big + 1), n - 1, b->mlen[i]);
-                run->too_big++;  /* (the reader thread owns the input until it is joined) */
+            if (n > TS_MAX_TOKENS || b->mlen[i] > TS_MAX_META) { /* n counts the eot */
+                (void)error(
+                    "record %llu: %zu tokens / %zu bytes of metadata exceed the token stream limits; skipped",
+                    (unsigned long long)(run->docs + run->too_big + 1), n - 1, b->mlen[i]);
+                run->too_big++; /* (the reader thread owns the input until it is joined) */
                 continue;
             }
-            ts_write_doc(&run->out, b->meta.buf + b->moff[i], (uint32_t)b->mlen[i], ids, (uint32_t)n);
+            ts_write_doc(&run->out, b->meta.buf + b->moff[i], (uint32_t)b->mlen[i], ids,
+                         (uint32_t)n);
         }
         run->docs++;
         run->tokens += n;
@@ -230,7 +244,9 @@ static int encode_setup(EncodeRun *run)
         }
     }
     if (run->eot < 0 && !o->jsonl) {
-        error("%s: no end-of-text token (no <|endoftext|> nor special token); name one with --eot TOKEN", o->tokenizer);
+        error(
+            "%s: no end-of-text token (no <|endoftext|> nor special token); name one with --eot TOKEN",
+            o->tokenizer);
         return CM_EFORMAT;
     }
     return CM_OK;
@@ -244,7 +260,7 @@ static int encode_batches(EncodeRun *run, TkInput *in)
 {
     const EncodeOpts *o = run->o;
     Progress pr;
-    RecordBatch own = {0};
+    RecordBatch own = { 0 };
     BatchReader rd;
     int rc = CM_OK;
     progress_init(&pr, o->progress);
@@ -252,8 +268,10 @@ static int encode_batches(EncodeRun *run, TkInput *in)
     int use_reader = o->threads > 1 && tk_reader_start(&rd, in, !o->jsonl) == 0;
     for (;;) {
         RecordBatch *b = &own;
-        if (use_reader) b = tk_reader_take(&rd);
-        else if (cm_stopping() || !tk_input_batch(in, &own, !o->jsonl)) break;
+        if (use_reader)
+            b = tk_reader_take(&rd);
+        else if (cm_stopping() || !tk_input_batch(in, &own, !o->jsonl))
+            break;
         if (b->n == 0) break;
         if (pool_encode(&run->pool, b) != 0) {
             error("internal error: the pre-tokenizer failed");
@@ -264,8 +282,9 @@ static int encode_batches(EncodeRun *run, TkInput *in)
         write_batch(run, b);
         if (pr.on) {
             double dt = now_sec() - t0;
-            progress_update(&pr, "%llu records, %.1f MB, %.1f MB/s", (unsigned long long)b->seen_records,
-                            b->seen_bytes / 1e6, dt > 0 ? b->seen_bytes / 1e6 / dt : 0.0);
+            progress_update(&pr, "%llu records, %.1f MB, %.1f MB/s",
+                            (unsigned long long)b->seen_records, b->seen_bytes / 1e6,
+                            dt > 0 ? b->seen_bytes / 1e6 / dt : 0.0);
         }
         if (use_reader) tk_reader_release(&rd);
     }
@@ -291,17 +310,22 @@ static int cmd_encode(const EncodeOpts *o)
         out_init(&run.out, fd, o->output && strcmp(o->output, "-") ? o->output : "stdout", 1 << 20);
         size_t jlen;
         const char *json = bpe_json(run.bpe, &jlen);
-        if (!o->jsonl) ts_write_header(&run.out, bpe_vocab_size(run.bpe), (uint32_t)run.eot, bpe_fingerprint(run.bpe), json, jlen);
+        if (!o->jsonl)
+            ts_write_header(&run.out, bpe_vocab_size(run.bpe), (uint32_t)run.eot,
+                            bpe_fingerprint(run.bpe), json, jlen);
         run.pool.nw = o->threads;
         run.pool.eot = o->jsonl ? -1 : run.eot;
         for (int k = 0; k < o->threads; k++) run.pool.w[k].enc = bpe_encoder_new(run.bpe);
         rc = encode_batches(&run, &in);
-        tk_input_close(&in);    /* its status counts (the reader thread is joined) */
+        tk_input_close(&in); /* its status counts (the reader thread is joined) */
         if (rc == CM_OK) {
-            if (!o->jsonl) ts_write_end(&run.out, run.docs, run.tokens);  /* also when interrupted: a clean stream */
+            if (!o->jsonl)
+                ts_write_end(&run.out, run.docs,
+                             run.tokens); /* also when interrupted: a clean stream */
             if (run.too_big && in.status < CM_EDATA) in.status = CM_EDATA;
             rc = cm_stopping() ? CM_EINTR : in.status;
-            if (cm_stopping()) (void)error("interrupted: %llu documents written", (unsigned long long)run.docs);
+            if (cm_stopping())
+                (void)error("interrupted: %llu documents written", (unsigned long long)run.docs);
         }
         out_done(&run.out);
         if (tk_close_output(fd, o->output) != CM_OK) rc = CM_EIO;
@@ -320,7 +344,7 @@ static int cmd_encode(const EncodeOpts *o)
 */
 static int encode_parse(EncodeOpts *o, int argc, char **argv)
 {
-    static const char *const on_error[] = {"fail", "skip", NULL};
+    static const char *const on_error[] = { "fail", "skip", NULL };
     Cli c;
     uint64_t u;
     int k, rc = CM_OK;
@@ -341,13 +365,16 @@ static int encode_parse(EncodeOpts *o, int argc, char **argv)
             break;
         }
     }
-    if (rc == CM_OK && k == CLI_STOP) rc = c.status;
+    if (rc == CM_OK && k == CLI_STOP)
+        rc = c.status;
     else if (rc == CM_OK) {
         o->in.files = argv + c.optind;
         o->in.nfiles = argc - c.optind;
         o->progress = tk_progress_mode(&c);
-        if (!o->tokenizer) rc = cli_usage_error(&c, "-t tok.json is required");
-        else rc = -1;
+        if (!o->tokenizer)
+            rc = cli_usage_error(&c, "-t tok.json is required");
+        else
+            rc = -1;
     }
     cli_free(&c);
     return rc;

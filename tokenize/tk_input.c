@@ -42,8 +42,8 @@ void tk_batch_free(RecordBatch *b)
 static int meta_skips(const JsonField *f)
 {
     return (f->klen == 7 && !memcmp(f->key, "content", 7)) ||
-           (f->klen == 7 && !memcmp(f->key, "n_bytes", 7)) ||
-           (f->klen == 12 && !memcmp(f->key, "content_hash", 12));
+        (f->klen == 7 && !memcmp(f->key, "n_bytes", 7)) ||
+        (f->klen == 12 && !memcmp(f->key, "content_hash", 12));
 }
 
 /*
@@ -150,7 +150,7 @@ static int input_next(TkInput *in)
             in->records++;
             return 1;
         }
-        if (k < 0 && in->ri.err != RI_ERR_READ) in->stop = 1;  /* --on-error fail */
+        if (k < 0 && in->ri.err != RI_ERR_READ) in->stop = 1; /* --on-error fail */
         tk_input_close(in);
     }
     return 0;
@@ -159,8 +159,7 @@ static int input_next(TkInput *in)
 size_t tk_input_batch(TkInput *in, RecordBatch *b, int with_meta)
 {
     batch_reset(b);
-    while (!cm_stopping() && b->n < TK_BATCH_DOCS && b->text.len < TK_BATCH_BYTES &&
-           input_next(in))
+    while (!cm_stopping() && b->n < TK_BATCH_DOCS && b->text.len < TK_BATCH_BYTES && input_next(in))
         batch_add(b, &in->ri.rec, with_meta);
     b->seen_records = in->records;
     b->seen_bytes = in->bytes;

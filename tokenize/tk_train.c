@@ -16,23 +16,39 @@
 #include "tokenize/tk.h"
 #include "tokenize/train.h"
 
-enum { OPT_VOCAB_SIZE = 256, OPT_MIN_FREQUENCY, OPT_SPECIAL, OPT_THREADS, OPT_MAX_WORDS,
-       OPT_ON_ERROR, OPT_MAX_LINE };
+enum {
+    OPT_VOCAB_SIZE = 256,
+    OPT_MIN_FREQUENCY,
+    OPT_SPECIAL,
+    OPT_THREADS,
+    OPT_MAX_WORDS,
+    OPT_ON_ERROR,
+    OPT_MAX_LINE
+};
 
 static const CliOpt train_opts[] = {
-    {"vocab-size", 0, "N", NULL, "total ids (specials and 256 byte tokens included), 257..2^24\n(required)", OPT_VOCAB_SIZE},
-    {"output", 'o', "FILE", NULL, "where to write the tokenizer.json (required; written\natomically; '-': stdout)", 'o'},
-    {"min-frequency", 0, "F", "0", "do not merge pairs seen fewer than F times", OPT_MIN_FREQUENCY},
-    {"special", 0, "LIST", "<|endoftext|>", "comma-separated special tokens, ids 0..; '' for none", OPT_SPECIAL},
-    {"threads", 0, "N", "CPUs, at most 8", "counting threads, 1..64", OPT_THREADS},
-    {"max-words", 0, "N", NULL, "cap on distinct words kept (default 0: none), checked after\neach 8 MiB batch: above it the rarest are dropped down to\nN/2 (a word dropped and seen again restarts from 0:\napproximate counts)", OPT_MAX_WORDS},
-    {"on-error", 0, "skip|fail", "fail", "malformed record: skip it, or stop; exit 1 either way", OPT_ON_ERROR},
-    {"max-line", 0, "SIZE", "256M", "longest accepted JSONL line", OPT_MAX_LINE},
-    {0}
+    { "vocab-size", 0, "N", NULL,
+      "total ids (specials and 256 byte tokens included), 257..2^24\n(required)", OPT_VOCAB_SIZE },
+    { "output", 'o', "FILE", NULL,
+      "where to write the tokenizer.json (required; written\natomically; '-': stdout)", 'o' },
+    { "min-frequency", 0, "F", "0", "do not merge pairs seen fewer than F times",
+      OPT_MIN_FREQUENCY },
+    { "special", 0, "LIST", "<|endoftext|>", "comma-separated special tokens, ids 0..; '' for none",
+      OPT_SPECIAL },
+    { "threads", 0, "N", "CPUs, at most 8", "counting threads, 1..64", OPT_THREADS },
+    { "max-words", 0, "N", NULL,
+      "cap on distinct words kept (default 0: none), checked after\neach 8 MiB batch: above it the rarest are dropped down to\nN/2 (a word dropped and seen again restarts from 0:\napproximate counts)",
+      OPT_MAX_WORDS },
+    { "on-error", 0, "skip|fail", "fail", "malformed record: skip it, or stop; exit 1 either way",
+      OPT_ON_ERROR },
+    { "max-line", 0, "SIZE", "256M", "longest accepted JSONL line", OPT_MAX_LINE },
+    { 0 }
 };
 
 static const CliSpec train_spec = {
-    TK_PROG, "train", "--vocab-size N -o tok.json [options] [FILE...]",
+    TK_PROG,
+    "train",
+    "--vocab-size N -o tok.json [options] [FILE...]",
     "Learn byte-level BPE merges from the `content` field of JSONL records (FILE '-' or none:\n"
     "stdin) with Hugging Face's BpeTrainer algorithm (ties go to the pair with the smaller ids)\n"
     "and write a tokenizer.json that Hugging Face `tokenizers` loads as is. The alphabet always\n"
@@ -40,18 +56,20 @@ static const CliSpec train_spec = {
     "Memory: the distinct words with their counts (about 70 bytes + the word each; at most\n"
     "--max-words of them plus one batch's new words), one batch of input (8 MiB), then for the\n"
     "merges about 20 bytes per symbol of the distinct words. Output does not depend on --threads.",
-    train_opts, NULL};
+    train_opts,
+    NULL
+};
 
 typedef struct {
-    long vocab_size;         /* --vocab-size */
-    const char *output;      /* -o */
-    uint64_t min_frequency;  /* --min-frequency */
-    const char *special;     /* --special */
-    int threads;             /* --threads */
-    uint64_t max_words;      /* --max-words */
-    int progress;            /* -1 auto, 0, 1 */
-    int quiet;               /* -q: no summary line */
-    TkInputOpts in;          /* the inputs, --on-error, --max-line */
+    long vocab_size;        /* --vocab-size */
+    const char *output;     /* -o */
+    uint64_t min_frequency; /* --min-frequency */
+    const char *special;    /* --special */
+    int threads;            /* --threads */
+    uint64_t max_words;     /* --max-words */
+    int progress;           /* -1 auto, 0, 1 */
+    int quiet;              /* -q: no summary line */
+    TkInputOpts in;         /* the inputs, --on-error, --max-line */
 } TrainOpts;
 
 /*
@@ -70,7 +88,7 @@ static int write_tokenizer(const char *path, const Buf *json)
 */
 static int count_words(const TrainOpts *o, BpeTrainer *t, TkInput *in, int *shown)
 {
-    RecordBatch b = {0};
+    RecordBatch b = { 0 };
     Progress pr;
     int rc = CM_OK;
     progress_init(&pr, o->progress);
@@ -86,8 +104,9 @@ static int count_words(const TrainOpts *o, BpeTrainer *t, TkInput *in, int *show
         }
         if (pr.on) {
             double dt = now_sec() - t0;
-            progress_update(&pr, "counting words: %llu records, %.1f MB, %.1f MB/s", (unsigned long long)in->records,
-                            in->bytes / 1e6, dt > 0 ? in->bytes / 1e6 / dt : 0.0);
+            progress_update(&pr, "counting words: %llu records, %.1f MB, %.1f MB/s",
+                            (unsigned long long)in->records, in->bytes / 1e6,
+                            dt > 0 ? in->bytes / 1e6 / dt : 0.0);
         }
     }
     progress_end(&pr);
@@ -101,7 +120,7 @@ static int count_words(const TrainOpts *o, BpeTrainer *t, TkInput *in, int *show
 */
 static int run_training(const TrainOpts *o, BpeTrainer *t, TkInput *in)
 {
-    Buf json = {0};
+    Buf json = { 0 };
     int shown;
     int rc = count_words(o, t, in, &shown);
     tk_input_close(in);
@@ -123,7 +142,7 @@ static int run_training(const TrainOpts *o, BpeTrainer *t, TkInput *in)
     if (rc != CM_OK) return rc;
     uint64_t nwords, pruned, merges;
     bpe_trainer_stats(t, &nwords, &pruned, &merges);
-    if (shown && !o->quiet)   /* the summary goes with the progress line */
+    if (shown && !o->quiet) /* the summary goes with the progress line */
         fprintf(stderr, "%s: %llu records, %llu distinct words (%llu pruned), %llu merges -> %s\n",
                 TK_PROG, (unsigned long long)in->records, (unsigned long long)nwords,
                 (unsigned long long)pruned, (unsigned long long)merges, o->output);
@@ -138,8 +157,9 @@ static int cmd_train(const TrainOpts *o)
     int rc, nsp = 0;
     char **sp = o->special && *o->special ? strv_split(o->special, ',', &nsp) : NULL;
     if ((uint64_t)o->vocab_size < 256u + (uint64_t)nsp) {
-        rc = cli_spec_usage_error(&train_spec, "--vocab-size %ld is smaller than the 256 byte tokens plus %d specials",
-                                  o->vocab_size, nsp);
+        rc = cli_spec_usage_error(
+            &train_spec, "--vocab-size %ld is smaller than the 256 byte tokens plus %d specials",
+            o->vocab_size, nsp);
         strv_free(sp);
         return rc;
     }
@@ -149,9 +169,13 @@ static int cmd_train(const TrainOpts *o)
             strv_free(sp);
             return rc;
         }
-    BpeTrainOpts to = {
-        .vocab_size = (uint32_t)o->vocab_size, .min_frequency = o->min_frequency, .specials = sp,
-        .n_specials = nsp, .threads = o->threads, .max_words = o->max_words, .stop = &cm_stop_signal};
+    BpeTrainOpts to = { .vocab_size = (uint32_t)o->vocab_size,
+                        .min_frequency = o->min_frequency,
+                        .specials = sp,
+                        .n_specials = nsp,
+                        .threads = o->threads,
+                        .max_words = o->max_words,
+                        .stop = &cm_stop_signal };
     BpeTrainer *t = bpe_trainer_new(&to);
     TkInput in;
     tk_input_init(&in, &o->in);
@@ -166,7 +190,7 @@ static int cmd_train(const TrainOpts *o)
 */
 static int train_option(TrainOpts *o, Cli *c, int k)
 {
-    static const char *const on_error[] = {"fail", "skip", NULL};
+    static const char *const on_error[] = { "fail", "skip", NULL };
     long n;
     uint64_t u;
     int rc = CM_OK;
@@ -200,15 +224,19 @@ static int train_parse(TrainOpts *o, int argc, char **argv)
     o->special = "<|endoftext|>";
     cli_init(&c, &train_spec, argc, argv);
     while (rc == CM_OK && (k = cli_next(&c)) > 0) rc = train_option(o, &c, k);
-    if (rc == CM_OK && k == CLI_STOP) rc = c.status;
+    if (rc == CM_OK && k == CLI_STOP)
+        rc = c.status;
     else if (rc == CM_OK) {
         o->in.files = argv + c.optind;
         o->in.nfiles = argc - c.optind;
         o->progress = tk_progress_mode(&c);
         o->quiet = c.quiet;
-        if (!o->vocab_size) rc = cli_usage_error(&c, "--vocab-size is required");
-        else if (!o->output) rc = cli_usage_error(&c, "-o tok.json is required");
-        else rc = -1;
+        if (!o->vocab_size)
+            rc = cli_usage_error(&c, "--vocab-size is required");
+        else if (!o->output)
+            rc = cli_usage_error(&c, "-o tok.json is required");
+        else
+            rc = -1;
     }
     cli_free(&c);
     return rc;

@@ -29,17 +29,17 @@
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-    uint64_t hash;       /* hash64 of the word, 0 = empty slot (real hashes of 0 become 1) */
-    uint64_t count;      /* occurrences */
-    uint64_t off;        /* bytes at arena.buf + off */
-    uint32_t len;        /* byte length */
+    uint64_t hash;  /* hash64 of the word, 0 = empty slot (real hashes of 0 become 1) */
+    uint64_t count; /* occurrences */
+    uint64_t off;   /* bytes at arena.buf + off */
+    uint32_t len;   /* byte length */
 } WordEnt;
 
 typedef struct {
-    WordEnt *e;          /* slots */
-    size_t mask;         /* slots - 1 */
-    size_t n;            /* used */
-    Buf arena;           /* word bytes */
+    WordEnt *e;  /* slots */
+    size_t mask; /* slots - 1 */
+    size_t n;    /* used */
+    Buf arena;   /* word bytes */
 } WordMap;
 
 /*
@@ -89,7 +89,10 @@ static void wm_add(WordMap *m, const char *p, size_t n, uint64_t h, uint64_t c)
     for (;;) {
         WordEnt *e = &m->e[i];
         if (!e->hash) break;
-        if (e->hash == h && e->len == n && !memcmp(m->arena.buf + e->off, p, n)) { e->count += c; return; }
+        if (e->hash == h && e->len == n && !memcmp(m->arena.buf + e->off, p, n)) {
+            e->count += c;
+            return;
+        }
         i = (i + 1) & m->mask;
     }
     WordEnt *e = &m->e[i];
@@ -109,11 +112,14 @@ static void wm_add(WordMap *m, const char *p, size_t n, uint64_t h, uint64_t c)
 static uint64_t wm_prune(WordMap *m, uint64_t max)
 {
     enum { H = 4096 };
-    uint64_t hist[H + 1] = {0};
+    uint64_t hist[H + 1] = { 0 };
     for (size_t i = 0; i <= m->mask; i++)
         if (m->e[i].hash) hist[m->e[i].count >= H ? H : m->e[i].count]++;
     uint64_t keep = max / 2, above = m->n, t = 0;
-    while (t < H && above > keep) { t++; above -= hist[t]; }
+    while (t < H && above > keep) {
+        t++;
+        above -= hist[t];
+    }
     /* 'above' is now the number of words with count > t */
     uint64_t dropped = 0;
     WordMap nm;
@@ -123,7 +129,10 @@ static uint64_t wm_prune(WordMap *m, uint64_t max)
     for (size_t i = 0; i <= m->mask; i++) {
         WordEnt *e = &m->e[i];
         if (!e->hash) continue;
-        if (e->count <= t) { dropped++; continue; }
+        if (e->count <= t) {
+            dropped++;
+            continue;
+        }
         wm_add(&nm, m->arena.buf + e->off, e->len, e->hash, e->count);
     }
     wm_free(m);
@@ -136,21 +145,21 @@ static uint64_t wm_prune(WordMap *m, uint64_t max)
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {
-    BpeTrainer *t;       /* owner */
-    BpePretok *pt;       /* this thread's pre-tokenizer */
-    WordMap words;       /* this thread's counts for the current batch (thread 0: all counts) */
+    BpeTrainer *t;           /* owner */
+    BpePretok *pt;           /* this thread's pre-tokenizer */
+    WordMap words;           /* this thread's counts for the current batch (thread 0: all counts) */
     const char *const *docs; /* current job */
     const size_t *lens;
-    size_t from, to;     /* docs[from..to) */
+    size_t from, to; /* docs[from..to) */
 } Counter;
 
 struct BpeTrainer {
-    BpeTrainOpts o;      /* options (specials copied) */
-    Counter *c;          /* one per thread */
-    int nc;              /* threads */
-    uint64_t n_words;    /* distinct words at finish */
-    uint64_t n_pruned;   /* words dropped */
-    uint64_t n_merges;   /* merges learned */
+    BpeTrainOpts o;    /* options (specials copied) */
+    Counter *c;        /* one per thread */
+    int nc;            /* threads */
+    uint64_t n_words;  /* distinct words at finish */
+    uint64_t n_pruned; /* words dropped */
+    uint64_t n_merges; /* merges learned */
 };
 
 /*
@@ -220,7 +229,10 @@ static int count_doc(Counter *c, const char *d, size_t len)
         for (int i = 0; i < o->n_specials; i++) {
             size_t sl = strlen(o->specials[i]);
             const char *m = memmem(d + pos, len - pos, o->specials[i], sl);
-            if (m && ((size_t)(m - d) < at || ((size_t)(m - d) == at && sl > tl))) { at = (size_t)(m - d); tl = sl; }
+            if (m && ((size_t)(m - d) < at || ((size_t)(m - d) == at && sl > tl))) {
+                at = (size_t)(m - d);
+                tl = sl;
+            }
         }
         if (at > pos && bpe_pretok_split(c->pt, d + pos, at - pos, count_piece, c) != 0) return -1;
         if (at >= len) break;
@@ -259,9 +271,10 @@ int bpe_trainer_feed(BpeTrainer *t, const char *const *docs, const size_t *lens,
         c->to = at;
     }
     pthread_t th[64];
-    int started[64] = {0}, bad = 0;
+    int started[64] = { 0 }, bad = 0;
     for (int k = 1; k < t->nc; k++)
-        if (t->c[k].to > t->c[k].from) started[k] = pthread_create(&th[k], NULL, count_run, &t->c[k]) == 0;
+        if (t->c[k].to > t->c[k].from)
+            started[k] = pthread_create(&th[k], NULL, count_run, &t->c[k]) == 0;
     if (count_run(&t->c[0])) bad = 1;
     for (int k = 1; k < t->nc; k++) {
         if (started[k]) {
@@ -280,7 +293,8 @@ int bpe_trainer_feed(BpeTrainer *t, const char *const *docs, const size_t *lens,
         WordMap *o = &t->c[k].words;
         if (!o->n) continue;
         for (size_t i = 0; i <= o->mask; i++)
-            if (o->e[i].hash) wm_add(all, o->arena.buf + o->e[i].off, o->e[i].len, o->e[i].hash, o->e[i].count);
+            if (o->e[i].hash)
+                wm_add(all, o->arena.buf + o->e[i].off, o->e[i].len, o->e[i].hash, o->e[i].count);
         memset(o->e, 0, (o->mask + 1) * sizeof *o->e);
         o->n = 0;
         buf_reset(&o->arena);
@@ -295,10 +309,10 @@ int bpe_trainer_feed(BpeTrainer *t, const char *const *docs, const size_t *lens,
 
 #define PAIR(l, r) (((uint64_t)(l) << 32) | (uint32_t)(r))
 
-typedef struct {         /* pair -> count (open addressing) */
-    uint64_t *key;       /* pair + 1, 0 = empty */
-    int64_t *val;        /* count */
-    size_t mask, n;      /* slots - 1, used */
+typedef struct {    /* pair -> count (open addressing) */
+    uint64_t *key;  /* pair + 1, 0 = empty */
+    int64_t *val;   /* count */
+    size_t mask, n; /* slots - 1, used */
 } PairCounts;
 
 /*
@@ -317,7 +331,9 @@ static void pc_init(PairCounts *m, size_t slots)
 */
 static inline size_t pc_hash(uint64_t k)
 {
-    k ^= k >> 31; k *= 0x9E3779B97F4A7C15ull; k ^= k >> 29;
+    k ^= k >> 31;
+    k *= 0x9E3779B97F4A7C15ull;
+    k ^= k >> 29;
     return (size_t)k;
 }
 
@@ -371,15 +387,15 @@ static int64_t pc_get(const PairCounts *m, uint64_t p)
 }
 
 typedef struct {
-    uint64_t count;      /* pair count when queued */
-    uint64_t pair;       /* left << 32 | right */
-    uint64_t pos;        /* its words: pool[pos .. pos + npos) */
-    uint64_t npos;       /* how many */
+    uint64_t count; /* pair count when queued */
+    uint64_t pair;  /* left << 32 | right */
+    uint64_t pos;   /* its words: pool[pos .. pos + npos) */
+    uint64_t npos;  /* how many */
 } QItem;
 
 typedef struct {
-    QItem *a;            /* binary max-heap */
-    size_t n, cap;       /* used, allocated */
+    QItem *a;      /* binary max-heap */
+    size_t n, cap; /* used, allocated */
 } Queue;
 
 /* Does x come out of the queue before y? Higher count; on ties the smaller pair. */
@@ -427,9 +443,9 @@ static QItem q_pop(Queue *q)
 }
 
 typedef struct {
-    uint64_t pair;       /* pair that changed */
-    uint32_t word;       /* in which word */
-    int32_t delta;       /* +1 / -1 occurrences */
+    uint64_t pair; /* pair that changed */
+    uint32_t word; /* in which word */
+    int32_t delta; /* +1 / -1 occurrences */
 } Change;
 
 typedef struct {
@@ -467,9 +483,10 @@ static int ch_cmp(const void *x, const void *y)
 ** and record the neighbour changes, exactly as Hugging Face's Word::merge does, but in one
 ** compacting pass (Hugging Face removes symbols one by one: quadratic on a long word).
 */
-static void word_merge(uint32_t *s, uint32_t *len, uint32_t c1, uint32_t c2, uint32_t rep, uint32_t w, Changes *ch)
+static void word_merge(uint32_t *s, uint32_t *len, uint32_t c1, uint32_t c2, uint32_t rep,
+                       uint32_t w, Changes *ch)
 {
-    uint32_t n = *len, r = 0, o = 0;  /* read and write positions; s[0..o) is the new word */
+    uint32_t n = *len, r = 0, o = 0; /* read and write positions; s[0..o) is the new word */
     while (r < n) {
         if (s[r] == c1 && r + 1 < n && s[r + 1] == c2) {
             if (o > 0) {
@@ -491,12 +508,12 @@ static void word_merge(uint32_t *s, uint32_t *len, uint32_t c1, uint32_t c2, uin
 
 /* Token strings (raw bytes) by id, with a bytes -> id index. */
 typedef struct {
-    Buf bytes;           /* all tokens back to back */
-    uint64_t *off;       /* per id */
-    uint32_t *len;       /* per id */
-    size_t n, cap;       /* ids, allocated */
-    uint32_t *slot;      /* id + 1, open addressing */
-    size_t mask;         /* slots - 1 */
+    Buf bytes;      /* all tokens back to back */
+    uint64_t *off;  /* per id */
+    uint32_t *len;  /* per id */
+    size_t n, cap;  /* ids, allocated */
+    uint32_t *slot; /* id + 1, open addressing */
+    size_t mask;    /* slots - 1 */
 } Toks;
 
 /*
@@ -507,7 +524,10 @@ static int64_t toks_find(const Toks *t, const char *p, size_t n, size_t *slot)
     size_t i = hash64(p, n) & t->mask;
     for (;;) {
         uint32_t v = t->slot[i];
-        if (!v) { *slot = i; return -1; }
+        if (!v) {
+            *slot = i;
+            return -1;
+        }
         if (t->len[v - 1] == n && !memcmp(t->bytes.buf + t->off[v - 1], p, n)) return v - 1;
         i = (i + 1) & t->mask;
     }
@@ -531,7 +551,7 @@ static uint32_t toks_add(Toks *t, const char *p, size_t n)
     buf_add(&t->bytes, p, n);
     t->slot[slot] = (uint32_t)t->n + 1;
     t->n++;
-    if (t->n * 2 > t->mask + 1) {  /* grow the index */
+    if (t->n * 2 > t->mask + 1) { /* grow the index */
         size_t ns = (t->mask + 1) * 2;
         free(t->slot);
         t->slot = xcalloc(ns, sizeof *t->slot);
@@ -548,7 +568,8 @@ static uint32_t toks_add(Toks *t, const char *p, size_t n)
 /*
 ** Build the tokenizer.json text (Hugging Face 0.23 layout) into out.
 */
-static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair, size_t nm, Buf *out)
+static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair, size_t nm,
+                      Buf *out)
 {
     json_t *root = json_object();
     json_object_set_new(root, "version", json_string("1.0"));
@@ -568,10 +589,12 @@ static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair
     }
     json_object_set_new(root, "added_tokens", added);
     json_object_set_new(root, "normalizer", json_null());
-    const char *comp[3] = {"pre_tokenizer", "post_processor", "decoder"};
+    const char *comp[3] = { "pre_tokenizer", "post_processor", "decoder" };
     for (int i = 0; i < 3; i++)
-        json_object_set_new(root, comp[i], json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel",
-                            "add_prefix_space", i != 0, "trim_offsets", i != 1, "use_regex", 1));
+        json_object_set_new(root, comp[i],
+                            json_pack("{s:s, s:b, s:b, s:b}", "type", "ByteLevel",
+                                      "add_prefix_space", i != 0, "trim_offsets", i != 1,
+                                      "use_regex", 1));
     json_t *model = json_object();
     json_object_set_new(model, "type", json_string("BPE"));
     json_object_set_new(model, "dropout", json_null());
@@ -582,13 +605,15 @@ static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair
     json_object_set_new(model, "byte_fallback", json_false());
     json_object_set_new(model, "ignore_merges", json_false());
     json_t *vocab = json_object();
-    Buf s = {0};
+    Buf s = { 0 };
     char **str = xcalloc(tk->n, sizeof *str);
     size_t *slen = xcalloc(tk->n, sizeof *slen);
     for (size_t id = 0; id < tk->n; id++) {
         buf_reset(&s);
-        if (id < (size_t)t->o.n_specials) buf_add(&s, tk->bytes.buf + tk->off[id], tk->len[id]);
-        else bpe_bytes_to_chars((const unsigned char *)tk->bytes.buf + tk->off[id], tk->len[id], &s);
+        if (id < (size_t)t->o.n_specials)
+            buf_add(&s, tk->bytes.buf + tk->off[id], tk->len[id]);
+        else
+            bpe_bytes_to_chars((const unsigned char *)tk->bytes.buf + tk->off[id], tk->len[id], &s);
         str[id] = xstrndup(s.buf ? s.buf : "", s.len);
         slen[id] = s.len;
         json_object_setn_new_nocheck(vocab, str[id], slen[id], json_integer((json_int_t)id));
@@ -596,7 +621,7 @@ static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair
     json_object_set_new(model, "vocab", vocab);
     json_t *merges = json_array();
     for (size_t i = 0; i < nm; i++) {
-        if (mpair[i] == UINT64_MAX) continue;  /* repeated later: the later rank wins */
+        if (mpair[i] == UINT64_MAX) continue; /* repeated later: the later rank wins */
         uint32_t l = (uint32_t)(mpair[i] >> 32), r = (uint32_t)mpair[i];
         json_array_append_new(merges, json_pack("[s#, s#]", str[l], slen[l], str[r], slen[r]));
     }
@@ -604,8 +629,13 @@ static int write_json(const BpeTrainer *t, const Toks *tk, const uint64_t *mpair
     json_object_set_new(root, "model", model);
     char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     int rc = 0;
-    if (!txt) rc = error("cannot serialise the tokenizer (out of memory?)");
-    else { buf_adds(out, txt); buf_addc(out, '\n'); free(txt); }
+    if (!txt)
+        rc = error("cannot serialise the tokenizer (out of memory?)");
+    else {
+        buf_adds(out, txt);
+        buf_addc(out, '\n');
+        free(txt);
+    }
     for (size_t id = 0; id < tk->n; id++) free(str[id]);
     free(str);
     free(slen);
@@ -623,12 +653,16 @@ static void base_ids(const BpeTrainer *t, Toks *tk, uint32_t byte_id[256])
     memset(tk, 0, sizeof *tk);
     tk->slot = xcalloc(1024, sizeof *tk->slot);
     tk->mask = 1023;
-    for (int i = 0; i < t->o.n_specials; i++) toks_add(tk, t->o.specials[i], strlen(t->o.specials[i]));
+    for (int i = 0; i < t->o.n_specials; i++)
+        toks_add(tk, t->o.specials[i], strlen(t->o.specials[i]));
     unsigned order[256];
     for (unsigned b = 0; b < 256; b++) order[b] = b;
-    for (unsigned i = 1; i < 256; i++) {  /* insertion sort by code point */
+    for (unsigned i = 1; i < 256; i++) { /* insertion sort by code point */
         unsigned v = order[i], j = i;
-        while (j > 0 && bpe_byte_char(order[j - 1]) > bpe_byte_char(v)) { order[j] = order[j - 1]; j--; }
+        while (j > 0 && bpe_byte_char(order[j - 1]) > bpe_byte_char(v)) {
+            order[j] = order[j - 1];
+            j--;
+        }
         order[j] = v;
     }
     for (unsigned i = 0; i < 256; i++) {
@@ -647,11 +681,11 @@ static void toks_free(Toks *tk)
 
 /* The distinct words as arrays of symbol ids, which the merges rewrite in place. */
 typedef struct {
-    uint32_t *sym;       /* every word's symbols back to back */
-    uint32_t *off;       /* per word: its first symbol in sym */
-    uint32_t *len;       /* per word: its symbols (fewer after each merge in it) */
-    uint64_t *count;     /* per word: occurrences */
-    size_t n;            /* words */
+    uint32_t *sym;   /* every word's symbols back to back */
+    uint32_t *off;   /* per word: its first symbol in sym */
+    uint32_t *len;   /* per word: its symbols (fewer after each merge in it) */
+    uint64_t *count; /* per word: occurrences */
+    size_t n;        /* words */
 } WordSyms;
 
 static void ws_free(WordSyms *w)
@@ -699,19 +733,19 @@ static int words_to_syms(WordMap *wm, const uint32_t byte_id[256], WordSyms *w)
 
 /* Pair counts and the merge queue; each queued item lists the words its pair occurs in. */
 typedef struct {
-    PairCounts pc;       /* pair -> current count */
-    Queue q;             /* pairs, best first (lazily updated) */
-    uint32_t *pool;      /* word lists of the queued items */
+    PairCounts pc;  /* pair -> current count */
+    Queue q;        /* pairs, best first (lazily updated) */
+    uint32_t *pool; /* word lists of the queued items */
     size_t pooln, poolcap;
 } MergeState;
 
 /* The distinct pairs of the words, in first-seen order, with the number of words of each. */
 typedef struct {
-    uint64_t *pair;      /* the pairs */
-    uint32_t *last_w;    /* per pair: the word it was last seen in (counts each word once) */
-    uint32_t *nocc;      /* per pair: the words it occurs in */
-    size_t n, cap;       /* pairs, allocated */
-    PairCounts index;    /* pair -> its position in pair + 1 */
+    uint64_t *pair;   /* the pairs */
+    uint32_t *last_w; /* per pair: the word it was last seen in (counts each word once) */
+    uint32_t *nocc;   /* per pair: the words it occurs in */
+    size_t n, cap;    /* pairs, allocated */
+    PairCounts index; /* pair -> its position in pair + 1 */
 } PairList;
 
 /*
@@ -741,7 +775,10 @@ static void pairs_count(const WordSyms *w, MergeState *m, PairList *pl)
                 *ix = (int64_t)++pl->n;
             }
             size_t q = (size_t)*ix - 1;
-            if (pl->last_w[q] != wi) { pl->last_w[q] = (uint32_t)wi; pl->nocc[q]++; }
+            if (pl->last_w[q] != wi) {
+                pl->last_w[q] = (uint32_t)wi;
+                pl->nocc[q]++;
+            }
         }
     }
 }
@@ -754,7 +791,11 @@ static void pairs_queue(const WordSyms *w, MergeState *m, PairList *pl)
 {
     uint64_t *start = xmalloc((pl->n + 1) * sizeof *start);
     uint64_t total = 0;
-    for (size_t q = 0; q < pl->n; q++) { start[q] = total; total += pl->nocc[q]; pl->last_w[q] = UINT32_MAX; }
+    for (size_t q = 0; q < pl->n; q++) {
+        start[q] = total;
+        total += pl->nocc[q];
+        pl->last_w[q] = UINT32_MAX;
+    }
     m->poolcap = total + (total >> 2) + 4096;
     m->pooln = total;
     m->pool = xmalloc(m->poolcap * sizeof *m->pool);
@@ -764,7 +805,10 @@ static void pairs_queue(const WordSyms *w, MergeState *m, PairList *pl)
         const uint32_t *s = w->sym + w->off[wi];
         for (uint32_t j = 0; j + 1 < w->len[wi]; j++) {
             size_t q = (size_t)pc_get(&pl->index, PAIR(s[j], s[j + 1])) - 1;
-            if (pl->last_w[q] != wi) { pl->last_w[q] = (uint32_t)wi; m->pool[fill[q]++] = (uint32_t)wi; }
+            if (pl->last_w[q] != wi) {
+                pl->last_w[q] = (uint32_t)wi;
+                m->pool[fill[q]++] = (uint32_t)wi;
+            }
         }
     }
     free(fill);
@@ -774,7 +818,7 @@ static void pairs_queue(const WordSyms *w, MergeState *m, PairList *pl)
     memset(&m->q, 0, sizeof m->q);
     for (size_t i = 0; i < pl->n; i++) {
         int64_t c = pc_get(&m->pc, pl->pair[i]);
-        if (c > 0) q_push(&m->q, (QItem){(uint64_t)c, pl->pair[i], start[i], pl->nocc[i]});
+        if (c > 0) q_push(&m->q, (QItem){ (uint64_t)c, pl->pair[i], start[i], pl->nocc[i] });
     }
     free(pl->pair);
     free(pl->nocc);
@@ -788,7 +832,8 @@ static void pairs_queue(const WordSyms *w, MergeState *m, PairList *pl)
 static void queue_gained(MergeState *m, const WordSyms *w, Changes *ch)
 {
     for (size_t i = 0; i < ch->n; i++)
-        *pc_slot(&m->pc, ch->a[i].pair) += (int64_t)ch->a[i].delta * (int64_t)w->count[ch->a[i].word];
+        *pc_slot(&m->pc, ch->a[i].pair) += (int64_t)ch->a[i].delta *
+            (int64_t)w->count[ch->a[i].word];
     size_t np = 0;
     for (size_t i = 0; i < ch->n; i++)
         if (ch->a[i].delta > 0) ch->a[np++] = ch->a[i];
@@ -808,8 +853,10 @@ static void queue_gained(MergeState *m, const WordSyms *w, Changes *ch)
             j++;
         }
         int64_t c = pc_get(&m->pc, p);
-        if (c > 0) q_push(&m->q, (QItem){(uint64_t)c, p, pos, m->pooln - pos});
-        else m->pooln = pos;
+        if (c > 0)
+            q_push(&m->q, (QItem){ (uint64_t)c, p, pos, m->pooln - pos });
+        else
+            m->pooln = pos;
         i = j;
     }
 }
@@ -829,10 +876,13 @@ static int merge_loop(const BpeTrainer *t, Toks *tk, WordSyms *w, MergeState *m,
 {
     Changes ch;
     memset(&ch, 0, sizeof ch);
-    Buf nt = {0};
+    Buf nt = { 0 };
     int stopped = 0;
     while (tk->n < t->o.vocab_size && m->q.n) {
-        if (t->o.stop && *t->o.stop) { stopped = 1; break; }
+        if (t->o.stop && *t->o.stop) {
+            stopped = 1;
+            break;
+        }
         QItem top = q_pop(&m->q);
         int64_t cur = pc_get(&m->pc, top.pair);
         if ((int64_t)top.count != cur) {
@@ -846,7 +896,10 @@ static int merge_loop(const BpeTrainer *t, Toks *tk, WordSyms *w, MergeState *m,
         buf_add(&nt, tk->bytes.buf + tk->off[l], tk->len[l]);
         buf_add(&nt, tk->bytes.buf + tk->off[r], tk->len[r]);
         uint32_t nid = toks_add(tk, nt.buf, nt.len);
-        if (ml->n == ml->cap) { ml->cap = ml->cap ? ml->cap * 2 : 4096; ml->pair = xrealloc(ml->pair, ml->cap * sizeof *ml->pair); }
+        if (ml->n == ml->cap) {
+            ml->cap = ml->cap ? ml->cap * 2 : 4096;
+            ml->pair = xrealloc(ml->pair, ml->cap * sizeof *ml->pair);
+        }
         ml->pair[ml->n++] = top.pair;
         ch.n = 0;
         for (uint64_t i = 0; i < top.npos; i++) {
@@ -882,7 +935,7 @@ static void drop_repeated(MergeList *ml)
 */
 int bpe_trainer_finish(BpeTrainer *t, Buf *out)
 {
-    WordMap *wm = &t->c[0].words;  /* every word counted (bpe_trainer_feed gathers them here) */
+    WordMap *wm = &t->c[0].words; /* every word counted (bpe_trainer_feed gathers them here) */
     for (int k = 1; k < t->nc; k++) {
         wm_free(&t->c[k].words);
         wm_init(&t->c[k].words, 16);
@@ -903,7 +956,7 @@ int bpe_trainer_finish(BpeTrainer *t, Buf *out)
     memset(&pl, 0, sizeof pl);
     pairs_count(&w, &m, &pl);
     pairs_queue(&w, &m, &pl);
-    MergeList ml = {0};
+    MergeList ml = { 0 };
     int stopped = merge_loop(t, &tk, &w, &m, &ml);
     t->n_merges = ml.n;
     drop_repeated(&ml);

@@ -19,12 +19,12 @@
 #include "util.h"
 
 typedef struct {
-    uint32_t vocab_size;     /* total ids wanted, specials and the 256 bytes included */
-    uint64_t min_frequency;  /* a pair seen fewer times is not merged (0 = no limit) */
-    char **specials;         /* special tokens (get ids 0..n-1), may be NULL */
-    int n_specials;          /* how many */
-    int threads;             /* counting threads (1..64) */
-    uint64_t max_words;      /* cap on distinct words, checked after each feed; 0 = none */
+    uint32_t vocab_size;         /* total ids wanted, specials and the 256 bytes included */
+    uint64_t min_frequency;      /* a pair seen fewer times is not merged (0 = no limit) */
+    char **specials;             /* special tokens (get ids 0..n-1), may be NULL */
+    int n_specials;              /* how many */
+    int threads;                 /* counting threads (1..64) */
+    uint64_t max_words;          /* cap on distinct words, checked after each feed; 0 = none */
     volatile sig_atomic_t *stop; /* when set and it turns non-zero, finish gives up (returns -2) */
 } BpeTrainOpts;
 

@@ -19,7 +19,7 @@ int blasenv_cpu_avx512(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 }
 
 /*
@@ -44,8 +44,10 @@ static const char *blas_core_wanted(char **argv)
     const char *want = "auto";
     for (int i = 1; argv[i]; i++) {
         if (!strcmp(argv[i], "--")) break;
-        if (!strcmp(argv[i], "--blas-core") && argv[i + 1]) want = argv[i + 1];
-        else if (!strncmp(argv[i], "--blas-core=", 12)) want = argv[i] + 12;
+        if (!strcmp(argv[i], "--blas-core") && argv[i + 1])
+            want = argv[i + 1];
+        else if (!strncmp(argv[i], "--blas-core=", 12))
+            want = argv[i] + 12;
     }
     return want;
 }
@@ -78,7 +80,7 @@ void blasenv_setup(char **argv)
         changed = 1;
     }
     setenv("CM_TRAIN_REEXEC", "1", 1);
-    if (changed) execv("/proc/self/exe", argv);   /* returns only on failure: go on as is */
+    if (changed) execv("/proc/self/exe", argv); /* returns only on failure: go on as is */
 }
 
 /*
@@ -87,7 +89,7 @@ void blasenv_setup(char **argv)
 int blasenv_core_is_avx512(const char *name)
 {
     return !strcasecmp(name, "SkylakeX") || !strcasecmp(name, "Cooperlake") ||
-           !strcasecmp(name, "SapphireRapids");
+        !strcasecmp(name, "SapphireRapids");
 }
 
 /*

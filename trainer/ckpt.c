@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"     /* defines: error, write_all */
-#include "hash.h"     /* defines: hash64_new and the streaming XXH3 */
-#include "le.h"       /* defines: le_get32/64, le_put32/64, le_getf64, le_putf64 */
-#include "atomic.h"   /* defines: AtomicFile, atomic_open, atomic_commit, atomic_abort */
+#include "util.h"   /* defines: error, write_all */
+#include "hash.h"   /* defines: hash64_new and the streaming XXH3 */
+#include "le.h"     /* defines: le_get32/64, le_put32/64, le_getf64, le_putf64 */
+#include "atomic.h" /* defines: AtomicFile, atomic_open, atomic_commit, atomic_abort */
 
 /* --------------------------------------------------------------------------------------- */
 /* Header encoding (explicit little-endian offsets, lib/le.h)                              */
@@ -64,7 +64,9 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
     uint32_t version = le_get32(h + 8);
     if (version != 1 && version != CKPT_VERSION)
         return error("%s: offset 8: checkpoint version %u, this cm-train reads versions 1 "
-                     "and %d", path, version, CKPT_VERSION), -2;
+                     "and %d",
+                     path, version, CKPT_VERSION),
+               -2;
     if (le_get32(h + 12) != CKPT_HEADER_BYTES || le_get64(h + 248) != hash64(h, 248))
         return error("%s: offset 248: damaged checkpoint header (checksum mismatch)", path), -2;
     memset(in, 0, sizeof *in);
@@ -88,7 +90,7 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
     in->steps = le_get32(h + 124);
     in->batch = le_get32(h + 128);
     in->accum = le_get32(h + 132);
-    in->tok_fp = version >= 2 ? le_get64(h + 136) : 0;   /* zero in v1 */
+    in->tok_fp = version >= 2 ? le_get64(h + 136) : 0; /* zero in v1 */
     in->version = version;
     const char *bad = gpt_config_check(&in->cfg);
     if (bad) return error("%s: offset 16: damaged checkpoint: %s", path, bad), -2;
@@ -109,7 +111,7 @@ int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
     in.nparams = m->nparams;
     in.has_opt = info->has_opt && m->m_memory;
     size_t bytes = m->nparams * sizeof(float);
-    const float *blocks[3] = {m->params_memory, m->m_memory, m->v_memory};
+    const float *blocks[3] = { m->params_memory, m->m_memory, m->v_memory };
     int nb = in.has_opt ? 3 : 1;
     Hash64State *hs = hash64_new();
     for (int i = 0; i < nb; i++) hash64_update(hs, blocks[i], bytes);
@@ -144,7 +146,8 @@ static int read_full(int fd, void *p, size_t n, const char *path, uint64_t off)
         if (r < 0) return error("cannot read '%s': %s", path, strerror(errno)), -1;
         if (r == 0)
             return error("%s: offset %llu: truncated checkpoint (file ends early)", path,
-                         (unsigned long long)(off + got)), -2;
+                         (unsigned long long)(off + got)),
+                   -2;
         got += (size_t)r;
     }
     return 0;
@@ -162,7 +165,8 @@ static int ckpt_open(const char *path, CkptInfo *info, uint64_t *phash, int *pfd
     if (rc == 0) rc = ckpt_decode(h, path, info, phash);
     if (rc == 0 && gpt_param_count(&info->cfg) != info->nparams) {
         error("%s: offset 72: damaged checkpoint (parameter count %llu does not fit the model "
-              "shape)", path, (unsigned long long)info->nparams);
+              "shape)",
+              path, (unsigned long long)info->nparams);
         rc = -2;
     }
     if (rc == 0) {
@@ -176,7 +180,10 @@ static int ckpt_open(const char *path, CkptInfo *info, uint64_t *phash, int *pfd
             rc = -2;
         }
     }
-    if (rc) { close(fd); return rc; }
+    if (rc) {
+        close(fd);
+        return rc;
+    }
     *pfd = fd;
     return 0;
 }
@@ -202,7 +209,7 @@ int ckpt_load(const char *path, Gpt *m, CkptInfo *info, int with_opt)
     int fd;
     int rc = ckpt_open(path, info, &ph, &fd);
     if (rc) return rc;
-    gpt_init(m, &info->cfg);   /* its size was checked against the file's */
+    gpt_init(m, &info->cfg); /* its size was checked against the file's */
     size_t bytes = m->nparams * sizeof(float);
     Hash64State *hs = hash64_new();
     rc = read_full(fd, m->params_memory, bytes, path, CKPT_HEADER_BYTES);
@@ -211,9 +218,11 @@ int ckpt_load(const char *path, Gpt *m, CkptInfo *info, int with_opt)
         /* the moments go straight into the model, or (not wanted) through one scratch block
         ** only for the checksum */
         float *scratch = NULL;
-        if (with_opt) gpt_alloc_train(m);
-        else scratch = xmalloc(bytes);
-        float *blocks[2] = {with_opt ? m->m_memory : scratch, with_opt ? m->v_memory : scratch};
+        if (with_opt)
+            gpt_alloc_train(m);
+        else
+            scratch = xmalloc(bytes);
+        float *blocks[2] = { with_opt ? m->m_memory : scratch, with_opt ? m->v_memory : scratch };
         for (int i = 0; i < 2 && rc == 0; i++) {
             uint64_t off = CKPT_HEADER_BYTES + (uint64_t)(i + 1) * bytes;
             rc = read_full(fd, blocks[i], bytes, path, off);

@@ -18,26 +18,26 @@
 #include "trainer/model.h"
 
 #define CKPT_MAGIC "CMTRAIN\x1a"
-#define CKPT_VERSION 2         /* written; versions 1 and 2 are read */
+#define CKPT_VERSION 2 /* written; versions 1 and 2 are read */
 #define CKPT_HEADER_BYTES 256
 
 typedef struct {
-    GptConfig cfg;         /* model shape */
-    uint64_t step;         /* optimizer steps done */
-    uint64_t seed;         /* run seed (init, data order) */
-    uint64_t data_pos;     /* training windows drawn so far */
-    uint64_t data_fp;      /* fingerprint of the training data (tokenizer, split, selection) */
-    uint64_t tok_fp;       /* v2: of the tokenizer alone, hash64_seed(tokenizer.json, V) (0:
+    GptConfig cfg;     /* model shape */
+    uint64_t step;     /* optimizer steps done */
+    uint64_t seed;     /* run seed (init, data order) */
+    uint64_t data_pos; /* training windows drawn so far */
+    uint64_t data_fp;  /* fingerprint of the training data (tokenizer, split, selection) */
+    uint64_t tok_fp;   /* v2: of the tokenizer alone, hash64_seed(tokenizer.json, V) (0:
                            ** unknown, as in every v1 file) */
-    uint32_t version;      /* read: the file's format version */
-    uint64_t nparams;      /* floats per block */
-    int has_opt;           /* AdamW moments follow the parameters */
-    double lr, min_lr;     /* peak and final learning rate */
-    double wd, clip;       /* weight decay, gradient clipping norm */
-    uint32_t warmup;       /* warmup steps */
-    uint32_t steps;        /* planned total steps */
-    uint32_t batch;        /* windows per micro-batch */
-    uint32_t accum;        /* micro-batches per step */
+    uint32_t version;  /* read: the file's format version */
+    uint64_t nparams;  /* floats per block */
+    int has_opt;       /* AdamW moments follow the parameters */
+    double lr, min_lr; /* peak and final learning rate */
+    double wd, clip;   /* weight decay, gradient clipping norm */
+    uint32_t warmup;   /* warmup steps */
+    uint32_t steps;    /* planned total steps */
+    uint32_t batch;    /* windows per micro-batch */
+    uint32_t accum;    /* micro-batches per step */
 } CkptInfo;
 
 /* Write m (and its AdamW moments if info->has_opt) atomically to path. 0, or -1 after a

@@ -20,23 +20,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"               /* defines: cm_init, error, exit codes */
-#include "cli.h"                /* defines: CliVerb, cli_dispatch */
-#include "atomic.h"             /* defines: atomic_signals_init */
-#include "trainer/blasenv.h"    /* defines: blasenv_setup */
-#include "trainer/verbs.h"      /* defines: verb_train, verb_eval, verb_complete, verb_plot */
+#include "util.h"            /* defines: cm_init, error, exit codes */
+#include "cli.h"             /* defines: CliVerb, cli_dispatch */
+#include "atomic.h"          /* defines: atomic_signals_init */
+#include "trainer/blasenv.h" /* defines: blasenv_setup */
+#include "trainer/verbs.h"   /* defines: verb_train, verb_eval, verb_complete, verb_plot */
 
 static const CliVerb verbs[] = {
-    {"train", "train a GPT-2 model on a corpus or synthetic ids (the default verb)", verb_train},
-    {"eval", "loss, perplexity and bits per byte of a checkpoint on a split", verb_eval},
-    {"complete", "continue a prompt with a checkpoint's model", verb_complete},
-    {"plot", "SVG chart of the train and valid loss of a --log file", verb_plot},
-    {"export", "write a checkpoint as a Hugging Face model (safetensors) or a GGUF file",
-     cmd_export},
-    {"import", "read a Hugging Face GPT-2 model into a checkpoint", cmd_import},
-    {"logits", "print a checkpoint's raw logits for a prompt (checks against other tools)",
-     cmd_logits},
-    {NULL, NULL, NULL}
+    { "train", "train a GPT-2 model on a corpus or synthetic ids (the default verb)", verb_train },
+    { "eval", "loss, perplexity and bits per byte of a checkpoint on a split", verb_eval },
+    { "complete", "continue a prompt with a checkpoint's model", verb_complete },
+    { "plot", "SVG chart of the train and valid loss of a --log file", verb_plot },
+    { "export", "write a checkpoint as a Hugging Face model (safetensors) or a GGUF file",
+      cmd_export },
+    { "import", "read a Hugging Face GPT-2 model into a checkpoint", cmd_import },
+    { "logits", "print a checkpoint's raw logits for a prompt (checks against other tools)",
+      cmd_logits },
+    { NULL, NULL, NULL }
 };
 
 static const char about[] =
@@ -49,7 +49,7 @@ static const char about[] =
 
 int main(int argc, char **argv)
 {
-    blasenv_setup(argv);   /* first: may execute the program again with OpenBLAS's settings */
+    blasenv_setup(argv); /* first: may execute the program again with OpenBLAS's settings */
     cm_init("cm-train");
     atomic_signals_init();
     int rc = cli_dispatch("cm-train", about, verbs, "train", argc, argv);

@@ -10,28 +10,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"               /* defines: error, exit statuses */
-#include "cli.h"                /* defines: CliSpec, cli_* */
+#include "util.h" /* defines: error, exit statuses */
+#include "cli.h"  /* defines: CliSpec, cli_* */
 
 enum { OPT_CKPT = 1, OPT_FORMAT, OPT_OUT, OPT_DTYPE, OPT_DATA, OPT_TOK, OPT_NOTOK, OPT_SKIPFP };
 
 static const CliOpt export_opts[] = {
-    {"ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint to export", OPT_CKPT},
-    {"format", 0, "hf|gguf", NULL, "hf: a transformers GPT-2 directory (model.safetensors,\n"
-     "config.json, tokenizer files); gguf: one llama.cpp file", OPT_FORMAT},
-    {"output", 'o', "PATH", NULL, "the directory (hf) or file (gguf) to write", OPT_OUT},
-    {"dtype", 0, "TYPE", "f32", "weights: f32, bf16 or f16 (hf); f32, f16 or q8_0 (gguf:\n"
-     "norms, biases and positions stay f32)", OPT_DTYPE},
-    {"data", 0, "DIR", NULL, "take the tokenizer from this corpus (the one trained on)", OPT_DATA},
-    {"tokenizer", 0, "FILE", NULL, "take the tokenizer from this tokenizer.json", OPT_TOK},
-    {"no-tokenizer", 0, NULL, NULL, "hf only: write the weights and config.json alone", OPT_NOTOK},
-    {"skip-fingerprint-check", 0, NULL, NULL, "use the tokenizer even if its fingerprint is not\n"
-     "the checkpoint's (a version 1 checkpoint trained with --where)", OPT_SKIPFP},
-    {0}
+    { "ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint to export", OPT_CKPT },
+    { "format", 0, "hf|gguf", NULL,
+      "hf: a transformers GPT-2 directory (model.safetensors,\n"
+      "config.json, tokenizer files); gguf: one llama.cpp file",
+      OPT_FORMAT },
+    { "output", 'o', "PATH", NULL, "the directory (hf) or file (gguf) to write", OPT_OUT },
+    { "dtype", 0, "TYPE", "f32",
+      "weights: f32, bf16 or f16 (hf); f32, f16 or q8_0 (gguf:\n"
+      "norms, biases and positions stay f32)",
+      OPT_DTYPE },
+    { "data", 0, "DIR", NULL, "take the tokenizer from this corpus (the one trained on)",
+      OPT_DATA },
+    { "tokenizer", 0, "FILE", NULL, "take the tokenizer from this tokenizer.json", OPT_TOK },
+    { "no-tokenizer", 0, NULL, NULL, "hf only: write the weights and config.json alone",
+      OPT_NOTOK },
+    { "skip-fingerprint-check", 0, NULL, NULL,
+      "use the tokenizer even if its fingerprint is not\n"
+      "the checkpoint's (a version 1 checkpoint trained with --where)",
+      OPT_SKIPFP },
+    { 0 }
 };
 
 static const CliSpec export_spec = {
-    "cm-train", "export", "--ckpt FILE --format hf|gguf -o PATH [--dtype TYPE] [options]",
+    "cm-train",
+    "export",
+    "--ckpt FILE --format hf|gguf -o PATH [--dtype TYPE] [options]",
     "Write a cm-train checkpoint for other tools: transformers' GPT2LMHeadModel\n"
     "(AutoModelForCausalLM.from_pretrained(PATH) and AutoTokenizer load it) or a GGUF v3\n"
     "file for llama.cpp (llama-cli -m PATH; Ollama: a Modelfile 'FROM ./PATH').\n"
@@ -39,7 +49,8 @@ static const CliSpec export_spec = {
     "(written by cm-train import), and must match the checkpoint's tokenizer fingerprint.",
     "Memory: the model, plus one tensor converted at a time.\n"
     "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 bad checkpoint or tokenizer.",
-    export_opts, NULL
+    export_opts,
+    NULL
 };
 
 typedef struct {
@@ -68,7 +79,8 @@ static int export_parse(int argc, char **argv, ExportOpts *o)
         }
     }
     if (rc == CM_OK && k == CLI_STOP) rc = c.status == CM_OK ? -1 : c.status;
-    if (rc == CM_OK && c.optind < argc) rc = cli_usage_error(&c, "unexpected operand '%s'", argv[c.optind]);
+    if (rc == CM_OK && c.optind < argc)
+        rc = cli_usage_error(&c, "unexpected operand '%s'", argv[c.optind]);
     if (rc == CM_OK && !o->format) rc = cli_usage_error(&c, "--format hf or gguf is needed");
     if (rc == CM_OK && strcmp(o->format, "hf") && strcmp(o->format, "gguf"))
         rc = cli_usage_error(&c, "--format %s: hf or gguf", o->format);
@@ -98,8 +110,7 @@ int cmd_export(int argc, char **argv)
         free(ckpt);
         return r == -1 ? CM_EIO : CM_EFORMAT;
     }
-    if (!o.no_tok)
-        rc = ix_find_tokenizer(ckpt, &info, o.tok, o.data, o.skip_fp, &tok, &tok_len);
+    if (!o.no_tok) rc = ix_find_tokenizer(ckpt, &info, o.tok, o.data, o.skip_fp, &tok, &tok_len);
     if (rc == 0 && strcmp(o.format, "hf") == 0)
         rc = hf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
     else if (rc == 0)

@@ -12,22 +12,28 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"               /* defines: error, exit statuses */
-#include "cli.h"                /* defines: CliSpec, cli_* */
-#include "atomic.h"             /* defines: atomic_write_file */
+#include "util.h"   /* defines: error, exit statuses */
+#include "cli.h"    /* defines: CliSpec, cli_* */
+#include "atomic.h" /* defines: atomic_write_file */
 
 enum { OPT_FROM = 1, OPT_OUT };
 
 static const CliOpt import_opts[] = {
-    {"from", 0, "DIR", NULL, "a transformers GPT-2 directory (config.json, model.safetensors\n"
-     "or model.safetensors.index.json and its shards, tokenizer.json)", OPT_FROM},
-    {"output", 'o', "FILE", NULL, "the checkpoint to write (its tokenizer goes to\n"
-     "FILE.tokenizer.json)", OPT_OUT},
-    {0}
+    { "from", 0, "DIR", NULL,
+      "a transformers GPT-2 directory (config.json, model.safetensors\n"
+      "or model.safetensors.index.json and its shards, tokenizer.json)",
+      OPT_FROM },
+    { "output", 'o', "FILE", NULL,
+      "the checkpoint to write (its tokenizer goes to\n"
+      "FILE.tokenizer.json)",
+      OPT_OUT },
+    { 0 }
 };
 
 static const CliSpec import_spec = {
-    "cm-train", "import", "--from DIR -o FILE",
+    "cm-train",
+    "import",
+    "--from DIR -o FILE",
     "Read a GPT-2-architecture checkpoint as the Hugging Face Hub serves it (gpt2,\n"
     "distilgpt2, codeparrot-small, ...) into a cm-train checkpoint: any vocabulary size,\n"
     "names with or without 'transformer.', F32, F16 or BF16 tensors (stored as f32).\n"
@@ -36,7 +42,8 @@ static const CliSpec import_spec = {
     "Memory: the model in f32; the files are mapped.\n"
     "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 a file is damaged or not a\n"
     "GPT-2 cm-train can hold (the message names the file, the tensor and the offset).",
-    import_opts, NULL
+    import_opts,
+    NULL
 };
 
 /* Write the checkpoint and its tokenizer sidecar (or remove a stale one). */
@@ -70,7 +77,8 @@ int cmd_import(int argc, char **argv)
         if (k == OPT_OUT) out = c.arg;
     }
     if (rc == CM_OK && k == CLI_STOP) rc = c.status == CM_OK ? -1 : c.status;
-    if (rc == CM_OK && c.optind < argc) rc = cli_usage_error(&c, "unexpected operand '%s'", argv[c.optind]);
+    if (rc == CM_OK && c.optind < argc)
+        rc = cli_usage_error(&c, "unexpected operand '%s'", argv[c.optind]);
     if (rc == CM_OK && !from) rc = cli_usage_error(&c, "--from DIR is needed");
     if (rc == CM_OK && !out) rc = cli_usage_error(&c, "-o FILE is needed");
     int quiet = c.quiet;
@@ -87,8 +95,7 @@ int cmd_import(int argc, char **argv)
     if (rc == 0 && !quiet) {
         char *side = ix_sidecar_path(out);
         fprintf(stderr, "cm-train import: wrote %s (%zu parameters) in %.2f s, %s%s\n", out,
-                m.nparams, now_sec() - t0, tok ? "tokenizer in " : "no tokenizer",
-                tok ? side : "");
+                m.nparams, now_sec() - t0, tok ? "tokenizer in " : "no tokenizer", tok ? side : "");
         free(side);
     }
     free(tok);

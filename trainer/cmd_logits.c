@@ -15,30 +15,36 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"               /* defines: error, parse_long, exit statuses */
-#include "cli.h"                /* defines: CliSpec, cli_* */
-#include "io.h"                 /* defines: Out */
-#include "le.h"                 /* defines: le_putf32 */
-#include "trainer/kernels.h"    /* defines: kernels_set_threads */
+#include "util.h"            /* defines: error, parse_long, exit statuses */
+#include "cli.h"             /* defines: CliSpec, cli_* */
+#include "io.h"              /* defines: Out */
+#include "le.h"              /* defines: le_putf32 */
+#include "trainer/kernels.h" /* defines: kernels_set_threads */
 
 enum { OPT_CKPT = 1, OPT_DATA, OPT_IDS, OPT_OUT, OPT_KV, OPT_THREADS };
 
 static const CliOpt logits_opts[] = {
-    {"ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint", OPT_CKPT},
-    {"data", 0, "DIR", NULL, "its corpus (only to find DATA/model.ckpt)", OPT_DATA},
-    {"ids", 0, "I,J,...", NULL, "the token ids (at most the context length)", OPT_IDS},
-    {"output", 'o', "FILE", "stdout", "where the n x V f32 values go", OPT_OUT},
-    {"kv", 0, NULL, NULL, "one token at a time with the key/value cache (the path of\n"
-     "`complete`) instead of the batch forward (the path of training and eval)", OPT_KV},
-    {"threads", 0, "N", "cores", "threads for the kernels and OpenBLAS", OPT_THREADS},
-    {0}
+    { "ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint", OPT_CKPT },
+    { "data", 0, "DIR", NULL, "its corpus (only to find DATA/model.ckpt)", OPT_DATA },
+    { "ids", 0, "I,J,...", NULL, "the token ids (at most the context length)", OPT_IDS },
+    { "output", 'o', "FILE", "stdout", "where the n x V f32 values go", OPT_OUT },
+    { "kv", 0, NULL, NULL,
+      "one token at a time with the key/value cache (the path of\n"
+      "`complete`) instead of the batch forward (the path of training and eval)",
+      OPT_KV },
+    { "threads", 0, "N", "cores", "threads for the kernels and OpenBLAS", OPT_THREADS },
+    { 0 }
 };
 
 static const CliSpec logits_spec = {
-    "cm-train", "logits", "--ckpt FILE --ids I,J,... [-o FILE] [--kv]",
+    "cm-train",
+    "logits",
+    "--ckpt FILE --ids I,J,... [-o FILE] [--kv]",
     "Print the model's logits for a sequence of token ids as raw little-endian f32, one row\n"
     "of V values per position, for comparisons with other implementations.",
-    "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 bad checkpoint.", logits_opts, NULL
+    "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 bad checkpoint.",
+    logits_opts,
+    NULL
 };
 
 /* Parse "1,2,3" into ids; 0 or -1. */
@@ -51,8 +57,10 @@ static int parse_ids(const char *s, int V, uint32_t **ids, int *n)
     int rc = cnt > 0 ? 0 : -1;
     for (int i = 0; i < cnt && rc == 0; i++) {
         long x;
-        if (parse_long(v[i], 0, V - 1, &x) != 0) rc = -1;
-        else (*ids)[i] = (uint32_t)x;
+        if (parse_long(v[i], 0, V - 1, &x) != 0)
+            rc = -1;
+        else
+            (*ids)[i] = (uint32_t)x;
     }
     strv_free(v);
     return rc;
@@ -69,7 +77,7 @@ static void compute(Gpt *m, const uint32_t *ids, int n, int kv, float *out)
         gpt_kv_free(&c);
         return;
     }
-    uint32_t *in = xcalloc((size_t)m->cfg.T, sizeof *in);   /* padded: causal, so unseen */
+    uint32_t *in = xcalloc((size_t)m->cfg.T, sizeof *in); /* padded: causal, so unseen */
     memcpy(in, ids, (size_t)n * sizeof *in);
     gpt_forward(m, in, NULL, NULL, 1, 0.0f);
     memcpy(out, m->acts.logits, (size_t)n * V * sizeof(float));
@@ -81,7 +89,8 @@ static int write_values(const char *path, const float *x, size_t n)
 {
     int fd = !path || strcmp(path, "-") == 0 ? 1 : open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) return error("cannot create '%s': %s", path, strerror(errno)), CM_EIO;
-    if (fd == 1 && isatty(1)) return error("binary logits not written to a terminal (-o FILE)"), CM_EUSAGE;
+    if (fd == 1 && isatty(1))
+        return error("binary logits not written to a terminal (-o FILE)"), CM_EUSAGE;
     Out o;
     out_init(&o, fd, fd == 1 ? "stdout" : path, 1 << 16);
     unsigned char b[4];
@@ -90,7 +99,8 @@ static int write_values(const char *path, const float *x, size_t n)
         out_write(&o, b, 4);
     }
     out_done(&o);
-    if (fd != 1 && close(fd) != 0) return error("cannot write '%s': %s", path, strerror(errno)), CM_EIO;
+    if (fd != 1 && close(fd) != 0)
+        return error("cannot write '%s': %s", path, strerror(errno)), CM_EIO;
     return 0;
 }
 
@@ -115,8 +125,10 @@ int cmd_logits(int argc, char **argv)
     if (rc == CM_OK && !ids_arg) rc = cli_usage_error(&c, "--ids I,J,... is needed");
     cli_free(&c);
     if (rc) return rc < 0 ? CM_OK : rc;
-    if (threads) kernels_set_threads(threads);
-    else ix_default_threads();
+    if (threads)
+        kernels_set_threads(threads);
+    else
+        ix_default_threads();
 
     char *path = ckpt_path_for(ckpt, data);
     Gpt m;
@@ -126,8 +138,8 @@ int cmd_logits(int argc, char **argv)
     free(path);
     if (r) return r == -1 ? CM_EIO : CM_EFORMAT;
     if (parse_ids(ids_arg, m.cfg.V, &ids, &n) != 0 || n > m.cfg.T) {
-        rc = cli_spec_usage_error(&logits_spec, "--ids: '%s' is not 1 to %d ids below %d",
-                                  ids_arg, m.cfg.T, m.cfg.V);
+        rc = cli_spec_usage_error(&logits_spec, "--ids: '%s' is not 1 to %d ids below %d", ids_arg,
+                                  m.cfg.T, m.cfg.V);
     } else {
         float *x = xmalloc((size_t)n * m.cfg.V * sizeof(float));
         compute(&m, ids, n, kv, x);

@@ -9,46 +9,50 @@
 #include <string.h>
 #include <math.h>
 
-#include "util.h"               /* defines: error, Buf, xmalloc, exit codes */
-#include "io.h"                 /* defines: Out */
-#include "hash.h"               /* defines: splitmix64 */
-#include "atomic.h"             /* defines: cm_stopping */
-#include "shards/corpus.h"      /* defines: corpus_tokenizer_json, corpus_vocab_size */
-#include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_encode, bpe_decode */
-#include "trainer/ckpt.h"       /* defines: ckpt_load */
-#include "trainer/kernels.h"    /* defines: kernels_set_threads */
-#include "trainer/model.h"      /* defines: Gpt, GptKV, gpt_kv_* */
-#include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
-#include "trainer/verbs.h"      /* defines: verb_complete */
+#include "util.h"            /* defines: error, Buf, xmalloc, exit codes */
+#include "io.h"              /* defines: Out */
+#include "hash.h"            /* defines: splitmix64 */
+#include "atomic.h"          /* defines: cm_stopping */
+#include "shards/corpus.h"   /* defines: corpus_tokenizer_json, corpus_vocab_size */
+#include "tokenize/bpe.h"    /* defines: bpe_load_mem, bpe_encode, bpe_decode */
+#include "trainer/ckpt.h"    /* defines: ckpt_load */
+#include "trainer/kernels.h" /* defines: kernels_set_threads */
+#include "trainer/model.h"   /* defines: Gpt, GptKV, gpt_kv_* */
+#include "trainer/options.h" /* defines: TrainerOpts, opts_parse, TOPT_* */
+#include "trainer/verbs.h"   /* defines: verb_complete */
 
 static const CliOpt complete_opts[] = {
-    {"ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint (a directory: DIR/ckpt.bin)", TOPT_CKPT},
-    {"data", 0, "DIR", NULL, "the corpus the model was trained on (its tokenizer)", TOPT_DATA},
-    {"prompt", 0, "TEXT", NULL, "the code to continue", TOPT_PROMPT},
-    {"max-tokens", 0, "N", "64", "tokens to generate at most (within the context)",
-     TOPT_MAX_TOKENS},
-    {"temperature", 0, "X", "0.8", "sampling temperature; 0 is greedy", TOPT_TEMPERATURE},
-    {"top-k", 0, "K", "50", "sample among the K likeliest tokens (0: all)", TOPT_TOP_K},
-    {"top-p", 0, "P", "0.95", "then among the fewest of mass >= P (1: all)",
-     TOPT_TOP_P},
-    {"seed", 0, "S", "1", "sampling seed; same seed, same text", TOPT_SEED},
+    { "ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint (a directory: DIR/ckpt.bin)",
+      TOPT_CKPT },
+    { "data", 0, "DIR", NULL, "the corpus the model was trained on (its tokenizer)", TOPT_DATA },
+    { "prompt", 0, "TEXT", NULL, "the code to continue", TOPT_PROMPT },
+    { "max-tokens", 0, "N", "64", "tokens to generate at most (within the context)",
+      TOPT_MAX_TOKENS },
+    { "temperature", 0, "X", "0.8", "sampling temperature; 0 is greedy", TOPT_TEMPERATURE },
+    { "top-k", 0, "K", "50", "sample among the K likeliest tokens (0: all)", TOPT_TOP_K },
+    { "top-p", 0, "P", "0.95", "then among the fewest of mass >= P (1: all)", TOPT_TOP_P },
+    { "seed", 0, "S", "1", "sampling seed; same seed, same text", TOPT_SEED },
     TRAINER_ROW_THREADS,
     TRAINER_ROW_BLAS_CORE,
-    {0}
+    { 0 }
 };
 
 static const CliSpec complete_spec = {
-    "cm-train", "complete", "--ckpt FILE --data DIR --prompt TEXT [options]",
+    "cm-train",
+    "complete",
+    "--ckpt FILE --data DIR --prompt TEXT [options]",
     "Continue a prompt with a checkpoint's model: the prompt and the generated code on stdout\n"
     "(generation stops at the end-of-text token, --max-tokens or the context length).",
     "Memory is bounded by the model, not by the corpus: 4 bytes per parameter (8 while the\n"
     "checkpoint's checksum is verified) + the key/value cache, 8*L*T*C bytes, + 12*V bytes of\n"
     "logits and candidates + the tokenizer.\n" TRAINER_EXIT_NOTE,
-    complete_opts, NULL};
+    complete_opts,
+    NULL
+};
 
 typedef struct {
-    float p;       /* unnormalised probability */
-    uint32_t id;   /* token id */
+    float p;     /* unnormalised probability */
+    uint32_t id; /* token id */
 } Cand;
 
 /*
@@ -69,7 +73,8 @@ static uint32_t sample_token(const float *logits, int V, double temp, long top_k
                              uint64_t *rng, Cand *c)
 {
     int best = 0;
-    for (int i = 1; i < V; i++) if (logits[i] > logits[best]) best = i;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
     if (temp <= 0) return (uint32_t)best;
     double mx = logits[best], sum = 0;
     for (int i = 0; i < V; i++) {
@@ -83,7 +88,10 @@ static uint32_t sample_token(const float *logits, int V, double temp, long top_k
     double acc = 0;
     for (int i = 0; i < n; i++) {
         acc += c[i].p / sum;
-        if (acc >= top_p) { n = i + 1; break; }
+        if (acc >= top_p) {
+            n = i + 1;
+            break;
+        }
     }
     double tot = 0;
     for (int i = 0; i < n; i++) tot += c[i].p;
@@ -112,8 +120,8 @@ static int complete_tokenizer(const TrainerOpts *o, const Gpt *m, Corpus **corpu
     }
     if ((int)bpe_vocab_size(*bpe) > m->cfg.V || (int)corpus_vocab_size(*corpus) != m->cfg.V) {
         error("%s: the tokenizer has %u tokens (corpus vocabulary %u), the checkpoint's model "
-              "%d: not trained on this corpus", o->data, bpe_vocab_size(*bpe),
-              corpus_vocab_size(*corpus), m->cfg.V);
+              "%d: not trained on this corpus",
+              o->data, bpe_vocab_size(*bpe), corpus_vocab_size(*corpus), m->cfg.V);
         return CM_EFORMAT;
     }
     return CM_OK;
@@ -134,8 +142,7 @@ static void complete_generate(const TrainerOpts *o, const Gpt *m, int64_t eot, u
     int pos = 0, T = m->cfg.T;
     for (size_t i = first; i < *n; i++) logits = gpt_kv_step(m, &kv, (*ids)[i], pos++);
     for (long k = 0; k < o->max_tokens && pos < T && !cm_stopping(); k++) {
-        uint32_t t = sample_token(logits, m->cfg.V, o->temperature, o->top_k, o->top_p, &rng,
-                                  cand);
+        uint32_t t = sample_token(logits, m->cfg.V, o->temperature, o->top_k, o->top_p, &rng, cand);
         if ((int64_t)t == eot) break;
         if (*n == *cap) {
             *cap = *cap ? 2 * *cap : 64;
@@ -155,7 +162,7 @@ static int complete_run(const TrainerOpts *o, const Gpt *m, Bpe *bpe)
 {
     uint32_t *ids = NULL;
     size_t n = 0, cap = 0;
-    Buf text = {0};
+    Buf text = { 0 };
     int rc = CM_OK;
     int64_t eot = bpe_eot_id(bpe);
     if (bpe_encode(bpe, o->prompt, strlen(o->prompt), &ids, &n, &cap) != 0) {
@@ -164,7 +171,7 @@ static int complete_run(const TrainerOpts *o, const Gpt *m, Bpe *bpe)
         goto done;
     }
     int T = m->cfg.T;
-    size_t first = n > (size_t)T - 1 ? n - ((size_t)T - 1) : 0;   /* keep room for one token */
+    size_t first = n > (size_t)T - 1 ? n - ((size_t)T - 1) : 0; /* keep room for one token */
     if (n == 0) {
         if (eot < 0) {
             rc = cli_spec_usage_error(&complete_spec,

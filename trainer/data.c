@@ -6,8 +6,8 @@
 
 #include <string.h>
 
-#include "hash.h"            /* defines: splitmix64 */
-#include "shards/corpus.h"   /* defines: corpus_sampler_* */
+#include "hash.h"          /* defines: splitmix64 */
+#include "shards/corpus.h" /* defines: corpus_sampler_* */
 
 /*
 ** Set up a synthetic source.
@@ -70,8 +70,10 @@ uint64_t data_tell(const DataSource *d)
 */
 void data_seek(DataSource *d, uint64_t pos)
 {
-    if (d->sampler) corpus_sampler_seek(d->sampler, pos);
-    else d->pos = pos;
+    if (d->sampler)
+        corpus_sampler_seek(d->sampler, pos);
+    else
+        d->pos = pos;
 }
 
 /*
@@ -89,8 +91,7 @@ void data_shift(const uint32_t *windows, int B, int T, uint32_t *inputs, uint32_
 /*
 ** Draw up to B windows and split them; returns how many were drawn.
 */
-int data_batch(DataSource *d, uint32_t *windows, int B, int T, uint32_t *inputs,
-               uint32_t *targets)
+int data_batch(DataSource *d, uint32_t *windows, int B, int T, uint32_t *inputs, uint32_t *targets)
 {
     int n = 0;
     while (n < B && data_next(d, windows + (size_t)n * (T + 1))) n++;

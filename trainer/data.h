@@ -14,12 +14,12 @@ typedef struct Corpus Corpus;
 typedef struct CorpusSampler CorpusSampler;
 
 typedef struct {
-    CorpusSampler *sampler;  /* corpus windows, or NULL for synthetic */
-    uint32_t V;              /* synthetic: ids are uniform in [0, V) */
-    uint64_t seed;           /* synthetic: window k depends on (seed, k) only */
-    uint64_t pos;            /* synthetic: windows drawn so far */
-    uint64_t limit;          /* synthetic: windows available (0: unlimited) */
-    size_t window;           /* T + 1 */
+    CorpusSampler *sampler; /* corpus windows, or NULL for synthetic */
+    uint32_t V;             /* synthetic: ids are uniform in [0, V) */
+    uint64_t seed;          /* synthetic: window k depends on (seed, k) only */
+    uint64_t pos;           /* synthetic: windows drawn so far */
+    uint64_t limit;         /* synthetic: windows available (0: unlimited) */
+    size_t window;          /* T + 1 */
 } DataSource;
 
 /* A synthetic source: `limit` windows (0: endless) of uniform random ids from `seed`. */
@@ -37,8 +37,7 @@ void data_seek(DataSource *d, uint64_t pos);
 
 /* Fill a batch of B windows: inputs(B,T) = window[0..T), targets(B,T) = window[1..T+1).
 ** Returns the number of windows filled (< B when the source ran out). */
-int data_batch(DataSource *d, uint32_t *windows, int B, int T, uint32_t *inputs,
-               uint32_t *targets);
+int data_batch(DataSource *d, uint32_t *windows, int B, int T, uint32_t *inputs, uint32_t *targets);
 /* Split B windows of T+1 tokens into inputs and targets (shift by one). */
 void data_shift(const uint32_t *windows, int B, int T, uint32_t *inputs, uint32_t *targets);
 

@@ -9,44 +9,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "util.h"               /* defines: error, xmalloc, exit codes */
-#include "atomic.h"             /* defines: cm_stopping */
-#include "shards/corpus.h"      /* defines: corpus_vocab_size, corpus_bytes_per_token */
-#include "trainer/ckpt.h"       /* defines: ckpt_load */
-#include "trainer/kernels.h"    /* defines: kernels_set_threads */
-#include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
-#include "trainer/verbs.h"      /* defines: verb_eval */
+#include "util.h"            /* defines: error, xmalloc, exit codes */
+#include "atomic.h"          /* defines: cm_stopping */
+#include "shards/corpus.h"   /* defines: corpus_vocab_size, corpus_bytes_per_token */
+#include "trainer/ckpt.h"    /* defines: ckpt_load */
+#include "trainer/kernels.h" /* defines: kernels_set_threads */
+#include "trainer/options.h" /* defines: TrainerOpts, opts_parse, TOPT_* */
+#include "trainer/verbs.h"   /* defines: verb_eval */
 
 static const CliOpt eval_opts[] = {
-    {"ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint (a directory: DIR/ckpt.bin)", TOPT_CKPT},
-    {"data", 0, "DIR", NULL, "corpus directory written by cm-shards", TOPT_DATA},
-    {"split", 0, "S", "valid", "the split to evaluate", TOPT_SPLIT},
-    {"where", 0, "SQL", NULL, "only the documents matching an SQL condition on the\n"
-     "documents table", TOPT_WHERE},
-    {"synthetic", 0, "V", NULL, "random ids in [0, V) instead of a corpus (V: the\n"
-     "checkpoint's vocabulary)", TOPT_SYNTHETIC},
-    {"batch", 0, "B", "the checkpoint's", "windows of T+1 tokens per batch", TOPT_BATCH},
-    {"eval-batches", 0, "N", "the whole split; 20 with --synthetic",
-     "batches to evaluate", TOPT_EVAL_BATCHES},
+    { "ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint (a directory: DIR/ckpt.bin)",
+      TOPT_CKPT },
+    { "data", 0, "DIR", NULL, "corpus directory written by cm-shards", TOPT_DATA },
+    { "split", 0, "S", "valid", "the split to evaluate", TOPT_SPLIT },
+    { "where", 0, "SQL", NULL,
+      "only the documents matching an SQL condition on the\n"
+      "documents table",
+      TOPT_WHERE },
+    { "synthetic", 0, "V", NULL,
+      "random ids in [0, V) instead of a corpus (V: the\n"
+      "checkpoint's vocabulary)",
+      TOPT_SYNTHETIC },
+    { "batch", 0, "B", "the checkpoint's", "windows of T+1 tokens per batch", TOPT_BATCH },
+    { "eval-batches", 0, "N", "the whole split; 20 with --synthetic", "batches to evaluate",
+      TOPT_EVAL_BATCHES },
     TRAINER_ROW_THREADS,
     TRAINER_ROW_BLAS_CORE,
-    {0}
+    { 0 }
 };
 
 static const CliSpec eval_spec = {
-    "cm-train", "eval", "--ckpt FILE (--data DIR [--split S] | --synthetic V) [options]",
+    "cm-train",
+    "eval",
+    "--ckpt FILE (--data DIR [--split S] | --synthetic V) [options]",
     "Loss, perplexity and bits per byte of a checkpoint's model on a split of a corpus\n"
     "(or on synthetic ids): one JSON object on stdout.",
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
     "4 bytes per parameter (8 while the checkpoint's checksum is verified) + about\n"
     "4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations.\n" TRAINER_EXIT_NOTE,
-    eval_opts, NULL};
+    eval_opts,
+    NULL
+};
 
 /*
 ** See eval.h.
 */
-double evaluate(Gpt *m, DataSource *d, int B, long max_batches, int stop_on_signal,
-                uint64_t *ntok)
+double evaluate(Gpt *m, DataSource *d, int B, long max_batches, int stop_on_signal, uint64_t *ntok)
 {
     int T = m->cfg.T;
     uint32_t *win = xmalloc((size_t)B * (T + 1) * sizeof(uint32_t));
@@ -108,7 +116,7 @@ static int eval_source(const TrainerOpts *o, const Gpt *m, const CkptInfo *info,
 static int eval_run(const TrainerOpts *o, Gpt *m, const CkptInfo *info)
 {
     Corpus *corpus = NULL;
-    DataSource d = {0};
+    DataSource d = { 0 };
     double bpt = 0;
     int B = (o->given & GIVEN_BATCH) || !info->batch ? (int)o->batch : (int)info->batch;
     int rc = eval_source(o, m, info, B, &corpus, &d, &bpt);
@@ -121,8 +129,9 @@ static int eval_run(const TrainerOpts *o, Gpt *m, const CkptInfo *info)
             rc = CM_EINTR;
         } else {
             printf("{\"split\":\"%s\",\"step\":%llu,\"loss\":%.9g,\"perplexity\":%.6g,"
-                   "\"tokens\":%llu", o->data ? o->split : "synthetic",
-                   (unsigned long long)info->step, loss, exp(loss), (unsigned long long)nt);
+                   "\"tokens\":%llu",
+                   o->data ? o->split : "synthetic", (unsigned long long)info->step, loss,
+                   exp(loss), (unsigned long long)nt);
             if (bpt > 0) printf(",\"bits_per_byte\":%.6g", loss / M_LN2 / bpt);
             printf("}\n");
             if (fflush(stdout) != 0) rc = CM_EIO;

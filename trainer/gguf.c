@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "le.h"              /* defines: le_put32, le_put64, le_get32, le_get64 */
-#include "trainer/half.h"    /* defines: f16_from_f32, f32_from_f16 */
+#include "le.h"           /* defines: le_put32, le_put64, le_get32, le_get64 */
+#include "trainer/half.h" /* defines: f16_from_f32, f32_from_f16 */
 
 /* Bytes of one scalar of each metadata value type (strings and arrays: 0, variable). */
 static const int kv_size[GGUF_NTYPES] = {
-    [GGUF_U8] = 1, [GGUF_I8] = 1, [GGUF_U16] = 2, [GGUF_I16] = 2, [GGUF_U32] = 4,
+    [GGUF_U8] = 1,  [GGUF_I8] = 1,  [GGUF_U16] = 2,  [GGUF_I16] = 2, [GGUF_U32] = 4,
     [GGUF_I32] = 4, [GGUF_F32] = 4, [GGUF_BOOL] = 1, [GGUF_STR] = 0, [GGUF_ARR] = 0,
     [GGUF_U64] = 8, [GGUF_I64] = 8, [GGUF_F64] = 8,
 };
@@ -39,12 +39,16 @@ uint64_t gguf_tensor_bytes(int type, int ndim, const uint64_t *ne)
         if (ne[i] == 0 || __builtin_mul_overflow(n, ne[i], &n)) return 0;
     uint64_t bytes;
     switch (type) {
-    case GGML_F32: if (__builtin_mul_overflow(n, 4, &bytes)) return 0; return bytes;
+    case GGML_F32:
+        if (__builtin_mul_overflow(n, 4, &bytes)) return 0;
+        return bytes;
     case GGML_F16:
-    case GGML_BF16: if (__builtin_mul_overflow(n, 2, &bytes)) return 0; return bytes;
+    case GGML_BF16:
+        if (__builtin_mul_overflow(n, 2, &bytes)) return 0;
+        return bytes;
     case GGML_Q8_0:
         if (ne[0] % GGML_Q8_0_BLOCK) return 0;
-        return n / GGML_Q8_0_BLOCK * GGML_Q8_0_BYTES;   /* n/32*34 < n*2: no overflow */
+        return n / GGML_Q8_0_BLOCK * GGML_Q8_0_BYTES; /* n/32*34 < n*2: no overflow */
     default: return 0;
     }
 }
@@ -64,7 +68,7 @@ void gguf_quantize_q8_0(const float *x, size_t n, unsigned char *out)
         le_put16(o, f16_from_f32(d));
         for (int i = 0; i < GGML_Q8_0_BLOCK; i++) {
             float q = roundf(v[i] * inv);
-            if (q > 127.0f) q = 127.0f;      /* d rounded to f16 can be a little smaller */
+            if (q > 127.0f) q = 127.0f; /* d rounded to f16 can be a little smaller */
             if (q < -127.0f) q = -127.0f;
             o[2 + i] = (unsigned char)(int8_t)q;
         }
@@ -84,9 +88,23 @@ void gguf_dequantize_q8_0(const unsigned char *in, size_t n, float *x)
 /* --------------------------------------------------------------------------------------- */
 /* Writer                                                                                  */
 
-static void put_u32(Buf *b, uint32_t v) { unsigned char t[4]; le_put32(t, v); buf_add(b, t, 4); }
-static void put_u64(Buf *b, uint64_t v) { unsigned char t[8]; le_put64(t, v); buf_add(b, t, 8); }
-static void put_str(Buf *b, const char *s, size_t n) { put_u64(b, n); buf_add(b, s, n); }
+static void put_u32(Buf *b, uint32_t v)
+{
+    unsigned char t[4];
+    le_put32(t, v);
+    buf_add(b, t, 4);
+}
+static void put_u64(Buf *b, uint64_t v)
+{
+    unsigned char t[8];
+    le_put64(t, v);
+    buf_add(b, t, 8);
+}
+static void put_str(Buf *b, const char *s, size_t n)
+{
+    put_u64(b, n);
+    buf_add(b, s, n);
+}
 
 void gguf_writer_init(GgufWriter *w)
 {
@@ -180,7 +198,7 @@ void gguf_header(const GgufWriter *w, Buf *out)
 
 typedef struct {
     GgufFile *g;
-    uint64_t pos;          /* next byte to read */
+    uint64_t pos; /* next byte to read */
 } Cur;
 
 static int gg_fail(const GgufFile *g, uint64_t off, const char *fmt, ...)
@@ -270,15 +288,20 @@ static int rd_kv(Cur *c, GgufKv *kv)
         return gg_fail(c->g, kv->pos, "key '%s': array of unknown type %u", kv->key, et);
     if (kv->elem != GGUF_STR) {
         uint64_t bytes;
-        if (__builtin_mul_overflow(kv->count, (uint64_t)kv_size[kv->elem], &bytes) || !room(c, bytes))
-            return gg_fail(c->g, kv->pos, "key '%s': array of %llu values runs past the end of "
-                           "the file", kv->key, (unsigned long long)kv->count);
+        if (__builtin_mul_overflow(kv->count, (uint64_t)kv_size[kv->elem], &bytes) ||
+            !room(c, bytes))
+            return gg_fail(c->g, kv->pos,
+                           "key '%s': array of %llu values runs past the end of "
+                           "the file",
+                           kv->key, (unsigned long long)kv->count);
         c->pos += bytes;
         return 0;
     }
     if (kv->count > (c->g->size - c->pos) / 8)
-        return gg_fail(c->g, kv->pos, "key '%s': array of %llu strings runs past the end of the "
-                       "file", kv->key, (unsigned long long)kv->count);
+        return gg_fail(c->g, kv->pos,
+                       "key '%s': array of %llu strings runs past the end of the "
+                       "file",
+                       kv->key, (unsigned long long)kv->count);
     for (uint64_t i = 0; i < kv->count; i++)
         if (skip_value(c, GGUF_STR, kv->key)) return -2;
     return 0;
@@ -296,8 +319,8 @@ static int rd_tensor(Cur *c, GgufTensor *t)
     t->name = xstrndup(s, n);
     if (rd_u32(c, &nd, t->name)) return -2;
     if (nd < 1 || nd > GGUF_MAX_DIMS)
-        return gg_fail(c->g, t->pos, "tensor '%s': %u dimensions (1 to %d are valid)", t->name,
-                       nd, GGUF_MAX_DIMS);
+        return gg_fail(c->g, t->pos, "tensor '%s': %u dimensions (1 to %d are valid)", t->name, nd,
+                       GGUF_MAX_DIMS);
     t->ndim = (int)nd;
     for (int i = 0; i < t->ndim; i++)
         if (rd_u64(c, &t->ne[i], t->name)) return -2;
@@ -330,12 +353,15 @@ static int check_tensor_data(GgufFile *g)
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         GgufTensor *t = &g->t[i];
         if (t->offset % g->align)
-            return gg_fail(g, t->pos, "tensor '%s': data offset %llu is not a multiple of the "
-                           "alignment %u", t->name, (unsigned long long)t->offset, g->align);
+            return gg_fail(g, t->pos,
+                           "tensor '%s': data offset %llu is not a multiple of the "
+                           "alignment %u",
+                           t->name, (unsigned long long)t->offset, g->align);
         if (t->offset > data || t->bytes > data - t->offset)
-            return gg_fail(g, t->pos, "tensor '%s': %llu bytes at data offset %llu run past "
-                           "the end of the file (data section of %llu bytes)", t->name,
-                           (unsigned long long)t->bytes, (unsigned long long)t->offset,
+            return gg_fail(g, t->pos,
+                           "tensor '%s': %llu bytes at data offset %llu run past "
+                           "the end of the file (data section of %llu bytes)",
+                           t->name, (unsigned long long)t->bytes, (unsigned long long)t->offset,
                            (unsigned long long)data);
     }
     if (g->n_tensors < 2) return 0;
@@ -359,7 +385,8 @@ static int check_tensor_data(GgufFile *g)
 static int gguf_read_all(GgufFile *g, Cur *c)
 {
     char magic[4];
-    if (!room(c, 4)) return gg_fail(g, 0, "file of %zu bytes is too short for a GGUF header", g->size);
+    if (!room(c, 4))
+        return gg_fail(g, 0, "file of %zu bytes is too short for a GGUF header", g->size);
     memcpy(magic, g->base, 4);
     c->pos = 4;
     if (memcmp(magic, GGUF_MAGIC, 4)) return gg_fail(g, 0, "not a GGUF file (bad magic)");
@@ -375,9 +402,15 @@ static int gguf_read_all(GgufFile *g, Cur *c)
     g->kv = xcalloc((size_t)g->n_kv + 1, sizeof *g->kv);
     g->t = xcalloc((size_t)g->n_tensors + 1, sizeof *g->t);
     for (uint64_t i = 0; i < g->n_kv; i++)
-        if (rd_kv(c, &g->kv[i])) { g->n_kv = i + 1; return -2; }
+        if (rd_kv(c, &g->kv[i])) {
+            g->n_kv = i + 1;
+            return -2;
+        }
     for (uint64_t i = 0; i < g->n_tensors; i++)
-        if (rd_tensor(c, &g->t[i])) { g->n_tensors = i + 1; return -2; }
+        if (rd_tensor(c, &g->t[i])) {
+            g->n_tensors = i + 1;
+            return -2;
+        }
     g->align = GGUF_ALIGN;
     const GgufKv *a = gguf_find_kv(g, "general.alignment");
     if (a) {
@@ -387,8 +420,7 @@ static int gguf_read_all(GgufFile *g, Cur *c)
             return gg_fail(g, a->pos, "general.alignment %u is not a power of two", g->align);
     }
     g->data_off = (c->pos + g->align - 1) / g->align * g->align;
-    if (g->data_off > g->size)
-        return gg_fail(g, c->pos, "file ends before the data section");
+    if (g->data_off > g->size) return gg_fail(g, c->pos, "file ends before the data section");
     return check_tensor_data(g);
 }
 
@@ -398,7 +430,7 @@ int gguf_parse(GgufFile *g, const char *name, const void *buf, size_t size)
     g->path = xstrdup(name);
     g->base = buf;
     g->size = size;
-    Cur c = {g, 0};
+    Cur c = { g, 0 };
     int rc = gguf_read_all(g, &c);
     if (rc) gguf_close(g);
     return rc;

@@ -25,12 +25,26 @@
 
 /* ggml tensor types */
 enum { GGML_F32 = 0, GGML_F16 = 1, GGML_Q8_0 = 8, GGML_BF16 = 30 };
-#define GGML_Q8_0_BLOCK 32           /* values per block */
-#define GGML_Q8_0_BYTES 34           /* bytes per block */
+#define GGML_Q8_0_BLOCK 32 /* values per block */
+#define GGML_Q8_0_BYTES 34 /* bytes per block */
 
 /* metadata value types */
-enum { GGUF_U8, GGUF_I8, GGUF_U16, GGUF_I16, GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL, GGUF_STR,
-       GGUF_ARR, GGUF_U64, GGUF_I64, GGUF_F64, GGUF_NTYPES };
+enum {
+    GGUF_U8,
+    GGUF_I8,
+    GGUF_U16,
+    GGUF_I16,
+    GGUF_U32,
+    GGUF_I32,
+    GGUF_F32,
+    GGUF_BOOL,
+    GGUF_STR,
+    GGUF_ARR,
+    GGUF_U64,
+    GGUF_I64,
+    GGUF_F64,
+    GGUF_NTYPES
+};
 
 /* Bytes of a tensor of this type and shape (ne innermost first); 0 if the type is unknown or
 ** a Q8_0 row (ne[0]) is not a multiple of 32. */
@@ -46,11 +60,11 @@ void gguf_dequantize_q8_0(const unsigned char *in, size_t n, float *x);
 ** the data section; the caller writes each tensor's data, in the order added, each padded
 ** with zeros to gguf_padding(). */
 typedef struct {
-    Buf kv;                /* encoded key/value pairs */
+    Buf kv; /* encoded key/value pairs */
     uint64_t n_kv;
-    Buf info;              /* encoded tensor infos */
+    Buf info; /* encoded tensor infos */
     uint64_t n_tensors;
-    uint64_t data_bytes;   /* data section so far (aligned) */
+    uint64_t data_bytes; /* data section so far (aligned) */
 } GgufWriter;
 
 void gguf_writer_init(GgufWriter *w);
@@ -77,12 +91,12 @@ static inline size_t gguf_padding(uint64_t bytes)
 /* Reader (of a file held in memory): every count, length and offset is checked against the
 ** buffer; a bad file gives -2 and "NAME: offset N: what" (naming the key or tensor). */
 typedef struct {
-    char *key;             /* NUL-terminated (a key with a NUL byte is refused) */
-    int type;              /* GGUF_* */
-    int elem;              /* arrays: element type */
-    uint64_t count;        /* arrays: elements */
-    const unsigned char *val;  /* the value's bytes in the buffer (arrays: the first element) */
-    uint64_t pos;          /* offset of the key in the file */
+    char *key;                /* NUL-terminated (a key with a NUL byte is refused) */
+    int type;                 /* GGUF_* */
+    int elem;                 /* arrays: element type */
+    uint64_t count;           /* arrays: elements */
+    const unsigned char *val; /* the value's bytes in the buffer (arrays: the first element) */
+    uint64_t pos;             /* offset of the key in the file */
 } GgufKv;
 
 typedef struct {
@@ -90,9 +104,9 @@ typedef struct {
     int ndim;
     uint64_t ne[GGUF_MAX_DIMS];
     int type;
-    uint64_t offset;       /* in the data section */
+    uint64_t offset; /* in the data section */
     uint64_t bytes;
-    uint64_t pos;          /* offset of its info in the file */
+    uint64_t pos; /* offset of its info in the file */
 } GgufTensor;
 
 typedef struct {
@@ -105,7 +119,7 @@ typedef struct {
     uint64_t n_kv;
     GgufTensor *t;
     uint64_t n_tensors;
-    uint64_t data_off;     /* start of the data section in the file */
+    uint64_t data_off; /* start of the data section in the file */
 } GgufFile;
 
 int gguf_parse(GgufFile *g, const char *name, const void *buf, size_t size);

@@ -15,26 +15,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"               /* defines: error, Buf, write_all, exit statuses */
-#include "atomic.h"             /* defines: AtomicFile */
-#include "le.h"                 /* defines: le_putf32, le_put16 */
-#include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_eot_id */
-#include "trainer/gguf.h"       /* defines: GgufWriter, gguf_* */
-#include "trainer/half.h"       /* defines: f16_from_f32 */
+#include "util.h"         /* defines: error, Buf, write_all, exit statuses */
+#include "atomic.h"       /* defines: AtomicFile */
+#include "le.h"           /* defines: le_putf32, le_put16 */
+#include "tokenize/bpe.h" /* defines: bpe_load_mem, bpe_eot_id */
+#include "trainer/gguf.h" /* defines: GgufWriter, gguf_* */
+#include "trainer/half.h" /* defines: f16_from_f32 */
 
 /* llama.cpp's token types */
 enum { TOK_NORMAL = 1, TOK_CONTROL = 3, TOK_USER_DEFINED = 4, TOK_UNUSED = 5 };
 
 /* The tokenizer as GGUF wants it. */
 typedef struct {
-    json_t *root;           /* tokenizer.json (the strings below point into it) */
-    const char **tok;       /* V token strings */
+    json_t *root;     /* tokenizer.json (the strings below point into it) */
+    const char **tok; /* V token strings */
     size_t *tok_len;
-    int32_t *type;          /* V token types */
-    char **pad;             /* "[PAD<id>]" names of ids the tokenizer does not use */
-    const char **merge;     /* merges "a b" */
+    int32_t *type;      /* V token types */
+    char **pad;         /* "[PAD<id>]" names of ids the tokenizer does not use */
+    const char **merge; /* merges "a b" */
     size_t *merge_len;
-    Buf merge_text;         /* the merges given as pairs, joined here */
+    Buf merge_text; /* the merges given as pairs, joined here */
     size_t nmerge;
 } GgTok;
 
@@ -56,7 +56,9 @@ static int set_token(GgTok *g, int V, json_int_t id, const char *s, size_t n, in
 {
     if (id < 0 || id >= V)
         return error("tokenizer.json: token '%.*s' has id %lld, outside the model's vocabulary "
-                     "of %d", (int)(n > 40 ? 40 : n), s, (long long)id, V), CM_EFORMAT;
+                     "of %d",
+                     (int)(n > 40 ? 40 : n), s, (long long)id, V),
+               CM_EFORMAT;
     g->tok[id] = s;
     g->tok_len[id] = n;
     g->type[id] = type;
@@ -71,10 +73,12 @@ static int read_tokens(GgTok *g, int V)
     const char *key;
     json_t *val;
     if (!json_is_object(vocab)) return error("tokenizer.json: no model.vocab object"), CM_EFORMAT;
-    json_object_foreach(vocab, key, val) {
+    json_object_foreach(vocab, key, val)
+    {
         if (!json_is_integer(val))
             return error("tokenizer.json: model.vocab: '%s' has no integer id", key), CM_EFORMAT;
-        if (set_token(g, V, json_integer_value(val), key, strlen(key), TOK_NORMAL)) return CM_EFORMAT;
+        if (set_token(g, V, json_integer_value(val), key, strlen(key), TOK_NORMAL))
+            return CM_EFORMAT;
     }
     for (size_t i = 0; json_is_array(added) && i < json_array_size(added); i++) {
         json_t *a = json_array_get(added, i), *c = json_object_get(a, "content");
@@ -88,7 +92,7 @@ static int read_tokens(GgTok *g, int V)
     }
     for (int i = 0; i < V; i++) {
         if (g->tok[i]) continue;
-        Buf b = {0};
+        Buf b = { 0 };
         buf_addf(&b, "[PAD%d]", i);
         g->pad[i] = buf_detach(&b, &g->tok_len[i]);
         g->tok[i] = g->pad[i];
@@ -105,7 +109,7 @@ static int read_merges(GgTok *g)
     size_t n = json_array_size(merges);
     g->merge = xcalloc(n + 1, sizeof *g->merge);
     g->merge_len = xcalloc(n + 1, sizeof *g->merge_len);
-    size_t *at = xcalloc(n + 1, sizeof *at);   /* pairs: offsets in merge_text */
+    size_t *at = xcalloc(n + 1, sizeof *at); /* pairs: offsets in merge_text */
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(merges, i);
         if (json_is_string(m)) {
@@ -125,7 +129,7 @@ static int read_merges(GgTok *g)
         buf_add(&g->merge_text, json_string_value(b), json_string_length(b));
         g->merge_len[i] = json_string_length(a) + 1 + json_string_length(b);
     }
-    for (size_t i = 0; i < n; i++)   /* merge_text stopped moving */
+    for (size_t i = 0; i < n; i++) /* merge_text stopped moving */
         if (!g->merge[i]) g->merge[i] = g->merge_text.buf + at[i];
     free(at);
     g->nmerge = n;
@@ -138,8 +142,7 @@ static int ggtok_load(GgTok *g, const char *json, size_t n, int V)
     memset(g, 0, sizeof *g);
     json_error_t je;
     g->root = json_loadb(json, n, 0, &je);
-    if (!g->root)
-        return error("tokenizer.json: offset %d: %s", je.position, je.text), CM_EFORMAT;
+    if (!g->root) return error("tokenizer.json: offset %d: %s", je.position, je.text), CM_EFORMAT;
     g->tok = xcalloc((size_t)V, sizeof *g->tok);
     g->tok_len = xcalloc((size_t)V, sizeof *g->tok_len);
     g->type = xcalloc((size_t)V, sizeof *g->type);
@@ -178,7 +181,10 @@ static void put_metadata(GgufWriter *w, const GptConfig *c, const GgTok *g, uint
 static int tensor_type(const IxTensor *t, int want, int *fallback)
 {
     if (t->is_vector || t->param == 1 || want == GGML_F32) return GGML_F32;
-    if (want == GGML_Q8_0 && t->cols % GGML_Q8_0_BLOCK) { (*fallback)++; return GGML_F16; }
+    if (want == GGML_Q8_0 && t->cols % GGML_Q8_0_BLOCK) {
+        (*fallback)++;
+        return GGML_F16;
+    }
     return want;
 }
 
@@ -192,7 +198,7 @@ static size_t encode_tensor(const IxTensor *t, int type, unsigned char *out)
         for (size_t i = 0; i < n; i++) le_put16(out + 2 * i, f16_from_f32(t->data[i]));
     else
         gguf_quantize_q8_0(t->data, n, out);
-    uint64_t ne[2] = {t->cols, t->rows};
+    uint64_t ne[2] = { t->cols, t->rows };
     return (size_t)gguf_tensor_bytes(type, t->is_vector ? 1 : 2, t->is_vector ? &t->rows : ne);
 }
 
@@ -206,12 +212,12 @@ static uint64_t write_gguf(GgufWriter *w, const Gpt *m, int want, const char *pa
     for (int k = 0; k < n; k++) {
         ix_tensor(m, k, &t[k]);
         type[k] = tensor_type(&t[k], want, fallback);
-        uint64_t ne[2] = {t[k].cols, t[k].rows};
+        uint64_t ne[2] = { t[k].cols, t[k].rows };
         gguf_add_tensor(w, t[k].gguf, type[k], t[k].is_vector ? 1 : 2,
                         t[k].is_vector ? &t[k].rows : ne);
         if (t[k].rows * t[k].cols > most) most = t[k].rows * t[k].cols;
     }
-    Buf h = {0};
+    Buf h = { 0 };
     gguf_header(w, &h);
     unsigned char *out = xmalloc(most * 4 + GGUF_ALIGN);
     uint64_t total = h.len;
@@ -232,11 +238,17 @@ static uint64_t write_gguf(GgufWriter *w, const Gpt *m, int want, const char *pa
     return rc == 0 ? total : 0;
 }
 
-int gguf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype,
-                const char *path, int quiet)
+int gguf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, const char *path,
+                int quiet)
 {
-    static const struct { const char *name; int type; uint32_t file_type; } types[] = {
-        {"f32", GGML_F32, 0}, {"f16", GGML_F16, 1}, {"q8_0", GGML_Q8_0, 7},
+    static const struct {
+        const char *name;
+        int type;
+        uint32_t file_type;
+    } types[] = {
+        { "f32", GGML_F32, 0 },
+        { "f16", GGML_F16, 1 },
+        { "q8_0", GGML_Q8_0, 7 },
     };
     int d = -1;
     for (int i = 0; i < 3; i++)
@@ -261,11 +273,14 @@ int gguf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype
     }
     if (rc == 0 && fallback)
         warn("%s: %d matrices have rows of %d values, not a multiple of 32: written F16, not "
-             "Q8_0", path, fallback, m->cfg.C);
+             "Q8_0",
+             path, fallback, m->cfg.C);
     if (rc == 0 && !quiet)
-        fprintf(stderr, "cm-train export: %s: GGUF v3 gpt2, %d tensors (%s), %d tokens, %zu "
-                "merges, %.1f MB, %.2f s\n", path, ix_tensor_count(&m->cfg), dtype, m->cfg.V,
-                g.nmerge, bytes / 1e6, now_sec() - t0);
+        fprintf(stderr,
+                "cm-train export: %s: GGUF v3 gpt2, %d tensors (%s), %d tokens, %zu "
+                "merges, %.1f MB, %.2f s\n",
+                path, ix_tensor_count(&m->cfg), dtype, m->cfg.V, g.nmerge, bytes / 1e6,
+                now_sec() - t0);
     gguf_writer_free(&w);
     ggtok_free(&g, m->cfg.V);
     return rc;

@@ -32,9 +32,9 @@ static inline uint16_t f16_from_f32(float f)
     uint32_t x = half_f32_bits(f);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
     uint32_t ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) return sign | 0x7e00;                 /* NaN (quiet) */
-    if (ax >= 0x477ff000u) return sign | 0x7c00;                /* >= 65520: infinity */
-    if (ax < 0x38800000u) {                                     /* below 2^-14: subnormal */
+    if (ax > 0x7f800000u) return sign | 0x7e00;  /* NaN (quiet) */
+    if (ax >= 0x477ff000u) return sign | 0x7c00; /* >= 65520: infinity */
+    if (ax < 0x38800000u) {                      /* below 2^-14: subnormal */
         /* units of 2^-24; the scaling is exact and nearbyintf rounds to even (1024 becomes
         ** the smallest normal, whose bits are 0x400: still right) */
         float units = nearbyintf(half_bits_f32(ax) * 16777216.0f);
@@ -42,7 +42,8 @@ static inline uint16_t f16_from_f32(float f)
     }
     uint32_t h = ((ax >> 23) - 112) << 10 | (ax & 0x7fffffu) >> 13;
     uint32_t rest = ax & 0x1fffu;
-    if (rest > 0x1000u || (rest == 0x1000u && (h & 1))) h++;  /* a carry into the exponent is right */
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1)))
+        h++; /* a carry into the exponent is right */
     return sign | (uint16_t)h;
 }
 
@@ -62,7 +63,7 @@ static inline float f32_from_f16(uint16_t h)
 static inline uint16_t bf16_from_f32(float f)
 {
     uint32_t x = half_f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(x >> 16 | 0x40);   /* NaN (quiet) */
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(x >> 16 | 0x40); /* NaN (quiet) */
     x += 0x7fffu + ((x >> 16) & 1);
     return (uint16_t)(x >> 16);
 }

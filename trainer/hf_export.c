@@ -14,17 +14,23 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "util.h"               /* defines: error, Buf, write_all, exit statuses */
-#include "atomic.h"             /* defines: AtomicFile, atomic_write_file */
-#include "json.h"               /* defines: json_escape */
-#include "le.h"                 /* defines: le_putf32, le_put16 */
-#include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_eot_id, bpe_token_bytes */
-#include "trainer/half.h"       /* defines: f16_from_f32, bf16_from_f32 */
-#include "trainer/safetensors.h"/* defines: StEntry, st_header */
+#include "util.h"                /* defines: error, Buf, write_all, exit statuses */
+#include "atomic.h"              /* defines: AtomicFile, atomic_write_file */
+#include "json.h"                /* defines: json_escape */
+#include "le.h"                  /* defines: le_putf32, le_put16 */
+#include "tokenize/bpe.h"        /* defines: bpe_load_mem, bpe_eot_id, bpe_token_bytes */
+#include "trainer/half.h"        /* defines: f16_from_f32, bf16_from_f32 */
+#include "trainer/safetensors.h" /* defines: StEntry, st_header */
 
 /* The dtypes of --dtype for hf, with torch's names. */
-static const struct { const char *name; int st; const char *torch; } hf_dtypes[] = {
-    {"f32", ST_F32, "float32"}, {"bf16", ST_BF16, "bfloat16"}, {"f16", ST_F16, "float16"},
+static const struct {
+    const char *name;
+    int st;
+    const char *torch;
+} hf_dtypes[] = {
+    { "f32", ST_F32, "float32" },
+    { "bf16", ST_BF16, "bfloat16" },
+    { "f16", ST_F16, "float16" },
 };
 
 /* Encode n floats as dtype (ST_F32, ST_F16, ST_BF16) into dst. */
@@ -41,7 +47,7 @@ static void encode_values(const float *src, size_t n, int dtype, unsigned char *
 /* "DIR/NAME" (malloc'd). */
 static char *join(const char *dir, const char *name)
 {
-    Buf b = {0};
+    Buf b = { 0 };
     buf_addf(&b, "%s/%s", dir, name);
     return buf_detach(&b, NULL);
 }
@@ -55,7 +61,7 @@ static uint64_t write_weights(const Gpt *m, int dtype, const char *path)
     int n = ix_tensor_count(&m->cfg);
     StEntry *e = xcalloc((size_t)n, sizeof *e);
     IxTensor *t = xcalloc((size_t)n, sizeof *t);
-    char (*names)[80] = xcalloc((size_t)n, sizeof *names);
+    char(*names)[80] = xcalloc((size_t)n, sizeof *names);
     size_t most = 0;
     for (int k = 0; k < n; k++) {
         ix_tensor(m, k, &t[k]);
@@ -67,7 +73,7 @@ static uint64_t write_weights(const Gpt *m, int dtype, const char *path)
         e[k].shape[1] = t[k].transpose ? t[k].rows : t[k].cols;
         if (t[k].rows * t[k].cols > most) most = t[k].rows * t[k].cols;
     }
-    Buf h = {0};
+    Buf h = { 0 };
     st_header(&h, e, n, "{\"format\":\"pt\"}");
     float *f32 = xmalloc(most * sizeof(float));
     unsigned char *out = xmalloc(most * (size_t)st_dtype_size(dtype));
@@ -104,20 +110,22 @@ static int write_text(const char *dir, const char *name, const Buf *b)
 /*
 ** tokenizer.json (as given), tokenizer_config.json and special_tokens_map.json.
 */
-static int write_tokenizer(const char *dir, const char *tok, size_t tok_len, const Bpe *bpe,
-                           int T)
+static int write_tokenizer(const char *dir, const char *tok, size_t tok_len, const Bpe *bpe, int T)
 {
-    Buf j = {0}, eot = {0}, cfg = {0}, map = {0};
+    Buf j = { 0 }, eot = { 0 }, cfg = { 0 }, map = { 0 };
     int64_t id = bpe_eot_id(bpe);
     size_t n = 0;
     const char *s = id >= 0 ? bpe_token_bytes(bpe, (uint32_t)id, &n) : NULL;
-    if (s) json_escape(&eot, s, n);
-    else buf_adds(&eot, "null");
+    if (s)
+        json_escape(&eot, s, n);
+    else
+        buf_adds(&eot, "null");
     buf_add(&j, tok, tok_len);
-    buf_addf(&cfg, "{\n  \"tokenizer_class\": \"GPT2TokenizerFast\",\n  \"bos_token\": %s,\n"
-                   "  \"eos_token\": %s,\n  \"unk_token\": %s,\n  \"model_max_length\": %d,\n"
-                   "  \"add_prefix_space\": false,\n  \"add_bos_token\": false,\n"
-                   "  \"clean_up_tokenization_spaces\": false\n}\n",
+    buf_addf(&cfg,
+             "{\n  \"tokenizer_class\": \"GPT2TokenizerFast\",\n  \"bos_token\": %s,\n"
+             "  \"eos_token\": %s,\n  \"unk_token\": %s,\n  \"model_max_length\": %d,\n"
+             "  \"add_prefix_space\": false,\n  \"add_bos_token\": false,\n"
+             "  \"clean_up_tokenization_spaces\": false\n}\n",
              eot.buf, eot.buf, eot.buf, T);
     buf_addf(&map, "{\n  \"bos_token\": %s,\n  \"eos_token\": %s,\n  \"unk_token\": %s\n}\n",
              eot.buf, eot.buf, eot.buf);
@@ -165,7 +173,7 @@ int hf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, 
     free(wpath);
     if (bytes == 0) rc = CM_EIO;
     int64_t eot = bpe ? bpe_eot_id(bpe) : -1;
-    Buf cfg = {0}, gen = {0};
+    Buf cfg = { 0 }, gen = { 0 };
     hf_config_json(&cfg, &m->cfg, eot, hf_dtypes[d].torch);
     if (eot >= 0)
         buf_addf(&gen, "{\n  \"bos_token_id\": %lld,\n  \"eos_token_id\": %lld\n}\n",
@@ -176,8 +184,8 @@ int hf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, 
     if (rc == 0) rc = write_text(dir, "generation_config.json", &gen);
     if (rc == 0 && bpe) rc = write_tokenizer(dir, tok, tok_len, bpe, m->cfg.T);
     if (rc == 0 && !quiet)
-        fprintf(stderr, "cm-train export: %s: %d tensors (%s), %.1f MB of weights%s, %.2f s\n",
-                dir, ix_tensor_count(&m->cfg), dtype, bytes / 1e6,
+        fprintf(stderr, "cm-train export: %s: %d tensors (%s), %.1f MB of weights%s, %.2f s\n", dir,
+                ix_tensor_count(&m->cfg), dtype, bytes / 1e6,
                 bpe ? ", tokenizer" : ", no tokenizer", now_sec() - t0);
     buf_free(&cfg);
     buf_free(&gen);

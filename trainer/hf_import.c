@@ -24,17 +24,17 @@
 /* Where the tensors are: one file, or the shards of an index. */
 typedef struct {
     const char *dir;
-    StFile *files;        /* opened safetensors files */
+    StFile *files; /* opened safetensors files */
     int nfiles;
-    char *index_path;     /* the index, when sharded (NULL: one file) */
-    char **map_name;      /* sharded: tensor name -> */
-    int *map_file;        /*   index in files */
+    char *index_path; /* the index, when sharded (NULL: one file) */
+    char **map_name;  /* sharded: tensor name -> */
+    int *map_file;    /*   index in files */
     int nmap;
 } Src;
 
 static char *join(const char *dir, const char *name)
 {
-    Buf b = {0};
+    Buf b = { 0 };
     buf_addf(&b, "%s/%s", dir, name);
     return buf_detach(&b, NULL);
 }
@@ -47,8 +47,8 @@ static int open_shard(Src *s, const char *name, size_t pos)
     for (int i = 0; i < s->nfiles; i++)
         if (strcmp(strrchr(s->files[i].path, '/') + 1, name) == 0) return i;
     if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        error("%s: offset %zu: shard name '%s' is not a file name in the directory",
-              s->index_path, pos, name);
+        error("%s: offset %zu: shard name '%s' is not a file name in the directory", s->index_path,
+              pos, name);
         return -CM_EFORMAT;
     }
     char *p = join(s->dir, name);
@@ -61,7 +61,7 @@ static int open_shard(Src *s, const char *name, size_t pos)
 /* The weight_map of an index (its raw JSON object at `raw`); 0 or an exit status. */
 static int read_weight_map(Src *s, const char *text, const JsonField *wm)
 {
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     size_t base = (size_t)(wm->raw - text);
     int rc = 0;
     if (json_parse_object(&o, wm->raw, wm->rawlen) != 0) {
@@ -74,7 +74,7 @@ static int read_weight_map(Src *s, const char *text, const JsonField *wm)
     for (int i = 0; i < o.n && rc == 0; i++) {
         const JsonField *f = &o.f[i];
         size_t pos = (size_t)(f->key - text);
-        Buf k = {0}, v = {0};
+        Buf k = { 0 }, v = { 0 };
         json_decode_string(f->key, f->klen, &k);
         if (f->type == JSON_STRING) json_decode_string(f->raw, f->rawlen, &v);
         buf_grow(&k, 1);
@@ -117,11 +117,12 @@ static int src_open(Src *s, const char *dir)
     int rc = read_whole_file(s->index_path, 1, &text, &n);
     if (rc == -1) {
         error("%s: neither model.safetensors nor model.safetensors.index.json (only "
-              "safetensors weights are read)", dir);
+              "safetensors weights are read)",
+              dir);
         return CM_EIO;
     }
     if (rc) return rc;
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     const JsonField *wm = NULL;
     if (json_parse_object(&o, text, n) != 0) {
         error("%s: offset %zu: %s", s->index_path, o.err_pos, o.err);
@@ -163,8 +164,8 @@ static int src_find_exact(const Src *s, const char *name, const StFile **f, cons
         *f = &s->files[s->map_file[i]];
         *t = st_find(*f, name);
         if (*t) return 1;
-        error("%s: tensor '%s': the index places it in %s, which does not hold it",
-              s->index_path, name, (*f)->path);
+        error("%s: tensor '%s': the index places it in %s, which does not hold it", s->index_path,
+              name, (*f)->path);
         return -CM_EFORMAT;
     }
     return 0;
@@ -215,7 +216,10 @@ static int check_shape(const StFile *f, const StTensor *t, int ndim, const uint6
 /* transformers' shape of a table tensor. */
 static int hf_shape(const IxTensor *t, uint64_t *shape)
 {
-    if (t->is_vector) { shape[0] = t->rows; return 1; }
+    if (t->is_vector) {
+        shape[0] = t->rows;
+        return 1;
+    }
     shape[0] = t->transpose ? t->cols : t->rows;
     shape[1] = t->transpose ? t->rows : t->cols;
     return 2;
@@ -233,8 +237,8 @@ static int read_tensors(const Src *s, Gpt *m, float *scratch)
         int r = src_find(s, t.hf, &f, &st);
         if (r < 0) return -r;
         if (r == 0) {
-            error("%s: tensor 'transformer.%s' (or '%s') is missing", s->index_path
-                  ? s->index_path : s->files[0].path, t.hf, t.hf);
+            error("%s: tensor 'transformer.%s' (or '%s') is missing",
+                  s->index_path ? s->index_path : s->files[0].path, t.hf, t.hf);
             return CM_EFORMAT;
         }
         uint64_t shape[2];
@@ -258,7 +262,7 @@ static int check_head(const Src *s, const Gpt *m)
     int r = src_find_exact(s, "lm_head.weight", &f, &t);
     if (r < 0) return -r;
     if (r == 0) return 0;
-    uint64_t shape[2] = {(uint64_t)m->cfg.V, (uint64_t)m->cfg.C};
+    uint64_t shape[2] = { (uint64_t)m->cfg.V, (uint64_t)m->cfg.C };
     if (check_shape(f, t, 2, shape) != 0) return CM_EFORMAT;
     size_t n = (size_t)m->cfg.V * m->cfg.C, differ = 0;
     float *head = xmalloc(n * sizeof(float));
@@ -277,7 +281,8 @@ static int check_head(const Src *s, const Gpt *m)
     if (differ == 0) return 0;
     error("%s: offset %llu: tensor 'lm_head.weight': an LM head untied from the token embedding "
           "(%zu of %zu values differ, by up to %g): cm-train ties its head to wte and cannot "
-          "hold this model", f->path, (unsigned long long)st_file_offset(f, t), differ, n, worst);
+          "hold this model",
+          f->path, (unsigned long long)st_file_offset(f, t), differ, n, worst);
     return CM_EFORMAT;
 }
 
@@ -307,7 +312,8 @@ static int check_unknown(const Src *s, const Gpt *m)
             const StTensor *t = &f->t[j];
             if (known_name(m, t->name)) continue;
             error("%s: offset %llu: tensor '%s' is not part of a GPT-2 (GPT2LMHeadModel) "
-                  "checkpoint", f->path, (unsigned long long)st_file_offset(f, t), t->name);
+                  "checkpoint",
+                  f->path, (unsigned long long)st_file_offset(f, t), t->name);
             return CM_EFORMAT;
         }
     return 0;
@@ -340,7 +346,10 @@ int hf_import(const char *dir, Gpt *m, char **tok, size_t *tok_len, int quiet)
         rc = CM_EIO;
     }
     if (rc == 0) rc = hf_config_parse(text, n, cpath, &cfg);
-    if (rc == 0) { rc = src_open(&s, dir); have_src = 1; }
+    if (rc == 0) {
+        rc = src_open(&s, dir);
+        have_src = 1;
+    }
     if (rc == 0) rc = check_room(&s, &cfg, cpath);
     if (rc == 0) {
         gpt_init(m, &cfg);
@@ -356,8 +365,7 @@ int hf_import(const char *dir, Gpt *m, char **tok, size_t *tok_len, int quiet)
     if (rc == 0) {
         char *tp = join(dir, "tokenizer.json");
         int r = read_whole_file(tp, 1, tok, tok_len);
-        if (r == -1 && !quiet)
-            warn("%s: no tokenizer.json: the checkpoint records none", dir);
+        if (r == -1 && !quiet) warn("%s: no tokenizer.json: the checkpoint records none", dir);
         if (r > 0) rc = r;
         free(tp);
     }
@@ -367,7 +375,10 @@ int hf_import(const char *dir, Gpt *m, char **tok, size_t *tok_len, int quiet)
                 now_sec() - t0);
     if (have_src) src_close(&s);
     if (rc && have_model) gpt_free(m);
-    if (rc) { free(*tok); *tok = NULL; }
+    if (rc) {
+        free(*tok);
+        *tok = NULL;
+    }
     free(text);
     free(cpath);
     return rc;

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"                  /* defines: error, Buf, exit codes */
-#include "trainer/eval.h"          /* defines: evaluate */
-#include "trainer/interchange.h"   /* defines: ix_sidecar_path, ix_tokenizer_fingerprint */
+#include "util.h"                /* defines: error, Buf, exit codes */
+#include "trainer/eval.h"        /* defines: evaluate */
+#include "trainer/interchange.h" /* defines: ix_sidecar_path, ix_tokenizer_fingerprint */
 
 /*
 ** The shape options given that differ from the checkpoint's: nonzero refuses the run.
@@ -22,8 +22,7 @@ static int init_shape_differs(const TrainerOpts *o, const GptConfig *c)
 {
     unsigned g = o->given;
     return ((g & GIVEN_LAYERS) && o->cfg.L != c->L) || ((g & GIVEN_WIDTH) && o->cfg.C != c->C) ||
-           ((g & GIVEN_HEADS) && o->cfg.NH != c->NH) ||
-           ((g & GIVEN_CONTEXT) && o->cfg.T != c->T);
+        ((g & GIVEN_HEADS) && o->cfg.NH != c->NH) || ((g & GIVEN_CONTEXT) && o->cfg.T != c->T);
 }
 
 /*
@@ -34,7 +33,7 @@ static int init_sidecar_ok(const char *side, uint64_t fp, int V)
 {
     FILE *f = fopen(side, "rb");
     if (!f) return 0;
-    Buf b = {0};
+    Buf b = { 0 };
     char tmp[1 << 16];
     size_t n;
     while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_add(&b, tmp, n);
@@ -53,8 +52,8 @@ static int init_refuse_tokenizer(const TrainerOpts *o, const CkptInfo *info, uin
 {
     const char *data = o->data ? o->data : "synthetic data";
     error("%s: encoded with another tokenizer than the model in %s: this data's tokenizer "
-          "fingerprint %016llx (vocabulary %u), the model's %016llx (vocabulary %d)%s", data,
-          o->init, (unsigned long long)tok_fp, vocab, (unsigned long long)model_fp,
+          "fingerprint %016llx (vocabulary %u), the model's %016llx (vocabulary %d)%s",
+          data, o->init, (unsigned long long)tok_fp, vocab, (unsigned long long)model_fp,
           info->cfg.V,
           info->version < 2 && !info->tok_fp
               ? " (a version 1 checkpoint: its data fingerprint, which also covers the --where "
@@ -62,16 +61,20 @@ static int init_refuse_tokenizer(const TrainerOpts *o, const CkptInfo *info, uin
               : "");
     char *side = ix_sidecar_path(o->init);
     if (init_sidecar_ok(side, model_fp, info->cfg.V))
-        fprintf(stderr, "cm-train: re-encode the corpus with the model's tokenizer:\n"
+        fprintf(stderr,
+                "cm-train: re-encode the corpus with the model's tokenizer:\n"
                 "  cm-tokenize encode -t %s kept.jsonl | cm-shards pack -o corpus-model/\n"
-                "  cm-train --init %s --data corpus-model/ ...\n", side, o->init);
+                "  cm-train --init %s --data corpus-model/ ...\n",
+                side, o->init);
     else
-        fprintf(stderr, "cm-train: re-encode the corpus with the model's tokenizer (that of the "
+        fprintf(stderr,
+                "cm-train: re-encode the corpus with the model's tokenizer (that of the "
                 "corpus it was trained on):\n"
                 "  cm-train export --ckpt %s --data TRAINED_CORPUS/ --format hf -o model-hf/\n"
                 "  cm-tokenize encode -t model-hf/tokenizer.json kept.jsonl | "
                 "cm-shards pack -o corpus-model/\n"
-                "  cm-train --init %s --data corpus-model/ ...\n", o->init, o->init);
+                "  cm-train --init %s --data corpus-model/ ...\n",
+                o->init, o->init);
     free(side);
     return CM_EFORMAT;
 }
@@ -90,11 +93,12 @@ int init_load(TrainerOpts *o, uint32_t vocab, uint64_t tok_fp, uint64_t data_fp,
     ** tokenizer's for an import or a run without --where, else covers that --where too */
     uint64_t model_fp = info.tok_fp ? info.tok_fp : info.data_fp;
     int same = (uint32_t)c->V == vocab &&
-               (model_fp == tok_fp || (!info.tok_fp && info.data_fp == data_fp));
+        (model_fp == tok_fp || (!info.tok_fp && info.data_fp == data_fp));
     if (init_shape_differs(o, c)) {
         error("%s: the model shape given differs from the checkpoint's (L=%d C=%d heads=%d "
               "T=%d): --init takes the shape from the checkpoint; leave out --layers, --width, "
-              "--heads and --context", o->init, c->L, c->C, c->NH, c->T);
+              "--heads and --context",
+              o->init, c->L, c->C, c->NH, c->T);
         rc = CM_EUSAGE;
     } else if (!same) {
         rc = init_refuse_tokenizer(o, &info, model_fp, vocab, tok_fp);
@@ -105,9 +109,10 @@ int init_load(TrainerOpts *o, uint32_t vocab, uint64_t tok_fp, uint64_t data_fp,
     }
     o->cfg = *c;
     if (!o->quiet)
-        fprintf(stderr, "cm-train: weights from %s (L=%d C=%d heads=%d T=%d V=%d, trained %llu "
-                "steps); fresh AdamW state and schedule\n", o->init, c->L, c->C, c->NH, c->T,
-                c->V, (unsigned long long)info.step);
+        fprintf(stderr,
+                "cm-train: weights from %s (L=%d C=%d heads=%d T=%d V=%d, trained %llu "
+                "steps); fresh AdamW state and schedule\n",
+                o->init, c->L, c->C, c->NH, c->T, c->V, (unsigned long long)info.step);
     return CM_OK;
 }
 
@@ -119,8 +124,8 @@ void init_evaluate(const TrainerOpts *o, Gpt *m, DataSource *valid, double bpt)
     if (o->quiet) return;
     uint64_t nt = 0;
     double vl = evaluate(m, valid, (int)o->batch, o->eval_batches, 0, &nt);
-    fprintf(stderr, "cm-train: step 0 (--init %s): valid loss %.9g, perplexity %.6g", o->init,
-            vl, exp(vl));
+    fprintf(stderr, "cm-train: step 0 (--init %s): valid loss %.9g, perplexity %.6g", o->init, vl,
+            exp(vl));
     if (bpt > 0) fprintf(stderr, ", bits per byte %.6g", vl / M_LN2 / bpt);
     fprintf(stderr, " (%llu tokens)\n", (unsigned long long)nt);
 }

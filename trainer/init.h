@@ -14,10 +14,10 @@
 
 #include <stdint.h>
 
-#include "trainer/ckpt.h"      /* defines: CkptInfo */
-#include "trainer/data.h"      /* defines: DataSource */
-#include "trainer/model.h"     /* defines: Gpt */
-#include "trainer/options.h"   /* defines: TrainerOpts, Corpus */
+#include "trainer/ckpt.h"    /* defines: CkptInfo */
+#include "trainer/data.h"    /* defines: DataSource */
+#include "trainer/model.h"   /* defines: Gpt */
+#include "trainer/options.h" /* defines: TrainerOpts, Corpus */
 
 /* Load o->init's weights into m (gpt_init'd here; the moments, if saved, are not used) and
 ** take its shape into o->cfg. tok_fp is the fingerprint of the data's tokenizer

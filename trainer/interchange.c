@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"              /* defines: error, Buf, exit statuses */
-#include "hash.h"              /* defines: hash64_seed */
-#include "json.h"              /* defines: json_parse_object, json_get, json_get_int */
-#include "shards/corpus.h"     /* defines: corpus_open, corpus_tokenizer_json */
-#include "trainer/kernels.h"   /* defines: kernels_set_threads */
+#include "util.h"            /* defines: error, Buf, exit statuses */
+#include "hash.h"            /* defines: hash64_seed */
+#include "json.h"            /* defines: json_parse_object, json_get, json_get_int */
+#include "shards/corpus.h"   /* defines: corpus_open, corpus_tokenizer_json */
+#include "trainer/kernels.h" /* defines: kernels_set_threads */
 
 /* --------------------------------------------------------------------------------------- */
 /* The verbs                                                                               */
@@ -35,26 +35,26 @@ void ix_default_threads(void)
 
 /* Per-parameter names and shapes: rows and cols in units of C (V and T for the embeddings). */
 static const struct {
-    const char *hf, *gguf;   /* printf formats taking the layer */
-    int rows_c, cols_c;      /* rows = rows_c * C (0: V, -1: T), cols = cols_c * C (0: 1) */
-    int transpose;           /* a Conv1D weight */
+    const char *hf, *gguf; /* printf formats taking the layer */
+    int rows_c, cols_c;    /* rows = rows_c * C (0: V, -1: T), cols = cols_c * C (0: 1) */
+    int transpose;         /* a Conv1D weight */
 } ix_table[GPT_NUM_PARAMS] = {
-    {"wte.weight", "token_embd.weight", 0, 1, 0},
-    {"wpe.weight", "position_embd.weight", -1, 1, 0},
-    {"h.%d.ln_1.weight", "blk.%d.attn_norm.weight", 1, 0, 0},
-    {"h.%d.ln_1.bias", "blk.%d.attn_norm.bias", 1, 0, 0},
-    {"h.%d.attn.c_attn.weight", "blk.%d.attn_qkv.weight", 3, 1, 1},
-    {"h.%d.attn.c_attn.bias", "blk.%d.attn_qkv.bias", 3, 0, 0},
-    {"h.%d.attn.c_proj.weight", "blk.%d.attn_output.weight", 1, 1, 1},
-    {"h.%d.attn.c_proj.bias", "blk.%d.attn_output.bias", 1, 0, 0},
-    {"h.%d.ln_2.weight", "blk.%d.ffn_norm.weight", 1, 0, 0},
-    {"h.%d.ln_2.bias", "blk.%d.ffn_norm.bias", 1, 0, 0},
-    {"h.%d.mlp.c_fc.weight", "blk.%d.ffn_up.weight", 4, 1, 1},
-    {"h.%d.mlp.c_fc.bias", "blk.%d.ffn_up.bias", 4, 0, 0},
-    {"h.%d.mlp.c_proj.weight", "blk.%d.ffn_down.weight", 1, 4, 1},
-    {"h.%d.mlp.c_proj.bias", "blk.%d.ffn_down.bias", 1, 0, 0},
-    {"ln_f.weight", "output_norm.weight", 1, 0, 0},
-    {"ln_f.bias", "output_norm.bias", 1, 0, 0},
+    { "wte.weight", "token_embd.weight", 0, 1, 0 },
+    { "wpe.weight", "position_embd.weight", -1, 1, 0 },
+    { "h.%d.ln_1.weight", "blk.%d.attn_norm.weight", 1, 0, 0 },
+    { "h.%d.ln_1.bias", "blk.%d.attn_norm.bias", 1, 0, 0 },
+    { "h.%d.attn.c_attn.weight", "blk.%d.attn_qkv.weight", 3, 1, 1 },
+    { "h.%d.attn.c_attn.bias", "blk.%d.attn_qkv.bias", 3, 0, 0 },
+    { "h.%d.attn.c_proj.weight", "blk.%d.attn_output.weight", 1, 1, 1 },
+    { "h.%d.attn.c_proj.bias", "blk.%d.attn_output.bias", 1, 0, 0 },
+    { "h.%d.ln_2.weight", "blk.%d.ffn_norm.weight", 1, 0, 0 },
+    { "h.%d.ln_2.bias", "blk.%d.ffn_norm.bias", 1, 0, 0 },
+    { "h.%d.mlp.c_fc.weight", "blk.%d.ffn_up.weight", 4, 1, 1 },
+    { "h.%d.mlp.c_fc.bias", "blk.%d.ffn_up.bias", 4, 0, 0 },
+    { "h.%d.mlp.c_proj.weight", "blk.%d.ffn_down.weight", 1, 4, 1 },
+    { "h.%d.mlp.c_proj.bias", "blk.%d.ffn_down.bias", 1, 0, 0 },
+    { "ln_f.weight", "output_norm.weight", 1, 0, 0 },
+    { "ln_f.bias", "output_norm.bias", 1, 0, 0 },
 };
 
 int ix_tensor_count(const GptConfig *cfg)
@@ -79,7 +79,8 @@ void ix_tensor(const Gpt *m, int k, IxTensor *t)
     int p = t->param;
     uint64_t C = (uint64_t)c->C;
     t->rows = ix_table[p].rows_c == 0 ? (uint64_t)c->V
-            : ix_table[p].rows_c < 0 ? (uint64_t)c->T : ix_table[p].rows_c * C;
+        : ix_table[p].rows_c < 0      ? (uint64_t)c->T
+                                      : ix_table[p].rows_c * C;
     t->cols = ix_table[p].cols_c ? ix_table[p].cols_c * C : 1;
     t->is_vector = ix_table[p].cols_c == 0;
     t->transpose = ix_table[p].transpose;
@@ -103,14 +104,18 @@ static void transpose_f32(float *dst, const float *src, uint64_t rows, uint64_t 
 
 void ix_to_hf_layout(const IxTensor *t, float *out)
 {
-    if (t->transpose) transpose_f32(out, t->data, t->rows, t->cols);
-    else memcpy(out, t->data, t->rows * t->cols * sizeof(float));
+    if (t->transpose)
+        transpose_f32(out, t->data, t->rows, t->cols);
+    else
+        memcpy(out, t->data, t->rows * t->cols * sizeof(float));
 }
 
 void ix_from_hf_layout(const IxTensor *t, const float *in, float *dst)
 {
-    if (t->transpose) transpose_f32(dst, in, t->cols, t->rows);
-    else memcpy(dst, in, t->rows * t->cols * sizeof(float));
+    if (t->transpose)
+        transpose_f32(dst, in, t->cols, t->rows);
+    else
+        memcpy(dst, in, t->rows * t->cols * sizeof(float));
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -119,8 +124,10 @@ void ix_from_hf_layout(const IxTensor *t, const float *in, float *dst)
 void hf_config_json(Buf *out, const GptConfig *cfg, int64_t eot, const char *torch_dtype)
 {
     char id[32];
-    if (eot >= 0) snprintf(id, sizeof id, "%lld", (long long)eot);
-    else snprintf(id, sizeof id, "null");
+    if (eot >= 0)
+        snprintf(id, sizeof id, "%lld", (long long)eot);
+    else
+        snprintf(id, sizeof id, "null");
     buf_addf(out,
              "{\n"
              "  \"architectures\": [\"GPT2LMHeadModel\"],\n"
@@ -195,8 +202,8 @@ static int field_int(const JsonObj *o, const char *key, int *out)
 */
 static const char *config_unsupported(const JsonObj *o, const GptConfig *cfg, char *why, size_t n)
 {
-    static const char *const gpt2[] = {"gpt2", NULL};
-    static const char *const tanh_gelu[] = {"gelu_new", "gelu_pytorch_tanh", NULL};
+    static const char *const gpt2[] = { "gpt2", NULL };
+    static const char *const tanh_gelu[] = { "gelu_new", "gelu_pytorch_tanh", NULL };
     double eps;
     int inner;
     if (!field_is(o, "model_type", gpt2, 0)) return "model_type is not \"gpt2\"";
@@ -220,7 +227,7 @@ static const char *config_unsupported(const JsonObj *o, const GptConfig *cfg, ch
 
 int hf_config_parse(const char *text, size_t n, const char *name, GptConfig *cfg)
 {
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     int rc = 0;
     char why[160];
     memset(cfg, 0, sizeof *cfg);
@@ -229,12 +236,12 @@ int hf_config_parse(const char *text, size_t n, const char *name, GptConfig *cfg
         rc = CM_EFORMAT;
         goto done;
     }
-    const char *missing = field_int(&o, "n_embd", &cfg->C) ? "n_embd"
-                        : field_int(&o, "n_layer", &cfg->L) ? "n_layer"
-                        : field_int(&o, "n_head", &cfg->NH) ? "n_head"
-                        : field_int(&o, "vocab_size", &cfg->V) ? "vocab_size"
-                        : field_int(&o, "n_positions", &cfg->T) &&
-                          field_int(&o, "n_ctx", &cfg->T) ? "n_positions" : NULL;
+    const char *missing = field_int(&o, "n_embd", &cfg->C)                         ? "n_embd"
+        : field_int(&o, "n_layer", &cfg->L)                                        ? "n_layer"
+        : field_int(&o, "n_head", &cfg->NH)                                        ? "n_head"
+        : field_int(&o, "vocab_size", &cfg->V)                                     ? "vocab_size"
+        : field_int(&o, "n_positions", &cfg->T) && field_int(&o, "n_ctx", &cfg->T) ? "n_positions"
+                                                                                   : NULL;
     if (missing) {
         error("%s: \"%s\" is missing or not a non-negative integer", name, missing);
         rc = CM_EFORMAT;
@@ -261,7 +268,7 @@ uint64_t ix_tokenizer_fingerprint(const char *json, size_t n, int V)
 
 char *ix_sidecar_path(const char *ckpt)
 {
-    Buf b = {0};
+    Buf b = { 0 };
     buf_addf(&b, "%s.tokenizer.json", ckpt);
     return buf_detach(&b, NULL);
 }
@@ -301,11 +308,12 @@ int ix_find_tokenizer(const char *ckpt, const CkptInfo *info, const char *tok_fi
     char *side = ix_sidecar_path(ckpt);
     const char *from = tok_file ? tok_file : data_dir ? data_dir : side;
     int rc = tok_file ? read_whole_file(tok_file, 0, json, len)
-           : data_dir ? corpus_tokenizer(data_dir, json, len)
-           : read_whole_file(side, 1, json, len);
+        : data_dir    ? corpus_tokenizer(data_dir, json, len)
+                      : read_whole_file(side, 1, json, len);
     if (rc == -1) {
         error("%s: no tokenizer recorded beside this checkpoint (%s): give --data DIR (the "
-              "corpus it was trained on) or --tokenizer FILE", ckpt, side);
+              "corpus it was trained on) or --tokenizer FILE",
+              ckpt, side);
         rc = CM_EUSAGE;
     }
     if (rc == 0 && !skip_check) {
@@ -314,10 +322,12 @@ int ix_find_tokenizer(const char *ckpt, const CkptInfo *info, const char *tok_fi
         uint64_t fp = ix_tokenizer_fingerprint(*json, *len, info->cfg.V);
         if (fp != want) {
             error("%s: the tokenizer's fingerprint %016llx (vocabulary %d) is not the "
-                  "checkpoint's %016llx: the model was trained on other data%s", from,
-                  (unsigned long long)fp, info->cfg.V, (unsigned long long)want,
-                  info->tok_fp ? "" : " (a version 1 checkpoint of a run with --where "
-                  "fingerprints its selection too: then add --skip-fingerprint-check)");
+                  "checkpoint's %016llx: the model was trained on other data%s",
+                  from, (unsigned long long)fp, info->cfg.V, (unsigned long long)want,
+                  info->tok_fp
+                      ? ""
+                      : " (a version 1 checkpoint of a run with --where "
+                        "fingerprints its selection too: then add --skip-fingerprint-check)");
             free(*json);
             *json = NULL;
             rc = CM_EFORMAT;

@@ -28,20 +28,20 @@ int cmd_import(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 
 /* cm-train's fixed hyperparameters that other formats spell out. */
-#define IX_LN_EPS 1e-5f            /* kernels.c layernorm_forward */
-#define IX_ACTIVATION "gelu_new"   /* kernels.c gelu_forward: the tanh approximation */
+#define IX_LN_EPS 1e-5f          /* kernels.c layernorm_forward */
+#define IX_ACTIVATION "gelu_new" /* kernels.c gelu_forward: the tanh approximation */
 
 /* One parameter tensor of one layer (or the only one, for wte, wpe, lnf*): its names and
 ** shapes. rows x cols is cm-train's row-major layout (cols = 1 for vectors). */
 typedef struct {
-    int param;            /* index in model.h's order (0 wte .. 15 lnfb) */
-    int layer;            /* block, or -1 */
-    char hf[64];          /* transformers' name without "transformer." */
-    char gguf[64];        /* llama.cpp's name */
-    uint64_t rows, cols;  /* cm-train's shape (a vector: rows = length, cols = 1) */
-    int is_vector;        /* 1-D */
-    int transpose;        /* stored transposed by transformers (Conv1D) */
-    const float *data;    /* cm-train's values (rows x cols) */
+    int param;           /* index in model.h's order (0 wte .. 15 lnfb) */
+    int layer;           /* block, or -1 */
+    char hf[64];         /* transformers' name without "transformer." */
+    char gguf[64];       /* llama.cpp's name */
+    uint64_t rows, cols; /* cm-train's shape (a vector: rows = length, cols = 1) */
+    int is_vector;       /* 1-D */
+    int transpose;       /* stored transposed by transformers (Conv1D) */
+    const float *data;   /* cm-train's values (rows x cols) */
 } IxTensor;
 
 /* Number of tensors of a model (2 + 12 L + 2) and tensor k of them, in transformers' order. */
@@ -70,8 +70,8 @@ int ix_find_tokenizer(const char *ckpt, const CkptInfo *info, const char *tok_fi
 ** NULL for hf (weights and config only). Return an exit status (message printed). */
 int hf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, const char *dir,
               int quiet);
-int gguf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype,
-                const char *path, int quiet);
+int gguf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, const char *path,
+                int quiet);
 
 /* Import a transformers GPT-2 directory: config.json, model.safetensors or
 ** model.safetensors.index.json and its shards, tokenizer.json if present. On success m holds

@@ -19,13 +19,13 @@
 #include <omp.h>
 #endif
 
-#include "util.h"              /* defines: xmalloc, now_sec */
-#include "trainer/blasenv.h"   /* defines: blasenv_under_valgrind */
+#include "util.h"            /* defines: xmalloc, now_sec */
+#include "trainer/blasenv.h" /* defines: blasenv_under_valgrind */
 
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
 
-static int g_threads = 1;   /* kernel threads (OpenMP) and OpenBLAS threads */
+static int g_threads = 1; /* kernel threads (OpenMP) and OpenBLAS threads */
 
 int kern_prof_on;
 double kern_prof_parallel;
@@ -52,14 +52,14 @@ static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N
     par_end(t0);
 }
 
-#define NCHUNK 16           /* fixed chunk count for deterministic column reductions */
+#define NCHUNK 16 /* fixed chunk count for deterministic column reductions */
 
 /*
 ** Set the number of threads used by the kernels and by OpenBLAS.
 */
 void kernels_set_threads(int n)
 {
-    if (n < 1 || blasenv_under_valgrind()) n = 1;   /* valgrind serialises threads anyway */
+    if (n < 1 || blasenv_under_valgrind()) n = 1; /* valgrind serialises threads anyway */
     g_threads = n;
 #ifdef _OPENMP
     omp_set_num_threads(n);
@@ -96,7 +96,7 @@ static inline __attribute__((always_inline)) float expf_fast(float x)
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
     float n = x * 1.44269504088896341f;
-    n = (n + 12582912.0f) - 12582912.0f;   /* round to nearest: 1.5 * 2^23 trick, no libm */
+    n = (n + 12582912.0f) - 12582912.0f; /* round to nearest: 1.5 * 2^23 trick, no libm */
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500E-4f;
     p = p * r + 1.3981999507E-3f;
@@ -105,7 +105,10 @@ static inline __attribute__((always_inline)) float expf_fast(float x)
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } s;
+    union {
+        int32_t i;
+        float f;
+    } s;
     s.i = ((int32_t)n + 127) << 23;
     return p * s.f;
 }
@@ -130,11 +133,11 @@ static inline __attribute__((always_inline)) float kern_tanhf(float x)
 /*
 ** out(B,T,C) = wte[inp[b,t]] + wpe[t].
 */
-void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe,
-                     int B, int T, int C)
+void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe, int B,
+                     int T, int C)
 {
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int bt = 0; bt < B * T; bt++) {
         float *o = out + (size_t)bt * C;
         const float *e = wte + (size_t)inp[bt] * C;
@@ -149,19 +152,22 @@ void encoder_forward(float *out, const uint32_t *inp, const float *wte, const fl
 ** and each walks every position in order, so repeated tokens add up in the same order as a
 ** sequential loop whatever the thread count.
 */
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp,
-                      int B, int T, int C)
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp, int B,
+                      int T, int C)
 {
-    int nsl = (C + 15) / 16;   /* slices of 16 channels (64 bytes: no shared cache lines) */
+    int nsl = (C + 15) / 16; /* slices of 16 channels (64 bytes: no shared cache lines) */
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int sl = 0; sl < nsl; sl++) {
         int c0 = sl * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
         for (int bt = 0; bt < B * T; bt++) {
             const float *d = dout + (size_t)bt * C;
             float *e = dwte + (size_t)inp[bt] * C;
             float *p = dwpe + (size_t)(bt % T) * C;
-            for (int i = c0; i < c1; i++) { e[i] += d[i]; p[i] += d[i]; }
+            for (int i = c0; i < c1; i++) {
+                e[i] += d[i];
+                p[i] += d[i];
+            }
         }
     }
     par_end(t0);
@@ -173,21 +179,24 @@ void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_
 /*
 ** out = (inp - mean) * rstd * weight + bias, per row of C; mean and rstd are kept.
 */
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                       const float *weight, const float *bias, int N, int C)
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int N, int C)
 {
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         const float *x = inp + (size_t)r * C;
         float *o = out + (size_t)r * C;
         float m = 0.0f;
-        #pragma omp simd reduction(+:m)
+#pragma omp simd reduction(+ : m)
         for (int i = 0; i < C; i++) m += x[i];
         m /= C;
         float v = 0.0f;
-        #pragma omp simd reduction(+:v)
-        for (int i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
+#pragma omp simd reduction(+ : v)
+        for (int i = 0; i < C; i++) {
+            float d = x[i] - m;
+            v += d * d;
+        }
         v /= C;
         float s = 1.0f / sqrtf(v + 1e-5f);
         for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * weight[i] + bias[i];
@@ -202,51 +211,51 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 ** gradients are summed in NCHUNK fixed row chunks, then the chunks in order.
 */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, const float *mean,
-                        const float *rstd, int N, int C)
+                        const float *inp, const float *weight, const float *mean, const float *rstd,
+                        int N, int C)
 {
     float *part = xcalloc((size_t)NCHUNK * 2 * C, sizeof(float));
     double t0 = par_begin();
-    #pragma omp parallel
+#pragma omp parallel
     {
-    #pragma omp for schedule(static)
-    for (int k = 0; k < NCHUNK; k++) {
-        int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
-        float *pw = part + (size_t)k * 2 * C, *pb = pw + C;
-        for (int r = r0; r < r1; r++) {
-            const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
-            float *dx = dinp + (size_t)r * C;
-            float m = mean[r], s = rstd[r];
-            float dnorm_mean = 0.0f, dnorm_norm = 0.0f;
-            #pragma omp simd reduction(+:dnorm_mean, dnorm_norm)
-            for (int i = 0; i < C; i++) {
-                float n = (x[i] - m) * s;
-                float dn = weight[i] * d[i];
-                dnorm_mean += dn;
-                dnorm_norm += dn * n;
-                pw[i] += n * d[i];
-                pb[i] += d[i];
-            }
-            dnorm_mean /= C;
-            dnorm_norm /= C;
-            for (int i = 0; i < C; i++) {
-                float n = (x[i] - m) * s;
-                float dn = weight[i] * d[i];
-                dx[i] += (dn - dnorm_mean - n * dnorm_norm) * s;
-            }
-        }
-    }
-    /* the chunks summed in order, per column (the implicit barrier above separates them) */
-    #pragma omp for schedule(static)
-    for (int i = 0; i < C; i++) {
-        float sw = dweight[i], sb = dbias[i];
+#pragma omp for schedule(static)
         for (int k = 0; k < NCHUNK; k++) {
-            sw += part[(size_t)k * 2 * C + i];
-            sb += part[(size_t)k * 2 * C + C + i];
+            int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
+            float *pw = part + (size_t)k * 2 * C, *pb = pw + C;
+            for (int r = r0; r < r1; r++) {
+                const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
+                float *dx = dinp + (size_t)r * C;
+                float m = mean[r], s = rstd[r];
+                float dnorm_mean = 0.0f, dnorm_norm = 0.0f;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm)
+                for (int i = 0; i < C; i++) {
+                    float n = (x[i] - m) * s;
+                    float dn = weight[i] * d[i];
+                    dnorm_mean += dn;
+                    dnorm_norm += dn * n;
+                    pw[i] += n * d[i];
+                    pb[i] += d[i];
+                }
+                dnorm_mean /= C;
+                dnorm_norm /= C;
+                for (int i = 0; i < C; i++) {
+                    float n = (x[i] - m) * s;
+                    float dn = weight[i] * d[i];
+                    dx[i] += (dn - dnorm_mean - n * dnorm_norm) * s;
+                }
+            }
         }
-        dweight[i] = sw;
-        dbias[i] = sb;
-    }
+/* the chunks summed in order, per column (the implicit barrier above separates them) */
+#pragma omp for schedule(static)
+        for (int i = 0; i < C; i++) {
+            float sw = dweight[i], sb = dbias[i];
+            for (int k = 0; k < NCHUNK; k++) {
+                sw += part[(size_t)k * 2 * C + i];
+                sb += part[(size_t)k * 2 * C + C + i];
+            }
+            dweight[i] = sw;
+            dbias[i] = sb;
+        }
     }
     par_end(t0);
     free(part);
@@ -263,13 +272,16 @@ float kern_matmul_prefill(float *out, const float *bias, const float *add, int N
 {
     if (!bias && !add) return 0.0f;
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *o = out + (size_t)r * OC;
         const float *a = add ? add + (size_t)r * OC : NULL;
-        if (bias && a) for (int i = 0; i < OC; i++) o[i] = a[i] + bias[i];
-        else if (bias) for (int i = 0; i < OC; i++) o[i] = bias[i];
-        else for (int i = 0; i < OC; i++) o[i] = a[i];
+        if (bias && a)
+            for (int i = 0; i < OC; i++) o[i] = a[i] + bias[i];
+        else if (bias)
+            for (int i = 0; i < OC; i++) o[i] = bias[i];
+        else
+            for (int i = 0; i < OC; i++) o[i] = a[i];
     }
     par_end(t0);
     return 1.0f;
@@ -292,23 +304,23 @@ void kern_bias_backward(float *dbias, const float *dout, int N, int OC)
 {
     float *part = xcalloc((size_t)NCHUNK * OC, sizeof(float));
     double t0 = par_begin();
-    #pragma omp parallel
+#pragma omp parallel
     {
-    #pragma omp for schedule(static)
-    for (int k = 0; k < NCHUNK; k++) {
-        int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
-        float *p = part + (size_t)k * OC;
-        for (int r = r0; r < r1; r++) {
-            const float *d = dout + (size_t)r * OC;
-            for (int i = 0; i < OC; i++) p[i] += d[i];
+#pragma omp for schedule(static)
+        for (int k = 0; k < NCHUNK; k++) {
+            int r0 = (int)((int64_t)N * k / NCHUNK), r1 = (int)((int64_t)N * (k + 1) / NCHUNK);
+            float *p = part + (size_t)k * OC;
+            for (int r = r0; r < r1; r++) {
+                const float *d = dout + (size_t)r * OC;
+                for (int i = 0; i < OC; i++) p[i] += d[i];
+            }
         }
-    }
-    #pragma omp for schedule(static)
-    for (int i = 0; i < OC; i++) {
-        float s = dbias[i];
-        for (int k = 0; k < NCHUNK; k++) s += part[(size_t)k * OC + i];
-        dbias[i] = s;
-    }
+#pragma omp for schedule(static)
+        for (int i = 0; i < OC; i++) {
+            float s = dbias[i];
+            for (int k = 0; k < NCHUNK; k++) s += part[(size_t)k * OC + i];
+            dbias[i] = s;
+        }
     }
     par_end(t0);
     free(part);
@@ -317,8 +329,8 @@ void kern_bias_backward(float *dbias, const float *dout, int N, int OC)
 /*
 ** dinp = dout @ weight; dweight += dout^T @ inp; dbias += colsum(dout). Two sgemms.
 */
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                     const float *inp, const float *weight, int N, int C, int OC)
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC)
 {
     if (dinp) sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
     sgemm(CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
@@ -335,7 +347,8 @@ void matmul_forward_naive(float *out, const float *inp, const float *weight, con
         for (int o = 0; o < OC; o++) {
             double s = bias ? bias[o] : 0.0;
             if (add) s += add[(size_t)r * OC + o];
-            for (int i = 0; i < C; i++) s += (double)inp[(size_t)r * C + i] * weight[(size_t)o * C + i];
+            for (int i = 0; i < C; i++)
+                s += (double)inp[(size_t)r * C + i] * weight[(size_t)o * C + i];
             out[(size_t)r * OC + o] = (float)s;
         }
 }
@@ -350,13 +363,15 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
         for (int r = 0; r < N; r++)
             for (int i = 0; i < C; i++) {
                 double s = 0;
-                for (int o = 0; o < OC; o++) s += (double)dout[(size_t)r * OC + o] * weight[(size_t)o * C + i];
+                for (int o = 0; o < OC; o++)
+                    s += (double)dout[(size_t)r * OC + o] * weight[(size_t)o * C + i];
                 dinp[(size_t)r * C + i] = (float)s;
             }
     for (int o = 0; o < OC; o++) {
         for (int i = 0; i < C; i++) {
             double s = 0;
-            for (int r = 0; r < N; r++) s += (double)dout[(size_t)r * OC + o] * inp[(size_t)r * C + i];
+            for (int r = 0; r < N; r++)
+                s += (double)dout[(size_t)r * OC + o] * inp[(size_t)r * C + i];
             dweight[(size_t)o * C + i] += (float)s;
         }
         if (dbias) {
@@ -370,7 +385,7 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
 /* --------------------------------------------------------------------------------------- */
 /* Attention                                                                               */
 
-#define ATT_BLOCK KERN_ATT_BLOCK   /* query rows per sgemm: keys 0..end of the block */
+#define ATT_BLOCK KERN_ATT_BLOCK /* query rows per sgemm: keys 0..end of the block */
 
 /*
 ** Softmax probabilities of query rows r0..r1-1 of one (b, h) against keys 0..r1-1: p (row
@@ -386,11 +401,14 @@ static void att_probs(float *p, const float *q, const float *k, int r0, int r1, 
     for (int t = r0; t < r1; t++) {
         float *row = p + (size_t)(t - r0) * T;
         float mx = row[0];
-        #pragma omp simd reduction(max:mx)
+#pragma omp simd reduction(max : mx)
         for (int j = 1; j <= t; j++) mx = row[j] > mx ? row[j] : mx;
         float sum = 0.0f;
-        #pragma omp simd reduction(+:sum)
-        for (int j = 0; j <= t; j++) { row[j] = expf_fast(row[j] - mx); sum += row[j]; }
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j <= t; j++) {
+            row[j] = expf_fast(row[j] - mx);
+            sum += row[j];
+        }
         float inv = 1.0f / sum;
         for (int j = 0; j <= t; j++) row[j] *= inv;
         memset(row + t + 1, 0, (size_t)(zero_to - t - 1) * sizeof(float));
@@ -403,8 +421,8 @@ static void att_probs(float *p, const float *q, const float *k, int r0, int r1, 
 ** probabilities are kept there (T x T, upper triangle zero); without, they live in scratch
 ** (ATT_BLOCK x T) only for the block.
 */
-static void attention_forward_bh(float *out, float *att, float *scratch, const float *qkv,
-                                 int b, int h, int T, int C, int NH)
+static void attention_forward_bh(float *out, float *att, float *scratch, const float *qkv, int b,
+                                 int h, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
@@ -416,8 +434,8 @@ static void attention_forward_bh(float *out, float *att, float *scratch, const f
         int r1 = r0 + ATT_BLOCK < T ? r0 + ATT_BLOCK : T;
         float *p = a ? a + (size_t)r0 * T : scratch;
         att_probs(p, q, k, r0, r1, T, C3, hd, scale, a ? T : r1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f, p, T, v,
-                    C3, 0.0f, o + (size_t)r0 * C, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, hd, r1, 1.0f, p, T, v, C3,
+                    0.0f, o + (size_t)r0 * C, C);
     }
 }
 
@@ -439,7 +457,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
 {
     openblas_set_num_threads(1);
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
         attention_forward_bh(out, att, NULL, qkv, bh / NH, bh % NH, T, C, NH);
     par_end(t0);
@@ -449,12 +467,11 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
 /*
 ** The same without keeping the probabilities: scratch holds ATT_BLOCK x T per thread.
 */
-void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C,
-                          int NH)
+void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C, int NH)
 {
     openblas_set_num_threads(1);
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
         attention_forward_bh(out, NULL, scratch + (size_t)thread_num() * ATT_BLOCK * T, qkv,
                              bh / NH, bh % NH, T, C, NH);
@@ -467,9 +484,8 @@ void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, i
 ** recomputed into the second half of scratch when att is NULL), dP = dO V^T (into scratch),
 ** dV += P^T dO, dS = P * (dP - rowsum(P*dP)) * scale, dQ = dS K, dK += dS^T Q.
 */
-static void attention_backward_bh(float *dqkv, float *scratch, const float *dout,
-                                  const float *qkv, const float *att, int b, int h, int T,
-                                  int C, int NH)
+static void attention_backward_bh(float *dqkv, float *scratch, const float *dout, const float *qkv,
+                                  const float *att, int b, int h, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
@@ -489,19 +505,19 @@ static void attention_backward_bh(float *dqkv, float *scratch, const float *dout
         if (!a) att_probs(pb, q, k, r0, r1, T, C3, hd, scale, r1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, nk, hd, 1.0f,
                     dout_bh + (size_t)r0 * C, C, v, C3, 0.0f, db, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nr, 1.0f,
-                    ab, T, dout_bh + (size_t)r0 * C, C, 1.0f, dv, C3);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nr, 1.0f, ab, T,
+                    dout_bh + (size_t)r0 * C, C, 1.0f, dv, C3);
         for (int t = r0; t < r1; t++) {
             const float *p = ab + (size_t)(t - r0) * T;
             float *d = db + (size_t)(t - r0) * T;
             float s = 0.0f;
-            #pragma omp simd reduction(+:s)
+#pragma omp simd reduction(+ : s)
             for (int j = 0; j <= t; j++) s += p[j] * d[j];
             for (int j = 0; j <= t; j++) d[j] = p[j] * (d[j] - s) * scale;
             for (int j = t + 1; j < nk; j++) d[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, nk, 1.0f, db, T, k, C3,
-                    0.0f, dq + (size_t)r0 * C3, C3);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hd, nk, 1.0f, db, T, k, C3, 0.0f,
+                    dq + (size_t)r0 * C3, C3);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nr, 1.0f, db, T,
                     q + (size_t)r0 * C3, C3, 1.0f, dk, C3);
     }
@@ -515,10 +531,10 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 {
     openblas_set_num_threads(1);
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
-        attention_backward_bh(dqkv, scratch + (size_t)thread_num() * 2 * ATT_BLOCK * T, dout,
-                              qkv, att, bh / NH, bh % NH, T, C, NH);
+        attention_backward_bh(dqkv, scratch + (size_t)thread_num() * 2 * ATT_BLOCK * T, dout, qkv,
+                              att, bh / NH, bh % NH, T, C, NH);
     par_end(t0);
     openblas_set_num_threads(g_threads);
 }
@@ -526,8 +542,8 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 /*
 ** Backward of attention_forward_rc: the probabilities recomputed per row block.
 */
-void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                           int B, int T, int C, int NH)
+void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv, int B,
+                           int T, int C, int NH)
 {
     attention_backward(dqkv, scratch, dout, qkv, NULL, B, T, C, NH);
 }
@@ -535,8 +551,7 @@ void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const
 /*
 ** Reference for attention_forward: loops over every (b, t, h), llm.c's formulation.
 */
-void attention_forward_naive(float *out, float *att, const float *qkv, int B, int T, int C,
-                             int NH)
+void attention_forward_naive(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     double scale = 1.0 / sqrt((double)hd);
@@ -554,7 +569,10 @@ void attention_forward_naive(float *out, float *att, const float *qkv, int B, in
                     sc[j] = s * scale;
                     if (sc[j] > mx) mx = sc[j];
                 }
-                for (int j = 0; j <= t; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+                for (int j = 0; j <= t; j++) {
+                    sc[j] = exp(sc[j] - mx);
+                    sum += sc[j];
+                }
                 for (int j = 0; j < T; j++) row[j] = j <= t ? (float)(sc[j] / sum) : 0.0f;
                 float *o = out + ((size_t)b * T + t) * C + h * hd;
                 for (int i = 0; i < hd; i++) {
@@ -570,8 +588,8 @@ void attention_forward_naive(float *out, float *att, const float *qkv, int B, in
 /*
 ** Reference for attention_backward: loops, dqkv written.
 */
-void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
-                              const float *att, int B, int T, int C, int NH)
+void attention_backward_naive(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              int B, int T, int C, int NH)
 {
     int hd = C / NH, C3 = 3 * C;
     double scale = 1.0 / sqrt((double)hd);
@@ -587,7 +605,10 @@ void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
                     const float *v = qkv + ((size_t)b * T + j) * C3 + 2 * C + h * hd;
                     float *dv = dqkv + ((size_t)b * T + j) * C3 + 2 * C + h * hd;
                     double x = 0;
-                    for (int i = 0; i < hd; i++) { x += (double)d[i] * v[i]; dv[i] += p[j] * d[i]; }
+                    for (int i = 0; i < hd; i++) {
+                        x += (double)d[i] * v[i];
+                        dv[i] += p[j] * d[i];
+                    }
                     dp[j] = x;
                     s += p[j] * x;
                 }
@@ -597,7 +618,10 @@ void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
                     double ds = p[j] * (dp[j] - s) * scale;
                     const float *k = qkv + ((size_t)b * T + j) * C3 + C + h * hd;
                     float *dk = dqkv + ((size_t)b * T + j) * C3 + C + h * hd;
-                    for (int i = 0; i < hd; i++) { dq[i] += (float)(ds * k[i]); dk[i] += (float)(ds * q[i]); }
+                    for (int i = 0; i < hd; i++) {
+                        dq[i] += (float)(ds * k[i]);
+                        dk[i] += (float)(ds * q[i]);
+                    }
                 }
             }
     free(dp);
@@ -606,7 +630,7 @@ void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
 /* --------------------------------------------------------------------------------------- */
 /* GELU                                                                                    */
 
-#define GELU_K 0.7978845608028654f   /* sqrt(2/pi) */
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 
 /*
 ** out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -614,7 +638,7 @@ void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
 void gelu_forward(float *out, const float *inp, size_t n)
 {
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
@@ -629,13 +653,14 @@ void gelu_forward(float *out, const float *inp, size_t n)
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
 {
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + 0.044715f * x * x * x);
         float th = kern_tanhf(u);
         float sech2 = 1.0f - th * th;
-        float g = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
+        float g = 0.5f * (1.0f + th) +
+            0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] = g * dout[i];
     }
     par_end(t0);
@@ -651,15 +676,18 @@ void crossentropy_forward(float *logits, float *losses, const uint32_t *targets,
                           const float *dscale, int N, int V)
 {
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int r = 0; r < N; r++) {
         float *x = logits + (size_t)r * V;
         float mx = x[0];
-        #pragma omp simd reduction(max:mx)
+#pragma omp simd reduction(max : mx)
         for (int i = 1; i < V; i++) mx = x[i] > mx ? x[i] : mx;
         float sum = 0.0f;
-        #pragma omp simd reduction(+:sum)
-        for (int i = 0; i < V; i++) { x[i] = expf_fast(x[i] - mx); sum += x[i]; }
+#pragma omp simd reduction(+ : sum)
+        for (int i = 0; i < V; i++) {
+            x[i] = expf_fast(x[i] - mx);
+            sum += x[i];
+        }
         float inv = 1.0f / sum;
         uint32_t y = targets[r];
         losses[r] = -logf(x[y] * inv);
@@ -683,7 +711,8 @@ void crossentropy_forward_naive(float *logits, float *losses, const uint32_t *ta
     for (int r = 0; r < N; r++) {
         float *x = logits + (size_t)r * V;
         double mx = x[0], sum = 0;
-        for (int i = 1; i < V; i++) if (x[i] > mx) mx = x[i];
+        for (int i = 1; i < V; i++)
+            if (x[i] > mx) mx = x[i];
         for (int i = 0; i < V; i++) sum += exp(x[i] - mx);
         uint32_t y = targets[r];
         losses[r] = (float)-(x[y] - mx - log(sum));
@@ -704,10 +733,10 @@ double kern_sumsq(const float *x, size_t n)
 {
     double part[NCHUNK];
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (int k = 0; k < NCHUNK; k++) {
         size_t i0 = n * k / NCHUNK, i1 = n * (k + 1) / NCHUNK;
-        float acc[16] = {0};
+        float acc[16] = { 0 };
         size_t i = i0;
         for (; i + 16 <= i1; i += 16)
             for (int j = 0; j < 16; j++) acc[j] += x[i + j] * x[i + j];
@@ -732,7 +761,7 @@ void adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
     float c1 = 1.0f / (1.0f - powf(beta1, (float)t));
     float c2 = 1.0f / (1.0f - powf(beta2, (float)t));
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float g = grad[i] * gscale;
         float mi = beta1 * m[i] + (1.0f - beta1) * g;
@@ -749,9 +778,9 @@ void adamw_update(float *param, const float *grad, float *m, float *v, size_t n,
 */
 void kern_zero(float *x, size_t n)
 {
-    size_t nb = (n + 4095) / 4096;   /* 16 KiB blocks */
+    size_t nb = (n + 4095) / 4096; /* 16 KiB blocks */
     double t0 = par_begin();
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (size_t k = 0; k < nb; k++) {
         size_t i0 = k * 4096, i1 = i0 + 4096 < n ? i0 + 4096 : n;
         memset(x + i0, 0, (i1 - i0) * sizeof(float));

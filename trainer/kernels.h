@@ -44,19 +44,19 @@ float kern_expf(float x);
 
 /* ---------------------------------------------------------------------------------------
 ** Embedding: out(N,C) = wte[inp] + wpe[t]. */
-void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe,
-                     int B, int T, int C);
+void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe, int B,
+                     int T, int C);
 /* dwte += scatter(dout), dwpe += sum over b (sequential: deterministic). */
-void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp,
-                      int B, int T, int C);
+void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp, int B,
+                      int T, int C);
 
 /* LayerNorm over C (eps 1e-5). mean, rstd: (N). */
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                       const float *weight, const float *bias, int N, int C);
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int N, int C);
 /* dinp += ..., dweight += ..., dbias += ... */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                        const float *inp, const float *weight, const float *mean,
-                        const float *rstd, int N, int C);
+                        const float *inp, const float *weight, const float *mean, const float *rstd,
+                        int N, int C);
 
 /* out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias(OC) (+ add(N,OC) if add != NULL; add may be
 ** out itself, inp may not). bias may be NULL. */
@@ -64,8 +64,8 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
                     const float *add, int N, int C, int OC);
 /* dinp = dout @ weight (written; skipped if NULL); dweight += dout^T @ inp;
 ** dbias += column sums of dout (skipped if NULL). */
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                     const float *inp, const float *weight, int N, int C, int OC);
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int C, int OC);
 /* The pieces of the matmuls that are not products, shared with matmul_bf16.c: out(N,OC) filled
 ** with bias (+ add) rows (returns 1, the beta to accumulate on, or 0 when both are NULL), and
 ** dbias += column sums of dout(N,OC) (fixed chunks: thread-count independent). */
@@ -90,14 +90,13 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
 ** floats, for the forward and for the backward. */
 void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C,
                           int NH);
-void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                           int B, int T, int C, int NH);
+void attention_backward_rc(float *dqkv, float *scratch, const float *dout, const float *qkv, int B,
+                           int T, int C, int NH);
 /* Scratch floats of the attention kernels: two row blocks per thread. */
 #define KERN_ATT_SCRATCH(T) ((size_t)kernels_threads() * 2 * KERN_ATT_BLOCK * (size_t)(T))
-void attention_forward_naive(float *out, float *att, const float *qkv, int B, int T, int C,
-                             int NH);
-void attention_backward_naive(float *dqkv, const float *dout, const float *qkv,
-                              const float *att, int B, int T, int C, int NH);
+void attention_forward_naive(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void attention_backward_naive(float *dqkv, const float *dout, const float *qkv, const float *att,
+                              int B, int T, int C, int NH);
 
 /* GELU, tanh approximation (GPT-2). dinp may equal dout (in place). */
 void gelu_forward(float *out, const float *inp, size_t n);

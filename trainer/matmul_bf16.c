@@ -16,8 +16,8 @@
 #include <cpuid.h>
 #include <oneapi/dnnl/dnnl.h>
 
-#include "util.h"              /* defines: xmalloc, die, now_sec */
-#include "trainer/kernels.h"   /* defines: kern_matmul_prefill, kern_bias_backward, kern_prof_* */
+#include "util.h"            /* defines: xmalloc, die, now_sec */
+#include "trainer/kernels.h" /* defines: kern_matmul_prefill, kern_bias_backward, kern_prof_* */
 
 /* --------------------------------------------------------------------------------------- */
 /* Conversion                                                                              */
@@ -28,7 +28,7 @@
 void bf16_convert(uint16_t *dst, const float *src, size_t n)
 {
     size_t nb = (n + 4095) / 4096;
-    #pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static)
     for (size_t k = 0; k < nb; k++) {
         size_t i1 = (k + 1) * 4096 < n ? (k + 1) * 4096 : n;
         for (size_t i = k * 4096; i < i1; i++) dst[i] = bf16_from_f32(src[i]);
@@ -66,9 +66,9 @@ int bf16_cpu_native(void)
 
 /* One cached primitive: a product shape and layout, its memory objects. */
 typedef struct {
-    int64_t M, K, N;              /* src (M,K) x weights (K,N) -> dst (M,N) */
-    int64_t sa0, sa1, sb0, sb1;   /* strides of src and weights (dst is dense) */
-    int acc;                      /* dst += product (sum post-op) */
+    int64_t M, K, N;            /* src (M,K) x weights (K,N) -> dst (M,N) */
+    int64_t sa0, sa1, sb0, sb1; /* strides of src and weights (dst is dense) */
+    int acc;                    /* dst += product (sum post-op) */
     dnnl_primitive_t prim;
     dnnl_memory_t src, wei, dst;
 } MmEntry;
@@ -79,9 +79,9 @@ static dnnl_engine_t g_engine;
 static dnnl_stream_t g_stream;
 static MmEntry g_cache[MM_CACHE];
 static int g_ncache;
-static char g_impl[128];          /* implementation of the first primitive created */
-static uint16_t *g_buf[3];        /* bf16 operands */
-static size_t g_cap[3];           /* their capacity in elements */
+static char g_impl[128];   /* implementation of the first primitive created */
+static uint16_t *g_buf[3]; /* bf16 operands */
+static size_t g_cap[3];    /* their capacity in elements */
 
 /*
 ** The engine and stream, created once. 0, or -1 when oneDNN has no CPU engine.
@@ -108,9 +108,9 @@ static int mm_engine(void)
 static dnnl_status_t mm_create(MmEntry *e)
 {
     dnnl_memory_desc_t sd, wd, dd;
-    dnnl_dims_t sdims = {e->M, e->K}, sstr = {e->sa0, e->sa1};
-    dnnl_dims_t wdims = {e->K, e->N}, wstr = {e->sb0, e->sb1};
-    dnnl_dims_t ddims = {e->M, e->N}, dstr = {e->N, 1};
+    dnnl_dims_t sdims = { e->M, e->K }, sstr = { e->sa0, e->sa1 };
+    dnnl_dims_t wdims = { e->K, e->N }, wstr = { e->sb0, e->sb1 };
+    dnnl_dims_t ddims = { e->M, e->N }, dstr = { e->N, 1 };
     dnnl_status_t st;
     if ((st = dnnl_memory_desc_init_by_strides(&sd, 2, sdims, dnnl_bf16, sstr)) ||
         (st = dnnl_memory_desc_init_by_strides(&wd, 2, wdims, dnnl_bf16, wstr)) ||
@@ -153,9 +153,8 @@ static dnnl_status_t mm_create(MmEntry *e)
 /*
 ** dst(M,N) (+)= src(M,K) @ wei(K,N) through the cached primitive of this shape.
 */
-static void mm_run(int64_t M, int64_t K, int64_t N, const uint16_t *src, int64_t sa0,
-                   int64_t sa1, const uint16_t *wei, int64_t sb0, int64_t sb1, float *dst,
-                   int acc)
+static void mm_run(int64_t M, int64_t K, int64_t N, const uint16_t *src, int64_t sa0, int64_t sa1,
+                   const uint16_t *wei, int64_t sb0, int64_t sb1, float *dst, int acc)
 {
     MmEntry *e = NULL;
     for (int i = 0; i < g_ncache && !e; i++) {
@@ -166,7 +165,7 @@ static void mm_run(int64_t M, int64_t K, int64_t N, const uint16_t *src, int64_t
     }
     if (!e) {
         if (mm_engine() != 0) die(CM_EINTERNAL, "oneDNN: no CPU engine");
-        if (g_ncache == MM_CACHE) {   /* full (shapes keep changing): start again */
+        if (g_ncache == MM_CACHE) { /* full (shapes keep changing): start again */
             for (int i = 0; i < g_ncache; i++) {
                 MmEntry *c = &g_cache[i];
                 dnnl_primitive_destroy(c->prim);
@@ -178,7 +177,7 @@ static void mm_run(int64_t M, int64_t K, int64_t N, const uint16_t *src, int64_t
         }
         e = &g_cache[g_ncache];
         memset(e, 0, sizeof *e);
-        *e = (MmEntry){M, K, N, sa0, sa1, sb0, sb1, acc, NULL, NULL, NULL, NULL};
+        *e = (MmEntry){ M, K, N, sa0, sa1, sb0, sb1, acc, NULL, NULL, NULL, NULL };
         dnnl_status_t st = mm_create(e);
         if (st != dnnl_success)
             die(CM_EINTERNAL, "oneDNN: cannot create a bf16 matmul %lldx%lldx%lld (status %d)",
@@ -188,9 +187,9 @@ static void mm_run(int64_t M, int64_t K, int64_t N, const uint16_t *src, int64_t
     dnnl_memory_set_data_handle(e->src, (void *)src);
     dnnl_memory_set_data_handle(e->wei, (void *)wei);
     dnnl_memory_set_data_handle(e->dst, dst);
-    dnnl_exec_arg_t args[3] = {
-        {DNNL_ARG_SRC, e->src}, {DNNL_ARG_WEIGHTS, e->wei}, {DNNL_ARG_DST, e->dst}
-    };
+    dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, e->src },
+                                { DNNL_ARG_WEIGHTS, e->wei },
+                                { DNNL_ARG_DST, e->dst } };
     dnnl_status_t st = dnnl_primitive_execute(e->prim, g_stream, 3, args);
     if (st == dnnl_success) st = dnnl_stream_wait(g_stream);
     if (st != dnnl_success) die(CM_EINTERNAL, "oneDNN: matmul failed (status %d)", (int)st);
@@ -218,7 +217,7 @@ const char *mm_bf16_probe(const char **impl)
     static char why[256];
     if (mm_engine() != 0) return "oneDNN has no CPU engine";
     /* a product of the shapes the model runs: transposed weights, accumulation */
-    MmEntry e = {64, 64, 64, 64, 1, 1, 64, 1, NULL, NULL, NULL, NULL};
+    MmEntry e = { 64, 64, 64, 64, 1, 1, 64, 1, NULL, NULL, NULL, NULL };
     dnnl_status_t st = mm_create(&e);
     if (e.prim) dnnl_primitive_destroy(e.prim);
     if (e.src) dnnl_memory_destroy(e.src);
@@ -226,8 +225,7 @@ const char *mm_bf16_probe(const char **impl)
     if (e.dst) dnnl_memory_destroy(e.dst);
     if (st != dnnl_success) {
         snprintf(why, sizeof why, "oneDNN %s bf16 matmuls on this CPU (status %d)",
-                 st == dnnl_unimplemented ? "has no implementation of" : "cannot create",
-                 (int)st);
+                 st == dnnl_unimplemented ? "has no implementation of" : "cannot create", (int)st);
         return why;
     }
     if (impl) *impl = g_impl[0] ? g_impl : "unknown";
@@ -279,10 +277,10 @@ void mm_bf16_backward(float *dinp, float *dweight, float *dbias, const float *do
     uint16_t *d = mm_operand(0, dout, (size_t)N * OC);
     if (dinp) {
         uint16_t *w = mm_operand(1, weight, (size_t)OC * C);
-        mm_run(N, OC, C, d, OC, 1, w, C, 1, dinp, 0);             /* dout @ weight */
+        mm_run(N, OC, C, d, OC, 1, w, C, 1, dinp, 0); /* dout @ weight */
     }
     uint16_t *x = mm_operand(2, inp, (size_t)N * C);
-    mm_run(OC, N, C, d, 1, OC, x, C, 1, dweight, 1);              /* dout^T @ inp */
+    mm_run(OC, N, C, d, 1, OC, x, C, 1, dweight, 1); /* dout^T @ inp */
     if (kern_prof_on) kern_prof_parallel += now_sec() - t0;
     if (dbias) kern_bias_backward(dbias, dout, N, OC);
 }

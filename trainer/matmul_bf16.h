@@ -25,15 +25,21 @@
 /* fp32 -> bf16 bits, round to nearest even; NaN stays a (quiet) NaN, +-Inf stays. */
 static inline uint16_t bf16_from_f32(float x)
 {
-    union { float f; uint32_t u; } v = {x};
-    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40);   /* NaN */
+    union {
+        float f;
+        uint32_t u;
+    } v = { x };
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40); /* NaN */
     return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
 }
 
 /* bf16 bits -> fp32 (exact). */
 static inline float bf16_to_f32(uint16_t h)
 {
-    union { uint32_t u; float f; } v = {(uint32_t)h << 16};
+    union {
+        uint32_t u;
+        float f;
+    } v = { (uint32_t)h << 16 };
     return v.f;
 }
 

@@ -11,36 +11,41 @@
 #include <string.h>
 #include <cblas.h>
 
-#include "util.h"              /* defines: xmalloc, xcalloc */
-#include "hash.h"              /* defines: splitmix64 */
-#include "trainer/kernels.h"   /* defines: the kernels */
-#include "trainer/matmul_bf16.h"   /* defines: mm_bf16_forward, mm_bf16_backward */
+#include "util.h"                /* defines: xmalloc, xcalloc */
+#include "hash.h"                /* defines: splitmix64 */
+#include "trainer/kernels.h"     /* defines: the kernels */
+#include "trainer/matmul_bf16.h" /* defines: mm_bf16_forward, mm_bf16_backward */
 
 /* --------------------------------------------------------------------------------------- */
 /* Profiling                                                                               */
 
 int gpt_profile_on;
 double gpt_profile[PROF_N];
-const char *const gpt_profile_names[PROF_N] = {
-    "matmul", "attention", "layernorm", "gelu", "softmax+xent", "embedding",
-    "residual/copy", "adamw+norm"
-};
+const char *const gpt_profile_names[PROF_N] = { "matmul",        "attention",    "layernorm",
+                                                "gelu",          "softmax+xent", "embedding",
+                                                "residual/copy", "adamw+norm" };
 
 /* Run a kernel call, charging its time to class k when profiling. */
-#define PROF(k, call) do { \
-        if (gpt_profile_on) { double t0_ = now_sec(); call; gpt_profile[k] += now_sec() - t0_; } \
-        else { call; } \
+#define PROF(k, call) \
+    do { \
+        if (gpt_profile_on) { \
+            double t0_ = now_sec(); \
+            call; \
+            gpt_profile[k] += now_sec() - t0_; \
+        } else { \
+            call; \
+        } \
     } while (0)
 
 /* --------------------------------------------------------------------------------------- */
 /* Parameters                                                                              */
 
 static const char *const param_names[GPT_NUM_PARAMS] = {
-    "wte", "wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb",
-    "ln2w", "ln2b", "fcw", "fcb", "fcprojw", "fcprojb", "lnfw", "lnfb"
+    "wte",  "wpe",  "ln1w", "ln1b", "qkvw",    "qkvb",    "attprojw", "attprojb",
+    "ln2w", "ln2b", "fcw",  "fcb",  "fcprojw", "fcprojb", "lnfw",     "lnfb"
 };
 /* Weight decay on matrices (dim >= 2: embeddings and linear weights), none on biases and LN. */
-static const int param_decay[GPT_NUM_PARAMS] = {1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0};
+static const int param_decay[GPT_NUM_PARAMS] = { 1, 1, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0 };
 
 /*
 ** Name of parameter tensor i (for messages and tests).
@@ -77,14 +82,22 @@ const char *gpt_config_check(const GptConfig *c)
 static void gpt_fill_sizes(size_t *s, const GptConfig *c)
 {
     size_t L = c->L, C = c->C, T = c->T, V = c->V;
-    s[0] = V * C;  s[1] = T * C;
-    s[2] = L * C;  s[3] = L * C;
-    s[4] = L * 3 * C * C;  s[5] = L * 3 * C;
-    s[6] = L * C * C;  s[7] = L * C;
-    s[8] = L * C;  s[9] = L * C;
-    s[10] = L * 4 * C * C;  s[11] = L * 4 * C;
-    s[12] = L * C * 4 * C;  s[13] = L * C;
-    s[14] = C;  s[15] = C;
+    s[0] = V * C;
+    s[1] = T * C;
+    s[2] = L * C;
+    s[3] = L * C;
+    s[4] = L * 3 * C * C;
+    s[5] = L * 3 * C;
+    s[6] = L * C * C;
+    s[7] = L * C;
+    s[8] = L * C;
+    s[9] = L * C;
+    s[10] = L * 4 * C * C;
+    s[11] = L * 4 * C;
+    s[12] = L * C * 4 * C;
+    s[13] = L * C;
+    s[14] = C;
+    s[15] = C;
 }
 
 /*
@@ -92,10 +105,10 @@ static void gpt_fill_sizes(size_t *s, const GptConfig *c)
 */
 static void gpt_point(GptParams *p, float *mem, const size_t *sizes)
 {
-    float **ptrs[GPT_NUM_PARAMS] = {
-        &p->wte, &p->wpe, &p->ln1w, &p->ln1b, &p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb,
-        &p->ln2w, &p->ln2b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb, &p->lnfw, &p->lnfb
-    };
+    float **ptrs[GPT_NUM_PARAMS] = { &p->wte,     &p->wpe,     &p->ln1w,     &p->ln1b,
+                                     &p->qkvw,    &p->qkvb,    &p->attprojw, &p->attprojb,
+                                     &p->ln2w,    &p->ln2b,    &p->fcw,      &p->fcb,
+                                     &p->fcprojw, &p->fcprojb, &p->lnfw,     &p->lnfb };
     for (int i = 0; i < GPT_NUM_PARAMS; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
@@ -183,8 +196,14 @@ void gpt_init_weights(Gpt *m, uint64_t seed, float std)
         float *t = gpt_param_tensor(m->params_memory, m, i);
         size_t n = m->param_sizes[i];
         int is_ln_w = (i == 2 || i == 8 || i == 14);
-        if (is_ln_w) { for (size_t j = 0; j < n; j++) t[j] = 1.0f; continue; }
-        if (!param_decay[i]) { memset(t, 0, n * sizeof(float)); continue; }
+        if (is_ln_w) {
+            for (size_t j = 0; j < n; j++) t[j] = 1.0f;
+            continue;
+        }
+        if (!param_decay[i]) {
+            memset(t, 0, n * sizeof(float));
+            continue;
+        }
         float s = (i == 6 || i == 12) ? pstd : std;
         for (size_t j = 0; j < n; j++) t[j] = s * randn(&st);
     }
@@ -212,8 +231,9 @@ double gpt_acts_bytes(const GptConfig *c, int B, int recompute)
     /* per position: each layer 16C + 4 (+ NH*T probabilities, or with recompute 4C less:
     ** one layer's GELU outputs), then 12C + V + 4 outside the layers */
     double per_layer = 16 * C + 4 + (recompute ? -4 * C : NH * T);
-    return 4.0 * (N * (L * per_layer + (recompute ? 4 * C : 0) + 12 * C + V + 4) +
-                  (double)kernels_threads() * 2 * KERN_ATT_BLOCK * T);
+    return 4.0 *
+        (N * (L * per_layer + (recompute ? 4 * C : 0) + 12 * C + V + 4) +
+         (double)kernels_threads() * 2 * KERN_ATT_BLOCK * T);
 }
 
 /*
@@ -223,38 +243,54 @@ static void gpt_alloc_acts(Gpt *m, int B)
 {
     int threads = kernels_threads();
     if (m->acts_B == B && m->acts_threads >= threads && m->acts_recompute == m->recompute) return;
-    size_t Lg = m->recompute ? 1 : m->cfg.L;   /* layers of GELU outputs kept */
+    size_t Lg = m->recompute ? 1 : m->cfg.L; /* layers of GELU outputs kept */
     size_t L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V;
     size_t N = (size_t)B * T;
     size_t sizes[26] = {
-        N * C,                                     /* encoded */
-        L * N * C, L * N, L * N,                   /* ln1 */
-        L * N * 3 * C,                             /* qkv */
-        m->recompute ? 0 : L * B * NH * T * T,     /* att (none when recomputed) */
-        L * N * C,                                 /* atty */
-        L * N * C,                                 /* residual2 */
-        L * N * C, L * N, L * N,                   /* ln2 */
-        L * N * 4 * C, Lg * N * 4 * C,             /* fch, fch_gelu */
-        L * N * C,                                 /* residual3 */
-        N * C, N, N,                               /* lnf */
-        N * V, N, N,                               /* logits, losses, dscale */
-        N * C, N * C, N * C, N * 3 * C, N * 4 * C, /* dres, dln, datty, dqkv, dfc */
-        (size_t)threads * 2 * KERN_ATT_BLOCK * T,  /* datt: attention scratch */
+        N * C, /* encoded */
+        L * N * C,
+        L * N,
+        L * N,                                 /* ln1 */
+        L * N * 3 * C,                         /* qkv */
+        m->recompute ? 0 : L * B * NH * T * T, /* att (none when recomputed) */
+        L * N * C,                             /* atty */
+        L * N * C,                             /* residual2 */
+        L * N * C,
+        L * N,
+        L * N, /* ln2 */
+        L * N * 4 * C,
+        Lg * N * 4 * C, /* fch, fch_gelu */
+        L * N * C,      /* residual3 */
+        N * C,
+        N,
+        N, /* lnf */
+        N * V,
+        N,
+        N, /* logits, losses, dscale */
+        N * C,
+        N * C,
+        N * C,
+        N * 3 * C,
+        N * 4 * C,                                /* dres, dln, datty, dqkv, dfc */
+        (size_t)threads * 2 * KERN_ATT_BLOCK * T, /* datt: attention scratch */
     };
     GptActs *a = &m->acts;
-    float **ptrs[26] = {
-        &a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->att, &a->atty,
-        &a->residual2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch, &a->fch_gelu,
-        &a->residual3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->logits, &a->losses, &a->dscale,
-        &a->dres, &a->dln, &a->datty, &a->dqkv, &a->dfc, &a->datt
-    };
+    float **ptrs[26] = { &a->encoded,  &a->ln1,      &a->ln1_mean,  &a->ln1_rstd,  &a->qkv,
+                         &a->att,      &a->atty,     &a->residual2, &a->ln2,       &a->ln2_mean,
+                         &a->ln2_rstd, &a->fch,      &a->fch_gelu,  &a->residual3, &a->lnf,
+                         &a->lnf_mean, &a->lnf_rstd, &a->logits,    &a->losses,    &a->dscale,
+                         &a->dres,     &a->dln,      &a->datty,     &a->dqkv,      &a->dfc,
+                         &a->datt };
     size_t total = 0;
     for (int i = 0; i < 26; i++) total += sizes[i];
     free(m->acts_memory);
     free(m->inputs);
     m->acts_memory = xmalloc(total * sizeof(float));
     float *p = m->acts_memory;
-    for (int i = 0; i < 26; i++) { *ptrs[i] = p; p += sizes[i]; }
+    for (int i = 0; i < 26; i++) {
+        *ptrs[i] = p;
+        p += sizes[i];
+    }
     m->inputs = xmalloc(N * sizeof(uint32_t));
     m->acts_B = B;
     m->acts_threads = threads;
@@ -268,22 +304,26 @@ static void gpt_alloc_acts(Gpt *m, int B)
 static void mm_fwd(const Gpt *m, float *out, const float *inp, const float *weight,
                    const float *bias, const float *add, int N, int C, int OC)
 {
-    if (m->bf16) mm_bf16_forward(out, inp, weight, bias, add, N, C, OC);
-    else matmul_forward(out, inp, weight, bias, add, N, C, OC);
+    if (m->bf16)
+        mm_bf16_forward(out, inp, weight, bias, add, N, C, OC);
+    else
+        matmul_forward(out, inp, weight, bias, add, N, C, OC);
 }
 
 static void mm_bwd(const Gpt *m, float *dinp, float *dweight, float *dbias, const float *dout,
                    const float *inp, const float *weight, int N, int C, int OC)
 {
-    if (m->bf16) mm_bf16_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-    else matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    if (m->bf16)
+        mm_bf16_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    else
+        matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
 /*
 ** Forward pass (see model.h). Returns the mean loss over B*T positions (0 without targets).
 */
-double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w,
-                   int B, float grad_scale)
+double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w, int B,
+                   float grad_scale)
 {
     gpt_alloc_acts(m, B);
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V;
@@ -300,28 +340,37 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
               *ln1_rstd = a->ln1_rstd + l * N, *qkv = a->qkv + l * N * 3 * C,
               *att = m->recompute ? NULL : a->att + (size_t)l * B * NH * T * T,
-              *atty = a->atty + l * N * C,
-              *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
-              *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
-              *fch = a->fch + l * N * 4 * C,
+              *atty = a->atty + l * N * C, *res2 = a->residual2 + l * N * C,
+              *ln2 = a->ln2 + l * N * C, *ln2_mean = a->ln2_mean + l * N,
+              *ln2_rstd = a->ln2_rstd + l * N, *fch = a->fch + l * N * 4 * C,
               *fch_gelu = a->fch_gelu + (m->recompute ? 0 : l * N * 4 * C),
               *res3 = a->residual3 + l * N * C;
         size_t c = C;
-        PROF(PROF_LAYERNORM, layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * c, p->ln1b + l * c,
-                          N, C));
-        PROF(PROF_MATMUL, mm_fwd(m, qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
-        if (m->recompute) PROF(PROF_ATTENTION, attention_forward_rc(atty, a->datt, qkv, B, T, C, NH));
-        else PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
-        PROF(PROF_MATMUL, mm_fwd(m, res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual,
-                       N, C, C));
-        PROF(PROF_LAYERNORM, layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N, C));
-        PROF(PROF_MATMUL, mm_fwd(m, fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
+        PROF(PROF_LAYERNORM,
+             layernorm_forward(ln1, ln1_mean, ln1_rstd, residual, p->ln1w + l * c, p->ln1b + l * c,
+                               N, C));
+        PROF(PROF_MATMUL,
+             mm_fwd(m, qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
+        if (m->recompute)
+            PROF(PROF_ATTENTION, attention_forward_rc(atty, a->datt, qkv, B, T, C, NH));
+        else
+            PROF(PROF_ATTENTION, attention_forward(atty, att, qkv, B, T, C, NH));
+        PROF(
+            PROF_MATMUL,
+            mm_fwd(m, res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual, N, C, C));
+        PROF(PROF_LAYERNORM,
+             layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N,
+                               C));
+        PROF(PROF_MATMUL,
+             mm_fwd(m, fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
         PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
-        PROF(PROF_MATMUL, mm_fwd(m, res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2,
-                       N, 4 * C, C));
+        PROF(PROF_MATMUL,
+             mm_fwd(m, res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2, N,
+                    4 * C, C));
         residual = res3;
     }
-    PROF(PROF_LAYERNORM, layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, residual, p->lnfw, p->lnfb, N, C));
+    PROF(PROF_LAYERNORM,
+         layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, residual, p->lnfw, p->lnfb, N, C));
     PROF(PROF_MATMUL, mm_fwd(m, a->logits, a->lnf, p->wte, NULL, NULL, N, C, V));
     if (!targets) return 0.0;
 
@@ -362,35 +411,44 @@ void gpt_backward(Gpt *m)
     PROF(PROF_RESIDUAL, kern_zero(a->dres, N * C));
     const float *res_last = L > 0 ? a->residual3 + (L - 1) * N * C : a->encoded;
     PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->wte, NULL, a->logits, a->lnf, p->wte, N, C, V));
-    PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, res_last, p->lnfw, a->lnf_mean,
-                       a->lnf_rstd, N, C));
+    PROF(PROF_LAYERNORM,
+         layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, res_last, p->lnfw, a->lnf_mean,
+                            a->lnf_rstd, N, C));
     for (int l = L - 1; l >= 0; l--) {
         const float *residual = l == 0 ? a->encoded : a->residual3 + (l - 1) * N * C;
         float *ln1 = a->ln1 + l * N * C, *ln1_mean = a->ln1_mean + l * N,
               *ln1_rstd = a->ln1_rstd + l * N, *qkv = a->qkv + l * N * 3 * C,
               *att = m->recompute ? NULL : a->att + (size_t)l * B * NH * T * T,
-              *atty = a->atty + l * N * C,
-              *res2 = a->residual2 + l * N * C, *ln2 = a->ln2 + l * N * C,
-              *ln2_mean = a->ln2_mean + l * N, *ln2_rstd = a->ln2_rstd + l * N,
-              *fch = a->fch + l * N * 4 * C,
+              *atty = a->atty + l * N * C, *res2 = a->residual2 + l * N * C,
+              *ln2 = a->ln2 + l * N * C, *ln2_mean = a->ln2_mean + l * N,
+              *ln2_rstd = a->ln2_rstd + l * N, *fch = a->fch + l * N * 4 * C,
               *fch_gelu = a->fch_gelu + (m->recompute ? 0 : l * N * 4 * C);
         if (m->recompute) PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
-        PROF(PROF_MATMUL, mm_bwd(m, a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres,
-                        fch_gelu, p->fcprojw + l * 4 * c * c, N, 4 * C, C));
+        PROF(PROF_MATMUL,
+             mm_bwd(m, a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres, fch_gelu,
+                    p->fcprojw + l * 4 * c * c, N, 4 * C, C));
         PROF(PROF_GELU, gelu_backward(a->dfc, fch, a->dfc, N * 4 * C));
-        PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
-                        p->fcw + l * 4 * c * c, N, C, 4 * C));
-        PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln2w + l * c, g->ln2b + l * c, a->dln, res2,
-                           p->ln2w + l * c, ln2_mean, ln2_rstd, N, C));
-        PROF(PROF_MATMUL, mm_bwd(m, a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
-                        p->attprojw + l * c * c, N, C, C));
+        PROF(PROF_MATMUL,
+             mm_bwd(m, a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
+                    p->fcw + l * 4 * c * c, N, C, 4 * C));
+        PROF(PROF_LAYERNORM,
+             layernorm_backward(a->dres, g->ln2w + l * c, g->ln2b + l * c, a->dln, res2,
+                                p->ln2w + l * c, ln2_mean, ln2_rstd, N, C));
+        PROF(PROF_MATMUL,
+             mm_bwd(m, a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
+                    p->attprojw + l * c * c, N, C, C));
         if (m->recompute)
-            PROF(PROF_ATTENTION, attention_backward_rc(a->dqkv, a->datt, a->datty, qkv, B, T, C, NH));
-        else PROF(PROF_ATTENTION, attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
-        PROF(PROF_MATMUL, mm_bwd(m, a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
-                        p->qkvw + l * 3 * c * c, N, C, 3 * C));
-        PROF(PROF_LAYERNORM, layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,
-                           p->ln1w + l * c, ln1_mean, ln1_rstd, N, C));
+            PROF(PROF_ATTENTION,
+                 attention_backward_rc(a->dqkv, a->datt, a->datty, qkv, B, T, C, NH));
+        else
+            PROF(PROF_ATTENTION,
+                 attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
+        PROF(PROF_MATMUL,
+             mm_bwd(m, a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
+                    p->qkvw + l * 3 * c * c, N, C, 3 * C));
+        PROF(PROF_LAYERNORM,
+             layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,
+                                p->ln1w + l * c, ln1_mean, ln1_rstd, N, C));
     }
     PROF(PROF_EMBED, encoder_backward(g->wte, g->wpe, a->dres, m->inputs, B, T, C));
 }
@@ -414,9 +472,10 @@ void gpt_update(Gpt *m, float lr, float beta1, float beta2, float eps, float wd,
     size_t off = 0;
     for (int i = 0; i < GPT_NUM_PARAMS; i++) {
         size_t n = m->param_sizes[i];
-        PROF(PROF_ADAMW, adamw_update(m->params_memory + off, m->grads_memory + off, m->m_memory + off,
-                     m->v_memory + off, n, lr, beta1, beta2, eps, param_decay[i] ? wd : 0.0f,
-                     gscale, t));
+        PROF(PROF_ADAMW,
+             adamw_update(m->params_memory + off, m->grads_memory + off, m->m_memory + off,
+                          m->v_memory + off, n, lr, beta1, beta2, eps, param_decay[i] ? wd : 0.0f,
+                          gscale, t));
         off += n;
     }
 }
@@ -446,8 +505,15 @@ void gpt_kv_init(GptKV *kv, const Gpt *m)
 */
 void gpt_kv_free(GptKV *kv)
 {
-    free(kv->k); free(kv->v); free(kv->x); free(kv->x2); free(kv->buf);
-    free(kv->qkv); free(kv->fch); free(kv->att); free(kv->logits);
+    free(kv->k);
+    free(kv->v);
+    free(kv->x);
+    free(kv->x2);
+    free(kv->buf);
+    free(kv->qkv);
+    free(kv->fch);
+    free(kv->att);
+    free(kv->logits);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -479,7 +545,10 @@ float *gpt_kv_step(const Gpt *m, GptKV *kv, uint32_t tok, int pos)
                 kv->att[j] = s * scale;
                 if (kv->att[j] > mx) mx = kv->att[j];
             }
-            for (int j = 0; j <= pos; j++) { kv->att[j] = expf(kv->att[j] - mx); sum += kv->att[j]; }
+            for (int j = 0; j <= pos; j++) {
+                kv->att[j] = expf(kv->att[j] - mx);
+                sum += kv->att[j];
+            }
             float *y = buf + h * hd;
             for (int i = 0; i < hd; i++) y[i] = 0.0f;
             for (int j = 0; j <= pos; j++) {
@@ -490,8 +559,7 @@ float *gpt_kv_step(const Gpt *m, GptKV *kv, uint32_t tok, int pos)
         }
         matmul_forward(x2, buf, p->attprojw + l * c * c, p->attprojb + l * c, x, 1, C, C);
         layernorm_forward(buf, &mean, &rstd, x2, p->ln2w + l * c, p->ln2b + l * c, 1, C);
-        matmul_forward(kv->fch, buf, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, 1, C,
-                       4 * C);
+        matmul_forward(kv->fch, buf, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, 1, C, 4 * C);
         gelu_forward(gel, kv->fch, 4 * c);
         matmul_forward(x, gel, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, x2, 1, 4 * C, C);
     }

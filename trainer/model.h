@@ -16,18 +16,18 @@
 #include <stdint.h>
 
 typedef struct {
-    int L;      /* layers */
-    int C;      /* width (channels) */
-    int NH;     /* attention heads (C % NH == 0) */
-    int T;      /* context length */
-    int V;      /* vocabulary size */
+    int L;  /* layers */
+    int C;  /* width (channels) */
+    int NH; /* attention heads (C % NH == 0) */
+    int T;  /* context length */
+    int V;  /* vocabulary size */
 } GptConfig;
 
 #define GPT_NUM_PARAMS 16
 
 typedef struct {
-    float *wte;        /* (V, C) token embedding, also the LM head */
-    float *wpe;        /* (T, C) position embedding */
+    float *wte;                 /* (V, C) token embedding, also the LM head */
+    float *wpe;                 /* (T, C) position embedding */
     float *ln1w, *ln1b;         /* (L, C) */
     float *qkvw, *qkvb;         /* (L, 3C, C), (L, 3C) */
     float *attprojw, *attprojb; /* (L, C, C), (L, C) */
@@ -38,50 +38,50 @@ typedef struct {
 } GptParams;
 
 typedef struct {
-    float *encoded;                       /* (B, T, C) */
-    float *ln1, *ln1_mean, *ln1_rstd;     /* (L, B, T, C), (L, B, T) x2 */
-    float *qkv;                           /* (L, B, T, 3C) */
-    float *att;                           /* (L, B, NH, T, T) softmax probabilities
+    float *encoded;                   /* (B, T, C) */
+    float *ln1, *ln1_mean, *ln1_rstd; /* (L, B, T, C), (L, B, T) x2 */
+    float *qkv;                       /* (L, B, T, 3C) */
+    float *att;                       /* (L, B, NH, T, T) softmax probabilities
                                           ** (none with recompute) */
-    float *atty;                          /* (L, B, T, C) attention output */
-    float *residual2;                     /* (L, B, T, C) after attention */
-    float *ln2, *ln2_mean, *ln2_rstd;     /* (L, B, T, C), (L, B, T) x2 */
-    float *fch, *fch_gelu;                /* (L, B, T, 4C); fch_gelu (B, T, 4C), one layer's,
+    float *atty;                      /* (L, B, T, C) attention output */
+    float *residual2;                 /* (L, B, T, C) after attention */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (L, B, T, C), (L, B, T) x2 */
+    float *fch, *fch_gelu;            /* (L, B, T, 4C); fch_gelu (B, T, 4C), one layer's,
                                           ** with recompute */
-    float *residual3;                     /* (L, B, T, C) block outputs */
-    float *lnf, *lnf_mean, *lnf_rstd;     /* (B, T, C), (B, T) x2 */
-    float *logits;                        /* (B, T, V): logits, probs or their gradient */
-    float *losses;                        /* (B, T) */
-    float *dscale;                        /* (B, T) gradient scale of each position's loss */
+    float *residual3;                 /* (L, B, T, C) block outputs */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (B, T, C), (B, T) x2 */
+    float *logits;                    /* (B, T, V): logits, probs or their gradient */
+    float *losses;                    /* (B, T) */
+    float *dscale;                    /* (B, T) gradient scale of each position's loss */
     /* backward scratch, shared by all layers */
-    float *dres;                          /* (B, T, C) residual stream gradient */
-    float *dln;                           /* (B, T, C) */
-    float *datty;                         /* (B, T, C) */
-    float *dqkv;                          /* (B, T, 3C) */
-    float *dfc;                           /* (B, T, 4C) */
-    float *datt;                          /* attention scratch (KERN_ATT_SCRATCH) */
+    float *dres;  /* (B, T, C) residual stream gradient */
+    float *dln;   /* (B, T, C) */
+    float *datty; /* (B, T, C) */
+    float *dqkv;  /* (B, T, 3C) */
+    float *dfc;   /* (B, T, 4C) */
+    float *datt;  /* attention scratch (KERN_ATT_SCRATCH) */
 } GptActs;
 
 typedef struct {
-    GptConfig cfg;                        /* shape */
-    size_t param_sizes[GPT_NUM_PARAMS];   /* floats per tensor */
-    size_t nparams;                       /* total floats */
-    float *params_memory;                 /* one block, carved into params */
-    float *grads_memory;                  /* same layout (NULL until gpt_alloc_train) */
-    float *m_memory, *v_memory;           /* AdamW moments (NULL until gpt_alloc_train) */
-    GptParams params, grads;              /* pointers into the blocks */
-    GptActs acts;                         /* activations for batch acts_B */
-    float *acts_memory;                   /* one block */
-    int acts_B;                           /* batch the activations were sized for (0: none) */
-    int acts_threads;                     /* threads the attention scratch was sized for */
-    uint32_t *inputs;                     /* (B, T) copy of the last forward's inputs */
-    int last_B;                           /* batch of the last forward */
-    int have_grad;                        /* last forward prepared a backward */
-    int bf16;                             /* matmuls of forward/backward in bf16 (oneDNN) */
-    int recompute;                        /* keep less for the backward, recompute it there:
+    GptConfig cfg;                      /* shape */
+    size_t param_sizes[GPT_NUM_PARAMS]; /* floats per tensor */
+    size_t nparams;                     /* total floats */
+    float *params_memory;               /* one block, carved into params */
+    float *grads_memory;                /* same layout (NULL until gpt_alloc_train) */
+    float *m_memory, *v_memory;         /* AdamW moments (NULL until gpt_alloc_train) */
+    GptParams params, grads;            /* pointers into the blocks */
+    GptActs acts;                       /* activations for batch acts_B */
+    float *acts_memory;                 /* one block */
+    int acts_B;                         /* batch the activations were sized for (0: none) */
+    int acts_threads;                   /* threads the attention scratch was sized for */
+    uint32_t *inputs;                   /* (B, T) copy of the last forward's inputs */
+    int last_B;                         /* batch of the last forward */
+    int have_grad;                      /* last forward prepared a backward */
+    int bf16;                           /* matmuls of forward/backward in bf16 (oneDNN) */
+    int recompute;                      /* keep less for the backward, recompute it there:
                                           ** attention probabilities (attention_*_rc), GELU
                                           ** outputs (cm-train --recompute) */
-    int acts_recompute;                   /* recompute the activations were sized for */
+    int acts_recompute;                 /* recompute the activations were sized for */
 } Gpt;
 
 /* Check a configuration; returns NULL or a message. */
@@ -111,8 +111,8 @@ double gpt_acts_bytes(const GptConfig *cfg, int B, int recompute);
 ** with grad_scale > 0 also prepares the backward: each position's loss gradient is
 ** grad_scale * w[b] / (B*T) (w NULL: 1). Without targets, acts.logits holds the logits and
 ** the return value is 0. */
-double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w,
-                   int B, float grad_scale);
+double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w, int B,
+                   float grad_scale);
 /* Zero the gradients. */
 void gpt_zero_grad(Gpt *m);
 /* Accumulate the gradients of the last forward (which had grad_scale > 0). */
@@ -124,20 +124,29 @@ void gpt_update(Gpt *m, float lr, float beta1, float beta2, float eps, float wd,
                 int t);
 
 /* Time per kernel class, filled while gpt_profile_on is set (cm-train --profile). */
-enum { PROF_MATMUL, PROF_ATTENTION, PROF_LAYERNORM, PROF_GELU, PROF_XENT, PROF_EMBED,
-       PROF_RESIDUAL, PROF_ADAMW, PROF_N };
+enum {
+    PROF_MATMUL,
+    PROF_ATTENTION,
+    PROF_LAYERNORM,
+    PROF_GELU,
+    PROF_XENT,
+    PROF_EMBED,
+    PROF_RESIDUAL,
+    PROF_ADAMW,
+    PROF_N
+};
 extern int gpt_profile_on;
-extern double gpt_profile[PROF_N];        /* seconds */
+extern double gpt_profile[PROF_N]; /* seconds */
 extern const char *const gpt_profile_names[PROF_N];
 
 /* Key/value cache for generation, one token at a time. */
 typedef struct {
-    float *k, *v;          /* (L, T, C) */
-    float *x, *x2, *buf;   /* (C) work vectors */
-    float *qkv;            /* (3C) */
-    float *fch;            /* (4C) */
-    float *att;            /* (T) */
-    float *logits;         /* (V) */
+    float *k, *v;        /* (L, T, C) */
+    float *x, *x2, *buf; /* (C) work vectors */
+    float *qkv;          /* (3C) */
+    float *fch;          /* (4C) */
+    float *att;          /* (T) */
+    float *logits;       /* (V) */
 } GptKV;
 
 void gpt_kv_init(GptKV *kv, const Gpt *m);

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"               /* defines: error, xmalloc, xstrdup, exit codes */
-#include "shards/corpus.h"      /* defines: corpus_open */
+#include "util.h"          /* defines: error, xmalloc, xstrdup, exit codes */
+#include "shards/corpus.h" /* defines: corpus_open */
 
 /*
 ** The defaults every verb starts from.
@@ -21,7 +21,7 @@
 static void opts_defaults(TrainerOpts *o)
 {
     memset(o, 0, sizeof *o);
-    o->cfg = (GptConfig){.L = 4, .C = 256, .NH = 4, .T = 256, .V = 0};
+    o->cfg = (GptConfig){ .L = 4, .C = 256, .NH = 4, .T = 256, .V = 0 };
     o->init_std = 0.02f;
     o->batch = 16;
     o->accum = 1;
@@ -56,23 +56,53 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
     case TOPT_SYNTHETIC: rc = cli_long(c, 2, 1 << 24, &o->synthetic); break;
     case TOPT_WHERE: o->where = c->arg; break;
     case TOPT_SPLIT: o->split = c->arg; break;
-    case TOPT_LAYERS: rc = cli_int(c, 1, 256, &o->cfg.L); o->given |= GIVEN_LAYERS; break;
-    case TOPT_WIDTH: rc = cli_int(c, 1, 16384, &o->cfg.C); o->given |= GIVEN_WIDTH; break;
-    case TOPT_HEADS: rc = cli_int(c, 1, 1024, &o->cfg.NH); o->given |= GIVEN_HEADS; break;
-    case TOPT_CONTEXT: rc = cli_int(c, 1, 65536, &o->cfg.T); o->given |= GIVEN_CONTEXT; break;
+    case TOPT_LAYERS:
+        rc = cli_int(c, 1, 256, &o->cfg.L);
+        o->given |= GIVEN_LAYERS;
+        break;
+    case TOPT_WIDTH:
+        rc = cli_int(c, 1, 16384, &o->cfg.C);
+        o->given |= GIVEN_WIDTH;
+        break;
+    case TOPT_HEADS:
+        rc = cli_int(c, 1, 1024, &o->cfg.NH);
+        o->given |= GIVEN_HEADS;
+        break;
+    case TOPT_CONTEXT:
+        rc = cli_int(c, 1, 65536, &o->cfg.T);
+        o->given |= GIVEN_CONTEXT;
+        break;
     case TOPT_INIT_STD:
         if ((rc = cli_double(c, 0, 10, &d)) == 0) o->init_std = (float)d;
         break;
-    case TOPT_BATCH: rc = cli_long(c, 1, 1 << 20, &o->batch); o->given |= GIVEN_BATCH; break;
-    case TOPT_ACCUM: rc = cli_long(c, 1, 1 << 20, &o->accum); o->given |= GIVEN_ACCUM; break;
-    case TOPT_STEPS: rc = cli_long(c, 0, 2000000000L, &o->steps); o->given |= GIVEN_STEPS; break;
+    case TOPT_BATCH:
+        rc = cli_long(c, 1, 1 << 20, &o->batch);
+        o->given |= GIVEN_BATCH;
+        break;
+    case TOPT_ACCUM:
+        rc = cli_long(c, 1, 1 << 20, &o->accum);
+        o->given |= GIVEN_ACCUM;
+        break;
+    case TOPT_STEPS:
+        rc = cli_long(c, 0, 2000000000L, &o->steps);
+        o->given |= GIVEN_STEPS;
+        break;
     case TOPT_SEED:
         if ((rc = cli_long(c, 0, LONG_MAX, &v)) == 0) o->seed = (uint64_t)v;
         o->given |= GIVEN_SEED;
         break;
-    case TOPT_LR: rc = cli_double(c, 0, 10, &o->lr); o->given |= GIVEN_LR; break;
-    case TOPT_MIN_LR: rc = cli_double(c, 0, 10, &o->min_lr); o->given |= GIVEN_MIN_LR; break;
-    case TOPT_WARMUP: rc = cli_long(c, 0, 2000000000L, &o->warmup); o->given |= GIVEN_WARMUP; break;
+    case TOPT_LR:
+        rc = cli_double(c, 0, 10, &o->lr);
+        o->given |= GIVEN_LR;
+        break;
+    case TOPT_MIN_LR:
+        rc = cli_double(c, 0, 10, &o->min_lr);
+        o->given |= GIVEN_MIN_LR;
+        break;
+    case TOPT_WARMUP:
+        rc = cli_long(c, 0, 2000000000L, &o->warmup);
+        o->given |= GIVEN_WARMUP;
+        break;
     case TOPT_WEIGHT_DECAY:
         rc = cli_double(c, 0, 10, &o->weight_decay);
         o->given |= GIVEN_WEIGHT_DECAY;
@@ -87,10 +117,10 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
         o->given |= GIVEN_THREADS;
         break;
     case TOPT_ZERO: rc = cli_long(c, 0, 1, &o->zero); break;
-    case TOPT_BLAS_CORE: break;   /* read by blasenv_setup() before OpenBLAS starts */
+    case TOPT_BLAS_CORE: break; /* read by blasenv_setup() before OpenBLAS starts */
     case TOPT_RECOMPUTE: o->recompute = 1; break;
     case TOPT_PRECISION: {
-        static const char *const words[] = {"auto", "fp32", "bf16", NULL};
+        static const char *const words[] = { "auto", "fp32", "bf16", NULL };
         rc = cli_choice(c, words, &o->precision);
         break;
     }
@@ -147,7 +177,7 @@ int opts_parse(TrainerOpts *o, const CliSpec *spec, int argc, char **argv, int *
 */
 char *ckpt_path_for(const char *ckpt, const char *data)
 {
-    if (!ckpt && data) {   /* default: DATA/model.ckpt, as the README shows */
+    if (!ckpt && data) { /* default: DATA/model.ckpt, as the README shows */
         size_t n = strlen(data) + 16;
         char *p = xmalloc(n);
         snprintf(p, n, "%s/model.ckpt", data);

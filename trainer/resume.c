@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"               /* defines: error, warn, Buf, exit codes */
-#include "hash.h"               /* defines: hash64_seed */
-#include "atomic.h"             /* defines: atomic_write_file, atomic_sweep */
-#include "shards/corpus.h"      /* defines: corpus_tokenizer_json */
+#include "util.h"          /* defines: error, warn, Buf, exit codes */
+#include "hash.h"          /* defines: hash64_seed */
+#include "atomic.h"        /* defines: atomic_write_file, atomic_sweep */
+#include "shards/corpus.h" /* defines: corpus_tokenizer_json */
 
 /*
 ** See resume.h.
@@ -36,11 +36,10 @@ static int resume_differs(const TrainerOpts *o, const CkptInfo *info)
     const GptConfig *c = &info->cfg;
     unsigned g = o->given;
     return ((g & GIVEN_LAYERS) && o->cfg.L != c->L) || ((g & GIVEN_WIDTH) && o->cfg.C != c->C) ||
-           ((g & GIVEN_HEADS) && o->cfg.NH != c->NH) ||
-           ((g & GIVEN_CONTEXT) && o->cfg.T != c->T) ||
-           ((g & GIVEN_BATCH) && (uint32_t)o->batch != info->batch) ||
-           ((g & GIVEN_ACCUM) && (uint32_t)o->accum != info->accum) ||
-           ((g & GIVEN_SEED) && o->seed != info->seed);
+        ((g & GIVEN_HEADS) && o->cfg.NH != c->NH) || ((g & GIVEN_CONTEXT) && o->cfg.T != c->T) ||
+        ((g & GIVEN_BATCH) && (uint32_t)o->batch != info->batch) ||
+        ((g & GIVEN_ACCUM) && (uint32_t)o->accum != info->accum) ||
+        ((g & GIVEN_SEED) && o->seed != info->seed);
 }
 
 /*
@@ -82,14 +81,15 @@ int resume_load(TrainerOpts *o, const char *path, uint32_t vocab, uint64_t fp, G
     const GptConfig *c = &info->cfg;
     if (resume_differs(o, info)) {
         error("%s: the model shape, batch, accumulation or seed given differ from the "
-              "checkpoint's (L=%d C=%d heads=%d T=%d batch=%u accum=%u seed=%llu)", path,
-              c->L, c->C, c->NH, c->T, info->batch, info->accum, (unsigned long long)info->seed);
+              "checkpoint's (L=%d C=%d heads=%d T=%d batch=%u accum=%u seed=%llu)",
+              path, c->L, c->C, c->NH, c->T, info->batch, info->accum,
+              (unsigned long long)info->seed);
         return CM_EUSAGE;
     }
     if ((uint32_t)c->V != vocab || info->data_fp != fp) {
         error("%s: trained on other data (vocabulary %d, fingerprint %016llx; this data: "
-              "vocabulary %u, fingerprint %016llx)", path, c->V,
-              (unsigned long long)info->data_fp, vocab, (unsigned long long)fp);
+              "vocabulary %u, fingerprint %016llx)",
+              path, c->V, (unsigned long long)info->data_fp, vocab, (unsigned long long)fp);
         return CM_EFORMAT;
     }
     resume_adopt(o, info);
@@ -103,19 +103,19 @@ int log_truncate(const char *path, uint64_t step)
 {
     FILE *f = fopen(path, "r");
     if (!f) return errno == ENOENT ? 0 : error("cannot read log '%s': %s", path, strerror(errno));
-    Buf keep = {0};
+    Buf keep = { 0 };
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
     while ((n = getline(&line, &cap, f)) > 0) {
         unsigned long long s;
         if (sscanf(line, "{\"step\":%llu", &s) == 1 && s > step) continue;
-        if (line[n - 1] != '\n') continue;    /* a half-written last line */
+        if (line[n - 1] != '\n') continue; /* a half-written last line */
         buf_add(&keep, line, (size_t)n);
     }
     free(line);
     fclose(f);
-    atomic_sweep(path);   /* a rewrite killed before its rename */
+    atomic_sweep(path); /* a rewrite killed before its rename */
     int rc = atomic_write_file(path, keep.len ? keep.buf : "", keep.len);
     buf_free(&keep);
     return rc;

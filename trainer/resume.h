@@ -9,9 +9,9 @@
 
 #include <stdint.h>
 
-#include "trainer/ckpt.h"      /* defines: CkptInfo */
-#include "trainer/model.h"     /* defines: Gpt */
-#include "trainer/options.h"   /* defines: TrainerOpts */
+#include "trainer/ckpt.h"    /* defines: CkptInfo */
+#include "trainer/model.h"   /* defines: Gpt */
+#include "trainer/options.h" /* defines: TrainerOpts */
 
 /* Fingerprint of the training data: the tokenizer, the vocabulary and the selection (c NULL:
 ** synthetic ids). Stored in checkpoints; a resume on other data is refused. */

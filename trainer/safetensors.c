@@ -15,15 +15,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "json.h"            /* defines: json_parse_object, json_get, json_decode_string */
-#include "le.h"              /* defines: le_get64, le_put64, le_get16 */
-#include "trainer/half.h"    /* defines: f32_from_f16, f32_from_bf16 */
+#include "json.h"         /* defines: json_parse_object, json_get, json_decode_string */
+#include "le.h"           /* defines: le_get64, le_put64, le_get16 */
+#include "trainer/half.h" /* defines: f32_from_f16, f32_from_bf16 */
 
-static const struct { const char *name; int size; } st_types[ST_NTYPES] = {
-    [ST_F64] = {"F64", 8}, [ST_F32] = {"F32", 4}, [ST_F16] = {"F16", 2}, [ST_BF16] = {"BF16", 2},
-    [ST_I64] = {"I64", 8}, [ST_I32] = {"I32", 4}, [ST_I16] = {"I16", 2}, [ST_I8] = {"I8", 1},
-    [ST_U64] = {"U64", 8}, [ST_U32] = {"U32", 4}, [ST_U16] = {"U16", 2}, [ST_U8] = {"U8", 1},
-    [ST_BOOL] = {"BOOL", 1}, [ST_F8_E4M3] = {"F8_E4M3", 1}, [ST_F8_E5M2] = {"F8_E5M2", 1},
+static const struct {
+    const char *name;
+    int size;
+} st_types[ST_NTYPES] = {
+    [ST_F64] = { "F64", 8 },   [ST_F32] = { "F32", 4 },         [ST_F16] = { "F16", 2 },
+    [ST_BF16] = { "BF16", 2 }, [ST_I64] = { "I64", 8 },         [ST_I32] = { "I32", 4 },
+    [ST_I16] = { "I16", 2 },   [ST_I8] = { "I8", 1 },           [ST_U64] = { "U64", 8 },
+    [ST_U32] = { "U32", 4 },   [ST_U16] = { "U16", 2 },         [ST_U8] = { "U8", 1 },
+    [ST_BOOL] = { "BOOL", 1 }, [ST_F8_E4M3] = { "F8_E4M3", 1 }, [ST_F8_E5M2] = { "F8_E5M2", 1 },
 };
 
 const char *st_dtype_name(int dtype)
@@ -46,7 +50,7 @@ int st_dtype_parse(const char *s, size_t n)
 uint64_t st_numel(const StTensor *t)
 {
     uint64_t n = 1;
-    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];   /* checked against overflow when parsed */
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i]; /* checked against overflow when parsed */
     return n;
 }
 
@@ -55,8 +59,8 @@ uint64_t st_numel(const StTensor *t)
 
 /* What the parser of one file needs for its messages. */
 typedef struct {
-    StFile *f;            /* the file being checked */
-    const char *hdr;      /* the JSON text (inside the file, at offset 8) */
+    StFile *f;       /* the file being checked */
+    const char *hdr; /* the JSON text (inside the file, at offset 8) */
 } StParse;
 
 /* Report a fault at a file offset, naming the tensor when there is one; returns -2. */
@@ -94,7 +98,10 @@ static int parse_uint_array(const char *raw, size_t n, uint64_t *v, int max, int
     i = 1;
     for (;;) {
         while (i < n && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r')) i++;
-        if (i < n && raw[i] == ']' && k == 0) { i++; break; }
+        if (i < n && raw[i] == ']' && k == 0) {
+            i++;
+            break;
+        }
         if (i >= n || raw[i] < '0' || raw[i] > '9' || k == max) return -1;
         uint64_t x = 0;
         while (i < n && raw[i] >= '0' && raw[i] <= '9') {
@@ -104,8 +111,14 @@ static int parse_uint_array(const char *raw, size_t n, uint64_t *v, int max, int
         if (x > (UINT64_MAX >> 1)) return -1;
         v[k++] = x;
         while (i < n && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r')) i++;
-        if (i < n && raw[i] == ',') { i++; continue; }
-        if (i < n && raw[i] == ']') { i++; break; }
+        if (i < n && raw[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n && raw[i] == ']') {
+            i++;
+            break;
+        }
         return -1;
     }
     *count = k;
@@ -116,7 +129,7 @@ static int parse_uint_array(const char *raw, size_t n, uint64_t *v, int max, int
 static char *field_text(const char *raw, size_t n)
 {
     if (!memchr(raw, '\\', n)) return xstrndup(raw, n);
-    Buf b = {0};
+    Buf b = { 0 };
     json_decode_string(raw, n, &b);
     if (!b.buf) buf_grow(&b, 1);
     return buf_detach(&b, NULL);
@@ -129,9 +142,8 @@ static char *field_text(const char *raw, size_t n)
 static int parse_entry(const StParse *p, const JsonField *fld, StTensor *t)
 {
     uint64_t pos = hdr_pos(p, fld->raw);
-    if (fld->type != JSON_OBJECT)
-        return st_fail(p, pos, t->name, "entry is not a JSON object");
-    JsonObj o = {0};
+    if (fld->type != JSON_OBJECT) return st_fail(p, pos, t->name, "entry is not a JSON object");
+    JsonObj o = { 0 };
     int rc = 0;
     if (json_parse_object(&o, fld->raw, fld->rawlen) != 0) {
         rc = st_fail(p, pos + o.err_pos, t->name, "%s", o.err);
@@ -141,7 +153,8 @@ static int parse_entry(const StParse *p, const JsonField *fld, StTensor *t)
                     *off = json_get(&o, "data_offsets");
     if (!dt || dt->type != JSON_STRING || !sh || sh->type != JSON_ARRAY || !off ||
         off->type != JSON_ARRAY) {
-        rc = st_fail(p, pos, t->name, "needs \"dtype\" (a string), \"shape\" and "
+        rc = st_fail(p, pos, t->name,
+                     "needs \"dtype\" (a string), \"shape\" and "
                      "\"data_offsets\" (arrays)");
         goto done;
     }
@@ -152,14 +165,17 @@ static int parse_entry(const StParse *p, const JsonField *fld, StTensor *t)
         goto done;
     }
     if (parse_uint_array(sh->raw, sh->rawlen, t->shape, ST_MAX_DIMS, &t->ndim) != 0) {
-        rc = st_fail(p, hdr_pos(p, sh->raw), t->name, "shape is not a list of at most %d "
-                     "sizes", ST_MAX_DIMS);
+        rc = st_fail(p, hdr_pos(p, sh->raw), t->name,
+                     "shape is not a list of at most %d "
+                     "sizes",
+                     ST_MAX_DIMS);
         goto done;
     }
     uint64_t be[2];
     int nbe = 0;
     if (parse_uint_array(off->raw, off->rawlen, be, 2, &nbe) != 0 || nbe != 2 || be[0] > be[1]) {
-        rc = st_fail(p, hdr_pos(p, off->raw), t->name, "data_offsets is not [begin, end] with "
+        rc = st_fail(p, hdr_pos(p, off->raw), t->name,
+                     "data_offsets is not [begin, end] with "
                      "begin <= end");
         goto done;
     }
@@ -182,15 +198,18 @@ static int check_extent(const StParse *p, const StTensor *t)
             return st_fail(p, t->header_pos, t->name, "shape too large");
     uint64_t data_size = f->size - f->data_off;
     if (t->end > data_size)
-        return st_fail(p, f->data_off + t->begin, t->name, "data_offsets [%llu, %llu] run past "
+        return st_fail(p, f->data_off + t->begin, t->name,
+                       "data_offsets [%llu, %llu] run past "
                        "the end of the file (data section of %llu bytes)",
                        (unsigned long long)t->begin, (unsigned long long)t->end,
                        (unsigned long long)data_size);
     if (t->end - t->begin != bytes)
-        return st_fail(p, f->data_off + t->begin, t->name, "data_offsets [%llu, %llu] hold %llu "
-                       "bytes, the shape and dtype %s need %llu", (unsigned long long)t->begin,
-                       (unsigned long long)t->end, (unsigned long long)(t->end - t->begin),
-                       st_dtype_name(t->dtype), (unsigned long long)bytes);
+        return st_fail(p, f->data_off + t->begin, t->name,
+                       "data_offsets [%llu, %llu] hold %llu "
+                       "bytes, the shape and dtype %s need %llu",
+                       (unsigned long long)t->begin, (unsigned long long)t->end,
+                       (unsigned long long)(t->end - t->begin), st_dtype_name(t->dtype),
+                       (unsigned long long)bytes);
     return 0;
 }
 
@@ -221,16 +240,19 @@ static int check_disjoint(const StParse *p)
     qsort(v, (size_t)f->n, sizeof *v, cmp_name);
     for (int i = 1; i < f->n && rc == 0; i++)
         if (strcmp(v[i]->name, v[i - 1]->name) == 0)
-            rc = st_fail(p, v[i]->header_pos, v[i]->name, "duplicate name (first entry at "
-                         "offset %llu)", (unsigned long long)v[i - 1]->header_pos);
+            rc = st_fail(p, v[i]->header_pos, v[i]->name,
+                         "duplicate name (first entry at "
+                         "offset %llu)",
+                         (unsigned long long)v[i - 1]->header_pos);
     qsort(v, (size_t)f->n, sizeof *v, cmp_begin);
-    const StTensor *last = NULL;   /* the non-empty tensor that ends last so far */
+    const StTensor *last = NULL; /* the non-empty tensor that ends last so far */
     for (int i = 0; i < f->n && rc == 0; i++) {
         if (v[i]->begin == v[i]->end) continue;
         if (last && v[i]->begin < last->end)
-            rc = st_fail(p, f->data_off + v[i]->begin, v[i]->name, "data bytes [%llu, %llu) "
-                         "overlap tensor '%s' [%llu, %llu)", (unsigned long long)v[i]->begin,
-                         (unsigned long long)v[i]->end, last->name,
+            rc = st_fail(p, f->data_off + v[i]->begin, v[i]->name,
+                         "data bytes [%llu, %llu) "
+                         "overlap tensor '%s' [%llu, %llu)",
+                         (unsigned long long)v[i]->begin, (unsigned long long)v[i]->end, last->name,
                          (unsigned long long)last->begin, (unsigned long long)last->end);
         if (!last || v[i]->end > last->end) last = v[i];
     }
@@ -244,7 +266,7 @@ static int check_disjoint(const StParse *p)
 static int parse_header(StParse *p, size_t n)
 {
     StFile *f = p->f;
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     int rc = 0;
     if (json_parse_object(&o, p->hdr, n) != 0) {
         rc = st_fail(p, 8 + o.err_pos, NULL, "header JSON: %s", o.err);
@@ -260,7 +282,7 @@ static int parse_header(StParse *p, size_t n)
         }
         StTensor *t = &f->t[f->n++];
         t->name = field_text(fld->key, fld->klen);
-        t->header_pos = hdr_pos(p, fld->key) - 1;   /* at the key's opening quote */
+        t->header_pos = hdr_pos(p, fld->key) - 1; /* at the key's opening quote */
         rc = parse_entry(p, fld, t);
         if (rc == 0) rc = check_extent(p, t);
     }
@@ -279,7 +301,7 @@ int st_parse(StFile *f, const char *name, const void *buf, size_t size)
     f->path = xstrdup(name);
     f->base = buf;
     f->size = size;
-    StParse p = {f, NULL};
+    StParse p = { f, NULL };
     int rc;
     if (size < 8) {
         rc = st_fail(&p, 0, NULL, "file of %zu bytes is too short for the 8-byte header length",
@@ -287,8 +309,10 @@ int st_parse(StFile *f, const char *name, const void *buf, size_t size)
     } else {
         uint64_t n = le_get64(f->base);
         if (n > size - 8)
-            rc = st_fail(&p, 0, NULL, "header length %llu runs past the end of the file "
-                         "(%zu bytes)", (unsigned long long)n, size);
+            rc = st_fail(&p, 0, NULL,
+                         "header length %llu runs past the end of the file "
+                         "(%zu bytes)",
+                         (unsigned long long)n, size);
         else if (n > ST_MAX_HEADER)
             rc = st_fail(&p, 0, NULL, "header length %llu is over the limit of %u bytes",
                          (unsigned long long)n, ST_MAX_HEADER);
@@ -367,8 +391,8 @@ int st_read_f32(const StFile *f, const StTensor *t, float *out)
         return 0;
     default:
         error("%s: offset %llu: tensor '%s': dtype %s cannot be read as weights (F32, F16 and "
-              "BF16 can)", f->path, (unsigned long long)st_file_offset(f, t), t->name,
-              st_dtype_name(t->dtype));
+              "BF16 can)",
+              f->path, (unsigned long long)st_file_offset(f, t), t->name, st_dtype_name(t->dtype));
         return -2;
     }
 }
@@ -385,7 +409,7 @@ uint64_t st_entry_bytes(const StEntry *e)
 
 void st_header(Buf *out, const StEntry *e, int n, const char *metadata_json)
 {
-    Buf j = {0};
+    Buf j = { 0 };
     uint64_t off = 0;
     buf_addc(&j, '{');
     if (metadata_json) buf_addf(&j, "\"__metadata__\":%s", metadata_json);
@@ -401,7 +425,7 @@ void st_header(Buf *out, const StEntry *e, int n, const char *metadata_json)
         off += bytes;
     }
     buf_addc(&j, '}');
-    while ((8 + j.len) % 8) buf_addc(&j, ' ');   /* the data section starts 8-byte aligned */
+    while ((8 + j.len) % 8) buf_addc(&j, ' '); /* the data section starts 8-byte aligned */
     unsigned char len[8];
     le_put64(len, j.len);
     buf_add(out, len, 8);

@@ -21,29 +21,45 @@
 #include <stdint.h>
 #include "util.h"
 
-enum { ST_F64, ST_F32, ST_F16, ST_BF16, ST_I64, ST_I32, ST_I16, ST_I8, ST_U64, ST_U32, ST_U16,
-       ST_U8, ST_BOOL, ST_F8_E4M3, ST_F8_E5M2, ST_NTYPES };
+enum {
+    ST_F64,
+    ST_F32,
+    ST_F16,
+    ST_BF16,
+    ST_I64,
+    ST_I32,
+    ST_I16,
+    ST_I8,
+    ST_U64,
+    ST_U32,
+    ST_U16,
+    ST_U8,
+    ST_BOOL,
+    ST_F8_E4M3,
+    ST_F8_E5M2,
+    ST_NTYPES
+};
 
 #define ST_MAX_DIMS 8
-#define ST_MAX_HEADER (100u * 1000 * 1000)    /* the reference implementation's bound */
+#define ST_MAX_HEADER (100u * 1000 * 1000) /* the reference implementation's bound */
 
 typedef struct {
-    char *name;                    /* decoded tensor name */
-    int dtype;                     /* ST_* */
-    int ndim;                      /* dimensions (0: a scalar) */
-    uint64_t shape[ST_MAX_DIMS];   /* sizes, outermost first */
-    uint64_t begin, end;           /* byte range in the data section */
-    uint64_t header_pos;           /* where its entry is in the file (for messages) */
+    char *name;                  /* decoded tensor name */
+    int dtype;                   /* ST_* */
+    int ndim;                    /* dimensions (0: a scalar) */
+    uint64_t shape[ST_MAX_DIMS]; /* sizes, outermost first */
+    uint64_t begin, end;         /* byte range in the data section */
+    uint64_t header_pos;         /* where its entry is in the file (for messages) */
 } StTensor;
 
 typedef struct {
-    char *path;                    /* name used in messages */
-    const unsigned char *base;     /* the whole file (mapped, or the caller's buffer) */
-    size_t size;                   /* its size */
-    int mapped;                    /* base is our mmap */
-    uint64_t data_off;             /* 8 + header length: start of the data section */
-    StTensor *t;                   /* tensors in header order */
-    int n;                         /* count */
+    char *path;                /* name used in messages */
+    const unsigned char *base; /* the whole file (mapped, or the caller's buffer) */
+    size_t size;               /* its size */
+    int mapped;                /* base is our mmap */
+    uint64_t data_off;         /* 8 + header length: start of the data section */
+    StTensor *t;               /* tensors in header order */
+    int n;                     /* count */
 } StFile;
 
 /* Name and element size of a dtype; parse a dtype name (-1 unknown). */

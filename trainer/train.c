@@ -25,91 +25,107 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "util.h"               /* defines: error, warn, now_sec, exit codes */
-#include "io.h"                 /* defines: Out, Progress */
-#include "atomic.h"             /* defines: cm_stopping, cm_stop_signal, atomic_sweep */
-#include "hash.h"               /* defines: hash64 (the ranks' parameters compared) */
-#include "shards/corpus.h"      /* defines: corpus_vocab_size, corpus_bytes_per_token */
-#include "tokenize/bpe.h"       /* defines: bpe_load_mem, bpe_encode (--keyword-weights) */
-#include "trainer/blasenv.h"    /* defines: blasenv_core, blasenv_cpu_avx512 */
-#include "trainer/ckpt.h"       /* defines: CkptInfo, ckpt_save */
-#include "trainer/data.h"       /* defines: DataSource, data_* */
-#include "trainer/dist.h"       /* defines: dist_* (ranks of a data-parallel run) */
-#include "trainer/eval.h"       /* defines: evaluate */
-#include "trainer/init.h"       /* defines: init_load, init_evaluate */
-#include "trainer/kernels.h"    /* defines: kernels_set_threads, kernels_threads */
-#include "trainer/matmul_bf16.h"  /* defines: mm_bf16_resolve */
-#include "trainer/model.h"      /* defines: Gpt, gpt_* */
-#include "trainer/options.h"    /* defines: TrainerOpts, opts_parse, TOPT_* */
-#include "trainer/resume.h"     /* defines: resume_load, resume_fingerprint, log_truncate */
-#include "trainer/verbs.h"      /* defines: verb_train */
-#include "trainer/zero.h"       /* defines: Zero, zero_* (--zero 1) */
+#include "util.h"                /* defines: error, warn, now_sec, exit codes */
+#include "io.h"                  /* defines: Out, Progress */
+#include "atomic.h"              /* defines: cm_stopping, cm_stop_signal, atomic_sweep */
+#include "hash.h"                /* defines: hash64 (the ranks' parameters compared) */
+#include "shards/corpus.h"       /* defines: corpus_vocab_size, corpus_bytes_per_token */
+#include "tokenize/bpe.h"        /* defines: bpe_load_mem, bpe_encode (--keyword-weights) */
+#include "trainer/blasenv.h"     /* defines: blasenv_core, blasenv_cpu_avx512 */
+#include "trainer/ckpt.h"        /* defines: CkptInfo, ckpt_save */
+#include "trainer/data.h"        /* defines: DataSource, data_* */
+#include "trainer/dist.h"        /* defines: dist_* (ranks of a data-parallel run) */
+#include "trainer/eval.h"        /* defines: evaluate */
+#include "trainer/init.h"        /* defines: init_load, init_evaluate */
+#include "trainer/kernels.h"     /* defines: kernels_set_threads, kernels_threads */
+#include "trainer/matmul_bf16.h" /* defines: mm_bf16_resolve */
+#include "trainer/model.h"       /* defines: Gpt, gpt_* */
+#include "trainer/options.h"     /* defines: TrainerOpts, opts_parse, TOPT_* */
+#include "trainer/resume.h"      /* defines: resume_load, resume_fingerprint, log_truncate */
+#include "trainer/verbs.h"       /* defines: verb_train */
+#include "trainer/zero.h"        /* defines: Zero, zero_* (--zero 1) */
 
 static const CliOpt train_opts[] = {
     /* data */
-    {"data", 0, "DIR", NULL, "corpus directory written by cm-shards (index.sqlite + shards)",
-     TOPT_DATA},
-    {"where", 0, "SQL", NULL, "train only on documents matching an SQL condition on the\n"
-     "documents table, e.g. \"imports LIKE '%pandas%'\"", TOPT_WHERE},
-    {"synthetic", 0, "V", NULL, "random token ids in [0, V) instead of a corpus (benchmarks)",
-     TOPT_SYNTHETIC},
-    {"split", 0, "S", "valid", "the split the evaluations use", TOPT_SPLIT},
+    { "data", 0, "DIR", NULL, "corpus directory written by cm-shards (index.sqlite + shards)",
+      TOPT_DATA },
+    { "where", 0, "SQL", NULL,
+      "train only on documents matching an SQL condition on the\n"
+      "documents table, e.g. \"imports LIKE '%pandas%'\"",
+      TOPT_WHERE },
+    { "synthetic", 0, "V", NULL, "random token ids in [0, V) instead of a corpus (benchmarks)",
+      TOPT_SYNTHETIC },
+    { "split", 0, "S", "valid", "the split the evaluations use", TOPT_SPLIT },
     /* model (GPT-2: learned positions, pre-LayerNorm, GELU MLP 4x, tied LM head, fp32) */
-    {"layers", 0, "L", "4", "transformer blocks", TOPT_LAYERS},
-    {"width", 0, "C", "256", "channels (a multiple of --heads)", TOPT_WIDTH},
-    {"heads", 0, "H", "4", "attention heads", TOPT_HEADS},
-    {"context", 0, "T", "256", "tokens per window", TOPT_CONTEXT},
-    {"init-std", 0, "X", "0.02", "standard deviation of the initial weights", TOPT_INIT_STD},
+    { "layers", 0, "L", "4", "transformer blocks", TOPT_LAYERS },
+    { "width", 0, "C", "256", "channels (a multiple of --heads)", TOPT_WIDTH },
+    { "heads", 0, "H", "4", "attention heads", TOPT_HEADS },
+    { "context", 0, "T", "256", "tokens per window", TOPT_CONTEXT },
+    { "init-std", 0, "X", "0.02", "standard deviation of the initial weights", TOPT_INIT_STD },
     /* training (AdamW, linear warmup then cosine decay, global-norm clipping) */
-    {"batch", 0, "B", "16", "windows of T+1 tokens per micro-batch", TOPT_BATCH},
-    {"accum", 0, "K", "1", "micro-batches per optimizer step",
-     TOPT_ACCUM},
-    {"steps", 0, "N", "1000", "optimizer steps", TOPT_STEPS},
-    {"lr", 0, "X", "3e-4", "peak rate: linear warmup, then cosine decay", TOPT_LR},
-    {"min-lr", 0, "X", "lr/10", "learning rate at the last step", TOPT_MIN_LR},
-    {"warmup", 0, "N", "min(100, steps/10)", "warmup steps", TOPT_WARMUP},
-    {"weight-decay", 0, "X", "0.1", "AdamW weight decay (not on biases, LayerNorm)",
-     TOPT_WEIGHT_DECAY},
-    {"grad-clip", 0, "X", "1.0", "clip the global gradient norm to X (0: off)", TOPT_GRAD_CLIP},
-    {"seed", 0, "S", "1", "initialisation and data order; same seed, same run", TOPT_SEED},
-    {"keyword-weights", 0, "a,b,c", NULL, "per-sample loss weight 1 + count of these tokens in\n"
-     "the window (Hugging Face course); each must be one token", TOPT_KEYWORDS},
+    { "batch", 0, "B", "16", "windows of T+1 tokens per micro-batch", TOPT_BATCH },
+    { "accum", 0, "K", "1", "micro-batches per optimizer step", TOPT_ACCUM },
+    { "steps", 0, "N", "1000", "optimizer steps", TOPT_STEPS },
+    { "lr", 0, "X", "3e-4", "peak rate: linear warmup, then cosine decay", TOPT_LR },
+    { "min-lr", 0, "X", "lr/10", "learning rate at the last step", TOPT_MIN_LR },
+    { "warmup", 0, "N", "min(100, steps/10)", "warmup steps", TOPT_WARMUP },
+    { "weight-decay", 0, "X", "0.1", "AdamW weight decay (not on biases, LayerNorm)",
+      TOPT_WEIGHT_DECAY },
+    { "grad-clip", 0, "X", "1.0", "clip the global gradient norm to X (0: off)", TOPT_GRAD_CLIP },
+    { "seed", 0, "S", "1", "initialisation and data order; same seed, same run", TOPT_SEED },
+    { "keyword-weights", 0, "a,b,c", NULL,
+      "per-sample loss weight 1 + count of these tokens in\n"
+      "the window (Hugging Face course); each must be one token",
+      TOPT_KEYWORDS },
     TRAINER_ROW_THREADS,
     TRAINER_ROW_BLAS_CORE,
-    {"zero", 0, "0|1", "0", "under mpirun: 1 shards the AdamW moments across the\n"
-     "ranks (ZeRO-1)", TOPT_ZERO},
-    {"recompute", 0, NULL, NULL, "keep less for the backward and recompute it: attention\n"
-     "probabilities (no L*B*H*T*T floats) and GELU outputs;\nslower, for long contexts and big "
-     "batches", TOPT_RECOMPUTE},
-    {"precision", 0, "auto|fp32|bf16", "auto", "matmul inputs: bf16 (oneDNN, fp32 accumulation;\n"
-     "weights, AdamW, LayerNorm, softmax, loss stay fp32) or\nfp32 (OpenBLAS); auto: bf16 where "
-     "the CPU has AVX512_BF16\nor AMX", TOPT_PRECISION},
+    { "zero", 0, "0|1", "0",
+      "under mpirun: 1 shards the AdamW moments across the\n"
+      "ranks (ZeRO-1)",
+      TOPT_ZERO },
+    { "recompute", 0, NULL, NULL,
+      "keep less for the backward and recompute it: attention\n"
+      "probabilities (no L*B*H*T*T floats) and GELU outputs;\nslower, for long contexts and big "
+      "batches",
+      TOPT_RECOMPUTE },
+    { "precision", 0, "auto|fp32|bf16", "auto",
+      "matmul inputs: bf16 (oneDNN, fp32 accumulation;\n"
+      "weights, AdamW, LayerNorm, softmax, loss stay fp32) or\nfp32 (OpenBLAS); auto: bf16 where "
+      "the CPU has AVX512_BF16\nor AMX",
+      TOPT_PRECISION },
     /* evaluation and output */
-    {"log", 0, "FILE", NULL, "JSONL metrics per step ('-': stdout): step, loss, lr,\n"
-     "grad_norm, tokens_per_s, and at evaluations valid_loss,\nperplexity, bits_per_byte",
-     TOPT_LOG},
-    {"eval-every", 0, "N", "0", "evaluate every N steps too (0: at the end only)",
-     TOPT_EVAL_EVERY},
-    {"eval-batches", 0, "N", "20", "batches per evaluation", TOPT_EVAL_BATCHES},
-    {"profile", 0, NULL, NULL, "print the time per kernel class at the end", TOPT_PROFILE},
+    { "log", 0, "FILE", NULL,
+      "JSONL metrics per step ('-': stdout): step, loss, lr,\n"
+      "grad_norm, tokens_per_s, and at evaluations valid_loss,\nperplexity, bits_per_byte",
+      TOPT_LOG },
+    { "eval-every", 0, "N", "0", "evaluate every N steps too (0: at the end only)",
+      TOPT_EVAL_EVERY },
+    { "eval-batches", 0, "N", "20", "batches per evaluation", TOPT_EVAL_BATCHES },
+    { "profile", 0, NULL, NULL, "print the time per kernel class at the end", TOPT_PROFILE },
     /* checkpoints (weights, AdamW state, step, seed, data position; atomic writes) */
-    {"ckpt", 0, "FILE", "DATA/model.ckpt",
-     "where to save (a directory: DIR/ckpt.bin); eval and\ncomplete read the same default",
-     TOPT_CKPT},
-    {"ckpt-every", 0, "N", "0", "save every N steps too (always at the end and\non SIGINT/SIGTERM)",
-     TOPT_CKPT_EVERY},
-    {"resume", 0, NULL, NULL, "continue from --ckpt bit-identically (model and\n"
-     "hyperparameters default to the checkpoint's)", TOPT_RESUME},
-    {"time-limit", 0, "SECS", NULL, "stop after SECS seconds, saving a checkpoint",
-     TOPT_TIME_LIMIT},
-    {"init", 0, "FILE", NULL, "start from this checkpoint's weights (trained or imported)\n"
-     "with a fresh optimizer and schedule; its shape is the model's,\n"
-     "and the corpus must be encoded with its tokenizer", TOPT_INIT},
-    {0}
+    { "ckpt", 0, "FILE", "DATA/model.ckpt",
+      "where to save (a directory: DIR/ckpt.bin); eval and\ncomplete read the same default",
+      TOPT_CKPT },
+    { "ckpt-every", 0, "N", "0",
+      "save every N steps too (always at the end and\non SIGINT/SIGTERM)", TOPT_CKPT_EVERY },
+    { "resume", 0, NULL, NULL,
+      "continue from --ckpt bit-identically (model and\n"
+      "hyperparameters default to the checkpoint's)",
+      TOPT_RESUME },
+    { "time-limit", 0, "SECS", NULL, "stop after SECS seconds, saving a checkpoint",
+      TOPT_TIME_LIMIT },
+    { "init", 0, "FILE", NULL,
+      "start from this checkpoint's weights (trained or imported)\n"
+      "with a fresh optimizer and schedule; its shape is the model's,\n"
+      "and the corpus must be encoded with its tokenizer",
+      TOPT_INIT },
+    { 0 }
 };
 
 static const CliSpec train_spec = {
-    "cm-train", "train", "(--data DIR | --synthetic V) [options]",
+    "cm-train",
+    "train",
+    "(--data DIR | --synthetic V) [options]",
     "Train a GPT-2 code-completion model on a corpus packed by cm-shards ('train' may be left\n"
     "out: it is the default verb).",
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
@@ -121,26 +137,28 @@ static const CliSpec train_spec = {
     "Exit status: 0 done, 2 usage, 3 I/O error, 4 damaged corpus or checkpoint, 5 internal,\n"
     "130 stopped by SIGINT/SIGTERM (checkpoint saved when --ckpt is given; a second signal\n"
     "ends at once, temporaries removed).",
-    train_opts, NULL};
+    train_opts,
+    NULL
+};
 
 /* One training run: what train_setup opens and train_end releases. */
 typedef struct {
     TrainerOpts *o;
-    char *ckpt;                 /* checkpoint path, or NULL: nothing is saved */
-    Corpus *corpus;             /* --data, or NULL for synthetic ids */
-    uint32_t vocab;             /* the data's vocabulary */
-    uint64_t fingerprint;       /* of the training data (resume_fingerprint) */
-    double bytes_per_token;     /* of the evaluated split (0: unknown) */
-    DataSource train, valid;    /* training windows, evaluation windows */
-    int have_valid;             /* evaluations can run */
-    uint32_t *keywords;         /* --keyword-weights token ids */
+    char *ckpt;              /* checkpoint path, or NULL: nothing is saved */
+    Corpus *corpus;          /* --data, or NULL for synthetic ids */
+    uint32_t vocab;          /* the data's vocabulary */
+    uint64_t fingerprint;    /* of the training data (resume_fingerprint) */
+    double bytes_per_token;  /* of the evaluated split (0: unknown) */
+    DataSource train, valid; /* training windows, evaluation windows */
+    int have_valid;          /* evaluations can run */
+    uint32_t *keywords;      /* --keyword-weights token ids */
     int n_keywords;
     Gpt model;
     int have_model;
-    CkptInfo info;              /* what a checkpoint records */
-    uint64_t step0;             /* steps done before this run (resume) */
+    CkptInfo info;  /* what a checkpoint records */
+    uint64_t step0; /* steps done before this run (resume) */
     int resumed;
-    Out log;                    /* the --log */
+    Out log; /* the --log */
     int log_open;
     FILE *log_file;             /* its file (NULL for stdout) */
     uint32_t *windows;          /* one micro-batch: B windows of T+1 tokens */
@@ -148,14 +166,14 @@ typedef struct {
     float *weights;             /* (B) loss weight per window (keywords) */
     const char *precision;      /* the matmuls' precision, for the start-up line */
     Progress progress;
-    double t_start;             /* when the loop began */
-    double flops;               /* per token of one step */
-    uint64_t tokens_done;       /* by this run (all ranks) */
-    int rank, nranks;           /* this process, and the processes of the run (dist.h) */
-    uint64_t data0;             /* training windows all ranks had drawn before this run */
-    Zero zero;                  /* --zero 1 on several ranks: the sharded moments */
+    double t_start;       /* when the loop began */
+    double flops;         /* per token of one step */
+    uint64_t tokens_done; /* by this run (all ranks) */
+    int rank, nranks;     /* this process, and the processes of the run (dist.h) */
+    uint64_t data0;       /* training windows all ranks had drawn before this run */
+    Zero zero;            /* --zero 1 on several ranks: the sharded moments */
     int zero_on;
-    double step_s;              /* --profile: wall time inside train_step, evaluations out */
+    double step_s; /* --profile: wall time inside train_step, evaluations out */
 } TrainRun;
 
 /* What one step measured. */
@@ -215,7 +233,8 @@ static int train_check_usage(TrainRun *r)
         return cli_spec_usage_error(&train_spec, "give one of --data DIR or --synthetic V");
     if (o->resume && !r->ckpt) return cli_spec_usage_error(&train_spec, "--resume needs --ckpt");
     if (o->resume && o->init)
-        return cli_spec_usage_error(&train_spec, "--init starts a new run, --resume continues "
+        return cli_spec_usage_error(&train_spec,
+                                    "--init starts a new run, --resume continues "
                                     "one: give one of them");
     if (r->ckpt && !o->ckpt && !o->resume && access(o->data, W_OK) != 0) {
         warn("cannot write to '%s': no checkpoint will be saved (give --ckpt FILE)", o->data);
@@ -301,23 +320,23 @@ static int train_config(TrainRun *r)
     TrainerOpts *o = r->o;
     int rc = CM_OK;
     if (o->resume && r->rank == 0) {
-        o->accum *= r->nranks;   /* a checkpoint counts the micro-batches of all ranks */
-        rc = resume_load(o, r->ckpt, r->vocab, r->fingerprint, &r->model, &r->info,
-                         &r->have_model);
+        o->accum *= r->nranks; /* a checkpoint counts the micro-batches of all ranks */
+        rc = resume_load(o, r->ckpt, r->vocab, r->fingerprint, &r->model, &r->info, &r->have_model);
         if (rc == CM_OK && r->have_model) {
             r->step0 = r->info.step;
             r->resumed = 1;
         }
         if (rc == CM_OK && o->accum % r->nranks) {
             error("%s: its steps have %ld micro-batches: %d ranks cannot share them (run a "
-                  "number of ranks that divides %ld)", r->ckpt, o->accum, r->nranks, o->accum);
+                  "number of ranks that divides %ld)",
+                  r->ckpt, o->accum, r->nranks, o->accum);
             rc = CM_EUSAGE;
         }
         o->accum /= r->nranks;
     } else if (o->init && r->rank == 0) {
         /* the weights on rank 0; train_share_model sends them to the others */
-        rc = init_load(o, r->vocab, resume_fingerprint(r->corpus, r->vocab, NULL),
-                       r->fingerprint, &r->model);
+        rc = init_load(o, r->vocab, resume_fingerprint(r->corpus, r->vocab, NULL), r->fingerprint,
+                       &r->model);
         if (rc == CM_OK) r->have_model = 1;
     }
     if ((rc = dist_agree(rc)) != CM_OK) return rc;
@@ -410,13 +429,16 @@ static void train_banner(const TrainRun *r)
     const char *core = blasenv_core(), *ct = getenv("OPENBLAS_CORETYPE");
     const char *over = getenv("CM_TRAIN_BLAS_OVERRODE");
     if (over)
-        fprintf(stderr, "cm-train: OPENBLAS_CORETYPE=%s from the environment names slower "
+        fprintf(stderr,
+                "cm-train: OPENBLAS_CORETYPE=%s from the environment names slower "
                 "kernels than this CPU runs: using %s (--blas-core env keeps the preset)\n",
                 over, core);
     else if (ct && !blasenv_core_is_avx512(core) && blasenv_cpu_avx512())
         warn("OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels; this CPU runs the faster "
-             "SkylakeX ones (--blas-core auto)", ct, core);
-    fprintf(stderr, "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
+             "SkylakeX ones (--blas-core auto)",
+             ct, core);
+    fprintf(stderr,
+            "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
             "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, "
             "other kernels on %d; matmuls %s; ~%.2f GiB; %s step %llu of %ld\n",
             o->cfg.L, o->cfg.C, o->cfg.NH, T, r->vocab, r->model.nparams / 1e6, B, T, o->accum,
@@ -425,11 +447,14 @@ static void train_banner(const TrainRun *r)
             (unsigned long long)r->step0, o->steps);
     if (r->nranks > 1) {
         double p = r->model.nparams / (double)(1 << 20), n = r->nranks;
-        fprintf(stderr, "cm-train: data parallel on %d ranks (%s, %d on this host) = %zu "
+        fprintf(stderr,
+                "cm-train: data parallel on %d ranks (%s, %d on this host) = %zu "
                 "tokens/step; %s; parameters, gradients, moments per rank: %.1f + %.1f + "
-                "%.1f MiB\n", r->nranks, dist_library(), dist_local_size(),
-                N * o->accum * r->nranks, r->zero_on ? "ZeRO-1: moments sharded, gradients "
-                "reduce-scattered, parameters all-gathered" : "gradients all-reduced",
+                "%.1f MiB\n",
+                r->nranks, dist_library(), dist_local_size(), N * o->accum * r->nranks,
+                r->zero_on ? "ZeRO-1: moments sharded, gradients "
+                             "reduce-scattered, parameters all-gathered"
+                           : "gradients all-reduced",
                 4 * p, 4 * p + (r->zero_on ? 4 * p / n : 0), 8 * p / (r->zero_on ? n : 1));
     }
 }
@@ -492,7 +517,8 @@ static int train_setup(TrainRun *r)
     rc = train_open_log(r);
     if ((rc = dist_agree(rc)) != CM_OK) return rc;
     train_banner(r);
-    if (o->init && r->have_valid && r->rank == 0) init_evaluate(o, &r->model, &r->valid, r->bytes_per_token);
+    if (o->init && r->have_valid && r->rank == 0)
+        init_evaluate(o, &r->model, &r->valid, r->bytes_per_token);
     train_prepare(r);
     return CM_OK;
 }
@@ -540,8 +566,8 @@ static int train_step(TrainRun *r, long s, StepStats *st)
     double t0 = now_sec(), loss = 0;
     gpt_zero_grad(&r->model);
     /* global micro-batch (s-1) N A + rank A + k: windows from its index times B */
-    data_seek(&r->train, r->data0 + ((uint64_t)(s - 1 - (long)r->step0) * nr + (uint64_t)r->rank) *
-                                        per_rank);
+    data_seek(&r->train,
+              r->data0 + ((uint64_t)(s - 1 - (long)r->step0) * nr + (uint64_t)r->rank) * per_rank);
     for (long k = 0; k < o->accum; k++) {
         if (data_batch(&r->train, r->windows, B, T, r->inputs, r->targets) != B) {
             error("%s: training data ran out", o->data ? o->data : "synthetic");
@@ -573,7 +599,7 @@ static int train_step(TrainRun *r, long s, StepStats *st)
     double dt = now_sec() - t0;
     r->step_s += dt;
     r->tokens_done += N * o->accum * nr;
-    *st = (StepStats){loss, gnorm, lr, N * o->accum * nr / dt};
+    *st = (StepStats){ loss, gnorm, lr, N * o->accum * nr / dt };
     if (!isfinite(loss)) {
         error("step %ld: loss is %g: training diverged (lower --lr?)", s, loss);
         return CM_EINTERNAL;
@@ -588,14 +614,14 @@ static void train_evaluate(TrainRun *r, long s, double loss)
 {
     const TrainerOpts *o = r->o;
     uint64_t nt = 0;
-    gpt_profile_on = kern_prof_on = 0;   /* the profile covers the training steps only */
+    gpt_profile_on = kern_prof_on = 0; /* the profile covers the training steps only */
     double vl = evaluate(&r->model, &r->valid, (int)o->batch, o->eval_batches, 0, &nt);
     gpt_profile_on = kern_prof_on = o->profile;
     if (r->log_open) {
         char line[256];
         int n = snprintf(line, sizeof line,
-                         ",\"valid_loss\":%.9g,\"perplexity\":%.6g,\"valid_tokens\":%llu",
-                         vl, exp(vl), (unsigned long long)nt);
+                         ",\"valid_loss\":%.9g,\"perplexity\":%.6g,\"valid_tokens\":%llu", vl,
+                         exp(vl), (unsigned long long)nt);
         out_write(&r->log, line, (size_t)n);
         if (r->bytes_per_token > 0) {
             n = snprintf(line, sizeof line, ",\"bits_per_byte\":%.6g",
@@ -604,8 +630,8 @@ static void train_evaluate(TrainRun *r, long s, double loss)
         }
     }
     if (!o->quiet && !r->progress.on)
-        fprintf(stderr, "cm-train: step %ld: loss %.4f, valid loss %.4f, perplexity %.2f\n",
-                s, loss, vl, exp(vl));
+        fprintf(stderr, "cm-train: step %ld: loss %.4f, valid loss %.4f, perplexity %.2f\n", s,
+                loss, vl, exp(vl));
 }
 
 /*
@@ -615,15 +641,16 @@ static void train_report(TrainRun *r, long s, const StepStats *st)
 {
     const TrainerOpts *o = r->o;
     int do_eval = r->rank == 0 && r->have_valid &&
-                  ((o->eval_every && s % o->eval_every == 0) || s == o->steps);
+        ((o->eval_every && s % o->eval_every == 0) || s == o->steps);
     if (r->log_open) {
         char line[512];
         int n = snprintf(line, sizeof line,
                          "{\"step\":%ld,\"loss\":%.9g,\"lr\":%.6g,\"grad_norm\":%.6g,"
                          "\"tokens\":%llu,\"tokens_per_s\":%.1f,\"mfu_gflops\":%.1f,"
-                         "\"elapsed_s\":%.3f", s, st->loss, st->lr, st->grad_norm,
-                         (unsigned long long)r->tokens_done, st->tokens_per_s,
-                         r->flops * st->tokens_per_s / 1e9, now_sec() - r->t_start);
+                         "\"elapsed_s\":%.3f",
+                         s, st->loss, st->lr, st->grad_norm, (unsigned long long)r->tokens_done,
+                         st->tokens_per_s, r->flops * st->tokens_per_s / 1e9,
+                         now_sec() - r->t_start);
         out_write(&r->log, line, (size_t)n);
     }
     if (do_eval) train_evaluate(r, s, st->loss);
@@ -643,8 +670,9 @@ static int train_checkpoint(TrainRun *r, long s)
     const TrainerOpts *o = r->o;
     int rc = CM_OK;
     r->info.step = (uint64_t)s;
-    r->info.data_pos = r->data0 + (uint64_t)(s - (long)r->step0) * (uint64_t)r->nranks *
-                                      (uint64_t)o->accum * (uint64_t)o->batch;
+    r->info.data_pos = r->data0 +
+        (uint64_t)(s - (long)r->step0) * (uint64_t)r->nranks * (uint64_t)o->accum *
+            (uint64_t)o->batch;
     if (r->nranks > 1 &&
         !dist_same_u64(hash64(r->model.params_memory, r->model.nparams * sizeof(float)))) {
         if (r->rank == 0) error("step %ld: the ranks' parameters differ (not saved)", s);
@@ -686,10 +714,11 @@ static void train_profile(const TrainRun *r, long ns)
             ns ? 1e3 * tot / ns : 0, ns ? 1e3 * wall / ns : 0,
             wall > 0 ? (double)r->tokens_done / wall : 0);
     double ser = r->step_s - kern_prof_parallel;
-    fprintf(stderr, "  %-16s %9.1f  %5.1f%% of the steps' %.1f ms, on %d threads (outside "
-            "parallel regions and threaded sgemm)\n", "serial", ns ? 1e3 * ser / ns : 0,
-            r->step_s > 0 ? 100 * ser / r->step_s : 0, ns ? 1e3 * r->step_s / ns : 0,
-            kernels_threads());
+    fprintf(stderr,
+            "  %-16s %9.1f  %5.1f%% of the steps' %.1f ms, on %d threads (outside "
+            "parallel regions and threaded sgemm)\n",
+            "serial", ns ? 1e3 * ser / ns : 0, r->step_s > 0 ? 100 * ser / r->step_s : 0,
+            ns ? 1e3 * r->step_s / ns : 0, kernels_threads());
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -716,8 +745,8 @@ static int train_loop(TrainRun *r)
         train_report(r, s, &st);
         double el = now_sec() - r->t_start;
         double eta = (double)(o->steps - s) * el / (double)(s - (long)r->step0);
-        progress_update(&r->progress, "step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0fs",
-                        s, o->steps, st.loss, st.lr, st.tokens_per_s, eta);
+        progress_update(&r->progress, "step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  ETA %.0fs", s,
+                        o->steps, st.loss, st.lr, st.tokens_per_s, eta);
         int signalled, stop = train_stop(r, el, &signalled);
         if (r->ckpt && ((o->ckpt_every && s % o->ckpt_every == 0) || s == o->steps || stop) &&
             (rc = train_checkpoint(r, s)) != CM_OK)
@@ -784,13 +813,13 @@ int verb_train(int argc, char **argv)
     r.o = &o;
     r.rank = dist_rank();
     r.nranks = dist_size();
-    if (r.rank > 0) {   /* rank 0 speaks for the job */
+    if (r.rank > 0) { /* rank 0 speaks for the job */
         o.log = NULL;
         o.quiet = 1;
         o.progress = 0;
         o.profile = 0;
     }
-    if (r.nranks > 1 && !(o.given & GIVEN_THREADS)) {   /* a share of this host's cores */
+    if (r.nranks > 1 && !(o.given & GIVEN_THREADS)) { /* a share of this host's cores */
         long online = sysconf(_SC_NPROCESSORS_ONLN), cpus = dist_cpus();
         o.threads = cpus < online ? cpus : cpus / dist_local_size();
         if (o.threads < 1) o.threads = 1;

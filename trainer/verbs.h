@@ -7,12 +7,12 @@
 #ifndef CM_TRAIN_VERBS_H
 #define CM_TRAIN_VERBS_H
 
-int verb_train(int argc, char **argv);      /* train.c */
-int verb_eval(int argc, char **argv);       /* eval.c */
-int verb_complete(int argc, char **argv);   /* complete.c */
-int verb_plot(int argc, char **argv);       /* plot.c */
-int cmd_export(int argc, char **argv);      /* cmd_export.c: HF, GGUF */
-int cmd_import(int argc, char **argv);      /* cmd_import.c: a Hugging Face GPT-2 */
-int cmd_logits(int argc, char **argv);      /* cmd_logits.c: raw logits, for checking */
+int verb_train(int argc, char **argv);    /* train.c */
+int verb_eval(int argc, char **argv);     /* eval.c */
+int verb_complete(int argc, char **argv); /* complete.c */
+int verb_plot(int argc, char **argv);     /* plot.c */
+int cmd_export(int argc, char **argv);    /* cmd_export.c: HF, GGUF */
+int cmd_import(int argc, char **argv);    /* cmd_import.c: a Hugging Face GPT-2 */
+int cmd_logits(int argc, char **argv);    /* cmd_logits.c: raw logits, for checking */
 
 #endif

@@ -31,16 +31,26 @@
 static inline int fuzz_memfd(const void *data, size_t size)
 {
     int fd = memfd_create("fuzz", 0);
-    if (fd < 0) { perror("memfd_create"); abort(); }
+    if (fd < 0) {
+        perror("memfd_create");
+        abort();
+    }
     const char *p = data;
     size_t left = size;
     while (left) {
         ssize_t k = write(fd, p, left);
-        if (k < 0) { if (errno == EINTR) continue; perror("write"); abort(); }
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            perror("write");
+            abort();
+        }
         p += k;
         left -= (size_t)k;
     }
-    if (lseek(fd, 0, SEEK_SET) != 0) { perror("lseek"); abort(); }
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+        perror("lseek");
+        abort();
+    }
     return fd;
 }
 
@@ -50,13 +60,20 @@ static inline int fuzz_memfd(const void *data, size_t size)
 static inline char *fuzz_slurp(int fd, size_t *n)
 {
     off_t end = lseek(fd, 0, SEEK_END);
-    if (end < 0 || lseek(fd, 0, SEEK_SET) != 0) { perror("lseek"); abort(); }
+    if (end < 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        perror("lseek");
+        abort();
+    }
     char *b = malloc((size_t)end + 1);
     if (!b) abort();
     size_t got = 0;
     while (got < (size_t)end) {
         ssize_t k = read(fd, b + got, (size_t)end - got);
-        if (k <= 0) { if (k < 0 && errno == EINTR) continue; perror("read"); abort(); }
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR) continue;
+            perror("read");
+            abort();
+        }
         got += (size_t)k;
     }
     b[got] = 0;
@@ -104,12 +121,12 @@ static inline void fuzz_fix_header_sums(unsigned char *s, size_t n, int flags, s
 }
 
 /* Abort with a message: a property the target checks does not hold (libFuzzer saves the input). */
-#define FUZZ_ASSERT(cond)                                                          \
-    do {                                                                           \
-        if (!(cond)) {                                                             \
+#define FUZZ_ASSERT(cond) \
+    do { \
+        if (!(cond)) { \
             fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                               \
-        }                                                                          \
+            abort(); \
+        } \
     } while (0)
 
 #endif

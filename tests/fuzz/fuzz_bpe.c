@@ -17,8 +17,9 @@
 #include "tokenize/bpe.h"
 #include "fuzz.h"
 
-static const char sample[] = "import numpy as np\n\nx = np.zeros((3, 4))  # caf\xc3\xa9 \xf0\x9f\x90\x8d"
-                             "<|endoftext|>def f():\n\treturn 1\r\n   ";
+static const char sample[] =
+    "import numpy as np\n\nx = np.zeros((3, 4))  # caf\xc3\xa9 \xf0\x9f\x90\x8d"
+    "<|endoftext|>def f():\n\treturn 1\r\n   ";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         FUZZ_ASSERT(n == n2 && (n == 0 || memcmp(ids, ids2, n * sizeof *ids) == 0));
         for (size_t i = 0; i < n; i++) FUZZ_ASSERT(ids[i] < V);
-        Buf out = {0};
+        Buf out = { 0 };
         FUZZ_ASSERT(bpe_decode(b, ids, n, &out) == 0);
         buf_free(&out);
     }
@@ -53,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 /* Append `"TOKEN":ID` for the bytes p[0..n) in the byte-to-unicode alphabet. */
 static void vocab_entry(Buf *j, const char *p, size_t n, int id, int *first)
 {
-    Buf t = {0};
+    Buf t = { 0 };
     bpe_bytes_to_chars((const unsigned char *)p, n, &t);
     if (!*first) buf_addc(j, ',');
     *first = 0;
@@ -66,22 +67,25 @@ static void vocab_entry(Buf *j, const char *p, size_t n, int id, int *first)
 static void make_tokenizer(Buf *j, int with_added, int pair_merges)
 {
     static const char *const merges[][2] = {
-        {"i", "m"}, {"im", "p"}, {"imp", "o"}, {"n", "p"}, {" ", "n"}, {"r", "t"}, {" n", "p"},
+        { "i", "m" }, { "im", "p" }, { "imp", "o" }, { "n", "p" },
+        { " ", "n" }, { "r", "t" },  { " n", "p" },
     };
     int nm = (int)(sizeof merges / sizeof merges[0]);
     int first = 1, id = 0;
     buf_adds(j, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":[");
     if (with_added)
-        buf_adds(j, "{\"id\":263,\"content\":\"<|endoftext|>\",\"single_word\":false,"
-                    "\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}");
-    buf_adds(j, "],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
-                "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
-                "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
-                "\"trim_offsets\":false,\"use_regex\":true},\"decoder\":{\"type\":\"ByteLevel\","
-                "\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true},"
-                "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
-                "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
-                "\"fuse_unk\":false,\"byte_fallback\":false,\"vocab\":{");
+        buf_adds(j,
+                 "{\"id\":263,\"content\":\"<|endoftext|>\",\"single_word\":false,"
+                 "\"lstrip\":false,\"rstrip\":false,\"normalized\":false,\"special\":true}");
+    buf_adds(j,
+             "],\"normalizer\":null,\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+             "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},"
+             "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+             "\"trim_offsets\":false,\"use_regex\":true},\"decoder\":{\"type\":\"ByteLevel\","
+             "\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true},"
+             "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+             "\"continuing_subword_prefix\":null,\"end_of_word_suffix\":null,"
+             "\"fuse_unk\":false,\"byte_fallback\":false,\"vocab\":{");
     for (int c = 0; c < 256; c++) {
         char ch = (char)c;
         vocab_entry(j, &ch, 1, id++, &first);
@@ -93,7 +97,7 @@ static void make_tokenizer(Buf *j, int with_added, int pair_merges)
     }
     buf_adds(j, "},\"merges\":[");
     for (int i = 0; i < nm; i++) {
-        Buf l = {0}, r = {0};
+        Buf l = { 0 }, r = { 0 };
         bpe_bytes_to_chars((const unsigned char *)merges[i][0], strlen(merges[i][0]), &l);
         bpe_bytes_to_chars((const unsigned char *)merges[i][1], strlen(merges[i][1]), &r);
         if (i) buf_addc(j, ',');
@@ -104,7 +108,7 @@ static void make_tokenizer(Buf *j, int with_added, int pair_merges)
             json_escape(j, r.buf, r.len);
             buf_addc(j, ']');
         } else {
-            Buf s = {0};
+            Buf s = { 0 };
             buf_add(&s, l.buf, l.len);
             buf_addc(&s, ' ');
             buf_add(&s, r.buf, r.len);
@@ -121,16 +125,17 @@ int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
     const char *d = argv[1];
-    Buf j = {0};
+    Buf j = { 0 };
     make_tokenizer(&j, 1, 0);
     seed_write(d, "bytelevel-added", j.buf, j.len);
     buf_reset(&j);
     make_tokenizer(&j, 0, 1);
     seed_write(d, "bytelevel-pairs", j.buf, j.len);
     buf_free(&j);
-    seed_str(d, "tiny", "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},"
-                        "\"merges\":[\"a b\"]},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
-                        "\"add_prefix_space\":false,\"use_regex\":true},\"added_tokens\":[]}");
+    seed_str(d, "tiny",
+             "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2},"
+             "\"merges\":[\"a b\"]},\"pre_tokenizer\":{\"type\":\"ByteLevel\","
+             "\"add_prefix_space\":false,\"use_regex\":true},\"added_tokens\":[]}");
     seed_str(d, "split-seq",
              "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},\"pre_tokenizer\":"
              "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":"

@@ -27,7 +27,10 @@ static void tmp_remove(void)
     if (!g_path[0]) return;
     unlink(g_path);
     char *slash = strrchr(g_path, '/');
-    if (slash) { *slash = 0; rmdir(g_path); }
+    if (slash) {
+        *slash = 0;
+        rmdir(g_path);
+    }
 }
 
 /* Path of the temporary checkpoint file (its directory is made once per process). */
@@ -37,7 +40,10 @@ static const char *tmp_path(void)
         const char *t = getenv("TMPDIR");
         char dir[256];
         snprintf(dir, sizeof dir, "%s/cm-fuzz-ckpt.XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(dir)) { perror("mkdtemp"); abort(); }
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            abort();
+        }
         snprintf(g_path, sizeof g_path, "%s/model.ckpt", dir);
         atexit(tmp_remove);
     }
@@ -80,7 +86,7 @@ int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
     const char *path = tmp_path();
-    GptConfig cfgs[2] = { {1, 8, 2, 8, 16}, {2, 4, 1, 4, 7} };
+    GptConfig cfgs[2] = { { 1, 8, 2, 8, 16 }, { 2, 4, 1, 4, 7 } };
     for (int k = 0; k < 2; k++) {
         Gpt m;
         gpt_init(&m, &cfgs[k]);
@@ -103,7 +109,7 @@ int main(int argc, char **argv)
         char *b = fuzz_slurp(fd, &n);
         close(fd);
         for (int flag = 0; flag < 4; flag += 3) {
-            Buf s = {0};
+            Buf s = { 0 };
             buf_addc(&s, (char)flag);
             buf_add(&s, b, n);
             char name[32];

@@ -25,8 +25,8 @@
 #include "shards/corpus.h"
 #include "fuzz.h"
 
-static char g_dir[256];      /* the packed corpus */
-static char g_shard[300];    /* its shard file, rewritten for each input */
+static char g_dir[256];   /* the packed corpus */
+static char g_shard[300]; /* its shard file, rewritten for each input */
 
 /* Remove the corpus directory at exit. */
 static void corpus_dir_remove(void)
@@ -47,7 +47,8 @@ static void write_stream(int fd, int ndocs)
     uint64_t toks = 0;
     for (int i = 0; i < ndocs; i++) {
         char meta[128];
-        int ml = snprintf(meta, sizeof meta, "{\"repo_name\":\"r%d\",\"path\":\"f%d.py\"}", i % 3, i);
+        int ml = snprintf(meta, sizeof meta, "{\"repo_name\":\"r%d\",\"path\":\"f%d.py\"}", i % 3,
+                          i);
         uint32_t ids[16];
         uint32_t n = (uint32_t)(4 + i % 12);
         for (uint32_t k = 0; k + 1 < n; k++) ids[k] = (uint32_t)(i * 31 + k * 7) % 299;
@@ -64,7 +65,10 @@ static void make_corpus(void)
 {
     const char *t = getenv("TMPDIR");
     snprintf(g_dir, sizeof g_dir, "%s/cm-fuzz-corpus.XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(g_dir)) { perror("mkdtemp"); abort(); }
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        abort();
+    }
     atexit(corpus_dir_remove);
     int fd = fuzz_memfd("", 0);
     write_stream(fd, 24);
@@ -80,7 +84,10 @@ static void make_corpus(void)
     po.valid_fraction = 0.3;
     po.split_seed = SPLIT_SEED_DEFAULT;
     po.cmdline = "fuzz_corpus";
-    if (pack_run(&po) != 0) { fprintf(stderr, "fuzz_corpus: pack_run failed\n"); abort(); }
+    if (pack_run(&po) != 0) {
+        fprintf(stderr, "fuzz_corpus: pack_run failed\n");
+        abort();
+    }
     close(fd);
     char name[32];
     shard_file_name(name, sizeof name, 0);
@@ -143,12 +150,15 @@ int main(int argc, char **argv)
     if (argc != 2) return 2;
     make_corpus();
     int fd = open(g_shard, O_RDONLY);
-    if (fd < 0) { perror(g_shard); return 1; }
+    if (fd < 0) {
+        perror(g_shard);
+        return 1;
+    }
     size_t n;
     char *b = fuzz_slurp(fd, &n);
     close(fd);
     for (int flag = 0; flag < 4; flag++) {
-        Buf s = {0};
+        Buf s = { 0 };
         buf_addc(&s, (char)flag);
         buf_add(&s, b, n);
         char name[32];

@@ -53,19 +53,19 @@ int main(int argc, char **argv)
     for (int k = 0; k < 2; k++) {
         GgufWriter w;
         gguf_writer_init(&w);
-        const char *toks[2] = {"<|endoftext|>", "a"};
-        size_t lens[2] = {13, 1};
-        int32_t types[2] = {3, 1};
+        const char *toks[2] = { "<|endoftext|>", "a" };
+        size_t lens[2] = { 13, 1 };
+        int32_t types[2] = { 3, 1 };
         gguf_kv_str(&w, "general.architecture", "gpt2");
         gguf_kv_u32(&w, "general.alignment", 32);
         gguf_kv_f32(&w, "gpt2.attention.layer_norm_epsilon", 1e-5f);
         gguf_kv_bool(&w, "tokenizer.ggml.add_bos_token", 0);
         gguf_kv_str_array(&w, "tokenizer.ggml.tokens", toks, lens, 2);
         gguf_kv_i32_array(&w, "tokenizer.ggml.token_type", types, 2);
-        uint64_t a[1] = {3}, b[2] = {32, 1 + k};
+        uint64_t a[1] = { 3 }, b[2] = { 32, 1 + k };
         gguf_add_tensor(&w, "output_norm.weight", GGML_F32, 1, a);
         gguf_add_tensor(&w, "token_embd.weight", k ? GGML_Q8_0 : GGML_F16, 2, b);
-        Buf f = {0};
+        Buf f = { 0 };
         gguf_header(&w, &f);
         for (size_t i = 0; i < (size_t)w.data_bytes; i++) buf_addc(&f, (char)i);
         char name[16];

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(rc == 0 || rc == CM_EFORMAT);
     if (rc == 0) {
         FUZZ_ASSERT(gpt_config_check(&cfg) == NULL);
-        Buf j = {0};
+        Buf j = { 0 };
         hf_config_json(&j, &cfg, -1, "float32");
         FUZZ_ASSERT(hf_config_parse(j.buf, j.len, "again", &back) == 0);
         FUZZ_ASSERT(memcmp(&cfg, &back, sizeof cfg) == 0);
@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
-    GptConfig cfg = {.L = 12, .C = 768, .NH = 12, .T = 1024, .V = 50257};
-    Buf j = {0};
+    GptConfig cfg = { .L = 12, .C = 768, .NH = 12, .T = 1024, .V = 50257 };
+    Buf j = { 0 };
     hf_config_json(&j, &cfg, 50256, "float32");
     seed_write(argv[1], "export", j.buf, j.len);
     buf_free(&j);

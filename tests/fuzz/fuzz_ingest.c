@@ -21,9 +21,8 @@
 #include "record.h"
 #include "fuzz.h"
 
-static const char *const suffixes[] = {
-    "", ".tar", ".tar.gz", ".zip", ".deb", ".jsonl", ".7z", ".tar.zst"
-};
+static const char *const suffixes[] = { "",     ".tar",   ".tar.gz", ".zip",
+                                        ".deb", ".jsonl", ".7z",     ".tar.zst" };
 
 static char g_dir[256];
 
@@ -39,7 +38,10 @@ static const char *tmp_dir(void)
     if (!g_dir[0]) {
         const char *t = getenv("TMPDIR");
         snprintf(g_dir, sizeof g_dir, "%s/cm-fuzz-ingest.XXXXXX", t && *t ? t : "/tmp");
-        if (!mkdtemp(g_dir)) { perror("mkdtemp"); abort(); }
+        if (!mkdtemp(g_dir)) {
+            perror("mkdtemp");
+            abort();
+        }
         atexit(tmp_dir_remove);
     }
     return g_dir;
@@ -127,7 +129,7 @@ static void make_archive(Buf *out, int format, int filter, const char *const *na
 /* Write seed DIR/NAME: the suffix selector byte then the bytes. */
 static void seed_sel(const char *dir, const char *name, int sel, const Buf *b)
 {
-    Buf s = {0};
+    Buf s = { 0 };
     buf_addc(&s, (char)sel);
     buf_add(&s, b->buf, b->len);
     seed_write(dir, name, s.buf, s.len);
@@ -138,14 +140,15 @@ int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
     const char *d = argv[1];
-    Buf files[3] = {{0}, {0}, {0}};
+    Buf files[3] = { { 0 }, { 0 }, { 0 } };
     buf_adds(&files[0], "import numpy as np\nprint(np.arange(3))\n");
-    buf_adds(&files[1], "{\"nbformat\":4,\"metadata\":{},\"cells\":[{\"cell_type\":\"code\","
-                        "\"source\":[\"import pandas as pd\"],\"outputs\":[]}]}");
+    buf_adds(&files[1],
+             "{\"nbformat\":4,\"metadata\":{},\"cells\":[{\"cell_type\":\"code\","
+             "\"source\":[\"import pandas as pd\"],\"outputs\":[]}]}");
     buf_adds(&files[2], "caf\xe9 latin-1\n");
     const char *names[3] = { "proj-0123abc/pkg/a.py", "proj-0123abc/nb.ipynb",
                              "proj-0123abc/bad.py" };
-    Buf tar = {0}, tgz = {0}, zip = {0}, nested = {0}, nested2 = {0}, zst = {0};
+    Buf tar = { 0 }, tgz = { 0 }, zip = { 0 }, nested = { 0 }, nested2 = { 0 }, zst = { 0 };
     make_archive(&tar, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, 0, names, files, 3);
     seed_sel(d, "tar", 1, &tar);
     seed_sel(d, "tar-plain-name", 0, &tar);
@@ -162,14 +165,20 @@ int main(int argc, char **argv)
     const char *nn2[1] = { "data.zip" };
     make_archive(&nested2, ARCHIVE_FORMAT_ZIP, 0, nn2, &nested, 1);
     seed_sel(d, "nested-twice", 3, &nested2);
-    Buf jl = {0};
-    buf_adds(&jl, "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"content\":\"x = 1\\n\"}\n"
-                  "not json\n{\"content\":\"y\",\"license\":\"mit\"}\n");
+    Buf jl = { 0 };
+    buf_adds(&jl,
+             "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"content\":\"x = 1\\n\"}\n"
+             "not json\n{\"content\":\"y\",\"license\":\"mit\"}\n");
     seed_sel(d, "jsonl", 5, &jl);
     seed_sel(d, "jsonl-sniffed", 0, &jl);
     for (int i = 0; i < 3; i++) buf_free(&files[i]);
-    buf_free(&tar); buf_free(&tgz); buf_free(&zip); buf_free(&nested); buf_free(&nested2);
-    buf_free(&zst); buf_free(&jl);
+    buf_free(&tar);
+    buf_free(&tgz);
+    buf_free(&zip);
+    buf_free(&nested);
+    buf_free(&nested2);
+    buf_free(&zst);
+    buf_free(&jl);
     return 0;
 }
 #endif

@@ -20,14 +20,14 @@
 */
 static void roundtrip(const Buf *dec)
 {
-    Buf line = {0};
+    Buf line = { 0 };
     buf_adds(&line, "{\"k\":");
     json_escape(&line, dec->buf ? dec->buf : "", dec->len);
     buf_addc(&line, '}');
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     FUZZ_ASSERT(json_parse_object(&o, line.buf, line.len) == 0);
     FUZZ_ASSERT(o.n == 1 && o.f[0].type == JSON_STRING);
-    Buf again = {0};
+    Buf again = { 0 };
     json_decode_string(o.f[0].raw, o.f[0].rawlen, &again);
     FUZZ_ASSERT(again.len == dec->len);
     FUZZ_ASSERT(dec->len == 0 || memcmp(again.buf, dec->buf, dec->len) == 0);
@@ -41,14 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the parser must not read past len: hand it an exact-size heap copy */
     char *line = malloc(size ? size : 1);
     memcpy(line, data, size);
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     if (json_parse_object(&o, line, size) == 0) {
         for (int i = 0; i < o.n; i++) {
             const JsonField *f = &o.f[i];
             FUZZ_ASSERT(f->key >= line && f->key + f->klen <= line + size);
             FUZZ_ASSERT(f->raw >= line && f->raw + f->rawlen <= line + size);
             if (f->type == JSON_STRING) {
-                Buf dec = {0};
+                Buf dec = { 0 };
                 json_decode_string(f->raw, f->rawlen, &dec);
                 FUZZ_ASSERT(utf8_valid_prefix((const unsigned char *)dec.buf, dec.len) == dec.len);
                 roundtrip(&dec);
@@ -76,19 +76,21 @@ int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
     const char *d = argv[1];
-    seed_str(d, "record", "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"size\":12,"
-                          "\"license\":\"mit\",\"content\":\"import os\\nx = 1\\n\"}");
+    seed_str(d, "record",
+             "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"size\":12,"
+             "\"license\":\"mit\",\"content\":\"import os\\nx = 1\\n\"}");
     seed_str(d, "escapes", "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\\ud800x\"}");
     seed_str(d, "nested", "{\"a\":[1,2,{\"b\":[true,false,null]}],\"o\":{\"x\":{\"y\":[]}}}");
-    seed_str(d, "numbers", "{\"i\":-0,\"f\":1.5e-7,\"e\":2E+10,\"big\":123456789012345678901234,"
-                           "\"n\":-9223372036854775808}");
+    seed_str(d, "numbers",
+             "{\"i\":-0,\"f\":1.5e-7,\"e\":2E+10,\"big\":123456789012345678901234,"
+             "\"n\":-9223372036854775808}");
     seed_str(d, "utf8", "{\"c\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\x8d\"}");
     seed_str(d, "ws", " \t{ \"a\" : \"b\" , \"c\" : 1 } \r");
     seed_str(d, "empty", "{}");
     char deep[200];
     memset(deep, '[', 70);
     snprintf(deep + 70, sizeof deep - 70, "%s", "1");
-    Buf b = {0};
+    Buf b = { 0 };
     buf_adds(&b, "{\"d\":");
     buf_adds(&b, deep);
     for (int i = 0; i < 70; i++) buf_addc(&b, ']');

@@ -58,10 +58,16 @@ int main(int argc, char **argv)
     if (argc != 2) return 2;
     const char *d = argv[1];
     seed_str(d, "short-lines", "\x20{\"content\":\"a\"}\n{\"content\":\"b\"}\n");
-    seed_str(d, "no-final-nl", "\x10" "abc\ndef");
-    seed_str(d, "too-long", "\x04" "aaaaaaaaaaaa\nb\nccccccc");
+    seed_str(d, "no-final-nl",
+             "\x10"
+             "abc\ndef");
+    seed_str(d, "too-long",
+             "\x04"
+             "aaaaaaaaaaaa\nb\nccccccc");
     seed_str(d, "empty-lines", "\x08\n\n\nx\n\n");
-    seed_str(d, "crlf", "\x30" "a\r\nb\r\n");
+    seed_str(d, "crlf",
+             "\x30"
+             "a\r\nb\r\n");
     return 0;
 }
 #endif

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *json = malloc(size ? size : 1);
     memcpy(json, data, size);
-    Buf out = {0};
+    Buf out = { 0 };
     char err[256] = "";
     int cells = notebook_to_py(json, size, &out, err, sizeof err);
     if (cells >= 0) {
@@ -37,15 +37,16 @@ int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
     const char *d = argv[1];
-    seed_str(d, "v4",
-             "{\"nbformat\":4,\"nbformat_minor\":5,\"metadata\":{\"kernelspec\":{\"name\":"
-             "\"python3\",\"language\":\"python\"},\"language_info\":{\"name\":\"python\"}},"
-             "\"cells\":[{\"cell_type\":\"markdown\",\"metadata\":{},\"source\":[\"# Title\"]},"
-             "{\"cell_type\":\"code\",\"metadata\":{},\"execution_count\":1,\"outputs\":[],"
-             "\"source\":[\"%matplotlib inline\\n\",\"import pandas as pd\\n\",\"df = pd.DataFrame()\"]},"
-             "{\"cell_type\":\"code\",\"metadata\":{},\"outputs\":[],\"source\":\"!pip install x\\nx = !ls\\n?df\"},"
-             "{\"cell_type\":\"code\",\"metadata\":{},\"outputs\":[],\"source\":[\"%%time\\n\",\"sum(range(9))\"]},"
-             "{\"cell_type\":\"code\",\"metadata\":{},\"outputs\":[],\"source\":[\"%%bash\\n\",\"ls -l\"]}]}");
+    seed_str(
+        d, "v4",
+        "{\"nbformat\":4,\"nbformat_minor\":5,\"metadata\":{\"kernelspec\":{\"name\":"
+        "\"python3\",\"language\":\"python\"},\"language_info\":{\"name\":\"python\"}},"
+        "\"cells\":[{\"cell_type\":\"markdown\",\"metadata\":{},\"source\":[\"# Title\"]},"
+        "{\"cell_type\":\"code\",\"metadata\":{},\"execution_count\":1,\"outputs\":[],"
+        "\"source\":[\"%matplotlib inline\\n\",\"import pandas as pd\\n\",\"df = pd.DataFrame()\"]},"
+        "{\"cell_type\":\"code\",\"metadata\":{},\"outputs\":[],\"source\":\"!pip install x\\nx = !ls\\n?df\"},"
+        "{\"cell_type\":\"code\",\"metadata\":{},\"outputs\":[],\"source\":[\"%%time\\n\",\"sum(range(9))\"]},"
+        "{\"cell_type\":\"code\",\"metadata\":{},\"outputs\":[],\"source\":[\"%%bash\\n\",\"ls -l\"]}]}");
     seed_str(d, "v3",
              "{\"nbformat\":3,\"metadata\":{\"language\":\"python\"},\"worksheets\":[{\"cells\":["
              "{\"cell_type\":\"code\",\"language\":\"python\",\"input\":[\"import numpy as np\\n\","
@@ -54,8 +55,9 @@ int main(int argc, char **argv)
              "{\"nbformat\":4,\"metadata\":{\"kernelspec\":{\"name\":\"ir\",\"language\":\"R\"}},"
              "\"cells\":[{\"cell_type\":\"code\",\"source\":\"x <- 1\",\"outputs\":[]}]}");
     seed_str(d, "no-cells", "{\"nbformat\":4,\"metadata\":{}}");
-    seed_str(d, "unicode", "{\"nbformat\":4,\"metadata\":{},\"cells\":[{\"cell_type\":\"code\","
-                           "\"source\":[\"s = '\\u00e9\\ud83d\\ude00'\\r\\n\",\"x?\"]}]}");
+    seed_str(d, "unicode",
+             "{\"nbformat\":4,\"metadata\":{},\"cells\":[{\"cell_type\":\"code\","
+             "\"source\":[\"s = '\\u00e9\\ud83d\\ude00'\\r\\n\",\"x?\"]}]}");
     return 0;
 }
 #endif

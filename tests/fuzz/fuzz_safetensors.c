@@ -55,13 +55,13 @@ int main(int argc, char **argv)
 {
     if (argc != 2) return 2;
     StEntry e[4] = {
-        {"transformer.wte.weight", ST_F32, 2, {4, 2}},
-        {"transformer.h.0.attn.c_attn.bias", ST_BF16, 1, {6}},
-        {"lm_head.weight", ST_F16, 2, {2, 3}},
-        {"h.0.attn.masked_bias", ST_F32, 0, {0}},
+        { "transformer.wte.weight", ST_F32, 2, { 4, 2 } },
+        { "transformer.h.0.attn.c_attn.bias", ST_BF16, 1, { 6 } },
+        { "lm_head.weight", ST_F16, 2, { 2, 3 } },
+        { "h.0.attn.masked_bias", ST_F32, 0, { 0 } },
     };
     for (int k = 1; k <= 4; k++) {
-        Buf b = {0};
+        Buf b = { 0 };
         st_header(&b, e, k, k % 2 ? "{\"format\":\"pt\"}" : NULL);
         uint64_t data = 0;
         for (int i = 0; i < k; i++) data += st_entry_bytes(&e[i]);

@@ -39,8 +39,10 @@ static void fix_checksums(unsigned char *s, size_t n)
             le_put32(s + i + 12, (uint32_t)hash64(s + i + 16, (size_t)len - 16));
             i += (size_t)len;
         }
-        if (i + 24 <= n && !memcmp(s + i, "END1", 4)) i += 24;
-        else return;
+        if (i + 24 <= n && !memcmp(s + i, "END1", 4))
+            i += 24;
+        else
+            return;
     }
 }
 

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(in, data, size);
     size_t pre = utf8_valid_prefix(in, size);
     FUZZ_ASSERT(pre <= size);
-    Buf out = {0};
+    Buf out = { 0 };
     size_t nrep = utf8_repair(in, size, &out);
     const unsigned char *o = (const unsigned char *)(out.buf ? out.buf : "");
     FUZZ_ASSERT(utf8_valid_prefix(o, out.len) == out.len);
@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(nrep > 0);
         FUZZ_ASSERT(out.len >= pre && (pre == 0 || memcmp(o, in, pre) == 0));
     }
-    Buf again = {0};
+    Buf again = { 0 };
     FUZZ_ASSERT(utf8_repair(o, out.len, &again) == 0);
     FUZZ_ASSERT(again.len == out.len && (out.len == 0 || memcmp(again.buf, o, out.len) == 0));
     buf_free(&again);

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
     if (argc < 2) die(CM_EUSAGE, "usage: ingest-jsonbench FILE.jsonl [ROUNDS]");
     long rounds = 5;
     if (argc > 2 && parse_long(argv[2], 1, 1000, &rounds)) die(CM_EUSAGE, "bad ROUNDS");
-    Buf in = {0};
+    Buf in = { 0 };
     load(argv[1], &in);
     /* line table */
     size_t nl = 0, cap = 1024;
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nl; i++) bad += record_parse(&r, in.buf + off[i], len[i]) != 0;
         double t1 = now_sec();
         double emit = 0;
-        for (size_t i = 0; i < nl; i++) {     /* emit = write time only, parse excluded */
+        for (size_t i = 0; i < nl; i++) { /* emit = write time only, parse excluded */
             if (record_parse(&r, in.buf + off[i], len[i])) continue;
             double a = now_sec();
             record_write(&o, &r, "\"source\":\"bench\"", 16);

@@ -28,27 +28,34 @@
 */
 static void make_tokenizer(Buf *b)
 {
-    int cs[256], n = 0, used[256] = {0};
+    int cs[256], n = 0, used[256] = { 0 };
     for (int c = '!'; c <= '~'; c++) used[c] = 1;
     for (int c = 0xA1; c <= 0xAC; c++) used[c] = 1;
     for (int c = 0xAE; c <= 0xFF; c++) used[c] = 1;
     for (int c = 0; c < 256; c++) cs[c] = used[c] ? c : 256 + n++;
-    buf_adds(b, "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":"
-                "[{\"id\":256,\"content\":\"<|endoftext|>\",\"single_word\":false,\"lstrip\":false,"
-                "\"rstrip\":false,\"normalized\":true,\"special\":true}],\"normalizer\":null,"
-                "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
-                "\"trim_offsets\":true,\"use_regex\":true},\"post_processor\":null,"
-                "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
-                "\"trim_offsets\":true,\"use_regex\":true},\"model\":{\"type\":\"BPE\","
-                "\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,"
-                "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
-                "\"vocab\":{");
+    buf_adds(b,
+             "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":"
+             "[{\"id\":256,\"content\":\"<|endoftext|>\",\"single_word\":false,\"lstrip\":false,"
+             "\"rstrip\":false,\"normalized\":true,\"special\":true}],\"normalizer\":null,"
+             "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+             "\"trim_offsets\":true,\"use_regex\":true},\"post_processor\":null,"
+             "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+             "\"trim_offsets\":true,\"use_regex\":true},\"model\":{\"type\":\"BPE\","
+             "\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":null,"
+             "\"end_of_word_suffix\":null,\"fuse_unk\":false,\"byte_fallback\":false,"
+             "\"vocab\":{");
     for (int c = 0; c < 256; c++) {
         unsigned u = (unsigned)cs[c];
         char s[4];
         size_t k;
-        if (u < 0x80) { s[0] = (char)u; k = 1; }
-        else { s[0] = (char)(0xC0 | (u >> 6)); s[1] = (char)(0x80 | (u & 0x3F)); k = 2; }
+        if (u < 0x80) {
+            s[0] = (char)u;
+            k = 1;
+        } else {
+            s[0] = (char)(0xC0 | (u >> 6));
+            s[1] = (char)(0x80 | (u & 0x3F));
+            k = 2;
+        }
         json_escape(b, s, k);
         buf_addf(b, ":%d,", c);
     }
@@ -60,12 +67,12 @@ static void make_tokenizer(Buf *b)
 */
 static int from_jsonl(Out *o, int no_end, uint32_t vocab)
 {
-    Buf tok = {0}, meta = {0}, content = {0};
+    Buf tok = { 0 }, meta = { 0 }, content = { 0 };
     make_tokenizer(&tok);
     ts_write_header(o, vocab, 256, hash64(tok.buf, tok.len), tok.buf, tok.len);
     LineReader lr;
     lr_init(&lr, 0, "stdin", 0);
-    JsonObj obj = {0};
+    JsonObj obj = { 0 };
     uint32_t *ids = NULL;
     size_t cap = 0;
     uint64_t docs = 0, tokens = 0;
@@ -92,7 +99,10 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
                 json_decode_string(f->raw, f->rawlen, &content);
                 continue;
             }
-            if (f->klen == 3 && !memcmp(f->key, "ids", 3)) { idf = f; continue; }
+            if (f->klen == 3 && !memcmp(f->key, "ids", 3)) {
+                idf = f;
+                continue;
+            }
             if (!first) buf_addc(&meta, ',');
             first = 0;
             buf_addf(&meta, "\"%.*s\":", (int)f->klen, f->key);
@@ -102,7 +112,10 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
         }
         buf_addf(&meta, "%s\"n_bytes\":%zu}", first ? "" : ",", content.len);
         size_t need = (idf ? idf->rawlen : content.len) + 1;
-        if (need > cap) { cap = need; ids = xrealloc(ids, cap * sizeof *ids); }
+        if (need > cap) {
+            cap = need;
+            ids = xrealloc(ids, cap * sizeof *ids);
+        }
         if (idf) {
             const char *s = idf->raw, *e = idf->raw + idf->rawlen;
             while (s < e) {
@@ -134,10 +147,10 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
 static void generate(Out *o, uint64_t n, uint64_t seed, uint64_t repos, uint32_t mean,
                      uint32_t vocab)
 {
-    static const char *mods[] = {"numpy", "pandas", "scipy", "matplotlib", "sklearn",
-                                 "seaborn", "statsmodels", "torch", "os", "sys"};
-    static const char *lic[] = {"mit", "bsd-3-clause", "apache-2.0", "gpl-3.0"};
-    Buf tok = {0}, meta = {0};
+    static const char *mods[] = { "numpy",   "pandas",      "scipy", "matplotlib", "sklearn",
+                                  "seaborn", "statsmodels", "torch", "os",         "sys" };
+    static const char *lic[] = { "mit", "bsd-3-clause", "apache-2.0", "gpl-3.0" };
+    Buf tok = { 0 }, meta = { 0 };
     make_tokenizer(&tok);
     ts_write_header(o, vocab, 256, hash64(tok.buf, tok.len), tok.buf, tok.len);
     uint32_t *ids = xmalloc(sizeof *ids * ((size_t)mean * 8 + 2));
@@ -154,12 +167,14 @@ static void generate(Out *o, uint64_t n, uint64_t seed, uint64_t repos, uint32_t
             ids[i] = (uint32_t)((v & 0xffffffff) % vocab);
             ids[i + 1] = (uint32_t)((v >> 32) % vocab);
         }
-        for (uint32_t i = 0; i + 1 < len; i++) if (ids[i] == 256) ids[i] = 257 % vocab;
+        for (uint32_t i = 0; i + 1 < len; i++)
+            if (ids[i] == 256) ids[i] = 257 % vocab;
         ids[len - 1] = 256;
         buf_reset(&meta);
         char h[17];
         hash_hex(r, h);
-        buf_addf(&meta, "{\"repo_name\":\"org%llu/project-%llu\",\"path\":\"src/pkg%llu/module_%llu.py\","
+        buf_addf(&meta,
+                 "{\"repo_name\":\"org%llu/project-%llu\",\"path\":\"src/pkg%llu/module_%llu.py\","
                  "\"license\":\"%s\",\"imports\":[\"%s\",\"%s\"],\"n_bytes\":%u,"
                  "\"content_hash\":\"%s\"}",
                  (unsigned long long)(repo % 97), (unsigned long long)repo,
@@ -181,9 +196,10 @@ int main(int argc, char **argv)
     uint64_t gen = 0, seed = 1, repos = 1000, mean = 256, vocab = 257;
     int gen_mode = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--no-end")) no_end = 1;
+        if (!strcmp(argv[i], "--no-end"))
+            no_end = 1;
         else if (!strcmp(argv[i], "--tokenizer")) {
-            Buf b = {0};
+            Buf b = { 0 };
             make_tokenizer(&b);
             fwrite(b.buf, 1, b.len, stdout);
             buf_free(&b);
@@ -191,15 +207,19 @@ int main(int argc, char **argv)
         } else if (i + 1 < argc && !strcmp(argv[i], "--gen")) {
             gen = strtoull(argv[++i], NULL, 10);
             gen_mode = 1;
-        } else if (i + 1 < argc && !strcmp(argv[i], "--seed")) seed = strtoull(argv[++i], NULL, 10);
-        else if (i + 1 < argc && !strcmp(argv[i], "--repos")) repos = strtoull(argv[++i], NULL, 10);
+        } else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
+            seed = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && !strcmp(argv[i], "--repos"))
+            repos = strtoull(argv[++i], NULL, 10);
         else if (i + 1 < argc && !strcmp(argv[i], "--mean-tokens"))
             mean = strtoull(argv[++i], NULL, 10);
-        else if (i + 1 < argc && !strcmp(argv[i], "--vocab")) vocab = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && !strcmp(argv[i], "--vocab"))
+            vocab = strtoull(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: shards-mkstream [--no-end] [--vocab N] < in.jsonl\n"
-                            "       shards-mkstream --gen N [--seed S] [--repos R] "
-                            "[--mean-tokens M] [--vocab V]\n");
+            fprintf(stderr,
+                    "usage: shards-mkstream [--no-end] [--vocab N] < in.jsonl\n"
+                    "       shards-mkstream --gen N [--seed S] [--repos R] "
+                    "[--mean-tokens M] [--vocab V]\n");
             return 2;
         }
     }

@@ -31,7 +31,7 @@
 
 static uint64_t rng_state = 7;
 
-static float frand(void)   /* uniform in [-1, 1) */
+static float frand(void) /* uniform in [-1, 1) */
 {
     return (float)((splitmix64(&rng_state) >> 40) * (2.0 / 16777216.0) - 1.0);
 }
@@ -74,14 +74,21 @@ static double rel_l2(const float *a, const float *b, size_t n)
 
 static float from_bits(uint32_t u)
 {
-    union { uint32_t u; float f; } v = {u};
+    union {
+        uint32_t u;
+        float f;
+    } v = { u };
     return v.f;
 }
 
 /* Skip the test when oneDNN cannot run bf16 matmuls here. */
-#define NEED_ONEDNN_BF16() do { \
+#define NEED_ONEDNN_BF16() \
+    do { \
         const char *why_ = mm_bf16_probe(NULL); \
-        if (why_) { fprintf(stderr, "# skip: %s\n", why_); skip(); } \
+        if (why_) { \
+            fprintf(stderr, "# skip: %s\n", why_); \
+            skip(); \
+        } \
     } while (0)
 
 /* --------------------------------------------------------------------------------------- */
@@ -94,8 +101,8 @@ static void test_convert_scalar(void **state)
     assert_int_equal(bf16_from_f32(0.0f), 0x0000);
     assert_int_equal(bf16_from_f32(-0.0f), 0x8000);
     /* halfway cases go to the even neighbour */
-    assert_int_equal(bf16_from_f32(from_bits(0x3f808000)), 0x3f80);   /* 1 + 2^-8 -> 1 */
-    assert_int_equal(bf16_from_f32(from_bits(0x3f818000)), 0x3f82);   /* odd -> up */
+    assert_int_equal(bf16_from_f32(from_bits(0x3f808000)), 0x3f80); /* 1 + 2^-8 -> 1 */
+    assert_int_equal(bf16_from_f32(from_bits(0x3f818000)), 0x3f82); /* odd -> up */
     /* just above and below halfway */
     assert_int_equal(bf16_from_f32(from_bits(0x3f808001)), 0x3f81);
     assert_int_equal(bf16_from_f32(from_bits(0x3f817fff)), 0x3f81);
@@ -104,16 +111,16 @@ static void test_convert_scalar(void **state)
     /* infinities, overflow, NaN */
     assert_int_equal(bf16_from_f32(INFINITY), 0x7f80);
     assert_int_equal(bf16_from_f32(-INFINITY), 0xff80);
-    assert_int_equal(bf16_from_f32(from_bits(0x7f7fffff)), 0x7f80);   /* FLT_MAX rounds up */
+    assert_int_equal(bf16_from_f32(from_bits(0x7f7fffff)), 0x7f80); /* FLT_MAX rounds up */
     uint16_t n1 = bf16_from_f32(NAN), n2 = bf16_from_f32(from_bits(0x7f800001));
     assert_true((n1 & 0x7f80) == 0x7f80 && (n1 & 0x7f) != 0);
-    assert_true((n2 & 0x7f80) == 0x7f80 && (n2 & 0x7f) != 0);   /* a NaN never becomes Inf */
+    assert_true((n2 & 0x7f80) == 0x7f80 && (n2 & 0x7f) != 0); /* a NaN never becomes Inf */
     assert_true(isnan(bf16_to_f32(n2)));
     /* subnormals keep their top bits */
     assert_int_equal(bf16_from_f32(from_bits(0x00010000)), 0x0001);
     /* values a bf16 holds exactly come back unchanged */
     for (uint32_t h = 0; h < 0x10000; h += 7) {
-        if ((h & 0x7f80) == 0x7f80) continue;   /* Inf/NaN */
+        if ((h & 0x7f80) == 0x7f80) continue; /* Inf/NaN */
         assert_int_equal(bf16_from_f32(bf16_to_f32((uint16_t)h)), h);
     }
     /* relative error at most 2^-8 (half an ulp of 8 significant bits) for normal values */
@@ -127,7 +134,7 @@ static void test_convert_scalar(void **state)
 
 static void test_convert_array(void **state)
 {
-    size_t n = 3 * 4096 + 123;   /* several blocks and a tail */
+    size_t n = 3 * 4096 + 123; /* several blocks and a tail */
     float *x = rand_buf(n, 50.0f), *r = malloc(n * sizeof(float));
     uint16_t *h = malloc(n * sizeof(uint16_t));
     x[5] = NAN;
@@ -139,7 +146,9 @@ static void test_convert_array(void **state)
         if (i != 5) assert_true(r[i] == bf16_to_f32(h[i]));
     }
     assert_true(isnan(r[5]));
-    free(x); free(r); free(h);
+    free(x);
+    free(r);
+    free(h);
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -191,26 +200,42 @@ static void matmul_case(int N, int C, int OC)
     matmul_backward_naive(di_r, dw_r, NULL, dout_r, inp_r, w_r, N, C, OC);
     assert_true(close_ratio(dw, dw_r, nw, 1e-5 * N, 1e-5) <= 1);
 
-    free(inp); free(w); free(b); free(add); free(dout); free(inp_r); free(w_r); free(dout_r);
-    free(o); free(o_r); free(o_f); free(di); free(di_r); free(di_f); free(dw); free(dw_r);
-    free(dw_f); free(db); free(db_r); free(db_f);
+    free(inp);
+    free(w);
+    free(b);
+    free(add);
+    free(dout);
+    free(inp_r);
+    free(w_r);
+    free(dout_r);
+    free(o);
+    free(o_r);
+    free(o_f);
+    free(di);
+    free(di_r);
+    free(di_f);
+    free(dw);
+    free(dw_r);
+    free(dw_f);
+    free(db);
+    free(db_r);
+    free(db_f);
 }
 
 static void test_matmul_vs_naive(void **state)
 {
     NEED_ONEDNN_BF16();
-    matmul_case(37, 24, 40);     /* odd shapes: edges of every blocking */
-    matmul_case(64, 64, 192);    /* a qkv-shaped product */
+    matmul_case(37, 24, 40);  /* odd shapes: edges of every blocking */
+    matmul_case(64, 64, 192); /* a qkv-shaped product */
     matmul_case(130, 96, 17);
-    matmul_case(1, 33, 7);       /* one row */
+    matmul_case(1, 33, 7); /* one row */
 }
 
 /* --------------------------------------------------------------------------------------- */
 /* The whole model                                                                         */
 
 /* Forward + backward on fixed tokens; the gradients into g (nparams), the loss returned. */
-static double model_grads(Gpt *m, int bf16, float *g, const uint32_t *in, const uint32_t *tg,
-                          int B)
+static double model_grads(Gpt *m, int bf16, float *g, const uint32_t *in, const uint32_t *tg, int B)
 {
     m->bf16 = bf16;
     gpt_zero_grad(m);
@@ -223,7 +248,7 @@ static double model_grads(Gpt *m, int bf16, float *g, const uint32_t *in, const 
 static void test_model_bf16(void **state)
 {
     NEED_ONEDNN_BF16();
-    GptConfig cfg = {.L = 2, .C = 32, .NH = 2, .T = 24, .V = 48};
+    GptConfig cfg = { .L = 2, .C = 32, .NH = 2, .T = 24, .V = 48 };
     int B = 3;
     size_t N = (size_t)B * cfg.T;
     Gpt m;
@@ -256,7 +281,11 @@ static void test_model_bf16(void **state)
     }
     /* and not equal: the bf16 path did run */
     assert_true(memcmp(g16, g32, m.nparams * sizeof(float)) != 0);
-    free(in); free(tg); free(g32); free(g16); free(g16b);
+    free(in);
+    free(tg);
+    free(g32);
+    free(g16);
+    free(g16b);
     gpt_free(&m);
 }
 

@@ -39,8 +39,14 @@ static char g_dir[256];
 /*
 ** Document d has length 5 + (d * 7) % 23 and ids (d * 31 + i) % 997, then EOT; repo r = d % 6.
 */
-static uint32_t doc_len(int d) { return 5 + (uint32_t)((d * 7) % 23); }
-static uint32_t doc_id(int d, uint32_t i) { return (uint32_t)((d * 31 + (int)i) % 997); }
+static uint32_t doc_len(int d)
+{
+    return 5 + (uint32_t)((d * 7) % 23);
+}
+static uint32_t doc_id(int d, uint32_t i)
+{
+    return (uint32_t)((d * 31 + (int)i) % 997);
+}
 
 /*
 ** Write the test stream to path, then pack it into dir with the given options.
@@ -61,9 +67,10 @@ static int make_corpus(const char *dir, uint64_t shard_tokens, double valid, uin
         for (uint32_t i = 0; i + 1 < n; i++) ids[i] = doc_id(d, i);
         ids[n - 1] = EOT;
         char meta[200];
-        int ml = snprintf(meta, sizeof meta, "{\"repo_name\":\"org/r%d\",\"path\":\"f%d.py\","
-                          "\"n_bytes\":%u,\"imports\":[\"%s\"]}", d % 6, d, 3 * n,
-                          d % 2 ? "numpy" : "pandas");
+        int ml = snprintf(meta, sizeof meta,
+                          "{\"repo_name\":\"org/r%d\",\"path\":\"f%d.py\","
+                          "\"n_bytes\":%u,\"imports\":[\"%s\"]}",
+                          d % 6, d, 3 * n, d % 2 ? "numpy" : "pandas");
         ts_write_doc(&o, meta, (uint32_t)ml, ids, n);
         tokens += n;
     }
@@ -71,7 +78,7 @@ static int make_corpus(const char *dir, uint64_t shard_tokens, double valid, uin
     out_done(&o);
     close(fd);
     fd = open(path, O_RDONLY);
-    PackOpts po = {0};
+    PackOpts po = { 0 };
     po.dir = dir;
     po.input = path;
     po.fd = fd;
@@ -100,8 +107,8 @@ static int setup(void **state)
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     if (sqlite3_open(path, &db) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT DISTINCT repo_name FROM documents WHERE split = 'valid'",
-                           -1, &st, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(db, "SELECT DISTINCT repo_name FROM documents WHERE split = 'valid'", -1,
+                           &st, NULL) != SQLITE_OK)
         return -1;
     while (sqlite3_step(st) == SQLITE_ROW) {
         int r = atoi((const char *)sqlite3_column_text(st, 0) + strlen("org/r"));
@@ -119,7 +126,11 @@ static int teardown(void **state)
     return system(cmd);
 }
 
-static int all_docs(int d) { (void)d; return 1; }
+static int all_docs(int d)
+{
+    (void)d;
+    return 1;
+}
 
 /* Is w[0..n) a run of consecutive tokens of the concatenation of the documents d with keep(d)?
 ** *start_doc: the document of its first token. */
@@ -176,8 +187,8 @@ static void test_sequential_covers_selection(void **state)
     Corpus *c = corpus_open(g_dir, err, sizeof err);
     assert_non_null(c);
     /* documents f10..f19 are consecutive: the sequential windows tile them exactly */
-    CorpusSampler *s = corpus_sampler_new(c, NULL, "id BETWEEN 10 AND 19", CORPUS_SEQUENTIAL, 0,
-                                          9, err, sizeof err);
+    CorpusSampler *s = corpus_sampler_new(c, NULL, "id BETWEEN 10 AND 19", CORPUS_SEQUENTIAL, 0, 9,
+                                          err, sizeof err);
     assert_non_null(s);
     uint64_t sel = 0;
     uint32_t expect[1000];
@@ -271,11 +282,11 @@ static void test_bad_selections(void **state)
     char err[512];
     Corpus *c = corpus_open(g_dir, err, sizeof err);
     assert_non_null(c);
-    assert_null(corpus_sampler_new(c, NULL, "no_such_column = 1", CORPUS_RANDOM, 0, 8, err,
-                                   sizeof err));
+    assert_null(
+        corpus_sampler_new(c, NULL, "no_such_column = 1", CORPUS_RANDOM, 0, 8, err, sizeof err));
     assert_non_null(strstr(err, "no_such_column"));
-    assert_null(corpus_sampler_new(c, NULL, "path = 'nothing.py'", CORPUS_RANDOM, 0, 8, err,
-                                   sizeof err));
+    assert_null(
+        corpus_sampler_new(c, NULL, "path = 'nothing.py'", CORPUS_RANDOM, 0, 8, err, sizeof err));
     assert_non_null(strstr(err, "no documents"));
     assert_null(corpus_sampler_new(c, NULL, "id = 0", CORPUS_RANDOM, 0, 1000, err, sizeof err));
     assert_non_null(strstr(err, "fewer than one window"));
@@ -292,26 +303,30 @@ static void test_select(void **state)
     Corpus *c = corpus_open(g_dir, err, sizeof err);
     assert_non_null(c);
     sqlite3_stmt *st = NULL;
-    assert_int_equal(corpus_select(corpus_index(c), "COUNT(*)", "valid", "id < 30", NULL, &st,
-                                   why, sizeof why), 0);
+    assert_int_equal(
+        corpus_select(corpus_index(c), "COUNT(*)", "valid", "id < 30", NULL, &st, why, sizeof why),
+        0);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     int64_t n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     sqlite3_stmt *q = NULL;
-    assert_int_equal(sqlite3_prepare_v2(corpus_index(c), "SELECT COUNT(*) FROM documents WHERE "
-                                        "split = 'valid' AND id < 30", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(corpus_index(c),
+                                        "SELECT COUNT(*) FROM documents WHERE "
+                                        "split = 'valid' AND id < 30",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int64(q, 0), n);
     sqlite3_finalize(q);
-    assert_int_equal(corpus_select(corpus_index(c), "id", NULL, "", " LIMIT ?", &st, why,
-                                   sizeof why), 0);
+    assert_int_equal(
+        corpus_select(corpus_index(c), "id", NULL, "", " LIMIT ?", &st, why, sizeof why), 0);
     sqlite3_bind_int64(st, sqlite3_bind_parameter_count(st), 2);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
-    assert_int_equal(corpus_select(corpus_index(c), "id", NULL, "nope = 1", NULL, &st, why,
-                                   sizeof why), -1);
+    assert_int_equal(
+        corpus_select(corpus_index(c), "id", NULL, "nope = 1", NULL, &st, why, sizeof why), -1);
     assert_non_null(strstr(why, "no such column: nope"));
     assert_null(st);
     corpus_close(c);
@@ -344,8 +359,10 @@ static void test_damaged_shards_refused(void **state)
     snprintf(cmd, sizeof cmd, "truncate -s -2 '%s/shard-00001.bin'", bad);
     expect_refused(cmd, "shard-00001.bin: truncated");
     /* one byte of the header changed (token count) */
-    snprintf(cmd, sizeof cmd, "printf '\\377' | dd of='%s/shard-00000.bin' bs=1 seek=16 "
-             "conv=notrunc status=none", bad);
+    snprintf(cmd, sizeof cmd,
+             "printf '\\377' | dd of='%s/shard-00000.bin' bs=1 seek=16 "
+             "conv=notrunc status=none",
+             bad);
     expect_refused(cmd, "shard-00000.bin: header checksum mismatch");
     /* missing shard */
     snprintf(cmd, sizeof cmd, "rm '%s/shard-00002.bin'", bad);

@@ -55,7 +55,8 @@ static void test_imports_not_fooled(void **state)
     assert_int_equal(scan3("# import numpy\n"), 0);
     assert_int_equal(scan3("x = \"import numpy\"\n"), 0);
     assert_int_equal(scan3("\"\"\"\nimport numpy\n\"\"\"\nimport os\n"), 0);
-    assert_int_equal(scan3("def f():\n    '''Example:\n\n    from pandas import DataFrame\n    '''\n"), 0);
+    assert_int_equal(
+        scan3("def f():\n    '''Example:\n\n    from pandas import DataFrame\n    '''\n"), 0);
     assert_int_equal(scan3("import numpyro\n"), 0);
     assert_int_equal(scan3("import pandas_flavor\n"), 0);
     assert_int_equal(scan3("from numpyro import x\n"), 0);
@@ -108,12 +109,12 @@ static void test_quality_stats(void **state)
     QualityStats st;
     const char *t = "ab = 1\r\ncd\n\xc3\xa9t\xc3\xa9\rx";
     quality_stats(t, strlen(t), &st);
-    assert_int_equal(st.lines, 4);           /* "ab = 1", "cd", "été", "x" */
+    assert_int_equal(st.lines, 4); /* "ab = 1", "cd", "été", "x" */
     assert_int_equal(st.longest_line, 6);
     assert_int_equal(st.line_chars, 6 + 2 + 3 + 1);
     assert_int_equal(st.newlines, 2);
     assert_int_equal(st.equals, 1);
-    assert_int_equal(st.chars, strlen(t) - 2);  /* two continuation bytes */
+    assert_int_equal(st.chars, strlen(t) - 2); /* two continuation bytes */
     assert_int_equal(st.alnum, 2 + 1 + 2 + 3 + 1);
     /* the same text with "\n" only (the fast path) */
     const char *f = "ab = 1\ncd\n\xc3\xa9t\xc3\xa9\nx";
@@ -127,7 +128,16 @@ static void test_quality_stats(void **state)
     assert_int_equal(st.alnum, 2 + 1 + 2 + 3 + 1);
     /* non-ASCII characters are alphanumeric as Python's isalnum() says: a b c ½ ² yes;
     ** — → © and a combining accent no (fast and slow paths) */
-    const char *u8 = "a" "\xe2\x80\x94" "b" "\xe2\x86\x92" "c" "\xc2\xa9" "\xc2\xbd" "\xc2\xb2" "e" "\xcc\x81";
+    const char *u8 = "a"
+                     "\xe2\x80\x94"
+                     "b"
+                     "\xe2\x86\x92"
+                     "c"
+                     "\xc2\xa9"
+                     "\xc2\xbd"
+                     "\xc2\xb2"
+                     "e"
+                     "\xcc\x81";
     quality_stats(u8, strlen(u8), &st);
     assert_int_equal(st.chars, 10);
     assert_int_equal(st.alnum, 6);
@@ -157,9 +167,10 @@ static void test_quality_stats(void **state)
 static void good_file(Buf *b)
 {
     buf_reset(b);
-    buf_adds(b, "import numpy as np\n\n\ndef scale(values, factor=2):\n"
-                "    result = np.asarray(values) * factor\n    total = result.sum()\n"
-                "    offset = 1\n    mean = total / len(result) + offset\n    return result, mean\n");
+    buf_adds(b,
+             "import numpy as np\n\n\ndef scale(values, factor=2):\n"
+             "    result = np.asarray(values) * factor\n    total = result.sum()\n"
+             "    offset = 1\n    mean = total / len(result) + offset\n    return result, mean\n");
 }
 
 static void test_quality_thresholds(void **state)
@@ -177,17 +188,17 @@ static void test_quality_thresholds(void **state)
         buf_adds(&b, "# ");
         for (int i = 0; i < 998 + extra - 1; i++) buf_adds(&b, "a");
         buf_adds(&b, "\xc3\xa9\n");
-        for (int i = 0; i < 30; i++) buf_adds(&b, "x = 1\n");   /* keep the mean down */
+        for (int i = 0; i < 30; i++) buf_adds(&b, "x = 1\n"); /* keep the mean down */
         assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), extra ? Q_MAX_LINE : Q_OK);
     }
     /* mean line length: exactly 100 passes, just above does not */
     q.max_line = 0;
     for (int extra = 0; extra < 2; extra++) {
         buf_reset(&b);
-        buf_adds(&b, "def f(a=1, b=2, c=3, d=4, e=5): pass");    /* 36 chars */
+        buf_adds(&b, "def f(a=1, b=2, c=3, d=4, e=5): pass"); /* 36 chars */
         for (int i = 36; i < 100; i++) buf_adds(&b, "a");
         buf_adds(&b, "\n");
-        for (int i = 0; i < 100 + extra; i++) buf_adds(&b, "b");   /* mean 100 or 100.5 */
+        for (int i = 0; i < 100 + extra; i++) buf_adds(&b, "b"); /* mean 100 or 100.5 */
         assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), extra ? Q_MEAN_LINE : Q_OK);
     }
     quality_defaults(&q);
@@ -195,7 +206,7 @@ static void test_quality_thresholds(void **state)
     /* alphanumeric fraction: 25 of 100 passes, 24 of 100 does not */
     for (int extra = 0; extra < 2; extra++) {
         buf_reset(&b);
-        buf_adds(&b, "def f(): x=y=z=w=v=u");                     /* 20 chars, 10 alnum */
+        buf_adds(&b, "def f(): x=y=z=w=v=u"); /* 20 chars, 10 alnum */
         for (int i = 0; i < 15 - extra; i++) buf_adds(&b, "a");
         for (int i = 0; i < 100 - 20 - 15 + extra; i++) buf_adds(&b, "+");
         assert_int_equal(b.len, 100);
@@ -204,7 +215,9 @@ static void test_quality_thresholds(void **state)
     /* '=': 5 pass, 4 do not */
     for (int extra = 0; extra < 2; extra++) {
         buf_reset(&b);
-        buf_adds(&b, extra ? "def f(a=1, b=2):\n    c = a >= b\n" : "def f(a=1, b=2):\n    c = a == b\n");
+        buf_adds(&b,
+                 extra ? "def f(a=1, b=2):\n    c = a >= b\n"
+                       : "def f(a=1, b=2):\n    c = a == b\n");
         assert_int_equal(quality_check(&q, b.buf, b.len, &scratch), extra ? Q_FEW_ASSIGN : Q_OK);
     }
     /* autogenerated: line 5 counts, line 6 does not */
@@ -235,7 +248,7 @@ static void test_quality_config_test_count(void **state)
     Buf b = { 0 }, scratch = { 0 };
     /* 40 newlines: limit int(0.05*40) = 2 occurrences of "test" allowed, 3 are too many */
     for (int extra = 0; extra < 2; extra++) {
-        good_file(&b);                                 /* 9 lines */
+        good_file(&b); /* 9 lines */
         buf_adds(&b, "# Test one\n# a test two\n");
         if (extra) buf_adds(&b, "# contest\n");
         while (1) {
@@ -414,7 +427,8 @@ static void test_minhash_reference(void **state)
         buf_reset(&b);
         int words = t < 10 ? t : (int)(splitmix64(&st) % 2000);
         for (int w = 0; w < words; w++)
-            buf_addf(&b, "%s%llx", w % 7 ? " " : "\n\t(", (unsigned long long)(splitmix64(&st) % 5000));
+            buf_addf(&b, "%s%llx", w % 7 ? " " : "\n\t(",
+                     (unsigned long long)(splitmix64(&st) % 5000));
         if (t % 5 == 0) buf_adds(&b, " \xc3\xa9t\xc3\xa9_x = 1");
         size_t n = minhash_signature(&m, b.buf ? b.buf : "", b.len, got);
         assert_int_equal(n, reference_signature(&m, b.buf ? b.buf : "", b.len, want));

@@ -27,16 +27,15 @@
 
 enum { OPT_THREADS = 256, OPT_SIZE, OPT_MODE, OPT_FLAG };
 
-static const CliOpt test_opts[] = {
-    {"output", 'o', "FILE", "stdout", "write here", 'o'},
-    {"threads", 0, "N", "2", "worker threads", OPT_THREADS},
-    {"max-size", 0, "SIZE", NULL, "largest input", OPT_SIZE},
-    {"mode", 0, "WORD", "fast", "fast or slow", OPT_MODE},
-    {"flag", 'f', NULL, NULL, "a flag", OPT_FLAG},
-    {0}
+static const CliOpt test_opts[] = { { "output", 'o', "FILE", "stdout", "write here", 'o' },
+                                    { "threads", 0, "N", "2", "worker threads", OPT_THREADS },
+                                    { "max-size", 0, "SIZE", NULL, "largest input", OPT_SIZE },
+                                    { "mode", 0, "WORD", "fast", "fast or slow", OPT_MODE },
+                                    { "flag", 'f', NULL, NULL, "a flag", OPT_FLAG },
+                                    { 0 } };
+static const CliSpec test_spec = {
+    "cm-test", "verb", "[options] FILE...", "Tests the parser.", "Memory: bounded.", test_opts, NULL
 };
-static const CliSpec test_spec = {"cm-test", "verb", "[options] FILE...", "Tests the parser.",
-                                  "Memory: bounded.", test_opts, NULL};
 
 /* Run the parser over a NULL-terminated argument list; returns the status (0 = parsed). */
 static int parse(char **argv, Cli *c, long *threads, const char **out, int *flag)
@@ -60,8 +59,8 @@ static int parse(char **argv, Cli *c, long *threads, const char **out, int *flag
 static void test_cli_parse(void **state)
 {
     (void)state;
-    char *argv[] = {"verb", "-q", "in1", "--threads", "4", "-o", "x.json", "-f", "--no-progress",
-                    "in2", NULL};
+    char *argv[] = { "verb",   "-q", "in1",           "--threads", "4", "-o",
+                     "x.json", "-f", "--no-progress", "in2",       NULL };
     Cli c;
     long threads = 0;
     const char *out = NULL;
@@ -86,20 +85,20 @@ static void test_cli_errors(void **state)
     long threads = 0;
     const char *out = NULL;
     int flag = 0;
-    char *unknown[] = {"verb", "--nope", NULL};
+    char *unknown[] = { "verb", "--nope", NULL };
     assert_int_equal(parse(unknown, &c, &threads, &out, &flag), CM_EUSAGE);
     cli_free(&c);
-    char *missing[] = {"verb", "--threads", NULL};
+    char *missing[] = { "verb", "--threads", NULL };
     assert_int_equal(parse(missing, &c, &threads, &out, &flag), CM_EUSAGE);
     cli_free(&c);
-    char *range[] = {"verb", "--threads", "65", NULL};
+    char *range[] = { "verb", "--threads", "65", NULL };
     assert_int_equal(parse(range, &c, &threads, &out, &flag), CM_EUSAGE);
     cli_free(&c);
-    char *word[] = {"verb", "--threads", "4x", NULL};
+    char *word[] = { "verb", "--threads", "4x", NULL };
     assert_int_equal(parse(word, &c, &threads, &out, &flag), CM_EUSAGE);
     cli_free(&c);
     /* -q is common, but a verb's own -q would win: here it is the common one */
-    char *ok[] = {"verb", "--progress", NULL};
+    char *ok[] = { "verb", "--progress", NULL };
     assert_int_equal(parse(ok, &c, &threads, &out, &flag), CM_OK);
     assert_int_equal(c.progress, 1);
     cli_free(&c);
@@ -108,10 +107,10 @@ static void test_cli_errors(void **state)
 static void test_cli_choice_size(void **state)
 {
     (void)state;
-    char *argv[] = {"verb", "--mode", "slow", "--max-size", "64k", NULL};
+    char *argv[] = { "verb", "--mode", "slow", "--max-size", "64k", NULL };
     Cli c;
     cli_init(&c, &test_spec, 5, argv);
-    static const char *const modes[] = {"fast", "slow", NULL};
+    static const char *const modes[] = { "fast", "slow", NULL };
     int k, mode = -1;
     uint64_t size = 0;
     while ((k = cli_next(&c)) > 0) {
@@ -122,7 +121,7 @@ static void test_cli_choice_size(void **state)
     assert_int_equal(mode, 1);
     assert_int_equal(size, 65536);
     cli_free(&c);
-    char *bad[] = {"verb", "--mode", "medium", NULL};
+    char *bad[] = { "verb", "--mode", "medium", NULL };
     cli_init(&c, &test_spec, 3, bad);
     while ((k = cli_next(&c)) > 0)
         if (k == OPT_MODE) assert_int_equal(cli_choice(&c, modes, &mode), CM_EUSAGE);
@@ -144,7 +143,7 @@ static void test_cli_help(void **state)
     dup2(saved, 1);
     close(saved);
     assert_int_equal(rc, CM_OK);
-    char text[4096] = {0};
+    char text[4096] = { 0 };
     assert_true(pread(fd, text, sizeof text - 1, 0) > 0);
     close(fd);
     unlink(path);
@@ -175,9 +174,9 @@ static void test_atomic_commit_abort(void **state)
     snprintf(tmp, sizeof tmp, "%s", f.tmp);
     assert_int_equal(write_all(f.fd, "changed", 7), 0);
     atomic_abort(&f);
-    assert_int_not_equal(access(tmp, F_OK), 0);   /* the temporary is gone */
+    assert_int_not_equal(access(tmp, F_OK), 0); /* the temporary is gone */
     assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_size, 3);              /* the old file is untouched */
+    assert_int_equal(st.st_size, 3); /* the old file is untouched */
     unlink(path);
     rmdir(dir);
     /* a device is written in place, never renamed over */
@@ -199,7 +198,7 @@ static void test_atomic_exit_and_signal(void **state)
     if (pid == 0) {
         AtomicFile f;
         if (atomic_open(&f, path) != 0) _exit(9);
-        exit(3);   /* no commit: atexit removes it */
+        exit(3); /* no commit: atexit removes it */
     }
     int st;
     waitpid(pid, &st, 0);
@@ -221,10 +220,10 @@ static void test_atomic_exit_and_signal(void **state)
     assert_int_equal(read(ready[0], &ch, 1), 1);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)pid);
     assert_int_equal(access(tmp, F_OK), 0);
-    kill(pid, SIGINT);     /* the first only records itself */
+    kill(pid, SIGINT); /* the first only records itself */
     usleep(100000);
     assert_int_equal(access(tmp, F_OK), 0);
-    kill(pid, SIGINT);     /* the second removes and exits 130 */
+    kill(pid, SIGINT); /* the second removes and exits 130 */
     waitpid(pid, &st, 0);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), CM_EINTR);
@@ -280,8 +279,10 @@ static void test_record_input(void **state)
 {
     (void)state;
     char path[] = "/tmp/cm-test-ri-XXXXXX";
-    assert_int_equal(write_input(path, "{\"content\":\"a\"}\n \t\r\n\n{\"content\":1}\n"
-                                       "{\"content\":\"b\"}\n"), 0);
+    assert_int_equal(write_input(path,
+                                 "{\"content\":\"a\"}\n \t\r\n\n{\"content\":1}\n"
+                                 "{\"content\":\"b\"}\n"),
+                     0);
     RecordInput ri;
     /* skip: the bad line is counted, both records come through, status CM_EDATA */
     assert_int_equal(ri_open(&ri, path, 1 << 20, 1), 0);
@@ -317,7 +318,7 @@ static void test_record_input(void **state)
 static void test_json_writer(void **state)
 {
     (void)state;
-    Buf b = {0};
+    Buf b = { 0 };
     JsonWriter w;
     jw_begin(&w, &b);
     jw_u64(&w, "records", 3);
@@ -332,8 +333,9 @@ static void test_json_writer(void **state)
     jw_bool(&w, "complete", 1);
     jw_fmt(&w, "secs", "%.2f", 1.5);
     jw_close(&w);
-    assert_string_equal(b.buf, "{\"records\":3,\"skipped\":{\"binary\":2,\"delta\":-1},"
-                               "\"files\":[\"a\\\"b\",null],\"complete\":true,\"secs\":1.50}");
+    assert_string_equal(b.buf,
+                        "{\"records\":3,\"skipped\":{\"binary\":2,\"delta\":-1},"
+                        "\"files\":[\"a\\\"b\",null],\"complete\":true,\"secs\":1.50}");
     buf_free(&b);
 }
 

@@ -39,7 +39,7 @@ static void test_name_kind(void **state)
     assert_int_equal(ingest_name_kind("dump.ndjson.gz"), NAME_JSONL);
     assert_int_equal(ingest_name_kind("mod.py"), NAME_PLAIN);
     assert_int_equal(ingest_name_kind("data.csv.gz"), NAME_PLAIN);
-    assert_int_equal(ingest_name_kind(".zip"), NAME_PLAIN);       /* a name, not a suffix */
+    assert_int_equal(ingest_name_kind(".zip"), NAME_PLAIN); /* a name, not a suffix */
     assert_int_equal(ingest_name_kind("zip"), NAME_PLAIN);
 }
 
@@ -65,8 +65,13 @@ static void test_github_wrapper(void **state)
     p = "scikit-learn-0123456789abcdef0123456789abcdef01234567/setup.py";
     assert_int_equal(ingest_github_wrapper(p, strlen(p), &comp), strlen("scikit-learn"));
     /* not wrappers: too short or uppercase hex, a file, no NAME, a version */
-    const char *no[] = { "numpy-1a2b3c/x.py", "numpy-1A2B3C4D/x.py", "numpy-1a2b3c4",
-                         "-1a2b3c4d/x.py", "pandas-1.5.3/x.py", "src/x.py", "",
+    const char *no[] = { "numpy-1a2b3c/x.py",
+                         "numpy-1A2B3C4D/x.py",
+                         "numpy-1a2b3c4",
+                         "-1a2b3c4d/x.py",
+                         "pandas-1.5.3/x.py",
+                         "src/x.py",
+                         "",
                          "x-0123456789abcdef0123456789abcdef012345678/y" };
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
         assert_int_equal(ingest_github_wrapper(no[i], strlen(no[i]), &comp), 0);
@@ -75,9 +80,17 @@ static void test_github_wrapper(void **state)
 static void test_clean_path(void **state)
 {
     (void)state;
-    struct { const char *in, *out; } t[] = {
-        { "./usr/lib/x.py", "usr/lib/x.py" }, { "/abs/x", "abs/x" }, { "././a", "a" },
-        { "dir/", "dir" }, { ".", "" }, { "./", "" }, { "a/./b", "a/./b" }, { "", "" },
+    struct {
+        const char *in, *out;
+    } t[] = {
+        { "./usr/lib/x.py", "usr/lib/x.py" },
+        { "/abs/x", "abs/x" },
+        { "././a", "a" },
+        { "dir/", "dir" },
+        { ".", "" },
+        { "./", "" },
+        { "a/./b", "a/./b" },
+        { "", "" },
     };
     for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
         size_t n = strlen(t[i].in);
@@ -95,7 +108,7 @@ static void test_sniff(void **state)
     unsigned char tar[512] = "file.py";
     memcpy(tar + 257, "ustar", 5);
     assert_int_equal(ingest_sniff_archive(tar, sizeof tar), 1);
-    assert_int_equal(ingest_sniff_archive(tar, 261), 0);       /* too short to see it */
+    assert_int_equal(ingest_sniff_archive(tar, 261), 0); /* too short to see it */
     assert_int_equal(ingest_sniff_archive((const unsigned char *)"PK\003\004xx", 6), 1);
     assert_int_equal(ingest_sniff_archive((const unsigned char *)"!<arch>\ndebian", 14), 1);
     assert_int_equal(ingest_sniff_archive((const unsigned char *)"7z\274\257\047\034", 6), 1);
@@ -113,23 +126,23 @@ static void test_sniff(void **state)
 static void test_path_wanted(void **state)
 {
     (void)state;
-    IngestOpts o = {0};
+    IngestOpts o = { 0 };
     assert_true(ingest_path_wanted(&o, "anything", 8));
     o.ext = strv_split("py,ipynb", ',', NULL);
     assert_true(ingest_path_wanted(&o, "a/b.py", 6));
     assert_true(ingest_path_wanted(&o, "a/B.PY", 6));
     assert_true(ingest_path_wanted(&o, "n.ipynb", 7));
     assert_false(ingest_path_wanted(&o, "a/b.pyc", 7));
-    assert_false(ingest_path_wanted(&o, "a/.py", 5));            /* a dot file, no extension */
+    assert_false(ingest_path_wanted(&o, "a/.py", 5)); /* a dot file, no extension */
     assert_false(ingest_path_wanted(&o, "a.py/README", 11));
     char *inc[] = { "src/*" }, *exc[] = { "test_*.py", "*/vendor/*" };
     o.include = inc;
     o.n_include = 1;
     o.exclude = exc;
     o.n_exclude = 2;
-    assert_true(ingest_path_wanted(&o, "src/a/b.py", 10));      /* '*' crosses '/' */
+    assert_true(ingest_path_wanted(&o, "src/a/b.py", 10)); /* '*' crosses '/' */
     assert_false(ingest_path_wanted(&o, "lib/b.py", 8));
-    assert_false(ingest_path_wanted(&o, "src/test_b.py", 13));  /* base-name match */
+    assert_false(ingest_path_wanted(&o, "src/test_b.py", 13)); /* base-name match */
     assert_false(ingest_path_wanted(&o, "src/x/vendor/b.py", 17));
     /* the path is not NUL-terminated at n */
     assert_true(ingest_path_wanted(&o, "src/a.pyXYZ", 8));
@@ -140,7 +153,7 @@ static void test_path_wanted(void **state)
 
 static char *convert(const char *json, int *cells, char *err)
 {
-    Buf b = {0};
+    Buf b = { 0 };
     *cells = notebook_to_py(json, strlen(json), &b, err, 200);
     buf_addc(&b, 0);
     return buf_detach(&b, NULL);
@@ -162,10 +175,10 @@ static void test_notebook_cells(void **state)
     char *py = convert(nb, &cells, err);
     assert_int_equal(cells, 4);
     assert_string_equal(py,
-        "# %%\n# %matplotlib inline\n#   !ls -l\nx = 1\n"
-        "\n# %%\n# %%timeit\ny = x == 2\nd = {'a': 1}\n"
-        "\n# %%\n# %%writefile a.txt\n# hello\n"
-        "\n# %%\n");
+                        "# %%\n# %matplotlib inline\n#   !ls -l\nx = 1\n"
+                        "\n# %%\n# %%timeit\ny = x == 2\nd = {'a': 1}\n"
+                        "\n# %%\n# %%writefile a.txt\n# hello\n"
+                        "\n# %%\n");
     free(py);
 }
 
@@ -175,12 +188,14 @@ static void test_notebook_magic_lines(void **state)
     char err[200];
     int cells;
     /* assignments from shell/magics are commented; comparisons and strings are not */
-    const char *nb = "{\"cells\":[{\"cell_type\":\"code\",\"source\":"
+    const char *nb =
+        "{\"cells\":[{\"cell_type\":\"code\",\"source\":"
         "\"a = !pwd\\nb = %env\\nc = x != 1\\nd = 'why?'\\ne = f(x) # ok?\\nobj??\\nc == !d\"}]}";
     char *py = convert(nb, &cells, err);
     assert_int_equal(cells, 1);
-    assert_string_equal(py, "# %%\n# a = !pwd\n# b = %env\nc = x != 1\nd = 'why?'\n"
-                            "e = f(x) # ok?\n# obj??\nc == !d\n");
+    assert_string_equal(py,
+                        "# %%\n# a = !pwd\n# b = %env\nc = x != 1\nd = 'why?'\n"
+                        "e = f(x) # ok?\n# obj??\nc == !d\n");
     free(py);
 }
 
@@ -196,7 +211,8 @@ static void test_notebook_errors(void **state)
     py = convert("[1,2]", &cells, err);
     assert_int_equal(cells, -1);
     free(py);
-    py = convert("{\"metadata\":{\"kernelspec\":{\"language\":\"julia\"}},\"cells\":[]}", &cells, err);
+    py = convert("{\"metadata\":{\"kernelspec\":{\"language\":\"julia\"}},\"cells\":[]}", &cells,
+                 err);
     assert_int_equal(cells, -1);
     assert_non_null(strstr(err, "julia"));
     free(py);
@@ -204,7 +220,7 @@ static void test_notebook_errors(void **state)
     assert_int_equal(cells, -1);
     free(py);
     py = convert("{\"cells\":[{\"cell_type\":\"markdown\",\"source\":\"x\"}]}", &cells, err);
-    assert_int_equal(cells, 0);                                  /* no code cells */
+    assert_int_equal(cells, 0); /* no code cells */
     free(py);
 }
 
@@ -213,11 +229,11 @@ static void test_notebook_errors(void **state)
 static void test_stats_json(void **state)
 {
     (void)state;
-    IngestStats st = {0};
+    IngestStats st = { 0 };
     st.seen = 5;
     st.emitted = 3;
     st.skipped[SKIP_BINARY] = 2;
-    Buf b = {0};
+    Buf b = { 0 };
     ingest_stats_json(&st, 1.5, &b);
     assert_non_null(strstr(b.buf, "\"entries_seen\":5,\"emitted\":3,\"skipped\":2,"));
     assert_non_null(strstr(b.buf, "\"binary\":2,\"invalid_utf8\":0"));
@@ -256,12 +272,13 @@ static int count_lines(int fd)
 static void test_engine_jsonl_and_stop(void **state)
 {
     (void)state;
-    const char *path = temp_file(".jsonl",
+    const char *path = temp_file(
+        ".jsonl",
         "{\"path\":\"a.py\",\"content\":\"a = 1\\n\"}\n"
         " \t\r\n"
         "{\"content\": oops}\n"
         "{\"path\":\"b.py\",\"content\":\"b = 2\\n\",\"license\":\"mit\"}\n"
-        "{\"path\":\"c.py\",\"content\":\"c = 3\\n\"}");       /* no final newline */
+        "{\"path\":\"c.py\",\"content\":\"c = 3\\n\"}"); /* no final newline */
     char opath[] = "/tmp/test_ingest.out.XXXXXX";
     int fd = mkstemp(opath);
     assert_true(fd >= 0);
@@ -277,10 +294,10 @@ static void test_engine_jsonl_and_stop(void **state)
     Out out;
     out_init(&out, fd, "out", 0);
     Ingest *g = ingest_new(&o, &out, 0);
-    assert_int_equal(ingest_input(g, path), 1);            /* a bad line: 1, the rest kept */
+    assert_int_equal(ingest_input(g, path), 1); /* a bad line: 1, the rest kept */
     assert_false(ingest_stopped(g));
-    cm_stop_signal = SIGINT;                               /* as the handler would */
-    assert_int_equal(ingest_input(g, path), 0);            /* a safe point: not begun */
+    cm_stop_signal = SIGINT;                    /* as the handler would */
+    assert_int_equal(ingest_input(g, path), 0); /* a safe point: not begun */
     assert_true(ingest_stopped(g));
     cm_stop_signal = 0;
     ingest_finish(g);

@@ -54,10 +54,12 @@ static uint16_t f16_reference(double x)
 {
     if (x >= 65520.0) return 0x7c00;
     unsigned lo = 0, hi = 0x7bff;
-    while (lo < hi) {   /* largest h with value(h) <= x */
+    while (lo < hi) { /* largest h with value(h) <= x */
         unsigned mid = (lo + hi + 1) / 2;
-        if ((double)f32_from_f16((uint16_t)mid) <= x) lo = mid;
-        else hi = mid - 1;
+        if ((double)f32_from_f16((uint16_t)mid) <= x)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     if (lo == 0x7bff) return 0x7bff;
     double a = x - f32_from_f16((uint16_t)lo), b = f32_from_f16((uint16_t)(lo + 1)) - x;
@@ -76,9 +78,10 @@ static void test_f16(void **state)
         }
         assert_int_equal(f16_from_f32(f), h);
     }
-    const float edges[] = {0.0f, 5.9604645e-08f, 2.9802322e-08f, 2.9802326e-08f, 8.940697e-08f,
-                           6.1035156e-05f, 6.1035152e-05f, 1.0f, 1.00048828125f, 1.00146484375f,
-                           65504.0f, 65519.99f, 65520.0f, 1e10f, 3.14159265f};
+    const float edges[] = { 0.0f,           5.9604645e-08f, 2.9802322e-08f, 2.9802326e-08f,
+                            8.940697e-08f,  6.1035156e-05f, 6.1035152e-05f, 1.0f,
+                            1.00048828125f, 1.00146484375f, 65504.0f,       65519.99f,
+                            65520.0f,       1e10f,          3.14159265f };
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
         assert_int_equal(f16_from_f32(edges[i]), f16_reference(edges[i]));
         assert_int_equal(f16_from_f32(-edges[i]), 0x8000 | f16_reference(edges[i]));
@@ -86,7 +89,7 @@ static void test_f16(void **state)
     uint64_t s = 7;
     for (int i = 0; i < 200000; i++) {
         uint32_t bits = (uint32_t)splitmix64(&s) & 0x7fffffffu;
-        bits = (bits % (0x47800000u - 0x33000000u)) + 0x33000000u;   /* 2^-25 .. 65536 */
+        bits = (bits % (0x47800000u - 0x33000000u)) + 0x33000000u; /* 2^-25 .. 65536 */
         float f = half_bits_f32(bits);
         assert_int_equal(f16_from_f32(f), f16_reference(f));
     }
@@ -128,7 +131,7 @@ static void test_q8_0(void **state)
     assert_int_equal(le_get16(q), f16_from_f32(amax / 127.0f));
     for (int i = 0; i < 32; i++) assert_true(fabsf(x[i] - y[i]) <= 0.5f * d + 1e-3f * amax);
     for (int i = 32; i < 64; i++) assert_true(y[i] == 0.0f);
-    uint64_t ne[2] = {64, 3}, bad[2] = {48, 3};
+    uint64_t ne[2] = { 64, 3 }, bad[2] = { 48, 3 };
     assert_int_equal(gguf_tensor_bytes(GGML_Q8_0, 2, ne), 3 * 2 * GGML_Q8_0_BYTES);
     assert_int_equal(gguf_tensor_bytes(GGML_Q8_0, 2, bad), 0);
     assert_int_equal(gguf_tensor_bytes(GGML_F16, 2, bad), 48 * 3 * 2);
@@ -139,22 +142,22 @@ static void gguf_sample(Buf *file)
 {
     GgufWriter w;
     gguf_writer_init(&w);
-    const char *toks[3] = {"<|endoftext|>", "\xc4\xa0t", "he"};
-    size_t lens[3] = {13, 3, 2};
-    int32_t types[3] = {3, 1, 1};
+    const char *toks[3] = { "<|endoftext|>", "\xc4\xa0t", "he" };
+    size_t lens[3] = { 13, 3, 2 };
+    int32_t types[3] = { 3, 1, 1 };
     gguf_kv_str(&w, "general.architecture", "gpt2");
     gguf_kv_u32(&w, "gpt2.block_count", 2);
     gguf_kv_f32(&w, "gpt2.attention.layer_norm_epsilon", 1e-5f);
     gguf_kv_bool(&w, "tokenizer.ggml.add_bos_token", 0);
     gguf_kv_str_array(&w, "tokenizer.ggml.tokens", toks, lens, 3);
     gguf_kv_i32_array(&w, "tokenizer.ggml.token_type", types, 3);
-    uint64_t a[1] = {5}, b[2] = {32, 2}, c[2] = {7, 3};
+    uint64_t a[1] = { 5 }, b[2] = { 32, 2 }, c[2] = { 7, 3 };
     assert_int_equal(gguf_add_tensor(&w, "a", GGML_F32, 1, a), 0);
     assert_int_equal(gguf_add_tensor(&w, "b", GGML_Q8_0, 2, b), 32);
     assert_int_equal(gguf_add_tensor(&w, "c", GGML_F16, 2, c), 32 + 96);
     gguf_header(&w, file);
     assert_int_equal(file->len % GGUF_ALIGN, 0);
-    static const uint64_t bytes[3] = {20, 68, 42};
+    static const uint64_t bytes[3] = { 20, 68, 42 };
     for (int i = 0; i < 3; i++) {
         for (uint64_t k = 0; k < bytes[i]; k++) buf_addc(file, (char)(i + 1));
         for (size_t k = 0; k < gguf_padding(bytes[i]); k++) buf_addc(file, 0);
@@ -165,7 +168,7 @@ static void gguf_sample(Buf *file)
 static void test_gguf_roundtrip(void **state)
 {
     (void)state;
-    Buf f = {0};
+    Buf f = { 0 };
     gguf_sample(&f);
     GgufFile g;
     assert_int_equal(gguf_parse(&g, "sample.gguf", f.buf, f.len), 0);
@@ -212,16 +215,28 @@ static void test_safetensors_roundtrip(void **state)
 {
     (void)state;
     StEntry e[3] = {
-        {"transformer.wte.weight", ST_F32, 2, {3, 4}},
-        {"h.0.attn.c_attn.bias", ST_BF16, 1, {6}},
-        {"odd \"name\"", ST_F16, 0, {0}},
+        { "transformer.wte.weight", ST_F32, 2, { 3, 4 } },
+        { "h.0.attn.c_attn.bias", ST_BF16, 1, { 6 } },
+        { "odd \"name\"", ST_F16, 0, { 0 } },
     };
-    Buf f = {0};
+    Buf f = { 0 };
     st_header(&f, e, 3, "{\"format\":\"pt\"}");
     assert_int_equal(f.len % 8, 0);
-    for (int i = 0; i < 12; i++) { unsigned char b[4]; le_putf32(b, (float)i); buf_add(&f, b, 4); }
-    for (int i = 0; i < 6; i++) { unsigned char b[2]; le_put16(b, bf16_from_f32(-1.5f * i)); buf_add(&f, b, 2); }
-    { unsigned char b[2]; le_put16(b, f16_from_f32(0.25f)); buf_add(&f, b, 2); }
+    for (int i = 0; i < 12; i++) {
+        unsigned char b[4];
+        le_putf32(b, (float)i);
+        buf_add(&f, b, 4);
+    }
+    for (int i = 0; i < 6; i++) {
+        unsigned char b[2];
+        le_put16(b, bf16_from_f32(-1.5f * i));
+        buf_add(&f, b, 2);
+    }
+    {
+        unsigned char b[2];
+        le_put16(b, f16_from_f32(0.25f));
+        buf_add(&f, b, 2);
+    }
     StFile s;
     assert_int_equal(st_parse(&s, "m.safetensors", f.buf, f.len), 0);
     assert_int_equal(s.n, 3);
@@ -241,7 +256,8 @@ static void test_safetensors_roundtrip(void **state)
     st_close(&s);
     quiet_stderr(1);
     size_t refused = 0;
-    for (size_t cut = 0; cut < f.len; cut++) refused += st_parse(&s, "cut.safetensors", f.buf, cut) == -2;
+    for (size_t cut = 0; cut < f.len; cut++)
+        refused += st_parse(&s, "cut.safetensors", f.buf, cut) == -2;
     quiet_stderr(0);
     assert_int_equal(refused, f.len);
     buf_free(&f);
@@ -250,8 +266,8 @@ static void test_safetensors_roundtrip(void **state)
 static void test_config_and_table(void **state)
 {
     (void)state;
-    GptConfig cfg = {.L = 3, .C = 48, .NH = 6, .T = 40, .V = 517}, back;
-    Buf j = {0};
+    GptConfig cfg = { .L = 3, .C = 48, .NH = 6, .T = 40, .V = 517 }, back;
+    Buf j = { 0 };
     hf_config_json(&j, &cfg, 516, "float32");
     assert_int_equal(hf_config_parse(j.buf, j.len, "config.json", &back), 0);
     assert_memory_equal(&cfg, &back, sizeof cfg);
@@ -265,14 +281,14 @@ static void test_config_and_table(void **state)
     gpt_init_weights(&m, 5, 0.5f);
     assert_int_equal(ix_tensor_count(&cfg), 2 + 12 * 3 + 2);
     IxTensor t;
-    ix_tensor(&m, 2 + 12 * 2 + 2, &t);   /* layer 2's c_attn.weight */
+    ix_tensor(&m, 2 + 12 * 2 + 2, &t); /* layer 2's c_attn.weight */
     assert_string_equal(t.hf, "h.2.attn.c_attn.weight");
     assert_string_equal(t.gguf, "blk.2.attn_qkv.weight");
     assert_true(t.rows == 144 && t.cols == 48 && t.transpose);
     assert_ptr_equal(t.data, m.params.qkvw + 2 * 144 * 48);
     float *hf = malloc(144 * 48 * sizeof(float)), *again = malloc(144 * 48 * sizeof(float));
     ix_to_hf_layout(&t, hf);
-    assert_true(hf[1 * 144 + 7] == t.data[7 * 48 + 1]);   /* (in, out) */
+    assert_true(hf[1 * 144 + 7] == t.data[7 * 48 + 1]); /* (in, out) */
     ix_from_hf_layout(&t, hf, again);
     assert_memory_equal(again, t.data, 144 * 48 * sizeof(float));
     ix_tensor(&m, 2 + 12 * 3 + 1, &t);

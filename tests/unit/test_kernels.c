@@ -27,7 +27,7 @@
 
 static uint64_t rng_state = 42;
 
-static float frand(void)   /* uniform in [-1, 1) */
+static float frand(void) /* uniform in [-1, 1) */
 {
     return (float)((splitmix64(&rng_state) >> 40) * (2.0 / 16777216.0) - 1.0);
 }
@@ -50,7 +50,7 @@ static double close_ratio(const float *a, const float *b, size_t n, double atol,
     double worst = 0;
     for (size_t i = 0; i < n; i++) {
         double r = fabs((double)a[i] - b[i]) / (atol + rtol * fabs((double)b[i]));
-        if (!(r <= worst)) worst = r;   /* NaN propagates as failure */
+        if (!(r <= worst)) worst = r; /* NaN propagates as failure */
     }
     return worst;
 }
@@ -106,15 +106,26 @@ static void test_matmul_matches_naive(void **state)
     float *di1 = zeros((size_t)N * C), *di2 = zeros((size_t)N * C);
     float *dw1 = rand_buf((size_t)OC * C, 1), *dw2 = malloc((size_t)OC * C * sizeof(float));
     float *db1 = rand_buf(OC, 1), *db2 = malloc(OC * sizeof(float));
-    memcpy(dw2, dw1, (size_t)OC * C * sizeof(float));   /* weight grads accumulate */
+    memcpy(dw2, dw1, (size_t)OC * C * sizeof(float)); /* weight grads accumulate */
     memcpy(db2, db1, OC * sizeof(float));
     matmul_backward(di1, dw1, db1, dout, inp, w, N, C, OC);
     matmul_backward_naive(di2, dw2, db2, dout, inp, w, N, C, OC);
     assert_true(close_ratio(di1, di2, (size_t)N * C, 1e-4, 1e-4) <= 1);
     assert_true(close_ratio(dw1, dw2, (size_t)OC * C, 1e-4, 1e-4) <= 1);
     assert_true(close_ratio(db1, db2, OC, 1e-4, 1e-4) <= 1);
-    free(inp); free(w); free(b); free(add); free(o1); free(o2); free(dout);
-    free(di1); free(di2); free(dw1); free(dw2); free(db1); free(db2);
+    free(inp);
+    free(w);
+    free(b);
+    free(add);
+    free(o1);
+    free(o2);
+    free(dout);
+    free(di1);
+    free(di2);
+    free(dw1);
+    free(dw2);
+    free(db1);
+    free(db2);
 }
 
 static void attention_case(int B, int T, int C, int NH)
@@ -142,15 +153,23 @@ static void attention_case(int B, int T, int C, int NH)
     assert_memory_equal(o3, o1, no * sizeof(float));
     attention_backward_rc(d3, scratch, dout, qkv, B, T, C, NH);
     assert_memory_equal(d3, d1, nq * sizeof(float));
-    free(o3); free(d3);
-    free(qkv); free(o1); free(o2); free(a1); free(a2); free(dout); free(d1); free(d2);
+    free(o3);
+    free(d3);
+    free(qkv);
+    free(o1);
+    free(o2);
+    free(a1);
+    free(a2);
+    free(dout);
+    free(d1);
+    free(d2);
     free(scratch);
 }
 
 static void test_attention_matches_naive(void **state)
 {
     attention_case(2, 8, 16, 2);
-    attention_case(1, 150, 32, 4);    /* three row blocks, the last one partial */
+    attention_case(1, 150, 32, 4); /* three row blocks, the last one partial */
 }
 
 static void test_crossentropy_matches_naive(void **state)
@@ -166,7 +185,9 @@ static void test_crossentropy_matches_naive(void **state)
     crossentropy_forward_naive(l2, loss2, y, s, N, V);
     assert_true(close_ratio(loss1, loss2, N, 1e-5, 1e-5) <= 1);
     assert_true(close_ratio(l1, l2, (size_t)N * V, 1e-6, 1e-4) <= 1);
-    free(l1); free(l2); free(s);
+    free(l1);
+    free(l2);
+    free(s);
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -187,18 +208,31 @@ static double ln_obj(void *p)
 
 static void test_layernorm_grad(void **state)
 {
-    Ctx c = {.N = 5, .C = 12};
+    Ctx c = { .N = 5, .C = 12 };
     size_t n = (size_t)c.N * c.C;
-    c.inp = rand_buf(n, 2); c.out = zeros(n); c.R = rand_buf(n, 1);
-    c.w = rand_buf(c.C, 1); c.b = rand_buf(c.C, 1); c.mean = zeros(c.N); c.rstd = zeros(c.N);
+    c.inp = rand_buf(n, 2);
+    c.out = zeros(n);
+    c.R = rand_buf(n, 1);
+    c.w = rand_buf(c.C, 1);
+    c.b = rand_buf(c.C, 1);
+    c.mean = zeros(c.N);
+    c.rstd = zeros(c.N);
     float *dinp = zeros(n), *dw = zeros(c.C), *db = zeros(c.C);
     ln_obj(&c);
     layernorm_backward(dinp, dw, db, c.R, c.inp, c.w, c.mean, c.rstd, c.N, c.C);
     check_grad("ln.dinp", ln_obj, &c, c.inp, dinp, n, 60, 1e-2f, 2e-3, 2e-2);
     check_grad("ln.dweight", ln_obj, &c, c.w, dw, c.C, 12, 1e-2f, 2e-3, 2e-2);
     check_grad("ln.dbias", ln_obj, &c, c.b, db, c.C, 12, 1e-2f, 2e-3, 2e-2);
-    free(c.inp); free(c.out); free(c.R); free(c.w); free(c.b); free(c.mean); free(c.rstd);
-    free(dinp); free(dw); free(db);
+    free(c.inp);
+    free(c.out);
+    free(c.R);
+    free(c.w);
+    free(c.b);
+    free(c.mean);
+    free(c.rstd);
+    free(dinp);
+    free(dw);
+    free(db);
 }
 
 static double mm_obj(void *p)
@@ -210,16 +244,25 @@ static double mm_obj(void *p)
 
 static void test_matmul_grad(void **state)
 {
-    Ctx c = {.N = 6, .C = 10, .OC = 7};
-    c.inp = rand_buf((size_t)c.N * c.C, 1); c.out = zeros((size_t)c.N * c.OC);
-    c.R = rand_buf((size_t)c.N * c.OC, 1); c.w = rand_buf((size_t)c.OC * c.C, 1);
+    Ctx c = { .N = 6, .C = 10, .OC = 7 };
+    c.inp = rand_buf((size_t)c.N * c.C, 1);
+    c.out = zeros((size_t)c.N * c.OC);
+    c.R = rand_buf((size_t)c.N * c.OC, 1);
+    c.w = rand_buf((size_t)c.OC * c.C, 1);
     c.b = rand_buf(c.OC, 1);
     float *dinp = zeros((size_t)c.N * c.C), *dw = zeros((size_t)c.OC * c.C), *db = zeros(c.OC);
     matmul_backward(dinp, dw, db, c.R, c.inp, c.w, c.N, c.C, c.OC);
     check_grad("mm.dinp", mm_obj, &c, c.inp, dinp, (size_t)c.N * c.C, 60, 1e-2f, 1e-3, 1e-2);
     check_grad("mm.dweight", mm_obj, &c, c.w, dw, (size_t)c.OC * c.C, 70, 1e-2f, 1e-3, 1e-2);
     check_grad("mm.dbias", mm_obj, &c, c.b, db, c.OC, 7, 1e-2f, 1e-3, 1e-2);
-    free(c.inp); free(c.out); free(c.R); free(c.w); free(c.b); free(dinp); free(dw); free(db);
+    free(c.inp);
+    free(c.out);
+    free(c.R);
+    free(c.w);
+    free(c.b);
+    free(dinp);
+    free(dw);
+    free(db);
 }
 
 static double att_obj(void *p)
@@ -231,16 +274,23 @@ static double att_obj(void *p)
 
 static void test_attention_grad(void **state)
 {
-    Ctx c = {.B = 2, .T = 7, .C = 8, .NH = 2};
+    Ctx c = { .B = 2, .T = 7, .C = 8, .NH = 2 };
     size_t nq = (size_t)c.B * c.T * 3 * c.C, no = (size_t)c.B * c.T * c.C;
-    c.inp = rand_buf(nq, 1); c.out = zeros(no); c.R = rand_buf(no, 1);
+    c.inp = rand_buf(nq, 1);
+    c.out = zeros(no);
+    c.R = rand_buf(no, 1);
     c.att = zeros((size_t)c.B * c.NH * c.T * c.T);
     c.scratch = zeros(KERN_ATT_SCRATCH(c.T));
     float *dqkv = zeros(nq);
     att_obj(&c);
     attention_backward(dqkv, c.scratch, c.R, c.inp, c.att, c.B, c.T, c.C, c.NH);
     check_grad("attention.dqkv", att_obj, &c, c.inp, dqkv, nq, 336, 1e-2f, 2e-3, 2e-2);
-    free(c.inp); free(c.out); free(c.R); free(c.att); free(c.scratch); free(dqkv);
+    free(c.inp);
+    free(c.out);
+    free(c.R);
+    free(c.att);
+    free(c.scratch);
+    free(dqkv);
 }
 
 static double gelu_obj(void *p)
@@ -252,8 +302,10 @@ static double gelu_obj(void *p)
 
 static void test_gelu_grad(void **state)
 {
-    Ctx c = {.N = 64};
-    c.inp = rand_buf(c.N, 4); c.out = zeros(c.N); c.R = rand_buf(c.N, 1);
+    Ctx c = { .N = 64 };
+    c.inp = rand_buf(c.N, 4);
+    c.out = zeros(c.N);
+    c.R = rand_buf(c.N, 1);
     float *d = zeros(c.N);
     gelu_backward(d, c.inp, c.R, c.N);
     check_grad("gelu", gelu_obj, &c, c.inp, d, c.N, 64, 1e-2f, 1e-3, 1e-2);
@@ -264,7 +316,10 @@ static void test_gelu_grad(void **state)
         double want = 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
         assert_true(fabs(c.out[i] - want) <= 1e-6 + 1e-5 * fabs(want));
     }
-    free(c.inp); free(c.out); free(c.R); free(d);
+    free(c.inp);
+    free(c.out);
+    free(c.R);
+    free(d);
 }
 
 static double ce_obj(void *p)
@@ -281,15 +336,18 @@ static double ce_obj(void *p)
 
 static void test_crossentropy_grad(void **state)
 {
-    Ctx c = {.N = 4, .C = 20};
-    uint32_t y[4] = {0, 7, 19, 3};
+    Ctx c = { .N = 4, .C = 20 };
+    uint32_t y[4] = { 0, 7, 19, 3 };
     c.y = y;
-    c.inp = rand_buf(80, 3); c.R = rand_buf(4, 1);
+    c.inp = rand_buf(80, 3);
+    c.R = rand_buf(4, 1);
     float *g = malloc(80 * sizeof(float)), loss[4];
     memcpy(g, c.inp, 80 * sizeof(float));
-    crossentropy_forward(g, loss, y, c.R, c.N, c.C);   /* dscale = R: d(sum R*loss) */
+    crossentropy_forward(g, loss, y, c.R, c.N, c.C); /* dscale = R: d(sum R*loss) */
     check_grad("crossentropy", ce_obj, &c, c.inp, g, 80, 80, 1e-2f, 1e-3, 1e-2);
-    free(c.inp); free(c.R); free(g);
+    free(c.inp);
+    free(c.R);
+    free(g);
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -307,8 +365,8 @@ static void test_expf(void **state)
 
 static void test_adamw(void **state)
 {
-    float p[3] = {0.5f, -1.0f, 2.0f}, g[3] = {0.1f, -0.2f, 0.3f}, m[3] = {0}, v[3] = {0};
-    double pd[3] = {0.5, -1.0, 2.0}, md[3] = {0}, vd[3] = {0};
+    float p[3] = { 0.5f, -1.0f, 2.0f }, g[3] = { 0.1f, -0.2f, 0.3f }, m[3] = { 0 }, v[3] = { 0 };
+    double pd[3] = { 0.5, -1.0, 2.0 }, md[3] = { 0 }, vd[3] = { 0 };
     double lr = 0.01, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1, gs = 0.5;
     for (int t = 1; t <= 3; t++) {
         adamw_update(p, g, m, v, 3, (float)lr, (float)b1, (float)b2, (float)eps, (float)wd,
@@ -341,7 +399,7 @@ static void test_sumsq(void **state)
 int main(int argc, char **argv)
 {
     (void)argc;
-    blasenv_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
+    blasenv_setup(argv); /* fast OpenBLAS kernels, passive OpenMP waits */
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matmul_matches_naive),

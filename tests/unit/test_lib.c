@@ -30,7 +30,8 @@ static void test_utf8_valid(void **state)
     const char *ok = "plain ascii, caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80";
     assert_int_equal(utf8_valid_prefix((const unsigned char *)ok, strlen(ok)), strlen(ok));
     /* overlong '/', surrogate, > U+10FFFF, lone continuation, truncated sequence */
-    const char *bad[] = { "ab\xc0\xaf", "ab\xed\xa0\x80", "ab\xf4\x90\x80\x80", "ab\x80", "ab\xe2\x82" };
+    const char *bad[] = { "ab\xc0\xaf", "ab\xed\xa0\x80", "ab\xf4\x90\x80\x80", "ab\x80",
+                          "ab\xe2\x82" };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(utf8_valid_prefix((const unsigned char *)bad[i], strlen(bad[i])), 2);
 }
@@ -38,7 +39,7 @@ static void test_utf8_valid(void **state)
 static void test_utf8_repair(void **state)
 {
     (void)state;
-    Buf b = {0};
+    Buf b = { 0 };
     const char *in = "a\xffz\xe2\x82";
     size_t reps = utf8_repair((const unsigned char *)in, strlen(in), &b);
     assert_int_equal(reps, 2);
@@ -82,15 +83,16 @@ static void test_strv_split(void **state)
 static void test_json_object(void **state)
 {
     (void)state;
-    JsonObj o = {0};
-    const char *line = "{\"a\": 1, \"b\":\"x\\ny\",\"c\":[1,{\"d\":null}],\"e\":true, \"f\":-2.5e3}";
+    JsonObj o = { 0 };
+    const char *line =
+        "{\"a\": 1, \"b\":\"x\\ny\",\"c\":[1,{\"d\":null}],\"e\":true, \"f\":-2.5e3}";
     assert_int_equal(json_parse_object(&o, line, strlen(line)), 0);
     assert_int_equal(o.n, 5);
     const JsonField *b = json_get(&o, "b");
     assert_non_null(b);
     assert_int_equal(b->type, JSON_STRING);
     assert_true(b->escaped);
-    Buf d = {0};
+    Buf d = { 0 };
     json_decode_string(b->raw, b->rawlen, &d);
     assert_string_equal(d.buf, "x\ny");
     const JsonField *c = json_get(&o, "c");
@@ -107,19 +109,22 @@ static void test_json_object(void **state)
 static void test_json_malformed(void **state)
 {
     (void)state;
-    struct { const char *s; size_t pos; } cases[] = {
-        { "{\"a\":1", 6 },           /* unterminated object */
-        { "{\"a\":\"x}", 8 },        /* unterminated string: reported at the end */
-        { "{\"a\":01}", 6 },         /* leading zero: stops after 0 */
-        { "{\"a\":tru}", 5 },        /* bad literal */
-        { "[1,2]", 0 },              /* not an object */
-        { "{\"a\":1} x", 8 },        /* trailing text */
-        { "{\"a\":\"\\q\"}", 6 },    /* bad escape */
-        { "{\"a\":\"\x01\"}", 6 },   /* control character */
-        { "{\"a\":\"\xff\"}", 6 },   /* invalid UTF-8 */
-        { "{a:1}", 1 },              /* unquoted key */
+    struct {
+        const char *s;
+        size_t pos;
+    } cases[] = {
+        { "{\"a\":1", 6 },         /* unterminated object */
+        { "{\"a\":\"x}", 8 },      /* unterminated string: reported at the end */
+        { "{\"a\":01}", 6 },       /* leading zero: stops after 0 */
+        { "{\"a\":tru}", 5 },      /* bad literal */
+        { "[1,2]", 0 },            /* not an object */
+        { "{\"a\":1} x", 8 },      /* trailing text */
+        { "{\"a\":\"\\q\"}", 6 },  /* bad escape */
+        { "{\"a\":\"\x01\"}", 6 }, /* control character */
+        { "{\"a\":\"\xff\"}", 6 }, /* invalid UTF-8 */
+        { "{a:1}", 1 },            /* unquoted key */
     };
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int rc = json_parse_object(&o, cases[i].s, strlen(cases[i].s));
         if (rc != -1) fail_msg("case %zu parsed: %s", i, cases[i].s);
@@ -134,10 +139,10 @@ static void test_json_malformed(void **state)
 static void test_json_deep_nesting(void **state)
 {
     (void)state;
-    Buf b = {0};
+    Buf b = { 0 };
     buf_adds(&b, "{\"a\":");
     for (int i = 0; i < 100000; i++) buf_addc(&b, '[');
-    JsonObj o = {0};
+    JsonObj o = { 0 };
     assert_int_equal(json_parse_object(&o, b.buf, b.len), -1);
     assert_string_equal(o.err, "nesting too deep");
     json_obj_free(&o);
@@ -147,14 +152,16 @@ static void test_json_deep_nesting(void **state)
 static void test_json_surrogates(void **state)
 {
     (void)state;
-    Buf d = {0};
-    const char *pair = "\\ud83d\\ude00";          /* U+1F600 */
+    Buf d = { 0 };
+    const char *pair = "\\ud83d\\ude00"; /* U+1F600 */
     json_decode_string(pair, strlen(pair), &d);
     assert_string_equal(d.buf, "\xf0\x9f\x98\x80");
     buf_reset(&d);
-    const char *lone = "a\\ud83db";               /* lone high surrogate → U+FFFD */
+    const char *lone = "a\\ud83db"; /* lone high surrogate → U+FFFD */
     json_decode_string(lone, strlen(lone), &d);
-    assert_string_equal(d.buf, "a\xef\xbf\xbd" "b");
+    assert_string_equal(d.buf,
+                        "a\xef\xbf\xbd"
+                        "b");
     buf_free(&d);
 }
 
@@ -168,11 +175,11 @@ static void test_json_escape_roundtrip(void **state)
     memcpy(in + n, "\xc3\xa9\xe2\x82\xac", 5);
     n += 5;
     for (size_t off = 0; off < 40; off++) {
-        Buf e = {0}, d = {0};
+        Buf e = { 0 }, d = { 0 };
         json_escape(&e, in + off, n - off);
         char *line = NULL;
         size_t ll = (size_t)asprintf(&line, "{\"k\":%s}", e.buf);
-        JsonObj o = {0};
+        JsonObj o = { 0 };
         assert_int_equal(json_parse_object(&o, line, ll), 0);
         const JsonField *f = json_get(&o, "k");
         json_decode_string(f->raw, f->rawlen, &d);
@@ -200,8 +207,10 @@ static void escape_ref(Buf *b, const unsigned char *s, size_t n)
         case '\b': buf_adds(b, "\\b"); break;
         case '\f': buf_adds(b, "\\f"); break;
         default:
-            if (c < 0x20) buf_addf(b, "\\u%04x", c);
-            else buf_addc(b, (char)c);
+            if (c < 0x20)
+                buf_addf(b, "\\u%04x", c);
+            else
+                buf_addc(b, (char)c);
         }
     }
     buf_addc(b, '"');
@@ -215,7 +224,7 @@ static void test_json_escape_random(void **state)
     const char pool[] = "a\"\\\n\t\r\b\f\001\037 xyz\303\251\342\202\254/";
     uint64_t seed = 42;
     char src[200];
-    Buf ref = {0}, got = {0};
+    Buf ref = { 0 }, got = { 0 };
     for (int round = 0; round < 3000; round++) {
         size_t n = (size_t)(splitmix64(&seed) % 70);
         for (size_t i = 0; i < n; i++) {
@@ -247,7 +256,7 @@ static int temp_fd(void)
 
 static char *slurp_fd(int fd, size_t *n)
 {
-    Buf b = {0};
+    Buf b = { 0 };
     char tmp[4096];
     ssize_t k;
     lseek(fd, 0, SEEK_SET);
@@ -271,15 +280,17 @@ static void test_record_roundtrip(void **state)
 
     int fd = temp_fd();
     Out o;
-    out_init(&o, fd, "tmp", 64);   /* a tiny buffer exercises the flush paths */
+    out_init(&o, fd, "tmp", 64); /* a tiny buffer exercises the flush paths */
     const char *extra = "\"imports\":[\"numpy\"]";
     record_write(&o, &r, extra, strlen(extra));
     out_done(&o);
     size_t n;
     char *got = slurp_fd(fd, &n);
     close(fd);
-    assert_string_equal(got, "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"size\":13,\"license\":\"mit\","
-                             "\"content\":\"import numpy\\n\",\"imports\":[\"numpy\"],\"copies\":\"3\"}\n");
+    assert_string_equal(
+        got,
+        "{\"repo_name\":\"a/b\",\"path\":\"x.py\",\"size\":13,\"license\":\"mit\","
+        "\"content\":\"import numpy\\n\",\"imports\":[\"numpy\"],\"copies\":\"3\"}\n");
     free(got);
     record_free(&r);
 }
@@ -305,8 +316,11 @@ static void test_record_write_parts_paths(void **state)
     }
     assert_int_equal(lens[0], lens[1]);
     assert_memory_equal(outs[0], outs[1], lens[0]);
-    assert_non_null(strstr(outs[0], "{\"repo_name\":\"\",\"path\":\"\",\"size\":0,\"content\":\"\"}\n"));
-    assert_memory_equal(outs[0], "{\"repo_name\":\"r\\\"p\",\"path\":\"a/b.py\",\"size\":70000,\"license\":\"mit\",", 61);
+    assert_non_null(
+        strstr(outs[0], "{\"repo_name\":\"\",\"path\":\"\",\"size\":0,\"content\":\"\"}\n"));
+    assert_memory_equal(
+        outs[0],
+        "{\"repo_name\":\"r\\\"p\",\"path\":\"a/b.py\",\"size\":70000,\"license\":\"mit\",", 61);
     free(outs[0]);
     free(outs[1]);
 }
@@ -376,7 +390,8 @@ static void write_stream(int fd, int with_end, int corrupt)
     uint32_t ids[3][4] = { { 5, 6, 7, 999 }, { 1, 999 }, { 42, 43, 999 } };
     uint32_t lens[3] = { 4, 2, 3 };
     const char *meta[3] = { "{\"path\":\"a\"}", "{\"path\":\"bb\"}", "{\"path\":\"c\"} " };
-    for (int i = 0; i < 3; i++) ts_write_doc(&o, meta[i], (uint32_t)strlen(meta[i]), ids[i], lens[i]);
+    for (int i = 0; i < 3; i++)
+        ts_write_doc(&o, meta[i], (uint32_t)strlen(meta[i]), ids[i], lens[i]);
     if (with_end) ts_write_end(&o, 3, 9);
     out_flush(&o);
     if (corrupt) {

@@ -33,7 +33,7 @@ static void rand_tokens(uint32_t *ids, size_t n, int V, uint64_t seed)
 
 static void test_layout(void **state)
 {
-    GptConfig cfg = {.L = 2, .C = 16, .NH = 2, .T = 8, .V = 32};
+    GptConfig cfg = { .L = 2, .C = 16, .NH = 2, .T = 8, .V = 32 };
     Gpt m;
     assert_null(gpt_config_check(&cfg));
     gpt_init(&m, &cfg);
@@ -50,7 +50,7 @@ static void test_layout(void **state)
 
 static void test_model_grad(void **state)
 {
-    GptConfig cfg = {.L = 2, .C = 16, .NH = 2, .T = 6, .V = 24};
+    GptConfig cfg = { .L = 2, .C = 16, .NH = 2, .T = 6, .V = 24 };
     int B = 2;
     size_t N = (size_t)B * cfg.T;
     Gpt m;
@@ -68,7 +68,7 @@ static void test_model_grad(void **state)
     uint32_t in[12], tg[12];
     rand_tokens(in, N, cfg.V, 1);
     rand_tokens(tg, N, cfg.V, 2);
-    float w[2] = {1.0f, 2.5f};
+    float w[2] = { 1.0f, 2.5f };
     gpt_zero_grad(&m);
     gpt_forward(&m, in, tg, w, B, 1.0f);
     gpt_backward(&m);
@@ -103,7 +103,7 @@ static void test_model_grad(void **state)
 
 static void test_causality(void **state)
 {
-    GptConfig cfg = {.L = 2, .C = 32, .NH = 4, .T = 80, .V = 50};
+    GptConfig cfg = { .L = 2, .C = 32, .NH = 4, .T = 80, .V = 50 };
     int B = 2, T = cfg.T, V = cfg.V;
     Gpt m;
     gpt_init(&m, &cfg);
@@ -114,7 +114,7 @@ static void test_causality(void **state)
     size_t nl = (size_t)B * T * V;
     float *ref = malloc(nl * sizeof(float));
     memcpy(ref, m.acts.logits, nl * sizeof(float));
-    int ks[3] = {0, 37, 70};
+    int ks[3] = { 0, 37, 70 };
     for (int c = 0; c < 3; c++) {
         int k = ks[c];
         uint32_t *in2 = malloc((size_t)B * T * sizeof(uint32_t));
@@ -138,7 +138,7 @@ static void test_causality(void **state)
 
 static void test_kv_cache(void **state)
 {
-    GptConfig cfg = {.L = 2, .C = 32, .NH = 2, .T = 20, .V = 40};
+    GptConfig cfg = { .L = 2, .C = 32, .NH = 2, .T = 20, .V = 40 };
     int T = cfg.T, V = cfg.V;
     Gpt m;
     GptKV kv;
@@ -160,7 +160,7 @@ static void test_kv_cache(void **state)
 /* Train on one fixed batch; returns the last loss. */
 static double overfit(uint64_t seed, int steps, double *first)
 {
-    GptConfig cfg = {.L = 2, .C = 32, .NH = 2, .T = 16, .V = 64};
+    GptConfig cfg = { .L = 2, .C = 32, .NH = 2, .T = 16, .V = 64 };
     int B = 4;
     size_t N = (size_t)B * cfg.T;
     Gpt m;
@@ -185,8 +185,11 @@ static double overfit(uint64_t seed, int steps, double *first)
 static void test_overfit_one_batch(void **state)
 {
     double first = 0, last = overfit(1, 150, &first);
-    assert_true(fabs(first - log(64.0)) < 0.1);   /* starts at chance */
-    if (!(last < 0.05)) { print_error("loss after 150 steps: %g\n", last); fail(); }
+    assert_true(fabs(first - log(64.0)) < 0.1); /* starts at chance */
+    if (!(last < 0.05)) {
+        print_error("loss after 150 steps: %g\n", last);
+        fail();
+    }
 }
 
 static void test_deterministic(void **state)
@@ -198,7 +201,7 @@ static void test_deterministic(void **state)
 
 static void test_recompute(void **state)
 {
-    GptConfig cfg = {.L = 2, .C = 32, .NH = 2, .T = 70, .V = 40};   /* two attention blocks */
+    GptConfig cfg = { .L = 2, .C = 32, .NH = 2, .T = 70, .V = 40 }; /* two attention blocks */
     int B = 2;
     size_t N = (size_t)B * cfg.T;
     uint32_t *in = malloc(N * sizeof(uint32_t)), *tg = malloc(N * sizeof(uint32_t));
@@ -220,14 +223,16 @@ static void test_recompute(void **state)
     assert_memory_equal(&loss[0], &loss[1], sizeof(double));
     assert_memory_equal(g, m.grads_memory, m.nparams * sizeof(float));
     assert_true(gpt_acts_bytes(&cfg, B, 1) < gpt_acts_bytes(&cfg, B, 0));
-    free(in); free(tg); free(g);
+    free(in);
+    free(tg);
+    free(g);
     gpt_free(&m);
 }
 
 int main(int argc, char **argv)
 {
     (void)argc;
-    blasenv_setup(argv);   /* fast OpenBLAS kernels, passive OpenMP waits */
+    blasenv_setup(argv); /* fast OpenBLAS kernels, passive OpenMP waits */
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),

@@ -25,7 +25,7 @@
 
 static ShardHeader sample(void)
 {
-    ShardHeader h = {0};
+    ShardHeader h = { 0 };
     h.version = SHARD_VERSION;
     h.dtype = 2;
     h.tokens = 123456789ull;
@@ -106,14 +106,17 @@ static sqlite3 *split_db(const int *sizes, int nrepo, int tok)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TABLE documents(id INTEGER PRIMARY KEY, "
-                                      "repo_name TEXT, path TEXT, n_tokens INTEGER, split TEXT)",
-                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE documents(id INTEGER PRIMARY KEY, "
+                                  "repo_name TEXT, path TEXT, n_tokens INTEGER, split TEXT)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     int id = 0;
     for (int r = 0; r < nrepo; r++)
         for (int d = 0; d < sizes[r]; d++) {
             char *sql = sqlite3_mprintf("INSERT INTO documents VALUES(%d, 'org/r%d', 'f%d.py', "
-                                        "%d, 'train')", id++, r, d, tok);
+                                        "%d, 'train')",
+                                        id++, r, d, tok);
             assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
             sqlite3_free(sql);
         }
@@ -131,8 +134,9 @@ static int64_t split_q(sqlite3 *db, const char *sql)
 }
 
 #define VALID_TOKENS "SELECT COALESCE(SUM(n_tokens), 0) FROM documents WHERE split = 'valid'"
-#define BOTH_SPLITS "SELECT COUNT(*) FROM (SELECT repo_name FROM documents GROUP BY repo_name " \
-                    "HAVING COUNT(DISTINCT split) > 1)"
+#define BOTH_SPLITS \
+    "SELECT COUNT(*) FROM (SELECT repo_name FROM documents GROUP BY repo_name " \
+    "HAVING COUNT(DISTINCT split) > 1)"
 
 /* Many repositories of uneven sizes: the valid share stays at or just under the fraction, no
 ** repository is in both splits, the same seed gives the same split, another seed another. */
@@ -178,12 +182,14 @@ static void test_split_share(void **state)
 static void test_split_never_empty(void **state)
 {
     (void)state;
-    int sizes[3] = {50, 30, 40};
+    int sizes[3] = { 50, 30, 40 };
     sqlite3 *db = split_db(sizes, 3, 10);
     assert_int_equal(split_assign(db, "mem", 0.05, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
-    assert_int_equal(split_q(db, VALID_TOKENS), 300);   /* org/r1, the smallest */
-    assert_int_equal(split_q(db, "SELECT COUNT(DISTINCT repo_name) FROM documents "
-                                 "WHERE split = 'valid'"), 1);
+    assert_int_equal(split_q(db, VALID_TOKENS), 300); /* org/r1, the smallest */
+    assert_int_equal(split_q(db,
+                             "SELECT COUNT(DISTINCT repo_name) FROM documents "
+                             "WHERE split = 'valid'"),
+                     1);
     /* a share that would take every repository leaves train one */
     assert_int_equal(split_assign(db, "mem", 0.99, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
     assert_true(split_q(db, "SELECT COUNT(*) FROM documents WHERE split = 'train'") > 0);
@@ -194,10 +200,10 @@ static void test_split_never_empty(void **state)
 static void test_split_one_repo(void **state)
 {
     (void)state;
-    int sizes[1] = {200};
+    int sizes[1] = { 200 };
     sqlite3 *db = split_db(sizes, 1, 10);
     assert_int_equal(split_assign(db, "mem", 0.1, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
-    assert_int_equal(split_q(db, VALID_TOKENS), 200);   /* 20 of 200 paths */
+    assert_int_equal(split_q(db, VALID_TOKENS), 200); /* 20 of 200 paths */
     assert_int_equal(split_assign(db, "mem", 0.25, SPLIT_SEED_DEFAULT, SPLIT_BY_PATH, 1), 0);
     assert_int_equal(split_q(db, VALID_TOKENS), 500);
     sqlite3_close(db);

@@ -117,15 +117,21 @@ static void round_trip(int direct, size_t n, size_t max_piece)
 static void test_sizes_direct(void **state)
 {
     (void)state;
-    size_t sizes[] = {0, 1, 4095, 4096, SW_CHUNK, SW_CHUNK + 1, 3 * SW_CHUNK + 12345,
-                      (SW_CHUNKS + 3) * SW_CHUNK - 2};
+    size_t sizes[] = { 0,
+                       1,
+                       4095,
+                       4096,
+                       SW_CHUNK,
+                       SW_CHUNK + 1,
+                       3 * SW_CHUNK + 12345,
+                       (SW_CHUNKS + 3) * SW_CHUNK - 2 };
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) round_trip(1, sizes[i], 70000);
 }
 
 static void test_sizes_buffered(void **state)
 {
     (void)state;
-    size_t sizes[] = {0, 7, SW_CHUNK, 5 * SW_CHUNK + 999};
+    size_t sizes[] = { 0, 7, SW_CHUNK, 5 * SW_CHUNK + 999 };
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) round_trip(0, sizes[i], 300000);
 }
 
@@ -221,8 +227,10 @@ static int setup(void **state)
     char probe[256];
     snprintf(probe, sizeof probe, "%s/probe", g_dir);
     int fd = open(probe, O_WRONLY | O_CREAT | O_DIRECT, 0644);
-    if (fd < 0) fd = open(probe, O_WRONLY | O_CREAT, 0644);
-    else g_direct_ok = 1;
+    if (fd < 0)
+        fd = open(probe, O_WRONLY | O_CREAT, 0644);
+    else
+        g_direct_ok = 1;
     if (fd < 0) return -1;
     close(fd);
     unlink(probe);

@@ -80,15 +80,28 @@ static void test_ckpt_roundtrip(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
-    GptConfig cfg = {.L = 1, .C = 8, .NH = 2, .T = 4, .V = 10};
+    GptConfig cfg = { .L = 1, .C = 8, .NH = 2, .T = 4, .V = 10 };
     Gpt m, r;
     gpt_init(&m, &cfg);
     gpt_init_weights(&m, 3, 0.1f);
     gpt_alloc_train(&m);
-    for (size_t i = 0; i < m.nparams; i++) { m.m_memory[i] = (float)i; m.v_memory[i] = 0.5f * i; }
-    CkptInfo in = {.step = 17, .seed = 99, .data_pos = 68, .data_fp = 0x1234, .has_opt = 1,
-                   .lr = 3e-4, .min_lr = 3e-5, .wd = 0.1, .clip = 1, .warmup = 5, .steps = 100,
-                   .batch = 4, .accum = 2};
+    for (size_t i = 0; i < m.nparams; i++) {
+        m.m_memory[i] = (float)i;
+        m.v_memory[i] = 0.5f * i;
+    }
+    CkptInfo in = { .step = 17,
+                    .seed = 99,
+                    .data_pos = 68,
+                    .data_fp = 0x1234,
+                    .has_opt = 1,
+                    .lr = 3e-4,
+                    .min_lr = 3e-5,
+                    .wd = 0.1,
+                    .clip = 1,
+                    .warmup = 5,
+                    .steps = 100,
+                    .batch = 4,
+                    .accum = 2 };
     assert_int_equal(ckpt_save(path, &m, &in), 0);
     CkptInfo out;
     assert_int_equal(ckpt_load(path, &r, &out, 1), 0);
@@ -142,11 +155,11 @@ static void test_ckpt_versions(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
-    GptConfig cfg = {.L = 1, .C = 8, .NH = 2, .T = 4, .V = 10};
+    GptConfig cfg = { .L = 1, .C = 8, .NH = 2, .T = 4, .V = 10 };
     Gpt m, r;
     gpt_init(&m, &cfg);
     gpt_init_weights(&m, 3, 0.1f);
-    CkptInfo in = {.data_fp = 0x1234, .tok_fp = 0xabcdef0123456789ull, .steps = 1};
+    CkptInfo in = { .data_fp = 0x1234, .tok_fp = 0xabcdef0123456789ull, .steps = 1 };
     assert_int_equal(ckpt_save(path, &m, &in), 0);
     CkptInfo out;
     assert_int_equal(ckpt_read_info(path, &out), 0);
