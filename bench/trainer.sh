@@ -90,7 +90,7 @@ row() {
             $1, $2, $3, $4, $4 / $6, 100 * $7 * $4 / 1e9 / $8, $5 }'
 }
 
-echo "| config | system | precision (what ran) | tokens/s | vs cm-train fp32 | MFU | peak RSS |"
+echo "| config | system | precision (what ran, from cm-train's start-up line) | tokens/s | vs cm-train fp32 | MFU | peak RSS |"
 echo "|---|---|---|---|---|---|---|"
 status=0
 summary=""
@@ -104,19 +104,24 @@ for spec in "S 4 256 4 256 8192 16" "M 6 384 6 256 16384 8"; do
     f32=$o_tps f32rss=$o_rss f32what=$o_what
     if ! ours "$cfg" bf16 "$@"; then echo "bench/trainer.sh: cm-train bf16 failed on $cfg" >&2; status=1; fi
     b16=$o_tps b16rss=$o_rss b16what=$o_what
-    if ! torch "$cfg" fp32; then echo "bench/trainer.sh: PyTorch fp32 failed on $cfg" >&2; status=1; continue; fi
-    tf32=$t_tps tf32rss=$t_rss
-    if ! torch "$cfg" bf16; then echo "bench/trainer.sh: PyTorch bf16 failed on $cfg" >&2; status=1; continue; fi
-    tb16=$t_tps tb16rss=$t_rss
-    row cm-train "fp32 ($f32what)" "$f32" "$f32rss" "$f32"
-    if [ -n "$b16" ]; then row cm-train "bf16 ($b16what)" "$b16" "$b16rss" "$f32"
+    tf32="" tb16="" tf32rss="" tb16rss=""
+    if torch "$cfg" fp32; then tf32=$t_tps tf32rss=$t_rss
+    else echo "bench/trainer.sh: PyTorch fp32 failed on $cfg" >&2; status=1; fi
+    if torch "$cfg" bf16; then tb16=$t_tps tb16rss=$t_rss
+    else echo "bench/trainer.sh: PyTorch bf16 failed on $cfg (see torch-$cfg-bf16.txt)" >&2; status=1; fi
+    row cm-train "$f32what" "$f32" "$f32rss" "$f32"
+    if [ -n "$b16" ]; then row cm-train "$b16what" "$b16" "$b16rss" "$f32"
     else echo "| $cfg | cm-train | bf16 | — ($b16what) | | | |"; fi
-    row PyTorch "fp32" "$tf32" "$tf32rss" "$f32"
-    row PyTorch "bf16 autocast (oneDNN)" "$tb16" "$tb16rss" "$f32"
-    best=$(echo "$f32 ${b16:-0} $tf32 $tb16" | awk '{
+    if [ -n "$tf32" ]; then row PyTorch "fp32" "$tf32" "$tf32rss" "$f32"
+    else echo "| $cfg | PyTorch | fp32 | — (failed) | | | |"; fi
+    if [ -n "$tb16" ]; then row PyTorch "bf16 autocast (oneDNN)" "$tb16" "$tb16rss" "$f32"
+    else echo "| $cfg | PyTorch | bf16 autocast (oneDNN) | — (failed: $(tail -1 "$OUT/torch-$cfg-bf16.txt")) | | | |"; fi
+    best=$(echo "$f32 ${b16:-0} ${tf32:-0} ${tb16:-0}" | awk '{
         o = $1 > $2 ? $1 : $2; ow = $1 > $2 ? "fp32" : "bf16";
         t = $3 > $4 ? $3 : $4; tw = $3 > $4 ? "fp32" : "bf16 autocast";
-        printf "%s: cm-train best (%s) %.0f vs PyTorch best (%s) %.0f tokens/s: **%.2fx**; cm-train fp32 vs PyTorch bf16 autocast: %.2fx", "'"$cfg"'", ow, o, tw, t, o / t, $1 / $4 }')
+        if (t == 0) { printf "%s: PyTorch did not run", "'"$cfg"'"; exit }
+        printf "%s: cm-train best (%s) %.0f vs PyTorch best (%s) %.0f tokens/s: **%.2fx**", "'"$cfg"'", ow, o, tw, t, o / t;
+        if ($4 > 0) printf "; cm-train fp32 vs PyTorch bf16 autocast: %.2fx", $1 / $4 }')
     summary="$summary$best (load before: $l0)
 "
 done
