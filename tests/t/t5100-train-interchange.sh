@@ -36,15 +36,7 @@ jsonl_of() {
 NO_TORCH="python3-torch is not installed for /usr/bin/python3 (tools/deps.sh build)"
 
 test_expect_success 'setup: a corpus of small Python files, a model trained on it' '
-    i=0 && : >recs.jsonl &&
-    while [ $i -lt 60 ]; do
-        printf "{\"repo_name\":\"r%d\",\"path\":\"m%d.py\",\"content\":\"import pandas as pd\\\\nimport numpy as np\\\\nfrom sklearn.linear_model import LinearRegression\\\\n\\\\ndef f%d(df):\\\\n    model = LinearRegression()\\\\n    model.fit(df[[\\\\\"x\\\\\"]], df[\\\\\"y\\\\\"])\\\\n    return model.predict(df[[\\\\\"x\\\\\"]]) + %d\\\\n\"}\n" \
-            $((i % 12)) $i $i $i >>recs.jsonl
-        i=$((i + 1))
-    done &&
-    cm-tokenize train --vocab-size 300 -o tok.json recs.jsonl 2>/dev/null &&
-    cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null |
-        cm-shards pack -o corpus --valid-fraction 0.25 2>/dev/null &&
+    small_corpus &&
     cm-train --data corpus $M --steps 150 --ckpt model.ckpt &&
     test -s model.ckpt
 '

@@ -111,3 +111,19 @@ test_done() {
     [ "$test_failed" = 0 ]
     exit $?
 }
+
+# small_corpus: recs.jsonl (60 small data-science Python files in 12 repositories), tok.json
+# (vocabulary 300) and corpus/ (valid fraction 0.25): the training tests' common input
+small_corpus() {
+    i=0 && : >recs.jsonl &&
+    while [ $i -lt 60 ]; do
+        printf "{\"repo_name\":\"r%d\",\"path\":\"m%d.py\",\"content\":\"import pandas as pd\\\\nimport numpy as np\\\\nfrom sklearn.linear_model import LinearRegression\\\\n\\\\ndef f%d(df):\\\\n    model = LinearRegression()\\\\n    model.fit(df[[\\\\\"x\\\\\"]], df[\\\\\"y\\\\\"])\\\\n    return model.predict(df[[\\\\\"x\\\\\"]]) + %d\\\\n\"}\n" \
+            $((i % 12)) $i $i $i >>recs.jsonl
+        i=$((i + 1))
+    done &&
+    cm-tokenize train --vocab-size 300 -o tok.json recs.jsonl 2>/dev/null &&
+    cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null |
+        cm-shards pack -o corpus --valid-fraction 0.25 2>/dev/null &&
+    test -s corpus/index.sqlite
+}
+
