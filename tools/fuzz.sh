@@ -35,7 +35,7 @@ CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined"
 CFLAGS="-std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 -fno-omit-frame-pointer
         -Wall -Wno-unused-parameter -I$TOP/lib -I$TOP -I$TOP/tests/fuzz -pthread"
-LDLIBS="-larchive -lzstd -lpcre2-8 -lsqlite3 -lopenblas -lxxhash -ljansson -lgomp -lm -lpthread"
+LDLIBS="-larchive -lzstd -lpcre2-8 -lsqlite3 -lopenblas -lxxhash -ljansson -ldnnl -lgomp -lm -lpthread"
 STAGE_DIRS="ingest filter tokenize shards trainer"
 
 usage() {
