@@ -31,6 +31,7 @@ kill_at() {
     sleep "$1"
     kill -KILL $pid 2>/dev/null
     wait $pid
+    [ $? = 137 ] && echo "$1" >>"$TRASH/kills.landed"   # the pack died of this kill
     return 0
 }
 
@@ -57,6 +58,10 @@ for base in 0.03 0.12 0.25 0.4; do
         ! ls k | grep -q "\.tmp$"
     '
 done
+
+test_expect_success 'the kills landed: at least one pack was killed mid-run' '
+    test -s "$TRASH/kills.landed" && say "$(wc -l <"$TRASH/kills.landed") of 4 kills landed"
+'
 
 test_expect_success 'resume removes leftover .tmp files and unrecorded shard files' '
     size=$(wc -c <in.tok) && head -c $((size / 2)) in.tok >half.tok &&
