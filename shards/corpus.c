@@ -175,6 +175,16 @@ double corpus_bytes_per_token(const Corpus *c, const char *split)
 CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *where, int mode,
                                   uint64_t seed, size_t window, char *err, size_t errlen)
 {
+    return corpus_sampler_open(c, split, where, mode, seed, window, err, errlen, NULL);
+}
+
+CorpusSampler *corpus_sampler_open(Corpus *c, const char *split, const char *where, int mode,
+                                   uint64_t seed, size_t window, char *err, size_t errlen,
+                                   int *status)
+{
+    int dummy;
+    if (!status) status = &dummy;
+    *status = CM_EFORMAT;
     if (window < 2) {
         snprintf(err, errlen, "window of %zu tokens: need at least 2 (T+1)", window);
         return NULL;
@@ -184,6 +194,7 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
     if (corpus_select(c->x.db, "shard, token_offset, n_tokens", split, where, NULL, &st, why,
                       sizeof why)) {
         snprintf(err, errlen, "bad selection '%s': %s", where ? where : "", why);
+        *status = CM_EUSAGE;
         return NULL;
     }
     CorpusSampler *s = xcalloc(1, sizeof *s);
@@ -223,6 +234,7 @@ CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *wher
     if (rc != SQLITE_DONE) {
         snprintf(err, errlen, "bad selection '%s': %s", where ? where : "",
                  sqlite3_errmsg(c->x.db));
+        *status = CM_EUSAGE;
         sqlite3_finalize(st);
         corpus_sampler_free(s);
         return NULL;

@@ -40,6 +40,11 @@ enum { CORPUS_RANDOM = 0, CORPUS_SEQUENTIAL = 1 };
 ** (bad SQL, empty selection, selection shorter than one window). */
 CorpusSampler *corpus_sampler_new(Corpus *c, const char *split, const char *where, int mode,
                                   uint64_t seed, size_t window, char *err, size_t errlen);
+/* The same, with the kind of failure in *status: CM_EUSAGE for a bad --where (SQL the index
+** refuses), CM_EFORMAT for anything else (nothing selected, too short, damaged rows). */
+CorpusSampler *corpus_sampler_open(Corpus *c, const char *split, const char *where, int mode,
+                                   uint64_t seed, size_t window, char *err, size_t errlen,
+                                   int *status);
 /* Fill w[0..window) with the next window of tokens (window = T+1). Returns 1, or 0 when a
 ** sequential sampler is exhausted. */
 int corpus_sampler_next(CorpusSampler *s, uint32_t *w);

@@ -30,9 +30,11 @@ int data_corpus(DataSource *d, Corpus *c, const char *split, const char *where, 
     memset(d, 0, sizeof *d);
     d->window = window;
     d->V = corpus_vocab_size(c);
-    d->sampler = corpus_sampler_new(c, split, where, sequential ? CORPUS_SEQUENTIAL : CORPUS_RANDOM,
-                                    seed, window, err, errlen);
-    return d->sampler ? 0 : -1;
+    int status;
+    d->sampler = corpus_sampler_open(c, split, where,
+                                     sequential ? CORPUS_SEQUENTIAL : CORPUS_RANDOM, seed, window,
+                                     err, errlen, &status);
+    return d->sampler ? 0 : status;
 }
 
 /*

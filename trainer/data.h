@@ -25,7 +25,7 @@ typedef struct {
 /* A synthetic source: `limit` windows (0: endless) of uniform random ids from `seed`. */
 void data_synthetic(DataSource *d, uint32_t V, uint64_t seed, size_t window, uint64_t limit);
 /* A corpus source over `split` (and `where`): random (training) or sequential (evaluation).
-** Returns 0, or -1 with a message in err. */
+** Returns 0, or with a message in err: CM_EUSAGE for a bad `where`, CM_EFORMAT otherwise. */
 int data_corpus(DataSource *d, Corpus *c, const char *split, const char *where, int sequential,
                 uint64_t seed, size_t window, char *err, size_t errlen);
 void data_free(DataSource *d);

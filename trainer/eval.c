@@ -102,9 +102,10 @@ static int eval_source(const TrainerOpts *o, const Gpt *m, const CkptInfo *info,
               corpus_vocab_size(*corpus), m->cfg.V);
         return CM_EFORMAT;
     }
-    if (data_corpus(d, *corpus, o->split, o->where, 1, 0, (size_t)T + 1, err, sizeof err)) {
+    int st = data_corpus(d, *corpus, o->split, o->where, 1, 0, (size_t)T + 1, err, sizeof err);
+    if (st) {
         error("%s: %s", o->data, err);
-        return CM_EFORMAT;
+        return st; /* a bad --where is a usage error here as in training */
     }
     *bpt = corpus_bytes_per_token(*corpus, o->split);
     return CM_OK;

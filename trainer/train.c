@@ -358,10 +358,11 @@ static int train_sources(TrainRun *r)
     char err[1024];
     size_t window = (size_t)o->cfg.T + 1;
     if (r->corpus) {
-        if (data_corpus(&r->train, r->corpus, "train", o->where, 0, o->seed, window, err,
-                        sizeof err)) {
+        int st = data_corpus(&r->train, r->corpus, "train", o->where, 0, o->seed, window, err,
+                             sizeof err);
+        if (st) {
             error("%s: %s", o->data, err);
-            return strncmp(err, "bad selection", 13) == 0 ? CM_EUSAGE : CM_EFORMAT;
+            return st;
         }
         if (data_corpus(&r->valid, r->corpus, o->split, NULL, 1, 0, window, err, sizeof err) == 0) {
             r->have_valid = 1;

@@ -83,6 +83,14 @@ test_expect_success '--where selects training documents; a bad condition is exit
     test_grep "no documents" err
 '
 
+test_expect_success 'eval: a bad --where is exit 2 too, an empty selection exit 4' '
+    cm-train --data corpus $M --steps 2 --ckpt w.ckpt -q &&
+    test_expect_code 2 cm-train eval --ckpt w.ckpt --data corpus --where "nonsense(" 2>err &&
+    test_grep "bad selection" err &&
+    test_expect_code 4 cm-train eval --ckpt w.ckpt --data corpus --where "path = '\''none'\''" 2>err &&
+    test_grep "no documents" err
+'
+
 test_expect_success '--keyword-weights: weights change the gradient, not the logged loss' '
     cm-train --data corpus $M --steps 2 --threads 1 --log plain.jsonl &&
     cm-train --data corpus $M --steps 2 --threads 1 --keyword-weights import,model --log kw.jsonl &&
