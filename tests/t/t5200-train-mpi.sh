@@ -75,15 +75,7 @@ t '2 ranks with batch B = one process with batch B and --accum 2 (losses within 
 '
 
 t 'on a corpus (--data, --where, --keyword-weights): 2 ranks = one process with --accum 2' '
-    i=0 && : >recs.jsonl &&
-    while [ $i -lt 40 ]; do
-        printf "{\"repo_name\":\"r%d\",\"path\":\"m%d.py\",\"content\":\"import numpy as np\\\\n\\\\ndef f%d(x):\\\\n    model = np.polyfit(x, x * %d, 1)\\\\n    return model\\\\n\"}\n" \
-            $((i % 8)) $i $i $i >>recs.jsonl
-        i=$((i + 1))
-    done &&
-    cm-tokenize train --vocab-size 300 -o tok.json recs.jsonl 2>/dev/null &&
-    cm-tokenize encode -t tok.json recs.jsonl 2>/dev/null |
-        cm-shards pack -o corpus --valid-fraction 0.25 2>/dev/null &&
+    small_corpus &&
     C="--data corpus --where \"path LIKE '\''m1%'\''\" --keyword-weights import,model" &&
     eval cm-train $C $SHAPE -q --accum 2 --steps $STEPS --eval-every 5 --ckpt c1.bin --log c1.jsonl &&
     eval mpi 2 $C $SHAPE -q --steps $STEPS --eval-every 5 --ckpt c2.bin --log c2.jsonl &&
