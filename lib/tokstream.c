@@ -79,8 +79,8 @@ static int read_header(TsReader *r, TsHeader *h)
                        "not a codemill token stream (bad magic; expected output of "
                        "'cm-tokenize encode')");
     h->version = le_get32(p + 8);
-    if (h->version != TS_VERSION)
-        return ts_fail(r, "token stream version %u is not supported (this build reads %d)",
+    if (h->version < 1 || h->version > TS_VERSION)
+        return ts_fail(r, "token stream version %u is not supported (this build reads 1 to %d)",
                        h->version, TS_VERSION);
     h->vocab_size = le_get32(p + 16);
     h->eot_id = le_get32(p + 20);
@@ -108,7 +108,9 @@ int ts_open(TsReader *r, int fd, const char *name)
     r->name = name;
     r->cap = 1u << 20;
     r->buf = xmalloc(r->cap);
-    return read_header(r, &r->hdr);
+    if (read_header(r, &r->hdr)) return -1;
+    r->version = r->hdr.version;
+    return 0;
 }
 
 /*
@@ -163,17 +165,22 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
             memset(&h2, 0, sizeof h2);
             if (read_header(r, &h2)) return -1;
             free(h2.json);
+            r->version = h2.version;
             if (h2.fingerprint != r->hdr.fingerprint || h2.vocab_size != r->hdr.vocab_size ||
                 h2.eot_id != r->hdr.eot_id)
                 return ts_fail(r, "concatenated stream was made with a different tokenizer");
             r->stream_docs = r->stream_tokens = 0;
             continue;
         }
-        if (memcmp(p, "DOC1", 4)) return ts_fail(r, "bad frame tag (damaged stream)");
+        /* v1 frames: "DOC1" | meta_len | n | check; v2 frames add u32 n_prompt after check,
+        ** and their check covers it */
+        size_t fh = r->version >= 2 ? 20 : 16;
+        if (memcmp(p, r->version >= 2 ? "DOC2" : "DOC1", 4))
+            return ts_fail(r, "bad frame tag (damaged stream)");
         uint32_t ml = le_get32(p + 4), n = le_get32(p + 8), check = le_get32(p + 12);
         if (ml > TS_MAX_META) return ts_fail(r, "metadata of %u bytes exceeds the limit", ml);
         if (n > TS_MAX_TOKENS) return ts_fail(r, "%u tokens in one document exceeds the limit", n);
-        size_t total = 16 + (size_t)ml + 4 * (size_t)n;
+        size_t total = fh + (size_t)ml + 4 * (size_t)n;
         rc = need(r, total);
         if (rc != 1) {
             if (rc == -1) return ts_fail(r, "read error: %s", strerror(errno));
@@ -182,7 +189,11 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
         p = r->buf + r->start;
         uint32_t got = (uint32_t)hash64(p + 16, total - 16);
         if (got != check) return ts_fail(r, "checksum mismatch (damaged stream)");
-        const unsigned char *ids = p + 16 + ml;
+        uint32_t n_prompt = fh == 20 ? le_get32(p + 16) : 0;
+        if (n_prompt >= n && n_prompt)
+            return ts_fail(r, "prompt of %u tokens in a document of %u (damaged stream)", n_prompt,
+                           n);
+        const unsigned char *ids = p + fh + ml;
         if (n && max_id(ids, n) >= r->hdr.vocab_size) {
             for (uint32_t i = 0; i < n; i++) { /* the first one, for the message */
                 uint32_t id = le_get32(ids + 4 * (size_t)i);
@@ -191,9 +202,10 @@ int ts_next_raw(TsReader *r, TsDoc *d, const unsigned char **raw)
                                    id, i, r->hdr.vocab_size);
             }
         }
-        d->meta = (const char *)p + 16;
+        d->meta = (const char *)p + fh;
         d->meta_len = ml;
         d->n = n;
+        d->n_prompt = n_prompt;
         if (raw) {
             *raw = ids;
             d->ids = NULL;
@@ -228,12 +240,12 @@ void ts_close(TsReader *r)
     r->hdr.json = NULL;
 }
 
-void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fingerprint,
-                     const char *json, size_t json_len)
+void ts_write_header_version(Out *o, uint32_t version, uint32_t vocab_size, uint32_t eot_id,
+                             uint64_t fingerprint, const char *json, size_t json_len)
 {
     unsigned char h[40];
     memcpy(h, TS_MAGIC, 8);
-    le_put32(h + 8, TS_VERSION);
+    le_put32(h + 8, version);
     le_put32(h + 12, 0); /* flags */
     le_put32(h + 16, vocab_size);
     le_put32(h + 20, eot_id);
@@ -243,9 +255,39 @@ void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fing
     out_write(o, json, json_len);
 }
 
+void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fingerprint,
+                     const char *json, size_t json_len)
+{
+    ts_write_header_version(o, TS_VERSION, vocab_size, eot_id, fingerprint, json, json_len);
+}
+
+void ts_write_doc_prompt(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids,
+                         uint32_t n, uint32_t n_prompt)
+{
+    /* checksum over n_prompt || meta || ids without copying: stream the hash */
+    unsigned char h[20];
+    memcpy(h, "DOC2", 4);
+    le_put32(h + 4, meta_len);
+    le_put32(h + 8, n);
+    le_put32(h + 16, n_prompt);
+    Hash64State *hs = hash64_new();
+    hash64_update(hs, h + 16, 4);
+    hash64_update(hs, meta, meta_len);
+    hash64_update(hs, ids, 4 * (size_t)n);
+    le_put32(h + 12, (uint32_t)hash64_digest(hs));
+    hash64_free(hs);
+    out_write(o, h, sizeof h);
+    out_write(o, meta, meta_len);
+    out_write(o, ids, 4 * (size_t)n);
+}
+
 void ts_write_doc(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids, uint32_t n)
 {
-    /* checksum over meta || ids without copying: stream the hash */
+    ts_write_doc_prompt(o, meta, meta_len, ids, n, 0);
+}
+
+void ts_write_doc_v1(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids, uint32_t n)
+{
     Hash64State *hs = hash64_new();
     hash64_update(hs, meta, meta_len);
     hash64_update(hs, ids, 4 * (size_t)n);

@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
 ** tokstream.h: the token stream between `cm-tokenize encode` and `cm-shards pack`
-** (format v1, docs/FORMATS.md "Token stream"). All integers little-endian.
+** (format v2, docs/FORMATS.md "Token stream"; v1 is still read). All integers little-endian.
 **
-**   header : magic "CMTOKSTR" (8) | u32 version=1 | u32 flags=0 | u32 vocab_size | u32 eot_id
+**   header : magic "CMTOKSTR" (8) | u32 version=2 | u32 flags=0 | u32 vocab_size | u32 eot_id
 **            | u64 tokenizer fingerprint | u64 json_len | tokenizer.json bytes (json_len)
-**   doc    : "DOC1" | u32 meta_len | u32 n_tokens | u32 check | meta (JSON object, meta_len bytes)
+**   doc    : "DOC2" | u32 meta_len | u32 n_tokens | u32 check | u32 n_prompt
+**            | meta (JSON object, meta_len bytes)
 **            | n_tokens x u32 ids (the document's ids, end-of-text id last)
-**            check = low 32 bits of XXH3-64(meta || ids)
+**            check = low 32 bits of XXH3-64(n_prompt || meta || ids)
+**            n_prompt: leading ids that are an instruction example's prompt (0: a plain
+**            document, every id is trained on); n_prompt < n_tokens
+**   v1 doc : "DOC1" | u32 meta_len | u32 n_tokens | u32 check | meta | ids, check over
+**            meta || ids (a v1 stream has only these; read with n_prompt = 0)
 **   end    : "END1" | u32 0 | u64 documents | u64 tokens     (counts of this stream)
 **
 ** A stream without its end frame was cut short (the producer died): the reader reports it.
@@ -23,7 +28,7 @@
 #include "io.h"
 
 #define TS_MAGIC "CMTOKSTR"
-#define TS_VERSION 1
+#define TS_VERSION 2                    /* written; 1 and 2 are read */
 #define TS_MAX_META (1u << 20)          /* 1 MiB of metadata per document */
 #define TS_MAX_TOKENS (1u << 28)        /* 268M tokens per document */
 #define TS_MAX_JSON ((uint64_t)1 << 26) /* 64 MiB tokenizer.json (GPT-2's is 1.4 MB) */
@@ -42,6 +47,7 @@ typedef struct {
     uint32_t meta_len;   /* its length */
     const uint32_t *ids; /* the ids, eot last */
     uint32_t n;          /* number of ids */
+    uint32_t n_prompt;   /* leading ids that are prompt (v2; 0: a plain document) */
 } TsDoc;
 
 typedef struct {
@@ -55,6 +61,7 @@ typedef struct {
     uint64_t stream_docs;   /* documents in the current stream */
     uint64_t stream_tokens; /* tokens in the current stream */
     TsHeader hdr;           /* header of the first stream */
+    uint32_t version;       /* format version of the current stream (frames differ) */
     uint32_t *idbuf;        /* aligned copy of ids when a frame leaves them unaligned */
     uint32_t idcap;         /* its capacity in ids */
     char err[256];          /* last error: "NAME: at byte N (document K): what" */
@@ -73,7 +80,14 @@ void ts_close(TsReader *r);
 
 void ts_write_header(Out *o, uint32_t vocab_size, uint32_t eot_id, uint64_t fingerprint,
                      const char *json, size_t json_len);
+/* A document; ts_write_doc is ts_write_doc_prompt with n_prompt 0 (a plain document). */
 void ts_write_doc(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids, uint32_t n);
+void ts_write_doc_prompt(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids,
+                         uint32_t n, uint32_t n_prompt);
+/* The old format, for tests of its reader: a v1 header, then v1 frames. */
+void ts_write_header_version(Out *o, uint32_t version, uint32_t vocab_size, uint32_t eot_id,
+                             uint64_t fingerprint, const char *json, size_t json_len);
+void ts_write_doc_v1(Out *o, const char *meta, uint32_t meta_len, const uint32_t *ids, uint32_t n);
 void ts_write_end(Out *o, uint64_t docs, uint64_t tokens);
 
 #endif

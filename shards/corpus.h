@@ -66,4 +66,37 @@ Corpus *corpus_open_status(const char *dir, int *status, char *err, size_t errle
 ** Returns 0, or -1 when the range is not inside that shard. */
 int corpus_read_tokens(const Corpus *c, uint32_t shard, uint64_t offset, uint64_t n, uint32_t *out);
 
+/*
+** Instruction examples (index v3: documents.n_prompt, the leading tokens that are prompt;
+** docs/FORMATS.md). Packing: one example per window. A window holds the example's first
+** min(n_tokens, window) tokens, then end-of-text ids as padding; the trainer scores only the
+** targets that are response tokens of that example (positions n_prompt .. n_tokens - 1 of
+** the window), so no response is judged against another example's tokens.
+** Examples whose prompt is not shorter than the context (n_prompt >= window - 1) are skipped and
+** counted; longer ones are truncated (their response cut) and counted.
+*/
+typedef struct {
+    uint64_t examples;     /* examples in the selection that are used */
+    uint64_t skipped_long; /* prompt not shorter than the context: skipped */
+    uint64_t truncated;    /* longer than the window: response cut */
+    uint64_t tokens;       /* tokens of the used examples, within their windows */
+    uint64_t response;     /* of which response (scored) tokens */
+} CorpusExampleStats;
+
+/* 1 when any document of the corpus has n_prompt > 0 (an instruction corpus); 0 otherwise, and
+** for indexes of version 1 and 2 (no prompt lengths). */
+int corpus_has_prompts(const Corpus *c);
+
+/* An example sampler over the documents of `split`/`where` (as corpus_sampler_open).
+** CORPUS_RANDOM: example k of the run is drawn from (seed, k) alone: epoch e = k / N goes
+** through the N examples in a permutation seeded by (seed, e). CORPUS_SEQUENTIAL: each example
+** once, in document order, then the end. st (may be NULL) gets the counts. Tell, seek and free
+** are corpus_sampler_tell / _seek / _free; corpus_sampler_tokens gives st->tokens. */
+CorpusSampler *corpus_examples_open(Corpus *c, const char *split, const char *where, int mode,
+                                    uint64_t seed, size_t window, CorpusExampleStats *st, char *err,
+                                    size_t errlen, int *status);
+/* Next example: w[0..window) filled (padding: end-of-text), *n_prompt its prompt tokens, *n_tokens
+** its tokens in the window (<= window). 1, or 0 when a sequential sampler is exhausted. */
+int corpus_examples_next(CorpusSampler *s, uint32_t *w, uint32_t *n_prompt, uint32_t *n_tokens);
+
 #endif

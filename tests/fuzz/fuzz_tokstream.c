@@ -21,9 +21,9 @@
 #include "le.h"
 
 /*
-** Walk the frames of stream s[0..n) (header, then DOC1/END1 frames, then maybe another header)
-** and store the right checksum in each whole DOC1 frame; stops at the first frame it cannot
-** follow.
+** Walk the frames of stream s[0..n) (header, then DOC1 or DOC2 frames and END1, then maybe
+** another header) and store the right checksum in each whole document frame; stops at the
+** first frame it cannot follow.
 */
 static void fix_checksums(unsigned char *s, size_t n)
 {
@@ -32,9 +32,13 @@ static void fix_checksums(unsigned char *s, size_t n)
         uint64_t jl = le_get64(s + i + 32);
         if (jl > n - i - 40) return;
         i += 40 + (size_t)jl;
-        while (i + 16 <= n && !memcmp(s + i, "DOC1", 4)) {
+        for (;;) {
+            size_t fh = i + 20 <= n && !memcmp(s + i, "DOC2", 4) ? 20
+                : i + 16 <= n && !memcmp(s + i, "DOC1", 4)       ? 16
+                                                                 : 0;
+            if (!fh) break;
             uint32_t ml = le_get32(s + i + 4), nt = le_get32(s + i + 8);
-            uint64_t len = 16 + (uint64_t)ml + 4 * (uint64_t)nt;
+            uint64_t len = fh + (uint64_t)ml + 4 * (uint64_t)nt;
             if (len > n - i) return;
             le_put32(s + i + 12, (uint32_t)hash64(s + i + 16, (size_t)len - 16));
             i += (size_t)len;
