@@ -358,6 +358,17 @@ int template_load(Template *t, const char *spec, char *err, size_t errlen)
     return template_open(t, spec, err, errlen) == CM_OK ? 0 : -1;
 }
 
+int template_uses(const Template *t, int r)
+{
+    const char *texts[3] = { t->prompt, t->prompt_no_input, t->response };
+    unsigned seen = 0;
+    for (int i = 0; i < 3; i++) {
+        TplWhere w = { t->name, "", 1 };
+        if (texts[i]) (void)expand(texts[i], ~0u, NULL, NULL, &seen, &w, NULL, 0);
+    }
+    return r >= 0 && r < TPL_NFIELDS && (seen >> r & 1);
+}
+
 /* --- rendering ------------------------------------------------------------------------------ */
 
 int template_render_prompt(const Template *t, const Str values[TPL_NFIELDS], Buf *prompt, char *err,

@@ -52,6 +52,8 @@ int template_render(const Template *t, const Str values[TPL_NFIELDS], Buf *promp
 ** err (the instruction absent). */
 int template_render_prompt(const Template *t, const Str values[TPL_NFIELDS], Buf *prompt, char *err,
                            size_t errlen);
+/* Does any of t's texts hold the placeholder of role r? */
+int template_uses(const Template *t, int r);
 /* The field role of a placeholder name ("instruction", "input", "output", "system"), or -1. */
 int template_role(const char *name, size_t n);
 /* The name of role r (TPL_INSTRUCTION...). */
