@@ -150,15 +150,18 @@ static int merge_link_shards(Merger *mg, const char *src, const char *sp, uint64
 static int merge_copy_rows(Merger *mg, const char *sp)
 {
     unsigned long long so = mg->shard_off, dof = mg->doc_off;
+    /* a source of index version 1 or 2 has no prompt lengths: its documents are plain */
+    int has_np = index_has_column(mg->db, "src", "documents", "n_prompt");
+    if (has_np < 0) return error("%s: %s", sp, index_error(mg->db));
     char *sql = sqlite3_mprintf(
         "INSERT INTO shards SELECT id + %llu, printf('shard-%%05d.bin', id + %llu), tokens, "
         "documents, bytes, checksum, first_document + %llu FROM src.shards;"
         "INSERT INTO documents SELECT id + %llu, shard + %llu, token_offset, n_tokens, "
-        "n_bytes, repo_name, path, license, imports, content_hash, split, extra "
+        "n_bytes, repo_name, path, license, imports, content_hash, split, extra, %s "
         "FROM src.documents;"
         "INSERT INTO document_imports(document, module) SELECT document + %llu, module "
         "FROM src.document_imports ORDER BY rowid;",
-        so, so, dof, dof, so, dof);
+        so, so, dof, dof, so, has_np ? "n_prompt" : "0", dof);
     int bad = index_exec(mg->db, sql, mg->ipath);
     sqlite3_free(sql);
     if (bad) return -1;

@@ -63,7 +63,7 @@ typedef struct sqlite3 sqlite3;
 /* Assign every document of the index db to 'train' or 'valid' by the rule of split.c (inside
 ** the caller's transaction). CM_OK or CM_EIO (message printed). */
 int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by, int quiet);
-/* Record the split's settings in the corpus row (a format-1 corpus becomes format 2). */
+/* Record the split's settings in the corpus row (a corpus of format 1 or 2 becomes format 3). */
 int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by);
 
 #endif

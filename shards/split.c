@@ -203,9 +203,8 @@ int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed,
 
 int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by)
 {
-    /* a format-1 corpus has no split_by column: add it (the error when it exists is expected) */
-    sqlite3_exec(db, "ALTER TABLE corpus ADD COLUMN split_by TEXT NOT NULL DEFAULT 'repo'", NULL,
-                 NULL, NULL);
+    /* a corpus of format 1 or 2 becomes format 3 (split_by, n_prompt columns) */
+    if (index_upgrade(db, ipath)) return CM_EIO;
     char hex[17];
     hash_hex(seed, hex);
     char *sql = sqlite3_mprintf("UPDATE corpus SET valid_fraction = %.17g, split_seed = %Q, "
