@@ -3,7 +3,8 @@
 ** pack_open.c: the corpus directory and its index for `cm-shards pack` (see pack.h): a new
 ** corpus (schema and corpus row), one replaced (--force: its files removed), or one resumed
 ** (--resume: read back and checked through the one corpus opener/checker of corpus_index.h,
-** files the index does not know removed, the documents it holds skipped in the input).
+** files the index does not know removed, the documents it holds skipped in the input), and
+** the units of --split-from recorded (split_from.c).
 */
 #include "pack.h"
 
@@ -412,10 +413,24 @@ static int pack_prepare_inserts(Packer *p)
     return 0;
 }
 
+/*
+** --split-from: record the other corpus's units and their split (split_from.c) in one
+** transaction. 0 or an exit status.
+*/
+static int pack_pin(Packer *p)
+{
+    if (index_exec(p->db, "BEGIN", p->ipath)) return CM_EIO;
+    int rc = split_pin(p->db, p->ipath, p->o->split_from, p->split_by, p->o->quiet);
+    if (!rc && index_exec(p->db, "COMMIT", p->ipath)) rc = CM_EIO;
+    if (rc) sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 int pack_open(Packer *p)
 {
     const PackOpts *o = p->o;
-    int rc = pack_prepare_dir(o);
+    int rc = o->split_from ? split_from_check(o->split_from) : 0; /* before anything is made */
+    if (!rc) rc = pack_prepare_dir(o);
     if (rc) return rc;
     size_t n = strlen(o->dir) + sizeof INDEX_NAME + 16;
     p->ipath = xmalloc(n);
@@ -437,5 +452,6 @@ int pack_open(Packer *p)
     } else if (pack_upgrade(p) || pack_remove_orphans(p, 0)) {
         return CM_EIO;
     }
+    if (o->split_from && (rc = pack_pin(p))) return rc;
     return pack_prepare_inserts(p);
 }
