@@ -231,7 +231,8 @@ static const CliSpec stats_spec = {
     "cm-shards",
     "stats",
     "[--json] DIR",
-    "Print tokens, documents, repositories and bytes per split and per shard, from the index.\n"
+    "Print tokens, documents, repositories and bytes per split and per shard, from the index,\n"
+    "and for instruction examples (n_prompt > 0) their prompt and response tokens per split.\n"
     "The shard files are checked first as the reader checks them (size, header against the\n"
     "index): a damaged corpus exits 4, one that cannot be read 3.",
     "Memory: SQLite's page cache (about 2 MiB); each shard is mapped and only its header page\n"

@@ -73,8 +73,9 @@ int split_from_check(const char *from);
 /* Replace db's pins by the units (of kind by) of corpus `from` with their split there, inside
 ** the caller's transaction; says how many unless quiet. CM_OK or an exit status. */
 int split_pin(sqlite3 *db, const char *ipath, const char *from, int by, int quiet);
-/* The unit kind of db's pins (SPLIT_BY_*), -1 when it has none, -2 on an SQL error. */
-int split_pins_by(sqlite3 *db, const char *ipath);
+/* The unit kinds of db's pins, a bit mask (1 << SPLIT_BY_*; 0: no pins), or -1 on an SQL error
+** (reported). */
+int split_pins_kinds(sqlite3 *db, const char *ipath);
 
 /* Record the split's settings in the corpus row (a corpus of format 1 or 2 becomes format 3). */
 int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by);

@@ -214,9 +214,9 @@ static void units_report(const UnitList *l, int by, double fraction)
 int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by, int quiet)
 {
     UnitList l = { 0 };
-    int pins = split_pins_by(db, ipath);
-    if (pins == -2) return CM_EIO;
-    if (units_read(db, ipath, by, seed, pins == by, &l)) return CM_EIO;
+    int pins = split_pins_kinds(db, ipath);
+    if (pins < 0) return CM_EIO;
+    if (units_read(db, ipath, by, seed, (pins >> by) & 1, &l)) return CM_EIO;
     if (by == SPLIT_BY_REPO && l.n == 1 && l.u[0].pinned < 0 && fraction > 0 && fraction < 1) {
         warn("%s: one repository only ('%s'): the split is by path instead (--split-by path to "
              "ask for it)",
@@ -253,12 +253,13 @@ int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed,
 */
 static int split_check_pins(sqlite3 *db, const char *ipath, int by, const char *dir)
 {
-    int pins = split_pins_by(db, ipath);
-    if (pins == -2) return CM_EIO;
-    if (pins < 0 || pins == by) return CM_OK;
+    int pins = split_pins_kinds(db, ipath);
+    if (pins < 0) return CM_EIO;
+    if (pins == 0 || ((pins >> by) & 1)) return CM_OK;
     error("%s: keeps the split of another corpus by %s (--split-from): give --split-from DIR "
           "again to split by %s",
-          dir, split_by_name(pins), split_by_name(by));
+          dir, split_by_name(by == SPLIT_BY_REPO ? SPLIT_BY_PATH : SPLIT_BY_REPO),
+          split_by_name(by));
     return CM_EUSAGE;
 }
 

@@ -95,18 +95,19 @@ int split_pin(sqlite3 *db, const char *ipath, const char *from, int by, int quie
     return rc;
 }
 
-int split_pins_by(sqlite3 *db, const char *ipath)
+int split_pins_kinds(sqlite3 *db, const char *ipath)
 {
     sqlite3_stmt *st = NULL;
-    int by = -1;
-    if (index_has_column(db, NULL, "split_pins", "unit") != 1) return -1;
-    if (sqlite3_prepare_v2(db, "SELECT split_by FROM split_pins LIMIT 1", -1, &st, NULL) !=
-        SQLITE_OK) {
-        error("%s: %s", ipath, index_error(db));
-        return -2;
+    int has = index_has_column(db, NULL, "split_pins", "unit"), kinds = 0;
+    if (has < 0) return error("%s: %s", ipath, index_error(db)), -1;
+    if (!has) return 0;
+    if (sqlite3_prepare_v2(db, "SELECT DISTINCT split_by FROM split_pins", -1, &st, NULL) !=
+        SQLITE_OK)
+        return error("%s: %s", ipath, index_error(db)), -1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int by = split_by_parse((const char *)sqlite3_column_text(st, 0));
+        if (by >= 0) kinds |= 1 << by;
     }
-    if (sqlite3_step(st) == SQLITE_ROW)
-        by = split_by_parse((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
-    return by;
+    return kinds;
 }
