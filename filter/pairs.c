@@ -121,16 +121,37 @@ static void doc_decode(const char *s, size_t n, int raw, Buf *out)
     }
 }
 
+/* Is s[0..n) a section underline (numpydoc's "-------", reST's "====="), white space aside? */
+static int underline(const char *s, size_t n)
+{
+    size_t marks = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '-' || s[i] == '=' || s[i] == '~')
+            marks++;
+        else if (!is_space(s[i]))
+            return 0;
+    }
+    return marks >= 3;
+}
+
 void pairs_summary(const char *doc, size_t n, int raw, Buf *scratch, Buf *out, long *words)
 {
     doc_decode(doc, n, raw, scratch);
     buf_reset(out);
     *words = 0;
     const char *s = scratch->buf ? scratch->buf : "";
-    size_t len = scratch->len, i = 0;
+    size_t len = scratch->len, i = 0, line_start = 0;
+    long line_words = 0;
     while (i < len) { /* one line at a time; a blank line after words ends the paragraph */
         size_t e = i;
         while (e < len && s[e] != '\n') e++;
+        if (underline(s + i, e - i)) { /* the line before was a section's title: not summary */
+            out->len = line_start ? line_start - 1 : 0;
+            *words -= line_words;
+            break;
+        }
+        line_start = out->len + (out->len > 0);
+        line_words = *words;
         int blank = 1;
         for (size_t k = i; k < e; k++) {
             if (is_space(s[k])) continue;
@@ -142,12 +163,15 @@ void pairs_summary(const char *doc, size_t n, int raw, Buf *scratch, Buf *out, l
             buf_addc(out, s[k]);
         }
         if (blank && out->len) break;
+        line_words = *words - line_words;
         i = e + 1;
     }
-    if (!out->len) return;
-    char last = out->buf[out->len - 1];
-    if (last == ':' || last == ';' || last == ',') out->len--;
-    if (last != '.' && last != '!' && last != '?') buf_addc(out, '.');
+    if (out->len) {
+        char last = out->buf[out->len - 1];
+        if (last == ':' || last == ';' || last == ',') out->len--;
+        if (last != '.' && last != '!' && last != '?') buf_addc(out, '.');
+    }
+    if (out->buf) out->buf[out->len] = 0;
 }
 
 /* The enclosing classes of d, outermost first, joined by '.' into out (empty at top level). */
