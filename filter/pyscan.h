@@ -52,8 +52,8 @@ typedef struct {
     size_t doc_off;        /* the docstring's text between its quotes, or PY_NONE */
     size_t doc_len;        /* its length */
     int doc_raw;           /* it has an r prefix (escapes are not processed) */
-    uint64_t stmts;        /* statements of the body after the docstring (logical lines,
-                                nested bodies included) */
+    uint64_t stmts;        /* statements of its body after the docstring (logical lines;
+                              a nested definition counts once, not its body) */
     size_t first_stmt;     /* the first of them (its first non-blank byte), or PY_NONE */
     size_t first_stmt_len; /* the length of that logical line, without its newline */
 } PyDef;
