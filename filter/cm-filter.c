@@ -175,7 +175,7 @@ static const CliSpec filter_spec = {
     "Keep the Python files of a JSONL stream (cm-ingest, codeparrot, The Stack) that import\n"
     "data-science modules, drop low-quality files (codeparrot's rules) and duplicates (first\n"
     "seen wins). INPUT '-' or none reads stdin. Kept records gain \"imports\":[...] (the\n"
-    "modules found).\n"
+    "modules found).\n\n"
     "--pairs: each kept file gives instead one record per documented function, method or\n"
     "class: {repo_name, path, [license,] name, kind, line, instruction, input:\"\", output,\n"
     "[imports]}, output being its source dedented, instruction asking for its signature and\n"
@@ -185,7 +185,8 @@ static const CliSpec filter_spec = {
     "most --max-line): 2N batches in flight (one with N = 1), each ~256 KiB of lines or one\n"
     "longer line with their output lines; ~3 x the longest line per thread to parse and judge;\n"
     "2 MiB of output buffers. Plus the dedup tables: ~1.5 KB per kept file, at most\n"
-    "--dedup-memory.\n"
+    "--dedup-memory. --pairs: the records of the batches in flight (at most --pairs-max-bytes\n"
+    "of output per definition), and 16-32 bytes per record written.\n"
     "Exit: 0 ok, 1 malformed input (good records kept), 2 usage, 3 I/O, 130 interrupted,\n"
     "141 the reader of stdout went away.",
     filter_opts,

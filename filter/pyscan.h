@@ -21,7 +21,8 @@
 ** or after the header's ':' on the same line. Definitions inside a function are found and
 ** marked nested; those inside a class name it as their parent. Lambdas are not definitions.
 **
-** Not seen, knowingly: a `def` made by exec or inside a string; a header whose ':' follows a
+** Not seen, knowingly: a docstring of several literals ("a" "b") or in parentheses; a `def`
+** made by exec or inside a string; a header whose ':' follows a
 ** bracket that is never closed (the rest of the text is then one logical line); f-strings that
 ** reuse their own quote inside a {} (Python 3.12) may end a string early.
 */
