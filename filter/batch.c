@@ -27,6 +27,7 @@ void batch_free(FilterBatch *b)
     buf_free(&b->notes);
     free(b->items);
     free(b->sigs);
+    pair_list_free(&b->pairs);
     memset(b, 0, sizeof *b);
 }
 
@@ -45,6 +46,7 @@ static void batch_reset(FilterBatch *b)
     }
     b->count = 0;
     b->sig_count = 0;
+    b->pairs.count = 0;
     b->last_line = 0;
     b->end = 0;
 }
@@ -114,6 +116,7 @@ int batch_worker_init(BatchWorker *w, const FilterRules *rules, int rejects)
 {
     memset(w, 0, sizeof *w);
     record_init(&w->rec);
+    pairs_maker_init(&w->pairs, &rules->pairs_opts);
     w->rejects = rejects;
     return judge_init(&w->judge, rules);
 }
@@ -122,6 +125,7 @@ void batch_worker_free(BatchWorker *w)
 {
     judge_free(&w->judge);
     record_free(&w->rec);
+    pairs_maker_free(&w->pairs);
 }
 
 size_t reject_field(const FilterRules *rules, int rule, const char *imports, size_t imports_len,
@@ -172,13 +176,19 @@ static void render_item(FilterBatch *b, FilterItem *it, BatchWorker *w)
 {
     const Verdict *v = &w->verdict;
     const FilterRules *rules = w->judge.rules;
+    if (v->rule == RULE_KEPT && rules->pairs) {
+        it->pair_first = b->pairs.count;
+        pairs_make(&w->pairs, &w->rec, v->imports, v->imports_len, &b->text, &b->pairs,
+                   &it->pair_counts);
+        it->pair_count = b->pairs.count - it->pair_first;
+    }
     if (it->line_len > RENDER_MAX) {
         it->imports_off = b->notes.len;
         it->imports_len = v->imports_len;
         buf_add(&b->notes, v->imports, v->imports_len);
         return;
     }
-    if (v->rule == RULE_KEPT)
+    if (v->rule == RULE_KEPT && !rules->pairs)
         it->kept_off = render_line(b, &w->rec, v->imports, v->imports_len, it->line_len,
                                    &it->kept_len);
     if (!w->rejects) return;

@@ -7,12 +7,16 @@
 ** records (filter/rules.h), signs the survivors for near dedup and renders the JSONL lines
 ** the record may be written as (batch_work); the main thread then takes the batches back in
 ** input order, decides exact and near copies and writes the rendered lines. So the output
-** does not depend on the number of threads.
+** does not depend on the number of threads. With --pairs the worker renders, instead of a
+** kept line, the instruction records of the file's definitions (filter/pairs.h), whatever the
+** length of its line; the main thread writes those of the files it keeps, each new one once.
 **
 ** Memory: a batch holds about BATCH_BYTES of lines (or one longer line), their rendered
 ** output lines (about the same again; up to 6x for content of control characters), 1 KB of
 ** signature per record that reaches dedup, and ~100 bytes per line. A line longer than
 ** RENDER_MAX is not rendered by the worker: the main thread parses it again to write it.
+** --pairs: the records of a kept file, at most --pairs-max-bytes of output each (x6 escaped)
+** per definition; a class's source is repeated in it by each of its methods' records.
 */
 #ifndef CM_FILTER_BATCH_H
 #define CM_FILTER_BATCH_H
@@ -53,6 +57,8 @@ typedef struct {
                                           exact-dup), or NO_LINE */
     size_t near_off, near_len;       /* a dedup candidate's --rejects line saying near-dup */
     size_t imports_off, imports_len; /* not rendered (too long): the imports field in notes */
+    size_t pair_first, pair_count;   /* --pairs, kept: its records in batch->pairs */
+    PairCounts pair_counts;          /* --pairs, kept: definitions found and skipped */
 } FilterItem;
 
 typedef struct {
@@ -61,7 +67,8 @@ typedef struct {
     size_t count, cap; /* items */
     uint32_t *sigs;    /* signatures of dedup candidates */
     size_t sig_count, sig_cap;
-    Buf text;           /* rendered output lines */
+    Buf text;           /* rendered output lines (--pairs: instruction records of kept files) */
+    PairList pairs;     /* --pairs: the records in text */
     Buf notes;          /* parse messages, imports fields of unrendered lines */
     uint64_t last_line; /* number of the last line read into the batch */
     int end;            /* the input ends after this batch (end, fault, stop) */
@@ -84,7 +91,8 @@ typedef struct {
     Judge judge;
     Record rec;
     Verdict verdict;
-    int rejects; /* render --rejects lines too */
+    PairsMaker pairs; /* --pairs */
+    int rejects;      /* render --rejects lines too */
 } BatchWorker;
 
 /* 0, or -1 when the judge cannot be made (message printed). */

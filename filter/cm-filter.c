@@ -12,6 +12,9 @@
 ** parse them and apply every rule that does not depend on other records; the main thread takes
 ** the batches back in input order, decides the duplicates and writes. The output is the same
 ** for every --threads.
+** --pairs (filter/pairs.h): a kept file is written as the instruction records of its documented
+** functions, methods and classes instead; workers make them, the main thread writes those of
+** the files it keeps in input order, an exact copy of an earlier record's output not again.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +34,7 @@
 #include "filter/batch.h" // defines: FilterBatch, FilterItem, reject_field
 #include "filter/bench.h" // defines: bench_run, bench_stages
 #include "filter/dedup.h" // defines: Dedup
+#include "filter/pairs.h" // defines: PairsTally, pairs_take
 #include "filter/pool.h"  // defines: FilterPool, pool_*
 #include "filter/rules.h" // defines: FilterRules, Judge, RULE_*
 
@@ -60,6 +64,7 @@ typedef struct {
     Record rec;         /* a line too long for a worker to render, parsed again */
     uint64_t done_line; /* the last line of the input taken back */
     Dedup dedup;        /* exact and near copies of kept records */
+    PairsTally pairs;   /* --pairs: outputs written, counts */
     int dedup_warned;   /* the --dedup-memory warning was printed */
     Out out;            /* kept records */
     Out rejects;        /* rejected records */
@@ -99,7 +104,11 @@ enum {
     OPT_ON_ERROR,
     OPT_MAX_LINE,
     OPT_THREADS,
-    OPT_BENCH_STAGE
+    OPT_BENCH_STAGE,
+    OPT_PAIRS,
+    OPT_PAIRS_MIN_WORDS,
+    OPT_PAIRS_MAX_BYTES,
+    OPT_PAIRS_PRIVATE
 };
 
 static const CliOpt filter_opts[] = {
@@ -131,6 +140,17 @@ static const CliOpt filter_opts[] = {
       OPT_NEAR_THRESHOLD },
     { "dedup-memory", 0, "SIZE", "2G", "cap of the dedup tables, ~1.5 KB per kept file",
       OPT_DEDUP_MEMORY },
+    { "pairs", 0, NULL, NULL,
+      "write each kept file as instruction records (instruction,\n"
+      "input, output) of its documented functions, methods and\n"
+      "classes; an output seen before is not written again",
+      OPT_PAIRS },
+    { "pairs-min-words", 0, "N", "3", "pairs: fewest words in the docstring's summary",
+      OPT_PAIRS_MIN_WORDS },
+    { "pairs-max-bytes", 0, "SIZE", "8K", "pairs: longest output (the definition's source)",
+      OPT_PAIRS_MAX_BYTES },
+    { "pairs-private", 0, NULL, NULL, "pairs: also names starting with '_' (and dunders)",
+      OPT_PAIRS_PRIVATE },
     { "output", 'o', "FILE", "stdout", "kept records to FILE", OPT_OUTPUT },
     { "rejects", 0, "FILE", NULL, "rejected records, with \"reject\":\"RULE\"", OPT_REJECTS },
     { "stats", 0, "FILE", NULL, "counts and content bytes per rule, as JSON", OPT_STATS },
@@ -155,12 +175,18 @@ static const CliSpec filter_spec = {
     "Keep the Python files of a JSONL stream (cm-ingest, codeparrot, The Stack) that import\n"
     "data-science modules, drop low-quality files (codeparrot's rules) and duplicates (first\n"
     "seen wins). INPUT '-' or none reads stdin. Kept records gain \"imports\":[...] (the\n"
-    "modules found).",
+    "modules found).\n\n"
+    "--pairs: each kept file gives instead one record per documented function, method or\n"
+    "class: {repo_name, path, [license,] name, kind, line, instruction, input:\"\", output,\n"
+    "[imports]}, output being its source dedented, instruction asking for its signature and\n"
+    "docstring summary. Skipped, and counted: definitions inside functions, private names,\n"
+    "no docstring, a summary under --pairs-min-words, stubs, outputs over --pairs-max-bytes.",
     "Memory: with N threads, about (5N + 2) x max(1 MiB, the longest input line) (lines are at\n"
     "most --max-line): 2N batches in flight (one with N = 1), each ~256 KiB of lines or one\n"
     "longer line with their output lines; ~3 x the longest line per thread to parse and judge;\n"
     "2 MiB of output buffers. Plus the dedup tables: ~1.5 KB per kept file, at most\n"
-    "--dedup-memory.\n"
+    "--dedup-memory. --pairs: the records of the batches in flight (at most --pairs-max-bytes\n"
+    "of output per definition), and 16-32 bytes per record written.\n"
     "Exit: 0 ok, 1 malformed input (good records kept), 2 usage, 3 I/O, 130 interrupted,\n"
     "141 the reader of stdout went away.",
     filter_opts,
@@ -222,6 +248,10 @@ static int option_set(FilterRun *run, Cli *c, int id)
         return CM_OK;
     case OPT_MAX_LINE: return cli_size(c, 16, SIZE_MAX, &run->max_line);
     case OPT_THREADS: return cli_long(c, 1, POOL_MAX_THREADS, &run->threads);
+    case OPT_PAIRS: r->pairs = 1; return CM_OK;
+    case OPT_PAIRS_MIN_WORDS: return cli_long(c, 0, 1000, &r->pairs_opts.min_words);
+    case OPT_PAIRS_MAX_BYTES: return cli_size(c, 1, 1ull << 30, &r->pairs_opts.max_bytes);
+    case OPT_PAIRS_PRIVATE: r->pairs_opts.private_names = 1; return CM_OK;
     case OPT_BENCH_STAGE:
         if (cli_choice(c, bench_stages, &k) != CM_OK) return CM_EUSAGE;
         run->bench_stage = bench_stages[k];
@@ -239,6 +269,8 @@ static void options_default(FilterRun *run)
     quality_defaults(&run->rules.quality_opts);
     run->rules.exact = run->rules.near = 1;
     run->rules.near_threshold = 0.85;
+    pairs_opts_default(&run->rules.pairs_opts);
+    pairs_tally_init(&run->pairs);
     run->imports_list = "numpy,pandas,sklearn";
     run->dedup_memory = 2ull << 30;
     run->output_path = "-";
@@ -311,7 +343,10 @@ static void write_unrendered(FilterRun *run, const FilterBatch *b, const FilterI
 static void write_item(FilterRun *run, const FilterBatch *b, const FilterItem *it, int rule)
 {
     const char *text = b->text.buf;
-    if (it->line_len > RENDER_MAX) {
+    if (rule == RULE_KEPT && run->rules.pairs) {
+        pairs_take(&run->pairs, &run->out, text, b->pairs.v + it->pair_first, it->pair_count,
+                   &it->pair_counts);
+    } else if (it->line_len > RENDER_MAX) {
         write_unrendered(run, b, it, rule);
     } else if (rule == RULE_KEPT) {
         out_write(&run->out, text + it->kept_off, it->kept_len);
@@ -506,6 +541,7 @@ static int stats_write(const FilterRun *run, int complete)
     jw_u64(&w, "memory_bytes", dedup_bytes(&run->dedup));
     jw_bool(&w, "capped", run->dedup.capped);
     jw_close(&w);
+    if (run->rules.pairs) pairs_stats_json(&run->pairs, &w);
     jw_close(&w);
     buf_addc(&b, '\n');
     int rc = atomic_write_file(run->stats_path, b.buf, b.len);
@@ -523,6 +559,7 @@ static void summary_print(const FilterRun *run, double secs)
     for (int r = 1; r < RULE_COUNT; r++)
         buf_addf(&b, "%s %s %llu", r > 1 ? "," : "", rule_name(&run->rules, r),
                  (unsigned long long)run->count[r].records);
+    if (run->rules.pairs) pairs_summary_line(&run->pairs, &b);
     if (run->malformed) buf_addf(&b, "; malformed lines %llu", (unsigned long long)run->malformed);
     fprintf(stderr, "%s: %s\n", cm_prog, b.buf);
     buf_free(&b);
@@ -586,6 +623,7 @@ int main(int argc, char **argv)
     rc = outputs_close(&run, rc);
     judge_free(&run.judge);
     record_free(&run.rec);
+    pairs_tally_free(&run.pairs);
     strv_free(run.rules.imports);
     strv_free(run.rules.keywords);
     return rc;

@@ -22,6 +22,7 @@
 #include "record.h"         // defines: Record
 #include "filter/dedup.h"   // defines: MinHasher, MH_PERMS
 #include "filter/imports.h" // defines: ImportScanner, IMPORTS_FIELD_MAX
+#include "filter/pairs.h"   // defines: PairsOpts
 #include "filter/quality.h" // defines: QualityOpts, Q_*
 
 /* Decisions in order; quality rules keep their Q_* order in between. */
@@ -48,6 +49,8 @@ typedef struct {
     int exact;                /* exact dedup */
     int near;                 /* near dedup */
     double near_threshold;    /* Jaccard threshold */
+    int pairs;                /* --pairs: a kept file gives instruction records */
+    PairsOpts pairs_opts;     /* their rules */
 } FilterRules;
 
 /* Name of decision `rule` as --rejects and --stats write it. */

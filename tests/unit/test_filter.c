@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
-** test_filter.c: unit tests of cm-filter's modules: import scanner, quality rules, dedup.
+** test_filter.c: unit tests of cm-filter's modules: import scanner, quality rules, dedup, the
+** Python definition scanner and the instruction pairs made from it (--pairs).
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,10 @@
 #include "filter/imports.h"
 #include "filter/quality.h"
 #include "filter/dedup.h"
+#include "filter/pyscan.h"
+#include "filter/pairs.h"
+#include "record.h"
+#include "json.h"
 
 /* --- imports ------------------------------------------------------------------------ */
 
@@ -438,6 +443,411 @@ static void test_minhash_reference(void **state)
     minhash_free(&m);
 }
 
+/* --- pyscan ------------------------------------------------------------------------- */
+
+/* The definitions of text, one a line: "NAME kind parent nested line doc|-". */
+static char *scan_describe(const char *text)
+{
+    PyScan s;
+    pyscan_init(&s);
+    size_t n = strlen(text);
+    size_t k = pyscan_run(&s, text, n);
+    Buf b = { 0 };
+    for (size_t i = 0; i < k; i++) {
+        const PyDef *d = &s.defs[i];
+        assert_true(d->start <= d->head && d->head < d->end && d->end <= n);
+        if (i) assert_true(d->start >= s.defs[i - 1].start);
+        buf_addf(&b, "%.*s %d %ld %d %llu %s\n", (int)d->name_len, text + d->name_off, d->kind,
+                 d->parent, d->nested, (unsigned long long)d->line,
+                 d->doc_off == PY_NONE ? "-" : "doc");
+    }
+    pyscan_free(&s);
+    return b.buf ? b.buf : xstrdup("");
+}
+
+/* The source of definition i of text (start..end); the definition into *out. */
+static char *scan_source(const char *text, size_t i, PyDef *out)
+{
+    PyScan s;
+    pyscan_init(&s);
+    size_t k = pyscan_run(&s, text, strlen(text));
+    assert_true(i < k);
+    *out = s.defs[i];
+    char *src = xstrndup(text + out->start, out->end - out->start);
+    pyscan_free(&s);
+    return src;
+}
+
+static void test_pyscan_definitions(void **state)
+{
+    const char *text = "import os\n"
+                       "@decorator\n"
+                       "@other(1,\n"
+                       "       2)\n"
+                       "def add(a: int,\n"
+                       "        b: int = 2,  # comment )\n"
+                       "        ) -> int:\n"
+                       "    \"\"\"Return the sum.\"\"\"\n"
+                       "    s = \"def fake():\"\n"
+                       "    return a + b\n"
+                       "\n"
+                       "class Outer(Base):\n"
+                       "    '''Outer doc.'''\n"
+                       "    class Inner:\n"
+                       "        def m(self):\n"
+                       "            def helper():\n"
+                       "                class Local: pass\n"
+                       "            return 1\n"
+                       "    async def run(self):\n"
+                       "        r'''Raw doc.'''\n"
+                       "async  def top(): pass\n";
+    char *got = scan_describe(text);
+    assert_string_equal(got,
+                        "add 0 -1 0 2 doc\n"
+                        "Outer 2 -1 0 12 doc\n"
+                        "Inner 2 1 0 14 -\n"
+                        "m 0 2 0 15 -\n"
+                        "helper 0 3 1 16 -\n"
+                        "Local 2 4 1 17 -\n"
+                        "run 1 1 0 19 doc\n"
+                        "top 1 -1 0 21 -\n");
+    free(got);
+    PyDef d;
+    char *src = scan_source(text, 0, &d);
+    assert_string_equal(src,
+                        "@decorator\n@other(1,\n       2)\ndef add(a: int,\n"
+                        "        b: int = 2,  # comment )\n        ) -> int:\n"
+                        "    \"\"\"Return the sum.\"\"\"\n    s = \"def fake():\"\n"
+                        "    return a + b\n");
+    assert_int_equal(d.stmts, 2);
+    free(src);
+    src = scan_source(text, 2, &d); /* Inner ends before `async def run` */
+    assert_string_equal(src,
+                        "    class Inner:\n        def m(self):\n            def helper():\n"
+                        "                class Local: pass\n            return 1\n");
+    free(src);
+}
+
+static void test_pyscan_strings_and_comments(void **state)
+{
+    /* "def" and "class" inside strings, comments and continued lines are no definitions */
+    char *got = scan_describe("s = '''\ndef fake():\n    pass\n'''\n"
+                              "t = \"class X: pass\"  # def y(): pass\n"
+                              "# def z(): pass\n"
+                              "u = (1,\n"
+                              "def_ = 2)\n"
+                              "x = 1 + \\\n"
+                              "    2\n"
+                              "v = r'\\'' 'def w(): pass'\n"
+                              "classify = 3\n"
+                              "def real(x='\"\"\"', y=\"#\"):\n"
+                              "    \"it's the doc\"\n"
+                              "    return x\n"
+                              "lambda q: q\n");
+    assert_string_equal(got, "real 0 -1 0 13 doc\n");
+    free(got);
+    /* docstrings: prefix r, u, R; single quotes; after a comment; on the header's line; not
+    ** b or f strings, not a literal in an expression, not a later statement */
+    got = scan_describe("def a():\n    'single'\n"
+                        "def b():\n    u\"unicode\"\n"
+                        "def c():\n    R'''raw'''\n"
+                        "def d():\n    b'bytes'\n"
+                        "def e():\n    f'fstr'\n"
+                        "def f():\n    'doc'.strip()\n"
+                        "def g():\n    x = 1\n    'late'\n"
+                        "def h(): 'inline'\n"
+                        "def i():\n    # a comment first\n\n    \"\"\"after comment\"\"\" # c\n");
+    assert_string_equal(got,
+                        "a 0 -1 0 1 doc\nb 0 -1 0 3 doc\nc 0 -1 0 5 doc\nd 0 -1 0 7 -\n"
+                        "e 0 -1 0 9 -\nf 0 -1 0 11 -\ng 0 -1 0 13 -\nh 0 -1 0 16 doc\n"
+                        "i 0 -1 0 17 doc\n");
+    free(got);
+}
+
+static void test_pyscan_crlf_tabs_no_newline(void **state)
+{
+    const char *crlf = "class A:\r\n    \"\"\"Doc\r\n    more.\"\"\"\r\n    def m(self):\r\n"
+                       "        return 1\r\n\r\nx = 1\r\n";
+    char *got = scan_describe(crlf);
+    assert_string_equal(got, "A 2 -1 0 1 doc\nm 0 0 0 4 -\n");
+    free(got);
+    PyDef d;
+    char *src = scan_source(crlf, 0, &d);
+    assert_string_equal(src,
+                        "class A:\r\n    \"\"\"Doc\r\n    more.\"\"\"\r\n    def m(self):\r\n"
+                        "        return 1\r\n");
+    free(src);
+    /* a tab is 8 columns: the method's body (a tab) is deeper than its def (4 spaces) */
+    const char *tabs = "class T:\n    def m(self):\n\t\"\"\"Tab doc.\"\"\"\n\treturn 2\n"
+                       "    def n(self):\n\treturn 3\n";
+    got = scan_describe(tabs);
+    assert_string_equal(got, "T 2 -1 0 1 -\nm 0 0 0 2 doc\nn 0 0 0 5 -\n");
+    free(got);
+    src = scan_source(tabs, 1, &d);
+    assert_string_equal(src, "    def m(self):\n\t\"\"\"Tab doc.\"\"\"\n\treturn 2\n");
+    free(src);
+    /* the last definition ends at the end of a text without a final newline */
+    const char *last = "def f():\n    \"\"\"Doc.\"\"\"\n    return 1";
+    src = scan_source(last, 0, &d);
+    assert_string_equal(src, last);
+    assert_int_equal(d.end, strlen(last));
+    free(src);
+    /* an unclosed bracket or string runs to the end of the text, and no further */
+    got = scan_describe("def f(:\n    '''open\n");
+    assert_string_equal(got, "");
+    free(got);
+    got = scan_describe("def g():\n    '''open\n");
+    assert_string_equal(got, "g 0 -1 0 1 -\n");
+    free(got);
+}
+
+/* --- pairs -------------------------------------------------------------------------- */
+
+/* Field key of the JSON object line[0..len) into out, decoded when a string; NULL when
+** absent. */
+static const char *json_field(const char *line, size_t len, const char *key, Buf *out)
+{
+    JsonObj o = { 0 };
+    assert_int_equal(json_parse_object(&o, line, len), 0);
+    const JsonField *f = json_get(&o, key);
+    buf_reset(out);
+    if (f && f->type == JSON_STRING)
+        json_decode_string(f->raw, f->rawlen, out);
+    else if (f)
+        buf_add(out, f->raw, f->rawlen);
+    json_obj_free(&o);
+    if (!f) return NULL;
+    buf_add(out, "", 0); /* a buffer even when empty */
+    return out->buf;
+}
+
+typedef struct {
+    Buf text;
+    PairList list;
+    PairCounts counts;
+} Pairs;
+
+/* The pairs of content (path a.py in repository r) under opts. */
+static void make_pairs(const char *content, const PairsOpts *opts, Pairs *p)
+{
+    memset(p, 0, sizeof *p);
+    Record r;
+    record_init(&r);
+    r.repo_name = (Str){ "r", 1 };
+    r.path = (Str){ "a.py", 4 };
+    r.content = (Str){ content, strlen(content) };
+    PairsMaker m;
+    pairs_maker_init(&m, opts);
+    pairs_make(&m, &r, "\"imports\":[\"numpy\"]", 19, &p->text, &p->list, &p->counts);
+    pairs_maker_free(&m);
+    record_free(&r);
+}
+
+static void pairs_free(Pairs *p)
+{
+    buf_free(&p->text);
+    pair_list_free(&p->list);
+}
+
+/* Field key of pair i. */
+static const char *pair_field(const Pairs *p, size_t i, const char *key, Buf *out)
+{
+    assert_true(i < p->list.count);
+    const PairLine *l = &p->list.v[i];
+    assert_int_equal(p->text.buf[l->off + l->len - 1], '\n');
+    return json_field(p->text.buf + l->off, l->len - 1, key, out);
+}
+
+static void test_pairs_records(void **state)
+{
+    PairsOpts o;
+    pairs_opts_default(&o);
+    Pairs p;
+    make_pairs("import numpy as np\n"
+               "\n"
+               "@cache\n"
+               "def mean(x,  # the data\n"
+               "         weights=(1,),\n"
+               "         ) -> float:\n"
+               "    \"\"\"\n"
+               "    Weighted mean\n"
+               "    of the data:\n"
+               "\n"
+               "    Parameters\n"
+               "    ----------\n"
+               "    \"\"\"\n"
+               "    return np.mean(x)\n"
+               "\n"
+               "class Model(Base, metaclass=M):\n"
+               "    '''A model that fits\\tthings'''\n"
+               "\n"
+               "    class Config():\n"
+               "        \"\"\"Holds the settings here.\"\"\"\n"
+               "        def get(self, key):\n"
+               "            \"\"\"Return the value of key.\"\"\"\n"
+               "            return self.d[key]\n"
+               "\n"
+               "    async def fit(self, X):\n"
+               "        r\"\"\"Fit the model to X\\n now.\"\"\"\n"
+               "        s = '''\n"
+               "text at column 0\n"
+               "'''\n"
+               "        return self\n"
+               "\n"
+               "    def __init__(self):\n"
+               "        \"\"\"Make a new model here.\"\"\"\n"
+               "        self.d = {}\n"
+               "\n"
+               "    def _helper(self):\n"
+               "        \"\"\"A private helper here.\"\"\"\n"
+               "        return 1\n"
+               "\n"
+               "def short():\n"
+               "    \"\"\"Too short.\"\"\"\n"
+               "    return 1\n"
+               "\n"
+               "def stub():\n"
+               "    \"\"\"Only a stub here.\"\"\"\n"
+               "    raise NotImplementedError('no')\n"
+               "\n"
+               "def undocumented(x):\n"
+               "    return x\n",
+               &o, &p);
+    Buf f = { 0 };
+    assert_int_equal(p.list.count, 5);
+    assert_int_equal(p.counts.defs, 10);
+    assert_int_equal(p.counts.skipped[PSKIP_PRIVATE], 2);
+    assert_int_equal(p.counts.skipped[PSKIP_SHORT_DOC], 1);
+    assert_int_equal(p.counts.skipped[PSKIP_STUB], 1);
+    assert_int_equal(p.counts.skipped[PSKIP_NO_DOC], 1);
+    assert_int_equal(p.counts.skipped[PSKIP_NESTED], 0);
+    assert_string_equal(pair_field(&p, 0, "instruction", &f),
+                        "Write a Python function `mean(x, weights=(1,)) -> float`: "
+                        "Weighted mean of the data.");
+    assert_string_equal(pair_field(&p, 0, "name", &f), "mean");
+    assert_string_equal(pair_field(&p, 0, "kind", &f), "function");
+    assert_string_equal(pair_field(&p, 0, "line", &f), "3");
+    assert_string_equal(pair_field(&p, 0, "input", &f), "");
+    assert_string_equal(pair_field(&p, 0, "repo_name", &f), "r");
+    assert_string_equal(pair_field(&p, 0, "path", &f), "a.py");
+    assert_string_equal(pair_field(&p, 0, "imports", &f), "[\"numpy\"]");
+    assert_null(pair_field(&p, 0, "license", &f));
+    assert_true(strncmp(pair_field(&p, 0, "output", &f), "@cache\ndef mean(x,", 18) == 0);
+    assert_string_equal(pair_field(&p, 1, "instruction", &f),
+                        "Write a Python class `Model(Base, metaclass=M)`: A model that fits "
+                        "things.");
+    assert_string_equal(pair_field(&p, 2, "instruction", &f),
+                        "Write the class `Config` nested in the Python class `Model`: "
+                        "Holds the settings here.");
+    assert_string_equal(pair_field(&p, 2, "kind", &f), "nested class");
+    assert_string_equal(pair_field(&p, 3, "name", &f), "Model.Config.get");
+    assert_string_equal(pair_field(&p, 3, "instruction", &f),
+                        "Write the method `get(self, key)` of the Python class `Model.Config`: "
+                        "Return the value of key.");
+    assert_string_equal(pair_field(&p, 3, "output", &f),
+                        "def get(self, key):\n    \"\"\"Return the value of key.\"\"\"\n"
+                        "    return self.d[key]\n");
+    assert_true(p.list.v[3].hash == hash64(f.buf, f.len));
+    assert_string_equal(pair_field(&p, 4, "instruction", &f),
+                        "Write the async method `fit(self, X)` of the Python class `Model`: "
+                        "Fit the model to X\\n now.");
+    assert_string_equal(pair_field(&p, 4, "output", &f),
+                        "async def fit(self, X):\n    r\"\"\"Fit the model to X\\n now.\"\"\"\n"
+                        "    s = '''\ntext at column 0\n'''\n    return self\n");
+    pairs_free(&p);
+    /* --pairs-private keeps __init__; a higher --pairs-min-words drops its 4 words */
+    o.private_names = 1;
+    o.min_words = 5;
+    make_pairs("class A:\n    \"\"\"Class A holds many things.\"\"\"\n"
+               "    def __init__(self):\n        \"\"\"Make a new one.\"\"\"\n        x = 1\n"
+               "    def __call__(self):\n        \"\"\"Call the object with nothing.\"\"\"\n"
+               "        return 1\n",
+               &o, &p);
+    assert_int_equal(p.list.count, 2);
+    assert_string_equal(pair_field(&p, 0, "name", &f), "A");
+    assert_string_equal(pair_field(&p, 1, "name", &f), "A.__call__");
+    assert_int_equal(p.counts.skipped[PSKIP_SHORT_DOC], 1);
+    pairs_free(&p);
+    buf_free(&f);
+}
+
+static void test_pairs_limits_and_text(void **state)
+{
+    PairsOpts o;
+    pairs_opts_default(&o);
+    o.max_bytes = 60;
+    Pairs p;
+    Buf f = { 0 };
+    /* CRLF and tabs: the output has '\n' line ends, the header's indentation taken off */
+    make_pairs("class C:\r\n\tdef m(self):\r\n\t\t\"\"\"Return one or two.\"\"\"\r\n"
+               "\t\treturn 1\r\n"
+               "def big():\r\n    \"\"\"A big function body.\"\"\"\r\n    x = 1\r\n    y = 2\r\n"
+               "    return x + y + 1000000",
+               &o, &p);
+    assert_int_equal(p.list.count, 1);
+    assert_int_equal(p.counts.skipped[PSKIP_TOO_LONG], 1);
+    assert_int_equal(p.counts.skipped[PSKIP_NO_DOC], 1);
+    assert_string_equal(pair_field(&p, 0, "output", &f),
+                        "def m(self):\n\t\"\"\"Return one or two.\"\"\"\n\treturn 1\n");
+    pairs_free(&p);
+    /* a file ending without a newline: the output ends with one */
+    o.max_bytes = 8192;
+    make_pairs("def big():\n    \"\"\"A big function body.\"\"\"\n    return 1000000", &o, &p);
+    assert_int_equal(p.list.count, 1);
+    assert_string_equal(pair_field(&p, 0, "output", &f),
+                        "def big():\n    \"\"\"A big function body.\"\"\"\n    return 1000000\n");
+    pairs_free(&p);
+    /* stubs: only a docstring (on the header's line too), a lone pass; `...` alone is no doc */
+    make_pairs("class E(Exception):\n    \"\"\"Raised when it fails.\"\"\"\n"
+               "def s(): \"\"\"Nothing here at all.\"\"\"\n"
+               "def t(): ...\n"
+               "class P:\n    \"\"\"A protocol with stubs.\"\"\"\n    pass  # for now\n",
+               &o, &p);
+    assert_int_equal(p.list.count, 0);
+    assert_int_equal(p.counts.skipped[PSKIP_STUB], 3);
+    assert_int_equal(p.counts.skipped[PSKIP_NO_DOC], 1);
+    pairs_free(&p);
+    /* a function inside a function is skipped as nested, not as undocumented */
+    make_pairs("def outer():\n    \"\"\"The outer function here.\"\"\"\n"
+               "    def inner():\n        \"\"\"The inner function here.\"\"\"\n        return 2\n"
+               "    return inner\n",
+               &o, &p);
+    assert_int_equal(p.list.count, 1);
+    assert_int_equal(p.counts.skipped[PSKIP_NESTED], 1);
+    pairs_free(&p);
+    buf_free(&f);
+}
+
+static void test_pairs_signature_and_summary(void **state)
+{
+    Buf b = { 0 }, s = { 0 };
+    const char *sig = "( self ,\n   x : int = 1,   # one\n   y = ( 1 , ) ,\n"
+                      "   z='a  #  b', \\\n   *args ,\n ) -> Dict[ str , int ] ";
+    pairs_signature(sig, 0, strlen(sig), &b);
+    assert_string_equal(b.buf,
+                        "(self, x : int = 1, y = (1,), z='a  #  b', *args) -> Dict[str, int]");
+    long words;
+    const char *doc = "\n\n    Compute  the\tmean\n    of `x`:\n\n    More.\n";
+    pairs_summary(doc, strlen(doc), 0, &s, &b, &words);
+    assert_string_equal(b.buf, "Compute the mean of `x`.");
+    assert_int_equal(words, 5);
+    doc = "It\\'s \\\"quoted\\\" \\\\ here\\nand \\d kept";
+    pairs_summary(doc, strlen(doc), 0, &s, &b, &words);
+    assert_string_equal(b.buf, "It's \"quoted\" \\ here and \\d kept.");
+    pairs_summary(doc, strlen(doc), 1, &s, &b, &words);
+    assert_string_equal(b.buf, "It\\'s \\\"quoted\\\" \\\\ here\\nand \\d kept.");
+    doc = "\n    Returns\n    -------\n    list\n";
+    pairs_summary(doc, strlen(doc), 0, &s, &b, &words);
+    assert_string_equal(b.buf, "");
+    assert_int_equal(words, 0);
+    doc = "Summary here!\nParameters\n----------\nx : int\n";
+    pairs_summary(doc, strlen(doc), 0, &s, &b, &words);
+    assert_string_equal(b.buf, "Summary here!");
+    assert_int_equal(words, 2);
+    buf_free(&b);
+    buf_free(&s);
+}
+
 int main(void)
 {
     cm_init("test_filter");
@@ -452,6 +862,12 @@ int main(void)
         cmocka_unit_test(test_exact_fingerprint),
         cmocka_unit_test(test_near_dedup),
         cmocka_unit_test(test_minhash_reference),
+        cmocka_unit_test(test_pyscan_definitions),
+        cmocka_unit_test(test_pyscan_strings_and_comments),
+        cmocka_unit_test(test_pyscan_crlf_tabs_no_newline),
+        cmocka_unit_test(test_pairs_records),
+        cmocka_unit_test(test_pairs_limits_and_text),
+        cmocka_unit_test(test_pairs_signature_and_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
