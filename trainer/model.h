@@ -25,6 +25,8 @@ typedef struct {
 
 #define GPT_NUM_PARAMS 16
 
+typedef struct GptLora GptLora; /* LoRA adapters (lora.h) */
+
 typedef struct {
     float *wte;                 /* (V, C) token embedding, also the LM head */
     float *wpe;                 /* (T, C) position embedding */
@@ -82,6 +84,9 @@ typedef struct {
                                           ** attention probabilities (attention_*_rc), GELU
                                           ** outputs (cm-train --recompute) */
     int acts_recompute;                 /* recompute the activations were sized for */
+    GptLora *lora;                      /* LoRA adapters, or NULL (lora.h): applied by the forward
+                                          ** and the key/value step; while attached, training
+                                          ** updates them alone (the base is frozen) */
 } Gpt;
 
 /* Check a configuration; returns NULL or a message. */
@@ -94,7 +99,7 @@ void gpt_free(Gpt *m);
 /* GPT-2 initialisation from a seed: N(0, std) weights, residual projections std/sqrt(2L),
 ** zero biases, LayerNorm weights 1. Deterministic. */
 void gpt_init_weights(Gpt *m, uint64_t seed, float std);
-/* Allocate gradients and AdamW moments (zero). */
+/* Allocate gradients and AdamW moments (zero): the adapters' alone when m->lora is set. */
 void gpt_alloc_train(Gpt *m);
 /* Name and whether weight decay applies, of parameter tensor i. */
 const char *gpt_param_name(int i);
