@@ -217,12 +217,16 @@ void gpt_init_weights(Gpt *m, uint64_t seed, float std)
 
 /*
 ** FLOPs of one training step per token: 6 x (parameters without wpe) + 12 L T C
-** (attention), the count the PyTorch peer and nanoGPT use.
+** (attention), the count the PyTorch peer and nanoGPT use; with LoRA 4 x (the frozen base: no
+** weight gradients) + 6 x the adapters + 12 L T C.
 */
 double gpt_flops_per_token(const Gpt *m)
 {
     const GptConfig *c = &m->cfg;
-    return 6.0 * (double)(m->nparams - m->param_sizes[1]) + 12.0 * c->L * c->T * c->C;
+    double n = (double)(m->nparams - m->param_sizes[1]), att = 12.0 * c->L * c->T * c->C;
+    if (m->lora) /* a frozen base: forward and input gradients (4N), no weight gradients */
+        return 4.0 * n + 6.0 * (double)m->lora->n + att;
+    return 6.0 * n + att;
 }
 
 /* --------------------------------------------------------------------------------------- */

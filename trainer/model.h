@@ -106,7 +106,8 @@ const char *gpt_param_name(int i);
 int gpt_param_decay(int i);
 float *gpt_param_tensor(float *memory, const Gpt *m, int i);
 /* Non-embedding-position parameter count used for FLOPs (all but wpe), and FLOPs per token
-** of one training step (6N + 12 L T C, as the PyTorch peer counts). */
+** of one training step (6N + 12 L T C, as the PyTorch peer counts; with LoRA 4N + 6 x the
+** adapter parameters + 12 L T C: no weight gradients for the frozen base). */
 double gpt_flops_per_token(const Gpt *m);
 
 /* Bytes of the activations gpt_forward allocates for batch B (with or without recompute). */
