@@ -12,10 +12,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"   /* defines: error, write_all */
-#include "hash.h"   /* defines: hash64_new and the streaming XXH3 */
-#include "le.h"     /* defines: le_get32/64, le_put32/64, le_getf64, le_putf64 */
-#include "atomic.h" /* defines: AtomicFile, atomic_open, atomic_commit, atomic_abort */
+#include "util.h"         /* defines: error, write_all */
+#include "hash.h"         /* defines: hash64_new and the streaming XXH3 */
+#include "le.h"           /* defines: le_get32/64, le_put32/64, le_getf64, le_putf64 */
+#include "atomic.h"       /* defines: AtomicFile, atomic_open, atomic_commit, atomic_abort */
+#include "trainer/lora.h" /* defines: GptLora, lora_new, lora_count, LORA_* */
 
 /* --------------------------------------------------------------------------------------- */
 /* Header encoding (explicit little-endian offsets, lib/le.h)                              */
@@ -50,11 +51,31 @@ static void ckpt_encode(unsigned char *h, const CkptInfo *in, uint64_t payload_h
     le_put32(h + 128, in->batch);
     le_put32(h + 132, in->accum);
     le_put64(h + 136, in->tok_fp);
+    le_put32(h + 144, in->lora_rank);
+    le_put32(h + 148, in->lora_targets);
+    le_putf64(h + 152, in->lora_alpha);
+    le_put64(h + 160, in->lora_n);
     le_put64(h + 248, hash64(h, 248));
 }
 
 /*
-** Parse and check a header; -2 with a message naming path if it is not a v1 or v2 checkpoint.
+** The v3 LoRA fields of a decoded header: NULL if usable, else what is wrong.
+*/
+static const char *ckpt_lora_check(const CkptInfo *in)
+{
+    if (in->lora_rank == 0)
+        return in->lora_targets || in->lora_n ? "adapter fields without a LoRA rank" : NULL;
+    if (in->lora_rank > LORA_MAX_RANK) return "LoRA rank out of range";
+    if (!in->lora_targets || (in->lora_targets & ~LORA_ALL)) return "bad LoRA target mask";
+    if (!(in->lora_alpha > 0) || !(in->lora_alpha < 1e9)) return "bad LoRA alpha";
+    if (in->lora_n != lora_count(&in->cfg, (int)in->lora_rank, in->lora_targets))
+        return "the adapter count does not fit the LoRA rank and targets";
+    return NULL;
+}
+
+/*
+** Parse and check a header; -2 with a message naming path if it is not a v1, v2 or v3
+** checkpoint.
 */
 static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
                        uint64_t *payload_hash)
@@ -62,9 +83,9 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
     if (memcmp(h, CKPT_MAGIC, 8))
         return error("%s: offset 0: not a cm-train checkpoint (bad magic)", path), -2;
     uint32_t version = le_get32(h + 8);
-    if (version != 1 && version != CKPT_VERSION)
+    if (version < 1 || version > CKPT_VERSION)
         return error("%s: offset 8: checkpoint version %u, this cm-train reads versions 1 "
-                     "and %d",
+                     "to %d",
                      path, version, CKPT_VERSION),
                -2;
     if (le_get32(h + 12) != CKPT_HEADER_BYTES || le_get64(h + 248) != hash64(h, 248))
@@ -91,9 +112,17 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
     in->batch = le_get32(h + 128);
     in->accum = le_get32(h + 132);
     in->tok_fp = version >= 2 ? le_get64(h + 136) : 0; /* zero in v1 */
+    if (version >= 3) {                                /* zero in v1, v2 */
+        in->lora_rank = le_get32(h + 144);
+        in->lora_targets = le_get32(h + 148);
+        in->lora_alpha = le_getf64(h + 152);
+        in->lora_n = le_get64(h + 160);
+    }
     in->version = version;
     const char *bad = gpt_config_check(&in->cfg);
     if (bad) return error("%s: offset 16: damaged checkpoint: %s", path, bad), -2;
+    if ((bad = ckpt_lora_check(in)))
+        return error("%s: offset 144: damaged checkpoint: %s", path, bad), -2;
     return 0;
 }
 
@@ -107,14 +136,25 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
 int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
 {
     CkptInfo in = *info;
+    const GptLora *lo = m->lora;
     in.cfg = m->cfg;
     in.nparams = m->nparams;
-    in.has_opt = info->has_opt && m->m_memory;
-    size_t bytes = m->nparams * sizeof(float);
-    const float *blocks[3] = { m->params_memory, m->m_memory, m->v_memory };
-    int nb = in.has_opt ? 3 : 1;
+    in.has_opt = info->has_opt && (lo ? lo->m != NULL : m->m_memory != NULL);
+    in.lora_rank = lo ? (uint32_t)lo->rank : 0;
+    in.lora_targets = lo ? lo->targets : 0;
+    in.lora_alpha = lo ? lo->alpha : 0.0;
+    in.lora_n = lo ? lo->n : 0;
+    /* the base, its moments (a full run), the adapters and their moments (a LoRA run) */
+    const float *blocks[4] = { m->params_memory };
+    size_t sizes[4] = { m->nparams * sizeof(float) };
+    int nb = 1;
+    if (lo) blocks[nb] = lo->params, sizes[nb++] = lo->n * sizeof(float);
+    for (int i = 0; i < 2 && in.has_opt; i++) {
+        blocks[nb] = lo ? (i ? lo->v : lo->m) : (i ? m->v_memory : m->m_memory);
+        sizes[nb++] = (lo ? lo->n : m->nparams) * sizeof(float);
+    }
     Hash64State *hs = hash64_new();
-    for (int i = 0; i < nb; i++) hash64_update(hs, blocks[i], bytes);
+    for (int i = 0; i < nb; i++) hash64_update(hs, blocks[i], sizes[i]);
     unsigned char h[CKPT_HEADER_BYTES];
     ckpt_encode(h, &in, hash64_digest(hs));
     hash64_free(hs);
@@ -122,7 +162,7 @@ int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
     AtomicFile f;
     if (atomic_open(&f, path) != 0) return -1;
     int rc = write_all(f.fd, h, sizeof h);
-    for (int i = 0; i < nb && rc == 0; i++) rc = write_all(f.fd, blocks[i], bytes);
+    for (int i = 0; i < nb && rc == 0; i++) rc = write_all(f.fd, blocks[i], sizes[i]);
     if (rc != 0) {
         error("cannot write checkpoint '%s': %s", path, strerror(errno));
         atomic_abort(&f);
@@ -171,7 +211,9 @@ static int ckpt_open(const char *path, CkptInfo *info, uint64_t *phash, int *pfd
     }
     if (rc == 0) {
         struct stat st;
-        uint64_t want = CKPT_HEADER_BYTES + info->nparams * 4 * (info->has_opt ? 3 : 1);
+        uint64_t opt = info->has_opt ? 3 : 1;
+        uint64_t want = CKPT_HEADER_BYTES +
+            4 * (info->lora_rank ? info->nparams + info->lora_n * opt : info->nparams * opt);
         if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != want) {
             error("%s: offset %llu: checkpoint is %s (%llu bytes, the header says %llu)", path,
                   (unsigned long long)((uint64_t)st.st_size < want ? (uint64_t)st.st_size : want),
@@ -210,23 +252,33 @@ int ckpt_load(const char *path, Gpt *m, CkptInfo *info, int with_opt)
     int rc = ckpt_open(path, info, &ph, &fd);
     if (rc) return rc;
     gpt_init(m, &info->cfg); /* its size was checked against the file's */
-    size_t bytes = m->nparams * sizeof(float);
+    if (info->lora_rank)
+        m->lora = lora_new(&info->cfg, (int)info->lora_rank, info->lora_alpha, info->lora_targets);
+    GptLora *lo = m->lora;
+    size_t bytes = m->nparams * sizeof(float), obytes = (lo ? lo->n : m->nparams) * sizeof(float);
     Hash64State *hs = hash64_new();
     rc = read_full(fd, m->params_memory, bytes, path, CKPT_HEADER_BYTES);
     if (rc == 0) hash64_update(hs, m->params_memory, bytes);
+    uint64_t off = CKPT_HEADER_BYTES + bytes;
+    if (rc == 0 && lo) {
+        rc = read_full(fd, lo->params, obytes, path, off);
+        if (rc == 0) hash64_update(hs, lo->params, obytes);
+        off += obytes;
+    }
     if (rc == 0 && info->has_opt) {
-        /* the moments go straight into the model, or (not wanted) through one scratch block
-        ** only for the checksum */
+        /* the moments (the base's, or the adapters') go straight into the model, or (not
+        ** wanted) through one scratch block only for the checksum */
         float *scratch = NULL;
         if (with_opt)
             gpt_alloc_train(m);
         else
-            scratch = xmalloc(bytes);
-        float *blocks[2] = { with_opt ? m->m_memory : scratch, with_opt ? m->v_memory : scratch };
+            scratch = xmalloc(obytes);
+        float *blocks[2] = { with_opt ? (lo ? lo->m : m->m_memory) : scratch,
+                             with_opt ? (lo ? lo->v : m->v_memory) : scratch };
         for (int i = 0; i < 2 && rc == 0; i++) {
-            uint64_t off = CKPT_HEADER_BYTES + (uint64_t)(i + 1) * bytes;
-            rc = read_full(fd, blocks[i], bytes, path, off);
-            if (rc == 0) hash64_update(hs, blocks[i], bytes);
+            rc = read_full(fd, blocks[i], obytes, path, off);
+            if (rc == 0) hash64_update(hs, blocks[i], obytes);
+            off += obytes;
         }
         free(scratch);
     }

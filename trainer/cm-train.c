@@ -7,7 +7,8 @@
 **   cm-train eval --ckpt FILE (--data DIR [--split S] | --synthetic V)
 **   cm-train complete --ckpt FILE --data DIR --prompt TEXT [sampling options]
 **   cm-train plot --log FILE -o OUT.svg
-**   cm-train export --ckpt FILE --format hf|gguf -o OUT     cm-train import --from DIR -o CKPT
+**   cm-train export --ckpt FILE --format hf|gguf|peft -o OUT cm-train import --from DIR -o CKPT
+**   cm-train merge -o OUT CKPT (a LoRA checkpoint's adapters folded into its weights)
 **
 ** This file is the program: the BLAS environment, the signal policy and the verb table. Each
 ** verb is a file of its own (verbs.h) with its option table (options.h): train.c (the training
@@ -36,6 +37,8 @@ static const CliVerb verbs[] = {
     { "import", "read a Hugging Face GPT-2 model into a checkpoint", cmd_import },
     { "logits", "print a checkpoint's raw logits for a prompt (checks against other tools)",
       cmd_logits },
+    { "merge", "fold a LoRA checkpoint's adapters into its weights (a plain checkpoint)",
+      cmd_merge },
     { NULL, NULL, NULL }
 };
 

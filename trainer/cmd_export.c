@@ -13,13 +13,25 @@
 #include "util.h" /* defines: error, exit statuses */
 #include "cli.h"  /* defines: CliSpec, cli_* */
 
-enum { OPT_CKPT = 1, OPT_FORMAT, OPT_OUT, OPT_DTYPE, OPT_DATA, OPT_TOK, OPT_NOTOK, OPT_SKIPFP };
+enum {
+    OPT_CKPT = 1,
+    OPT_FORMAT,
+    OPT_OUT,
+    OPT_DTYPE,
+    OPT_DATA,
+    OPT_TOK,
+    OPT_NOTOK,
+    OPT_SKIPFP,
+    OPT_BASE
+};
 
 static const CliOpt export_opts[] = {
     { "ckpt", 0, "FILE", "DATA/model.ckpt", "the checkpoint to export", OPT_CKPT },
-    { "format", 0, "hf|gguf", NULL,
+    { "format", 0, "hf|gguf|peft", NULL,
       "hf: a transformers GPT-2 directory (model.safetensors,\n"
-      "config.json, tokenizer files); gguf: one llama.cpp file",
+      "config.json, tokenizer files); gguf: one llama.cpp file;\n"
+      "peft: a LoRA checkpoint's adapters as a PEFT adapter directory\n"
+      "(adapter_config.json, adapter_model.safetensors)",
       OPT_FORMAT },
     { "output", 'o', "PATH", NULL, "the directory (hf) or file (gguf) to write", OPT_OUT },
     { "dtype", 0, "TYPE", "f32",
@@ -35,18 +47,26 @@ static const CliOpt export_opts[] = {
       "use the tokenizer even if its fingerprint is not\n"
       "the checkpoint's (a version 1 checkpoint trained with --where)",
       OPT_SKIPFP },
+    { "base-model", 0, "NAME", NULL,
+      "peft: base_model_name_or_path of adapter_config.json (the\n"
+      "Hub name or directory of the base model's hf export)",
+      OPT_BASE },
     { 0 }
 };
 
 static const CliSpec export_spec = {
     "cm-train",
     "export",
-    "--ckpt FILE --format hf|gguf -o PATH [--dtype TYPE] [options]",
+    "--ckpt FILE --format hf|gguf|peft -o PATH [--dtype TYPE] [options]",
     "Write a cm-train checkpoint for other tools: transformers' GPT2LMHeadModel\n"
     "(AutoModelForCausalLM.from_pretrained(PATH) and AutoTokenizer load it) or a GGUF v3\n"
     "file for llama.cpp (llama-cli -m PATH; Ollama: a Modelfile 'FROM ./PATH').\n"
     "The tokenizer comes from --tokenizer, --data, or the checkpoint's CKPT.tokenizer.json\n"
-    "(written by cm-train import), and must match the checkpoint's tokenizer fingerprint.",
+    "(written by cm-train import), and must match the checkpoint's tokenizer fingerprint.\n"
+    "A LoRA checkpoint (cm-train --lora-rank) exports its adapters with --format peft (PEFT's\n"
+    "PeftModel.from_pretrained(base, PATH) loads them on the hf export of its base); for hf\n"
+    "or gguf, fold them into the weights first with 'cm-train merge'. The checkpoint may\n"
+    "also be given as the operand.",
     "Memory: the model, plus one tensor converted at a time.\n"
     "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 bad checkpoint or tokenizer.",
     export_opts,
@@ -54,7 +74,7 @@ static const CliSpec export_spec = {
 };
 
 typedef struct {
-    const char *ckpt, *format, *out, *dtype, *data, *tok;
+    const char *ckpt, *format, *out, *dtype, *data, *tok, *base;
     int no_tok, skip_fp, quiet;
 } ExportOpts;
 
@@ -76,14 +96,19 @@ static int export_parse(int argc, char **argv, ExportOpts *o)
         case OPT_TOK: o->tok = c.arg; break;
         case OPT_NOTOK: o->no_tok = 1; break;
         case OPT_SKIPFP: o->skip_fp = 1; break;
+        case OPT_BASE: o->base = c.arg; break;
         }
     }
     if (rc == CM_OK && k == CLI_STOP) rc = c.status == CM_OK ? -1 : c.status;
+    if (rc == CM_OK && c.optind == argc - 1 && !o->ckpt) o->ckpt = argv[c.optind++];
     if (rc == CM_OK && c.optind < argc)
         rc = cli_usage_error(&c, "unexpected operand '%s'", argv[c.optind]);
-    if (rc == CM_OK && !o->format) rc = cli_usage_error(&c, "--format hf or gguf is needed");
-    if (rc == CM_OK && strcmp(o->format, "hf") && strcmp(o->format, "gguf"))
-        rc = cli_usage_error(&c, "--format %s: hf or gguf", o->format);
+    if (rc == CM_OK && !o->format) rc = cli_usage_error(&c, "--format hf, gguf or peft is needed");
+    if (rc == CM_OK && strcmp(o->format, "hf") && strcmp(o->format, "gguf") &&
+        strcmp(o->format, "peft"))
+        rc = cli_usage_error(&c, "--format %s: hf, gguf or peft", o->format);
+    if (rc == CM_OK && o->base && strcmp(o->format, "peft"))
+        rc = cli_usage_error(&c, "--base-model: for --format peft");
     if (rc == CM_OK && !o->out) rc = cli_usage_error(&c, "-o PATH is needed");
     if (rc == CM_OK && !o->ckpt && !o->data) rc = cli_usage_error(&c, "--ckpt FILE is needed");
     if (rc == CM_OK && o->no_tok && strcmp(o->format, "hf"))
@@ -93,6 +118,26 @@ static int export_parse(int argc, char **argv, ExportOpts *o)
     o->quiet = c.quiet;
     cli_free(&c);
     return rc;
+}
+
+/*
+** A LoRA checkpoint goes out as PEFT adapters only, a plain one as weights only: 0, or
+** CM_EUSAGE after a message naming what to do.
+*/
+static int export_check_lora(const ExportOpts *o, const char *ckpt, const Gpt *m)
+{
+    int peft = strcmp(o->format, "peft") == 0;
+    if (peft && !m->lora)
+        return error("%s: not a LoRA checkpoint: no adapters to export as PEFT (--format hf or "
+                     "gguf exports its weights)",
+                     ckpt),
+               CM_EUSAGE;
+    if (!peft && m->lora)
+        return error("%s: a LoRA checkpoint: --format peft exports its adapters; for %s, fold "
+                     "them into the weights first: cm-train merge -o MERGED.ckpt %s",
+                     ckpt, o->format, ckpt),
+               CM_EUSAGE;
+    return 0;
 }
 
 int cmd_export(int argc, char **argv)
@@ -110,11 +155,17 @@ int cmd_export(int argc, char **argv)
         free(ckpt);
         return r == -1 ? CM_EIO : CM_EFORMAT;
     }
-    if (!o.no_tok) rc = ix_find_tokenizer(ckpt, &info, o.tok, o.data, o.skip_fp, &tok, &tok_len);
-    if (rc == 0 && strcmp(o.format, "hf") == 0)
-        rc = hf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
-    else if (rc == 0)
-        rc = gguf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
+    rc = export_check_lora(&o, ckpt, &m);
+    if (rc == 0 && strcmp(o.format, "peft") == 0) {
+        rc = peft_export(&m, o.dtype, o.base, o.out, o.quiet);
+    } else if (rc == 0) {
+        if (!o.no_tok)
+            rc = ix_find_tokenizer(ckpt, &info, o.tok, o.data, o.skip_fp, &tok, &tok_len);
+        if (rc == 0 && strcmp(o.format, "hf") == 0)
+            rc = hf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
+        else if (rc == 0)
+            rc = gguf_export(&m, tok, tok_len, o.dtype, o.out, o.quiet);
+    }
     free(tok);
     gpt_free(&m);
     free(ckpt);

@@ -72,6 +72,10 @@ int hf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, 
               int quiet);
 int gguf_export(const Gpt *m, const char *tok, size_t tok_len, const char *dtype, const char *path,
                 int quiet);
+/* A LoRA checkpoint's adapters (m->lora set) as a PEFT adapter directory (peft_export.c):
+** adapter_config.json (base: its base_model_name_or_path, or NULL) and
+** adapter_model.safetensors; dtype "f32", "bf16" or "f16". */
+int peft_export(const Gpt *m, const char *dtype, const char *base, const char *dir, int quiet);
 
 /* Import a transformers GPT-2 directory: config.json, model.safetensors or
 ** model.safetensors.index.json and its shards, tokenizer.json if present. On success m holds

@@ -155,7 +155,8 @@ void encoder_forward(float *out, const uint32_t *inp, const float *wte, const fl
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp, int B,
                       int T, int C)
 {
-    int nsl = (C + 15) / 16; /* slices of 16 channels (64 bytes: no shared cache lines) */
+    if (!dwte || !dwpe) return; /* a frozen model (LoRA): no embedding gradients */
+    int nsl = (C + 15) / 16;    /* slices of 16 channels (64 bytes: no shared cache lines) */
     double t0 = par_begin();
 #pragma omp parallel for schedule(static)
     for (int sl = 0; sl < nsl; sl++) {
@@ -233,8 +234,10 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                     float dn = weight[i] * d[i];
                     dnorm_mean += dn;
                     dnorm_norm += dn * n;
-                    pw[i] += n * d[i];
-                    pb[i] += d[i];
+                    if (dweight) { /* NULL: a frozen LayerNorm (LoRA), dinp only */
+                        pw[i] += n * d[i];
+                        pb[i] += d[i];
+                    }
                 }
                 dnorm_mean /= C;
                 dnorm_norm /= C;
@@ -247,7 +250,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
         }
 /* the chunks summed in order, per column (the implicit barrier above separates them) */
 #pragma omp for schedule(static)
-        for (int i = 0; i < C; i++) {
+        for (int i = 0; i < (dweight ? C : 0); i++) {
             float sw = dweight[i], sb = dbias[i];
             for (int k = 0; k < NCHUNK; k++) {
                 sw += part[(size_t)k * 2 * C + i];
@@ -333,7 +336,8 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
                      const float *weight, int N, int C, int OC)
 {
     if (dinp) sgemm(CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
-    sgemm(CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dweight)
+        sgemm(CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) kern_bias_backward(dbias, dout, N, OC);
 }
 
@@ -368,7 +372,7 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
                 dinp[(size_t)r * C + i] = (float)s;
             }
     for (int o = 0; o < OC; o++) {
-        for (int i = 0; i < C; i++) {
+        for (int i = 0; i < (dweight ? C : 0); i++) {
             double s = 0;
             for (int r = 0; r < N; r++)
                 s += (double)dout[(size_t)r * OC + o] * inp[(size_t)r * C + i];

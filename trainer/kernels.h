@@ -46,14 +46,16 @@ float kern_expf(float x);
 ** Embedding: out(N,C) = wte[inp] + wpe[t]. */
 void encoder_forward(float *out, const uint32_t *inp, const float *wte, const float *wpe, int B,
                      int T, int C);
-/* dwte += scatter(dout), dwpe += sum over b (sequential: deterministic). */
+/* dwte += scatter(dout), dwpe += sum over b (sequential: deterministic). Nothing when dwte or
+** dwpe is NULL (a frozen model: LoRA). */
 void encoder_backward(float *dwte, float *dwpe, const float *dout, const uint32_t *inp, int B,
                       int T, int C);
 
 /* LayerNorm over C (eps 1e-5). mean, rstd: (N). */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int N, int C);
-/* dinp += ..., dweight += ..., dbias += ... */
+/* dinp += ..., dweight += ..., dbias += ... (dweight and dbias both NULL: dinp only, a frozen
+** LayerNorm) */
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean, const float *rstd,
                         int N, int C);
@@ -62,7 +64,8 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 ** out itself, inp may not). bias may be NULL. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const float *add, int N, int C, int OC);
-/* dinp = dout @ weight (written; skipped if NULL); dweight += dout^T @ inp;
+/* dinp = dout @ weight (written; skipped if NULL); dweight += dout^T @ inp (skipped if NULL:
+** a frozen weight);
 ** dbias += column sums of dout (skipped if NULL). */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int C, int OC);

@@ -279,8 +279,10 @@ void mm_bf16_backward(float *dinp, float *dweight, float *dbias, const float *do
         uint16_t *w = mm_operand(1, weight, (size_t)OC * C);
         mm_run(N, OC, C, d, OC, 1, w, C, 1, dinp, 0); /* dout @ weight */
     }
-    uint16_t *x = mm_operand(2, inp, (size_t)N * C);
-    mm_run(OC, N, C, d, 1, OC, x, C, 1, dweight, 1); /* dout^T @ inp */
+    if (dweight) { /* NULL: a frozen weight (LoRA), no gradient */
+        uint16_t *x = mm_operand(2, inp, (size_t)N * C);
+        mm_run(OC, N, C, d, 1, OC, x, C, 1, dweight, 1); /* dout^T @ inp */
+    }
     if (kern_prof_on) kern_prof_parallel += now_sec() - t0;
     if (dbias) kern_bias_backward(dbias, dout, N, OC);
 }

@@ -14,6 +14,7 @@
 #include "util.h"                /* defines: xmalloc, xcalloc */
 #include "hash.h"                /* defines: splitmix64 */
 #include "trainer/kernels.h"     /* defines: the kernels */
+#include "trainer/lora.h"        /* defines: GptLora, lora_* */
 #include "trainer/matmul_bf16.h" /* defines: mm_bf16_forward, mm_bf16_backward */
 
 /* --------------------------------------------------------------------------------------- */
@@ -153,6 +154,10 @@ void gpt_init(Gpt *m, const GptConfig *cfg)
 */
 void gpt_alloc_train(Gpt *m)
 {
+    if (m->lora) { /* a frozen base: the adapters' alone */
+        lora_alloc_train(m->lora);
+        return;
+    }
     if (m->grads_memory) return;
     m->grads_memory = xcalloc(m->nparams, sizeof(float));
     m->m_memory = xcalloc(m->nparams, sizeof(float));
@@ -171,6 +176,7 @@ void gpt_free(Gpt *m)
     free(m->v_memory);
     free(m->acts_memory);
     free(m->inputs);
+    lora_free(m->lora);
     memset(m, 0, sizeof *m);
 }
 
@@ -211,12 +217,16 @@ void gpt_init_weights(Gpt *m, uint64_t seed, float std)
 
 /*
 ** FLOPs of one training step per token: 6 x (parameters without wpe) + 12 L T C
-** (attention), the count the PyTorch peer and nanoGPT use.
+** (attention), the count the PyTorch peer and nanoGPT use; with LoRA 4 x (the frozen base: no
+** weight gradients) + 6 x the adapters + 12 L T C.
 */
 double gpt_flops_per_token(const Gpt *m)
 {
     const GptConfig *c = &m->cfg;
-    return 6.0 * (double)(m->nparams - m->param_sizes[1]) + 12.0 * c->L * c->T * c->C;
+    double n = (double)(m->nparams - m->param_sizes[1]), att = 12.0 * c->L * c->T * c->C;
+    if (m->lora) /* a frozen base: forward and input gradients (4N), no weight gradients */
+        return 4.0 * n + 6.0 * (double)m->lora->n + att;
+    return 6.0 * n + att;
 }
 
 /* --------------------------------------------------------------------------------------- */
@@ -333,6 +343,8 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
     memcpy(m->inputs, inputs, N * sizeof(uint32_t));
     m->last_B = B;
     m->have_grad = 0;
+    GptLora *lo = m->lora;
+    if (lo) lora_reserve(lo, N);
 
     PROF(PROF_EMBED, encoder_forward(a->encoded, inputs, p->wte, p->wpe, B, T, C));
     const float *residual = a->encoded;
@@ -351,6 +363,7 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
                                N, C));
         PROF(PROF_MATMUL,
              mm_fwd(m, qkv, ln1, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, N, C, 3 * C));
+        if (lo) PROF(PROF_MATMUL, lora_forward(lo, LORA_C_ATTN, l, qkv, ln1, N));
         if (m->recompute)
             PROF(PROF_ATTENTION, attention_forward_rc(atty, a->datt, qkv, B, T, C, NH));
         else
@@ -358,15 +371,18 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
         PROF(
             PROF_MATMUL,
             mm_fwd(m, res2, atty, p->attprojw + l * c * c, p->attprojb + l * c, residual, N, C, C));
+        if (lo) PROF(PROF_MATMUL, lora_forward(lo, LORA_ATTN_C_PROJ, l, res2, atty, N));
         PROF(PROF_LAYERNORM,
              layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + l * c, p->ln2b + l * c, N,
                                C));
         PROF(PROF_MATMUL,
              mm_fwd(m, fch, ln2, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, N, C, 4 * C));
+        if (lo) PROF(PROF_MATMUL, lora_forward(lo, LORA_MLP_C_FC, l, fch, ln2, N));
         PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
         PROF(PROF_MATMUL,
              mm_fwd(m, res3, fch_gelu, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, res2, N,
                     4 * C, C));
+        if (lo) PROF(PROF_MATMUL, lora_forward(lo, LORA_MLP_C_PROJ, l, res3, fch_gelu, N));
         residual = res3;
     }
     PROF(PROF_LAYERNORM,
@@ -395,14 +411,20 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
 void gpt_zero_grad(Gpt *m)
 {
     if (m->grads_memory) PROF(PROF_RESIDUAL, kern_zero(m->grads_memory, m->nparams));
+    if (m->lora && m->lora->grads) PROF(PROF_RESIDUAL, kern_zero(m->lora->grads, m->lora->n));
 }
 
+/* Tensor g at offset off, or NULL for a frozen model's gradients (LoRA: none allocated). */
+#define GRAD(g, off) ((g) ? (g) + (off) : NULL)
+
 /*
-** Backward pass of the last forward: gradients accumulate into m->grads.
+** Backward pass of the last forward: gradients accumulate into m->grads, and into the adapters'
+** with LoRA (the frozen base gets none: the kernels compute input gradients only).
 */
 void gpt_backward(Gpt *m)
 {
-    if (!m->have_grad || !m->grads_memory) return;
+    GptLora *lo = m->lora;
+    if (!m->have_grad || (!m->grads_memory && !(lo && lo->grads))) return;
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V, B = m->last_B;
     size_t N = (size_t)B * T, c = C;
     GptParams *p = &m->params, *g = &m->grads;
@@ -425,18 +447,23 @@ void gpt_backward(Gpt *m)
               *fch_gelu = a->fch_gelu + (m->recompute ? 0 : l * N * 4 * C);
         if (m->recompute) PROF(PROF_GELU, gelu_forward(fch_gelu, fch, N * 4 * C));
         PROF(PROF_MATMUL,
-             mm_bwd(m, a->dfc, g->fcprojw + l * 4 * c * c, g->fcprojb + l * c, a->dres, fch_gelu,
-                    p->fcprojw + l * 4 * c * c, N, 4 * C, C));
+             mm_bwd(m, a->dfc, GRAD(g->fcprojw, l * 4 * c * c), GRAD(g->fcprojb, l * c), a->dres,
+                    fch_gelu, p->fcprojw + l * 4 * c * c, N, 4 * C, C));
+        if (lo)
+            PROF(PROF_MATMUL, lora_backward(lo, LORA_MLP_C_PROJ, l, a->dfc, a->dres, fch_gelu, N));
         PROF(PROF_GELU, gelu_backward(a->dfc, fch, a->dfc, N * 4 * C));
         PROF(PROF_MATMUL,
-             mm_bwd(m, a->dln, g->fcw + l * 4 * c * c, g->fcb + l * 4 * c, a->dfc, ln2,
+             mm_bwd(m, a->dln, GRAD(g->fcw, l * 4 * c * c), GRAD(g->fcb, l * 4 * c), a->dfc, ln2,
                     p->fcw + l * 4 * c * c, N, C, 4 * C));
+        if (lo) PROF(PROF_MATMUL, lora_backward(lo, LORA_MLP_C_FC, l, a->dln, a->dfc, ln2, N));
         PROF(PROF_LAYERNORM,
-             layernorm_backward(a->dres, g->ln2w + l * c, g->ln2b + l * c, a->dln, res2,
+             layernorm_backward(a->dres, GRAD(g->ln2w, l * c), GRAD(g->ln2b, l * c), a->dln, res2,
                                 p->ln2w + l * c, ln2_mean, ln2_rstd, N, C));
         PROF(PROF_MATMUL,
-             mm_bwd(m, a->datty, g->attprojw + l * c * c, g->attprojb + l * c, a->dres, atty,
-                    p->attprojw + l * c * c, N, C, C));
+             mm_bwd(m, a->datty, GRAD(g->attprojw, l * c * c), GRAD(g->attprojb, l * c), a->dres,
+                    atty, p->attprojw + l * c * c, N, C, C));
+        if (lo)
+            PROF(PROF_MATMUL, lora_backward(lo, LORA_ATTN_C_PROJ, l, a->datty, a->dres, atty, N));
         if (m->recompute)
             PROF(PROF_ATTENTION,
                  attention_backward_rc(a->dqkv, a->datt, a->datty, qkv, B, T, C, NH));
@@ -444,22 +471,24 @@ void gpt_backward(Gpt *m)
             PROF(PROF_ATTENTION,
                  attention_backward(a->dqkv, a->datt, a->datty, qkv, att, B, T, C, NH));
         PROF(PROF_MATMUL,
-             mm_bwd(m, a->dln, g->qkvw + l * 3 * c * c, g->qkvb + l * 3 * c, a->dqkv, ln1,
+             mm_bwd(m, a->dln, GRAD(g->qkvw, l * 3 * c * c), GRAD(g->qkvb, l * 3 * c), a->dqkv, ln1,
                     p->qkvw + l * 3 * c * c, N, C, 3 * C));
+        if (lo) PROF(PROF_MATMUL, lora_backward(lo, LORA_C_ATTN, l, a->dln, a->dqkv, ln1, N));
         PROF(PROF_LAYERNORM,
-             layernorm_backward(a->dres, g->ln1w + l * c, g->ln1b + l * c, a->dln, residual,
-                                p->ln1w + l * c, ln1_mean, ln1_rstd, N, C));
+             layernorm_backward(a->dres, GRAD(g->ln1w, l * c), GRAD(g->ln1b, l * c), a->dln,
+                                residual, p->ln1w + l * c, ln1_mean, ln1_rstd, N, C));
     }
     PROF(PROF_EMBED, encoder_backward(g->wte, g->wpe, a->dres, m->inputs, B, T, C));
 }
 
 /*
-** Global L2 norm of the gradients.
+** Global L2 norm of the gradients (the base's, then the adapters').
 */
 double gpt_grad_norm(const Gpt *m)
 {
     double s = 0;
-    PROF(PROF_ADAMW, s = kern_sumsq(m->grads_memory, m->nparams));
+    if (m->grads_memory) PROF(PROF_ADAMW, s = kern_sumsq(m->grads_memory, m->nparams));
+    if (m->lora && m->lora->grads) PROF(PROF_ADAMW, s += kern_sumsq(m->lora->grads, m->lora->n));
     return sqrt(s);
 }
 
@@ -469,6 +498,9 @@ double gpt_grad_norm(const Gpt *m)
 void gpt_update(Gpt *m, float lr, float beta1, float beta2, float eps, float wd, float gscale,
                 int t)
 {
+    if (m->lora && m->lora->grads)
+        PROF(PROF_ADAMW, lora_update(m->lora, lr, beta1, beta2, eps, wd, gscale, t));
+    if (!m->grads_memory) return; /* frozen */
     size_t off = 0;
     for (int i = 0; i < GPT_NUM_PARAMS; i++) {
         size_t n = m->param_sizes[i];
@@ -525,6 +557,7 @@ float *gpt_kv_step(const Gpt *m, GptKV *kv, uint32_t tok, int pos)
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V, hd = C / NH;
     size_t c = C;
     const GptParams *p = &m->params;
+    const GptLora *lo = m->lora;
     float mean, rstd, scale = 1.0f / sqrtf((float)hd);
     float *x = kv->x, *x2 = kv->x2, *buf = kv->buf, *gel = kv->fch + 4 * C;
     for (int i = 0; i < C; i++) x[i] = p->wte[(size_t)tok * C + i] + p->wpe[(size_t)pos * C + i];
@@ -533,6 +566,7 @@ float *gpt_kv_step(const Gpt *m, GptKV *kv, uint32_t tok, int pos)
         layernorm_forward(buf, &mean, &rstd, x, p->ln1w + l * c, p->ln1b + l * c, 1, C);
         matmul_forward(kv->qkv, buf, p->qkvw + l * 3 * c * c, p->qkvb + l * 3 * c, NULL, 1, C,
                        3 * C);
+        if (lo) lora_forward_row(lo, LORA_C_ATTN, l, kv->qkv, buf);
         memcpy(kc + (size_t)pos * C, kv->qkv + C, c * sizeof(float));
         memcpy(vc + (size_t)pos * C, kv->qkv + 2 * C, c * sizeof(float));
         for (int h = 0; h < NH; h++) {
@@ -558,10 +592,13 @@ float *gpt_kv_step(const Gpt *m, GptKV *kv, uint32_t tok, int pos)
             }
         }
         matmul_forward(x2, buf, p->attprojw + l * c * c, p->attprojb + l * c, x, 1, C, C);
+        if (lo) lora_forward_row(lo, LORA_ATTN_C_PROJ, l, x2, buf);
         layernorm_forward(buf, &mean, &rstd, x2, p->ln2w + l * c, p->ln2b + l * c, 1, C);
         matmul_forward(kv->fch, buf, p->fcw + l * 4 * c * c, p->fcb + l * 4 * c, NULL, 1, C, 4 * C);
+        if (lo) lora_forward_row(lo, LORA_MLP_C_FC, l, kv->fch, buf);
         gelu_forward(gel, kv->fch, 4 * c);
         matmul_forward(x, gel, p->fcprojw + l * 4 * c * c, p->fcprojb + l * c, x2, 1, 4 * C, C);
+        if (lo) lora_forward_row(lo, LORA_MLP_C_PROJ, l, x, gel);
     }
     layernorm_forward(buf, &mean, &rstd, x, p->lnfw, p->lnfb, 1, C);
     matmul_forward(kv->logits, buf, p->wte, NULL, NULL, 1, C, V);

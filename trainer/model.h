@@ -25,6 +25,8 @@ typedef struct {
 
 #define GPT_NUM_PARAMS 16
 
+typedef struct GptLora GptLora; /* LoRA adapters (lora.h) */
+
 typedef struct {
     float *wte;                 /* (V, C) token embedding, also the LM head */
     float *wpe;                 /* (T, C) position embedding */
@@ -82,6 +84,9 @@ typedef struct {
                                           ** attention probabilities (attention_*_rc), GELU
                                           ** outputs (cm-train --recompute) */
     int acts_recompute;                 /* recompute the activations were sized for */
+    GptLora *lora;                      /* LoRA adapters, or NULL (lora.h): applied by the forward
+                                          ** and the key/value step; while attached, training
+                                          ** updates them alone (the base is frozen) */
 } Gpt;
 
 /* Check a configuration; returns NULL or a message. */
@@ -94,14 +99,15 @@ void gpt_free(Gpt *m);
 /* GPT-2 initialisation from a seed: N(0, std) weights, residual projections std/sqrt(2L),
 ** zero biases, LayerNorm weights 1. Deterministic. */
 void gpt_init_weights(Gpt *m, uint64_t seed, float std);
-/* Allocate gradients and AdamW moments (zero). */
+/* Allocate gradients and AdamW moments (zero): the adapters' alone when m->lora is set. */
 void gpt_alloc_train(Gpt *m);
 /* Name and whether weight decay applies, of parameter tensor i. */
 const char *gpt_param_name(int i);
 int gpt_param_decay(int i);
 float *gpt_param_tensor(float *memory, const Gpt *m, int i);
 /* Non-embedding-position parameter count used for FLOPs (all but wpe), and FLOPs per token
-** of one training step (6N + 12 L T C, as the PyTorch peer counts). */
+** of one training step (6N + 12 L T C, as the PyTorch peer counts; with LoRA 4N + 6 x the
+** adapter parameters + 12 L T C: no weight gradients for the frozen base). */
 double gpt_flops_per_token(const Gpt *m);
 
 /* Bytes of the activations gpt_forward allocates for batch B (with or without recompute). */

@@ -14,6 +14,7 @@
 
 #include "util.h"          /* defines: error, xmalloc, xstrdup, exit codes */
 #include "shards/corpus.h" /* defines: corpus_open */
+#include "trainer/lora.h"  /* defines: lora_parse_targets */
 
 /*
 ** The defaults every verb starts from.
@@ -41,6 +42,7 @@ static void opts_defaults(TrainerOpts *o)
     o->temperature = 0.8;
     o->top_k = 50;
     o->top_p = 0.95;
+    o->lora_alpha = -1;
 }
 
 /*
@@ -141,6 +143,15 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
     case TOPT_TEMPERATURE: rc = cli_double(c, 0, 100, &o->temperature); break;
     case TOPT_TOP_K: rc = cli_long(c, 0, 1 << 24, &o->top_k); break;
     case TOPT_TOP_P: rc = cli_double(c, 0, 1, &o->top_p); break;
+    case TOPT_LORA_RANK: rc = cli_long(c, 1, 4096, &o->lora_rank); break;
+    case TOPT_LORA_ALPHA: rc = cli_double(c, 1e-6, 1e6, &o->lora_alpha); break;
+    case TOPT_LORA_TARGETS: {
+        char err[256];
+        o->lora_targets = c->arg;
+        if (lora_parse_targets(c->arg, &o->lora_mask, err, sizeof err) != 0)
+            rc = cli_usage_error(c, "--lora-targets: %s", err);
+        break;
+    }
     case 'o': o->output = c->arg; break;
     default: rc = cli_usage_error(c, "option id %d has no case (a bug)", k); break;
     }

@@ -61,6 +61,11 @@ typedef struct {
     double temperature; /* 0: greedy */
     long top_k;         /* 0: off */
     double top_p;       /* 1: off */
+    /* LoRA (lora.h): adapters on a frozen base */
+    long lora_rank;           /* --lora-rank R (0: off, a full fine-tuning) */
+    double lora_alpha;        /* --lora-alpha A (< 0: not given, PEFT's default 8) */
+    const char *lora_targets; /* --lora-targets LIST (NULL: not given, c_attn) */
+    unsigned lora_mask;       /* its LORA_* bit mask */
     /* plot */
     const char *output; /* -o: the SVG file */
     unsigned given;     /* options given explicitly (GIVEN_*) */
@@ -123,7 +128,10 @@ enum {
     TOPT_INIT,
     TOPT_ZERO,
     TOPT_PRECISION,
-    TOPT_RECOMPUTE
+    TOPT_RECOMPUTE,
+    TOPT_LORA_RANK,
+    TOPT_LORA_ALPHA,
+    TOPT_LORA_TARGETS
 };
 
 /* --precision: matmul inputs in bf16 where the CPU has bf16 arithmetic, fp32, or bf16. */

@@ -38,6 +38,7 @@
 #include "trainer/eval.h"        /* defines: evaluate */
 #include "trainer/init.h"        /* defines: init_load, init_evaluate */
 #include "trainer/kernels.h"     /* defines: kernels_set_threads, kernels_threads */
+#include "trainer/lora.h"        /* defines: lora_new, lora_init_weights, lora_saved_bytes */
 #include "trainer/matmul_bf16.h" /* defines: mm_bf16_resolve */
 #include "trainer/model.h"       /* defines: Gpt, gpt_* */
 #include "trainer/options.h"     /* defines: TrainerOpts, opts_parse, TOPT_* */
@@ -119,6 +120,17 @@ static const CliOpt train_opts[] = {
       "with a fresh optimizer and schedule; its shape is the model's,\n"
       "and the corpus must be encoded with its tokenizer",
       TOPT_INIT },
+    /* LoRA (lora.h): low-rank adapters trained on a frozen base */
+    { "lora-rank", 0, "R", NULL,
+      "train LoRA adapters of rank R on the frozen model (usually\n"
+      "--init's): no gradients or AdamW state for the base",
+      TOPT_LORA_RANK },
+    { "lora-alpha", 0, "A", "8", "LoRA scaling: the adapters add (A/R) x A^T B^T",
+      TOPT_LORA_ALPHA },
+    { "lora-targets", 0, "LIST", "c_attn",
+      "PEFT module names of the adapted layers: c_attn,\n"
+      "attn.c_proj, mlp.c_fc, mlp.c_proj (c_proj: both), or all",
+      TOPT_LORA_TARGETS },
     { 0 }
 };
 
@@ -131,6 +143,10 @@ static const CliSpec train_spec = {
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
     "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations\n"
     "(--recompute: 4*B*T*(L*12C + V + 16C)); the start-up line prints this estimate in GiB.\n"
+    "LoRA (--lora-rank): 4 bytes per base parameter (frozen: no gradients, no moments) + 16 per\n"
+    "adapter parameter; the start-up line prints the bytes saved. Adapters of rank R on a\n"
+    "layer (out, in) add (alpha/R) x A^T B^T, A (R, in) uniform(+-1/sqrt(in)), B (out, R)\n"
+    "zero: step 0 is the base model. 'cm-train export --format peft' and 'cm-train merge'.\n"
     "Deterministic for the same seed, OpenBLAS kernel set and thread count.\n"
     "Data parallel: 'mpirun -np N cm-train ...' trains one model on N processes (rank 0 logs\n"
     "and saves; each rank's default --threads is its share of the host's cores).\n"
@@ -236,6 +252,13 @@ static int train_check_usage(TrainRun *r)
         return cli_spec_usage_error(&train_spec,
                                     "--init starts a new run, --resume continues "
                                     "one: give one of them");
+    if (!o->lora_rank && !o->resume && (o->lora_alpha >= 0 || o->lora_targets))
+        return cli_spec_usage_error(&train_spec,
+                                    "--lora-alpha and --lora-targets need --lora-rank");
+    if (o->zero && o->lora_rank)
+        return cli_spec_usage_error(&train_spec,
+                                    "--zero 1 shards AdamW moments a LoRA run hardly has: "
+                                    "leave out --zero with --lora-rank");
     if (r->ckpt && !o->ckpt && !o->resume && access(o->data, W_OK) != 0) {
         warn("cannot write to '%s': no checkpoint will be saved (give --ckpt FILE)", o->data);
         free(r->ckpt);
@@ -289,6 +312,9 @@ static void train_share_config(TrainRun *r)
     r->resumed = c.resumed;
     if (r->resumed && r->rank > 0) {
         gpt_init(&r->model, &o->cfg);
+        if (r->info.lora_rank)
+            r->model.lora = lora_new(&o->cfg, (int)r->info.lora_rank, r->info.lora_alpha,
+                                     r->info.lora_targets);
         r->have_model = 1;
     }
 }
@@ -302,6 +328,14 @@ static void train_share_model(TrainRun *r)
     Gpt *m = &r->model;
     if (r->nranks == 1) return;
     dist_bcast(m->params_memory, m->nparams * sizeof(float));
+    if (m->lora) { /* the adapters, and their moments when resumed (no --zero with LoRA) */
+        dist_bcast(m->lora->params, m->lora->n * sizeof(float));
+        if (r->resumed) {
+            dist_bcast(m->lora->m, m->lora->n * sizeof(float));
+            dist_bcast(m->lora->v, m->lora->n * sizeof(float));
+        }
+        return;
+    }
     if (r->o->zero) {
         zero_setup(&r->zero, m);
         r->zero_on = 1;
@@ -417,6 +451,34 @@ static int train_open_log(TrainRun *r)
 }
 
 /*
+** Bytes of the parameters, gradients and AdamW moments: 16 per parameter, or with LoRA 4 per
+** base parameter (frozen) and 16 per adapter parameter.
+*/
+static double train_state_bytes(const Gpt *m)
+{
+    if (m->lora) return 4.0 * m->nparams + 16.0 * m->lora->n;
+    return 16.0 * m->nparams;
+}
+
+/*
+** The LoRA line of the start-up: rank, alpha, targets, adapter parameters, and the memory the
+** frozen base does not take (its gradients and AdamW moments).
+*/
+static void train_lora_banner(const Gpt *m)
+{
+    const GptLora *lo = m->lora;
+    char t[128];
+    lora_targets_str(lo->targets, t, sizeof t);
+    double saved = lora_saved_bytes(m);
+    fprintf(stderr,
+            "cm-train: LoRA r=%d alpha=%g (scale %g) on %s: %zu adapter parameters (%.3f%% of "
+            "%zu) trained; base frozen: %.0f bytes (%.1f MiB) of gradients and AdamW moments "
+            "not allocated, %.0f bytes (%.2f MiB) for the adapters'\n",
+            lo->rank, lo->alpha, (double)lo->scale, t, lo->n, 100.0 * lo->n / m->nparams,
+            m->nparams, saved, saved / (1 << 20), 12.0 * lo->n, 12.0 * lo->n / (1 << 20));
+}
+
+/*
 ** The start-up line on stderr (shape, batch, kernels, threads, memory estimate, first step),
 ** and a word on an OPENBLAS_CORETYPE preset that was overridden or that keeps slower kernels.
 */
@@ -444,8 +506,9 @@ static void train_banner(const TrainRun *r)
             "other kernels on %d; matmuls %s; ~%.2f GiB; %s step %llu of %ld\n",
             o->cfg.L, o->cfg.C, o->cfg.NH, T, r->vocab, r->model.nparams / 1e6, B, T, o->accum,
             N * o->accum, core, kernels_blas_threads(), kernels_threads(), r->precision,
-            acts_gib + 16.0 * r->model.nparams / (1 << 30), r->resumed ? "resuming after" : "from",
-            (unsigned long long)r->step0, o->steps);
+            acts_gib + train_state_bytes(&r->model) / (1 << 30),
+            r->resumed ? "resuming after" : "from", (unsigned long long)r->step0, o->steps);
+    if (r->model.lora) train_lora_banner(&r->model);
     if (r->nranks > 1) {
         double p = r->model.nparams / (double)(1 << 20), n = r->nranks;
         fprintf(stderr,
@@ -492,6 +555,48 @@ static void train_prepare(TrainRun *r)
 }
 
 /*
+** LoRA (--lora-rank, or a resumed LoRA run): adapters attached to the model, which freezes its
+** base. A resumed run keeps its checkpoint's adapters (LoRA options given must agree); --init
+** from a LoRA checkpoint is refused (merge it first). 0 or the exit status.
+*/
+static int train_lora(TrainRun *r)
+{
+    TrainerOpts *o = r->o;
+    Gpt *m = &r->model;
+    GptLora *lo = m->lora;
+    if (lo && !r->resumed) {
+        error("%s: a LoRA checkpoint: --init takes plain weights (merge its adapters first: "
+              "cm-train merge -o FILE %s; or --resume its run)",
+              o->init, o->init);
+        return CM_EUSAGE;
+    }
+    if (r->resumed) {
+        if (!lo && !o->lora_rank) return CM_OK;
+        if (!lo || (o->lora_rank && o->lora_rank != lo->rank) ||
+            (o->lora_alpha >= 0 && o->lora_alpha != lo->alpha) ||
+            (o->lora_targets && o->lora_mask != lo->targets)) {
+            char t[128] = "";
+            if (lo) lora_targets_str(lo->targets, t, sizeof t);
+            if (lo)
+                error("%s: the LoRA options given differ from the checkpoint's (rank %d, alpha "
+                      "%g, targets %s)",
+                      r->ckpt, lo->rank, lo->alpha, t);
+            else
+                error("%s: not a LoRA run: --resume continues it without --lora-rank", r->ckpt);
+            return CM_EUSAGE;
+        }
+        if (o->zero)
+            return cli_spec_usage_error(&train_spec, "%s: a LoRA run: leave out --zero", r->ckpt);
+        return CM_OK;
+    }
+    if (!o->lora_rank) return CM_OK;
+    m->lora = lora_new(&m->cfg, (int)o->lora_rank, o->lora_alpha >= 0 ? o->lora_alpha : 8.0,
+                       o->lora_targets ? o->lora_mask : 1u << LORA_C_ATTN);
+    lora_init_weights(m->lora, o->seed);
+    return CM_OK;
+}
+
+/*
 ** Everything before the first step. 0 or the exit status (train_end releases what was
 ** opened either way).
 */
@@ -511,6 +616,7 @@ static int train_setup(TrainRun *r)
         gpt_init_weights(&r->model, o->seed, o->init_std);
         r->have_model = 1;
     }
+    if ((rc = dist_agree(train_lora(r))) != CM_OK) return rc;
     gpt_alloc_train(&r->model);
     if ((r->model.bf16 = mm_bf16_resolve(o->precision, &r->precision)) < 0) return CM_EUSAGE;
     r->model.recompute = o->recompute;
@@ -586,7 +692,10 @@ static int train_step(TrainRun *r, long s, StepStats *st)
     if (r->zero_on) {
         gnorm = zero_reduce(&r->zero, &r->model);
     } else {
-        dist_sum_floats(r->model.grads_memory, r->model.nparams);
+        if (r->model.lora)
+            dist_sum_floats(r->model.lora->grads, r->model.lora->n);
+        else
+            dist_sum_floats(r->model.grads_memory, r->model.nparams);
         gnorm = gpt_grad_norm(&r->model);
     }
     float gscale = o->grad_clip > 0 && gnorm > o->grad_clip ? (float)(o->grad_clip / gnorm) : 1.0f;

@@ -14,5 +14,6 @@ int verb_plot(int argc, char **argv);     /* plot.c */
 int cmd_export(int argc, char **argv);    /* cmd_export.c: HF, GGUF */
 int cmd_import(int argc, char **argv);    /* cmd_import.c: a Hugging Face GPT-2 */
 int cmd_logits(int argc, char **argv);    /* cmd_logits.c: raw logits, for checking */
+int cmd_merge(int argc, char **argv);     /* cmd_merge.c: LoRA adapters into the weights */
 
 #endif

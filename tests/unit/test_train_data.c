@@ -171,7 +171,13 @@ static void test_ckpt_versions(void **state)
     assert_true(out.tok_fp == 0 && out.data_fp == 0x1234);
     assert_memory_equal(r.params_memory, m.params_memory, m.nparams * sizeof(float));
     gpt_free(&r);
-    ckpt_set_version(path, 3, 0);
+    ckpt_set_version(path, 2, 0xabcdef0123456789ull);
+    assert_int_equal(ckpt_load(path, &r, &out, 0), 0);
+    assert_int_equal(out.version, 2);
+    assert_true(out.tok_fp == 0xabcdef0123456789ull && !out.lora_rank && !r.lora);
+    assert_memory_equal(r.params_memory, m.params_memory, m.nparams * sizeof(float));
+    gpt_free(&r);
+    ckpt_set_version(path, CKPT_VERSION + 1, 0);
     assert_int_equal(ckpt_read_info(path, &out), -2);
     unlink(path);
     gpt_free(&m);
