@@ -38,6 +38,7 @@ enum {
     OPT_MAX_LINE,
     OPT_OUTPUT,
     OPT_NO_SOURCE,
+    OPT_INSTRUCTIONS,
     OPT_THREADS,
     OPT_STATS
 };
@@ -65,6 +66,11 @@ static const CliOpt ingest_opts[] = {
     { "max-line", 0, "SIZE", "64M", "longest JSONL input line (up to 4G)", OPT_MAX_LINE },
     { "output", 'o', "FILE", "stdout", "write the records to FILE", OPT_OUTPUT },
     { "no-source", 0, NULL, NULL, "do not add the \"source\" field", OPT_NO_SOURCE },
+    { "instructions", 0, NULL, NULL,
+      "JSONL dumps may hold instruction records (no `content`:\n"
+      "instruction/input/output, prompt/completion, ...): such a\n"
+      "record passes through unchanged, \"source\" added",
+      OPT_INSTRUCTIONS },
     { "threads", 0, "N", "2",
       "2: decompress in one thread, check and write records in\n"
       "another (same output); 1: a single thread",
@@ -169,6 +175,7 @@ static int take_option(Cli *c, int id, IngestOpts *o, IngestArgs *args)
         return 0;
     case OPT_OUTPUT: args->out_path = c->arg; return 0;
     case OPT_NO_SOURCE: o->no_source = 1; return 0;
+    case OPT_INSTRUCTIONS: o->instructions = 1; return 0;
     case OPT_THREADS: return cli_int(c, 1, 2, &o->threads);
     case OPT_STATS: args->stats_path = c->arg; return 0;
     }

@@ -60,6 +60,7 @@ typedef struct {
     char **exclude;        /* --exclude globs */
     int n_exclude;         /* their count */
     int no_source;         /* --no-source: do not add the "source" field */
+    int instructions;      /* --instructions: JSONL records without content pass through */
     int threads;           /* --threads: 2 = a writer thread beside the reader, 1 = none */
 } IngestOpts;
 

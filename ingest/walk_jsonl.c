@@ -4,7 +4,8 @@
 ** format reads them (so .gz/.zst/.xz/.bz2 are read the same way); the stream is split into
 ** lines, each parsed by the lib's RecordInput (ri_parse_line: one blank-line rule, messages
 ** "INPUT: line L: byte B: why") and written back with record_write, our "source" field
-** added. A line longer than --max-line is reported and skipped.
+** added. A line longer than --max-line is reported and skipped. With --instructions a record
+** without `content` (an instruction record) is written back as it came, "source" added.
 */
 #include "walk.h"
 #include "json.h"
@@ -51,6 +52,18 @@ typedef struct {
 } LineSplit;
 
 /*
+** Our fields of a JSONL record into g->extra: "source", unless --no-source or the record has one.
+*/
+static void jsonl_source(Ingest *g, const Scope *sc, const Record *r)
+{
+    buf_reset(&g->extra);
+    if (!g->o->no_source && !json_get(&r->obj, "source")) {
+        buf_adds(&g->extra, "\"source\":");
+        json_escape(&g->extra, sc->source, sc->source_n);
+    }
+}
+
+/*
 ** Process one JSONL line (ls->lineno, at byte offset ls->line_off of the decompressed input):
 ** a record is checked like a file (filters, size, NUL bytes) and written back with our
 ** "source" field unless it has one.
@@ -69,6 +82,12 @@ static void jsonl_line(LineSplit *ls, const char *line, size_t len)
     Record *r = &ls->ri.rec;
     g->st.seen++;
     walk_tick(g);
+    if (!r->content.s) { /* an instruction record (--instructions): as it came */
+        jsonl_source(g, ls->sc, r);
+        record_write_raw(g->out, r, g->extra.buf, g->extra.len);
+        g->st.emitted++;
+        return;
+    }
     g->st.content_in += r->content.n;
     if (r->path.s && !ingest_path_wanted(g->o, r->path.s, r->path.n)) {
         walk_skip(g, SKIP_EXCLUDED);
@@ -82,11 +101,7 @@ static void jsonl_line(LineSplit *ls, const char *line, size_t len)
         walk_skip(g, SKIP_BINARY);
         return;
     }
-    buf_reset(&g->extra);
-    if (!g->o->no_source && !json_get(&r->obj, "source")) {
-        buf_adds(&g->extra, "\"source\":");
-        json_escape(&g->extra, ls->sc->source, ls->sc->source_n);
-    }
+    jsonl_source(g, ls->sc, r);
     record_write(g->out, r, g->extra.buf, g->extra.len);
     g->st.emitted++;
     g->st.content_out += r->content.n;
@@ -178,6 +193,7 @@ int walk_jsonl_stream(Ingest *g, struct archive *a, const Scope *sc)
         return error("%s: %s", g->input, archive_error_string(a));
     }
     ri_init(&ls.ri, g->input, 1); /* cm-ingest always goes on after a bad line */
+    ls.ri.rec.content_optional = g->o->instructions;
     for (;;) {
         const void *blk;
         size_t sz;

@@ -68,6 +68,7 @@ int record_parse(Record *r, const char *line, size_t len)
     r->err[0] = 0;
     r->err_pos = 0;
     r->size = -1;
+    r->line = line;
     buf_reset(&r->store);
     if (json_parse_object(&r->obj, line, len)) {
         snprintf(r->err, sizeof r->err, "%s", r->obj.err);
@@ -75,7 +76,7 @@ int record_parse(Record *r, const char *line, size_t len)
         return -1;
     }
     size_t o_repo, o_path, o_content, o_lic;
-    if (take_string(r, "content", &r->content, &o_content, 1) ||
+    if (take_string(r, "content", &r->content, &o_content, !r->content_optional) ||
         take_string(r, "repo_name", &r->repo_name, &o_repo, 0) ||
         take_string(r, "path", &r->path, &o_path, 0) ||
         take_string(r, "license", &r->license, &o_lic, 0))
@@ -175,6 +176,35 @@ static int key_in(const char *json, size_t n, const char *k, size_t kl)
     return 0;
 }
 
+/* Write field f as `"key":value` (raw, as parsed). */
+static void put_raw_field(Out *o, const JsonField *f)
+{
+    out_putc(o, '"');
+    out_write(o, f->key, f->klen);
+    out_puts(o, "\":");
+    if (f->type == JSON_STRING) out_putc(o, '"');
+    out_write(o, f->raw, f->rawlen);
+    if (f->type == JSON_STRING) out_putc(o, '"');
+}
+
+void record_write_raw(Out *o, const Record *r, const char *extra_json, size_t extra_len)
+{
+    int first = 1;
+    out_putc(o, '{');
+    for (int i = 0; i < r->obj.n; i++) {
+        const JsonField *f = &r->obj.f[i];
+        if (extra_json && key_in(extra_json, extra_len, f->key, f->klen)) continue;
+        if (!first) out_putc(o, ',');
+        first = 0;
+        put_raw_field(o, f);
+    }
+    if (extra_json && extra_len) {
+        if (!first) out_putc(o, ',');
+        out_write(o, extra_json, extra_len);
+    }
+    out_write(o, "}\n", 2);
+}
+
 void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_len)
 {
     write_head(o, r->repo_name.s, r->repo_name.n, r->path.s, r->path.n, r->license.s, r->license.n,
@@ -183,16 +213,8 @@ void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_
         const JsonField *f = &r->obj.f[i];
         if (record_is_known_field(f->key, f->klen)) continue;
         if (extra_json && key_in(extra_json, extra_len, f->key, f->klen)) continue;
-        out_puts(o, ",\"");
-        out_write(o, f->key, f->klen);
-        out_puts(o, "\":");
-        if (f->type == JSON_STRING) {
-            out_putc(o, '"');
-            out_write(o, f->raw, f->rawlen);
-            out_putc(o, '"');
-        } else {
-            out_write(o, f->raw, f->rawlen);
-        }
+        out_putc(o, ',');
+        put_raw_field(o, f);
     }
     out_write(o, "}\n", 2);
 }

@@ -24,22 +24,26 @@ typedef struct {
 } Str;
 
 typedef struct {
-    Str repo_name;  /* repository ("owner/name" or the archive's base name) */
-    Str path;       /* path inside the repository */
-    Str content;    /* the file's text, UTF-8 */
-    Str license;    /* license identifier, or absent */
-    int64_t size;   /* bytes of content as given in the input, -1 if absent */
-    JsonObj obj;    /* all fields of the parsed line (extras are written back raw) */
-    Buf store;      /* decoded strings live here */
-    size_t err_pos; /* parse error: byte offset in the line */
-    char err[200];  /* parse error: message */
+    Str repo_name;        /* repository ("owner/name" or the archive's base name) */
+    Str path;             /* path inside the repository */
+    Str content;          /* the file's text, UTF-8 (s NULL: absent, only with content_optional) */
+    Str license;          /* license identifier, or absent */
+    int64_t size;         /* bytes of content as given in the input, -1 if absent */
+    JsonObj obj;          /* all fields of the parsed line (extras are written back raw) */
+    Buf store;            /* decoded strings live here */
+    size_t err_pos;       /* parse error: byte offset in the line */
+    char err[200];        /* parse error: message */
+    const char *line;     /* the line parsed last (valid as long as the caller's line) */
+    int content_optional; /* set by the caller: a record without `content` parses (instruction
+                          ** records: cm-tokenize encode --template, cm-ingest --instructions) */
 } Record;
 
 void record_init(Record *r);
 void record_free(Record *r);
 
-/* Parse a JSONL line. Requires `content` (a string); repo_name/path/license must be strings
-** when present; size a number. Returns 0, or -1 with r->err / r->err_pos set. */
+/* Parse a JSONL line. Requires `content` (a string; with r->content_optional it may be absent,
+** content.s NULL); repo_name/path/license must be strings when present; size a number.
+** Returns 0, or -1 with r->err / r->err_pos set. */
 int record_parse(Record *r, const char *line, size_t len);
 
 /* Is field `key` one of those record_write writes itself (so not an extra)? */
@@ -50,6 +54,10 @@ int record_is_known_field(const char *key, size_t klen);
 ** extra fields of r->obj (not known fields, and not keys that extra_json sets) in input order.
 ** When r->obj has no fields (a record built by hand), only the explicit ones are written. */
 void record_write(Out *o, const Record *r, const char *extra_json, size_t extra_len);
+
+/* Write a record as it came: every field of r->obj raw, in input order (not keys that
+** extra_json sets), then extra_json. For records without content (cm-ingest --instructions). */
+void record_write_raw(Out *o, const Record *r, const char *extra_json, size_t extra_len);
 
 /* Write a record from its parts (used by cm-ingest). license may be NULL. */
 void record_write_parts(Out *o, const char *repo, size_t repo_n, const char *path, size_t path_n,

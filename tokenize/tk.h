@@ -8,6 +8,7 @@
 **   tk_decode.c    the decode verb: token stream or id arrays -> records or text
 **   tk_input.c     records in: the input files through RecordInput, in batches, with a reader
 **                  thread that fills the next batch while the current one is encoded
+**   tk_instruct.c  encode --template: an instruction record -> prompt + response, metadata
 **   tk_common.c    the output file, the tokenizer with its exit status, option defaults
 */
 #ifndef CM_TK_H
@@ -19,6 +20,7 @@
 #include "util.h"
 #include "cli.h"
 #include "record.h"
+#include "template.h"
 #include "tokenize/bpe.h"
 
 #define TK_PROG "cm-tokenize"
@@ -50,28 +52,36 @@ Bpe *tk_load_tokenizer(const char *path, int *status);
 
 /* The input options of train and encode. */
 typedef struct {
-    char **files;    /* inputs ("-" = stdin) */
-    int nfiles;      /* how many; 0 = stdin */
-    int skip_bad;    /* --on-error skip */
-    size_t max_line; /* --max-line */
+    char **files;                   /* inputs ("-" = stdin) */
+    int nfiles;                     /* how many; 0 = stdin */
+    int skip_bad;                   /* --on-error skip */
+    size_t max_line;                /* --max-line */
+    const Template *tpl;            /* encode --template: instruction records, or NULL */
+    const char *field[TPL_NFIELDS]; /* --field ROLE=NAME (NULL: the default names) */
 } TkInputOpts;
 
 /* The inputs of one run, read one after the other. */
-typedef struct {
+typedef struct TkInput {
     const TkInputOpts *o;
-    int idx;             /* next input to open */
-    int open;            /* ri is open */
-    RecordInput ri;      /* the current input */
-    int status;          /* worst exit status so far */
-    int stop;            /* --on-error fail hit: read no more */
-    uint64_t records;    /* records read, all inputs */
-    uint64_t bytes;      /* input bytes consumed, all inputs */
-    uint64_t bytes_done; /* bytes of the inputs already closed */
+    int idx;                       /* next input to open */
+    int open;                      /* ri is open */
+    RecordInput ri;                /* the current input */
+    int status;                    /* worst exit status so far */
+    int stop;                      /* --on-error fail hit: read no more */
+    uint64_t records;              /* records read, all inputs */
+    uint64_t bytes;                /* input bytes consumed, all inputs */
+    uint64_t bytes_done;           /* bytes of the inputs already closed */
+    Buf val[TPL_NFIELDS];          /* --template: the record's field values, decoded */
+    Buf prompt, response;          /* --template: the rendered example */
+    const char *used[TPL_NFIELDS]; /* --template: the field that gave each role, or NULL */
+    unsigned tpl_uses;             /* --template: bit r: the template has role r's placeholder */
 } TkInput;
 
-/* A batch of records: their contents (and, for encode, their metadata) back to back. */
+/* A batch of records: their contents (and, for encode, their metadata) back to back. With a
+** template a record's text is its prompt then its response, plen[i] bytes of prompt. */
 typedef struct {
     Buf text;              /* contents, back to back */
+    size_t *plen;          /* per doc: prompt bytes (--template), or NULL */
     Buf meta;              /* metadata JSON objects, back to back (encode only) */
     size_t *toff, *tlen;   /* per doc: content offset, length */
     size_t *moff, *mlen;   /* per doc: meta offset, length */
@@ -83,7 +93,9 @@ typedef struct {
 void tk_input_init(TkInput *in, const TkInputOpts *o);
 /* Fill b with the next records (at most TK_BATCH_DOCS, or TK_BATCH_BYTES of content, or one
 ** record if larger), with metadata when with_meta. Returns the number read; 0 at the end of
-** all inputs, after a bad record under --on-error fail, or once a stop signal came. */
+** all inputs, after a bad record under --on-error fail, or once a stop signal came.
+** With o->tpl each record is an instruction record rendered by the template (tk_instruct.c);
+** one it cannot render is a bad record, reported like a malformed line. */
 size_t tk_input_batch(TkInput *in, RecordBatch *b, int with_meta);
 void tk_input_close(TkInput *in);
 void tk_batch_free(RecordBatch *b);
@@ -110,5 +122,17 @@ RecordBatch *tk_reader_take(BatchReader *r);
 void tk_reader_release(BatchReader *r);
 /* Stop and join the thread (it ends by itself at the end of the input); free the batches. */
 void tk_reader_stop(BatchReader *r);
+
+/* --- tk_instruct.c ----------------------------------------------------------------------- */
+
+/* The default field names of each role (NULL-terminated), in the order they are tried. */
+extern const char *const *const tk_field_defaults[TPL_NFIELDS];
+/* Render record r (an instruction record) with o's template into in->prompt / in->response.
+** 0, or -1 with why (the message) and *byte (offset of the fault in the line). */
+int tk_instruct_render(TkInput *in, const Record *r, char *why, size_t whylen, size_t *byte);
+/* Append the metadata of an instruction record: its fields but those the template rendered
+** (and content, prompt, response, n_bytes, content_hash), then n_bytes and content_hash of
+** text[0..n). */
+void tk_instruct_meta(const TkInput *in, const Record *r, Buf *m, const char *text, size_t n);
 
 #endif

@@ -36,7 +36,10 @@ static const CliSpec decode_spec = {
     "Decode ids back to text (FILE '-' or none: stdin). Each input is either a binary token\n"
     "stream (detected by its magic CMTOKSTR; every document becomes a JSONL record: its metadata\n"
     "fields plus `content`, the trailing end-of-text id removed) or lines each holding a JSON\n"
-    "array of ids (as written by encode --jsonl; each becomes {\"content\":...}).",
+    "array of ids (as written by encode --jsonl; each becomes {\"content\":...}).\n"
+    "An instruction example (encode --template: a document with n_prompt > 0, or a line\n"
+    "{\"ids\":[...],\"n_prompt\":N}) becomes `prompt` and `response` (the first n_prompt ids\n"
+    "and the rest) instead of `content`; --raw writes the two back to back.",
     "Memory: one document and its ids (a line of ids: at most 256 MiB).",
     decode_opts,
     NULL
@@ -53,7 +56,9 @@ typedef struct {
     const DecodeOpts *o;
     Bpe *bpe; /* -t, or NULL */
     Out out;
-    Buf text; /* the document being decoded */
+    Buf text;     /* the document being decoded */
+    size_t plen;  /* bytes of text that are its prompt (an instruction example) */
+    int instruct; /* the document is an instruction example: prompt and response */
 } DecodeRun;
 
 /* An input read through a pipe: the sniffed bytes, then the rest. */
@@ -101,9 +106,32 @@ static void decode_emit(DecodeRun *run, const char *meta, size_t mlen)
     } else {
         out_putc(out, '{');
     }
-    out_puts(out, "\"content\":");
-    json_escape_out(out, text->buf ? text->buf : "", text->len);
+    const char *t = text->buf ? text->buf : "";
+    if (run->instruct) {
+        out_puts(out, "\"prompt\":");
+        json_escape_out(out, t, run->plen);
+        out_puts(out, ",\"response\":");
+        json_escape_out(out, t + run->plen, text->len - run->plen);
+    } else {
+        out_puts(out, "\"content\":");
+        json_escape_out(out, t, text->len);
+    }
     out_puts(out, "}\n");
+}
+
+/*
+** Decode ids[0..n) into run->text, the first n_prompt of them (0: a plain document) as the
+** prompt. 0, or -1 when an id is out of the vocabulary.
+*/
+static int decode_ids(DecodeRun *run, const Bpe *bpe, const uint32_t *ids, size_t n,
+                      size_t n_prompt)
+{
+    buf_reset(&run->text);
+    if (n_prompt > n) n_prompt = n;
+    run->instruct = n_prompt > 0;
+    if (bpe_decode(bpe, ids, n_prompt, &run->text) != 0) return -1;
+    run->plen = run->text.len;
+    return bpe_decode(bpe, ids + n_prompt, n - n_prompt, &run->text);
 }
 
 /*
@@ -136,8 +164,7 @@ static int decode_stream(DecodeRun *run, int fd, const char *name)
     while ((k = ts_next(&r, &d)) == 1) {
         size_t n = d.n;
         if (n && d.ids[n - 1] == r.hdr.eot_id) n--;
-        buf_reset(&run->text);
-        if (bpe_decode(use, d.ids, n, &run->text) != 0) {
+        if (decode_ids(run, use, d.ids, n, d.n_prompt) != 0) {
             error("%s: document %llu: an id is out of the vocabulary", name,
                   (unsigned long long)r.docs);
             rc = CM_EDATA;
@@ -219,7 +246,44 @@ static int parse_id_array(const char *line, size_t len, IdArray *a, size_t *at)
 }
 
 /*
-** Decode lines of id arrays (-t needed). Returns the status.
+** Parse an example line {"ids":[...],"n_prompt":N} (encode --template --jsonl) into a and
+** *n_prompt. 1, or 0 with *at set to where it went wrong (or 0) and why.
+*/
+static int parse_id_object(const char *line, size_t len, IdArray *a, size_t *n_prompt, size_t *at,
+                           const char **why)
+{
+    JsonObj o = { 0 };
+    int64_t np = -1;
+    int ok = 0;
+    *at = 0;
+    if (json_parse_object(&o, line, len) != 0) {
+        *at = o.err_pos;
+        *why = "not valid JSON";
+        goto done;
+    }
+    const JsonField *f = json_get(&o, "ids"), *p = json_get(&o, "n_prompt");
+    if (!f || f->type != JSON_ARRAY) {
+        *why = "no \"ids\" array";
+    } else if (!p || json_get_int(&o, "n_prompt", &np) != 0 || np < 0) {
+        *why = "no \"n_prompt\" count";
+    } else if (!parse_id_array(f->raw, f->rawlen, a, at)) {
+        *at += (size_t)(f->raw - line);
+        *why = "\"ids\" is not a JSON array of ids";
+    } else if ((uint64_t)np > a->n) {
+        *at = (size_t)(p->raw - line);
+        *why = "n_prompt is larger than the number of ids";
+    } else {
+        ok = 1;
+        *n_prompt = (size_t)np;
+    }
+done:
+    json_obj_free(&o);
+    return ok;
+}
+
+/*
+** Decode lines of id arrays, or of examples {"ids":[...],"n_prompt":N} (-t needed). Returns
+** the status.
 */
 static int decode_id_lines(DecodeRun *run, int fd, const char *name)
 {
@@ -240,14 +304,19 @@ static int decode_id_lines(DecodeRun *run, int fd, const char *name)
             continue;
         }
         if (record_line_blank(line, len)) continue;
-        if (!parse_id_array(line, len, &a, &at)) {
-            error("%s: line %llu: byte %llu: not a JSON array of ids", name,
-                  (unsigned long long)lr.lineno, (unsigned long long)(lr.offset + at));
+        size_t lead = 0, n_prompt = 0;
+        while (lead < len && is_blank(line[lead])) lead++;
+        const char *why = "not a JSON array of ids";
+        int ok = lead < len && line[lead] == '{'
+            ? parse_id_object(line, len, &a, &n_prompt, &at, &why)
+            : parse_id_array(line, len, &a, &at);
+        if (!ok) {
+            error("%s: line %llu: byte %llu: %s", name, (unsigned long long)lr.lineno,
+                  (unsigned long long)(lr.offset + at), why);
             rc = CM_EDATA;
             continue;
         }
-        buf_reset(&run->text);
-        if (bpe_decode(run->bpe, a.ids, a.n, &run->text) != 0) {
+        if (decode_ids(run, run->bpe, a.ids, a.n, n_prompt) != 0) {
             error("%s: line %llu: an id is not in the vocabulary (size %u)", name,
                   (unsigned long long)lr.lineno, bpe_vocab_size(run->bpe));
             rc = CM_EDATA;

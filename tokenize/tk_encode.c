@@ -17,7 +17,7 @@
 #include "tokstream.h"
 #include "tokenize/tk.h"
 
-enum { OPT_JSONL = 256, OPT_EOT, OPT_THREADS, OPT_ON_ERROR, OPT_MAX_LINE };
+enum { OPT_JSONL = 256, OPT_EOT, OPT_THREADS, OPT_ON_ERROR, OPT_MAX_LINE, OPT_TEMPLATE, OPT_FIELD };
 
 static const CliOpt encode_opts[] = {
     { "tokenizer", 't', "FILE", NULL,
@@ -31,6 +31,14 @@ static const CliOpt encode_opts[] = {
     { "on-error", 0, "skip|fail", "fail", "malformed record: skip it, or stop; exit 1 either way",
       OPT_ON_ERROR },
     { "max-line", 0, "SIZE", "256M", "longest accepted JSONL line", OPT_MAX_LINE },
+    { "template", 0, "NAME|FILE", NULL,
+      "the records are instruction records: encode each as\nprompt + response (built-in: alpaca; "
+      "or a template\nfile, docs/FORMATS.md \"Instruction template\")",
+      OPT_TEMPLATE },
+    { "field", 0, "ROLE=NAME", NULL,
+      "with --template: take ROLE (instruction, input, output,\nsystem) from field NAME "
+      "(repeatable)",
+      OPT_FIELD },
     { 0 }
 };
 
@@ -41,7 +49,17 @@ static const CliSpec encode_spec = {
     "Encode the `content` of each JSONL record (FILE '-' or none: stdin). Default output: the\n"
     "binary token stream of docs/FORMATS.md (tokenizer.json inside; per document the record's\n"
     "other fields plus n_bytes and content_hash as metadata, then the ids with the end-of-text\n"
-    "id last).",
+    "id last).\n"
+    "\n"
+    "With --template the records are instruction records (instruction/input/output,\n"
+    "instruction/output/system or prompt/completion; instruction from `instruction` else\n"
+    "`prompt`, output from `output` else `completion`, input from `input`, system from\n"
+    "`system`; --field renames). Each becomes the ids of the template's prompt, then those of\n"
+    "its response, then end-of-text; the document records n_prompt, the prompt's ids. A record\n"
+    "without an instruction or an output, or with an empty output, is a bad record (--on-error).\n"
+    "The metadata leaves out the rendered fields; n_bytes and content_hash are those of prompt +\n"
+    "response. With --jsonl each line is {\"ids\":[...],\"n_prompt\":N} (no end-of-text).\n"
+    "A template that is neither built in nor a file: exit 2; unreadable: 3; broken: 4.",
     "Memory: one batch of records (8 MiB of content, or the longest record) with its ids, and\n"
     "while it is encoded the next batch read ahead; plus a word cache per thread (at most 2^18\n"
     "words of up to 256 bytes).",
@@ -56,7 +74,9 @@ typedef struct {
     const char *eot;       /* --eot */
     int threads;           /* --threads */
     int progress;          /* -1 auto, 0, 1 */
-    TkInputOpts in;        /* the inputs, --on-error, --max-line */
+    TkInputOpts in;        /* the inputs, --on-error, --max-line, --field */
+    const char *tpl_spec;  /* --template */
+    Template tpl;          /* loaded by cmd_encode */
 } EncodeOpts;
 
 /* One encoding thread's state. */
@@ -76,6 +96,7 @@ typedef struct {
     size_t next;       /* next doc to take (atomic) */
     int *who;          /* per doc: worker that encoded it */
     size_t *off, *cnt; /* per doc: its ids in that worker's array */
+    size_t *npr;       /* per doc: its prompt ids (--template), else 0 */
     size_t cap;        /* docs the per-doc arrays hold */
 } EncodePool;
 
@@ -109,9 +130,12 @@ static void *enc_run(void *arg)
     for (;;) {
         size_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
         if (i >= p->b->n) break;
-        size_t before = w->n;
-        if (bpe_encoder_encode(w->enc, p->b->text.buf + p->b->toff[i], p->b->tlen[i], &w->ids,
-                               &w->n, &w->cap))
+        size_t before = w->n, plen = p->b->plen ? p->b->plen[i] : 0;
+        const char *text = p->b->text.buf + p->b->toff[i];
+        if (plen && bpe_encoder_encode(w->enc, text, plen, &w->ids, &w->n, &w->cap))
+            w->failed = 1; /* the prompt alone, so its ids end where the response's begin */
+        p->npr[i] = w->n - before;
+        if (bpe_encoder_encode(w->enc, text + plen, p->b->tlen[i] - plen, &w->ids, &w->n, &w->cap))
             w->failed = 1;
         if (p->eot >= 0) {
             if (w->n == w->cap) {
@@ -138,6 +162,7 @@ static int pool_encode(EncodePool *p, const RecordBatch *b)
         p->who = xrealloc(p->who, p->cap * sizeof *p->who);
         p->off = xrealloc(p->off, p->cap * sizeof *p->off);
         p->cnt = xrealloc(p->cnt, p->cap * sizeof *p->cnt);
+        p->npr = xrealloc(p->npr, p->cap * sizeof *p->npr);
     }
     p->b = b;
     p->next = 0;
@@ -168,16 +193,16 @@ static void pool_free(EncodePool *p)
     free(p->who);
     free(p->off);
     free(p->cnt);
+    free(p->npr);
 }
 
 /* --- output --------------------------------------------------------------------------------- */
 
 /*
-** Write ids[0..n) as one line "[1,2,3]\n".
+** Append ids[0..n) as "[1,2,3]".
 */
-static void write_id_array(Out *out, Buf *line, const uint32_t *ids, size_t n)
+static void add_id_array(Buf *line, const uint32_t *ids, size_t n)
 {
-    buf_reset(line);
     buf_addc(line, '[');
     buf_grow(line, n * 11 + 4);
     char *q = line->buf + line->len;
@@ -193,8 +218,21 @@ static void write_id_array(Out *out, Buf *line, const uint32_t *ids, size_t n)
         while (l) *q++ = num[--l];
     }
     line->len = (size_t)(q - line->buf);
-    buf_add(line, "]\n", 2);
-    out_write(out, line->buf, line->len);
+    buf_addc(line, ']');
+}
+
+/*
+** Write one --jsonl line: "[1,2,3]\n", or with a template {"ids":[1,2,3],"n_prompt":N}.
+*/
+static void write_id_line(EncodeRun *run, const uint32_t *ids, size_t n, size_t n_prompt)
+{
+    Buf *line = &run->line;
+    buf_reset(line);
+    if (run->o->in.tpl) buf_adds(line, "{\"ids\":");
+    add_id_array(line, ids, n);
+    if (run->o->in.tpl) buf_addf(line, ",\"n_prompt\":%zu}", n_prompt);
+    buf_addc(line, '\n');
+    out_write(&run->out, line->buf, line->len);
 }
 
 /*
@@ -207,7 +245,7 @@ static void write_batch(EncodeRun *run, const RecordBatch *b)
         const uint32_t *ids = p->w[p->who[i]].ids + p->off[i];
         size_t n = p->cnt[i];
         if (run->o->jsonl) {
-            write_id_array(&run->out, &run->line, ids, n);
+            write_id_line(run, ids, n, p->npr[i]);
         } else {
             if (n > TS_MAX_TOKENS || b->mlen[i] > TS_MAX_META) { /* n counts the eot */
                 (void)error(
@@ -216,8 +254,8 @@ static void write_batch(EncodeRun *run, const RecordBatch *b)
                 run->too_big++; /* (the reader thread owns the input until it is joined) */
                 continue;
             }
-            ts_write_doc(&run->out, b->meta.buf + b->moff[i], (uint32_t)b->mlen[i], ids,
-                         (uint32_t)n);
+            ts_write_doc_prompt(&run->out, b->meta.buf + b->moff[i], (uint32_t)b->mlen[i], ids,
+                                (uint32_t)n, (uint32_t)p->npr[i]);
         }
         run->docs++;
         run->tokens += n;
@@ -340,6 +378,22 @@ static int cmd_encode(const EncodeOpts *o)
 /* --- the command line ----------------------------------------------------------------------- */
 
 /*
+** --field ROLE=NAME. Returns CM_OK or CM_EUSAGE (after the message).
+*/
+static int parse_field(Cli *c, EncodeOpts *o)
+{
+    const char *eq = strchr(c->arg, '=');
+    int role = eq ? template_role(c->arg, (size_t)(eq - c->arg)) : -1;
+    if (role < 0 || !eq[1])
+        return cli_usage_error(c,
+                               "--field '%s': want ROLE=NAME, ROLE one of instruction, input, "
+                               "output, system",
+                               c->arg);
+    o->in.field[role] = eq + 1;
+    return CM_OK;
+}
+
+/*
 ** Parse the command line into o. Returns -1 to go on, or the exit status to end with.
 */
 static int encode_parse(EncodeOpts *o, int argc, char **argv)
@@ -360,6 +414,8 @@ static int encode_parse(EncodeOpts *o, int argc, char **argv)
         case OPT_EOT: o->eot = c.arg; break;
         case OPT_THREADS: rc = cli_int(&c, 1, TK_MAX_THREADS, &o->threads); break;
         case OPT_ON_ERROR: rc = cli_choice(&c, on_error, &o->in.skip_bad); break;
+        case OPT_TEMPLATE: o->tpl_spec = c.arg; break;
+        case OPT_FIELD: rc = parse_field(&c, o); break;
         case OPT_MAX_LINE:
             if ((rc = cli_size(&c, 16, (uint64_t)4 << 30, &u)) == CM_OK) o->in.max_line = (size_t)u;
             break;
@@ -371,8 +427,12 @@ static int encode_parse(EncodeOpts *o, int argc, char **argv)
         o->in.files = argv + c.optind;
         o->in.nfiles = argc - c.optind;
         o->progress = tk_progress_mode(&c);
+        int fields = 0;
+        for (int r = 0; r < TPL_NFIELDS; r++) fields |= o->in.field[r] != NULL;
         if (!o->tokenizer)
             rc = cli_usage_error(&c, "-t tok.json is required");
+        else if (fields && !o->tpl_spec)
+            rc = cli_usage_error(&c, "--field needs --template");
         else
             rc = -1;
     }
@@ -385,6 +445,17 @@ int tk_encode_main(int argc, char **argv)
     EncodeOpts o;
     int rc = encode_parse(&o, argc, argv);
     if (rc >= 0) return rc;
+    if (o.tpl_spec) {
+        char err[600];
+        rc = template_open(&o.tpl, o.tpl_spec, err, sizeof err);
+        if (rc != CM_OK) {
+            error("%s", err);
+            return rc;
+        }
+        o.in.tpl = &o.tpl;
+    }
     atomic_signals_init();
-    return cmd_encode(&o);
+    rc = cmd_encode(&o);
+    template_free(&o.tpl);
+    return rc;
 }

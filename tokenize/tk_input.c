@@ -29,6 +29,7 @@ void tk_batch_free(RecordBatch *b)
 {
     buf_free(&b->text);
     buf_free(&b->meta);
+    free(b->plen);
     free(b->toff);
     free(b->tlen);
     free(b->moff);
@@ -72,17 +73,27 @@ static void meta_build(Buf *m, const Record *r)
 }
 
 /*
-** Append record r to the batch.
+** Make room for one more document.
 */
-static void batch_add(RecordBatch *b, const Record *r, int with_meta)
+static void batch_room(RecordBatch *b)
 {
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 256;
+        b->plen = xrealloc(b->plen, b->cap * sizeof *b->plen);
         b->toff = xrealloc(b->toff, b->cap * sizeof *b->toff);
         b->tlen = xrealloc(b->tlen, b->cap * sizeof *b->tlen);
         b->moff = xrealloc(b->moff, b->cap * sizeof *b->moff);
         b->mlen = xrealloc(b->mlen, b->cap * sizeof *b->mlen);
     }
+}
+
+/*
+** Append record r to the batch.
+*/
+static void batch_add(RecordBatch *b, const Record *r, int with_meta)
+{
+    batch_room(b);
+    b->plen[b->n] = 0;
     b->toff[b->n] = b->text.len;
     b->tlen[b->n] = r->content.n;
     buf_add(&b->text, r->content.s, r->content.n);
@@ -94,12 +105,34 @@ static void batch_add(RecordBatch *b, const Record *r, int with_meta)
     b->n++;
 }
 
+/*
+** Append the example the template made of instruction record r (in->prompt, in->response).
+*/
+static void batch_add_example(RecordBatch *b, const TkInput *in, const Record *r, int with_meta)
+{
+    batch_room(b);
+    size_t off = b->text.len;
+    b->toff[b->n] = off;
+    b->plen[b->n] = in->prompt.len;
+    buf_add(&b->text, in->prompt.buf, in->prompt.len);
+    buf_add(&b->text, in->response.buf, in->response.len);
+    b->tlen[b->n] = b->text.len - off;
+    if (with_meta) {
+        b->moff[b->n] = b->meta.len;
+        tk_instruct_meta(in, r, &b->meta, b->text.buf + off, b->tlen[b->n]);
+        b->mlen[b->n] = b->meta.len - b->moff[b->n];
+    }
+    b->n++;
+}
+
 /* --- the inputs ---------------------------------------------------------------------------- */
 
 void tk_input_init(TkInput *in, const TkInputOpts *o)
 {
     memset(in, 0, sizeof *in);
     in->o = o;
+    for (int r = 0; o->tpl && r < TPL_NFIELDS; r++)
+        if (template_uses(o->tpl, r)) in->tpl_uses |= 1u << r;
 }
 
 /*
@@ -107,7 +140,12 @@ void tk_input_init(TkInput *in, const TkInputOpts *o)
 */
 void tk_input_close(TkInput *in)
 {
-    if (!in->open) return;
+    if (!in->open) { /* (called again at the end: frees the scratch buffers) */
+        for (int r = 0; r < TPL_NFIELDS; r++) buf_free(&in->val[r]);
+        buf_free(&in->prompt);
+        buf_free(&in->response);
+        return;
+    }
     if (in->ri.status > in->status) in->status = in->ri.status;
     in->bytes_done += in->ri.bytes;
     ri_close(&in->ri);
@@ -129,6 +167,7 @@ static int input_next_file(TkInput *in)
             ri_close(&in->ri);
             continue;
         }
+        in->ri.rec.content_optional = in->o->tpl != NULL; /* instruction records */
         in->open = 1;
         return 1;
     }
@@ -156,11 +195,35 @@ static int input_next(TkInput *in)
     return 0;
 }
 
+/*
+** Render the instruction record just read (--template). 1 when it is to be added; 0 when it is
+** bad (reported and counted like a malformed line; under --on-error fail the input stops).
+*/
+static int input_render(TkInput *in)
+{
+    char why[400];
+    size_t byte;
+    const Record *r = &in->ri.rec;
+    if (tk_instruct_render(in, r, why, sizeof why, &byte) == 0) return 1;
+    in->records--; /* not delivered */
+    in->ri.records--;
+    if (ri_report(&in->ri, RI_ERR_PARSE, in->ri.lr.lineno, in->ri.lr.offset + byte, why) < 0) {
+        in->stop = 1; /* --on-error fail */
+        tk_input_close(in);
+    }
+    return 0;
+}
+
 size_t tk_input_batch(TkInput *in, RecordBatch *b, int with_meta)
 {
     batch_reset(b);
-    while (!cm_stopping() && b->n < TK_BATCH_DOCS && b->text.len < TK_BATCH_BYTES && input_next(in))
-        batch_add(b, &in->ri.rec, with_meta);
+    while (!cm_stopping() && b->n < TK_BATCH_DOCS && b->text.len < TK_BATCH_BYTES &&
+           input_next(in)) {
+        if (!in->o->tpl)
+            batch_add(b, &in->ri.rec, with_meta);
+        else if (input_render(in))
+            batch_add_example(b, in, &in->ri.rec, with_meta);
+    }
     b->seen_records = in->records;
     b->seen_bytes = in->bytes;
     return b->n;
