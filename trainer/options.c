@@ -141,6 +141,11 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
     case TOPT_TEMPERATURE: rc = cli_double(c, 0, 100, &o->temperature); break;
     case TOPT_TOP_K: rc = cli_long(c, 0, 1 << 24, &o->top_k); break;
     case TOPT_TOP_P: rc = cli_double(c, 0, 1, &o->top_p); break;
+    /* complete --template (instruction tuning) */
+    case TOPT_TEMPLATE: o->template_spec = c->arg; break;
+    case TOPT_INSTRUCTION: o->instruction = c->arg; break;
+    case TOPT_INPUT: o->input = c->arg; break;
+    case TOPT_SYSTEM: o->system = c->arg; break;
     case 'o': o->output = c->arg; break;
     default: rc = cli_usage_error(c, "option id %d has no case (a bug)", k); break;
     }

@@ -61,6 +61,11 @@ typedef struct {
     double temperature; /* 0: greedy */
     long top_k;         /* 0: off */
     double top_p;       /* 1: off */
+    /* complete --template (instruction tuning, issue 14) */
+    const char *template_spec; /* --template NAME|FILE (lib/template.h) */
+    const char *instruction;   /* --instruction TEXT */
+    const char *input;         /* --input TEXT */
+    const char *system;        /* --system TEXT */
     /* plot */
     const char *output; /* -o: the SVG file */
     unsigned given;     /* options given explicitly (GIVEN_*) */
@@ -123,7 +128,12 @@ enum {
     TOPT_INIT,
     TOPT_ZERO,
     TOPT_PRECISION,
-    TOPT_RECOMPUTE
+    TOPT_RECOMPUTE,
+    /* complete --template (instruction tuning) */
+    TOPT_TEMPLATE,
+    TOPT_INSTRUCTION,
+    TOPT_INPUT,
+    TOPT_SYSTEM
 };
 
 /* --precision: matmul inputs in bf16 where the CPU has bf16 arithmetic, fp32, or bf16. */
