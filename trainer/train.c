@@ -127,7 +127,12 @@ static const CliSpec train_spec = {
     "train",
     "(--data DIR | --synthetic V) [options]",
     "Train a GPT-2 code-completion model on a corpus packed by cm-shards ('train' may be left\n"
-    "out: it is the default verb).",
+    "out: it is the default verb).\n"
+    "An instruction corpus (encoded with cm-tokenize encode --template: prompt lengths in its\n"
+    "index) is fine-tuned on one example per window, padded with end-of-text, the loss on the\n"
+    "response tokens and end-of-text only (the mean over the step's scored targets, all\n"
+    "micro-batches and ranks); examples whose prompt fills the context are skipped, longer\n"
+    "ones cut, both counted on the start-up line. Start from a base model with --init.",
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
     "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations\n"
     "(--recompute: 4*B*T*(L*12C + V + 16C)); the start-up line prints this estimate in GiB.\n"
