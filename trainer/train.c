@@ -444,9 +444,9 @@ static void train_banner_examples(const TrainRun *r)
     fprintf(stderr,
             "cm-train: instruction examples (train split): %llu used, one per window padded "
             "with end-of-text; %llu skipped (prompt of %d tokens or more: no response target "
-            "in the context), %llu truncated (response cut at %d tokens); loss on the response "
-            "and end-of-text only: %llu of %.0f target positions scored (%.1f%%), prompt "
-            "%.1f%%, padding %.1f%% of the window tokens\n",
+            "in the context), %llu truncated (longer than the window of %d tokens: response "
+            "cut); loss on the response and end-of-text only: %llu of %.0f target positions "
+            "scored (%.1f%%), prompt %.1f%%, padding %.1f%% of the window tokens\n",
             (unsigned long long)e->examples, (unsigned long long)e->skipped_long, T,
             (unsigned long long)e->truncated, T + 1, (unsigned long long)e->response, pos,
             pos > 0 ? 100.0 * e->response / pos : 0.0,
