@@ -2,7 +2,8 @@
 /*
 ** cat.c: `cm-shards cat` -- print the documents selected by --where back as JSONL, decoded with
 ** the tokenizer stored in the index (or as token ids), in document order (see shards.h). The
-** corpus is opened by the reader (corpus.h), so it is checked like cm-train checks it.
+** corpus is opened by the reader (corpus.h), so it is checked like cm-train checks it. An
+** instruction example (index v3, n_prompt > 0) gets "n_prompt": its leading prompt tokens.
 */
 #include "shards.h"
 
@@ -20,10 +21,10 @@
 #include "tokenize/bpe.h" // defines: bpe_load_mem, bpe_decode
 #include "util.h"         // defines: error, Buf, exit codes
 
-/* The columns cat selects, in this order. */
+/* The columns cat selects, in this order (n_prompt: index v3; 0 for versions 1 and 2). */
 #define CAT_COLUMNS \
     "id, shard, token_offset, n_tokens, n_bytes, repo_name, path, license, " \
-    "imports, split, extra"
+    "imports, split, extra, "
 enum {
     COL_ID,
     COL_SHARD,
@@ -35,7 +36,8 @@ enum {
     COL_LICENSE,
     COL_IMPORTS,
     COL_SPLIT,
-    COL_EXTRA
+    COL_EXTRA,
+    COL_NPROMPT
 };
 
 typedef struct {
@@ -140,6 +142,12 @@ static int cat_document(CatState *k, sqlite3_stmt *st)
         out_putc(&k->o, ',');
         out_write(&k->o, extra + 1, (size_t)el - 2);
     }
+    int64_t np = sqlite3_column_int64(st, COL_NPROMPT);
+    if (np > 0) { /* an instruction example: its leading np tokens are the prompt */
+        char num[40];
+        snprintf(num, sizeof num, ",\"n_prompt\":%lld", (long long)np);
+        out_puts(&k->o, num);
+    }
     out_puts(&k->o, "}\n");
     return 0;
 }
@@ -194,9 +202,10 @@ int cat_run(const char *dir, const char *where, int64_t limit, int ids_only)
     sqlite3_stmt *st = NULL;
     out_init(&k.o, 1, "stdout", 0);
     if (!ids_only) rc = cat_load_tokenizer(&k);
+    int has_np = index_has_column(corpus_index(k.c), NULL, "documents", "n_prompt") == 1;
     if (!rc &&
-        corpus_select(corpus_index(k.c), CAT_COLUMNS, NULL, where, " LIMIT ?", &st, err,
-                      sizeof err)) {
+        corpus_select(corpus_index(k.c), has_np ? CAT_COLUMNS "n_prompt" : CAT_COLUMNS "0", NULL,
+                      where, " LIMIT ?", &st, err, sizeof err)) {
         error("--where '%s': %s", where ? where : "", err);
         rc = CM_EUSAGE;
     }

@@ -34,6 +34,7 @@ enum {
     OPT_VALID,
     OPT_SEED,
     OPT_SPLIT_BY,
+    OPT_SPLIT_FROM,
     OPT_RESUME,
     OPT_FORCE,
     OPT_JSON,
@@ -87,6 +88,11 @@ static const CliOpt pack_opts[] = {
     { "split-seed", 0, "S", "0x636f64656d696c6c", "seed of that hash order", OPT_SEED },
     { "split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
       OPT_SPLIT_BY },
+    { "split-from", 0, "DIR", NULL,
+      "units (repositories or paths) that corpus DIR has keep\n"
+      "DIR's split (valid when any of their documents is valid\n"
+      "there); the others go by --valid-fraction",
+      OPT_SPLIT_FROM },
     { "resume", 0, NULL, NULL,
       "finish an interrupted pack of the same input: documents\n"
       "already indexed are skipped, incomplete shards rewritten",
@@ -123,6 +129,7 @@ static int pack_option(Cli *c, int id, void *ctx)
     case OPT_VALID: return cli_double(c, 0, 1, &po->valid_fraction);
     case OPT_SEED: return parse_seed(c, &po->split_seed);
     case OPT_SPLIT_BY: return cli_choice(c, split_units, &po->split_by);
+    case OPT_SPLIT_FROM: po->split_from = c->arg; return CM_OK;
     case OPT_RESUME: po->resume = 1; return CM_OK;
     case OPT_FORCE: po->force = 1; return CM_OK;
     }
@@ -224,7 +231,8 @@ static const CliSpec stats_spec = {
     "cm-shards",
     "stats",
     "[--json] DIR",
-    "Print tokens, documents, repositories and bytes per split and per shard, from the index.\n"
+    "Print tokens, documents, repositories and bytes per split and per shard, from the index,\n"
+    "and for instruction examples (n_prompt > 0) their prompt and response tokens per split.\n"
     "The shard files are checked first as the reader checks them (size, header against the\n"
     "index): a damaged corpus exits 4, one that cannot be read 3.",
     "Memory: SQLite's page cache (about 2 MiB); each shard is mapped and only its header page\n"
@@ -277,6 +285,7 @@ static const CliSpec cat_spec = {
     "Memory: the stored tokenizer, the ids and text of the largest selected document, and\n"
     "SQLite's page cache (about 2 MiB); the shards are mapped read-only.\n"
     "Index views: tokens_per_repo, tokens_per_module, tokens_per_split, largest_documents,\n"
+    "examples (instruction examples: n_prompt, n_response),\n"
     "document_location (sqlite3 DIR/index.sqlite 'SELECT * FROM tokens_per_split').",
     cat_opts,
     NULL
@@ -370,7 +379,7 @@ typedef struct {
     uint64_t seed;     /* --split-seed */
     int have_seed;     /* given */
     int by;            /* --split-by */
-    int quiet;         /* -q */
+    const char *from;  /* --split-from */
 } SplitArgs;
 
 static const CliOpt split_opts[] = {
@@ -379,13 +388,17 @@ static const CliOpt split_opts[] = {
     { "split-seed", 0, "S", "the corpus's", "seed of the hash order", OPT_SEED },
     { "split-by", 0, "UNIT", "repo", "repo, or path (one repository: path, with a warning)",
       OPT_SPLIT_BY },
+    { "split-from", 0, "DIR", NULL,
+      "units that corpus DIR has keep DIR's split (recorded in\n"
+      "the index: later splits, resumes and merges keep them)",
+      OPT_SPLIT_FROM },
     { 0 }
 };
 
 static const CliSpec split_spec = {
     "cm-shards",
     "split",
-    "--valid-fraction F [--split-seed S] DIR",
+    "--valid-fraction F [--split-seed S] [--split-by UNIT] [--split-from DIR] DIR",
     "Recompute the train/valid assignment of every document in the index (one transaction).",
     "Memory: SQLite's page cache (about 2 MiB); the changed pages go through the rollback\n"
     "journal on disk.",
@@ -400,6 +413,7 @@ static int split_option(Cli *c, int id, void *ctx)
     case OPT_VALID: a->have_fraction = 1; return cli_double(c, 0, 1, &a->fraction);
     case OPT_SEED: a->have_seed = 1; return parse_seed(c, &a->seed);
     case OPT_SPLIT_BY: return cli_choice(c, split_units, &a->by);
+    case OPT_SPLIT_FROM: a->from = c->arg; return CM_OK;
     }
     return CM_EINTERNAL;
 }
@@ -407,7 +421,7 @@ static int split_option(Cli *c, int id, void *ctx)
 static int run_split(int argc, char **argv)
 {
     Cli c;
-    SplitArgs a = { 0, 0, SPLIT_SEED_DEFAULT, 0, SPLIT_BY_REPO, 0 };
+    SplitArgs a = { 0, 0, SPLIT_SEED_DEFAULT, 0, SPLIT_BY_REPO, NULL };
     int rc = parse(&c, &split_spec, argc, argv, split_option, &a);
     if (rc) return parsed_status(rc);
     const char *dir = one_dir(&c, argc, argv);
@@ -416,7 +430,7 @@ static int run_split(int argc, char **argv)
     else if (!a.have_fraction)
         rc = cli_usage_error(&c, "missing --valid-fraction F");
     else
-        rc = split_run(dir, a.fraction, a.seed, a.have_seed, a.by, c.quiet);
+        rc = split_run(dir, a.fraction, a.seed, a.have_seed, a.by, a.from, c.quiet);
     cli_free(&c);
     return rc;
 }
@@ -442,6 +456,7 @@ static const char about[] =
     "that cannot be read, disk full...), 4 damaged or unsound corpus, 5 internal error,\n"
     "130 interrupted.\n"
     "Index views: tokens_per_repo, tokens_per_module, tokens_per_split, largest_documents,\n"
+    "examples (instruction examples: n_prompt, n_response),\n"
     "document_location (sqlite3 DIR/index.sqlite 'SELECT * FROM tokens_per_split').";
 
 int main(int argc, char **argv)

@@ -12,7 +12,9 @@
 ** The sampler sees the selected documents' token ranges as one virtual sequence (ranges of
 ** consecutive documents in the same shard are merged). A random window k starts at
 ** splitmix64(seed, k) mod (total - window + 1), so every token position is equally likely and
-** window k depends on (seed, k) alone: seeking is just setting k.
+** window k depends on (seed, k) alone: seeking is just setting k. The examples sampler (one
+** instruction example per window) is in examples.c; they share tell, seek, free and tokens
+** (corpus_priv.h), and corpus_sampler_next on an examples sampler gives its next example.
 */
 #include "corpus.h"
 
@@ -23,39 +25,9 @@
 #include <sqlite3.h>
 
 #include "corpus_index.h" // defines: CorpusIndex, corpus_index_open, shard_check, corpus_select
+#include "corpus_priv.h"  // defines: struct Corpus, struct CorpusSampler, examples_free
 #include "hash.h"         // defines: splitmix64
 #include "util.h"         // defines: xmalloc
-
-typedef struct {
-    uint64_t tokens;           /* token count (index and header agree) */
-    unsigned char *map;        /* the whole file, mapped read-only (NULL: no such shard id) */
-    size_t map_len;            /* its length */
-    const unsigned char *data; /* map + SHARD_PAYLOAD_OFFSET */
-} CShard;
-
-struct Corpus {
-    CorpusIndex x; /* index.sqlite (read-only) and its corpus row */
-    CShard *sh;    /* indexed by shards.id */
-    size_t nsh;    /* max id + 1 */
-};
-
-typedef struct {
-    uint32_t shard; /* shards.id */
-    uint64_t off;   /* first token in the shard's payload */
-    uint64_t len;   /* tokens */
-    uint64_t cum;   /* position of its first token in the virtual sequence */
-} SampleRange;
-
-struct CorpusSampler {
-    Corpus *c;      /* the corpus (not owned) */
-    SampleRange *r; /* selected ranges, in document order */
-    size_t nr;      /* count */
-    uint64_t total; /* tokens in all ranges */
-    size_t window;  /* T+1 */
-    int mode;       /* CORPUS_RANDOM or CORPUS_SEQUENTIAL */
-    uint64_t seed;  /* random mode seed */
-    uint64_t k;     /* windows drawn so far */
-};
 
 // ----------------------------------------------------------------------------
 // opening
@@ -290,6 +262,7 @@ static void sampler_copy(const CorpusSampler *s, uint64_t pos, uint32_t *w)
 
 int corpus_sampler_next(CorpusSampler *s, uint32_t *w)
 {
+    if (s->ex) return corpus_examples_next(s, w, NULL, NULL); /* an examples sampler */
     uint64_t pos;
     if (s->mode == CORPUS_SEQUENTIAL) {
         pos = s->k * (uint64_t)(s->window - 1);
@@ -318,6 +291,7 @@ void corpus_sampler_free(CorpusSampler *s)
 {
     if (!s) return;
     free(s->r);
+    examples_free(s->ex);
     free(s);
 }
 

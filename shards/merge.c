@@ -5,7 +5,10 @@
 ** checker of corpus_index.h; their tokenizers and split settings must match. The shard files
 ** are hard-linked (else symbolically linked) under new numbers, and the index rows copied with
 ** their ids shifted, one transaction per source; the corpus row says complete = 0 until every
-** source is in.
+** source is in. The result is an index of the current version (3): the documents of a source
+** of version 1 or 2 get n_prompt 0 (plain documents), so an instruction corpus merged with an
+** old plain one gives examples and plain documents side by side; the --split-from pins of the
+** sources (of the merged corpus's unit kind) are kept (split_from.c).
 */
 #include "shards.h"
 
@@ -145,23 +148,46 @@ static int merge_link_shards(Merger *mg, const char *src, const char *sp, uint64
 }
 
 /*
+** Copy the --split-from pins of the attached source (those of the merged corpus's unit kind; a
+** unit pinned 'valid' by any source stays valid). Returns 0 or -1 (reported).
+*/
+static int merge_copy_pins(Merger *mg, const char *sp)
+{
+    int has = index_has_column(mg->db, "src", "split_pins", "unit");
+    if (has < 0) return error("%s: %s", sp, index_error(mg->db));
+    if (!has) return 0;
+    char *sql = sqlite3_mprintf(SPLIT_PINS_SQL
+                                "INSERT INTO split_pins(split_by, unit, split) SELECT split_by, "
+                                "unit, split FROM src.split_pins WHERE split_by = %Q "
+                                "ON CONFLICT(split_by, unit) DO UPDATE SET split = 'valid' "
+                                "WHERE excluded.split = 'valid'",
+                                split_by_name(mg->split_by));
+    int bad = index_exec(mg->db, sql, mg->ipath);
+    sqlite3_free(sql);
+    return bad ? -1 : 0;
+}
+
+/*
 ** Copy the rows of the attached source with shifted ids and advance doc_off. Returns 0 or -1.
 */
 static int merge_copy_rows(Merger *mg, const char *sp)
 {
     unsigned long long so = mg->shard_off, dof = mg->doc_off;
+    /* a source of index version 1 or 2 has no prompt lengths: its documents are plain */
+    int has_np = index_has_column(mg->db, "src", "documents", "n_prompt");
+    if (has_np < 0) return error("%s: %s", sp, index_error(mg->db));
     char *sql = sqlite3_mprintf(
         "INSERT INTO shards SELECT id + %llu, printf('shard-%%05d.bin', id + %llu), tokens, "
         "documents, bytes, checksum, first_document + %llu FROM src.shards;"
         "INSERT INTO documents SELECT id + %llu, shard + %llu, token_offset, n_tokens, "
-        "n_bytes, repo_name, path, license, imports, content_hash, split, extra "
+        "n_bytes, repo_name, path, license, imports, content_hash, split, extra, %s "
         "FROM src.documents;"
         "INSERT INTO document_imports(document, module) SELECT document + %llu, module "
         "FROM src.document_imports ORDER BY rowid;",
-        so, so, dof, dof, so, dof);
+        so, so, dof, dof, so, has_np ? "n_prompt" : "0", dof);
     int bad = index_exec(mg->db, sql, mg->ipath);
     sqlite3_free(sql);
-    if (bad) return -1;
+    if (bad || merge_copy_pins(mg, sp)) return -1;
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(mg->db, "SELECT COALESCE(MAX(id) + 1, 0) FROM src.documents", -1, &q,
                            NULL) != SQLITE_OK ||

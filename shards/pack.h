@@ -58,6 +58,7 @@ typedef struct {
     uint64_t id;               /* position of the document in the input stream */
     uint64_t offset;           /* first token in the shard */
     uint32_t n_tokens;         /* tokens, eot included */
+    uint32_t n_prompt;         /* leading tokens that are prompt (0: a plain document) */
     int64_t n_bytes;           /* content bytes, -1 unknown */
     uint32_t off[FIELD_COUNT]; /* arena offsets of repo_name, path, license, imports, hash,
                                     extra */

@@ -37,7 +37,7 @@ static void bind_str(const PackShard *b, sqlite3_stmt *st, int i, const DocRow *
 }
 
 /*
-** Bind a documents row to the 12 parameters after `base`.
+** Bind a documents row to the 13 parameters after `base`.
 */
 static void bind_doc(const PackShard *b, sqlite3_stmt *st, int base, const DocRow *r)
 {
@@ -56,6 +56,7 @@ static void bind_doc(const PackShard *b, sqlite3_stmt *st, int base, const DocRo
     bind_str(b, st, base + 10, r, FIELD_HASH);
     sqlite3_bind_text(st, base + 11, r->valid ? "valid" : "train", 5, SQLITE_STATIC);
     bind_str(b, st, base + 12, r, FIELD_EXTRA);
+    sqlite3_bind_int64(st, base + 13, r->n_prompt);
 }
 
 /*
@@ -180,7 +181,7 @@ static int pack_shard_index(Packer *p, const PackShard *b, const char *name)
         /* DOC_BATCH rows per statement while there are that many, then one by one */
         size_t k = b->nrows - i >= DOC_BATCH ? DOC_BATCH : 1;
         st = k == DOC_BATCH ? p->ins_docs : p->ins_doc;
-        for (size_t j = 0; j < k; j++) bind_doc(b, st, 12 * (int)j, &b->rows[i + j]);
+        for (size_t j = 0; j < k; j++) bind_doc(b, st, 13 * (int)j, &b->rows[i + j]);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) break; /* reset after the message: it keeps the OS errno */
         sqlite3_reset(st);

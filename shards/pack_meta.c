@@ -112,6 +112,7 @@ static DocRow *row_new(Packer *p, const TsDoc *d)
     r->id = p->next_doc;
     r->offset = p->tokens;
     r->n_tokens = d->n;
+    r->n_prompt = d->n_prompt;
     r->n_bytes = -1;
     for (int i = 0; i < FIELD_COUNT; i++) r->len[i] = NOSTR, r->off[i] = 0;
     return r;

@@ -3,7 +3,8 @@
 ** pack_open.c: the corpus directory and its index for `cm-shards pack` (see pack.h): a new
 ** corpus (schema and corpus row), one replaced (--force: its files removed), or one resumed
 ** (--resume: read back and checked through the one corpus opener/checker of corpus_index.h,
-** files the index does not know removed, the documents it holds skipped in the input).
+** files the index does not know removed, the documents it holds skipped in the input), and
+** the units of --split-from recorded (split_from.c).
 */
 #include "pack.h"
 
@@ -230,7 +231,8 @@ int pack_skip_done(Packer *p)
 {
     if (p->next_doc == 0) return 0;
     sqlite3_stmt *st = NULL;
-    if (pack_prepare(p, "SELECT id, n_tokens FROM documents ORDER BY id", &st)) return CM_EFORMAT;
+    if (pack_prepare(p, "SELECT id, n_tokens, n_prompt FROM documents ORDER BY id", &st))
+        return CM_EFORMAT;
     uint64_t k = 0;
     int rc = CM_OK;
     while (k < p->next_doc) {
@@ -257,10 +259,35 @@ int pack_skip_done(Packer *p)
             rc = CM_EDATA;
             break;
         }
+        if ((uint64_t)sqlite3_column_int64(st, 2) != d.n_prompt) {
+            error("%s: document %llu has a prompt of %u tokens but the corpus holds %lld for it: "
+                  "the input is not the one this corpus was packed from (a corpus packed before "
+                  "index version 3 kept no prompt lengths: pack it again with --force)",
+                  p->o->input, (unsigned long long)k, d.n_prompt,
+                  (long long)sqlite3_column_int64(st, 2));
+            rc = CM_EDATA;
+            break;
+        }
         k++;
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+/*
+** A resumed corpus of index version 1 or 2 becomes version 3 (its documents get n_prompt 0;
+** pack_skip_done then refuses an input whose first documents have prompts). 0 or -1.
+*/
+static int pack_upgrade(Packer *p)
+{
+    int has = index_has_column(p->db, NULL, "documents", "n_prompt");
+    if (has < 0) return error("%s: %s", p->ipath, index_error(p->db));
+    if (has) return 0;
+    if (index_exec(p->db, "BEGIN", p->ipath) || index_upgrade(p->db, p->ipath)) {
+        sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return index_exec(p->db, "COMMIT", p->ipath);
 }
 
 /*
@@ -361,9 +388,9 @@ static int pack_prepare_inserts(Packer *p)
     Buf sql = { 0 };
     buf_adds(&sql,
              "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, repo_name,"
-             " path, license, imports, content_hash, split, extra) VALUES");
+             " path, license, imports, content_hash, split, extra, n_prompt) VALUES");
     for (int i = 0; i < DOC_BATCH; i++)
-        buf_adds(&sql, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?)");
+        buf_adds(&sql, i ? ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?,?,?,?,?,?)");
     int bad = pack_prepare(p, sql.buf, &p->ins_docs);
     buf_reset(&sql);
     buf_adds(&sql, "INSERT INTO document_imports(document, module) VALUES");
@@ -373,8 +400,8 @@ static int pack_prepare_inserts(Packer *p)
     if (bad ||
         pack_prepare(p,
                      "INSERT INTO documents(id, shard, token_offset, n_tokens, n_bytes, "
-                     "repo_name, path, license, imports, content_hash, split, extra) "
-                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                     "repo_name, path, license, imports, content_hash, split, extra, n_prompt) "
+                     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
                      &p->ins_doc) ||
         pack_prepare(p, "INSERT INTO document_imports(document, module) VALUES(?,?)",
                      &p->ins_imp) ||
@@ -386,10 +413,24 @@ static int pack_prepare_inserts(Packer *p)
     return 0;
 }
 
+/*
+** --split-from: record the other corpus's units and their split (split_from.c) in one
+** transaction. 0 or an exit status.
+*/
+static int pack_pin(Packer *p)
+{
+    if (index_exec(p->db, "BEGIN", p->ipath)) return CM_EIO;
+    int rc = split_pin(p->db, p->ipath, p->o->split_from, p->split_by, p->o->quiet);
+    if (!rc && index_exec(p->db, "COMMIT", p->ipath)) rc = CM_EIO;
+    if (rc) sqlite3_exec(p->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 int pack_open(Packer *p)
 {
     const PackOpts *o = p->o;
-    int rc = pack_prepare_dir(o);
+    int rc = o->split_from ? split_from_check(o->split_from) : 0; /* before anything is made */
+    if (!rc) rc = pack_prepare_dir(o);
     if (rc) return rc;
     size_t n = strlen(o->dir) + sizeof INDEX_NAME + 16;
     p->ipath = xmalloc(n);
@@ -408,8 +449,9 @@ int pack_open(Packer *p)
         p->shard_id = 0;
         if (o->resume && pack_remove_orphans(p, 1)) return CM_EIO;
         if (pack_create_index(p)) return CM_EIO;
-    } else if (pack_remove_orphans(p, 0)) {
+    } else if (pack_upgrade(p) || pack_remove_orphans(p, 0)) {
         return CM_EIO;
     }
+    if (o->split_from && (rc = pack_pin(p))) return rc;
     return pack_prepare_inserts(p);
 }

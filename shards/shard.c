@@ -99,12 +99,18 @@ void shard_file_name(char *out, size_t n, uint64_t id)
 }
 
 // ----------------------------------------------------------------------------
-// index.sqlite schema v1 (documented in docs/FORMATS.md "SQLite index")
+// index.sqlite schema v3 (documented in docs/FORMATS.md "SQLite index")
+
+/* Instruction examples (documents with a prompt), their prompt and response lengths. */
+#define INDEX_SQL_EXAMPLES_VIEW \
+    "CREATE VIEW IF NOT EXISTS examples AS\n" \
+    "  SELECT id AS document, repo_name, path, split, n_prompt,\n" \
+    "         n_tokens - n_prompt AS n_response, n_tokens FROM documents WHERE n_prompt > 0;\n"
 
 const char index_sql_schema[] =
-    "PRAGMA user_version = 2;\n"
+    "PRAGMA user_version = 3;\n"
     "CREATE TABLE corpus(\n"
-    "  format_version INTEGER NOT NULL,       -- schema version: 2 (1: no split_by)\n"
+    "  format_version INTEGER NOT NULL,       -- schema version: 3 (2: no n_prompt; 1: no split_by)\n"
     "  tokenizer_fingerprint TEXT NOT NULL,   -- XXH3-64 of tokenizer_json, 16 hex digits\n"
     "  tokenizer_json TEXT NOT NULL,          -- the tokenizer.json the tokens come from\n"
     "  vocab_size INTEGER NOT NULL,\n"
@@ -140,7 +146,8 @@ const char index_sql_schema[] =
     "  imports TEXT,                          -- JSON text as in the record, e.g. '[\"numpy\"]'\n"
     "  content_hash TEXT,\n"
     "  split TEXT NOT NULL,                   -- 'train' or 'valid'\n"
-    "  extra TEXT                             -- other meta fields as a JSON object, or NULL\n"
+    "  extra TEXT,                            -- other meta fields as a JSON object, or NULL\n"
+    "  n_prompt INTEGER NOT NULL DEFAULT 0    -- leading tokens that are prompt (0: plain)\n"
     ");\n"
     "CREATE TABLE document_imports(           -- one row per (importing document, module)\n"
     "  document INTEGER NOT NULL,             -- documents.id\n"
@@ -161,13 +168,55 @@ const char index_sql_schema[] =
     "  FROM documents d JOIN shards s ON s.id = d.shard ORDER BY d.n_tokens DESC, d.id;\n"
     "CREATE VIEW document_location AS\n"
     "  SELECT d.path, d.repo_name, d.id AS document, s.file, d.token_offset, d.n_tokens\n"
-    "  FROM documents d JOIN shards s ON s.id = d.shard;\n";
+    "  FROM documents d JOIN shards s ON s.id = d.shard;\n" INDEX_SQL_EXAMPLES_VIEW;
 
 /* The sort of CREATE INDEX spills to temporary files with a small cache (measured on 2M
 ** documents: 0.65 s, against 1.2 s with temp_store = MEMORY and 0.9 s with a 64 MiB cache), and
 ** its memory stays bounded whatever the corpus size. */
 const char index_sql_indexes[] = "PRAGMA temp_store = FILE; PRAGMA cache_size = -8000;\n"
                                  "CREATE INDEX IF NOT EXISTS documents_path ON documents(path);\n";
+
+/*
+** Does table (of the database `schema`, NULL: main) have that column? 1, 0, or -1.
+*/
+int index_has_column(sqlite3 *db, const char *schema, const char *table, const char *column)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM pragma_table_info(?1, ?3) WHERE name = ?2", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, schema ? schema : "main", -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) rc = sqlite3_column_int(st, 0) > 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+** Bring an index of version 1 or 2 to version 3 in place (inside the caller's transaction, if
+** any): the split_by column of the corpus row (v1), documents.n_prompt (0: the documents of an
+** old corpus are plain), the examples view, the version numbers. 0, or -1 (reported).
+*/
+int index_upgrade(sqlite3 *db, const char *ipath)
+{
+    int has_by = index_has_column(db, NULL, "corpus", "split_by");
+    int has_np = index_has_column(db, NULL, "documents", "n_prompt");
+    if (has_by < 0 || has_np < 0) return error("%s: %s", ipath, index_error(db));
+    if (!has_by &&
+        index_exec(db, "ALTER TABLE corpus ADD COLUMN split_by TEXT NOT NULL DEFAULT 'repo'",
+                   ipath))
+        return -1;
+    if (!has_np &&
+        index_exec(db, "ALTER TABLE documents ADD COLUMN n_prompt INTEGER NOT NULL DEFAULT 0",
+                   ipath))
+        return -1;
+    char sql[512];
+    snprintf(sql, sizeof sql, "%sPRAGMA user_version = %d; UPDATE corpus SET format_version = %d",
+             INDEX_SQL_EXAMPLES_VIEW, INDEX_VERSION, INDEX_VERSION);
+    return index_exec(db, sql, ipath);
+}
 
 /*
 ** SQLite's message for msg plus the operating system's reason when there is one

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
-** shard.h: the shard file (format v1) and the SQLite index (schema v1) of a packed corpus.
+** shard.h: the shard file (format v1) and the SQLite index (schema v3) of a packed corpus.
 **
 ** A corpus is a directory:  index.sqlite + shard-00000.bin, shard-00001.bin, ...
 **
@@ -38,7 +38,7 @@
 #define SHARD_VERSION 1
 #define SHARD_HEADER_BYTES 256    /* meaningful header bytes */
 #define SHARD_PAYLOAD_OFFSET 4096 /* page-aligned start of the tokens */
-#define INDEX_VERSION 2           /* schema version of index.sqlite (1 is read too) */
+#define INDEX_VERSION 3           /* schema version of index.sqlite (1 and 2 are read too) */
 #define INDEX_NAME "index.sqlite"
 #define SPLIT_SEED_DEFAULT 0x636f64656d696c6cull /* "codemill" in ASCII */
 
@@ -80,7 +80,7 @@ uint32_t shard_dtype_for_vocab(uint32_t vocab_size);
 /* "shard-00042.bin" into out (at least 32 bytes). */
 void shard_file_name(char *out, size_t n, uint64_t id);
 
-/* The schema of index.sqlite v1 (tables and views; indexes are in index_sql_indexes). */
+/* The schema of index.sqlite v3 (tables and views; indexes are in index_sql_indexes). */
 extern const char index_sql_schema[];
 /* The secondary indexes, all `CREATE INDEX IF NOT EXISTS` (built after the bulk insert). */
 extern const char index_sql_indexes[];
@@ -95,6 +95,13 @@ int index_open_read(const char *path, sqlite3 **db);
 
 /* Run SQL text (several statements); 0, or -1 after printing "cm-shards: WHAT: sqlite error". */
 int index_exec(sqlite3 *db, const char *sql, const char *what);
+
+/* 1 when table (of database schema, NULL: "main") has that column, 0 when not, -1 on an SQL
+** error. */
+int index_has_column(sqlite3 *db, const char *schema, const char *table, const char *column);
+/* Bring an index of version 1 or 2 to the current version in place (documents.n_prompt = 0,
+** split_by 'repo', the examples view, user_version and format_version). 0, or -1 (reported). */
+int index_upgrade(sqlite3 *db, const char *ipath);
 
 /* Parse a u64 stored as 16 hex digits in the index (fingerprints, checksums); 0 or -1. */
 int index_parse_hex64(const char *s, uint64_t *out);

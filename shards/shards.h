@@ -17,18 +17,19 @@
 #define PACK_VALID_FRACTION_DEFAULT 0.05
 
 typedef struct {
-    const char *dir;       /* corpus directory to create or resume */
-    const char *input;     /* input name for messages ("stdin" or a path) */
-    int fd;                /* input file descriptor */
-    uint64_t shard_tokens; /* target tokens per shard */
-    double valid_fraction; /* share of repositories in the valid split */
-    uint64_t split_seed;   /* seed of the split's hash order */
-    int split_by;          /* SPLIT_BY_REPO or SPLIT_BY_PATH */
-    int resume;            /* finish an interrupted pack */
-    int force;             /* replace an existing corpus */
-    int progress;          /* -1 auto (stderr is a terminal), 0 off, 1 on */
-    int quiet;             /* no summary line on stderr */
-    const char *cmdline;   /* stored in the index */
+    const char *dir;        /* corpus directory to create or resume */
+    const char *input;      /* input name for messages ("stdin" or a path) */
+    int fd;                 /* input file descriptor */
+    uint64_t shard_tokens;  /* target tokens per shard */
+    double valid_fraction;  /* share of repositories in the valid split */
+    uint64_t split_seed;    /* seed of the split's hash order */
+    int split_by;           /* SPLIT_BY_REPO or SPLIT_BY_PATH */
+    const char *split_from; /* --split-from: a corpus whose units keep their split, or NULL */
+    int resume;             /* finish an interrupted pack */
+    int force;              /* replace an existing corpus */
+    int progress;           /* -1 auto (stderr is a terminal), 0 off, 1 on */
+    int quiet;              /* no summary line on stderr */
+    const char *cmdline;    /* stored in the index */
 } PackOpts;
 
 /* Pack a token stream into a corpus directory. */
@@ -52,7 +53,7 @@ int merge_run(const char *dst, const char *const *srcs, int nsrc, int force, con
 /* Recompute the train/valid assignment in the index with a new fraction (and seed, and unit),
 ** in one transaction (rolled back when interrupted); the result is printed unless quiet. */
 int split_run(const char *dir, double valid_fraction, uint64_t seed, int have_seed, int by,
-              int quiet);
+              const char *split_from, int quiet);
 
 /* The unit of the split (split.c): whole repositories, or paths. */
 enum { SPLIT_BY_REPO = 0, SPLIT_BY_PATH = 1 };
@@ -63,7 +64,20 @@ typedef struct sqlite3 sqlite3;
 /* Assign every document of the index db to 'train' or 'valid' by the rule of split.c (inside
 ** the caller's transaction). CM_OK or CM_EIO (message printed). */
 int split_assign(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by, int quiet);
-/* Record the split's settings in the corpus row (a format-1 corpus becomes format 2). */
+/* --split-from (split_from.c): the pins, units of another corpus that keep its split. */
+#define SPLIT_PINS_SQL \
+    "CREATE TABLE IF NOT EXISTS split_pins(split_by TEXT NOT NULL, unit TEXT NOT NULL, " \
+    "split TEXT NOT NULL, PRIMARY KEY(split_by, unit));"
+/* Is `from` a corpus (its index opens)? CM_OK, or the exit status after the message. */
+int split_from_check(const char *from);
+/* Replace db's pins by the units (of kind by) of corpus `from` with their split there, inside
+** the caller's transaction; says how many unless quiet. CM_OK or an exit status. */
+int split_pin(sqlite3 *db, const char *ipath, const char *from, int by, int quiet);
+/* The unit kinds of db's pins, a bit mask (1 << SPLIT_BY_*; 0: no pins), or -1 on an SQL error
+** (reported). */
+int split_pins_kinds(sqlite3 *db, const char *ipath);
+
+/* Record the split's settings in the corpus row (a corpus of format 1 or 2 becomes format 3). */
 int split_record(sqlite3 *db, const char *ipath, double fraction, uint64_t seed, int by);
 
 #endif

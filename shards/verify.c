@@ -37,7 +37,8 @@ static void verify_payload(const ShardRow *r, const ShardMap *m, CorpusFaults *f
 
 /*
 ** Check one document row against the shard (docs is at the row): it lies in this shard, follows
-** the previous one (*pos) and ends with the end-of-text id. Returns 1 when it is wrong (printed).
+** the previous one (*pos), its prompt (n_prompt) is shorter than it, and it ends with the
+** end-of-text id. Returns 1 when it is wrong (printed).
 */
 static int verify_document(const CorpusIndex *x, sqlite3_stmt *docs, const ShardRow *r,
                            const ShardMap *m, uint64_t *pos, CorpusFaults *f)
@@ -46,6 +47,7 @@ static int verify_document(const CorpusIndex *x, sqlite3_stmt *docs, const Shard
     uint64_t off = (uint64_t)sqlite3_column_int64(docs, 1);
     uint64_t n = (uint64_t)sqlite3_column_int64(docs, 2);
     int64_t shard = sqlite3_column_int64(docs, 3);
+    int64_t np = sqlite3_column_int64(docs, 4); /* 0 for an index of version 1 or 2 */
     int bad = 1;
     if (shard != r->id) {
         corpus_fault(f, CM_EFORMAT,
@@ -58,6 +60,11 @@ static int verify_document(const CorpusIndex *x, sqlite3_stmt *docs, const Shard
                      off + n > r->tokens ? "lie outside the shard"
                          : off != *pos   ? "do not follow the previous document"
                                          : "are empty");
+    } else if (np < 0 || (uint64_t)np >= n) {
+        corpus_fault(f, CM_EFORMAT,
+                     "%s: document %lld: a prompt of %lld tokens is not shorter than its %llu "
+                     "tokens",
+                     m->path, (long long)did, (long long)np, (unsigned long long)n);
     } else {
         uint32_t t;
         shard_tokens_get(m->map + SHARD_PAYLOAD_OFFSET, x->dtype, off + n - 1, 1, &t);
@@ -139,9 +146,12 @@ static int verify_shards(const CorpusIndex *x, int progress, CorpusFaults *f, Ve
     sqlite3_stmt *docs = NULL;
     int k, rc = 0;
     if (shard_rows_begin(&it, x, f)) return 0;
+    int has_np = index_has_column(x->db, NULL, "documents", "n_prompt") == 1;
     if (sqlite3_prepare_v2(x->db,
-                           "SELECT id, token_offset, n_tokens, shard FROM documents "
-                           "WHERE id >= ?1 AND id < ?1 + ?2 ORDER BY id",
+                           has_np ? "SELECT id, token_offset, n_tokens, shard, n_prompt FROM "
+                                    "documents WHERE id >= ?1 AND id < ?1 + ?2 ORDER BY id"
+                                  : "SELECT id, token_offset, n_tokens, shard, 0 FROM "
+                                    "documents WHERE id >= ?1 AND id < ?1 + ?2 ORDER BY id",
                            -1, &docs, NULL) != SQLITE_OK) {
         corpus_fault(f, CM_EFORMAT, "%s: %s", x->ipath, index_error(x->db));
         shard_rows_end(&it);

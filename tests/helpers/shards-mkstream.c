@@ -8,6 +8,9 @@
 **       The tokenizer in the header is a real byte-level BPE tokenizer.json with no merges
 **       (id b = byte b, 256 = <|endoftext|>), so `cm-shards cat` can decode with it.
 **       --vocab N declares a larger vocabulary (N > 65536 makes uint32 shards).
+**       A string field `prompt` makes the line an instruction example: ids = the bytes of
+**       prompt, then of content, then 256, with n_prompt = the prompt's bytes (not in meta).
+**       --v1 writes the old stream format (version 1 header, DOC1 frames: no prompts).
 **   shards-mkstream --gen N [--seed S] [--repos R] [--mean-tokens M] [--vocab V]
 **       N synthetic documents with realistic metadata (repo, path, license, imports) and
 **       random ids, document lengths spread around M tokens (default 256).
@@ -65,11 +68,14 @@ static void make_tokenizer(Buf *b)
 /*
 ** Convert JSONL records on stdin to a token stream on stdout.
 */
-static int from_jsonl(Out *o, int no_end, uint32_t vocab)
+static int from_jsonl(Out *o, int no_end, uint32_t vocab, int v1)
 {
-    Buf tok = { 0 }, meta = { 0 }, content = { 0 };
+    Buf tok = { 0 }, meta = { 0 }, content = { 0 }, prompt = { 0 };
     make_tokenizer(&tok);
-    ts_write_header(o, vocab, 256, hash64(tok.buf, tok.len), tok.buf, tok.len);
+    if (v1)
+        ts_write_header_version(o, 1, vocab, 256, hash64(tok.buf, tok.len), tok.buf, tok.len);
+    else
+        ts_write_header(o, vocab, 256, hash64(tok.buf, tok.len), tok.buf, tok.len);
     LineReader lr;
     lr_init(&lr, 0, "stdin", 0);
     JsonObj obj = { 0 };
@@ -89,6 +95,7 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
         }
         buf_reset(&meta);
         buf_reset(&content);
+        buf_reset(&prompt);
         size_t n = 0;
         const JsonField *idf = NULL;
         buf_addc(&meta, '{');
@@ -103,6 +110,10 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
                 idf = f;
                 continue;
             }
+            if (f->klen == 6 && !memcmp(f->key, "prompt", 6) && f->type == JSON_STRING) {
+                json_decode_string(f->raw, f->rawlen, &prompt);
+                continue;
+            }
             if (!first) buf_addc(&meta, ',');
             first = 0;
             buf_addf(&meta, "\"%.*s\":", (int)f->klen, f->key);
@@ -111,7 +122,7 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
             if (f->type == JSON_STRING) buf_addc(&meta, '"');
         }
         buf_addf(&meta, "%s\"n_bytes\":%zu}", first ? "" : ",", content.len);
-        size_t need = (idf ? idf->rawlen : content.len) + 1;
+        size_t need = prompt.len + (idf ? idf->rawlen : content.len) + 1;
         if (need > cap) {
             cap = need;
             ids = xrealloc(ids, cap * sizeof *ids);
@@ -124,10 +135,15 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
                 ids[n++] = (uint32_t)strtoul(s, (char **)&s, 10);
             }
         } else {
+            for (size_t i = 0; i < prompt.len; i++) ids[n++] = (unsigned char)prompt.buf[i];
             for (size_t i = 0; i < content.len; i++) ids[n++] = (unsigned char)content.buf[i];
         }
         ids[n++] = 256;
-        ts_write_doc(o, meta.buf, (uint32_t)meta.len, ids, (uint32_t)n);
+        if (v1)
+            ts_write_doc_v1(o, meta.buf, (uint32_t)meta.len, ids, (uint32_t)n);
+        else
+            ts_write_doc_prompt(o, meta.buf, (uint32_t)meta.len, ids, (uint32_t)n,
+                                idf ? 0 : (uint32_t)prompt.len);
         docs++;
         tokens += n;
     }
@@ -138,6 +154,7 @@ static int from_jsonl(Out *o, int no_end, uint32_t vocab)
     buf_free(&tok);
     buf_free(&meta);
     buf_free(&content);
+    buf_free(&prompt);
     return rc;
 }
 
@@ -192,12 +209,14 @@ static void generate(Out *o, uint64_t n, uint64_t seed, uint64_t repos, uint32_t
 int main(int argc, char **argv)
 {
     cm_init("shards-mkstream");
-    int no_end = 0;
+    int no_end = 0, v1 = 0;
     uint64_t gen = 0, seed = 1, repos = 1000, mean = 256, vocab = 257;
     int gen_mode = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-end"))
             no_end = 1;
+        else if (!strcmp(argv[i], "--v1"))
+            v1 = 1;
         else if (!strcmp(argv[i], "--tokenizer")) {
             Buf b = { 0 };
             make_tokenizer(&b);
@@ -217,7 +236,7 @@ int main(int argc, char **argv)
             vocab = strtoull(argv[++i], NULL, 10);
         else {
             fprintf(stderr,
-                    "usage: shards-mkstream [--no-end] [--vocab N] < in.jsonl\n"
+                    "usage: shards-mkstream [--no-end] [--v1] [--vocab N] < in.jsonl\n"
                     "       shards-mkstream --gen N [--seed S] [--repos R] "
                     "[--mean-tokens M] [--vocab V]\n");
             return 2;
@@ -234,7 +253,7 @@ int main(int argc, char **argv)
         if (vocab == 257) vocab = 50257;
         generate(&o, gen, seed, repos, (uint32_t)mean, (uint32_t)vocab);
     } else {
-        rc = from_jsonl(&o, no_end, (uint32_t)vocab);
+        rc = from_jsonl(&o, no_end, (uint32_t)vocab, v1);
     }
     out_done(&o);
     return rc;

@@ -88,7 +88,9 @@ test_expect_success 'a format-1 corpus (no split_by) still reads, in every verb 
     cm-shards cat --limit 1 v1 >out && test -s out &&
     cm-train --data v1 --layers 1 --width 32 --heads 2 --context 16 --batch 2 --steps 2 -q &&
     cm-shards split --valid-fraction 0.3 v1 2>err &&
-    test "$(sqlite3 v1/index.sqlite "SELECT format_version FROM corpus")" = 2
+    test "$(sqlite3 v1/index.sqlite "SELECT format_version FROM corpus")" = 3 &&
+    test "$(sqlite3 v1/index.sqlite "PRAGMA user_version")" = 3 &&
+    test "$(sqlite3 v1/index.sqlite "SELECT SUM(n_prompt) FROM documents")" = 0
 '
 
 test_expect_success 'cm-train asked to evaluate on an empty split fails, naming the split' '

@@ -209,6 +209,55 @@ static void test_split_one_repo(void **state)
     sqlite3_close(db);
 }
 
+/* Pins (--split-from): pinned units keep their split whatever the fraction; the others follow
+** the share rule, counting the pinned valid tokens; a pinned single repository stays whole. */
+static void test_split_pins(void **state)
+{
+    (void)state;
+    int sizes[20];
+    for (int r = 0; r < 20; r++) sizes[r] = 5;
+    sqlite3 *db = split_db(sizes, 20, 10); /* org/r0 .. org/r19, 50 tokens each */
+    assert_int_equal(sqlite3_exec(db,
+                                  SPLIT_PINS_SQL "INSERT INTO split_pins VALUES"
+                                                 "('repo', 'org/r3', 'valid'),"
+                                                 "('repo', 'org/r4', 'valid'),"
+                                                 "('repo', 'org/r5', 'train'),"
+                                                 "('path', 'org/r6', 'valid')", /* other kind */
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    const char *pinned = "SELECT group_concat(repo_name || ':' || split) FROM (SELECT DISTINCT "
+                         "repo_name, split FROM documents WHERE repo_name IN ('org/r3', "
+                         "'org/r4', 'org/r5') ORDER BY 1)";
+    const char *want = "org/r3:valid,org/r4:valid,org/r5:train";
+    double fr[] = { 0.0, 0.1, 0.3, 1.0 };
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(split_assign(db, "mem", fr[i], SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, pinned, -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), want);
+        sqlite3_finalize(st);
+        assert_int_equal(split_q(db, BOTH_SPLITS), 0);
+    }
+    /* 0.3 of 1000 tokens: the two pinned repositories (100) and 4 more of 50 */
+    assert_int_equal(split_assign(db, "mem", 0.3, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), 300);
+    /* 0.1: the pins already give 100 tokens: nothing more */
+    assert_int_equal(split_assign(db, "mem", 0.1, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), 100);
+    sqlite3_close(db);
+    /* a single pinned repository is not split by path */
+    int one[1] = { 30 };
+    db = split_db(one, 1, 10);
+    assert_int_equal(
+        sqlite3_exec(db, SPLIT_PINS_SQL "INSERT INTO split_pins VALUES('repo', 'org/r0', 'train')",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(split_assign(db, "mem", 0.5, SPLIT_SEED_DEFAULT, SPLIT_BY_REPO, 1), 0);
+    assert_int_equal(split_q(db, VALID_TOKENS), 0);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_split_share),
         cmocka_unit_test(test_split_never_empty),
         cmocka_unit_test(test_split_one_repo),
+        cmocka_unit_test(test_split_pins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
