@@ -2,7 +2,9 @@
 /*
 ** complete.c: the complete verb: a checkpoint's model continues a prompt (encoded with the
 ** corpus's tokenizer), greedy or sampled with temperature, top-k and top-p; prompt and
-** continuation on stdout.
+** continuation on stdout. With --template (an instruction-tuned model) the prompt is an
+** instruction rendered by lib/template.h as `cm-tokenize encode --template` renders the
+** examples the model was trained on, and only the response is printed.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "io.h"              /* defines: Out */
 #include "hash.h"            /* defines: splitmix64 */
 #include "atomic.h"          /* defines: cm_stopping */
+#include "template.h"        /* defines: Template, template_open, template_render_prompt */
 #include "shards/corpus.h"   /* defines: corpus_tokenizer_json, corpus_vocab_size */
 #include "tokenize/bpe.h"    /* defines: bpe_load_mem, bpe_encode, bpe_decode */
 #include "trainer/ckpt.h"    /* defines: ckpt_load */
@@ -26,6 +29,14 @@ static const CliOpt complete_opts[] = {
       TOPT_CKPT },
     { "data", 0, "DIR", NULL, "the corpus the model was trained on (its tokenizer)", TOPT_DATA },
     { "prompt", 0, "TEXT", NULL, "the code to continue", TOPT_PROMPT },
+    { "template", 0, "NAME|FILE", NULL,
+      "instead of --prompt: ask an instruction-tuned model with\n"
+      "this template (built in: alpaca; or a template file, as\n"
+      "for cm-tokenize encode --template); prints the response only",
+      TOPT_TEMPLATE },
+    { "instruction", 0, "TEXT", NULL, "with --template: the instruction", TOPT_INSTRUCTION },
+    { "input", 0, "TEXT", NULL, "with --template: the input (optional)", TOPT_INPUT },
+    { "system", 0, "TEXT", NULL, "with --template: the system text (optional)", TOPT_SYSTEM },
     { "max-tokens", 0, "N", "64", "tokens to generate at most (within the context)",
       TOPT_MAX_TOKENS },
     { "temperature", 0, "X", "0.8", "sampling temperature; 0 is greedy", TOPT_TEMPERATURE },
@@ -40,9 +51,16 @@ static const CliOpt complete_opts[] = {
 static const CliSpec complete_spec = {
     "cm-train",
     "complete",
-    "--ckpt FILE --data DIR --prompt TEXT [options]",
+    "--ckpt FILE --data DIR (--prompt TEXT | --template NAME|FILE --instruction TEXT\n"
+    "       [--input TEXT]) [options]",
     "Continue a prompt with a checkpoint's model: the prompt and the generated code on stdout\n"
-    "(generation stops at the end-of-text token, --max-tokens or the context length).",
+    "(generation stops at the end-of-text token, --max-tokens or the context length).\n"
+    "With --template: the template's prompt for --instruction (and --input, --system) is\n"
+    "encoded exactly as cm-tokenize encode --template encodes an example's prompt, and only\n"
+    "the model's response is printed (then a newline, unless it ends with one). A prompt\n"
+    "that leaves no room in the context for a response (T tokens or more: training skips\n"
+    "such examples) is refused (exit 2); a template that is neither built in nor a file:\n"
+    "exit 2, unreadable: 3, broken: 4.",
     "Memory is bounded by the model, not by the corpus: 4 bytes per parameter (8 while the\n"
     "checkpoint's checksum is verified) + the key/value cache, 8*L*T*C bytes, + 12*V bytes of\n"
     "logits and candidates + the tokenizer.\n" TRAINER_EXIT_NOTE,
@@ -156,21 +174,59 @@ static void complete_generate(const TrainerOpts *o, const Gpt *m, int64_t eot, u
 }
 
 /*
-** Encode the prompt, generate, print prompt + decoded continuation. Returns the exit status.
+** The --template prompt for --instruction, --input and --system, encoded as cm-tokenize
+** encode --template encodes an example's prompt: encode(rendered prompt), one call. 0, or the
+** exit status after a message (a prompt leaving no room for a response: 2).
 */
-static int complete_run(const TrainerOpts *o, const Gpt *m, Bpe *bpe)
+static int complete_template_ids(const TrainerOpts *o, const Template *tpl, const Bpe *bpe, int T,
+                                 uint32_t **ids, size_t *n, size_t *cap)
+{
+    char err[1024];
+    Str v[TPL_NFIELDS] = { { 0 } };
+    const char *given[TPL_NFIELDS] = { 0 };
+    given[TPL_INSTRUCTION] = o->instruction;
+    given[TPL_INPUT] = o->input;
+    given[TPL_SYSTEM] = o->system;
+    for (int i = 0; i < TPL_NFIELDS; i++)
+        if (given[i]) v[i] = (Str){ given[i], strlen(given[i]) };
+    Buf prompt = { 0 };
+    int rc = CM_OK;
+    if (template_render_prompt(tpl, v, &prompt, err, sizeof err) != 0) {
+        error("template %s: %s", tpl->name, err);
+        rc = CM_EUSAGE;
+    } else if (bpe_encode(bpe, prompt.buf ? prompt.buf : "", prompt.len, ids, n, cap) != 0) {
+        error("cannot encode the prompt");
+        rc = CM_EINTERNAL;
+    } else if (*n >= (size_t)T) {
+        rc = cli_spec_usage_error(&complete_spec,
+                                  "the prompt of template %s is %zu tokens: the model's "
+                                  "context is %d, no room for a response",
+                                  tpl->name, *n, T);
+    }
+    buf_free(&prompt);
+    return rc;
+}
+
+/*
+** Encode the prompt (--prompt, or tpl's for --instruction), generate, print the prompt and the
+** decoded continuation (with a template: the continuation, the response, only). Returns the
+** exit status.
+*/
+static int complete_run(const TrainerOpts *o, const Gpt *m, Bpe *bpe, const Template *tpl)
 {
     uint32_t *ids = NULL;
     size_t n = 0, cap = 0;
     Buf text = { 0 };
     int rc = CM_OK;
     int64_t eot = bpe_eot_id(bpe);
-    if (bpe_encode(bpe, o->prompt, strlen(o->prompt), &ids, &n, &cap) != 0) {
+    int T = m->cfg.T;
+    if (tpl) {
+        if ((rc = complete_template_ids(o, tpl, bpe, T, &ids, &n, &cap)) != CM_OK) goto done;
+    } else if (bpe_encode(bpe, o->prompt, strlen(o->prompt), &ids, &n, &cap) != 0) {
         error("cannot encode the prompt");
         rc = CM_EINTERNAL;
         goto done;
     }
-    int T = m->cfg.T;
     size_t first = n > (size_t)T - 1 ? n - ((size_t)T - 1) : 0; /* keep room for one token */
     if (n == 0) {
         if (eot < 0) {
@@ -190,7 +246,7 @@ static int complete_run(const TrainerOpts *o, const Gpt *m, Bpe *bpe)
         rc = CM_EINTR;
         goto done;
     }
-    buf_adds(&text, o->prompt);
+    if (!tpl) buf_adds(&text, o->prompt);
     if (n > gen0 && bpe_decode(bpe, ids + gen0, n - gen0, &text) != 0) {
         error("generated an id the tokenizer does not know");
         rc = CM_EINTERNAL;
@@ -199,12 +255,30 @@ static int complete_run(const TrainerOpts *o, const Gpt *m, Bpe *bpe)
     Out out;
     out_init(&out, 1, "stdout", 1 << 12);
     out_write(&out, text.buf, text.len);
-    out_putc(&out, '\n');
+    if (!tpl || text.len == 0 || text.buf[text.len - 1] != '\n')
+        out_putc(&out, '\n'); /* a response ends its own line; a continuation gets one */
     out_done(&out);
 done:
     buf_free(&text);
     free(ids);
     return rc;
+}
+
+/*
+** What is wrong with the options' combination, or NULL: --data and exactly one of --prompt
+** and --template, the latter with --instruction; --instruction, --input, --system only with it.
+*/
+static const char *complete_usage(const TrainerOpts *o)
+{
+    if (!o->data) return "complete needs --data DIR (for the tokenizer)";
+    if (o->prompt && o->template_spec)
+        return "--prompt and --template exclude each other (a template makes the prompt)";
+    if (o->template_spec && !o->instruction) return "--template needs --instruction TEXT";
+    if (!o->template_spec && (o->instruction || o->input || o->system))
+        return "--instruction, --input and --system need --template NAME|FILE";
+    if (!o->prompt && !o->template_spec)
+        return "complete needs --prompt TEXT (or --template NAME|FILE --instruction TEXT)";
+    return NULL;
 }
 
 /*
@@ -217,22 +291,32 @@ int verb_complete(int argc, char **argv)
     if (!opts_parse(&o, &complete_spec, argc, argv, &rc)) return rc;
     char *ck = opts_ckpt_path(&o);
     if (!ck) return cli_spec_usage_error(&complete_spec, "complete needs --ckpt FILE");
-    if (!o.data || !o.prompt) {
+    const char *bad = complete_usage(&o);
+    if (bad) {
         free(ck);
-        return cli_spec_usage_error(&complete_spec, "%s",
-                                    !o.data ? "complete needs --data DIR (for the tokenizer)"
-                                            : "complete needs --prompt TEXT");
+        return cli_spec_usage_error(&complete_spec, "%s", bad);
+    }
+    Template tpl;
+    char err[1024];
+    if (o.template_spec && (rc = template_open(&tpl, o.template_spec, err, sizeof err)) != CM_OK) {
+        free(ck);
+        error("%s", err);
+        return rc; /* 2 neither built in nor a file, 3 unreadable, 4 broken */
     }
     kernels_set_threads((int)o.threads);
     Gpt m;
     CkptInfo info;
     int r = ckpt_load(ck, &m, &info, 0);
     free(ck);
-    if (r) return r == -1 ? CM_EIO : CM_EFORMAT;
+    if (r) {
+        if (o.template_spec) template_free(&tpl);
+        return r == -1 ? CM_EIO : CM_EFORMAT;
+    }
     Corpus *corpus = NULL;
     Bpe *bpe = NULL;
     rc = complete_tokenizer(&o, &m, &corpus, &bpe);
-    if (rc == CM_OK) rc = complete_run(&o, &m, bpe);
+    if (rc == CM_OK) rc = complete_run(&o, &m, bpe, o.template_spec ? &tpl : NULL);
+    if (o.template_spec) template_free(&tpl);
     if (bpe) bpe_free(bpe);
     if (corpus) corpus_close(corpus);
     gpt_free(&m);

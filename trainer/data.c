@@ -38,6 +38,23 @@ int data_corpus(DataSource *d, Corpus *c, const char *split, const char *where, 
 }
 
 /*
+** Set up an instruction-example source (see data.h).
+*/
+int data_examples(DataSource *d, Corpus *c, const char *split, const char *where, int sequential,
+                  uint64_t seed, size_t window, CorpusExampleStats *st, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    d->window = window;
+    d->V = corpus_vocab_size(c);
+    d->examples = 1;
+    int status;
+    d->sampler = corpus_examples_open(c, split, where,
+                                      sequential ? CORPUS_SEQUENTIAL : CORPUS_RANDOM, seed, window,
+                                      st, err, errlen, &status);
+    return d->sampler ? 0 : status;
+}
+
+/*
 ** Release a source.
 */
 void data_free(DataSource *d)
@@ -51,6 +68,8 @@ void data_free(DataSource *d)
 */
 int data_next(DataSource *d, uint32_t *w)
 {
+    uint32_t np, nt;
+    if (d->examples) return corpus_examples_next(d->sampler, w, &np, &nt);
     if (d->sampler) return corpus_sampler_next(d->sampler, w);
     if (d->limit && d->pos >= d->limit) return 0;
     uint64_t st = d->seed * 0x9E3779B97F4A7C15ull ^ (d->pos + 1) * 0xD1B54A32D192ED03ull;
@@ -97,6 +116,41 @@ int data_batch(DataSource *d, uint32_t *windows, int B, int T, uint32_t *inputs,
 {
     int n = 0;
     while (n < B && data_next(d, windows + (size_t)n * (T + 1))) n++;
+    data_shift(windows, n, T, inputs, targets);
+    return n;
+}
+
+/*
+** See data.h.
+*/
+int data_mask(uint32_t n_prompt, uint32_t n_tokens, int T, float *mask)
+{
+    int n = 0;
+    for (int t = 0; t < T; t++) {
+        uint32_t y = (uint32_t)t + 1; /* the window position target t predicts */
+        mask[t] = y >= n_prompt && y < n_tokens ? 1.0f : 0.0f;
+        n += mask[t] != 0.0f;
+    }
+    return n;
+}
+
+/*
+** data_batch, and each window's loss mask (all 1 outside instruction examples).
+*/
+int data_batch_mask(DataSource *d, uint32_t *windows, int B, int T, uint32_t *inputs,
+                    uint32_t *targets, float *mask)
+{
+    if (!d->examples) {
+        int n = data_batch(d, windows, B, T, inputs, targets);
+        for (size_t i = 0; i < (size_t)n * T; i++) mask[i] = 1.0f;
+        return n;
+    }
+    int n = 0;
+    uint32_t np, nt;
+    while (n < B && corpus_examples_next(d->sampler, windows + (size_t)n * (T + 1), &np, &nt)) {
+        data_mask(np, nt, T, mask + (size_t)n * T);
+        n++;
+    }
     data_shift(windows, n, T, inputs, targets);
     return n;
 }

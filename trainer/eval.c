@@ -43,7 +43,10 @@ static const CliSpec eval_spec = {
     "eval",
     "--ckpt FILE (--data DIR [--split S] | --synthetic V) [options]",
     "Loss, perplexity and bits per byte of a checkpoint's model on a split of a corpus\n"
-    "(or on synthetic ids): one JSON object on stdout.",
+    "(or on synthetic ids): one JSON object on stdout. On an instruction corpus (prompt\n"
+    "lengths in its index) the loss is over the response tokens and end-of-text of each\n"
+    "example, one example per window (\"scored\":\"response\", \"tokens\": those scored;\n"
+    "no bits per byte).",
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
     "4 bytes per parameter (8 while the checkpoint's checksum is verified) + about\n"
     "4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations.\n" TRAINER_EXIT_NOTE,
@@ -60,21 +63,30 @@ double evaluate(Gpt *m, DataSource *d, int B, long max_batches, int stop_on_sign
     uint32_t *win = xmalloc((size_t)B * (T + 1) * sizeof(uint32_t));
     uint32_t *in = xmalloc((size_t)B * T * sizeof(uint32_t));
     uint32_t *tg = xmalloc((size_t)B * T * sizeof(uint32_t));
+    float *mask = d->examples ? xmalloc((size_t)B * T * sizeof(float)) : NULL;
     double sum = 0;
     uint64_t n = 0;
     data_seek(d, 0);
     for (long k = 0; k < max_batches; k++) {
         if (stop_on_signal && cm_stopping()) break;
-        int got = data_batch(d, win, B, T, in, tg);
+        int got = mask ? data_batch_mask(d, win, B, T, in, tg, mask)
+                       : data_batch(d, win, B, T, in, tg);
         if (got == 0) break;
-        double loss = gpt_forward(m, in, tg, NULL, got, 0.0f);
-        sum += loss * got * T;
-        n += (uint64_t)got * T;
+        if (mask) { /* instruction examples: the response targets and end-of-text only */
+            double sc = 0;
+            sum += gpt_forward_mask(m, in, tg, NULL, mask, got, 0.0f, &sc);
+            n += (uint64_t)sc;
+        } else {
+            double loss = gpt_forward(m, in, tg, NULL, got, 0.0f);
+            sum += loss * got * T;
+            n += (uint64_t)got * T;
+        }
         if (got < B) break;
     }
     free(win);
     free(in);
     free(tg);
+    free(mask);
     *ntok = n;
     return n ? sum / n : NAN;
 }
@@ -102,7 +114,9 @@ static int eval_source(const TrainerOpts *o, const Gpt *m, const CkptInfo *info,
               corpus_vocab_size(*corpus), m->cfg.V);
         return CM_EFORMAT;
     }
-    int st = data_corpus(d, *corpus, o->split, o->where, 1, 0, (size_t)T + 1, err, sizeof err);
+    int st = corpus_has_prompts(*corpus)
+        ? data_examples(d, *corpus, o->split, o->where, 1, 0, (size_t)T + 1, NULL, err, sizeof err)
+        : data_corpus(d, *corpus, o->split, o->where, 1, 0, (size_t)T + 1, err, sizeof err);
     if (st) {
         error("%s: %s", o->data, err);
         return st; /* a bad --where is a usage error here as in training */
@@ -133,7 +147,10 @@ static int eval_run(const TrainerOpts *o, Gpt *m, const CkptInfo *info)
                    "\"tokens\":%llu",
                    o->data ? o->split : "synthetic", (unsigned long long)info->step, loss,
                    exp(loss), (unsigned long long)nt);
-            if (bpt > 0) printf(",\"bits_per_byte\":%.6g", loss / M_LN2 / bpt);
+            if (d.examples) /* the loss of the response tokens and end-of-text only */
+                printf(",\"scored\":\"response\"");
+            else if (bpt > 0)
+                printf(",\"bits_per_byte\":%.6g", loss / M_LN2 / bpt);
             printf("}\n");
             if (fflush(stdout) != 0) rc = CM_EIO;
         }

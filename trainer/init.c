@@ -124,8 +124,8 @@ void init_evaluate(const TrainerOpts *o, Gpt *m, DataSource *valid, double bpt)
     if (o->quiet) return;
     uint64_t nt = 0;
     double vl = evaluate(m, valid, (int)o->batch, o->eval_batches, 0, &nt);
-    fprintf(stderr, "cm-train: step 0 (--init %s): valid loss %.9g, perplexity %.6g", o->init, vl,
-            exp(vl));
+    fprintf(stderr, "cm-train: step 0 (--init %s): valid loss%s %.9g, perplexity %.6g", o->init,
+            valid->examples ? " (response tokens)" : "", vl, exp(vl));
     if (bpt > 0) fprintf(stderr, ", bits per byte %.6g", vl / M_LN2 / bpt);
     fprintf(stderr, " (%llu tokens)\n", (unsigned long long)nt);
 }

@@ -329,11 +329,15 @@ static void mm_bwd(const Gpt *m, float *dinp, float *dweight, float *dbias, cons
         matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
+static double forward_loss(Gpt *m, const uint32_t *targets, const float *w, const float *mask,
+                           int B, float grad_scale, double *scored);
+
 /*
-** Forward pass (see model.h). Returns the mean loss over B*T positions (0 without targets).
+** Forward pass (see model.h): gpt_forward (scored NULL: the mean loss over B*T positions, each
+** gradient / (B*T)) and gpt_forward_mask (the sum over the scored targets). 0 without targets.
 */
-double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w, int B,
-                   float grad_scale)
+static double forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w,
+                      const float *mask, int B, float grad_scale, double *scored)
 {
     gpt_alloc_acts(m, B);
     int L = m->cfg.L, C = m->cfg.C, NH = m->cfg.NH, T = m->cfg.T, V = m->cfg.V;
@@ -389,20 +393,59 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
          layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, residual, p->lnfw, p->lnfb, N, C));
     PROF(PROF_MATMUL, mm_fwd(m, a->logits, a->lnf, p->wte, NULL, NULL, N, C, V));
     if (!targets) return 0.0;
+    return forward_loss(m, targets, w, mask, B, grad_scale, scored);
+}
 
+double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w, int B,
+                   float grad_scale)
+{
+    return forward(m, inputs, targets, w, NULL, B, grad_scale, NULL);
+}
+
+double gpt_forward_mask(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w,
+                        const float *mask, int B, float grad_scale, double *scored)
+{
+    double n = 0;
+    double sum = forward(m, inputs, targets, w, mask, B, grad_scale, &n);
+    if (scored) *scored = n;
+    return sum;
+}
+
+/*
+** The loss of the logits of the last forward against targets, and each position's gradient
+** scale (dscale): grad_scale * w[b] / (B*T) without *scored (the mean over all positions is
+** returned), grad_scale * w[b] * mask[i] with it (the sum over the targets of mask != 0 is
+** returned, the sum of the mask in *scored). A position of dscale 0 gets a zero gradient row.
+*/
+static double forward_loss(Gpt *m, const uint32_t *targets, const float *w, const float *mask,
+                           int B, float grad_scale, double *scored)
+{
+    int T = m->cfg.T, V = m->cfg.V;
+    size_t N = (size_t)B * T;
+    GptActs *a = &m->acts;
+    float div = scored ? 1.0f : (float)N;
     const float *dscale = NULL;
     if (grad_scale > 0.0f) {
         for (int b = 0; b < B; b++) {
-            float s = grad_scale * (w ? w[b] : 1.0f) / (float)N;
-            for (int t = 0; t < T; t++) a->dscale[(size_t)b * T + t] = s;
+            float s = grad_scale * (w ? w[b] : 1.0f) / div;
+            for (int t = 0; t < T; t++) {
+                size_t i = (size_t)b * T + t;
+                a->dscale[i] = mask ? s * mask[i] : s;
+            }
         }
         dscale = a->dscale;
         m->have_grad = 1;
     }
     PROF(PROF_XENT, crossentropy_forward(a->logits, a->losses, targets, dscale, N, V));
-    double sum = 0.0;
-    for (size_t i = 0; i < N; i++) sum += a->losses[i];
-    return sum / N;
+    double sum = 0.0, n = 0.0;
+    for (size_t i = 0; i < N; i++) {
+        if (mask && mask[i] == 0.0f) continue; /* unscored: even an infinite loss stays out */
+        sum += mask ? (double)mask[i] * a->losses[i] : a->losses[i];
+        n += mask ? mask[i] : 1.0;
+    }
+    if (!scored) return sum / N;
+    *scored = n;
+    return sum;
 }
 
 /*

@@ -119,6 +119,16 @@ double gpt_acts_bytes(const GptConfig *cfg, int B, int recompute);
 ** the return value is 0. */
 double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w, int B,
                    float grad_scale);
+/* The same with a loss weight per target position (instruction tuning: 0 on prompt and padding
+** targets, 1 on response targets and the end-of-text): mask (B*T; NULL: all 1). A target of
+** mask 0 is not scored: its loss is left out of the sum and its gradient is exactly zero, so its
+** id has no effect on any gradient. Returns the SUM of mask[i] * loss[i] over the scored targets
+** and in *scored the sum of mask[i]; with grad_scale > 0, position i's loss gradient is
+** grad_scale * w[b] * mask[i], not divided by anything: the caller divides by the targets scored
+** in the whole optimizer step (all micro-batches, all ranks) to get the gradient of their mean
+** loss (cm-train folds 1/scored into the AdamW gradient scale). */
+double gpt_forward_mask(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w,
+                        const float *mask, int B, float grad_scale, double *scored);
 /* Zero the gradients. */
 void gpt_zero_grad(Gpt *m);
 /* Accumulate the gradients of the last forward (which had grad_scale > 0). */

@@ -152,6 +152,11 @@ static int opts_set(TrainerOpts *o, Cli *c, int k)
             rc = cli_usage_error(c, "--lora-targets: %s", err);
         break;
     }
+    /* complete --template (instruction tuning) */
+    case TOPT_TEMPLATE: o->template_spec = c->arg; break;
+    case TOPT_INSTRUCTION: o->instruction = c->arg; break;
+    case TOPT_INPUT: o->input = c->arg; break;
+    case TOPT_SYSTEM: o->system = c->arg; break;
     case 'o': o->output = c->arg; break;
     default: rc = cli_usage_error(c, "option id %d has no case (a bug)", k); break;
     }

@@ -66,6 +66,11 @@ typedef struct {
     double lora_alpha;        /* --lora-alpha A (< 0: not given, PEFT's default 8) */
     const char *lora_targets; /* --lora-targets LIST (NULL: not given, c_attn) */
     unsigned lora_mask;       /* its LORA_* bit mask */
+    /* complete --template (instruction tuning, issue 14) */
+    const char *template_spec; /* --template NAME|FILE (lib/template.h) */
+    const char *instruction;   /* --instruction TEXT */
+    const char *input;         /* --input TEXT */
+    const char *system;        /* --system TEXT */
     /* plot */
     const char *output; /* -o: the SVG file */
     unsigned given;     /* options given explicitly (GIVEN_*) */
@@ -131,7 +136,12 @@ enum {
     TOPT_RECOMPUTE,
     TOPT_LORA_RANK,
     TOPT_LORA_ALPHA,
-    TOPT_LORA_TARGETS
+    TOPT_LORA_TARGETS,
+    /* complete --template (instruction tuning) */
+    TOPT_TEMPLATE,
+    TOPT_INSTRUCTION,
+    TOPT_INPUT,
+    TOPT_SYSTEM
 };
 
 /* --precision: matmul inputs in bf16 where the CPU has bf16 arithmetic, fp32, or bf16. */

@@ -139,7 +139,12 @@ static const CliSpec train_spec = {
     "train",
     "(--data DIR | --synthetic V) [options]",
     "Train a GPT-2 code-completion model on a corpus packed by cm-shards ('train' may be left\n"
-    "out: it is the default verb).",
+    "out: it is the default verb).\n"
+    "An instruction corpus (encoded with cm-tokenize encode --template: prompt lengths in its\n"
+    "index) is fine-tuned on one example per window, padded with end-of-text, the loss on the\n"
+    "response tokens and end-of-text only (the mean over the step's scored targets, all\n"
+    "micro-batches and ranks); examples whose prompt fills the context are skipped, longer\n"
+    "ones cut, both counted on the start-up line. Start from a base model with --init.",
     "Memory is bounded by the model and the batch, not by the corpus (shards are mmapped):\n"
     "16 bytes per parameter + 4*B*T*(L*(16C + H*T) + V + 12C) bytes of activations\n"
     "(--recompute: 4*B*T*(L*12C + V + 16C)); the start-up line prints this estimate in GiB.\n"
@@ -167,6 +172,9 @@ typedef struct {
     double bytes_per_token;  /* of the evaluated split (0: unknown) */
     DataSource train, valid; /* training windows, evaluation windows */
     int have_valid;          /* evaluations can run */
+    int examples;            /* an instruction corpus: one example per window, masked loss */
+    CorpusExampleStats ex;   /* its training split's examples (data_examples) */
+    float *mask;             /* (B, T) loss mask of the micro-batch (examples) */
     uint32_t *keywords;      /* --keyword-weights token ids */
     int n_keywords;
     Gpt model;
@@ -195,6 +203,7 @@ typedef struct {
 /* What one step measured. */
 typedef struct {
     double loss, grad_norm, lr, tokens_per_s;
+    double scored; /* targets scored by the step, all ranks (examples; else every position) */
 } StepStats;
 
 /* --------------------------------------------------------------------------------------- */
@@ -392,13 +401,20 @@ static int train_sources(TrainRun *r)
     char err[1024];
     size_t window = (size_t)o->cfg.T + 1;
     if (r->corpus) {
-        int st = data_corpus(&r->train, r->corpus, "train", o->where, 0, o->seed, window, err,
-                             sizeof err);
+        r->examples = corpus_has_prompts(r->corpus);
+        int st = r->examples ? data_examples(&r->train, r->corpus, "train", o->where, 0, o->seed,
+                                             window, &r->ex, err, sizeof err)
+                             : data_corpus(&r->train, r->corpus, "train", o->where, 0, o->seed,
+                                           window, err, sizeof err);
         if (st) {
             error("%s: %s", o->data, err);
             return st;
         }
-        if (data_corpus(&r->valid, r->corpus, o->split, NULL, 1, 0, window, err, sizeof err) == 0) {
+        st = r->examples
+            ? data_examples(&r->valid, r->corpus, o->split, NULL, 1, 0, window, NULL, err,
+                            sizeof err)
+            : data_corpus(&r->valid, r->corpus, o->split, NULL, 1, 0, window, err, sizeof err);
+        if (st == 0) {
             r->have_valid = 1;
         } else if (o->eval_every > 0) {
             /* evaluations asked for cannot run: never train on silently (issue: an empty
@@ -479,6 +495,28 @@ static void train_lora_banner(const Gpt *m)
 }
 
 /*
+** The start-up line of an instruction corpus: its training examples (used, skipped because the
+** prompt fills the context, truncated) and the share of the windows' target positions scored.
+*/
+static void train_banner_examples(const TrainRun *r)
+{
+    const CorpusExampleStats *e = &r->ex;
+    int T = r->o->cfg.T;
+    double pos = (double)e->examples * T, win = (double)e->examples * (T + 1);
+    fprintf(stderr,
+            "cm-train: instruction examples (train split): %llu used, one per window padded "
+            "with end-of-text; %llu skipped (prompt of %d tokens or more: no response target "
+            "in the context), %llu truncated (longer than the window of %d tokens: response "
+            "cut); loss on the response and end-of-text only: %llu of %.0f target positions "
+            "scored (%.1f%%), prompt %.1f%%, padding %.1f%% of the window tokens\n",
+            (unsigned long long)e->examples, (unsigned long long)e->skipped_long, T,
+            (unsigned long long)e->truncated, T + 1, (unsigned long long)e->response, pos,
+            pos > 0 ? 100.0 * e->response / pos : 0.0,
+            win > 0 ? 100.0 * (double)(e->tokens - e->response) / win : 0.0,
+            win > 0 ? 100.0 * (win - (double)e->tokens) / win : 0.0);
+}
+
+/*
 ** The start-up line on stderr (shape, batch, kernels, threads, memory estimate, first step),
 ** and a word on an OPENBLAS_CORETYPE preset that was overridden or that keeps slower kernels.
 */
@@ -509,6 +547,7 @@ static void train_banner(const TrainRun *r)
             acts_gib + train_state_bytes(&r->model) / (1 << 30),
             r->resumed ? "resuming after" : "from", (unsigned long long)r->step0, o->steps);
     if (r->model.lora) train_lora_banner(&r->model);
+    if (r->examples) train_banner_examples(r);
     if (r->nranks > 1) {
         double p = r->model.nparams / (double)(1 << 20), n = r->nranks;
         fprintf(stderr,
@@ -535,6 +574,7 @@ static void train_prepare(TrainRun *r)
     r->inputs = xmalloc((size_t)B * T * sizeof(uint32_t));
     r->targets = xmalloc((size_t)B * T * sizeof(uint32_t));
     r->weights = xmalloc((size_t)B * sizeof(float));
+    r->mask = xmalloc((size_t)B * T * sizeof(float));
     progress_init(&r->progress, o->progress);
     r->t_start = now_sec();
     r->flops = gpt_flops_per_token(&r->model);
@@ -625,7 +665,7 @@ static int train_setup(TrainRun *r)
     if ((rc = dist_agree(rc)) != CM_OK) return rc;
     train_banner(r);
     if (o->init && r->have_valid && r->rank == 0)
-        init_evaluate(o, &r->model, &r->valid, r->bytes_per_token);
+        init_evaluate(o, &r->model, &r->valid, r->examples ? 0 : r->bytes_per_token);
     train_prepare(r);
     return CM_OK;
 }
@@ -661,6 +701,56 @@ static void keyword_weights(TrainRun *r)
 }
 
 /*
+** The --accum micro-batches of step s on this rank, forward and backward: the gradients add up
+** in the model. *loss: the step's loss over all ranks; *gfactor: what the summed gradients are
+** multiplied by to be its gradient; *scored: the targets scored (all ranks).
+** Windows: every position scored, the mean over the step's positions (gpt_forward divides,
+** *gfactor 1). Instruction examples: the mean over the step's scored targets (response tokens
+** and end-of-text) of all micro-batches and ranks, each weighing the same: the forward passes
+** sum, and *gfactor is 1 / (scored targets of the step). 0 or the exit status.
+*/
+static int train_micro_batches(TrainRun *r, long s, double *loss, double *gfactor, double *scored)
+{
+    const TrainerOpts *o = r->o;
+    int B = (int)o->batch, T = o->cfg.T;
+    uint64_t per_rank = (uint64_t)o->accum * B, nr = (uint64_t)r->nranks;
+    double sum = 0, n = 0;
+    /* global micro-batch (s-1) N A + rank A + k: windows from its index times B */
+    data_seek(&r->train,
+              r->data0 + ((uint64_t)(s - 1 - (long)r->step0) * nr + (uint64_t)r->rank) * per_rank);
+    for (long k = 0; k < o->accum; k++) {
+        if (data_batch_mask(&r->train, r->windows, B, T, r->inputs, r->targets, r->mask) != B) {
+            error("%s: training data ran out", o->data ? o->data : "synthetic");
+            if (r->nranks > 1) dist_abort(CM_EINTERNAL);
+            return CM_EINTERNAL;
+        }
+        if (r->n_keywords > 0) keyword_weights(r);
+        const float *w = r->n_keywords > 0 ? r->weights : NULL;
+        if (r->examples) {
+            double sc = 0;
+            sum += gpt_forward_mask(&r->model, r->inputs, r->targets, w, r->mask, B, 1.0f, &sc);
+            n += sc;
+        } else {
+            sum += gpt_forward(&r->model, r->inputs, r->targets, w, B,
+                               1.0f / (float)(o->accum * r->nranks));
+        }
+        gpt_backward(&r->model);
+    }
+    if (r->examples) {
+        sum = dist_sum_double(sum);
+        n = dist_sum_double(n);
+        *loss = n > 0 ? sum / n : 0.0;
+        *gfactor = n > 0 ? 1.0 / n : 0.0;
+        *scored = n;
+    } else {
+        *loss = dist_sum_double(sum / (double)o->accum) / r->nranks;
+        *gfactor = 1.0;
+        *scored = (double)B * T * o->accum * r->nranks;
+    }
+    return CM_OK;
+}
+
+/*
 ** Optimizer step s: --accum micro-batches forward and backward, clipping, AdamW. 0 or the
 ** exit status after a message (the data ran out, the loss diverged).
 */
@@ -669,25 +759,11 @@ static int train_step(TrainRun *r, long s, StepStats *st)
     const TrainerOpts *o = r->o;
     int B = (int)o->batch, T = o->cfg.T;
     size_t N = (size_t)B * T;
-    uint64_t per_rank = (uint64_t)o->accum * B, nr = (uint64_t)r->nranks;
-    double t0 = now_sec(), loss = 0;
+    uint64_t nr = (uint64_t)r->nranks;
+    double t0 = now_sec(), loss = 0, gfactor = 1, scored = 0;
     gpt_zero_grad(&r->model);
-    /* global micro-batch (s-1) N A + rank A + k: windows from its index times B */
-    data_seek(&r->train,
-              r->data0 + ((uint64_t)(s - 1 - (long)r->step0) * nr + (uint64_t)r->rank) * per_rank);
-    for (long k = 0; k < o->accum; k++) {
-        if (data_batch(&r->train, r->windows, B, T, r->inputs, r->targets) != B) {
-            error("%s: training data ran out", o->data ? o->data : "synthetic");
-            if (r->nranks > 1) dist_abort(CM_EINTERNAL);
-            return CM_EINTERNAL;
-        }
-        if (r->n_keywords > 0) keyword_weights(r);
-        loss += gpt_forward(&r->model, r->inputs, r->targets, r->n_keywords > 0 ? r->weights : NULL,
-                            B, 1.0f / (float)(o->accum * r->nranks));
-        gpt_backward(&r->model);
-    }
-    loss /= (double)o->accum;
-    loss = dist_sum_double(loss) / r->nranks;
+    int rc = train_micro_batches(r, s, &loss, &gfactor, &scored);
+    if (rc != CM_OK) return rc;
     double gnorm;
     if (r->zero_on) {
         gnorm = zero_reduce(&r->zero, &r->model);
@@ -698,7 +774,9 @@ static int train_step(TrainRun *r, long s, StepStats *st)
             dist_sum_floats(r->model.grads_memory, r->model.nparams);
         gnorm = gpt_grad_norm(&r->model);
     }
+    gnorm *= gfactor; /* the norm of the gradient of the step's loss */
     float gscale = o->grad_clip > 0 && gnorm > o->grad_clip ? (float)(o->grad_clip / gnorm) : 1.0f;
+    gscale *= (float)gfactor; /* AdamW scales the summed gradients to that gradient */
     double lr = lr_at(s, o->steps, o->warmup, o->lr, o->min_lr);
     if (r->zero_on)
         zero_update(&r->zero, &r->model, (float)lr, 0.9f, 0.95f, 1e-8f, (float)o->weight_decay,
@@ -709,7 +787,7 @@ static int train_step(TrainRun *r, long s, StepStats *st)
     double dt = now_sec() - t0;
     r->step_s += dt;
     r->tokens_done += N * o->accum * nr;
-    *st = (StepStats){ loss, gnorm, lr, N * o->accum * nr / dt };
+    *st = (StepStats){ loss, gnorm, lr, N * o->accum * nr / dt, scored };
     if (!isfinite(loss)) {
         error("step %ld: loss is %g: training diverged (lower --lr?)", s, loss);
         return CM_EINTERNAL;
@@ -733,15 +811,18 @@ static void train_evaluate(TrainRun *r, long s, double loss)
                          ",\"valid_loss\":%.9g,\"perplexity\":%.6g,\"valid_tokens\":%llu", vl,
                          exp(vl), (unsigned long long)nt);
         out_write(&r->log, line, (size_t)n);
-        if (r->bytes_per_token > 0) {
+        if (r->examples) {
+            static const char f[] = ",\"valid_scored\":\"response\"";
+            out_write(&r->log, f, sizeof f - 1);
+        } else if (r->bytes_per_token > 0) {
             n = snprintf(line, sizeof line, ",\"bits_per_byte\":%.6g",
                          vl / M_LN2 / r->bytes_per_token);
             out_write(&r->log, line, (size_t)n);
         }
     }
     if (!o->quiet && !r->progress.on)
-        fprintf(stderr, "cm-train: step %ld: loss %.4f, valid loss %.4f, perplexity %.2f\n", s,
-                loss, vl, exp(vl));
+        fprintf(stderr, "cm-train: step %ld: loss %.4f, valid loss%s %.4f, perplexity %.2f\n", s,
+                loss, r->examples ? " (response tokens)" : "", vl, exp(vl));
 }
 
 /*
@@ -762,6 +843,10 @@ static void train_report(TrainRun *r, long s, const StepStats *st)
                          st->tokens_per_s, r->flops * st->tokens_per_s / 1e9,
                          now_sec() - r->t_start);
         out_write(&r->log, line, (size_t)n);
+        if (r->examples) {
+            n = snprintf(line, sizeof line, ",\"scored_tokens\":%.0f", st->scored);
+            out_write(&r->log, line, (size_t)n);
+        }
     }
     if (do_eval) train_evaluate(r, s, st->loss);
     if (r->log_open) {
@@ -896,6 +981,7 @@ static int train_end(TrainRun *r, int rc)
     free(r->inputs);
     free(r->targets);
     free(r->weights);
+    free(r->mask);
     free(r->keywords);
     data_free(&r->train);
     data_free(&r->valid);

@@ -8,7 +8,13 @@
 **   5. same seed, same losses (bitwise), and the per-sample weights scale the gradient;
 **   6. parameter layout: count, decay flags;
 **   7. --recompute (no attention probabilities kept, GELU outputs recomputed) gives the same
-**      loss and gradients bit for bit, with a smaller activation block.
+**      loss and gradients bit for bit, with a smaller activation block;
+**   8. the loss mask (instruction tuning): targets of mask 0 (prompt, padding) leave every
+**      gradient and the loss bit-equal whatever their ids, a response target changes them;
+**      the masked forward returns the sum over the scored targets and their count; an all-ones
+**      mask with grad_scale 1/(B*T) is gpt_forward bit for bit; the gradient is the mean over
+**      the scored targets of the whole step however they fall into micro-batches, and matches
+**      central differences of that mean.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,6 +235,184 @@ static void test_recompute(void **state)
     gpt_free(&m);
 }
 
+/* A tiny model with non-trivial LayerNorms and biases, ready to train. */
+static void mask_model(Gpt *m, const GptConfig *cfg)
+{
+    gpt_init(m, cfg);
+    gpt_init_weights(m, 17, 0.3f);
+    uint64_t s = 5;
+    for (int i = 0; i < GPT_NUM_PARAMS; i++)
+        if (!gpt_param_decay(i)) {
+            float *t = gpt_param_tensor(m->params_memory, m, i);
+            for (size_t j = 0; j < m->param_sizes[i]; j++)
+                t[j] += ((splitmix64(&s) >> 40) / 16777216.0f - 0.5f) * 0.4f;
+        }
+    gpt_alloc_train(m);
+}
+
+/* Zeroed gradients, one masked forward and backward; the gradients copied to g. */
+static double mask_grads(Gpt *m, const uint32_t *in, const uint32_t *tg, const float *mask, int B,
+                         float *g, double *scored)
+{
+    gpt_zero_grad(m);
+    double sum = gpt_forward_mask(m, in, tg, NULL, mask, B, 1.0f, scored);
+    gpt_backward(m);
+    memcpy(g, m->grads_memory, m->nparams * sizeof(float));
+    return sum;
+}
+
+/* Row b of (B, T) as an instruction example: prompt targets 0..np-2, response np-1..nt-2,
+** padding after (the rule of trainer/data.c's data_mask). */
+static void example_mask(float *mask, int T, int np, int nt)
+{
+    for (int t = 0; t < T; t++) mask[t] = t + 1 >= np && t + 1 < nt ? 1.0f : 0.0f;
+}
+
+static void test_mask_prompt_targets(void **state)
+{
+    GptConfig cfg = { .L = 2, .C = 16, .NH = 2, .T = 10, .V = 30 };
+    int B = 2, T = cfg.T;
+    size_t N = (size_t)B * T;
+    Gpt m;
+    mask_model(&m, &cfg);
+    uint32_t in[20], tg[20], tg2[20];
+    float mask[20];
+    rand_tokens(in, N, cfg.V, 31);
+    rand_tokens(tg, N, cfg.V, 32);
+    example_mask(mask, T, 4, 8);         /* prompt 4, response 3 + end-of-text, padding 3 */
+    example_mask(mask + T, T, 6, T + 1); /* prompt 6, response truncated at the window */
+    float *g1 = malloc(m.nparams * sizeof(float)), *g2 = malloc(m.nparams * sizeof(float));
+    double n1 = 0, n2 = 0;
+    double l1 = mask_grads(&m, in, tg, mask, B, g1, &n1);
+    /* the sum and the count of the scored targets */
+    double want = 0;
+    int cnt = 0;
+    for (size_t i = 0; i < N; i++)
+        if (mask[i] != 0.0f) want += m.acts.losses[i], cnt++;
+    assert_int_equal((int)n1, cnt);
+    assert_int_equal(cnt, 4 + 5);
+    assert_true(fabs(l1 - want) <= 1e-9 * fabs(want));
+    /* every unscored target (prompt, padding) changed: gradients and loss bit-equal */
+    memcpy(tg2, tg, sizeof tg);
+    int changed = 0;
+    for (size_t i = 0; i < N; i++)
+        if (mask[i] == 0.0f) tg2[i] = (tg[i] + 1 + (uint32_t)i) % (uint32_t)cfg.V, changed++;
+    assert_int_equal(changed, (int)N - cnt);
+    double l2 = mask_grads(&m, in, tg2, mask, B, g2, &n2);
+    assert_memory_equal(g1, g2, m.nparams * sizeof(float));
+    assert_memory_equal(&l1, &l2, sizeof l1);
+    assert_memory_equal(&n1, &n2, sizeof n1);
+    /* one response target changed: the gradients and the loss change */
+    memcpy(tg2, tg, sizeof tg);
+    tg2[5] = (tg[5] + 1) % (uint32_t)cfg.V; /* row 0, target 5 predicts token 6: response */
+    assert_true(mask[5] == 1.0f);
+    double l3 = mask_grads(&m, in, tg2, mask, B, g2, &n2);
+    assert_true(memcmp(g1, g2, m.nparams * sizeof(float)) != 0);
+    assert_true(l3 != l1);
+    /* and without the mask the prompt targets do count */
+    gpt_zero_grad(&m);
+    gpt_forward(&m, in, tg, NULL, B, 1.0f);
+    gpt_backward(&m);
+    memcpy(g2, m.grads_memory, m.nparams * sizeof(float));
+    gpt_zero_grad(&m);
+    for (size_t i = 0; i < N; i++) tg2[i] = mask[i] == 0.0f ? (tg[i] + 1) % cfg.V : tg[i];
+    gpt_forward(&m, in, tg2, NULL, B, 1.0f);
+    gpt_backward(&m);
+    assert_true(memcmp(g2, m.grads_memory, m.nparams * sizeof(float)) != 0);
+    free(g1);
+    free(g2);
+    gpt_free(&m);
+}
+
+static void test_mask_ones_is_forward(void **state)
+{
+    GptConfig cfg = { .L = 1, .C = 16, .NH = 2, .T = 7, .V = 20 };
+    int B = 3;
+    size_t N = (size_t)B * cfg.T;
+    Gpt m;
+    mask_model(&m, &cfg);
+    uint32_t in[21], tg[21];
+    float ones[21];
+    for (size_t i = 0; i < N; i++) ones[i] = 1.0f;
+    rand_tokens(in, N, cfg.V, 41);
+    rand_tokens(tg, N, cfg.V, 42);
+    float w[3] = { 1.0f, 0.5f, 3.0f };
+    float *g = malloc(m.nparams * sizeof(float));
+    gpt_zero_grad(&m);
+    double mean = gpt_forward(&m, in, tg, w, B, 1.0f);
+    gpt_backward(&m);
+    memcpy(g, m.grads_memory, m.nparams * sizeof(float));
+    double n = 0;
+    gpt_zero_grad(&m);
+    double sum = gpt_forward_mask(&m, in, tg, w, ones, B, 1.0f / (float)N, &n);
+    gpt_backward(&m);
+    assert_memory_equal(g, m.grads_memory, m.nparams * sizeof(float));
+    assert_int_equal((int)n, (int)N);
+    assert_true(fabs(sum / n - mean) <= 1e-12 * mean);
+    free(g);
+    gpt_free(&m);
+}
+
+static void test_mask_step_mean(void **state)
+{
+    /* one step of two examples as one micro-batch of 2, or as two of 1 (2 and 6 scored
+    ** targets: a mean of the micro-batches' means would weigh each target of the first 3 times
+    ** as much as one of the second) */
+    GptConfig cfg = { .L = 1, .C = 16, .NH = 2, .T = 8, .V = 20 };
+    int T = cfg.T;
+    size_t N = (size_t)2 * T;
+    Gpt m;
+    mask_model(&m, &cfg);
+    uint32_t in[16], tg[16];
+    float mask[16];
+    rand_tokens(in, N, cfg.V, 51);
+    rand_tokens(tg, N, cfg.V, 52);
+    example_mask(mask, T, 5, 7);     /* 2 scored */
+    example_mask(mask + T, T, 2, 8); /* 6 scored */
+    float *g1 = malloc(m.nparams * sizeof(float));
+    double n1 = 0, na = 0, nb = 0;
+    double s1 = mask_grads(&m, in, tg, mask, 2, g1, &n1);
+    gpt_zero_grad(&m);
+    double sa = gpt_forward_mask(&m, in, tg, NULL, mask, 1, 1.0f, &na);
+    gpt_backward(&m); /* accumulates */
+    double sb = gpt_forward_mask(&m, in + T, tg + T, NULL, mask + T, 1, 1.0f, &nb);
+    gpt_backward(&m);
+    assert_int_equal((int)n1, 8);
+    assert_true(na == 2 && nb == 6);
+    assert_true(fabs((sa + sb) / (na + nb) - s1 / n1) < 1e-6);
+    double dmax = 0, gmax = 0;
+    for (size_t i = 0; i < m.nparams; i++) {
+        double a = g1[i] / n1, b = m.grads_memory[i] / (na + nb);
+        if (fabs(a - b) > dmax) dmax = fabs(a - b);
+        if (fabs(a) > gmax) gmax = fabs(a);
+    }
+    assert_true(gmax > 0 && dmax <= 1e-5 * gmax);
+    /* the gradient / scored is that of the mean over the scored targets (central differences) */
+    float eps = 1e-2f;
+    for (int i = 0; i < GPT_NUM_PARAMS; i++) {
+        float *p = gpt_param_tensor(m.params_memory, &m, i);
+        float *g = gpt_param_tensor(g1, &m, i);
+        size_t n = m.param_sizes[i], stride = n / 5 ? n / 5 : 1;
+        for (size_t j = 0; j < n; j += stride) {
+            double f[2], sc;
+            for (int k = 0; k < 2; k++) {
+                float old = p[j];
+                p[j] = old + (k ? -eps : eps);
+                f[k] = gpt_forward_mask(&m, in, tg, NULL, mask, 2, 0.0f, &sc) / sc;
+                p[j] = old;
+            }
+            double num = (f[0] - f[1]) / (2 * eps), ana = g[j] / n1;
+            if (!(fabs(num - ana) <= 2e-4 + 3e-2 * fabs(num))) {
+                print_error("%s[%zu]: analytic %.6g numeric %.6g\n", gpt_param_name(i), j, ana,
+                            num);
+                fail();
+            }
+        }
+    }
+    free(g1);
+    gpt_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -242,6 +426,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_overfit_one_batch),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_recompute),
+        cmocka_unit_test(test_mask_prompt_targets),
+        cmocka_unit_test(test_mask_ones_is_forward),
+        cmocka_unit_test(test_mask_step_mean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

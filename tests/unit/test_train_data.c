@@ -8,7 +8,10 @@
 **      flipped payload byte or a truncation is reported as damaged (-2);
 **   4. version 2 records the tokenizer fingerprint (offset 136); a version 1 file (the same
 **      header with version 1 and offset 136 zero) is still read, its tokenizer fingerprint 0
-**      (unknown); version 3 is refused.
+**      (unknown); version 3 is refused;
+**   5. the loss mask of an instruction example (data_mask): exactly the targets that are the
+**      example's response tokens and its end-of-text are scored, for a prompt of 0 (a plain
+**      document), a padded example and a truncated one; a window source's mask is all ones.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,15 +186,61 @@ static void test_ckpt_versions(void **state)
     gpt_free(&m);
 }
 
+/* Check data_mask(np, nt) against the window: scored targets are the window tokens [np, nt). */
+static void check_mask(uint32_t np, uint32_t nt, int T)
+{
+    uint32_t w[33], in[32], tg[32];
+    float mask[32];
+    assert_true(T <= 32 && nt <= (uint32_t)T + 1);
+    for (int i = 0; i <= T; i++) w[i] = i < (int)nt ? (i < (int)np ? 1000 : 2000) + i : 7;
+    if (nt > np && nt <= (uint32_t)T) w[nt - 1] = 7; /* the end-of-text, then padding */
+    data_shift(w, 1, T, in, tg);
+    int n = data_mask(np, nt, T, mask), cnt = 0;
+    for (int t = 0; t < T; t++) {
+        int is_response = tg[t] >= 2000 || (t + 1 == (int)nt - 1 && nt <= (uint32_t)T);
+        int want = (uint32_t)(t + 1) >= np && (uint32_t)(t + 1) < nt;
+        assert_true(mask[t] == (want ? 1.0f : 0.0f));
+        if (np > 0) assert_int_equal(want, is_response);
+        cnt += want;
+    }
+    assert_int_equal(n, cnt);
+}
+
+static void test_example_mask(void **state)
+{
+    float mask[12];
+    /* prompt 4 tokens, response 3 + end-of-text, 4 of padding: targets 3..6 */
+    assert_int_equal(data_mask(4, 8, 11, mask), 4);
+    for (int t = 0; t < 11; t++) assert_true(mask[t] == (t >= 3 && t <= 6 ? 1.0f : 0.0f));
+    /* a plain document (prompt 0) of 5 tokens: targets 0..3 */
+    assert_int_equal(data_mask(0, 5, 11, mask), 4);
+    for (int t = 0; t < 11; t++) assert_true(mask[t] == (t <= 3 ? 1.0f : 0.0f));
+    /* truncated: the window is all example, no end-of-text: targets np-1 .. T-1 */
+    assert_int_equal(data_mask(6, 12, 11, mask), 6);
+    for (int t = 0; t < 11; t++) assert_true(mask[t] == (t >= 5 ? 1.0f : 0.0f));
+    check_mask(4, 8, 11);
+    check_mask(0, 5, 11);
+    check_mask(6, 12, 11);
+    check_mask(10, 12, 11);
+    check_mask(1, 2, 31);
+    /* a source of windows (synthetic here): every target scored */
+    DataSource d;
+    uint32_t win[24], in[22], tg[22];
+    float m2[22];
+    data_synthetic(&d, 40, 3, 12, 0);
+    assert_int_equal(data_batch_mask(&d, win, 2, 11, in, tg, m2), 2);
+    for (int i = 0; i < 22; i++) assert_true(m2[i] == 1.0f);
+    data_free(&d);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
     blasenv_setup(argv);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_labels_shifted),
-        cmocka_unit_test(test_synthetic),
-        cmocka_unit_test(test_ckpt_roundtrip),
-        cmocka_unit_test(test_ckpt_versions),
+        cmocka_unit_test(test_labels_shifted), cmocka_unit_test(test_synthetic),
+        cmocka_unit_test(test_ckpt_roundtrip), cmocka_unit_test(test_ckpt_versions),
+        cmocka_unit_test(test_example_mask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
