@@ -3,7 +3,7 @@
 # make bench: run every stage of codemill against its peer on the same real data, in one run,
 # print the tables (ours, peer, ratio) and write them into docs/BENCHMARKS.md under a dated
 # heading with the machine. Each stage's script is bench/STAGE.sh BUILD DATA OUT.
-#   tools/bench.sh [STAGE...]      (default: ingest filter tokenize shards trainer interchange pipeline adapt)
+#   tools/bench.sh [STAGE...]      (default: ingest filter tokenize shards trainer interchange pipeline adapt instruct)
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${CM_BUILD:-$TOP/build}
@@ -11,7 +11,7 @@ DATA=${CM_BENCH_DATA:-/var/cache/codemill/debs-bench}
 OUT=${CM_BENCH_OUT:-$TOP/bench-out}
 PEERS_DIR=${PEERS_DIR:-$(dirname "$TOP")/shared/peers}
 export PEERS_DIR TOP
-[ $# -gt 0 ] || set -- ingest filter tokenize shards trainer interchange pipeline adapt
+[ $# -gt 0 ] || set -- ingest filter tokenize shards trainer interchange pipeline adapt instruct
 sh "$TOP/tools/fetch-data.sh" --bench "$DATA" >/dev/null || exit 1
 mkdir -p "$OUT"
 date=$(date -u +%Y-%m-%d)
