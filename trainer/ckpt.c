@@ -15,7 +15,7 @@
 #include "util.h"         /* defines: error, write_all */
 #include "hash.h"         /* defines: hash64_new and the streaming XXH3 */
 #include "le.h"           /* defines: le_get32/64, le_put32/64, le_getf64, le_putf64 */
-#include "atomic.h"       /* defines: AtomicFile, atomic_open, atomic_commit, atomic_abort */
+#include "bulkfile.h"     /* defines: BulkFile, bulk_open, bulk_write, bulk_flush, bulk_close */
 #include "trainer/lora.h" /* defines: GptLora, lora_new, lora_count, LORA_* */
 
 /* --------------------------------------------------------------------------------------- */
@@ -130,8 +130,35 @@ static int ckpt_decode(const unsigned char *h, const char *path, CkptInfo *in,
 /* Save                                                                                    */
 
 /*
-** Write header + blocks through an AtomicFile: PATH.tmp.PID beside path, fsync'd, renamed
-** over path, the directory fsync'd.
+** The payload blocks through a BulkFile, then the header (which holds their checksum) at
+** offset 0. An output that is not a regular file (a FIFO) cannot take a header written last:
+** there the checksum is computed first and the header goes ahead of the blocks.
+*/
+static int ckpt_write(const char *path, const CkptInfo *in, const float *const *blocks,
+                      const size_t *sizes, int nb)
+{
+    unsigned char h[CKPT_HEADER_BYTES];
+    uint64_t ph = 0;
+    struct stat st;
+    int ahead = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    if (ahead) {
+        Hash64State *hs = hash64_new();
+        for (int i = 0; i < nb; i++) hash64_update(hs, blocks[i], sizes[i]);
+        ckpt_encode(h, in, hash64_digest(hs));
+        hash64_free(hs);
+    }
+    BulkFile b;
+    if (bulk_open(&b, path, ahead ? 0 : sizeof h, !ahead) != 0) return -1;
+    int rc = ahead ? bulk_write(&b, h, sizeof h) : 0;
+    for (int i = 0; i < nb && rc == 0; i++) rc = bulk_write(&b, blocks[i], sizes[i]);
+    if (bulk_flush(&b, &ph) != 0) return -1; /* reports a failed write (rc) too */
+    if (!ahead) ckpt_encode(h, in, ph);
+    return bulk_close(&b, h, ahead ? 0 : sizeof h);
+}
+
+/*
+** Write header + blocks: PATH.tmp.PID beside path, fsync'd, renamed over path, the directory
+** fsync'd (bulkfile.h: written by a background thread, with O_DIRECT where it can).
 */
 int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
 {
@@ -153,22 +180,7 @@ int ckpt_save(const char *path, const Gpt *m, const CkptInfo *info)
         blocks[nb] = lo ? (i ? lo->v : lo->m) : (i ? m->v_memory : m->m_memory);
         sizes[nb++] = (lo ? lo->n : m->nparams) * sizeof(float);
     }
-    Hash64State *hs = hash64_new();
-    for (int i = 0; i < nb; i++) hash64_update(hs, blocks[i], sizes[i]);
-    unsigned char h[CKPT_HEADER_BYTES];
-    ckpt_encode(h, &in, hash64_digest(hs));
-    hash64_free(hs);
-
-    AtomicFile f;
-    if (atomic_open(&f, path) != 0) return -1;
-    int rc = write_all(f.fd, h, sizeof h);
-    for (int i = 0; i < nb && rc == 0; i++) rc = write_all(f.fd, blocks[i], sizes[i]);
-    if (rc != 0) {
-        error("cannot write checkpoint '%s': %s", path, strerror(errno));
-        atomic_abort(&f);
-        return -1;
-    }
-    return atomic_commit(&f);
+    return ckpt_write(path, &in, blocks, sizes, nb);
 }
 
 /* --------------------------------------------------------------------------------------- */

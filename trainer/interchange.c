@@ -15,11 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"            /* defines: error, Buf, exit statuses */
-#include "hash.h"            /* defines: hash64_seed */
-#include "json.h"            /* defines: json_parse_object, json_get, json_get_int */
-#include "shards/corpus.h"   /* defines: corpus_open, corpus_tokenizer_json */
-#include "trainer/kernels.h" /* defines: kernels_set_threads */
+#include "util.h"                /* defines: error, Buf, exit statuses */
+#include "hash.h"                /* defines: hash64_seed */
+#include "json.h"                /* defines: json_parse_object, json_get, json_get_int */
+#include "le.h"                  /* defines: le_putf32, le_put16 */
+#include "trainer/half.h"        /* defines: f16_from_f32, bf16_from_f32 */
+#include "trainer/safetensors.h" /* defines: ST_F32, ST_F16 */
+#include "shards/corpus.h"       /* defines: corpus_open, corpus_tokenizer_json */
+#include "trainer/kernels.h"     /* defines: kernels_set_threads */
 
 /* --------------------------------------------------------------------------------------- */
 /* The verbs                                                                               */
@@ -116,6 +119,49 @@ void ix_from_hf_layout(const IxTensor *t, const float *in, float *dst)
         transpose_f32(dst, in, t->cols, t->rows);
     else
         memcpy(dst, in, t->rows * t->cols * sizeof(float));
+}
+
+void ix_encode_f32(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) le_putf32(dst + 4 * i, src[i]);
+}
+
+void ix_encode_f16(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) le_put16(dst + 2 * i, f16_from_f32(src[i]));
+}
+
+void ix_encode_bf16(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) le_put16(dst + 2 * i, bf16_from_f32(src[i]));
+}
+
+IxEncode ix_st_encoder(int st_dtype)
+{
+    return st_dtype == ST_F32 ? ix_encode_f32 : st_dtype == ST_F16 ? ix_encode_f16 : ix_encode_bf16;
+}
+
+int ix_write_values(BulkFile *b, const float *src, size_t n, size_t per, size_t bytes, IxEncode enc)
+{
+    unsigned char one[64]; /* a unit that straddles two chunks */
+    while (n > 0) {
+        size_t room;
+        unsigned char *dst = bulk_space(b, &room);
+        if (!dst) return -1;
+        size_t units = room / bytes;
+        if (units == 0) {
+            enc(src, per, one);
+            if (bulk_write(b, one, bytes) != 0) return -1;
+            units = 1;
+        } else {
+            if (units > n / per) units = n / per;
+            enc(src, units * per, dst);
+            bulk_commit(b, units * bytes);
+        }
+        src += units * per;
+        n -= units * per;
+    }
+    return 0;
 }
 
 /* --------------------------------------------------------------------------------------- */
