@@ -24,7 +24,7 @@ static int pack_start(Packer *p)
     /* SQLite's memory statistics take a global mutex on every allocation; cm-shards never
     ** reads them. Only possible before SQLite is initialised (else SQLITE_MISUSE: ignored). */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    p->sw = sw_new(!getenv("CM_SHARDS_BUFFERED"));
+    p->sw = sw_new(sw_direct_wanted() && !getenv("CM_SHARDS_BUFFERED"));
     if (!p->sw) {
         error("cannot start the shard writer: %s", strerror(errno));
         return CM_EINTERNAL;

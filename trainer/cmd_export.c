@@ -68,6 +68,9 @@ static const CliSpec export_spec = {
     "or gguf, fold them into the weights first with 'cm-train merge'. The checkpoint may\n"
     "also be given as the operand.",
     "Memory: the model, plus one tensor converted at a time.\n"
+    "The weights are written with O_DIRECT by a writer thread where the file system\n"
+    "allows it (CM_BUFFERED_WRITES=1: through the page cache), to FILE.tmp.PID, then\n"
+    "fsync'd and renamed.\n"
     "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 bad checkpoint or tokenizer.",
     export_opts,
     NULL

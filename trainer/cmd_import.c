@@ -40,6 +40,9 @@ static const CliSpec import_spec = {
     "cm-train ties the LM head to the token embedding: a separate lm_head.weight must equal\n"
     "transformer.wte.weight. Only safetensors files are read (never pickles).",
     "Memory: the model in f32; the files are mapped.\n"
+    "The checkpoint is written with O_DIRECT by a writer thread where the file system\n"
+    "allows it (CM_BUFFERED_WRITES=1: through the page cache), to FILE.tmp.PID, then\n"
+    "fsync'd and renamed.\n"
     "Exit status: 0 done, 2 usage, 3 cannot read or write, 4 a file is damaged or not a\n"
     "GPT-2 cm-train can hold (the message names the file, the tensor and the offset).",
     import_opts,

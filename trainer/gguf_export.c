@@ -16,11 +16,8 @@
 #include <string.h>
 
 #include "util.h"         /* defines: error, Buf, write_all, exit statuses */
-#include "atomic.h"       /* defines: AtomicFile */
-#include "le.h"           /* defines: le_putf32, le_put16 */
 #include "tokenize/bpe.h" /* defines: bpe_load_mem, bpe_eot_id */
 #include "trainer/gguf.h" /* defines: GgufWriter, gguf_* */
-#include "trainer/half.h" /* defines: f16_from_f32 */
 
 /* llama.cpp's token types */
 enum { TOK_NORMAL = 1, TOK_CONTROL = 3, TOK_USER_DEFINED = 4, TOK_UNUSED = 5 };
@@ -188,18 +185,22 @@ static int tensor_type(const IxTensor *t, int want, int *fallback)
     return want;
 }
 
-/* Encode a tensor's values (cm-train's layout is ggml's) as type into out; its bytes. */
-static size_t encode_tensor(const IxTensor *t, int type, unsigned char *out)
+/* A tensor's values (cm-train's layout is ggml's) as type, straight into the writer's chunks,
+** then the zeros up to the next GGUF_ALIGN. Adds its bytes to *total; 0 or -1. */
+static int write_tensor(BulkFile *bf, const IxTensor *t, int type, uint64_t *total)
 {
+    static const unsigned char zeros[GGUF_ALIGN];
     size_t n = t->rows * t->cols;
-    if (type == GGML_F32)
-        for (size_t i = 0; i < n; i++) le_putf32(out + 4 * i, t->data[i]);
-    else if (type == GGML_F16)
-        for (size_t i = 0; i < n; i++) le_put16(out + 2 * i, f16_from_f32(t->data[i]));
-    else
-        gguf_quantize_q8_0(t->data, n, out);
+    int rc = type == GGML_F32 ? ix_write_values(bf, t->data, n, 1, 4, ix_encode_f32)
+        : type == GGML_F16
+        ? ix_write_values(bf, t->data, n, 1, 2, ix_encode_f16)
+        : ix_write_values(bf, t->data, n, GGML_Q8_0_BLOCK, GGML_Q8_0_BYTES, gguf_quantize_q8_0);
     uint64_t ne[2] = { t->cols, t->rows };
-    return (size_t)gguf_tensor_bytes(type, t->is_vector ? 1 : 2, t->is_vector ? &t->rows : ne);
+    uint64_t bytes = gguf_tensor_bytes(type, t->is_vector ? 1 : 2, t->is_vector ? &t->rows : ne);
+    size_t pad = gguf_padding(bytes);
+    if (rc == 0) rc = bulk_write(bf, zeros, pad);
+    *total += bytes + pad;
+    return rc;
 }
 
 /* The tensor infos, then header + data into path. Returns the bytes written, 0 on failure. */
@@ -208,31 +209,25 @@ static uint64_t write_gguf(GgufWriter *w, const Gpt *m, int want, const char *pa
     int n = ix_tensor_count(&m->cfg);
     IxTensor *t = xcalloc((size_t)n, sizeof *t);
     int *type = xcalloc((size_t)n, sizeof *type);
-    size_t most = 0;
     for (int k = 0; k < n; k++) {
         ix_tensor(m, k, &t[k]);
         type[k] = tensor_type(&t[k], want, fallback);
         uint64_t ne[2] = { t[k].cols, t[k].rows };
         gguf_add_tensor(w, t[k].gguf, type[k], t[k].is_vector ? 1 : 2,
                         t[k].is_vector ? &t[k].rows : ne);
-        if (t[k].rows * t[k].cols > most) most = t[k].rows * t[k].cols;
     }
     Buf h = { 0 };
     gguf_header(w, &h);
-    unsigned char *out = xmalloc(most * 4 + GGUF_ALIGN);
     uint64_t total = h.len;
-    AtomicFile af;
-    int rc = atomic_open(&af, path);
-    if (rc == 0) rc = write_all(af.fd, h.buf, h.len);
-    for (int k = 0; k < n && rc == 0; k++) {
-        size_t bytes = encode_tensor(&t[k], type[k], out), pad = gguf_padding(bytes);
-        memset(out + bytes, 0, pad);
-        rc = write_all(af.fd, out, bytes + pad);
-        total += bytes + pad;
+    BulkFile bf;
+    int rc = bulk_open(&bf, path, 0, 0);
+    if (rc == 0) {
+        rc = bulk_write(&bf, h.buf, h.len);
+        for (int k = 0; k < n && rc == 0; k++) rc = write_tensor(&bf, &t[k], type[k], &total);
+        rc = bulk_flush(&bf, NULL); /* reports a failed write; frees bf then */
+        if (rc == 0) rc = bulk_close(&bf, NULL, 0);
     }
-    if (af.path) rc = atomic_finish(&af, rc);
     buf_free(&h);
-    free(out);
     free(type);
     free(t);
     return rc == 0 ? total : 0;

@@ -15,11 +15,9 @@
 #include <sys/stat.h>
 
 #include "util.h"                /* defines: error, Buf, write_all, exit statuses */
-#include "atomic.h"              /* defines: AtomicFile, atomic_write_file */
+#include "atomic.h"              /* defines: atomic_write_file */
 #include "json.h"                /* defines: json_escape */
-#include "le.h"                  /* defines: le_putf32, le_put16 */
 #include "tokenize/bpe.h"        /* defines: bpe_load_mem, bpe_eot_id, bpe_token_bytes */
-#include "trainer/half.h"        /* defines: f16_from_f32, bf16_from_f32 */
 #include "trainer/safetensors.h" /* defines: StEntry, st_header */
 
 /* The dtypes of --dtype for hf, with torch's names. */
@@ -33,17 +31,6 @@ static const struct {
     { "f16", ST_F16, "float16" },
 };
 
-/* Encode n floats as dtype (ST_F32, ST_F16, ST_BF16) into dst. */
-static void encode_values(const float *src, size_t n, int dtype, unsigned char *dst)
-{
-    if (dtype == ST_F32)
-        for (size_t i = 0; i < n; i++) le_putf32(dst + 4 * i, src[i]);
-    else if (dtype == ST_F16)
-        for (size_t i = 0; i < n; i++) le_put16(dst + 2 * i, f16_from_f32(src[i]));
-    else
-        for (size_t i = 0; i < n; i++) le_put16(dst + 2 * i, bf16_from_f32(src[i]));
-}
-
 /* "DIR/NAME" (malloc'd). */
 static char *join(const char *dir, const char *name)
 {
@@ -53,8 +40,9 @@ static char *join(const char *dir, const char *name)
 }
 
 /*
-** model.safetensors: the header, then every tensor in transformers' layout and dtype.
-** Returns the bytes written, or 0 after a message.
+** model.safetensors: the header, then every tensor in transformers' layout and dtype, encoded
+** straight into the writer's chunks (bulkfile.h). Returns the bytes written, or 0 after a
+** message.
 */
 static uint64_t write_weights(const Gpt *m, int dtype, const char *path)
 {
@@ -62,7 +50,7 @@ static uint64_t write_weights(const Gpt *m, int dtype, const char *path)
     StEntry *e = xcalloc((size_t)n, sizeof *e);
     IxTensor *t = xcalloc((size_t)n, sizeof *t);
     char(*names)[80] = xcalloc((size_t)n, sizeof *names);
-    size_t most = 0;
+    size_t most = 0, es = (size_t)st_dtype_size(dtype);
     for (int k = 0; k < n; k++) {
         ix_tensor(m, k, &t[k]);
         snprintf(names[k], sizeof names[k], "transformer.%s", t[k].hf);
@@ -71,27 +59,28 @@ static uint64_t write_weights(const Gpt *m, int dtype, const char *path)
         e[k].ndim = t[k].is_vector ? 1 : 2;
         e[k].shape[0] = t[k].transpose ? t[k].cols : t[k].rows;
         e[k].shape[1] = t[k].transpose ? t[k].rows : t[k].cols;
-        if (t[k].rows * t[k].cols > most) most = t[k].rows * t[k].cols;
+        if (t[k].transpose && t[k].rows * t[k].cols > most) most = t[k].rows * t[k].cols;
     }
     Buf h = { 0 };
     st_header(&h, e, n, "{\"format\":\"pt\"}");
-    float *f32 = xmalloc(most * sizeof(float));
-    unsigned char *out = xmalloc(most * (size_t)st_dtype_size(dtype));
+    float *f32 = xmalloc((most ? most : 1) * sizeof(float)); /* a transposed tensor */
     uint64_t total = h.len;
-    AtomicFile af;
-    int rc = atomic_open(&af, path);
-    if (rc == 0) rc = write_all(af.fd, h.buf, h.len);
-    for (int k = 0; k < n && rc == 0; k++) {
-        size_t cnt = t[k].rows * t[k].cols, bytes = cnt * (size_t)st_dtype_size(dtype);
-        ix_to_hf_layout(&t[k], f32);
-        encode_values(f32, cnt, dtype, out);
-        rc = write_all(af.fd, out, bytes);
-        total += bytes;
+    BulkFile bf;
+    int rc = bulk_open(&bf, path, 0, 0);
+    if (rc == 0) {
+        rc = bulk_write(&bf, h.buf, h.len);
+        for (int k = 0; k < n && rc == 0; k++) {
+            size_t cnt = t[k].rows * t[k].cols;
+            if (t[k].transpose) ix_to_hf_layout(&t[k], f32);
+            rc = ix_write_values(&bf, t[k].transpose ? f32 : t[k].data, cnt, 1, es,
+                                 ix_st_encoder(dtype));
+            total += cnt * es;
+        }
+        rc = bulk_flush(&bf, NULL); /* reports a failed write; frees bf then */
+        if (rc == 0) rc = bulk_close(&bf, NULL, 0);
     }
-    if (af.path) rc = atomic_finish(&af, rc);
     buf_free(&h);
     free(f32);
-    free(out);
     free(names);
     free(t);
     free(e);

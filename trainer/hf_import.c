@@ -244,10 +244,12 @@ static int read_tensors(const Src *s, Gpt *m, float *scratch)
         uint64_t shape[2];
         int nd = hf_shape(&t, shape);
         if (check_shape(f, st, nd, shape) != 0) return CM_EFORMAT;
-        /* straight into the model, or through the scratch when it is transposed */
+        /* straight into the model; a transposed tensor from the mapped file when it is f32
+        ** already, else through the scratch */
+        const float *view = t.transpose ? st_f32_view(f, st) : NULL;
         float *dst = t.transpose ? scratch : (float *)t.data;
-        if (st_read_f32(f, st, dst) != 0) return CM_EFORMAT;
-        if (t.transpose) ix_from_hf_layout(&t, scratch, (float *)t.data);
+        if (!view && st_read_f32(f, st, dst) != 0) return CM_EFORMAT;
+        if (t.transpose) ix_from_hf_layout(&t, view ? view : scratch, (float *)t.data);
     }
     return 0;
 }

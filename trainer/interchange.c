@@ -7,6 +7,9 @@
 #include "trainer/interchange.h"
 
 #include <errno.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,11 +18,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util.h"            /* defines: error, Buf, exit statuses */
-#include "hash.h"            /* defines: hash64_seed */
-#include "json.h"            /* defines: json_parse_object, json_get, json_get_int */
-#include "shards/corpus.h"   /* defines: corpus_open, corpus_tokenizer_json */
-#include "trainer/kernels.h" /* defines: kernels_set_threads */
+#include "util.h"                /* defines: error, Buf, exit statuses */
+#include "hash.h"                /* defines: hash64_seed */
+#include "json.h"                /* defines: json_parse_object, json_get, json_get_int */
+#include "le.h"                  /* defines: le_putf32, le_put16 */
+#include "trainer/half.h"        /* defines: f16_from_f32, bf16_from_f32 */
+#include "trainer/safetensors.h" /* defines: ST_F32, ST_F16 */
+#include "shards/corpus.h"       /* defines: corpus_open, corpus_tokenizer_json */
+#include "trainer/kernels.h"     /* defines: kernels_set_threads */
 
 /* --------------------------------------------------------------------------------------- */
 /* The verbs                                                                               */
@@ -90,14 +96,55 @@ void ix_tensor(const Gpt *m, int k, IxTensor *t)
     t->data = base + (t->layer >= 0 ? (size_t)t->layer * t->rows * t->cols : 0);
 }
 
-/* dst (cols x rows) = transpose of src (rows x cols), in 32 x 32 tiles. */
+#ifdef __AVX2__
+/* d[j * ds + i] = s[i * ss + j] for an 8 x 8 block, in registers. */
+static inline void transpose_8x8(float *d, size_t ds, const float *s, size_t ss)
+{
+    __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ss);
+    __m256 r2 = _mm256_loadu_ps(s + 2 * ss), r3 = _mm256_loadu_ps(s + 3 * ss);
+    __m256 r4 = _mm256_loadu_ps(s + 4 * ss), r5 = _mm256_loadu_ps(s + 5 * ss);
+    __m256 r6 = _mm256_loadu_ps(s + 6 * ss), r7 = _mm256_loadu_ps(s + 7 * ss);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(d + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(d + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(d + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(d + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(d + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(d + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
+/*
+** dst (cols x rows) = transpose of src (rows x cols), in 32 x 32 tiles of 8 x 8 register
+** transposes (AVX2; measured 1.6-2x the plain tiled loop on GPT-2's 768 x 2304 .. 3072 x 768,
+** which is bound by cache and TLB misses: the rows are 3 to 12 KiB apart).
+*/
 static void transpose_f32(float *dst, const float *src, uint64_t rows, uint64_t cols)
 {
     const uint64_t B = 32;
     for (uint64_t r0 = 0; r0 < rows; r0 += B)
         for (uint64_t c0 = 0; c0 < cols; c0 += B) {
             uint64_t r1 = r0 + B < rows ? r0 + B : rows, c1 = c0 + B < cols ? c0 + B : cols;
-            for (uint64_t r = r0; r < r1; r++)
+            uint64_t r = r0;
+#ifdef __AVX2__
+            for (; r + 8 <= r1; r += 8) {
+                uint64_t c = c0;
+                for (; c + 8 <= c1; c += 8)
+                    transpose_8x8(dst + c * rows + r, rows, src + r * cols + c, cols);
+                for (uint64_t rr = r; rr < r + 8; rr++) /* the ragged right edge */
+                    for (uint64_t cc = c; cc < c1; cc++) dst[cc * rows + rr] = src[rr * cols + cc];
+            }
+#endif
+            for (; r < r1; r++)
                 for (uint64_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
         }
 }
@@ -116,6 +163,49 @@ void ix_from_hf_layout(const IxTensor *t, const float *in, float *dst)
         transpose_f32(dst, in, t->cols, t->rows);
     else
         memcpy(dst, in, t->rows * t->cols * sizeof(float));
+}
+
+void ix_encode_f32(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) le_putf32(dst + 4 * i, src[i]);
+}
+
+void ix_encode_f16(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) le_put16(dst + 2 * i, f16_from_f32(src[i]));
+}
+
+void ix_encode_bf16(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i++) le_put16(dst + 2 * i, bf16_from_f32(src[i]));
+}
+
+IxEncode ix_st_encoder(int st_dtype)
+{
+    return st_dtype == ST_F32 ? ix_encode_f32 : st_dtype == ST_F16 ? ix_encode_f16 : ix_encode_bf16;
+}
+
+int ix_write_values(BulkFile *b, const float *src, size_t n, size_t per, size_t bytes, IxEncode enc)
+{
+    unsigned char one[64]; /* a unit that straddles two chunks */
+    while (n > 0) {
+        size_t room;
+        unsigned char *dst = bulk_space(b, &room);
+        if (!dst) return -1;
+        size_t units = room / bytes;
+        if (units == 0) {
+            enc(src, per, one);
+            if (bulk_write(b, one, bytes) != 0) return -1;
+            units = 1;
+        } else {
+            if (units > n / per) units = n / per;
+            enc(src, units * per, dst);
+            bulk_commit(b, units * bytes);
+        }
+        src += units * per;
+        n -= units * per;
+    }
+    return 0;
 }
 
 /* --------------------------------------------------------------------------------------- */

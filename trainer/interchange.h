@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "util.h"
+#include "bulkfile.h"
 #include "trainer/model.h"
 #include "trainer/ckpt.h"
 
@@ -51,6 +52,18 @@ void ix_tensor(const Gpt *m, int k, IxTensor *t);
 void ix_to_hf_layout(const IxTensor *t, float *out);
 /* And back: transformers' layout in `in` to cm-train's into dst (rows x cols). */
 void ix_from_hf_layout(const IxTensor *t, const float *in, float *dst);
+
+/* Encode n values of src (n a multiple of per) into the file, per values into `bytes` bytes at
+** a time by enc, straight into the writer's chunks. 0, or -1 when a write failed (bulk_flush
+** reports it). */
+typedef void (*IxEncode)(const float *src, size_t n, unsigned char *dst);
+/* The encoders of safetensors' F32, F16 and BF16 (little-endian), and the one of an ST_* dtype. */
+void ix_encode_f32(const float *src, size_t n, unsigned char *dst);
+void ix_encode_f16(const float *src, size_t n, unsigned char *dst);
+void ix_encode_bf16(const float *src, size_t n, unsigned char *dst);
+IxEncode ix_st_encoder(int st_dtype);
+int ix_write_values(BulkFile *b, const float *src, size_t n, size_t per, size_t bytes,
+                    IxEncode enc);
 
 /* Threads for the kernels: the online cores, as cm-train's --threads defaults to. */
 void ix_default_threads(void);

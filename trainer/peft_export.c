@@ -24,10 +24,8 @@
 #include <sys/stat.h>
 
 #include "util.h"                /* defines: error, Buf, write_all, exit statuses */
-#include "atomic.h"              /* defines: AtomicFile, atomic_write_file */
+#include "atomic.h"              /* defines: atomic_write_file */
 #include "json.h"                /* defines: json_escape */
-#include "le.h"                  /* defines: le_putf32, le_put16 */
-#include "trainer/half.h"        /* defines: f16_from_f32, bf16_from_f32 */
 #include "trainer/lora.h"        /* defines: GptLora, lora_target_name */
 #include "trainer/safetensors.h" /* defines: StEntry, st_header */
 
@@ -59,17 +57,6 @@ static int peft_tensors(const GptLora *lo, PeftTensor *t)
     return n;
 }
 
-/* n values of src as dtype (ST_F32, ST_F16, ST_BF16) into dst. */
-static void peft_encode(const float *src, size_t n, int dtype, unsigned char *dst)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (dtype == ST_F32)
-            le_putf32(dst + 4 * i, src[i]);
-        else
-            le_put16(dst + 2 * i, dtype == ST_F16 ? f16_from_f32(src[i]) : bf16_from_f32(src[i]));
-    }
-}
-
 /*
 ** adapter_model.safetensors; returns its bytes, or 0 after a message.
 */
@@ -79,29 +66,28 @@ static uint64_t peft_write_weights(const GptLora *lo, int dtype, const char *pat
     PeftTensor *t = xcalloc((size_t)cap, sizeof *t);
     StEntry *e = xcalloc((size_t)cap, sizeof *e);
     int n = peft_tensors(lo, t);
-    size_t most = 0;
     for (int k = 0; k < n; k++) {
         e[k] = (StEntry){ .name = t[k].name, .dtype = dtype, .ndim = 2 };
         e[k].shape[0] = t[k].rows;
         e[k].shape[1] = t[k].cols;
-        if (t[k].rows * t[k].cols > most) most = t[k].rows * t[k].cols;
     }
     Buf h = { 0 };
     st_header(&h, e, n, "{\"format\":\"pt\"}");
-    unsigned char *buf = xmalloc(most * (size_t)st_dtype_size(dtype) + 1);
     uint64_t total = h.len;
-    AtomicFile af;
-    int rc = atomic_open(&af, path);
-    if (rc == 0) rc = write_all(af.fd, h.buf, h.len);
-    for (int k = 0; k < n && rc == 0; k++) {
-        size_t cnt = t[k].rows * t[k].cols;
-        peft_encode(t[k].data, cnt, dtype, buf);
-        rc = write_all(af.fd, buf, cnt * (size_t)st_dtype_size(dtype));
-        total += cnt * (size_t)st_dtype_size(dtype);
+    size_t es = (size_t)st_dtype_size(dtype);
+    BulkFile bf;
+    int rc = bulk_open(&bf, path, 0, 0);
+    if (rc == 0) {
+        rc = bulk_write(&bf, h.buf, h.len);
+        for (int k = 0; k < n && rc == 0; k++) {
+            size_t cnt = t[k].rows * t[k].cols;
+            rc = ix_write_values(&bf, t[k].data, cnt, 1, es, ix_st_encoder(dtype));
+            total += cnt * es;
+        }
+        rc = bulk_flush(&bf, NULL); /* reports a failed write; frees bf then */
+        if (rc == 0) rc = bulk_close(&bf, NULL, 0);
     }
-    if (af.path) rc = atomic_finish(&af, rc);
     buf_free(&h);
-    free(buf);
     free(e);
     free(t);
     return rc == 0 ? total : 0;

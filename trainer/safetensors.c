@@ -375,6 +375,15 @@ const StTensor *st_find(const StFile *f, const char *name)
     return NULL;
 }
 
+const float *st_f32_view(const StFile *f, const StTensor *t)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const unsigned char *src = f->base + f->data_off + t->begin;
+    if (t->dtype == ST_F32 && (uintptr_t)src % sizeof(float) == 0) return (const float *)src;
+#endif
+    return NULL;
+}
+
 int st_read_f32(const StFile *f, const StTensor *t, float *out)
 {
     const unsigned char *src = f->base + f->data_off + t->begin;

@@ -84,6 +84,9 @@ uint64_t st_numel(const StTensor *t);
 /* Convert an F32, F16 or BF16 tensor to f32 into out (st_numel floats). 0, or -2 after a
 ** message naming the file, tensor and offset for any other dtype. */
 int st_read_f32(const StFile *f, const StTensor *t, float *out);
+/* The tensor's values in place, when they are F32 in this host's byte order and aligned for
+** float (the mapped file read without a copy); else NULL (st_read_f32 then). */
+const float *st_f32_view(const StFile *f, const StTensor *t);
 
 /* Writer. A tensor to be written: its data follow the header in the order given. */
 typedef struct {

@@ -9,7 +9,12 @@
 **      types, aligned offsets); every truncation of the file is refused, never read past;
 **   5. safetensors: the header writer and the reader agree; every truncation is refused;
 **   6. config.json written by the export parses back to the same shape; the tensor table has
-**      transformers' names and its transposition is undone by the import's.
+**      transformers' names and its transposition is undone by the import's;
+**   7. the blocked transposition equals the plain one on shapes that are and are not multiples
+**      of its 8 x 8 and 32 x 32 blocks;
+**   8. ix_write_values: values encoded straight into the writer's chunks, with units of 3 bytes
+**      after a 5-byte head so that some straddle two chunks, give the bytes of encoding all of
+**      them in one buffer.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -299,6 +304,71 @@ static void test_config_and_table(void **state)
     gpt_free(&m);
 }
 
+static void test_transpose_shapes(void **state)
+{
+    (void)state;
+    static const uint64_t shapes[][2] = { { 1, 1 },   { 7, 9 },   { 8, 8 },    { 33, 40 },
+                                          { 40, 33 }, { 65, 71 }, { 144, 48 }, { 96, 768 } };
+    uint64_t s = 11;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        uint64_t R = shapes[k][0], C = shapes[k][1];
+        float *src = malloc(R * C * sizeof(float)), *hf = malloc(R * C * sizeof(float));
+        float *back = malloc(R * C * sizeof(float));
+        for (uint64_t i = 0; i < R * C; i++) src[i] = (float)(splitmix64(&s) >> 40);
+        IxTensor t = { .rows = R, .cols = C, .transpose = 1, .data = src };
+        ix_to_hf_layout(&t, hf);
+        for (uint64_t r = 0; r < R; r++)
+            for (uint64_t c = 0; c < C; c++) assert_true(hf[c * R + r] == src[r * C + c]);
+        ix_from_hf_layout(&t, hf, back);
+        assert_memory_equal(back, src, R * C * sizeof(float));
+        free(src);
+        free(hf);
+        free(back);
+    }
+}
+
+/* 2 values -> 3 bytes: the low bytes of each, then their sum's. */
+static void enc_pairs(const float *src, size_t n, unsigned char *dst)
+{
+    for (size_t i = 0; i < n; i += 2, dst += 3) {
+        dst[0] = (unsigned char)src[i];
+        dst[1] = (unsigned char)src[i + 1];
+        dst[2] = (unsigned char)(src[i] + src[i + 1]);
+    }
+}
+
+static void test_write_values(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cm-test-ixwrite.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/out.bin", dir);
+    size_t n = 2 * (SW_CHUNK + 12345); /* 3 x that / 2 bytes: three chunks and a tail */
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = (float)(i % 251);
+    unsigned char *want = malloc(5 + n / 2 * 3);
+    memcpy(want, "head!", 5);
+    enc_pairs(v, n, want + 5);
+    BulkFile b;
+    assert_int_equal(bulk_open(&b, path, 0, 0), 0);
+    assert_int_equal(bulk_write(&b, "head!", 5), 0);
+    assert_int_equal(ix_write_values(&b, v, n, 2, 3, enc_pairs), 0);
+    assert_int_equal(bulk_flush(&b, NULL), 0);
+    assert_int_equal(bulk_close(&b, NULL, 0), 0);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *got = malloc(5 + n / 2 * 3 + 1);
+    assert_int_equal(fread(got, 1, 5 + n / 2 * 3 + 1, f), 5 + n / 2 * 3);
+    fclose(f);
+    assert_memory_equal(got, want, 5 + n / 2 * 3);
+    unlink(path);
+    rmdir(dir);
+    free(v);
+    free(want);
+    free(got);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -310,6 +380,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_gguf_roundtrip),
         cmocka_unit_test(test_safetensors_roundtrip),
         cmocka_unit_test(test_config_and_table),
+        cmocka_unit_test(test_transpose_shapes),
+        cmocka_unit_test(test_write_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
-** test_swriter.c: the shard writer (shards/swriter.h), with O_DIRECT and through the page cache.
+** test_swriter.c: the big-file writer (lib/swriter.h), with O_DIRECT and through the page cache.
 **
 ** Test plan: payloads of several sizes (empty, under one 4 KiB block, exactly one chunk, many
 ** chunks with a ragged tail), appended in uneven pieces, come back byte for byte after the head
@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "hash.h"
-#include "shards/swriter.h"
+#include "swriter.h"
 
 #define PAYLOAD_OFFSET 4096
 

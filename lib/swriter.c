@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
-** swriter.c: the shard writer thread (see swriter.h).
+** swriter.c: the big-file writer thread (see swriter.h).
 **
 ** Chunks are used in ring order: the main thread fills chunk seq_filled % SW_CHUNKS and hands it
 ** over by incrementing seq_filled; the writer thread hashes and writes chunk
@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hash.h" // defines: Hash64State, hash64_update
@@ -33,6 +34,7 @@ struct SWriter {
     pthread_cond_t cv_done;  /* a chunk was written */
     unsigned char *mem;      /* SW_CHUNKS * SW_CHUNK bytes, SW_ALIGN-aligned */
     size_t len[SW_CHUNKS];   /* bytes in each queued chunk */
+    size_t skip[SW_CHUNKS];  /* bytes before the payload in each (the first chunk's zero gap) */
     uint64_t off[SW_CHUNKS]; /* file offset of each queued chunk */
     uint64_t seq_filled;     /* chunks handed to the writer so far */
     uint64_t seq_written;    /* chunks it has finished with */
@@ -41,10 +43,13 @@ struct SWriter {
     int want_direct;         /* try O_DIRECT for new files */
     int direct;              /* the current file is open with O_DIRECT */
     int fd;                  /* the current file, -1 when none */
-    Hash64State *hash;       /* payload checksum of the current file */
+    int owns_fd;             /* fd was opened by sw_begin (closed here) */
+    int stream;              /* fd cannot seek (a pipe): written in order with write() */
+    Hash64State *hash;       /* payload checksum of the current file, NULL when not wanted */
     uint64_t payload_offset; /* where the payload of the current file starts */
     uint64_t next_off;       /* main thread: file offset of the chunk being filled */
     size_t fill;             /* main thread: bytes in the chunk being filled */
+    size_t gap;              /* main thread: zero bytes before the payload in that chunk */
 };
 
 static unsigned char *chunk(SWriter *w, uint64_t seq)
@@ -65,13 +70,22 @@ static int sw_buffered(SWriter *w)
 }
 
 /*
-** pwrite all of p[0..n) at off. Returns 0 or an errno.
+** pwrite all of p[0..n) at off. Returns 0 or an errno. An unaligned length with O_DIRECT: the
+** aligned part goes direct, the rest (the end of the file) through the page cache.
 */
 static int sw_write_all(SWriter *w, const unsigned char *p, size_t n, uint64_t off)
 {
-    if (w->direct && (n % SW_ALIGN || off % SW_ALIGN) && sw_buffered(w)) return errno;
+    if (w->direct && (n % SW_ALIGN || off % SW_ALIGN)) {
+        size_t head = off % SW_ALIGN ? 0 : n - n % SW_ALIGN;
+        int e = head ? sw_write_all(w, p, head, off) : 0;
+        if (e) return e;
+        p += head;
+        n -= head;
+        off += head;
+        if (w->direct && sw_buffered(w)) return errno;
+    }
     while (n > 0) {
-        ssize_t k = pwrite(w->fd, p, n, (off_t)off);
+        ssize_t k = w->stream ? write(w->fd, p, n) : pwrite(w->fd, p, n, (off_t)off);
         if (k < 0) {
             if (errno == EINTR) continue;
             if (errno == EINVAL && w->direct) { /* alignment the device does not take */
@@ -104,7 +118,7 @@ static void *sw_thread(void *arg)
         pthread_mutex_unlock(&w->mu);
         int e = 0;
         if (!failed) {
-            hash64_update(w->hash, chunk(w, seq), w->len[i]);
+            if (w->hash) hash64_update(w->hash, chunk(w, seq) + w->skip[i], w->len[i] - w->skip[i]);
             e = sw_write_all(w, chunk(w, seq), w->len[i], w->off[i]);
         }
         pthread_mutex_lock(&w->mu);
@@ -141,8 +155,13 @@ SWriter *sw_new(int direct)
         errno = e;
         return NULL;
     }
-    pthread_setname_np(w->th, "cm-shards-write");
+    pthread_setname_np(w->th, "cm-write");
     return w;
+}
+
+int sw_direct_wanted(void)
+{
+    return getenv("CM_BUFFERED_WRITES") == NULL;
 }
 
 /*
@@ -166,6 +185,7 @@ static int sw_handoff(SWriter *w)
     pthread_mutex_lock(&w->mu);
     size_t i = (size_t)(w->seq_filled % SW_CHUNKS);
     w->len[i] = w->fill;
+    w->skip[i] = w->gap;
     w->off[i] = w->next_off;
     w->seq_filled++;
     pthread_cond_signal(&w->cv_work);
@@ -173,7 +193,7 @@ static int sw_handoff(SWriter *w)
     int e = w->err;
     pthread_mutex_unlock(&w->mu);
     w->next_off += w->fill;
-    w->fill = 0;
+    w->fill = w->gap = 0;
     if (e) {
         errno = e;
         return -1;
@@ -183,7 +203,7 @@ static int sw_handoff(SWriter *w)
 
 static void sw_close(SWriter *w)
 {
-    if (w->fd >= 0) close(w->fd);
+    if (w->fd >= 0 && w->owns_fd) close(w->fd);
     w->fd = -1;
     hash64_free(w->hash);
     w->hash = NULL;
@@ -206,6 +226,26 @@ void sw_free(SWriter *w)
     free(w);
 }
 
+/*
+** Start a file on fd (direct: opened with O_DIRECT): the first chunk begins at the 4 KiB block
+** that holds payload_offset, zeros up to it.
+*/
+static void sw_start(SWriter *w, int fd, int owns, int direct, uint64_t payload_offset, int hash)
+{
+    w->fd = fd;
+    w->owns_fd = owns;
+    w->stream = 0;
+    w->direct = direct;
+    w->hash = hash ? hash64_new() : NULL;
+    pthread_mutex_lock(&w->mu);
+    w->err = 0;
+    pthread_mutex_unlock(&w->mu);
+    w->payload_offset = payload_offset;
+    w->next_off = payload_offset - payload_offset % SW_ALIGN;
+    w->fill = w->gap = (size_t)(payload_offset % SW_ALIGN);
+    memset(chunk(w, w->seq_filled), 0, w->gap);
+}
+
 int sw_begin(SWriter *w, const char *path, uint64_t payload_offset)
 {
     sw_abort(w);
@@ -217,16 +257,31 @@ int sw_begin(SWriter *w, const char *path, uint64_t payload_offset)
         else if (fd < 0)
             return -1;
     }
-    w->direct = fd >= 0;
+    int direct = fd >= 0;
     if (fd < 0) fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -1;
-    w->fd = fd;
-    w->hash = hash64_new();
-    pthread_mutex_lock(&w->mu);
-    w->err = 0;
-    pthread_mutex_unlock(&w->mu);
-    w->payload_offset = w->next_off = payload_offset;
-    w->fill = 0;
+    sw_start(w, fd, 1, direct, payload_offset, 1);
+    return 0;
+}
+
+int sw_begin_fd(SWriter *w, int fd, uint64_t payload_offset, int hash)
+{
+    sw_abort(w);
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    int fl = fcntl(fd, F_GETFL), direct = 0;
+    if (fl < 0) return -1;
+    /* only a regular file: on a pipe O_DIRECT means packet mode */
+    if (w->want_direct && S_ISREG(st.st_mode) && !(fl & O_DIRECT)) {
+        if (fcntl(fd, F_SETFL, fl | O_DIRECT) == 0)
+            direct = 1;
+        else if (errno == EINVAL)
+            w->want_direct = 0; /* the file system refuses it */
+        else
+            return -1;
+    }
+    sw_start(w, fd, 0, direct || (fl & O_DIRECT), payload_offset, hash);
+    w->stream = !S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE;
     return 0;
 }
 
@@ -251,7 +306,7 @@ int sw_flush(SWriter *w, uint64_t *checksum)
         errno = e;
         return -1;
     }
-    *checksum = hash64_digest(w->hash);
+    *checksum = w->hash ? hash64_digest(w->hash) : 0;
     return 0;
 }
 
@@ -260,8 +315,10 @@ int sw_end(SWriter *w, const void *head, size_t head_len)
     /* the writer is idle (sw_flush drained it): the head goes through the page cache */
     int e = 0;
     if (w->direct && sw_buffered(w)) e = errno;
+    if (!e && head_len && w->stream) e = ESPIPE; /* a pipe cannot take a head written last */
     if (!e) e = sw_write_all(w, head, head_len, 0);
-    if (!e && w->next_off == w->payload_offset && ftruncate(w->fd, (off_t)w->payload_offset))
+    if (!e && w->payload_offset && !w->stream && w->next_off == w->payload_offset &&
+        ftruncate(w->fd, (off_t)w->payload_offset))
         e = errno; /* no payload: the file still reaches the payload offset */
     if (e) {
         sw_close(w);
@@ -277,7 +334,7 @@ int sw_end(SWriter *w, const void *head, size_t head_len)
 void sw_abort(SWriter *w)
 {
     sw_drain(w);
-    w->fill = 0;
+    w->fill = w->gap = 0;
     sw_close(w);
 }
 
