@@ -130,9 +130,8 @@ extern const char *const *const tk_field_defaults[TPL_NFIELDS];
 /* Render record r (an instruction record) with o's template into in->prompt / in->response.
 ** 0, or -1 with why (the message) and *byte (offset of the fault in the line). */
 int tk_instruct_render(TkInput *in, const Record *r, char *why, size_t whylen, size_t *byte);
-/* Append the metadata of an instruction record: its fields but those the template rendered
-** (and content, prompt, response, n_bytes, content_hash), then n_bytes and content_hash of
-** text[0..n). */
-void tk_instruct_meta(const TkInput *in, const Record *r, Buf *m, const char *text, size_t n);
+/* Does the metadata of an instruction record leave field f out? Those the template rendered,
+** and content, prompt, response, n_bytes, content_hash. */
+int tk_instruct_drops(const TkInput *in, const JsonField *f);
 
 #endif

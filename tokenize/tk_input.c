@@ -48,16 +48,18 @@ static int meta_skips(const JsonField *f)
 }
 
 /*
-** Append the record's metadata: its fields except content (raw JSON), then n_bytes and
-** content_hash (computed here; input fields of those names are replaced).
+** Append a record's metadata: its fields (raw JSON) except those it leaves out, then n_bytes and
+** content_hash of text[0..n) (computed here; input fields of those names are replaced). A code
+** record (in NULL) leaves out content; an instruction record the fields its template rendered
+** (tk_instruct_drops).
 */
-static void meta_build(Buf *m, const Record *r)
+static void meta_build(Buf *m, const Record *r, const TkInput *in, const char *text, size_t n)
 {
     buf_addc(m, '{');
     int first = 1;
     for (int i = 0; i < r->obj.n; i++) {
         const JsonField *f = &r->obj.f[i];
-        if (meta_skips(f)) continue;
+        if (in ? tk_instruct_drops(in, f) : meta_skips(f)) continue;
         if (!first) buf_addc(m, ',');
         first = 0;
         buf_addc(m, '"');
@@ -68,8 +70,8 @@ static void meta_build(Buf *m, const Record *r)
         if (f->type == JSON_STRING) buf_addc(m, '"');
     }
     char hex[17];
-    hash_hex(hash64(r->content.s, r->content.n), hex);
-    buf_addf(m, "%s\"n_bytes\":%zu,\"content_hash\":\"%s\"}", first ? "" : ",", r->content.n, hex);
+    hash_hex(hash64(text, n), hex);
+    buf_addf(m, "%s\"n_bytes\":%zu,\"content_hash\":\"%s\"}", first ? "" : ",", n, hex);
 }
 
 /*
@@ -99,7 +101,7 @@ static void batch_add(RecordBatch *b, const Record *r, int with_meta)
     buf_add(&b->text, r->content.s, r->content.n);
     if (with_meta) {
         b->moff[b->n] = b->meta.len;
-        meta_build(&b->meta, r);
+        meta_build(&b->meta, r, NULL, r->content.s, r->content.n);
         b->mlen[b->n] = b->meta.len - b->moff[b->n];
     }
     b->n++;
@@ -119,7 +121,7 @@ static void batch_add_example(RecordBatch *b, const TkInput *in, const Record *r
     b->tlen[b->n] = b->text.len - off;
     if (with_meta) {
         b->moff[b->n] = b->meta.len;
-        tk_instruct_meta(in, r, &b->meta, b->text.buf + off, b->tlen[b->n]);
+        meta_build(&b->meta, r, in, b->text.buf + off, b->tlen[b->n]);
         b->mlen[b->n] = b->meta.len - b->moff[b->n];
     }
     b->n++;

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hash.h"
 #include "json.h"
 #include "tokenize/tk.h"
 
@@ -112,7 +111,7 @@ int tk_instruct_render(TkInput *in, const Record *r, char *why, size_t whylen, s
 ** Is field f one the metadata of an instruction record leaves out? Those the template rendered
 ** (a `system` field of a template without {system} stays), and the names of our own.
 */
-static int meta_drops(const TkInput *in, const JsonField *f)
+int tk_instruct_drops(const TkInput *in, const JsonField *f)
 {
     static const char *const ours[] = { "content", "prompt",       "response",
                                         "n_bytes", "content_hash", NULL };
@@ -123,25 +122,4 @@ static int meta_drops(const TkInput *in, const JsonField *f)
             !memcmp(in->used[r], f->key, f->klen))
             return 1;
     return 0;
-}
-
-void tk_instruct_meta(const TkInput *in, const Record *r, Buf *m, const char *text, size_t n)
-{
-    buf_addc(m, '{');
-    int first = 1;
-    for (int i = 0; i < r->obj.n; i++) {
-        const JsonField *f = &r->obj.f[i];
-        if (meta_drops(in, f)) continue;
-        if (!first) buf_addc(m, ',');
-        first = 0;
-        buf_addc(m, '"');
-        buf_add(m, f->key, f->klen);
-        buf_add(m, "\":", 2);
-        if (f->type == JSON_STRING) buf_addc(m, '"');
-        buf_add(m, f->raw, f->rawlen);
-        if (f->type == JSON_STRING) buf_addc(m, '"');
-    }
-    char hex[17];
-    hash_hex(hash64(text, n), hex);
-    buf_addf(m, "%s\"n_bytes\":%zu,\"content_hash\":\"%s\"}", first ? "" : ",", n, hex);
 }
