@@ -28,11 +28,12 @@
 #include "trainer/verbs.h"   /* defines: verb_train, verb_eval, verb_complete, verb_plot */
 
 static const CliVerb verbs[] = {
-    { "train", "train a GPT-2 model on a corpus or synthetic ids (the default verb)", verb_train },
-    { "eval", "loss, perplexity and bits per byte of a checkpoint on a split", verb_eval },
-    { "complete", "continue a prompt with a checkpoint's model", verb_complete },
+    { "train", "train or fine-tune a GPT-2 model, LoRA too (the default verb)", verb_train },
+    { "eval", "loss, perplexity, bits per byte (or response loss) on a split", verb_eval },
+    { "complete", "continue a prompt, or answer an instruction (--template), with a model",
+      verb_complete },
     { "plot", "SVG chart of the train and valid loss of a --log file", verb_plot },
-    { "export", "write a checkpoint as a Hugging Face model (safetensors) or a GGUF file",
+    { "export", "write a checkpoint as a Hugging Face model, a GGUF file or a PEFT adapter",
       cmd_export },
     { "import", "read a Hugging Face GPT-2 model into a checkpoint", cmd_import },
     { "logits", "print a checkpoint's raw logits for a prompt (checks against other tools)",
