@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
-** dedup.c: exact fingerprints and MinHash/LSH near-duplicate index (see dedup.h).
+** dedup.c: exact fingerprints and one-permutation MinHash/LSH near-duplicate index (see dedup.h).
 */
 #include "dedup.h"
 
@@ -9,7 +9,7 @@
 
 #include "hash.h" // defines: hash64, hash64_seed, splitmix64
 
-/* Seed of the MinHash permutations: fixed, so signatures are comparable across runs. */
+/* Seed of the densification probes: fixed, so signatures are comparable across runs. */
 #define MH_SEED 0x636f64656d696c6cull /* "codemill" */
 
 /* --- exact -------------------------------------------------------------------------- */
@@ -113,17 +113,12 @@ size_t exactset_bytes_next(const ExactSet *e)
 /* --- near: signatures --------------------------------------------------------------- */
 
 /*
-** The 256 permutations drawn from the fixed seed (so signatures are the same in every run);
-** no token scratch until the first signature.
+** No tables to draw: one-permutation hashing needs only the shingle hashes; the token scratch
+** comes with the first signature.
 */
 void minhash_init(MinHasher *m)
 {
     memset(m, 0, sizeof *m);
-    uint64_t st = MH_SEED;
-    for (int i = 0; i < MH_PERMS; i++) {
-        m->mul[i] = splitmix64(&st) | 1;
-        m->add[i] = splitmix64(&st);
-    }
 }
 
 /*
@@ -136,14 +131,19 @@ void minhash_free(MinHasher *m)
     m->tokens_cap = 0;
 }
 
-/*
-** Is c a byte of a word token ([A-Za-z0-9_] or any non-ASCII byte)?
-*/
-static inline int tok_byte(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-        c >= 0x80;
-}
+/* tok_class[c]: is byte c part of a word token ([A-Za-z0-9_] or any non-ASCII byte)? */
+static const unsigned char tok_class[256] = {
+    ['0'] = 1,           ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1,           ['8'] = 1, ['9'] = 1, ['_'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+    ['D'] = 1,           ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1,           ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
+    ['R'] = 1,           ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1,           ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
+    ['f'] = 1,           ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1,           ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,
+    ['t'] = 1,           ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    [0x80 ... 0xff] = 1,
+};
 
 /* Final mixing of a 64-bit hash (the splitmix64 / murmur3 finaliser). */
 static inline uint64_t mix64(uint64_t z)
@@ -159,10 +159,10 @@ static size_t token_hashes(MinHasher *m, const char *s, size_t n)
     size_t count = 0;
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        while (i < n && !tok_byte(u[i])) i++;
+        while (i < n && !tok_class[u[i]]) i++;
         if (i >= n) break;
         uint64_t h = 0x9E3779B97F4A7C15ull;
-        while (i < n && tok_byte(u[i])) h = (h ^ u[i++]) * 0x100000001B3ull; /* FNV-1a step */
+        while (i < n && tok_class[u[i]]) h = (h ^ u[i++]) * 0x100000001B3ull; /* FNV-1a step */
         if (count == m->tokens_cap) {
             m->tokens_cap = m->tokens_cap ? 2 * m->tokens_cap : 4096;
             m->tokens = xrealloc(m->tokens, m->tokens_cap * sizeof *m->tokens);
@@ -192,32 +192,48 @@ static size_t shingle_hashes(MinHasher *m, size_t count)
     return count - MH_SHINGLE + 1;
 }
 
-#define MH_BLOCK 32 /* permutations whose minima stay in registers */
+#define OPH_LOW ((1ull << 56) - 1) /* the bits below the bin number */
+#define OPH_EMPTY UINT64_MAX       /* a bin no shingle fell into (no low part is this) */
 
 /*
-** sig[i] = min over the shingles x of (a_i*x + b_i) >> 32. As >> 32 keeps the order, that is
-** the high half of the minimum of the 64-bit values: one multiply, add and min per shingle
-** and permutation, MH_BLOCK permutations at a time over all shingles.
+** One-permutation hashing: bin = the top 8 bits of a shingle's hash, and each bin keeps the
+** smallest of the low 56 bits of its shingles (OPH_EMPTY if none).
 */
-static void minhash_minima(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t *sig)
+static void oph_bins(const uint64_t *sh, size_t n, uint64_t low[MH_PERMS])
 {
-    for (int base = 0; base < MH_PERMS; base += MH_BLOCK) {
-        const uint64_t *a = m->mul + base, *b = m->add + base;
-        uint64_t low[MH_BLOCK];
-        for (int k = 0; k < MH_BLOCK; k++) low[k] = UINT64_MAX;
-        for (size_t j = 0; j < n; j++) {
-            uint64_t h = sh[j];
-            for (int k = 0; k < MH_BLOCK; k++) {
-                uint64_t x = a[k] * h + b[k];
-                low[k] = x < low[k] ? x : low[k];
-            }
-        }
-        for (int k = 0; k < MH_BLOCK; k++) sig[base + k] = (uint32_t)(low[k] >> 32);
+    for (int k = 0; k < MH_PERMS; k++) low[k] = OPH_EMPTY;
+    for (size_t j = 0; j < n; j++) {
+        uint64_t x = sh[j];
+        size_t b = (size_t)(x >> 56);
+        uint64_t l = x & OPH_LOW;
+        low[b] = l < low[b] ? l : low[b];
     }
 }
 
 /*
-** The MinHash signature of s[0..n): tokens, their 5-gram shingles, 256 minima.
+** sig[k] = bits 24..55 of bin k's minimum; an empty bin takes the value of the first
+** non-empty bin in its own probe sequence (optimal densification: bin k's sequence is the
+** bytes of splitmix64 drawn from MH_SEED + k, the same for every document). low has at least
+** one non-empty bin.
+*/
+static void oph_densify(const uint64_t low[MH_PERMS], uint32_t sig[MH_PERMS])
+{
+    for (int k = 0; k < MH_PERMS; k++) {
+        if (low[k] != OPH_EMPTY) {
+            sig[k] = (uint32_t)(low[k] >> 24);
+            continue;
+        }
+        uint64_t st = MH_SEED + (uint64_t)k * 0xD1B54A32D192ED03ull, from = OPH_EMPTY;
+        while (from == OPH_EMPTY) {
+            uint64_t r = splitmix64(&st);
+            for (int i = 0; i < 8 && from == OPH_EMPTY; i++, r >>= 8) from = low[r & 0xff];
+        }
+        sig[k] = (uint32_t)(from >> 24);
+    }
+}
+
+/*
+** The signature of s[0..n): tokens, their 5-gram shingles, one-permutation minima, densified.
 ** Returns the number of shingles (0 when s has no token: then sig is all UINT32_MAX).
 */
 size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_PERMS])
@@ -228,7 +244,9 @@ size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_
         return 0;
     }
     size_t shingles = shingle_hashes(m, count);
-    minhash_minima(m, m->tokens, shingles, sig);
+    uint64_t low[MH_PERMS];
+    oph_bins(m->tokens, shingles, low);
+    oph_densify(low, sig);
     return shingles;
 }
 

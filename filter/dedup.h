@@ -6,14 +6,19 @@
 ** \r, \v, \f) removed; the set keeps 8-byte fingerprints in an open-addressing table at most
 ** half full: 16-32 bytes per kept document.
 **
-** Near: MinHash with 256 permutations over the set of word 5-grams ("shingles") of the file's
-** word tokens (maximal runs of [A-Za-z0-9_] and non-ASCII bytes; a file of 1-4 tokens is one
-** shingle; a file without tokens is not near-deduplicated). A token's hash is FNV-1a of its
-** bytes, mixed by the splitmix64 finaliser; a shingle's 64-bit hash x combines its 5 token
-** hashes in order (rotate, xor, multiply, then the same finaliser); permutation i is
-** h_i(x) = (a_i*x + b_i) >> 32 (multiply-shift, a_i odd, a_i and b_i from splitmix64 of a
-** fixed seed), the signature keeps the minimum of each. LSH: 32 bands of 8 rows; a band's key
-** is XXH3 of its 8 values and the band number. A document whose band key was seen before is a
+** Near: one-permutation MinHash with densification (Li, Owen and Zhang 2012; Shrivastava 2017)
+** over the set of word 5-grams ("shingles") of the file's word tokens (maximal runs of
+** [A-Za-z0-9_] and non-ASCII bytes; a file of 1-4 tokens is one shingle; a file without tokens
+** is not near-deduplicated). A token's hash is FNV-1a of its bytes, mixed by the splitmix64
+** finaliser; a shingle's 64-bit hash x combines its 5 token hashes in order (rotate, xor,
+** multiply, then the same finaliser). The signature has 256 bins: x goes to bin x >> 56, and
+** bin k keeps the smallest low 56 bits (x & (2^56-1)) of its shingles; its value is bits
+** 24..55 of that minimum. An empty bin k takes the value of the first non-empty bin of its
+** probe sequence (the bytes of splitmix64 seeded by a fixed seed and k, the same for every
+** document: "optimal densification"). Two signatures agree in bin k with probability the
+** Jaccard similarity of the two shingle sets, as for 256 independent permutations, at the cost
+** of one hash per shingle instead of 256. LSH: 32 bands of 8 rows (bins); a band's key is XXH3
+** of its 8 values and the band number. A document whose band key was seen before is a
 ** candidate; it is a duplicate when the low 16 bits of the two signatures agree in at least
 ** threshold*256 places (an estimate of their Jaccard similarity, 0.85 by default). Memory per
 ** kept document: 512 bytes of signature (256 x 16 bits) plus 32 band entries of 12 bytes in a
@@ -49,19 +54,17 @@ size_t exactset_bytes_next(const ExactSet *e);
 
 /* --- near: signatures --------------------------------------------------------------- */
 
-#define MH_PERMS 256
+#define MH_PERMS 256 /* bins of the signature (the name is from when they were permutations) */
 #define MH_BANDS 32
 #define MH_ROWS 8
 #define MH_SHINGLE 5
 
 typedef struct {
-    uint64_t mul[MH_PERMS]; /* multipliers a_i (odd) */
-    uint64_t add[MH_PERMS]; /* offsets b_i */
-    uint64_t *tokens;       /* scratch: token hashes of the current document */
-    size_t tokens_cap;      /* room in tokens */
+    uint64_t *tokens;  /* scratch: token hashes of the current document */
+    size_t tokens_cap; /* room in tokens */
 } MinHasher;
 
-/* The 256 permutations, drawn from the fixed seed (the same in every run). */
+/* A signer with no scratch yet (signatures are the same in every run). */
 void minhash_init(MinHasher *m);
 void minhash_free(MinHasher *m);
 /* Signature of s[0..n) into sig; returns the number of shingles (0: no tokens). */
