@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h" // defines: hash64, hash64_seed, splitmix64
+#include "filter/words.h" // defines: word_hashes, mix64
+#include "hash.h"         // defines: hash64, hash64_seed, splitmix64
 
 /* Seed of the densification probes: fixed, so signatures are comparable across runs. */
 #define MH_SEED 0x636f64656d696c6cull /* "codemill" */
@@ -126,50 +127,7 @@ void minhash_init(MinHasher *m)
 */
 void minhash_free(MinHasher *m)
 {
-    free(m->tokens);
-    m->tokens = NULL;
-    m->tokens_cap = 0;
-}
-
-/* tok_class[c]: is byte c part of a word token ([A-Za-z0-9_] or any non-ASCII byte)? */
-static const unsigned char tok_class[256] = {
-    ['0'] = 1,           ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-    ['7'] = 1,           ['8'] = 1, ['9'] = 1, ['_'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
-    ['D'] = 1,           ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
-    ['K'] = 1,           ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1,
-    ['R'] = 1,           ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1,           ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
-    ['f'] = 1,           ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-    ['m'] = 1,           ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,
-    ['t'] = 1,           ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-    [0x80 ... 0xff] = 1,
-};
-
-/* Final mixing of a 64-bit hash (the splitmix64 / murmur3 finaliser). */
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* The word tokens of s[0..n) as mixed FNV-1a hashes into m->tokens; returns their count. */
-static size_t token_hashes(MinHasher *m, const char *s, size_t n)
-{
-    size_t count = 0;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        while (i < n && !tok_class[u[i]]) i++;
-        if (i >= n) break;
-        uint64_t h = 0x9E3779B97F4A7C15ull;
-        while (i < n && tok_class[u[i]]) h = (h ^ u[i++]) * 0x100000001B3ull; /* FNV-1a step */
-        if (count == m->tokens_cap) {
-            m->tokens_cap = m->tokens_cap ? 2 * m->tokens_cap : 4096;
-            m->tokens = xrealloc(m->tokens, m->tokens_cap * sizeof *m->tokens);
-        }
-        m->tokens[count++] = mix64(h);
-    }
-    return count;
+    word_hashes_free(&m->words);
 }
 
 /*
@@ -178,7 +136,7 @@ static size_t token_hashes(MinHasher *m, const char *s, size_t n)
 */
 static size_t shingle_hashes(MinHasher *m, size_t count)
 {
-    uint64_t *t = m->tokens;
+    uint64_t *t = m->words.hashes;
     if (count < MH_SHINGLE) {
         t[0] = hash64(t, count * sizeof *t);
         return 1;
@@ -211,10 +169,10 @@ static void oph_bins(const uint64_t *sh, size_t n, uint64_t low[MH_PERMS])
 }
 
 /*
-** sig[k] = bits 24..55 of bin k's minimum; an empty bin takes the value of the first
-** non-empty bin in its own probe sequence (optimal densification: bin k's sequence is the
-** bytes of splitmix64 drawn from MH_SEED + k, the same for every document). low has at least
-** one non-empty bin.
+** sig[k] = bits 24..55 of bin k's minimum; an empty bin takes the value of the first non-empty bin
+** in its own probe sequence (optimal densification: bin k's sequence is the bytes of splitmix64
+** seeded by MH_SEED + k x 0xD1B54A32D192ED03, the same for every document). low has at least one
+** non-empty bin.
 */
 static void oph_densify(const uint64_t low[MH_PERMS], uint32_t sig[MH_PERMS])
 {
@@ -238,14 +196,14 @@ static void oph_densify(const uint64_t low[MH_PERMS], uint32_t sig[MH_PERMS])
 */
 size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_PERMS])
 {
-    size_t count = token_hashes(m, s, n);
+    size_t count = word_hashes(&m->words, s, n);
     if (count == 0) {
         for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
         return 0;
     }
     size_t shingles = shingle_hashes(m, count);
     uint64_t low[MH_PERMS];
-    oph_bins(m->tokens, shingles, low);
+    oph_bins(m->words.hashes, shingles, low);
     oph_densify(low, sig);
     return shingles;
 }

@@ -6,23 +6,22 @@
 ** \r, \v, \f) removed; the set keeps 8-byte fingerprints in an open-addressing table at most
 ** half full: 16-32 bytes per kept document.
 **
-** Near: one-permutation MinHash with densification (Li, Owen and Zhang 2012; Shrivastava 2017)
-** over the set of word 5-grams ("shingles") of the file's word tokens (maximal runs of
-** [A-Za-z0-9_] and non-ASCII bytes; a file of 1-4 tokens is one shingle; a file without tokens
-** is not near-deduplicated). A token's hash is FNV-1a of its bytes, mixed by the splitmix64
-** finaliser; a shingle's 64-bit hash x combines its 5 token hashes in order (rotate, xor,
-** multiply, then the same finaliser). The signature has 256 bins: x goes to bin x >> 56, and
-** bin k keeps the smallest low 56 bits (x & (2^56-1)) of its shingles; its value is bits
-** 24..55 of that minimum. An empty bin k takes the value of the first non-empty bin of its
-** probe sequence (the bytes of splitmix64 seeded by a fixed seed and k, the same for every
-** document: "optimal densification"). Two signatures agree in bin k with probability the
-** Jaccard similarity of the two shingle sets, as for 256 independent permutations, at the cost
-** of one hash per shingle instead of 256. LSH: 32 bands of 8 rows (bins); a band's key is XXH3
-** of its 8 values and the band number. A document whose band key was seen before is a
-** candidate; it is a duplicate when the low 16 bits of the two signatures agree in at least
-** threshold*256 places (an estimate of their Jaccard similarity, 0.85 by default). Memory per
-** kept document: 512 bytes of signature (256 x 16 bits) plus 32 band entries of 12 bytes in a
-** table at most half full: ~1.3-2 KB.
+** Near: one-permutation MinHash with densification (Li, Owen and Zhang 2012; Shrivastava 2017) over
+** the set of word 5-grams ("shingles") of the file's word tokens (maximal runs of [A-Za-z0-9_] and
+** non-ASCII bytes; a file of 1-4 tokens is one shingle; a file without tokens is not
+** near-deduplicated). A token's hash is that of filter/words.h; a shingle's 64-bit hash x combines
+** its 5 token hashes in order (rotate, xor, multiply, then the splitmix64 finaliser). The signature
+** has 256 bins: x goes to bin x >> 56, and bin k keeps the smallest low 56 bits (x & (2^56-1)) of
+** its shingles; its value is bits 24..55 of that minimum. An empty bin k takes the value of the
+** first non-empty bin of its probe sequence (the bytes of splitmix64 seeded by a fixed seed + k x
+** 0xD1B54A32D192ED03, the same for every document: "optimal densification"). Two signatures agree
+** in bin k with probability the Jaccard similarity of the two shingle sets, as for 256 independent
+** permutations, at the cost of one hash per shingle instead of 256. LSH: 32 bands of 8 rows (bins);
+** a band's key is XXH3 of its 8 values and the band number. A document whose band key was seen
+** before is a candidate; it is a duplicate when the low 16 bits of the two signatures agree in at
+** least threshold*256 places (an estimate of their Jaccard similarity, 0.85 by default). Memory per
+** kept document: 512 bytes of signature (256 x 16 bits) plus 32 band entries of 12 bytes in a table
+** at most half full: ~1.3-2 KB.
 **
 ** Threads: a MinHasher signs on one thread at a time (each thread has its own); the sets and
 ** the index are for one thread (cm-filter decides duplicates in input order on one thread).
@@ -32,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "filter/words.h"
 #include "util.h"
 
 /* --- exact -------------------------------------------------------------------------- */
@@ -60,8 +60,7 @@ size_t exactset_bytes_next(const ExactSet *e);
 #define MH_SHINGLE 5
 
 typedef struct {
-    uint64_t *tokens;  /* scratch: token hashes of the current document */
-    size_t tokens_cap; /* room in tokens */
+    WordHashes words; /* scratch: token hashes of the current document, then its shingles' */
 } MinHasher;
 
 /* A signer with no scratch yet (signatures are the same in every run). */

@@ -376,6 +376,54 @@ static void test_near_dedup(void **state)
     buf_free(&b);
 }
 
+/* A token's hash as words.h defines it, a byte at a time. */
+static uint64_t reference_token_hash(const unsigned char *p, size_t len)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
+    for (size_t at = 0; at < len; at += 8) {
+        uint64_t w = 0;
+        for (size_t k = 0; k < 8 && at + k < len; k++) w |= (uint64_t)p[at + k] << (8 * k);
+        h ^= w;
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+/* word_hashes finds every token (runs across 64-byte blocks, at the end, long ones). */
+static void test_word_hashes(void **state)
+{
+    WordHashes w = { 0 };
+    Buf b = { 0 };
+    uint64_t st = 7;
+    const char *alphabet = "aZ09_ \n.(\xc3\xa9-";
+    for (int t = 0; t < 400; t++) {
+        buf_reset(&b);
+        size_t len = t < 130 ? (size_t)t : (size_t)(splitmix64(&st) % 3000);
+        int words = t % 3 == 0; /* mostly token bytes: long runs */
+        for (size_t i = 0; i < len; i++) {
+            uint64_t r = splitmix64(&st);
+            buf_addc(&b, alphabet[words && r % 8 ? r % 5 : r % 11]);
+        }
+        const unsigned char *u = (const unsigned char *)(b.buf ? b.buf : "");
+        size_t n = word_hashes(&w, (const char *)u, b.len), count = 0;
+        for (size_t i = 0; i < b.len;) {
+            size_t start = i;
+            while (i < b.len && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) i++;
+            if (i == start) {
+                i++;
+                continue;
+            }
+            assert_true(count < n);
+            assert_true(w.hashes[count++] == reference_token_hash(u + start, i - start));
+        }
+        assert_int_equal(n, count);
+    }
+    word_hashes_free(&w);
+    buf_free(&b);
+}
+
 /* The signature as dedup.h defines it: bins of one hash per shingle, then densified. */
 static size_t reference_signature(const MinHasher *m, const char *s, size_t n, uint32_t *sig)
 {
@@ -385,19 +433,13 @@ static size_t reference_signature(const MinHasher *m, const char *s, size_t n, u
     const unsigned char *u = (const unsigned char *)s;
     for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
     for (size_t i = 0; i < n && count < 4096;) {
-        int word = 0;
-        uint64_t h = 0x9E3779B97F4A7C15ull;
-        while (i < n && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) {
-            h = (h ^ u[i++]) * 0x100000001B3ull;
-            word = 1;
-        }
-        if (!word) {
+        size_t start = i;
+        while (i < n && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) i++;
+        if (i == start) {
             i++;
             continue;
         }
-        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
-        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-        tok[count++] = h ^ (h >> 31);
+        tok[count++] = reference_token_hash(u + start, i - start);
     }
     if (count == 0) return 0;
     size_t shingles = count < MH_SHINGLE ? 1 : count - MH_SHINGLE + 1;
@@ -872,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_exact_fingerprint),
         cmocka_unit_test(test_near_dedup),
         cmocka_unit_test(test_minhash_reference),
+        cmocka_unit_test(test_word_hashes),
         cmocka_unit_test(test_pyscan_definitions),
         cmocka_unit_test(test_pyscan_strings_and_comments),
         cmocka_unit_test(test_pyscan_crlf_tabs_no_newline),
