@@ -10,7 +10,7 @@
 #include "filter/words.h" // defines: word_hashes, mix64
 #include "hash.h"         // defines: hash64, hash64_seed, splitmix64
 
-/* Seed of the densification probes: fixed, so signatures are comparable across runs. */
+/* Seed of the views and the densification probes: fixed, so signatures compare across runs. */
 #define MH_SEED 0x636f64656d696c6cull /* "codemill" */
 
 /* --- exact -------------------------------------------------------------------------- */
@@ -114,12 +114,17 @@ size_t exactset_bytes_next(const ExactSet *e)
 /* --- near: signatures --------------------------------------------------------------- */
 
 /*
-** No tables to draw: one-permutation hashing needs only the shingle hashes; the token scratch
-** comes with the first signature.
+** The 16 views' multiply-add hashes, drawn from the fixed seed (so signatures are the same in
+** every run); no token scratch until the first signature.
 */
 void minhash_init(MinHasher *m)
 {
     memset(m, 0, sizeof *m);
+    uint64_t st = MH_SEED;
+    for (int v = 0; v < MH_VIEWS; v++) {
+        m->mul[v] = splitmix64(&st) | 1;
+        m->add[v] = splitmix64(&st);
+    }
 }
 
 /*
@@ -150,43 +155,48 @@ static size_t shingle_hashes(MinHasher *m, size_t count)
     return count - MH_SHINGLE + 1;
 }
 
-#define OPH_LOW ((1ull << 56) - 1) /* the bits below the bin number */
-#define OPH_EMPTY UINT64_MAX       /* a bin no shingle fell into (no low part is this) */
+#define OPH_BITS (64 - MH_BIN_BITS) /* the bits below a bin number */
+#define OPH_EMPTY UINT32_MAX        /* a bin without a value */
 
 /*
-** One-permutation hashing: bin = the top 8 bits of a shingle's hash, and each bin keeps the
-** smallest of the low 56 bits of its shingles (OPH_EMPTY if none).
+** One-permutation hashing in MH_VIEWS views: view v hashes shingle x to y = a_v*x + b_v; bin =
+** the top MH_BIN_BITS bits of y, value = the 32 bits below; each bin keeps the smallest value of
+** its shingles (OPH_EMPTY if none). low[v * MH_VIEW_BINS + bin]. A new minimum is rare after a
+** bin's first few shingles: the branch is predicted and the loop only loads.
 */
-static void oph_bins(const uint64_t *sh, size_t n, uint64_t low[MH_PERMS])
+static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t low[MH_PERMS])
 {
     for (int k = 0; k < MH_PERMS; k++) low[k] = OPH_EMPTY;
     for (size_t j = 0; j < n; j++) {
         uint64_t x = sh[j];
-        size_t b = (size_t)(x >> 56);
-        uint64_t l = x & OPH_LOW;
-        low[b] = l < low[b] ? l : low[b];
+        for (int v = 0; v < MH_VIEWS; v++) {
+            uint64_t y = m->mul[v] * x + m->add[v];
+            uint32_t *b = low + (size_t)v * MH_VIEW_BINS + (size_t)(y >> OPH_BITS);
+            uint32_t l = (uint32_t)(y >> (OPH_BITS - 32));
+            if (__builtin_expect(l < *b, 0)) *b = l;
+        }
     }
 }
 
 /*
-** sig[k] = bits 24..55 of bin k's minimum; an empty bin takes the value of the first non-empty bin
-** in its own probe sequence (optimal densification: bin k's sequence is the bytes of splitmix64
-** seeded by MH_SEED + k x 0xD1B54A32D192ED03, the same for every document). low has at least one
-** non-empty bin.
+** sig[k] = bin k's value; an empty bin takes the value of the first non-empty bin of its view in
+** its own probe sequence (optimal densification: bin k's sequence is the bytes, modulo
+** MH_VIEW_BINS, of splitmix64 seeded by MH_SEED + k x 0xD1B54A32D192ED03, the same for every
+** document; at most 512 probes, then it stays empty). A bin whose smallest value is 2^32-1 counts
+** as empty: the same for every document, and rare; every view has a non-empty bin otherwise.
 */
-static void oph_densify(const uint64_t low[MH_PERMS], uint32_t sig[MH_PERMS])
+static void oph_densify(const uint32_t low[MH_PERMS], uint32_t sig[MH_PERMS])
 {
     for (int k = 0; k < MH_PERMS; k++) {
-        if (low[k] != OPH_EMPTY) {
-            sig[k] = (uint32_t)(low[k] >> 24);
-            continue;
-        }
-        uint64_t st = MH_SEED + (uint64_t)k * 0xD1B54A32D192ED03ull, from = OPH_EMPTY;
-        while (from == OPH_EMPTY) {
+        const uint32_t *view = low + (k / MH_VIEW_BINS) * MH_VIEW_BINS;
+        uint64_t st = MH_SEED + (uint64_t)k * 0xD1B54A32D192ED03ull;
+        uint32_t from = low[k];
+        for (int tries = 0; from == OPH_EMPTY && tries < 64; tries++) {
             uint64_t r = splitmix64(&st);
-            for (int i = 0; i < 8 && from == OPH_EMPTY; i++, r >>= 8) from = low[r & 0xff];
+            for (int i = 0; i < 8 && from == OPH_EMPTY; i++, r >>= 8)
+                from = view[r & (MH_VIEW_BINS - 1)];
         }
-        sig[k] = (uint32_t)(from >> 24);
+        sig[k] = from;
     }
 }
 
@@ -202,8 +212,8 @@ size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_
         return 0;
     }
     size_t shingles = shingle_hashes(m, count);
-    uint64_t low[MH_PERMS];
-    oph_bins(m->words.hashes, shingles, low);
+    uint32_t low[MH_PERMS];
+    oph_bins(m, m->words.hashes, shingles, low);
     oph_densify(low, sig);
     return shingles;
 }

@@ -424,14 +424,15 @@ static void test_word_hashes(void **state)
     buf_free(&b);
 }
 
-/* The signature as dedup.h defines it: bins of one hash per shingle, then densified. */
+/* The signature as dedup.h defines it: 16 one-permutation views of 16 bins, densified. */
 static size_t reference_signature(const MinHasher *m, const char *s, size_t n, uint32_t *sig)
 {
-    uint64_t tok[4096], min[MH_PERMS];
-    int full[MH_PERMS] = { 0 };
+    uint64_t tok[4096];
+    uint32_t min[MH_PERMS];
+    int full[MH_PERMS];
     size_t count = 0;
     const unsigned char *u = (const unsigned char *)s;
-    for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
+    for (int i = 0; i < MH_PERMS; i++) sig[i] = min[i] = UINT32_MAX;
     for (size_t i = 0; i < n && count < 4096;) {
         size_t start = i;
         while (i < n && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) i++;
@@ -455,19 +456,22 @@ static size_t reference_signature(const MinHasher *m, const char *s, size_t n, u
             x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
             x ^= x >> 31;
         }
-        int bin = (int)(x >> 56);
-        uint64_t low = x & ((1ull << 56) - 1);
-        if (!full[bin] || low < min[bin]) min[bin] = low;
-        full[bin] = 1;
-    }
-    for (int k = 0; k < MH_PERMS; k++) {
-        int from = k;
-        uint64_t st = 0x636f64656d696c6cull + (uint64_t)k * 0xD1B54A32D192ED03ull, r = 0;
-        for (int i = 0; !full[from]; i++) { /* optimal densification: k's probe bytes */
-            if (i % 8 == 0) r = splitmix64(&st);
-            from = (int)((r >> (8 * (i % 8))) & 0xff);
+        for (int v = 0; v < MH_VIEWS; v++) { /* view v: bin = top 4 bits, value = next 32 */
+            uint64_t y = m->mul[v] * x + m->add[v];
+            int k = v * 16 + (int)(y >> 60);
+            uint32_t val = (uint32_t)(y >> 28);
+            if (val < min[k]) min[k] = val;
         }
-        sig[k] = (uint32_t)(min[from] >> 24);
+    }
+    for (int k = 0; k < MH_PERMS; k++) full[k] = min[k] != UINT32_MAX; /* 2^32-1: empty */
+    for (int k = 0; k < MH_PERMS; k++) {
+        int from = k, view = k / 16 * 16;
+        uint64_t st = 0x636f64656d696c6cull + (uint64_t)k * 0xD1B54A32D192ED03ull, r = 0;
+        for (int i = 0; !full[from] && i < 512; i++) { /* optimal densification: k's probes */
+            if (i % 8 == 0) r = splitmix64(&st);
+            from = view + (int)((r >> (8 * (i % 8))) & 15);
+        }
+        sig[k] = full[from] ? min[from] : UINT32_MAX;
     }
     return shingles;
 }
