@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filter/words.h" // defines: word_hashes, mix64
-#include "hash.h"         // defines: hash64, hash64_seed, splitmix64
+#include "filter/despace.h" // defines: despace
+#include "filter/words.h"   // defines: word_hashes, mix64
+#include "hash.h"           // defines: hash64, hash64_seed, splitmix64
 
 /* Seed of the views and the densification probes: fixed, so signatures compare across runs. */
 #define MH_SEED 0x636f64656d696c6cull /* "codemill" */
@@ -19,14 +20,7 @@ uint64_t dedup_fingerprint(const char *s, size_t n, Buf *scratch)
 {
     buf_reset(scratch);
     buf_grow(scratch, n + 1);
-    char *d = scratch->buf;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        d[j] = c;
-        j += !(c == ' ' || (c >= '\t' && c <= '\r')); /* \t \n \v \f \r */
-    }
-    uint64_t h = hash64(d, j);
+    uint64_t h = hash64(scratch->buf, despace(scratch->buf, s, n));
     return h ? h : 1;
 }
 

@@ -19,6 +19,7 @@
 #include "filter/imports.h"
 #include "filter/quality.h"
 #include "filter/dedup.h"
+#include "filter/despace.h"
 #include "filter/pyscan.h"
 #include "filter/pairs.h"
 #include "record.h"
@@ -324,6 +325,24 @@ static void test_exact_fingerprint(void **state)
     assert_false(exactset_has(&e, 5001 * 0x9E3779B97F4A7C15ull));
     exactset_free(&e);
     buf_free(&s);
+}
+
+/* despace drops exactly the six ASCII white-space bytes, at every length and offset. */
+static void test_despace(void **state)
+{
+    const char alphabet[] = " \t\n\v\f\rab=\x08\x0e\x1f!\xa0\xff";
+    char s[300], d[300], want[300];
+    uint64_t st = 11;
+    for (int t = 0; t < 2000; t++) {
+        size_t n = t < 300 ? (size_t)t : (size_t)(splitmix64(&st) % 300);
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++) {
+            s[i] = alphabet[splitmix64(&st) % (sizeof alphabet - 1)];
+            if (!strchr(" \t\n\v\f\r", s[i])) want[w++] = s[i];
+        }
+        assert_int_equal(despace(d, s, n), w);
+        assert_memory_equal(d, want, w);
+    }
 }
 
 /* A ~100-line file; variant v changes lines 10, 40 and 70 when v != 0; seed picks the words. */
@@ -919,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_near_dedup),
         cmocka_unit_test(test_minhash_reference),
         cmocka_unit_test(test_word_hashes),
+        cmocka_unit_test(test_despace),
         cmocka_unit_test(test_pyscan_definitions),
         cmocka_unit_test(test_pyscan_strings_and_comments),
         cmocka_unit_test(test_pyscan_crlf_tabs_no_newline),
