@@ -7,6 +7,7 @@
 */
 #include "quality.h"
 
+#include <emmintrin.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -175,6 +176,54 @@ static uint64_t non_alnum_unicode(const unsigned char *u, size_t n)
     return k;
 }
 
+/* Bit i: is p[i] == c, for the 64 bytes at p. */
+static inline uint64_t byte_bits(const unsigned char *p, char c)
+{
+    uint64_t m = 0;
+    __m128i cc = _mm_set1_epi8(c);
+    for (int k = 0; k < 4; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cc)) << (16 * k);
+    }
+    return m;
+}
+
+/*
+** Lines of u[0..n) (no "\r": "\n" ends a line, a last line without it counts), their number of
+** "\n", and the characters (UTF-8 lead and ASCII bytes) of the longest; 64 bytes at a time.
+*/
+static void line_stats(const unsigned char *u, size_t n, uint64_t *longest, uint64_t *newlines,
+                       uint64_t *lines)
+{
+    size_t start = 0; /* of the current line */
+    for (size_t base = 0; base < n; base += 64) {
+        uint64_t m;
+        if (n - base >= 64) {
+            m = byte_bits(u + base, '\n');
+        } else {
+            unsigned char last[64] = { 0 };
+            memcpy(last, u + base, n - base);
+            m = byte_bits(last, '\n');
+        }
+        for (; m; m &= m - 1) {
+            size_t e = base + (size_t)__builtin_ctzll(m), len = e - start;
+            if (len > *longest) { /* only then count its characters */
+                uint64_t chars = len - count_cont(u + start, len);
+                if (chars > *longest) *longest = chars;
+            }
+            ++*newlines;
+            start = e + 1;
+        }
+    }
+    *lines = *newlines;
+    if (start < n) {
+        size_t len = n - start;
+        uint64_t chars = len > *longest ? len - count_cont(u + start, len) : 0;
+        if (chars > *longest) *longest = chars;
+        ++*lines;
+    }
+}
+
 /*
 ** Count characters, alphanumerics, lines, '=' of s[0..n) (see QualityStats). Text without
 ** "\r" takes a vectorised path; other text the byte loop.
@@ -189,7 +238,7 @@ void quality_stats(const char *s, size_t n, QualityStats *st)
         if (st->chars != n) st->alnum -= non_alnum_unicode(u, n);
         return;
     }
-    /* Fast path, only "\n" breaks: counts in one vectorised pass, lines with memchr. */
+    /* Fast path, only "\n" breaks: counts in one vectorised pass, lines from a bit mask. */
     uint64_t cont = 0, alnum = 0, eq = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = u[i];
@@ -199,20 +248,7 @@ void quality_stats(const char *s, size_t n, QualityStats *st)
         eq += c == '=';
     }
     uint64_t longest = 0, newlines = 0;
-    const char *p = s, *end = s + n;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        size_t len = (size_t)(e - p);
-        if (len > longest) { /* only then count its characters */
-            uint64_t chars = len - count_cont((const unsigned char *)p, len);
-            if (chars > longest) longest = chars;
-        }
-        st->lines++;
-        if (!nl) break;
-        newlines++;
-        p = nl + 1;
-    }
+    line_stats(u, n, &longest, &newlines, &st->lines);
     st->newlines = newlines;
     st->chars = n - cont;
     st->line_chars = st->chars - newlines;
@@ -243,13 +279,31 @@ static int any_word(const char *s, size_t n, const char *const *words)
     return 0;
 }
 
-/* Are there more than limit non-overlapping occurrences of w in s[0..n)? */
+/*
+** Are there more than limit non-overlapping occurrences of w (2 or more bytes) in s[0..n),
+** taken from the left as memmem() would find them? 16 positions at a time: those where w's
+** first and last bytes are, checked in order; memmem() for the tail.
+*/
 static int count_above(const char *s, size_t n, const char *w, uint64_t limit)
 {
-    size_t wl = strlen(w);
+    size_t wl = strlen(w), i = 0, next = 0; /* next: where a match may start */
     uint64_t c = 0;
+    __m128i first = _mm_set1_epi8(w[0]), last = _mm_set1_epi8(w[wl - 1]);
+    for (; i + wl - 1 + 16 <= n; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(s + i + wl - 1));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+        for (; m; m &= m - 1) {
+            size_t p = i + (size_t)__builtin_ctz(m);
+            if (p < next || memcmp(s + p + 1, w + 1, wl - 2) != 0) continue;
+            if (++c > limit) return 1;
+            next = p + wl;
+        }
+    }
     const char *end = s + n;
-    for (const char *p = s; (p = memmem(p, (size_t)(end - p), w, wl)) != NULL; p += wl)
+    for (const char *p = s + (next > i ? next : i);
+         (p = memmem(p, (size_t)(end - p), w, wl)) != NULL; p += wl)
         if (++c > limit) return 1;
     return 0;
 }

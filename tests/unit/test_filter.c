@@ -280,6 +280,65 @@ static void test_quality_config_test_count(void **state)
     buf_free(&scratch);
 }
 
+/* Non-overlapping occurrences of w in s[0..n), left to right (the rule's definition). */
+static uint64_t reference_count(const char *s, size_t n, const char *w)
+{
+    uint64_t c = 0;
+    size_t wl = strlen(w);
+    for (const char *p = s; (p = memmem(p, (size_t)(s + n - p), w, wl)) != NULL; p += wl) c++;
+    return c;
+}
+
+/*
+** The "\n"-only statistics (bit-mask line scan) and the config/test counts (16-position scan)
+** against byte-wise definitions, on random texts of every length around the block sizes.
+*/
+static void test_quality_scans(void **state)
+{
+    static const char *const words[] = { "test", "testest", "config", "conf", "tes", "t" };
+    static const char *const filler[] = { "\n", " ", "\xc3\xa9", "x = 1", "e", "g", "\n\n" };
+    QualityOpts q;
+    quality_defaults(&q);
+    q.autogen = q.no_keywords = 0;
+    q.max_line = q.max_mean_line = q.min_equals = 0;
+    q.min_alnum = 0;
+    q.drop_prob = 1;
+    Buf b = { 0 }, scratch = { 0 };
+    uint64_t st = 5;
+    for (int t = 0; t < 3000; t++) {
+        buf_reset(&b);
+        size_t len = t < 200 ? (size_t)t : (size_t)(splitmix64(&st) % 2000);
+        unsigned rate = (unsigned)(t % 9) * 2 + 1; /* % of words: counts near the limit */
+        while (b.len < len) {
+            uint64_t r = splitmix64(&st);
+            buf_adds(&b, r % 100 < rate ? words[(r >> 8) % 6] : filler[(r >> 8) % 7]);
+        }
+        QualityStats qs;
+        quality_stats(b.buf ? b.buf : "", b.len, &qs);
+        uint64_t lines = 0, newlines = 0, longest = 0, cur = 0;
+        for (size_t i = 0; i < b.len; i++) {
+            if (b.buf[i] == '\n') {
+                newlines++, lines++;
+                longest = cur > longest ? cur : longest;
+                cur = 0;
+            } else {
+                cur += ((unsigned char)b.buf[i] & 0xC0) != 0x80;
+            }
+        }
+        if (b.len && b.buf[b.len - 1] != '\n') lines++, longest = cur > longest ? cur : longest;
+        assert_int_equal(qs.newlines, newlines);
+        assert_int_equal(qs.lines, lines);
+        assert_int_equal(qs.longest_line, longest);
+        uint64_t limit = (uint64_t)(0.05 * (double)newlines);
+        int above = reference_count(b.buf ? b.buf : "", b.len, "config") > limit ||
+            reference_count(b.buf ? b.buf : "", b.len, "test") > limit;
+        assert_int_equal(quality_check(&q, b.buf ? b.buf : "", b.len, &scratch),
+                         above ? Q_CONFIG_TEST : Q_OK);
+    }
+    buf_free(&b);
+    buf_free(&scratch);
+}
+
 static void test_quality_unit_deterministic(void **state)
 {
     QualityOpts q;
@@ -933,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_quality_stats),
         cmocka_unit_test(test_quality_thresholds),
         cmocka_unit_test(test_quality_config_test_count),
+        cmocka_unit_test(test_quality_scans),
         cmocka_unit_test(test_quality_unit_deterministic),
         cmocka_unit_test(test_exact_fingerprint),
         cmocka_unit_test(test_near_dedup),
