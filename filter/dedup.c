@@ -6,6 +6,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "filter/despace.h" // defines: despace
 #include "filter/words.h"   // defines: word_hashes, mix64
@@ -158,6 +161,41 @@ static size_t shingle_hashes(MinHasher *m, size_t count)
 ** its shingles (OPH_EMPTY if none). low[v * MH_VIEW_BINS + bin]. A new minimum is rare after a
 ** bin's first few shingles: the branch is predicted and the loop only loads.
 */
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+/*
+** oph_bins with the 256 minima in 16 registers: mins[b] lane v is bin b of view v; a shingle's
+** 16 (bin, value) pairs are one vector each, and bin b takes the values of the lanes whose bin
+** is b (a masked min). No loads or stores in the loop.
+*/
+static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t low[MH_PERMS])
+{
+    __m512i a0 = _mm512_loadu_si512(m->mul), a1 = _mm512_loadu_si512(m->mul + 8);
+    __m512i c0 = _mm512_loadu_si512(m->add), c1 = _mm512_loadu_si512(m->add + 8);
+    __m512i mins[MH_VIEW_BINS], one = _mm512_set1_epi32(1);
+    for (int b = 0; b < MH_VIEW_BINS; b++) mins[b] = _mm512_set1_epi32(-1);
+    for (size_t j = 0; j < n; j++) {
+        __m512i x = _mm512_set1_epi64((long long)sh[j]);
+        __m512i y0 = _mm512_add_epi64(_mm512_mullo_epi64(a0, x), c0);
+        __m512i y1 = _mm512_add_epi64(_mm512_mullo_epi64(a1, x), c1);
+        __m512i bin = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(y0, OPH_BITS))),
+            _mm512_cvtepi64_epi32(_mm512_srli_epi64(y1, OPH_BITS)), 1);
+        __m512i val = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(y0, OPH_BITS - 32))),
+            _mm512_cvtepi64_epi32(_mm512_srli_epi64(y1, OPH_BITS - 32)), 1);
+        for (int b = 0; b < MH_VIEW_BINS; b++) { /* bin is 0 in the lanes of bin b */
+            __mmask16 here = _mm512_testn_epi32_mask(bin, bin);
+            mins[b] = _mm512_mask_min_epu32(mins[b], here, mins[b], val);
+            bin = _mm512_sub_epi32(bin, one);
+        }
+    }
+    for (int b = 0; b < MH_VIEW_BINS; b++) {
+        uint32_t lanes[MH_VIEWS];
+        _mm512_storeu_si512(lanes, mins[b]);
+        for (int v = 0; v < MH_VIEWS; v++) low[v * MH_VIEW_BINS + b] = lanes[v];
+    }
+}
+#else
 static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t low[MH_PERMS])
 {
     for (int k = 0; k < MH_PERMS; k++) low[k] = OPH_EMPTY;
@@ -171,6 +209,7 @@ static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t 
         }
     }
 }
+#endif
 
 /*
 ** sig[k] = bin k's value; an empty bin takes the value of the first non-empty bin of its view in
