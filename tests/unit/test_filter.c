@@ -296,7 +296,7 @@ static uint64_t reference_count(const char *s, size_t n, const char *w)
 static void test_quality_scans(void **state)
 {
     static const char *const words[] = { "test", "testest", "config", "conf", "tes", "t" };
-    static const char *const filler[] = { "\n", " ", "\xc3\xa9", "x = 1", "e", "g", "\n\n" };
+    static const char *const filler[] = { "\n", " ", "\xc3\xa9", "x = 1", "e", "G", "\n\n" };
     QualityOpts q;
     quality_defaults(&q);
     q.autogen = q.no_keywords = 0;
@@ -315,8 +315,12 @@ static void test_quality_scans(void **state)
         }
         QualityStats qs;
         quality_stats(b.buf ? b.buf : "", b.len, &qs);
-        uint64_t lines = 0, newlines = 0, longest = 0, cur = 0;
+        uint64_t lines = 0, newlines = 0, longest = 0, cur = 0, chars = 0, alnum = 0, eq = 0;
         for (size_t i = 0; i < b.len; i++) {
+            unsigned char c = (unsigned char)b.buf[i];
+            chars += (c & 0xC0) != 0x80;
+            alnum += isalnum(c) || c >= 0xC0; /* the only non-ASCII piece is an alphanumeric */
+            eq += c == '=';
             if (b.buf[i] == '\n') {
                 newlines++, lines++;
                 longest = cur > longest ? cur : longest;
@@ -329,11 +333,25 @@ static void test_quality_scans(void **state)
         assert_int_equal(qs.newlines, newlines);
         assert_int_equal(qs.lines, lines);
         assert_int_equal(qs.longest_line, longest);
+        assert_int_equal(qs.chars, chars);
+        assert_int_equal(qs.alnum, alnum);
+        assert_int_equal(qs.equals, eq);
         uint64_t limit = (uint64_t)(0.05 * (double)newlines);
         int above = reference_count(b.buf ? b.buf : "", b.len, "config") > limit ||
             reference_count(b.buf ? b.buf : "", b.len, "test") > limit;
         assert_int_equal(quality_check(&q, b.buf ? b.buf : "", b.len, &scratch),
                          above ? Q_CONFIG_TEST : Q_OK);
+    }
+    /* long runs: every byte counter of a block lane fills (255 blocks, then summed) */
+    for (size_t len = 4070; len < 4200; len += 7) {
+        buf_reset(&b);
+        for (size_t i = 0; i < len; i++) buf_addc(&b, i % 4000 == 3999 ? '\n' : '=');
+        buf_adds(&b, "\xc3\xa9");
+        QualityStats qs;
+        quality_stats(b.buf, b.len, &qs);
+        assert_int_equal(qs.equals, len - len / 4000);
+        assert_int_equal(qs.alnum, 1);
+        assert_int_equal(qs.chars, len + 1);
     }
     buf_free(&b);
     buf_free(&scratch);
