@@ -95,14 +95,16 @@ static size_t classify(WordHashes *w, const unsigned char *s, size_t n)
     return words;
 }
 
-/* Append h to w->hashes at index count. */
-static inline void push(WordHashes *w, size_t count, uint64_t h)
+/* Room in w->hashes for every token s[0..n) can have (at most (n + 1) / 2); old ones dropped. */
+static uint64_t *reserve(WordHashes *w, size_t n)
 {
-    if (count == w->cap) {
-        w->cap = w->cap ? 2 * w->cap : 4096;
-        w->hashes = xrealloc(w->hashes, w->cap * sizeof *w->hashes);
+    size_t need = n / 2 + 1;
+    if (need > w->cap) {
+        w->cap = need > 2 * w->cap ? need : 2 * w->cap;
+        free(w->hashes); /* nothing to keep: no realloc copy */
+        w->hashes = xmalloc(w->cap * sizeof *w->hashes);
     }
-    w->hashes[count] = h;
+    return w->hashes;
 }
 
 /*
@@ -113,6 +115,7 @@ size_t word_hashes(WordHashes *w, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t words = classify(w, u, n), count = 0, k = 0;
+    uint64_t *out = reserve(w, n); /* untouched pages of it cost no memory */
     uint64_t cur = words ? w->bits[0] : 0;
     for (;;) {
         while (!cur) {
@@ -126,7 +129,7 @@ size_t word_hashes(WordHashes *w, const char *s, size_t n)
             cur = ~w->bits[k];
         }
         size_t stop = k >= words ? n : 64 * k + (size_t)__builtin_ctzll(cur);
-        push(w, count++, token_hash(u + start, stop - start, u + n));
+        out[count++] = token_hash(u + start, stop - start, u + n);
         if (k >= words) return count;
         cur = ~cur & (~0ull << (stop & 63)) & w->bits[k]; /* the 1 bits from the stop on */
     }
