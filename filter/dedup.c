@@ -158,9 +158,9 @@ static size_t shingle_hashes(MinHasher *m, size_t count)
 /*
 ** One-permutation hashing in MH_VIEWS views: view v hashes shingle x to y = a_v*x + b_v; bin =
 ** the top MH_BIN_BITS bits of y, value = the 32 bits below; each bin keeps the smallest value of
-** its shingles (OPH_EMPTY if none). low[v * MH_VIEW_BINS + bin]. A new minimum is rare after a
-** bin's first few shingles: the branch is predicted and the loop only loads.
+** its shingles (OPH_EMPTY if none). low[v * MH_VIEW_BINS + bin].
 */
+_Static_assert(MH_VIEWS == 16 && MH_VIEW_BINS == 16 && MH_PERMS == 256, "16 views of 16 bins");
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 /*
 ** oph_bins with the 256 minima in 16 registers: mins[b] lane v is bin b of view v; a shingle's
@@ -196,6 +196,8 @@ static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t 
     }
 }
 #else
+/* oph_bins a view at a time: a new minimum is rare after a bin's first few shingles, so the
+** branch is predicted and the loop only loads. */
 static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t low[MH_PERMS])
 {
     for (int k = 0; k < MH_PERMS; k++) low[k] = OPH_EMPTY;
