@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
-** dedup.c: exact fingerprints and MinHash/LSH near-duplicate index (see dedup.h).
+** dedup.c: exact fingerprints and one-permutation MinHash/LSH near-duplicate index (see dedup.h).
 */
 #include "dedup.h"
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
-#include "hash.h" // defines: hash64, hash64_seed, splitmix64
+#include "filter/despace.h" // defines: despace
+#include "filter/words.h"   // defines: word_hashes, mix64
+#include "hash.h"           // defines: hash64, hash64_seed, splitmix64
 
-/* Seed of the MinHash permutations: fixed, so signatures are comparable across runs. */
+/* Seed of the views and the densification probes: fixed, so signatures compare across runs. */
 #define MH_SEED 0x636f64656d696c6cull /* "codemill" */
 
 /* --- exact -------------------------------------------------------------------------- */
@@ -18,14 +23,7 @@ uint64_t dedup_fingerprint(const char *s, size_t n, Buf *scratch)
 {
     buf_reset(scratch);
     buf_grow(scratch, n + 1);
-    char *d = scratch->buf;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        d[j] = c;
-        j += !(c == ' ' || (c >= '\t' && c <= '\r')); /* \t \n \v \f \r */
-    }
-    uint64_t h = hash64(d, j);
+    uint64_t h = hash64(scratch->buf, despace(scratch->buf, s, n));
     return h ? h : 1;
 }
 
@@ -113,16 +111,16 @@ size_t exactset_bytes_next(const ExactSet *e)
 /* --- near: signatures --------------------------------------------------------------- */
 
 /*
-** The 256 permutations drawn from the fixed seed (so signatures are the same in every run);
-** no token scratch until the first signature.
+** The 16 views' multiply-add hashes, drawn from the fixed seed (so signatures are the same in
+** every run); no token scratch until the first signature.
 */
 void minhash_init(MinHasher *m)
 {
     memset(m, 0, sizeof *m);
     uint64_t st = MH_SEED;
-    for (int i = 0; i < MH_PERMS; i++) {
-        m->mul[i] = splitmix64(&st) | 1;
-        m->add[i] = splitmix64(&st);
+    for (int v = 0; v < MH_VIEWS; v++) {
+        m->mul[v] = splitmix64(&st) | 1;
+        m->add[v] = splitmix64(&st);
     }
 }
 
@@ -131,45 +129,7 @@ void minhash_init(MinHasher *m)
 */
 void minhash_free(MinHasher *m)
 {
-    free(m->tokens);
-    m->tokens = NULL;
-    m->tokens_cap = 0;
-}
-
-/*
-** Is c a byte of a word token ([A-Za-z0-9_] or any non-ASCII byte)?
-*/
-static inline int tok_byte(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-        c >= 0x80;
-}
-
-/* Final mixing of a 64-bit hash (the splitmix64 / murmur3 finaliser). */
-static inline uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* The word tokens of s[0..n) as mixed FNV-1a hashes into m->tokens; returns their count. */
-static size_t token_hashes(MinHasher *m, const char *s, size_t n)
-{
-    size_t count = 0;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        while (i < n && !tok_byte(u[i])) i++;
-        if (i >= n) break;
-        uint64_t h = 0x9E3779B97F4A7C15ull;
-        while (i < n && tok_byte(u[i])) h = (h ^ u[i++]) * 0x100000001B3ull; /* FNV-1a step */
-        if (count == m->tokens_cap) {
-            m->tokens_cap = m->tokens_cap ? 2 * m->tokens_cap : 4096;
-            m->tokens = xrealloc(m->tokens, m->tokens_cap * sizeof *m->tokens);
-        }
-        m->tokens[count++] = mix64(h);
-    }
-    return count;
+    word_hashes_free(&m->words);
 }
 
 /*
@@ -178,7 +138,7 @@ static size_t token_hashes(MinHasher *m, const char *s, size_t n)
 */
 static size_t shingle_hashes(MinHasher *m, size_t count)
 {
-    uint64_t *t = m->tokens;
+    uint64_t *t = m->words.hashes;
     if (count < MH_SHINGLE) {
         t[0] = hash64(t, count * sizeof *t);
         return 1;
@@ -192,43 +152,104 @@ static size_t shingle_hashes(MinHasher *m, size_t count)
     return count - MH_SHINGLE + 1;
 }
 
-#define MH_BLOCK 32 /* permutations whose minima stay in registers */
+#define OPH_BITS (64 - MH_BIN_BITS) /* the bits below a bin number */
+#define OPH_EMPTY UINT32_MAX        /* a bin without a value */
 
 /*
-** sig[i] = min over the shingles x of (a_i*x + b_i) >> 32. As >> 32 keeps the order, that is
-** the high half of the minimum of the 64-bit values: one multiply, add and min per shingle
-** and permutation, MH_BLOCK permutations at a time over all shingles.
+** One-permutation hashing in MH_VIEWS views: view v hashes shingle x to y = a_v*x + b_v; bin =
+** the top MH_BIN_BITS bits of y, value = the 32 bits below; each bin keeps the smallest value of
+** its shingles (OPH_EMPTY if none). low[v * MH_VIEW_BINS + bin].
 */
-static void minhash_minima(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t *sig)
+_Static_assert(MH_VIEWS == 16 && MH_VIEW_BINS == 16 && MH_PERMS == 256, "16 views of 16 bins");
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+/*
+** oph_bins with the 256 minima in 16 registers: mins[b] lane v is bin b of view v; a shingle's
+** 16 (bin, value) pairs are one vector each, and bin b takes the values of the lanes whose bin
+** is b (a masked min). No loads or stores in the loop.
+*/
+static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t low[MH_PERMS])
 {
-    for (int base = 0; base < MH_PERMS; base += MH_BLOCK) {
-        const uint64_t *a = m->mul + base, *b = m->add + base;
-        uint64_t low[MH_BLOCK];
-        for (int k = 0; k < MH_BLOCK; k++) low[k] = UINT64_MAX;
-        for (size_t j = 0; j < n; j++) {
-            uint64_t h = sh[j];
-            for (int k = 0; k < MH_BLOCK; k++) {
-                uint64_t x = a[k] * h + b[k];
-                low[k] = x < low[k] ? x : low[k];
-            }
+    __m512i a0 = _mm512_loadu_si512(m->mul), a1 = _mm512_loadu_si512(m->mul + 8);
+    __m512i c0 = _mm512_loadu_si512(m->add), c1 = _mm512_loadu_si512(m->add + 8);
+    __m512i mins[MH_VIEW_BINS], one = _mm512_set1_epi32(1);
+    for (int b = 0; b < MH_VIEW_BINS; b++) mins[b] = _mm512_set1_epi32(-1);
+    for (size_t j = 0; j < n; j++) {
+        __m512i x = _mm512_set1_epi64((long long)sh[j]);
+        __m512i y0 = _mm512_add_epi64(_mm512_mullo_epi64(a0, x), c0);
+        __m512i y1 = _mm512_add_epi64(_mm512_mullo_epi64(a1, x), c1);
+        __m512i bin = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(y0, OPH_BITS))),
+            _mm512_cvtepi64_epi32(_mm512_srli_epi64(y1, OPH_BITS)), 1);
+        __m512i val = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(y0, OPH_BITS - 32))),
+            _mm512_cvtepi64_epi32(_mm512_srli_epi64(y1, OPH_BITS - 32)), 1);
+        for (int b = 0; b < MH_VIEW_BINS; b++) { /* bin is 0 in the lanes of bin b */
+            __mmask16 here = _mm512_testn_epi32_mask(bin, bin);
+            mins[b] = _mm512_mask_min_epu32(mins[b], here, mins[b], val);
+            bin = _mm512_sub_epi32(bin, one);
         }
-        for (int k = 0; k < MH_BLOCK; k++) sig[base + k] = (uint32_t)(low[k] >> 32);
+    }
+    for (int b = 0; b < MH_VIEW_BINS; b++) {
+        uint32_t lanes[MH_VIEWS];
+        _mm512_storeu_si512(lanes, mins[b]);
+        for (int v = 0; v < MH_VIEWS; v++) low[v * MH_VIEW_BINS + b] = lanes[v];
+    }
+}
+#else
+/* oph_bins a view at a time: a new minimum is rare after a bin's first few shingles, so the
+** branch is predicted and the loop only loads. */
+static void oph_bins(const MinHasher *m, const uint64_t *sh, size_t n, uint32_t low[MH_PERMS])
+{
+    for (int k = 0; k < MH_PERMS; k++) low[k] = OPH_EMPTY;
+    for (size_t j = 0; j < n; j++) {
+        uint64_t x = sh[j];
+        for (int v = 0; v < MH_VIEWS; v++) {
+            uint64_t y = m->mul[v] * x + m->add[v];
+            uint32_t *b = low + (size_t)v * MH_VIEW_BINS + (size_t)(y >> OPH_BITS);
+            uint32_t l = (uint32_t)(y >> (OPH_BITS - 32));
+            if (__builtin_expect(l < *b, 0)) *b = l;
+        }
+    }
+}
+#endif
+
+/*
+** sig[k] = bin k's value; an empty bin takes the value of the first non-empty bin of its view in
+** its own probe sequence (optimal densification: bin k's sequence is the bytes, modulo
+** MH_VIEW_BINS, of splitmix64 seeded by MH_SEED + k x 0xD1B54A32D192ED03, the same for every
+** document; at most 512 probes, then it stays empty). A bin whose smallest value is 2^32-1 counts
+** as empty: the same for every document, and rare; every view has a non-empty bin otherwise.
+*/
+static void oph_densify(const uint32_t low[MH_PERMS], uint32_t sig[MH_PERMS])
+{
+    for (int k = 0; k < MH_PERMS; k++) {
+        const uint32_t *view = low + (k / MH_VIEW_BINS) * MH_VIEW_BINS;
+        uint64_t st = MH_SEED + (uint64_t)k * 0xD1B54A32D192ED03ull;
+        uint32_t from = low[k];
+        for (int tries = 0; from == OPH_EMPTY && tries < 64; tries++) {
+            uint64_t r = splitmix64(&st);
+            for (int i = 0; i < 8 && from == OPH_EMPTY; i++, r >>= 8)
+                from = view[r & (MH_VIEW_BINS - 1)];
+        }
+        sig[k] = from;
     }
 }
 
 /*
-** The MinHash signature of s[0..n): tokens, their 5-gram shingles, 256 minima.
+** The signature of s[0..n): tokens, their 5-gram shingles, one-permutation minima, densified.
 ** Returns the number of shingles (0 when s has no token: then sig is all UINT32_MAX).
 */
 size_t minhash_signature(MinHasher *m, const char *s, size_t n, uint32_t sig[MH_PERMS])
 {
-    size_t count = token_hashes(m, s, n);
+    size_t count = word_hashes(&m->words, s, n);
     if (count == 0) {
         for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
         return 0;
     }
     size_t shingles = shingle_hashes(m, count);
-    minhash_minima(m, m->tokens, shingles, sig);
+    uint32_t low[MH_PERMS];
+    oph_bins(m, m->words.hashes, shingles, low);
+    oph_densify(low, sig);
     return shingles;
 }
 

@@ -6,18 +6,26 @@
 ** \r, \v, \f) removed; the set keeps 8-byte fingerprints in an open-addressing table at most
 ** half full: 16-32 bytes per kept document.
 **
-** Near: MinHash with 256 permutations over the set of word 5-grams ("shingles") of the file's
-** word tokens (maximal runs of [A-Za-z0-9_] and non-ASCII bytes; a file of 1-4 tokens is one
-** shingle; a file without tokens is not near-deduplicated). A token's hash is FNV-1a of its
-** bytes, mixed by the splitmix64 finaliser; a shingle's 64-bit hash x combines its 5 token
-** hashes in order (rotate, xor, multiply, then the same finaliser); permutation i is
-** h_i(x) = (a_i*x + b_i) >> 32 (multiply-shift, a_i odd, a_i and b_i from splitmix64 of a
-** fixed seed), the signature keeps the minimum of each. LSH: 32 bands of 8 rows; a band's key
-** is XXH3 of its 8 values and the band number. A document whose band key was seen before is a
-** candidate; it is a duplicate when the low 16 bits of the two signatures agree in at least
-** threshold*256 places (an estimate of their Jaccard similarity, 0.85 by default). Memory per
-** kept document: 512 bytes of signature (256 x 16 bits) plus 32 band entries of 12 bytes in a
-** table at most half full: ~1.3-2 KB.
+** Near: MinHash over the set of word 5-grams ("shingles") of the file's word tokens (maximal runs
+** of [A-Za-z0-9_] and non-ASCII bytes; a file of 1-4 tokens is one shingle; a file without tokens
+** is not near-deduplicated), by one-permutation hashing with optimal densification (Li, Owen and
+** Zhang 2012; Shrivastava 2017) in 16 views of 16 bins. A token's hash is that of filter/words.h; a
+** shingle's 64-bit hash x combines its 5 token hashes in order (rotate, xor, multiply, then the
+** splitmix64 finaliser). View v (0-15) hashes x to y = a_v*x + b_v (64-bit; a_v odd, a_v and b_v
+** from splitmix64 of a fixed seed): y's top 4 bits pick the bin, the next 32 bits are the value,
+** and each bin keeps the smallest value of its shingles; signature position 16v + bin holds it. An
+** empty bin k (a minimum of 2^32-1 counts as empty) takes the value of the first non-empty bin of
+** its view in its own probe sequence, the low 4 bits of the bytes of splitmix64 seeded by the fixed
+** seed + k x 0xD1B54A32D192ED03, the same for every document (at most 512 probes). Two signatures
+** agree at a position with probability the Jaccard similarity of the two shingle sets, as for 256
+** independent permutations, at the cost of 16 multiply-adds per shingle instead of 256; 16 views
+** rather than one keep the estimate as good as 256 permutations' for files of few shingles, where
+** one view of 256 bins would have many empty bins. LSH: 32 bands of 8 rows; a band's key is XXH3 of
+** its 8 values and the band number. A document whose band key was seen before is a candidate; it is
+** a duplicate when the low 16 bits of the two signatures agree in at least threshold*256 places (an
+** estimate of their Jaccard similarity, 0.85 by default). Memory per kept document: 512 bytes of
+** signature (256 x 16 bits) plus 32 band entries of 12 bytes in a table at most half full:
+** ~1.3-2 KB.
 **
 ** Threads: a MinHasher signs on one thread at a time (each thread has its own); the sets and
 ** the index are for one thread (cm-filter decides duplicates in input order on one thread).
@@ -27,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "filter/words.h"
 #include "util.h"
 
 /* --- exact -------------------------------------------------------------------------- */
@@ -49,19 +58,22 @@ size_t exactset_bytes_next(const ExactSet *e);
 
 /* --- near: signatures --------------------------------------------------------------- */
 
-#define MH_PERMS 256
+#define MH_PERMS 256 /* bins of the signature (the name is from when they were permutations) */
 #define MH_BANDS 32
 #define MH_ROWS 8
 #define MH_SHINGLE 5
 
+#define MH_VIEWS 16     /* one-permutation sketches in a signature */
+#define MH_VIEW_BINS 16 /* bins of each: MH_PERMS / MH_VIEWS */
+#define MH_BIN_BITS 4   /* log2(MH_VIEW_BINS) */
+
 typedef struct {
-    uint64_t mul[MH_PERMS]; /* multipliers a_i (odd) */
-    uint64_t add[MH_PERMS]; /* offsets b_i */
-    uint64_t *tokens;       /* scratch: token hashes of the current document */
-    size_t tokens_cap;      /* room in tokens */
+    uint64_t mul[MH_VIEWS]; /* view v hashes shingle x to mul[v] * x + add[v] (mul[v] odd) */
+    uint64_t add[MH_VIEWS];
+    WordHashes words; /* scratch: token hashes of the current document, then its shingles' */
 } MinHasher;
 
-/* The 256 permutations, drawn from the fixed seed (the same in every run). */
+/* A signer with no scratch yet (signatures are the same in every run). */
 void minhash_init(MinHasher *m);
 void minhash_free(MinHasher *m);
 /* Signature of s[0..n) into sig; returns the number of shingles (0: no tokens). */

@@ -7,6 +7,7 @@
 */
 #include "quality.h"
 
+#include <emmintrin.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -175,6 +176,91 @@ static uint64_t non_alnum_unicode(const unsigned char *u, size_t n)
     return k;
 }
 
+/* 0xff in the bytes of x that are <= k (unsigned). */
+static inline __m128i at_most(__m128i x, char k)
+{
+    return _mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(k)), x);
+}
+
+/*
+** The fast path's counts over the 16-byte blocks of u[0..n): UTF-8 continuation bytes,
+** alphanumerics (ASCII letters and digits, non-ASCII lead bytes) and '='. Byte counters,
+** summed every 255 blocks; returns the bytes counted.
+*/
+static size_t count_blocks(const unsigned char *u, size_t n, uint64_t *cont, uint64_t *alnum,
+                           uint64_t *eq)
+{
+    size_t i = 0;
+    const __m128i zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i c = zero, a = zero, e = zero;
+        for (int k = 0; k < 255 && i + 16 <= n; k++, i += 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(u + i));
+            __m128i lead = _mm_and_si128(x, _mm_set1_epi8((char)0xC0));
+            c = _mm_sub_epi8(c, _mm_cmpeq_epi8(lead, _mm_set1_epi8((char)0x80)));
+            __m128i letter = at_most(
+                _mm_sub_epi8(_mm_or_si128(x, _mm_set1_epi8(0x20)), _mm_set1_epi8('a')), 25);
+            __m128i digit = at_most(_mm_sub_epi8(x, _mm_set1_epi8('0')), 9);
+            __m128i high = _mm_cmpeq_epi8(lead, _mm_set1_epi8((char)0xC0)); /* >= 0xC0 */
+            a = _mm_sub_epi8(a, _mm_or_si128(_mm_or_si128(letter, digit), high));
+            e = _mm_sub_epi8(e, _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
+        }
+        __m128i sc = _mm_sad_epu8(c, zero), sa = _mm_sad_epu8(a, zero), se = _mm_sad_epu8(e, zero);
+        *cont += (uint64_t)_mm_cvtsi128_si64(sc) + (uint64_t)_mm_extract_epi16(sc, 4);
+        *alnum += (uint64_t)_mm_cvtsi128_si64(sa) + (uint64_t)_mm_extract_epi16(sa, 4);
+        *eq += (uint64_t)_mm_cvtsi128_si64(se) + (uint64_t)_mm_extract_epi16(se, 4);
+    }
+    return i;
+}
+
+/* Bit i: is p[i] == c, for the 64 bytes at p. */
+static inline uint64_t byte_bits(const unsigned char *p, char c)
+{
+    uint64_t m = 0;
+    __m128i cc = _mm_set1_epi8(c);
+    for (int k = 0; k < 4; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(x, cc)) << (16 * k);
+    }
+    return m;
+}
+
+/*
+** Lines of u[0..n) (no "\r": "\n" ends a line, a last line without it counts), their number of
+** "\n", and the characters (UTF-8 lead and ASCII bytes) of the longest; 64 bytes at a time.
+*/
+static void line_stats(const unsigned char *u, size_t n, uint64_t *longest, uint64_t *newlines,
+                       uint64_t *lines)
+{
+    size_t start = 0; /* of the current line */
+    for (size_t base = 0; base < n; base += 64) {
+        uint64_t m;
+        if (n - base >= 64) {
+            m = byte_bits(u + base, '\n');
+        } else {
+            unsigned char last[64] = { 0 };
+            memcpy(last, u + base, n - base);
+            m = byte_bits(last, '\n');
+        }
+        for (; m; m &= m - 1) {
+            size_t e = base + (size_t)__builtin_ctzll(m), len = e - start;
+            if (len > *longest) { /* only then count its characters */
+                uint64_t chars = len - count_cont(u + start, len);
+                if (chars > *longest) *longest = chars;
+            }
+            ++*newlines;
+            start = e + 1;
+        }
+    }
+    *lines = *newlines;
+    if (start < n) {
+        size_t len = n - start;
+        uint64_t chars = len > *longest ? len - count_cont(u + start, len) : 0;
+        if (chars > *longest) *longest = chars;
+        ++*lines;
+    }
+}
+
 /*
 ** Count characters, alphanumerics, lines, '=' of s[0..n) (see QualityStats). Text without
 ** "\r" takes a vectorised path; other text the byte loop.
@@ -189,9 +275,10 @@ void quality_stats(const char *s, size_t n, QualityStats *st)
         if (st->chars != n) st->alnum -= non_alnum_unicode(u, n);
         return;
     }
-    /* Fast path, only "\n" breaks: counts in one vectorised pass, lines with memchr. */
+    /* Fast path, only "\n" breaks: counts 16 bytes at a time, lines from a bit mask. */
     uint64_t cont = 0, alnum = 0, eq = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = count_blocks(u, n, &cont, &alnum, &eq);
+    for (; i < n; i++) {
         unsigned char c = u[i];
         cont += (c & 0xC0) == 0x80;
         alnum += (unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10 ||
@@ -199,20 +286,7 @@ void quality_stats(const char *s, size_t n, QualityStats *st)
         eq += c == '=';
     }
     uint64_t longest = 0, newlines = 0;
-    const char *p = s, *end = s + n;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *e = nl ? nl : end;
-        size_t len = (size_t)(e - p);
-        if (len > longest) { /* only then count its characters */
-            uint64_t chars = len - count_cont((const unsigned char *)p, len);
-            if (chars > longest) longest = chars;
-        }
-        st->lines++;
-        if (!nl) break;
-        newlines++;
-        p = nl + 1;
-    }
+    line_stats(u, n, &longest, &newlines, &st->lines);
     st->newlines = newlines;
     st->chars = n - cont;
     st->line_chars = st->chars - newlines;
@@ -243,13 +317,31 @@ static int any_word(const char *s, size_t n, const char *const *words)
     return 0;
 }
 
-/* Are there more than limit non-overlapping occurrences of w in s[0..n)? */
+/*
+** Are there more than limit non-overlapping occurrences of w (2 or more bytes) in s[0..n),
+** taken from the left as memmem() would find them? 16 positions at a time: those where w's
+** first and last bytes are, checked in order; memmem() for the tail.
+*/
 static int count_above(const char *s, size_t n, const char *w, uint64_t limit)
 {
-    size_t wl = strlen(w);
+    size_t wl = strlen(w), i = 0, next = 0; /* next: where a match may start */
     uint64_t c = 0;
+    __m128i first = _mm_set1_epi8(w[0]), last = _mm_set1_epi8(w[wl - 1]);
+    for (; i + wl - 1 + 16 <= n; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(s + i + wl - 1));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(a, first), _mm_cmpeq_epi8(b, last)));
+        for (; m; m &= m - 1) {
+            size_t p = i + (size_t)__builtin_ctz(m);
+            if (p < next || memcmp(s + p + 1, w + 1, wl - 2) != 0) continue;
+            if (++c > limit) return 1;
+            next = p + wl;
+        }
+    }
     const char *end = s + n;
-    for (const char *p = s; (p = memmem(p, (size_t)(end - p), w, wl)) != NULL; p += wl)
+    for (const char *p = s + (next > i ? next : i);
+         (p = memmem(p, (size_t)(end - p), w, wl)) != NULL; p += wl)
         if (++c > limit) return 1;
     return 0;
 }

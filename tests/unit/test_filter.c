@@ -19,6 +19,7 @@
 #include "filter/imports.h"
 #include "filter/quality.h"
 #include "filter/dedup.h"
+#include "filter/despace.h"
 #include "filter/pyscan.h"
 #include "filter/pairs.h"
 #include "record.h"
@@ -279,6 +280,83 @@ static void test_quality_config_test_count(void **state)
     buf_free(&scratch);
 }
 
+/* Non-overlapping occurrences of w in s[0..n), left to right (the rule's definition). */
+static uint64_t reference_count(const char *s, size_t n, const char *w)
+{
+    uint64_t c = 0;
+    size_t wl = strlen(w);
+    for (const char *p = s; (p = memmem(p, (size_t)(s + n - p), w, wl)) != NULL; p += wl) c++;
+    return c;
+}
+
+/*
+** The "\n"-only statistics (bit-mask line scan) and the config/test counts (16-position scan)
+** against byte-wise definitions, on random texts of every length around the block sizes.
+*/
+static void test_quality_scans(void **state)
+{
+    static const char *const words[] = { "test", "testest", "config", "conf", "tes", "t" };
+    static const char *const filler[] = { "\n", " ", "\xc3\xa9", "x = 1", "e", "G", "\n\n" };
+    QualityOpts q;
+    quality_defaults(&q);
+    q.autogen = q.no_keywords = 0;
+    q.max_line = q.max_mean_line = q.min_equals = 0;
+    q.min_alnum = 0;
+    q.drop_prob = 1;
+    Buf b = { 0 }, scratch = { 0 };
+    uint64_t st = 5;
+    for (int t = 0; t < 3000; t++) {
+        buf_reset(&b);
+        size_t len = t < 200 ? (size_t)t : (size_t)(splitmix64(&st) % 2000);
+        unsigned rate = (unsigned)(t % 9) * 2 + 1; /* % of words: counts near the limit */
+        while (b.len < len) {
+            uint64_t r = splitmix64(&st);
+            buf_adds(&b, r % 100 < rate ? words[(r >> 8) % 6] : filler[(r >> 8) % 7]);
+        }
+        QualityStats qs;
+        quality_stats(b.buf ? b.buf : "", b.len, &qs);
+        uint64_t lines = 0, newlines = 0, longest = 0, cur = 0, chars = 0, alnum = 0, eq = 0;
+        for (size_t i = 0; i < b.len; i++) {
+            unsigned char c = (unsigned char)b.buf[i];
+            chars += (c & 0xC0) != 0x80;
+            alnum += isalnum(c) || c >= 0xC0; /* the only non-ASCII piece is an alphanumeric */
+            eq += c == '=';
+            if (b.buf[i] == '\n') {
+                newlines++, lines++;
+                longest = cur > longest ? cur : longest;
+                cur = 0;
+            } else {
+                cur += ((unsigned char)b.buf[i] & 0xC0) != 0x80;
+            }
+        }
+        if (b.len && b.buf[b.len - 1] != '\n') lines++, longest = cur > longest ? cur : longest;
+        assert_int_equal(qs.newlines, newlines);
+        assert_int_equal(qs.lines, lines);
+        assert_int_equal(qs.longest_line, longest);
+        assert_int_equal(qs.chars, chars);
+        assert_int_equal(qs.alnum, alnum);
+        assert_int_equal(qs.equals, eq);
+        uint64_t limit = (uint64_t)(0.05 * (double)newlines);
+        int above = reference_count(b.buf ? b.buf : "", b.len, "config") > limit ||
+            reference_count(b.buf ? b.buf : "", b.len, "test") > limit;
+        assert_int_equal(quality_check(&q, b.buf ? b.buf : "", b.len, &scratch),
+                         above ? Q_CONFIG_TEST : Q_OK);
+    }
+    /* long runs: every byte counter of a block lane fills (255 blocks, then summed) */
+    for (size_t len = 4070; len < 4200; len += 7) {
+        buf_reset(&b);
+        for (size_t i = 0; i < len; i++) buf_addc(&b, i % 4000 == 3999 ? '\n' : '=');
+        buf_adds(&b, "\xc3\xa9");
+        QualityStats qs;
+        quality_stats(b.buf, b.len, &qs);
+        assert_int_equal(qs.equals, len - len / 4000);
+        assert_int_equal(qs.alnum, 1);
+        assert_int_equal(qs.chars, len + 1);
+    }
+    buf_free(&b);
+    buf_free(&scratch);
+}
+
 static void test_quality_unit_deterministic(void **state)
 {
     QualityOpts q;
@@ -324,6 +402,24 @@ static void test_exact_fingerprint(void **state)
     assert_false(exactset_has(&e, 5001 * 0x9E3779B97F4A7C15ull));
     exactset_free(&e);
     buf_free(&s);
+}
+
+/* despace drops exactly the six ASCII white-space bytes, at every length and offset. */
+static void test_despace(void **state)
+{
+    const char alphabet[] = " \t\n\v\f\rab=\x08\x0e\x1f!\xa0\xff";
+    char s[300], d[300], want[300];
+    uint64_t st = 11;
+    for (int t = 0; t < 2000; t++) {
+        size_t n = t < 300 ? (size_t)t : (size_t)(splitmix64(&st) % 300);
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++) {
+            s[i] = alphabet[splitmix64(&st) % (sizeof alphabet - 1)];
+            if (!strchr(" \t\n\v\f\r", s[i])) want[w++] = s[i];
+        }
+        assert_int_equal(despace(d, s, n), w);
+        assert_memory_equal(d, want, w);
+    }
 }
 
 /* A ~100-line file; variant v changes lines 10, 40 and 70 when v != 0; seed picks the words. */
@@ -376,27 +472,71 @@ static void test_near_dedup(void **state)
     buf_free(&b);
 }
 
-/* The signature as dedup.h defines it, one shingle and one permutation at a time. */
+/* A token's hash as words.h defines it, a byte at a time. */
+static uint64_t reference_token_hash(const unsigned char *p, size_t len)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ len;
+    for (size_t at = 0; at < len; at += 8) {
+        uint64_t w = 0;
+        for (size_t k = 0; k < 8 && at + k < len; k++) w |= (uint64_t)p[at + k] << (8 * k);
+        h ^= w;
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+/* word_hashes finds every token (runs across 64-byte blocks, at the end, long ones). */
+static void test_word_hashes(void **state)
+{
+    WordHashes w = { 0 };
+    Buf b = { 0 };
+    uint64_t st = 7;
+    const char *alphabet = "aZ09_ \n.(\xc3\xa9-";
+    for (int t = 0; t < 400; t++) {
+        buf_reset(&b);
+        size_t len = t < 130 ? (size_t)t : (size_t)(splitmix64(&st) % 3000);
+        int words = t % 3 == 0; /* mostly token bytes: long runs */
+        for (size_t i = 0; i < len; i++) {
+            uint64_t r = splitmix64(&st);
+            buf_addc(&b, alphabet[words && r % 8 ? r % 5 : r % 11]);
+        }
+        const unsigned char *u = (const unsigned char *)(b.buf ? b.buf : "");
+        size_t n = word_hashes(&w, (const char *)u, b.len), count = 0;
+        for (size_t i = 0; i < b.len;) {
+            size_t start = i;
+            while (i < b.len && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) i++;
+            if (i == start) {
+                i++;
+                continue;
+            }
+            assert_true(count < n);
+            assert_true(w.hashes[count++] == reference_token_hash(u + start, i - start));
+        }
+        assert_int_equal(n, count);
+    }
+    word_hashes_free(&w);
+    buf_free(&b);
+}
+
+/* The signature as dedup.h defines it: 16 one-permutation views of 16 bins, densified. */
 static size_t reference_signature(const MinHasher *m, const char *s, size_t n, uint32_t *sig)
 {
     uint64_t tok[4096];
+    uint32_t min[MH_PERMS];
+    int full[MH_PERMS];
     size_t count = 0;
     const unsigned char *u = (const unsigned char *)s;
-    for (int i = 0; i < MH_PERMS; i++) sig[i] = UINT32_MAX;
+    for (int i = 0; i < MH_PERMS; i++) sig[i] = min[i] = UINT32_MAX;
     for (size_t i = 0; i < n && count < 4096;) {
-        int word = 0;
-        uint64_t h = 0x9E3779B97F4A7C15ull;
-        while (i < n && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) {
-            h = (h ^ u[i++]) * 0x100000001B3ull;
-            word = 1;
-        }
-        if (!word) {
+        size_t start = i;
+        while (i < n && (isalnum(u[i]) || u[i] == '_' || u[i] >= 0x80)) i++;
+        if (i == start) {
             i++;
             continue;
         }
-        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
-        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-        tok[count++] = h ^ (h >> 31);
+        tok[count++] = reference_token_hash(u + start, i - start);
     }
     if (count == 0) return 0;
     size_t shingles = count < MH_SHINGLE ? 1 : count - MH_SHINGLE + 1;
@@ -412,15 +552,27 @@ static size_t reference_signature(const MinHasher *m, const char *s, size_t n, u
             x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
             x ^= x >> 31;
         }
-        for (int i = 0; i < MH_PERMS; i++) {
-            uint32_t v = (uint32_t)((m->mul[i] * x + m->add[i]) >> 32);
-            if (v < sig[i]) sig[i] = v;
+        for (int v = 0; v < MH_VIEWS; v++) { /* view v: bin = top 4 bits, value = next 32 */
+            uint64_t y = m->mul[v] * x + m->add[v];
+            int k = v * 16 + (int)(y >> 60);
+            uint32_t val = (uint32_t)(y >> 28);
+            if (val < min[k]) min[k] = val;
         }
+    }
+    for (int k = 0; k < MH_PERMS; k++) full[k] = min[k] != UINT32_MAX; /* 2^32-1: empty */
+    for (int k = 0; k < MH_PERMS; k++) {
+        int from = k, view = k / 16 * 16;
+        uint64_t st = 0x636f64656d696c6cull + (uint64_t)k * 0xD1B54A32D192ED03ull, r = 0;
+        for (int i = 0; !full[from] && i < 512; i++) { /* optimal densification: k's probes */
+            if (i % 8 == 0) r = splitmix64(&st);
+            from = view + (int)((r >> (8 * (i % 8))) & 15);
+        }
+        sig[k] = full[from] ? min[from] : UINT32_MAX;
     }
     return shingles;
 }
 
-/* The blocked minima (minhash_signature) agree with the definition, on every size of file. */
+/* minhash_signature agrees with the definition, on every size of file (dense and sparse). */
 static void test_minhash_reference(void **state)
 {
     MinHasher m;
@@ -858,10 +1010,13 @@ int main(void)
         cmocka_unit_test(test_quality_stats),
         cmocka_unit_test(test_quality_thresholds),
         cmocka_unit_test(test_quality_config_test_count),
+        cmocka_unit_test(test_quality_scans),
         cmocka_unit_test(test_quality_unit_deterministic),
         cmocka_unit_test(test_exact_fingerprint),
         cmocka_unit_test(test_near_dedup),
         cmocka_unit_test(test_minhash_reference),
+        cmocka_unit_test(test_word_hashes),
+        cmocka_unit_test(test_despace),
         cmocka_unit_test(test_pyscan_definitions),
         cmocka_unit_test(test_pyscan_strings_and_comments),
         cmocka_unit_test(test_pyscan_crlf_tabs_no_newline),
