@@ -68,6 +68,24 @@ static size_t scan_plain(const unsigned char *s, size_t i, size_t n)
     return n;
 }
 
+/* Is e the letter of a one-character escape (\" \\ \/ \b \f \n \r \t)? A switch, not a
+** strchr per escape: Python source has an escape on every line (\n), and the call was 4% of
+** cm-filter's time. */
+static inline int simple_escape(unsigned char e)
+{
+    switch (e) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't': return 1;
+    default: return 0;
+    }
+}
+
 /* Parse a string starting at the opening quote; sets raw span (without quotes). */
 static int parse_string(P *p, const char **raw, size_t *rawlen, int *escaped)
 {
@@ -96,7 +114,7 @@ static int parse_string(P *p, const char **raw, size_t *rawlen, int *escaped)
                     return fail(p, "bad \\u escape");
                 }
                 i += 6;
-            } else if (strchr("\"\\/bfnrt", e) && e) {
+            } else if (simple_escape((unsigned char)e)) {
                 i += 2;
             } else {
                 p->i = i;
