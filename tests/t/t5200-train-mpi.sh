@@ -6,19 +6,8 @@
 # the rank, and --resume continues bit-identically; --zero 1 gives the same losses.
 . "$(dirname "$0")/test-lib.sh"
 
-# root (CI) is refused by mpirun without these; --oversubscribe lets 3 ranks share 2 cores
-OMPI_ALLOW_RUN_AS_ROOT=1
-OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# no single-copy (CMA) transfers between ranks: containers without ptrace rights refuse them
-OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_btl_vader_single_copy_mechanism
-if [ "$CM_SAN" = 1 ]; then
-    # LeakSanitizer: OpenMPI's own allocations at exit (and only those), see the file; the
-    # slow unwinder lets the suppressions see OpenMPI's frames
-    ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"
-    LSAN_OPTIONS="suppressions=$TEST_DIR/lsan-openmpi.supp:print_suppressions=0"
-    export ASAN_OPTIONS LSAN_OPTIONS
-fi
+# --oversubscribe lets 3 ranks share 2 cores
+mpi_setup
 
 STEPS=20
 [ "$CM_SAN" = 1 ] && STEPS=10

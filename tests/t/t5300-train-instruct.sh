@@ -153,16 +153,7 @@ test_expect_success '--resume on examples: the losses of an uninterrupted run, b
     test_cmp a b && test $(wc -l <a) = 12
 '
 
-# MPI as t5200 runs it (root allowed, no CMA, OpenMPI's own leaks suppressed under ASan)
-OMPI_ALLOW_RUN_AS_ROOT=1
-OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-OMPI_MCA_btl_vader_single_copy_mechanism=none
-export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_btl_vader_single_copy_mechanism
-if [ "$CM_SAN" = 1 ]; then
-    ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"
-    LSAN_OPTIONS="suppressions=$TEST_DIR/lsan-openmpi.supp:print_suppressions=0"
-    export ASAN_OPTIONS LSAN_OPTIONS
-fi
+mpi_setup
 if command -v mpirun >/dev/null 2>&1 &&
     timeout -k 5 120 mpirun -np 2 --oversubscribe cm-train --synthetic 50 --steps 1 --context 8 \
         --width 16 --layers 1 --heads 1 --batch 1 --threads 1 -q >/dev/null 2>&1; then

@@ -127,3 +127,18 @@ small_corpus() {
     test -s corpus/index.sqlite
 }
 
+# mpi_setup: the environment of the tests that run mpirun. Root (CI) is refused by mpirun
+# without the first two; no single-copy (CMA) transfers between ranks: containers without ptrace
+# rights refuse them; under ASan, LeakSanitizer suppresses OpenMPI's own allocations at exit
+# (and only those, lsan-openmpi.supp), the slow unwinder letting it see OpenMPI's frames.
+mpi_setup() {
+    OMPI_ALLOW_RUN_AS_ROOT=1
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    OMPI_MCA_btl_vader_single_copy_mechanism=none
+    export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_btl_vader_single_copy_mechanism
+    if [ "$CM_SAN" = 1 ]; then
+        ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"
+        LSAN_OPTIONS="suppressions=$TEST_DIR/lsan-openmpi.supp:print_suppressions=0"
+        export ASAN_OPTIONS LSAN_OPTIONS
+    fi
+}
