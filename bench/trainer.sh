@@ -7,7 +7,8 @@
 # cm-train fp32 (OpenBLAS) and bf16 (--precision bf16: oneDNN; emulated on a CPU without
 # AVX512_BF16/AMX, or refused, which the table says), PyTorch fp32 and PyTorch bf16 autocast
 # (its oneDNN path: PyTorch's best CPU configuration; Debian's 1.13 has no
-# scaled_dot_product_attention, so it runs its explicit masked attention).
+# scaled_dot_product_attention, so it runs its explicit masked attention). cm-train fp32 also
+# runs on 1 thread, right after its 2-thread run: the summary gives 2 threads over 1.
 #
 # Figures: median tokens/s over steps 6..STEPS (both programs time each step the same way: the
 # whole optimizer step), peak RSS (/usr/bin/time), and MFU = FLOPs/token (6 N + 12 L T C, N
@@ -49,24 +50,26 @@ else cpu_bf16="has no AVX512_BF16 or AMX (bf16 is emulated where it runs)"; fi
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 ours() { # config precision L C H T V B -> sets o_tps o_rss o_core o_flops o_what (o_tps "" if refused)
-    cfg=$1 prec=$2
+    # on $threads threads (2 unless set); files named by config, precision and a 1t suffix
+    cfg=$1 prec=$2 th=${threads:-2} tag=$2
+    [ "$th" = 2 ] || tag=$2-${th}t
     shift 2
     o_tps="" o_rss="" o_what=""
-    env -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY -u CM_TRAIN_REEXEC /usr/bin/time -f '%M' -o "$OUT/ours-$cfg-$prec.rss" \
+    env -u OPENBLAS_CORETYPE -u OMP_WAIT_POLICY -u CM_TRAIN_REEXEC /usr/bin/time -f '%M' -o "$OUT/ours-$cfg-$tag.rss" \
         "$TRAIN" --synthetic "$5" --layers "$1" --width "$2" --heads "$3" --context "$4" \
-        --batch "$6" --steps "$STEPS" --warmup 5 --threads 2 --seed 0 --profile --eval-batches 1 \
-        --precision "$prec" --log "$OUT/ours-$cfg-$prec.jsonl" 2>"$OUT/ours-$cfg-$prec.err"
+        --batch "$6" --steps "$STEPS" --warmup 5 --threads "$th" --seed 0 --profile --eval-batches 1 \
+        --precision "$prec" --log "$OUT/ours-$cfg-$tag.jsonl" 2>"$OUT/ours-$cfg-$tag.err"
     rc=$?
-    cat "$OUT/ours-$cfg-$prec.err" >&2
+    cat "$OUT/ours-$cfg-$tag.err" >&2
     if [ $rc = 2 ] && [ "$prec" = bf16 ]; then   # oneDNN cannot run bf16 here: said on stderr
-        o_what="refused: $(grep -m1 'precision bf16' "$OUT/ours-$cfg-$prec.err" | sed 's/^cm-train: //')"
+        o_what="refused: $(grep -m1 'precision bf16' "$OUT/ours-$cfg-$tag.err" | sed 's/^cm-train: //')"
         return 0
     fi
     [ $rc = 0 ] || return 1
-    o_tps=$(awk -F'"tokens_per_s":' 'NR > 5 { split($2, a, ","); print a[1] }' "$OUT/ours-$cfg-$prec.jsonl" | median)
-    o_rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$OUT/ours-$cfg-$prec.rss")
-    o_core=$(sed -n 's/.*OpenBLAS \([A-Za-z0-9]*\) kernels.*/\1/p' "$OUT/ours-$cfg-$prec.err")
-    o_what=$(sed -n 's/.*; matmuls \(.*\); ~[0-9.]* GiB;.*/\1/p' "$OUT/ours-$cfg-$prec.err")
+    o_tps=$(awk -F'"tokens_per_s":' 'NR > 5 { split($2, a, ","); print a[1] }' "$OUT/ours-$cfg-$tag.jsonl" | median)
+    o_rss=$(awk '{ printf "%.0f", $1 / 1024 }' "$OUT/ours-$cfg-$tag.rss")
+    o_core=$(sed -n 's/.*OpenBLAS \([A-Za-z0-9]*\) kernels.*/\1/p' "$OUT/ours-$cfg-$tag.err")
+    o_what=$(sed -n 's/.*; matmuls \(.*\); ~[0-9.]* GiB;.*/\1/p' "$OUT/ours-$cfg-$tag.err")
     # FLOPs per token: 6 x parameters without wpe + 12 L T C (the peer's formula)
     o_flops=$(awk -v L="$1" -v C="$2" -v T="$4" -v V="$5" 'BEGIN {
         n = V * C + L * (12 * C * C + 13 * C) + 2 * C; printf "%.0f", 6 * n + 12 * L * T * C }')
@@ -102,6 +105,9 @@ for spec in "S 4 256 4 256 8192 16" "M 6 384 6 256 16384 8"; do
     l0=$(load)
     if ! ours "$cfg" fp32 "$@"; then echo "bench/trainer.sh: cm-train fp32 failed on $cfg" >&2; status=1; continue; fi
     f32=$o_tps f32rss=$o_rss f32what=$o_what
+    one=""
+    if threads=1 ours "$cfg" fp32 "$@"; then one=$o_tps onerss=$o_rss
+    else echo "bench/trainer.sh: cm-train fp32 on 1 thread failed on $cfg" >&2; status=1; fi
     if ! ours "$cfg" bf16 "$@"; then echo "bench/trainer.sh: cm-train bf16 failed on $cfg" >&2; status=1; fi
     b16=$o_tps b16rss=$o_rss b16what=$o_what
     tf32="" tb16="" tf32rss="" tb16rss=""
@@ -110,6 +116,8 @@ for spec in "S 4 256 4 256 8192 16" "M 6 384 6 256 16384 8"; do
     if torch "$cfg" bf16; then tb16=$t_tps tb16rss=$t_rss
     else echo "bench/trainer.sh: PyTorch bf16 failed on $cfg (see torch-$cfg-bf16.txt)" >&2; status=1; fi
     row cm-train "$f32what" "$f32" "$f32rss" "$f32"
+    [ -n "$one" ] && echo "$cfg|$one|$f32|$onerss" | awk -F'|' '{
+        printf "| %s | cm-train | fp32, 1 thread | %.0f | %.2fx | | %s MiB |\n", $1, $2, $2 / $3, $4 }'
     if [ -n "$b16" ]; then row cm-train "$b16what" "$b16" "$b16rss" "$f32"
     else echo "| $cfg | cm-train | bf16 | — ($b16what) | | | |"; fi
     if [ -n "$tf32" ]; then row PyTorch "fp32" "$tf32" "$tf32rss" "$f32"
@@ -122,6 +130,7 @@ for spec in "S 4 256 4 256 8192 16" "M 6 384 6 256 16384 8"; do
         if (t == 0) { printf "%s: PyTorch did not run", "'"$cfg"'"; exit }
         printf "%s: cm-train best (%s) %.0f vs PyTorch best (%s) %.0f tokens/s: **%.2fx**", "'"$cfg"'", ow, o, tw, t, o / t;
         if ($4 > 0) printf "; cm-train fp32 vs PyTorch bf16 autocast: %.2fx", $1 / $4 }')
+    [ -n "$one" ] && best="$best; cm-train fp32 2 threads over 1 thread: $(echo "$f32 $one" | awk '{ printf "**%.2fx**", $1 / $2 }')"
     summary="$summary$best (load before: $l0)
 "
 done

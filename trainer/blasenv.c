@@ -75,10 +75,6 @@ void blasenv_setup(char **argv)
         setenv("OPENBLAS_CORETYPE", want, 1);
         changed = 1;
     }
-    if (!getenv("OMP_WAIT_POLICY")) {
-        setenv("OMP_WAIT_POLICY", "passive", 1);
-        changed = 1;
-    }
     setenv("CM_TRAIN_REEXEC", "1", 1);
     if (changed) execv("/proc/self/exe", argv); /* returns only on failure: go on as is */
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
 ** blasenv.h: the environment cm-train's libraries start with: which OpenBLAS kernel set runs
-** (the CPU's best, detected here), how OpenMP threads wait, and whether valgrind is in charge.
+** (the CPU's best, detected here) and whether valgrind is in charge.
 **
 ** OpenBLAS and libgomp read their settings in library constructors, before main(); so
 ** blasenv_setup() runs first in main() and, when the environment had to change, executes the
@@ -15,9 +15,11 @@
 ** (the default: the argv is scanned for --blas-core auto|env|NAME), if the CPU has AVX-512
 ** F/BW/DQ/VL and OPENBLAS_CORETYPE is unset or names slower kernels, set it to SkylakeX (a
 ** preset it overrides is kept in CM_TRAIN_BLAS_OVERRODE for the start-up line); with NAME set
-** it to NAME; with env keep it. If OMP_WAIT_POLICY is unset set it to passive (spinning OpenMP
-** threads steal the cores from OpenBLAS's threads). Then re-execute /proc/self/exe with the
-** same argv once (CM_TRAIN_REEXEC guards against loops). Under valgrind nothing changes. */
+** it to NAME; with env keep it. Then re-execute /proc/self/exe with the same argv once
+** (CM_TRAIN_REEXEC guards against loops). OpenMP's wait policy is left to libgomp's default
+** (spin briefly, then sleep): OpenBLAS runs single-threaded inside the OpenMP threads, so no
+** other pool wants the cores (passive cost 10-40% of the kernels' time, DESIGN.md). Under
+** valgrind nothing changes. */
 void blasenv_setup(char **argv);
 /* 1 when OpenBLAS core type `name` uses AVX-512 kernels (SkylakeX, Cooperlake, ...). */
 int blasenv_core_is_avx512(const char *name);

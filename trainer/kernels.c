@@ -25,10 +25,30 @@
 extern void openblas_set_num_threads(int);
 extern int openblas_get_num_threads(void);
 
-static int g_threads = 1; /* kernel threads (OpenMP) and OpenBLAS threads */
+static int g_threads = 1; /* kernel threads (OpenMP); OpenBLAS runs on one inside each */
 
 int kern_prof_on;
 double kern_prof_parallel;
+
+/* Thread number inside a parallel region. */
+static inline int thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Threads of the enclosing parallel region. */
+static inline int omp_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
 
 /* Start and end of a region that runs on every thread (an OpenMP parallel region, a threaded
 ** sgemm): its wall time is added to kern_prof_parallel when profiling. */
@@ -42,13 +62,52 @@ static inline void par_end(double t0)
     if (kern_prof_on) kern_prof_parallel += now_sec() - t0;
 }
 
-/* cblas_sgemm (row-major) at the top level: threaded by OpenBLAS, timed as parallel. */
+/* Below this many multiply-adds an sgemm runs on the calling thread alone. */
+#define SGEMM_SPLIT_MIN (1L << 18)
+
+/*
+** cblas_sgemm (row-major) of C(M,N) = alpha op(A) op(B) + beta C, spread over the kernel
+** threads by OpenMP: the longer of M and N is cut into one contiguous block per thread (block
+** edges on multiples of 16) and each thread runs OpenBLAS single-threaded on its block. One
+** pool of threads serves the matmuls and the other kernels: OpenBLAS's own workers, spinning
+** after each threaded call, took the cores the OpenMP loops wanted (DESIGN.md). Every output
+** element is one dot product over the whole of K in OpenBLAS's order, so the blocks give the
+** result of the whole call on any thread count that cuts the same blocks.
+*/
+void kern_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *Cm, int ldc)
+{
+    enum CBLAS_TRANSPOSE tA = ta ? CblasTrans : CblasNoTrans, tB = tb ? CblasTrans : CblasNoTrans;
+    int nt = g_threads;
+    if (nt < 2 || (long)M * N * K < SGEMM_SPLIT_MIN || (M < 32 && N < 32)) {
+        cblas_sgemm(CblasRowMajor, tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
+        return;
+    }
+    int by_rows = M >= N, len = by_rows ? M : N;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = thread_num(), n = omp_threads();
+        int u0 = (int)((int64_t)(len / 16) * t / n) * 16;
+        int u1 = t == n - 1 ? len : (int)((int64_t)(len / 16) * (t + 1) / n) * 16;
+        if (u1 > u0) {
+            if (by_rows)
+                cblas_sgemm(CblasRowMajor, tA, tB, u1 - u0, N, K, alpha,
+                            ta ? A + u0 : A + (size_t)u0 * lda, lda, B, ldb, beta,
+                            Cm + (size_t)u0 * ldc, ldc);
+            else
+                cblas_sgemm(CblasRowMajor, tA, tB, M, u1 - u0, K, alpha, A, lda,
+                            tb ? B + (size_t)u0 * ldb : B + u0, ldb, beta, Cm + u0, ldc);
+        }
+    }
+}
+
+/* kern_sgemm at the top level, timed as parallel. */
 static void sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
                   float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                   float *Cm, int ldc)
 {
     double t0 = par_begin();
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
+    kern_sgemm(ta == CblasTrans, tb == CblasTrans, M, N, K, alpha, A, lda, B, ldb, beta, Cm, ldc);
     par_end(t0);
 }
 
@@ -64,7 +123,7 @@ void kernels_set_threads(int n)
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1); /* kern_sgemm spreads the matmuls over the OpenMP threads */
 }
 
 /*
@@ -443,15 +502,6 @@ static void attention_forward_bh(float *out, float *att, float *scratch, const f
     }
 }
 
-/* Thread number inside a parallel region. */
-static inline int thread_num(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 /*
 ** Causal multi-head attention over all (b, h), spread over threads; OpenBLAS runs
@@ -459,13 +509,11 @@ static inline int thread_num(void)
 */
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
 {
-    openblas_set_num_threads(1);
     double t0 = par_begin();
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
         attention_forward_bh(out, att, NULL, qkv, bh / NH, bh % NH, T, C, NH);
     par_end(t0);
-    openblas_set_num_threads(g_threads);
 }
 
 /*
@@ -473,14 +521,12 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
 */
 void attention_forward_rc(float *out, float *scratch, const float *qkv, int B, int T, int C, int NH)
 {
-    openblas_set_num_threads(1);
     double t0 = par_begin();
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
         attention_forward_bh(out, NULL, scratch + (size_t)thread_num() * ATT_BLOCK * T, qkv,
                              bh / NH, bh % NH, T, C, NH);
     par_end(t0);
-    openblas_set_num_threads(g_threads);
 }
 
 /*
@@ -533,14 +579,12 @@ static void attention_backward_bh(float *dqkv, float *scratch, const float *dout
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int NH)
 {
-    openblas_set_num_threads(1);
     double t0 = par_begin();
 #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * NH; bh++)
         attention_backward_bh(dqkv, scratch + (size_t)thread_num() * 2 * ATT_BLOCK * T, dout, qkv,
                               att, bh / NH, bh % NH, T, C, NH);
     par_end(t0);
-    openblas_set_num_threads(g_threads);
 }
 
 /*

@@ -25,16 +25,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Threads for the kernels (OpenMP) and for OpenBLAS; n >= 1. */
+/* Threads for the kernels (OpenMP); OpenBLAS is set to one thread and each matmul is cut
+** into one block per kernel thread (kern_sgemm); n >= 1. */
 void kernels_set_threads(int n);
 int kernels_threads(void);
 int kernels_blas_threads(void);
 
 /* Profiling (cm-train --profile): while kern_prof_on is set, the wall time spent in regions
-** that run on every thread (OpenMP parallel regions and the sgemm calls OpenBLAS threads) is
+** that run on every thread (OpenMP parallel regions, including the split sgemm calls) is
 ** added to kern_prof_parallel, in seconds. A step's serial share is the rest of its time. */
 extern int kern_prof_on;
 extern double kern_prof_parallel;
+
+/* Row-major cblas_sgemm (ta, tb: transpose A, B) with the longer of M and N cut into one block
+** per kernel thread; small products run on the calling thread. Results depend on the thread
+** count only through the blocks (the same blocks give the same bits). */
+void kern_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *Cm, int ldc);
 
 /* x[0..n) = 0, split over the threads. */
 void kern_zero(float *x, size_t n);

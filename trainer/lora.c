@@ -13,7 +13,7 @@
 
 #include "util.h"            /* defines: xcalloc, xmalloc, now_sec */
 #include "hash.h"            /* defines: splitmix64 */
-#include "trainer/kernels.h" /* defines: kern_zero, adamw_update, kern_prof_* */
+#include "trainer/kernels.h" /* defines: kern_zero, adamw_update, kern_prof_*, kern_sgemm */
 
 /* PEFT's module names (transformers' GPT-2), the weight tensors, in and out in units of C. */
 static const struct {
@@ -174,14 +174,15 @@ void lora_free(GptLora *lo)
 /* --------------------------------------------------------------------------------------- */
 /* Forward and backward                                                                    */
 
-/* cblas_sgemm, row-major, timed as a parallel region under --profile. */
+/* kern_sgemm (row-major, spread over the kernel threads), timed as a parallel region under
+** --profile. */
 static void lora_sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N,
                        size_t K, float alpha, const float *A, size_t lda, const float *B,
                        size_t ldb, float beta, float *Cm, size_t ldc)
 {
     double t0 = kern_prof_on ? now_sec() : 0;
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb,
-                beta, Cm, (int)ldc);
+    kern_sgemm(ta == CblasTrans, tb == CblasTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda, B,
+               (int)ldb, beta, Cm, (int)ldc);
     if (kern_prof_on) kern_prof_parallel += now_sec() - t0;
 }
 

@@ -540,10 +540,10 @@ static void train_banner(const TrainRun *r)
              ct, core);
     fprintf(stderr,
             "cm-train: GPT L=%d C=%d heads=%d T=%d V=%u, %.2fM parameters; "
-            "batch %dx%d x%ld = %zu tokens/step; OpenBLAS %s kernels on %d threads, "
-            "other kernels on %d; matmuls %s; ~%.2f GiB; %s step %llu of %ld\n",
+            "batch %dx%d x%ld = %zu tokens/step; %d threads, OpenBLAS %s kernels on %d per "
+            "thread; matmuls %s; ~%.2f GiB; %s step %llu of %ld\n",
             o->cfg.L, o->cfg.C, o->cfg.NH, T, r->vocab, r->model.nparams / 1e6, B, T, o->accum,
-            N * o->accum, core, kernels_blas_threads(), kernels_threads(), r->precision,
+            N * o->accum, kernels_threads(), core, kernels_blas_threads(), r->precision,
             acts_gib + train_state_bytes(&r->model) / (1 << 30),
             r->resumed ? "resuming after" : "from", (unsigned long long)r->step0, o->steps);
     if (r->model.lora) train_lora_banner(&r->model);

@@ -112,7 +112,13 @@ test_expect_success 'eval and complete need a checkpoint; plot needs a log' '
 test_expect_success 'start-up line names the OpenBLAS kernels and threads' '
     cm-train --synthetic 32 --layers 1 --width 16 --heads 2 --context 8 --batch 2 \
         --steps 1 --threads 1 2>err &&
-    test_grep "OpenBLAS [A-Za-z0-9]* kernels on 1 threads, other kernels on 1" err
+    test_grep "; 1 threads, OpenBLAS [A-Za-z0-9]* kernels on 1 per thread;" err
+'
+
+test_expect_success 'OpenBLAS runs single-threaded inside the 2 kernel threads' '
+    cm-train --synthetic 32 --layers 1 --width 16 --heads 2 --context 8 --batch 2 \
+        --steps 1 --threads 2 2>err &&
+    test_grep "; 2 threads, OpenBLAS [A-Za-z0-9]* kernels on 1 per thread;" err
 '
 
 test_done

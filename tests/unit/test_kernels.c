@@ -89,6 +89,42 @@ static void check_grad(const char *what, ObjFn f, void *ctx, float *x, const flo
 /* --------------------------------------------------------------------------------------- */
 /* Reference equality                                                                      */
 
+/* kern_sgemm, cut into row blocks (M >= N) or column blocks, on 1-3 threads, for every
+** transpose pair: C = alpha op(A) op(B) + beta C against a double-precision loop. */
+static void test_sgemm_split(void **state)
+{
+    static const int shapes[][3] = { { 301, 77, 40 }, { 45, 290, 33 } }; /* both above the cut */
+    for (int s = 0; s < 2; s++)
+        for (int tr = 0; tr < 4; tr++)
+            for (int nt = 1; nt <= 3; nt++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ta = tr & 1, tb = tr >> 1;
+                int lda = ta ? M : K, ldb = tb ? K : N;
+                float *A = rand_buf((size_t)M * K, 1), *B = rand_buf((size_t)K * N, 1);
+                float *Cm = rand_buf((size_t)M * N, 1),
+                      *ref = malloc((size_t)M * N * sizeof(float));
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double acc = 0;
+                        for (int k = 0; k < K; k++)
+                            acc += (double)(ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k]) *
+                                (tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j]);
+                        ref[(size_t)i * N + j] = (float)(0.75 * acc + 0.5 * Cm[(size_t)i * N + j]);
+                    }
+                kernels_set_threads(nt);
+                kern_sgemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 0.5f, Cm, N);
+                if (close_ratio(Cm, ref, (size_t)M * N, 1e-4, 1e-4) > 1) {
+                    print_error("kern_sgemm %dx%dx%d ta=%d tb=%d on %d threads\n", M, N, K, ta, tb,
+                                nt);
+                    fail();
+                }
+                free(A);
+                free(B);
+                free(Cm);
+                free(ref);
+            }
+    kernels_set_threads(2);
+}
+
 static void test_matmul_matches_naive(void **state)
 {
     int N = 37, C = 24, OC = 40;
@@ -402,6 +438,7 @@ int main(int argc, char **argv)
     blasenv_setup(argv); /* fast OpenBLAS kernels, passive OpenMP waits */
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgemm_split),
         cmocka_unit_test(test_matmul_matches_naive),
         cmocka_unit_test(test_attention_matches_naive),
         cmocka_unit_test(test_crossentropy_matches_naive),
