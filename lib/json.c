@@ -331,27 +331,25 @@ const JsonField *json_get(const JsonObj *o, const char *key)
     return NULL;
 }
 
-static void put_utf8(Buf *out, uint32_t cp)
+/* Write code point cp as UTF-8 at d; returns the end. */
+static char *put_utf8(char *d, uint32_t cp)
 {
-    char t[4];
     if (cp < 0x80) {
-        buf_addc(out, (char)cp);
+        *d++ = (char)cp;
     } else if (cp < 0x800) {
-        t[0] = (char)(0xC0 | (cp >> 6));
-        t[1] = (char)(0x80 | (cp & 0x3F));
-        buf_add(out, t, 2);
+        *d++ = (char)(0xC0 | (cp >> 6));
+        *d++ = (char)(0x80 | (cp & 0x3F));
     } else if (cp < 0x10000) {
-        t[0] = (char)(0xE0 | (cp >> 12));
-        t[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[2] = (char)(0x80 | (cp & 0x3F));
-        buf_add(out, t, 3);
+        *d++ = (char)(0xE0 | (cp >> 12));
+        *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *d++ = (char)(0x80 | (cp & 0x3F));
     } else {
-        t[0] = (char)(0xF0 | (cp >> 18));
-        t[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        t[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        t[3] = (char)(0x80 | (cp & 0x3F));
-        buf_add(out, t, 4);
+        *d++ = (char)(0xF0 | (cp >> 18));
+        *d++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *d++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *d++ = (char)(0x80 | (cp & 0x3F));
     }
+    return d;
 }
 
 static uint32_t hex4(const char *s)
@@ -359,48 +357,76 @@ static uint32_t hex4(const char *s)
     return (uint32_t)(hexval(s[0]) << 12 | hexval(s[1]) << 8 | hexval(s[2]) << 4 | hexval(s[3]));
 }
 
+/* Decode the escape at raw[*i] (a backslash; validated by the parser) to d; returns the end
+** of what was written and moves *i past the escape. */
+static char *decode_escape(const char *raw, size_t n, size_t *i, char *d)
+{
+    char e = raw[*i + 1];
+    *i += 2;
+    switch (e) {
+    case 'n': *d++ = '\n'; return d;
+    case 't': *d++ = '\t'; return d;
+    case 'r': *d++ = '\r'; return d;
+    case 'b': *d++ = '\b'; return d;
+    case 'f': *d++ = '\f'; return d;
+    case 'u': break;
+    default: *d++ = e; return d; /* " \ / */
+    }
+    uint32_t cp = hex4(raw + *i);
+    *i += 4;
+    if (cp >= 0xD800 && cp < 0xDC00) {
+        uint32_t lo;
+        if (*i + 6 <= n && raw[*i] == '\\' && raw[*i + 1] == 'u' &&
+            (lo = hex4(raw + *i + 2)) >= 0xDC00 && lo < 0xE000) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            *i += 6;
+        } else {
+            cp = 0xFFFD;
+        }
+    } else if (cp >= 0xDC00 && cp < 0xE000) {
+        cp = 0xFFFD;
+    }
+    return put_utf8(d, cp);
+}
+
+/*
+** One pass, straight into out's memory: the decoded text is never longer than the raw text
+** (every escape shrinks), so the room is made once, with 16 bytes to spare for the block
+** stores: each 16-byte block is stored whole and the cursor moves to its first backslash.
+** Python source has an escaped newline on every line, so this loop, not memchr + copy calls
+** per line, is what decoding costs.
+*/
 int json_decode_string(const char *raw, size_t n, Buf *out)
 {
-    buf_grow(out, n);
+    buf_grow(out, n + 16);
+    char *d = out->buf + out->len;
+    const __m128i bs = _mm_set1_epi8('\\');
     size_t i = 0;
     while (i < n) {
-        const char *bs = memchr(raw + i, '\\', n - i);
-        size_t plain = bs ? (size_t)(bs - (raw + i)) : n - i;
-        buf_add(out, raw + i, plain);
-        i += plain;
-        if (i >= n) break;
-        char e = raw[i + 1];
-        i += 2;
-        switch (e) {
-        case 'n': buf_addc(out, '\n'); break;
-        case 't': buf_addc(out, '\t'); break;
-        case 'r': buf_addc(out, '\r'); break;
-        case 'b': buf_addc(out, '\b'); break;
-        case 'f': buf_addc(out, '\f'); break;
-        case 'u': {
-            uint32_t cp = hex4(raw + i);
-            i += 4;
-            if (cp >= 0xD800 && cp < 0xDC00) {
-                if (i + 6 <= n && raw[i] == '\\' && raw[i + 1] == 'u') {
-                    uint32_t lo = hex4(raw + i + 2);
-                    if (lo >= 0xDC00 && lo < 0xE000) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                        i += 6;
-                    } else {
-                        cp = 0xFFFD;
-                    }
-                } else {
-                    cp = 0xFFFD;
-                }
-            } else if (cp >= 0xDC00 && cp < 0xE000) {
-                cp = 0xFFFD;
+        if (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(raw + i));
+            _mm_storeu_si128((__m128i *)d, v);
+            int mask = _mm_movemask_epi8(_mm_cmpeq_epi8(v, bs));
+            if (!mask) {
+                i += 16;
+                d += 16;
+                continue;
             }
-            put_utf8(out, cp);
-            break;
+            size_t k = (size_t)__builtin_ctz((unsigned)mask);
+            i += k;
+            d += k;
+        } else {
+            const char *p = memchr(raw + i, '\\', n - i);
+            size_t k = p ? (size_t)(p - (raw + i)) : n - i;
+            memcpy(d, raw + i, k);
+            i += k;
+            d += k;
+            if (i >= n) break;
         }
-        default: buf_addc(out, e); break; /* " \ / */
-        }
+        d = decode_escape(raw, n, &i, d);
     }
+    *d = 0; /* a Buf stays NUL-terminated */
+    out->len = (size_t)(d - out->buf);
     return 0;
 }
 

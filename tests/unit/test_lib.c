@@ -165,6 +165,36 @@ static void test_json_surrogates(void **state)
     buf_free(&d);
 }
 
+/* Every escape form, at every alignment around the decoder's 16-byte blocks and its tail. */
+static void test_json_decode_alignments(void **state)
+{
+    (void)state;
+    const char *raw_mid = "\\u00e9\\/\\\\\\\"\\n\\t\\ud83d\\ude00\\u0041\\r\\b\\f\\ud800x";
+    const char *dec_mid = "\xc3\xa9/\\\"\n\t\xf0\x9f\x98\x80"
+                          "A\r\b\f\xef\xbf\xbdx";
+    for (size_t pre = 0; pre < 40; pre++)
+        for (size_t post = 0; post < 20; post++) {
+            char raw[160], want[160];
+            memset(raw, 'a', pre);
+            strcpy(raw + pre, raw_mid);
+            size_t rn = strlen(raw);
+            memset(raw + rn, 'z', post);
+            raw[rn + post] = 0;
+            memset(want, 'a', pre);
+            strcpy(want + pre, dec_mid);
+            size_t wn = strlen(want);
+            memset(want + wn, 'z', post);
+            want[wn + post] = 0;
+            Buf d = { 0 };
+            buf_add(&d, "keep", 4); /* decoding appends */
+            json_decode_string(raw, strlen(raw), &d);
+            assert_int_equal(d.len, 4 + strlen(want));
+            assert_memory_equal(d.buf, "keep", 4);
+            assert_string_equal(d.buf + 4, want);
+            buf_free(&d);
+        }
+}
+
 static void test_json_escape_roundtrip(void **state)
 {
     (void)state;
@@ -486,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_json_malformed),
         cmocka_unit_test(test_json_deep_nesting),
         cmocka_unit_test(test_json_surrogates),
+        cmocka_unit_test(test_json_decode_alignments),
         cmocka_unit_test(test_json_escape_roundtrip),
         cmocka_unit_test(test_record_roundtrip),
         cmocka_unit_test(test_json_escape_random),
