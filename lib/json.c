@@ -261,6 +261,8 @@ static int parse_value(P *p, int depth, int *type)
     }
 }
 
+static int parse_string_decode(P *p, Buf *out, JsonField *f);
+
 int json_parse_object(JsonObj *o, const char *line, size_t len)
 {
     P p = { line, len, 0, o };
@@ -286,7 +288,9 @@ int json_parse_object(JsonObj *o, const char *line, size_t len)
             size_t vstart = p.i;
             if (p.i < p.n && p.s[p.i] == '"') {
                 f.type = JSON_STRING;
-                if (parse_string(&p, &f.raw, &f.rawlen, &f.escaped)) return -1;
+                if (o->decode ? parse_string_decode(&p, o->decode, &f)
+                              : parse_string(&p, &f.raw, &f.rawlen, &f.escaped))
+                    return -1;
             } else {
                 f.escaped = 0;
                 if (parse_value(&p, 1, &f.type)) return -1;
@@ -427,6 +431,101 @@ int json_decode_string(const char *raw, size_t n, Buf *out)
     }
     *d = 0; /* a Buf stays NUL-terminated */
     out->len = (size_t)(d - out->buf);
+    return 0;
+}
+
+/*
+** parse_string and json_decode_string in one pass: the value of the string at p (its opening
+** quote) is validated and decoded into out (then a NUL), f gets its raw span, escaped flag and
+** decoded span. The rest of the line bounds the decoded length, so the room is made once. The
+** same rules and messages as parse_string.
+*/
+static int parse_string_decode(P *p, Buf *out, JsonField *f)
+{
+    const unsigned char *s = (const unsigned char *)p->s;
+    size_t n = p->n, i = p->i + 1, start = i;
+    buf_grow(out, n - i + 16);
+    char *d0 = out->buf + out->len, *d = d0;
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+    int esc = 0;
+    for (;;) {
+        if (i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            _mm_storeu_si128((__m128i *)(void *)d, v);
+            __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
+            m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
+            int mask = _mm_movemask_epi8(m) | _mm_movemask_epi8(v);
+            if (!mask) {
+                i += 16;
+                d += 16;
+                continue;
+            }
+            size_t k = (size_t)__builtin_ctz((unsigned)mask);
+            i += k;
+            d += k;
+        } else {
+            while (i < n && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 && s[i] < 0x80)
+                *d++ = (char)s[i++];
+            if (i >= n) {
+                p->i = i;
+                return fail(p, "unterminated string");
+            }
+        }
+        unsigned char c = s[i];
+        if (c == '"') break;
+        if (c == '\\') {
+            esc = 1;
+            if (i + 1 >= n) {
+                p->i = i;
+                return fail(p, "unterminated string");
+            }
+            unsigned char e = s[i + 1];
+            if (e == 'u') {
+                if (i + 6 > n || hexval((char)s[i + 2]) < 0 || hexval((char)s[i + 3]) < 0 ||
+                    hexval((char)s[i + 4]) < 0 || hexval((char)s[i + 5]) < 0) {
+                    p->i = i;
+                    return fail(p, "bad \\u escape");
+                }
+            } else if (!simple_escape(e)) {
+                p->i = i;
+                return fail(p, "bad escape in string");
+            }
+            /* a surrogate pair's second half is decoded with the first only when it is a
+            ** valid escape too: check it here, as parse_string would on its next turn */
+            if (e == 'u' && i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u' &&
+                (hexval((char)s[i + 8]) < 0 || hexval((char)s[i + 9]) < 0 ||
+                 hexval((char)s[i + 10]) < 0 || hexval((char)s[i + 11]) < 0)) {
+                p->i = i + 6;
+                return fail(p, "bad \\u escape");
+            }
+            d = decode_escape(p->s, n, &i, d);
+            continue;
+        }
+        if (c < 0x20) {
+            p->i = i;
+            return fail(p, "control character in string");
+        }
+        /* c >= 0x80: validate the UTF-8 run */
+        size_t j = i;
+        while (j < n && s[j] >= 0x80) j++;
+        size_t ok = utf8_valid_prefix(s + i, j - i);
+        if (ok != j - i) {
+            p->i = i + ok;
+            return fail(p, "invalid UTF-8 in string");
+        }
+        memcpy(d, s + i, j - i);
+        d += j - i;
+        i = j;
+    }
+    f->raw = p->s + start;
+    f->rawlen = i - start;
+    f->escaped = esc;
+    f->dec_off = out->len;
+    f->dec_len = (size_t)(d - d0);
+    *d = 0;
+    out->len += f->dec_len + 1;
+    p->i = i + 1;
     return 0;
 }
 

@@ -25,6 +25,8 @@ typedef struct {
     const char *raw; /* the value's JSON text; for strings, the text between the quotes */
     size_t rawlen;   /* its length */
     int escaped;     /* strings: contains a backslash escape */
+    size_t dec_off;  /* strings, when the object had a decode buffer: the decoded value at */
+    size_t dec_len;  /* decode->buf + dec_off, dec_len bytes, then a NUL */
 } JsonField;
 
 typedef struct {
@@ -33,6 +35,8 @@ typedef struct {
     int cap;        /* allocated */
     size_t err_pos; /* byte offset of the first error in the line */
     char err[160];  /* what went wrong */
+    Buf *decode;    /* if set, top-level string values are decoded into it as they are parsed
+                    ** (one pass over the text, not a scan and then a decode) */
 } JsonObj;
 
 /* Parse one JSON object spanning line[0..len) (surrounding white space allowed).

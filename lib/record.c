@@ -32,8 +32,8 @@ int record_is_known_field(const char *key, size_t klen)
     return 0;
 }
 
-/* Decode string field `key` into r->store; offsets first, pointers fixed up afterwards
-** because the store may move while growing. */
+/* String field `key`: its value, decoded into r->store by the parser (record_parse), as an
+** offset (pointers are set once parsing is done). */
 static int take_string(Record *r, const char *key, Str *dst, size_t *off, int required)
 {
     const JsonField *f = json_get(&r->obj, key);
@@ -52,14 +52,8 @@ static int take_string(Record *r, const char *key, Str *dst, size_t *off, int re
         snprintf(r->err, sizeof r->err, "field '%s' is not a string", key);
         return -1;
     }
-    *off = r->store.len;
-    if (f->escaped) {
-        json_decode_string(f->raw, f->rawlen, &r->store);
-    } else {
-        buf_add(&r->store, f->raw, f->rawlen);
-    }
-    dst->n = r->store.len - *off;
-    buf_addc(&r->store, 0);
+    *off = f->dec_off;
+    dst->n = f->dec_len;
     return 0;
 }
 
@@ -70,6 +64,7 @@ int record_parse(Record *r, const char *line, size_t len)
     r->size = -1;
     r->line = line;
     buf_reset(&r->store);
+    r->obj.decode = &r->store; /* string values decoded while parsed */
     if (json_parse_object(&r->obj, line, len)) {
         snprintf(r->err, sizeof r->err, "%s", r->obj.err);
         r->err_pos = r->obj.err_pos;

@@ -195,6 +195,78 @@ static void test_json_decode_alignments(void **state)
         }
 }
 
+/* Parsing with a decode buffer (one pass) against parsing then json_decode_string: the same
+** verdict, message and error position on random lines of string pieces (escapes, truncated
+** and bad escapes, surrogates, UTF-8, bad bytes, runs across 16-byte blocks), and on success
+** the same decoded values. */
+static void test_json_decode_while_parsing(void **state)
+{
+    (void)state;
+    static const char *piece[] = { "\\n",
+                                   "\\\"",
+                                   "\\\\",
+                                   "\\/",
+                                   "\\u00e9",
+                                   "\\ud83d\\ude00",
+                                   "\\ud83d",
+                                   "\\ude00",
+                                   "\\u12",
+                                   "\\uzzzz",
+                                   "\\ud83d\\uzz00",
+                                   "\\q",
+                                   "\\",
+                                   "\"",
+                                   "\xc3\xa9",
+                                   "\xe2\x82\xac",
+                                   "\xff",
+                                   "\xc3",
+                                   "\x01",
+                                   "\t",
+                                   "abc",
+                                   "xxxxxxxxxxxxxxxxxxxxxxx",
+                                   "'",
+                                   "}" };
+    uint64_t st = 7;
+    for (int round = 0; round < 20000; round++) {
+        char line[512];
+        size_t n = (size_t)snprintf(line, sizeof line, "{\"k\":\"");
+        int np = (int)((st = st * 6364136223846793005ull + 1442695040888963407ull) >> 60);
+        for (int i = 0; i < np; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            const char *pc = piece[(st >> 33) % (sizeof piece / sizeof *piece)];
+            /* mostly well-formed pieces: the bad ones end a line early */
+            if ((st >> 20) % 4 &&
+                (pc[0] == '"' || !strcmp(pc, "\\") || !strcmp(pc, "\\q") || !strcmp(pc, "\\u12") ||
+                 !strcmp(pc, "\\uzzzz") || pc[0] == 1 || (unsigned char)pc[0] == 0xff ||
+                 !strcmp(pc, "\xc3") || !strcmp(pc, "\t") || !strcmp(pc, "\\ud83d\\uzz00")))
+                pc = "ok";
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s", pc);
+        }
+        if ((st >> 40) % 8) n += (size_t)snprintf(line + n, sizeof line - n, "\",\"n\":1}");
+        JsonObj a = { 0 }, b = { 0 };
+        Buf dec = { 0 };
+        b.decode = &dec;
+        int ra = json_parse_object(&a, line, n), rb = json_parse_object(&b, line, n);
+        assert_int_equal(ra, rb);
+        if (ra) {
+            assert_string_equal(a.err, b.err);
+            assert_int_equal(a.err_pos, b.err_pos);
+        } else {
+            Buf want = { 0 };
+            json_decode_string(a.f[0].raw, a.f[0].rawlen, &want);
+            assert_int_equal(b.f[0].dec_len, want.len);
+            assert_memory_equal(dec.buf + b.f[0].dec_off, want.buf, want.len);
+            assert_int_equal(dec.buf[b.f[0].dec_off + want.len], 0);
+            assert_int_equal(a.f[0].escaped, b.f[0].escaped);
+            assert_int_equal(a.f[0].rawlen, b.f[0].rawlen);
+            buf_free(&want);
+        }
+        json_obj_free(&a);
+        json_obj_free(&b);
+        buf_free(&dec);
+    }
+}
+
 static void test_json_escape_roundtrip(void **state)
 {
     (void)state;
@@ -517,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_json_deep_nesting),
         cmocka_unit_test(test_json_surrogates),
         cmocka_unit_test(test_json_decode_alignments),
+        cmocka_unit_test(test_json_decode_while_parsing),
         cmocka_unit_test(test_json_escape_roundtrip),
         cmocka_unit_test(test_record_roundtrip),
         cmocka_unit_test(test_json_escape_random),
