@@ -6,7 +6,9 @@
 **   - every field's key and raw value lie inside the input;
 **   - every string field decodes (json_decode_string) to valid UTF-8, and escaping the
 **     decoded bytes (json_escape) gives a literal that parses and decodes back to them;
-**   - json_get_int on a number field does not misbehave.
+**   - json_get_int on a number field does not misbehave;
+**   - parsing with a decode buffer (one pass, JsonObj.decode) gives the same verdict, message,
+**     error position and fields, and each string's decoded bytes equal json_decode_string's.
 */
 #include <stdint.h>
 #include <stddef.h>
@@ -41,15 +43,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the parser must not read past len: hand it an exact-size heap copy */
     char *line = malloc(size ? size : 1);
     memcpy(line, data, size);
-    JsonObj o = { 0 };
-    if (json_parse_object(&o, line, size) == 0) {
+    JsonObj o = { 0 }, od = { 0 };
+    Buf store = { 0 };
+    od.decode = &store;
+    int rc = json_parse_object(&o, line, size), rcd = json_parse_object(&od, line, size);
+    FUZZ_ASSERT(rc == rcd);
+    if (rc != 0) {
+        FUZZ_ASSERT(!strcmp(o.err, od.err) && o.err_pos == od.err_pos);
+    } else {
+        FUZZ_ASSERT(o.n == od.n);
+    }
+    if (rc == 0) {
         for (int i = 0; i < o.n; i++) {
             const JsonField *f = &o.f[i];
+            FUZZ_ASSERT(f->type == od.f[i].type && f->raw == od.f[i].raw &&
+                        f->rawlen == od.f[i].rawlen);
             FUZZ_ASSERT(f->key >= line && f->key + f->klen <= line + size);
             FUZZ_ASSERT(f->raw >= line && f->raw + f->rawlen <= line + size);
             if (f->type == JSON_STRING) {
                 Buf dec = { 0 };
                 json_decode_string(f->raw, f->rawlen, &dec);
+                FUZZ_ASSERT(od.f[i].dec_len == dec.len && od.f[i].dec_off + dec.len < store.len);
+                FUZZ_ASSERT(dec.len == 0 || !memcmp(store.buf + od.f[i].dec_off, dec.buf, dec.len));
                 FUZZ_ASSERT(utf8_valid_prefix((const unsigned char *)dec.buf, dec.len) == dec.len);
                 roundtrip(&dec);
                 buf_free(&dec);
@@ -66,6 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(o.err_pos <= size);
     }
     json_obj_free(&o);
+    json_obj_free(&od);
+    buf_free(&store);
     free(line);
     return 0;
 }
