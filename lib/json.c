@@ -45,18 +45,32 @@ static int hexval(char c)
     return -1;
 }
 
+/* Mask of the bytes of v that end a plain run in a string: '"', '\\', a control byte (<= 0x1f)
+** or a byte >= 0x80 (min(v, 0x1f) == v catches <= 0x1f; the high bit the rest). */
+static inline int special_mask(__m128i v)
+{
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v));
+    return _mm_movemask_epi8(m) | _mm_movemask_epi8(v);
+}
+
+/* Store the 16 bytes at s whole at d and return how many come before the first one that
+** matters (special_mask's bytes with `all`, else backslashes only): 16 if none. The caller
+** moves both cursors by that much; what was stored past it is overwritten later. */
+static inline size_t block_copy(const char *s, char *d, int all)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+    _mm_storeu_si128((__m128i *)(void *)d, v);
+    int mask = all ? special_mask(v) : _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    return mask ? (size_t)__builtin_ctz((unsigned)mask) : 16;
+}
+
 /* Find the first byte in s[i..n) that is '"', '\\', a control byte or >= 0x80. */
 static size_t scan_plain(const unsigned char *s, size_t i, size_t n)
 {
-    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
-    const __m128i ctl = _mm_set1_epi8(0x1f);
     while (i + 16 <= n) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
-        /* bytes <= 0x1f (unsigned) or >= 0x80: min(v, 0x1f) == v catches <= 0x1f;
-           high bit set catches >= 0x80 */
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
-        int mask = _mm_movemask_epi8(m) | _mm_movemask_epi8(v);
+        int mask = special_mask(_mm_loadu_si128((const __m128i *)(s + i)));
         if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
         i += 16;
     }
@@ -86,56 +100,73 @@ static inline int simple_escape(unsigned char e)
     }
 }
 
+enum { STOP_QUOTE, STOP_ESCAPE, STOP_UTF8 };
+
+/*
+** What ends a plain run of a string at s[i] (i < n): the closing quote (STOP_QUOTE), a valid
+** escape (STOP_ESCAPE, *len its bytes) or a valid run of UTF-8 (STOP_UTF8, *len its bytes);
+** -1 after fail() for a bad escape, a control character or invalid UTF-8. Shared by
+** parse_string and parse_string_decode, so both give the same messages at the same places.
+*/
+static inline __attribute__((always_inline)) int string_stop(P *p, size_t i, size_t *len)
+{
+    const unsigned char *s = (const unsigned char *)p->s;
+    unsigned char c = s[i];
+    if (c == '"') return STOP_QUOTE;
+    if (c == '\\') {
+        if (i + 1 >= p->n) {
+            p->i = i;
+            return fail(p, "unterminated string");
+        }
+        unsigned char e = s[i + 1];
+        if (e == 'u') {
+            if (i + 6 > p->n || hexval((char)s[i + 2]) < 0 || hexval((char)s[i + 3]) < 0 ||
+                hexval((char)s[i + 4]) < 0 || hexval((char)s[i + 5]) < 0) {
+                p->i = i;
+                return fail(p, "bad \\u escape");
+            }
+            *len = 6;
+        } else if (simple_escape(e)) {
+            *len = 2;
+        } else {
+            p->i = i;
+            return fail(p, "bad escape in string");
+        }
+        return STOP_ESCAPE;
+    }
+    if (c < 0x20) {
+        p->i = i;
+        return fail(p, "control character in string");
+    }
+    /* c >= 0x80: validate the UTF-8 run */
+    size_t j = i;
+    while (j < p->n && s[j] >= 0x80) j++;
+    size_t ok = utf8_valid_prefix(s + i, j - i);
+    if (ok != j - i) {
+        /* a sequence may continue past j only if truncated: treat as invalid */
+        p->i = i + ok;
+        return fail(p, "invalid UTF-8 in string");
+    }
+    *len = j - i;
+    return STOP_UTF8;
+}
+
 /* Parse a string starting at the opening quote; sets raw span (without quotes). */
 static int parse_string(P *p, const char **raw, size_t *rawlen, int *escaped)
 {
     const unsigned char *s = (const unsigned char *)p->s;
-    size_t i = p->i + 1, start = i;
-    int esc = 0;
+    size_t i = p->i + 1, start = i, len = 0;
+    int esc = 0, stop;
     for (;;) {
         i = scan_plain(s, i, p->n);
         if (i >= p->n) {
             p->i = i;
             return fail(p, "unterminated string");
         }
-        unsigned char c = s[i];
-        if (c == '"') break;
-        if (c == '\\') {
-            esc = 1;
-            if (i + 1 >= p->n) {
-                p->i = i;
-                return fail(p, "unterminated string");
-            }
-            char e = (char)s[i + 1];
-            if (e == 'u') {
-                if (i + 6 > p->n || hexval((char)s[i + 2]) < 0 || hexval((char)s[i + 3]) < 0 ||
-                    hexval((char)s[i + 4]) < 0 || hexval((char)s[i + 5]) < 0) {
-                    p->i = i;
-                    return fail(p, "bad \\u escape");
-                }
-                i += 6;
-            } else if (simple_escape((unsigned char)e)) {
-                i += 2;
-            } else {
-                p->i = i;
-                return fail(p, "bad escape in string");
-            }
-            continue;
-        }
-        if (c < 0x20) {
-            p->i = i;
-            return fail(p, "control character in string");
-        }
-        /* c >= 0x80: validate the UTF-8 run */
-        size_t j = i;
-        while (j < p->n && s[j] >= 0x80) j++;
-        size_t ok = utf8_valid_prefix(s + i, j - i);
-        if (ok != j - i) {
-            /* a sequence may continue past j only if truncated: treat as invalid */
-            p->i = i + ok;
-            return fail(p, "invalid UTF-8 in string");
-        }
-        i = j;
+        if ((stop = string_stop(p, i, &len)) < 0) return -1;
+        if (stop == STOP_QUOTE) break;
+        esc |= stop == STOP_ESCAPE;
+        i += len;
     }
     *raw = p->s + start;
     *rawlen = i - start;
@@ -356,9 +387,12 @@ static char *put_utf8(char *d, uint32_t cp)
     return d;
 }
 
-static uint32_t hex4(const char *s)
+/* The value of 4 hex digits, or -1 if one is not a hex digit. */
+static int32_t hex4(const char *s)
 {
-    return (uint32_t)(hexval(s[0]) << 12 | hexval(s[1]) << 8 | hexval(s[2]) << 4 | hexval(s[3]));
+    int a = hexval(s[0]), b = hexval(s[1]), c = hexval(s[2]), d = hexval(s[3]);
+    if ((a | b | c | d) < 0) return -1;
+    return a << 12 | b << 8 | c << 4 | d;
 }
 
 /* Decode the escape at raw[*i] (a backslash; validated by the parser) to d; returns the end
@@ -376,10 +410,10 @@ static char *decode_escape(const char *raw, size_t n, size_t *i, char *d)
     case 'u': break;
     default: *d++ = e; return d; /* " \ / */
     }
-    uint32_t cp = hex4(raw + *i);
+    uint32_t cp = (uint32_t)hex4(raw + *i); /* validated by the parser */
     *i += 4;
     if (cp >= 0xD800 && cp < 0xDC00) {
-        uint32_t lo;
+        int32_t lo; /* -1 when not hex: then not a pair, and the parser rejects it */
         if (*i + 6 <= n && raw[*i] == '\\' && raw[*i + 1] == 'u' &&
             (lo = hex4(raw + *i + 2)) >= 0xDC00 && lo < 0xE000) {
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -404,21 +438,13 @@ int json_decode_string(const char *raw, size_t n, Buf *out)
 {
     buf_grow(out, n + 16);
     char *d = out->buf + out->len;
-    const __m128i bs = _mm_set1_epi8('\\');
     size_t i = 0;
     while (i < n) {
         if (i + 16 <= n) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(raw + i));
-            _mm_storeu_si128((__m128i *)d, v);
-            int mask = _mm_movemask_epi8(_mm_cmpeq_epi8(v, bs));
-            if (!mask) {
-                i += 16;
-                d += 16;
-                continue;
-            }
-            size_t k = (size_t)__builtin_ctz((unsigned)mask);
+            size_t k = block_copy(raw + i, d, 0);
             i += k;
             d += k;
+            if (k == 16) continue;
         } else {
             const char *p = memchr(raw + i, '\\', n - i);
             size_t k = p ? (size_t)(p - (raw + i)) : n - i;
@@ -443,80 +469,36 @@ int json_decode_string(const char *raw, size_t n, Buf *out)
 static int parse_string_decode(P *p, Buf *out, JsonField *f)
 {
     const unsigned char *s = (const unsigned char *)p->s;
-    size_t n = p->n, i = p->i + 1, start = i;
+    size_t n = p->n, i = p->i + 1, start = i, len = 0;
     buf_grow(out, n - i + 16);
     char *d0 = out->buf + out->len, *d = d0;
-    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
-    const __m128i ctl = _mm_set1_epi8(0x1f);
-    int esc = 0;
+    int esc = 0, stop;
     for (;;) {
         if (i + 16 <= n) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
-            _mm_storeu_si128((__m128i *)(void *)d, v);
-            __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs));
-            m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v));
-            int mask = _mm_movemask_epi8(m) | _mm_movemask_epi8(v);
-            if (!mask) {
-                i += 16;
-                d += 16;
-                continue;
-            }
-            size_t k = (size_t)__builtin_ctz((unsigned)mask);
+            size_t k = block_copy(p->s + i, d, 1);
             i += k;
             d += k;
+            if (k == 16) continue;
         } else {
-            while (i < n && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20 && s[i] < 0x80)
-                *d++ = (char)s[i++];
+            size_t k = scan_plain(s, i, n) - i;
+            memcpy(d, s + i, k);
+            i += k;
+            d += k;
             if (i >= n) {
                 p->i = i;
                 return fail(p, "unterminated string");
             }
         }
-        unsigned char c = s[i];
-        if (c == '"') break;
-        if (c == '\\') {
+        if ((stop = string_stop(p, i, &len)) < 0) return -1;
+        if (stop == STOP_QUOTE) break;
+        if (stop == STOP_ESCAPE) {
             esc = 1;
-            if (i + 1 >= n) {
-                p->i = i;
-                return fail(p, "unterminated string");
-            }
-            unsigned char e = s[i + 1];
-            if (e == 'u') {
-                if (i + 6 > n || hexval((char)s[i + 2]) < 0 || hexval((char)s[i + 3]) < 0 ||
-                    hexval((char)s[i + 4]) < 0 || hexval((char)s[i + 5]) < 0) {
-                    p->i = i;
-                    return fail(p, "bad \\u escape");
-                }
-            } else if (!simple_escape(e)) {
-                p->i = i;
-                return fail(p, "bad escape in string");
-            }
-            /* a surrogate pair's second half is decoded with the first only when it is a
-            ** valid escape too: check it here, as parse_string would on its next turn */
-            if (e == 'u' && i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u' &&
-                (hexval((char)s[i + 8]) < 0 || hexval((char)s[i + 9]) < 0 ||
-                 hexval((char)s[i + 10]) < 0 || hexval((char)s[i + 11]) < 0)) {
-                p->i = i + 6;
-                return fail(p, "bad \\u escape");
-            }
-            d = decode_escape(p->s, n, &i, d);
-            continue;
+            d = decode_escape(p->s, n, &i, d); /* a surrogate pair: both escapes */
+        } else {
+            memcpy(d, s + i, len);
+            d += len;
+            i += len;
         }
-        if (c < 0x20) {
-            p->i = i;
-            return fail(p, "control character in string");
-        }
-        /* c >= 0x80: validate the UTF-8 run */
-        size_t j = i;
-        while (j < n && s[j] >= 0x80) j++;
-        size_t ok = utf8_valid_prefix(s + i, j - i);
-        if (ok != j - i) {
-            p->i = i + ok;
-            return fail(p, "invalid UTF-8 in string");
-        }
-        memcpy(d, s + i, j - i);
-        d += j - i;
-        i = j;
     }
     f->raw = p->s + start;
     f->rawlen = i - start;
