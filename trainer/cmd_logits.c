@@ -32,7 +32,7 @@ static const CliOpt logits_opts[] = {
       "one token at a time with the key/value cache (the path of\n"
       "`complete`) instead of the batch forward (the path of training and eval)",
       OPT_KV },
-    { "threads", 0, "N", "cores", "threads for the kernels and OpenBLAS", OPT_THREADS },
+    { "threads", 0, "N", "cores", "threads for every kernel and matmul", OPT_THREADS },
     { 0 }
 };
 

@@ -150,7 +150,7 @@ enum { PREC_AUTO, PREC_FP32, PREC_BF16 };
 /* Rows that several verbs share, word for word. */
 #define TRAINER_ROW_THREADS \
     { \
-        "threads", 0, "N", "cores", "threads for the kernels and OpenBLAS", TOPT_THREADS \
+        "threads", 0, "N", "cores", "threads for every kernel and matmul", TOPT_THREADS \
     }
 #define TRAINER_ROW_BLAS_CORE \
     { \
