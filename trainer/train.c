@@ -894,7 +894,7 @@ static int train_stop(const TrainRun *r, double el, int *signalled)
 /*
 ** The time per kernel class over the ns steps of this run, on stderr (--profile), and the
 ** serial share: the part of the steps' wall time outside the regions that run on every thread
-** (OpenMP parallel regions, OpenBLAS's threaded sgemm calls), as measured by the kernels.
+** (OpenMP parallel regions, the split sgemm calls, oneDNN's calls), as measured by the kernels.
 */
 static void train_profile(const TrainRun *r, long ns)
 {
@@ -904,14 +904,14 @@ static void train_profile(const TrainRun *r, long ns)
     for (int i = 0; i < PROF_N; i++)
         fprintf(stderr, "  %-16s %9.1f  %5.1f%%\n", gpt_profile_names[i],
                 ns ? 1e3 * gpt_profile[i] / ns : 0, tot ? 100 * gpt_profile[i] / tot : 0);
-    double wall = now_sec() - r->t_start;
-    fprintf(stderr, "  %-16s %9.1f  (wall %.1f ms per step: %.0f tokens/s)\n", "kernels",
-            ns ? 1e3 * tot / ns : 0, ns ? 1e3 * wall / ns : 0,
-            wall > 0 ? (double)r->tokens_done / wall : 0);
+    /* the steps' own wall time: start-up, evaluations and checkpoints are not steps */
+    fprintf(stderr, "  %-16s %9.1f  (a step takes %.1f ms of wall time; the run %.1f s in all)\n",
+            "kernels", ns ? 1e3 * tot / ns : 0, ns ? 1e3 * r->step_s / ns : 0,
+            now_sec() - r->t_start);
     double ser = r->step_s - kern_prof_parallel;
     fprintf(stderr,
             "  %-16s %9.1f  %5.1f%% of the steps' %.1f ms, on %d threads (outside "
-            "parallel regions and threaded sgemm)\n",
+            "parallel regions)\n",
             "serial", ns ? 1e3 * ser / ns : 0, r->step_s > 0 ? 100 * ser / r->step_s : 0,
             ns ? 1e3 * r->step_s / ns : 0, kernels_threads());
 }
