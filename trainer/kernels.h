@@ -46,6 +46,10 @@ void kern_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A
 /* x[0..n) = 0, split over the threads. */
 void kern_zero(float *x, size_t n);
 
+/* n floats, zeroed by writing them (kern_zero) so that every page is mapped now: the first
+** read-modify-write of untouched calloc pages costs two page faults per page. Exits on OOM. */
+float *kern_zalloc(size_t n);
+
 /* A vectorisable expf (Cephes polynomial, ~2 ulp), clamped to the float range. */
 float kern_expf(float x);
 

@@ -13,7 +13,7 @@
 
 #include "util.h"            /* defines: xcalloc, xmalloc, now_sec */
 #include "hash.h"            /* defines: splitmix64 */
-#include "trainer/kernels.h" /* defines: kern_zero, adamw_update, kern_prof_*, kern_sgemm */
+#include "trainer/kernels.h" /* defines: kern_zalloc, adamw_update, kern_prof_*, kern_sgemm */
 
 /* PEFT's module names (transformers' GPT-2), the weight tensors, in and out in units of C. */
 static const struct {
@@ -152,9 +152,9 @@ void lora_init_weights(GptLora *lo, uint64_t seed)
 void lora_alloc_train(GptLora *lo)
 {
     if (lo->grads) return;
-    lo->grads = xcalloc(lo->n, sizeof(float));
-    lo->m = xcalloc(lo->n, sizeof(float));
-    lo->v = xcalloc(lo->n, sizeof(float));
+    lo->grads = kern_zalloc(lo->n);
+    lo->m = kern_zalloc(lo->n);
+    lo->v = kern_zalloc(lo->n);
     lora_point(lo);
 }
 

@@ -159,9 +159,9 @@ void gpt_alloc_train(Gpt *m)
         return;
     }
     if (m->grads_memory) return;
-    m->grads_memory = xcalloc(m->nparams, sizeof(float));
-    m->m_memory = xcalloc(m->nparams, sizeof(float));
-    m->v_memory = xcalloc(m->nparams, sizeof(float));
+    m->grads_memory = kern_zalloc(m->nparams);
+    m->m_memory = kern_zalloc(m->nparams);
+    m->v_memory = kern_zalloc(m->nparams);
     gpt_point(&m->grads, m->grads_memory, m->param_sizes);
 }
 

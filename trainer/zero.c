@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"            /* defines: xmalloc, xcalloc */
+#include "util.h"            /* defines: xmalloc */
 #include "trainer/dist.h"    /* defines: dist_*, DIST_PIECE */
-#include "trainer/kernels.h" /* defines: adamw_update, kern_sumsq */
+#include "trainer/kernels.h" /* defines: adamw_update, kern_sumsq, kern_zalloc */
 
 /*
 ** Piece p (starting at value p * DIST_PIECE) of a flat tensor of n values: its length, and
@@ -43,9 +43,9 @@ void zero_setup(Zero *z, Gpt *m)
         z->len += len;
     }
     size_t cap = z->len ? z->len : 1;
-    z->g = xcalloc(cap, sizeof(float));
-    z->m = xcalloc(cap, sizeof(float));
-    z->v = xcalloc(cap, sizeof(float));
+    z->g = kern_zalloc(cap);
+    z->m = kern_zalloc(cap);
+    z->v = kern_zalloc(cap);
     for (size_t p = 0; p < pieces(n); p++) {
         size_t plen = piece(n, p, &lo, &len), start = p * DIST_PIECE;
         dist_scatter(m->m_memory + start, z->m + at, plen);

@@ -5,7 +5,8 @@
 **      with a context longer than one attention block so the causal blocking is exercised;
 **   2. each layer's backward equals central finite differences of its forward
 **      (layernorm, matmul, attention, GELU, cross-entropy);
-**   3. kern_expf against expf; AdamW against a hand computation in double.
+**   3. kern_expf against expf; AdamW against a hand computation in double;
+**   4. kern_zalloc's block is mapped when it returns (every page resident) and zero.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "hash.h"
 #include "trainer/blasenv.h"
@@ -432,6 +435,26 @@ static void test_sumsq(void **state)
     free(x);
 }
 
+/* 16 MiB, far above malloc's mmap threshold, where calloc would return unmapped pages (the
+** first AdamW step then paid two faults per page): every page resident before any read. */
+static void test_zalloc_mapped(void **state)
+{
+    size_t n = (size_t)4 << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+    float *x = kern_zalloc(n);
+    uintptr_t lo = (uintptr_t)x & ~(uintptr_t)(page - 1), hi = (uintptr_t)(x + n);
+    size_t np = (hi - lo + page - 1) / page, missing = 0;
+    unsigned char *vec = malloc(np);
+    assert_int_equal(mincore((void *)lo, hi - lo, vec), 0);
+    for (size_t i = 0; i < np; i++) missing += !(vec[i] & 1);
+    if (missing) print_error("kern_zalloc: %zu of %zu pages not mapped\n", missing, np);
+    assert_true(missing == 0);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i++) nonzero += x[i] != 0.0f;
+    assert_true(nonzero == 0);
+    free(vec);
+    free(x);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -450,6 +473,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_expf),
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_sumsq),
+        cmocka_unit_test(test_zalloc_mapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
