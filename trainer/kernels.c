@@ -837,6 +837,30 @@ void kern_zero(float *x, size_t n)
 }
 
 /*
+** out row r = in row rows[r], r < k (rows of C floats).
+*/
+void kern_gather_rows(float *out, const float *in, const uint32_t *rows, int k, int C)
+{
+    double t0 = par_begin();
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < k; r++)
+        memcpy(out + (size_t)r * C, in + (size_t)rows[r] * C, (size_t)C * sizeof(float));
+    par_end(t0);
+}
+
+/*
+** out row rows[r] = in row r, r < k (rows of C floats; the rows distinct).
+*/
+void kern_scatter_rows(float *out, const float *in, const uint32_t *rows, int k, int C)
+{
+    double t0 = par_begin();
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < k; r++)
+        memcpy(out + (size_t)rows[r] * C, in + (size_t)r * C, (size_t)C * sizeof(float));
+    par_end(t0);
+}
+
+/*
 ** n zeroed floats, written now: calloc leaves a large block unmapped, and a loop that first
 ** reads a page and then writes it (AdamW's moments) takes a fault for the shared zero page and
 ** another to copy it, which flushes the page from every thread's TLB: config M's first AdamW

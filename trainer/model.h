@@ -58,7 +58,8 @@ typedef struct {
     /* backward scratch, shared by all layers */
     float *dres;  /* (B, T, C) residual stream gradient */
     float *dln;   /* (B, T, C) */
-    float *datty; /* (B, T, C) */
+    float *datty; /* (B, T, C); after a masked forward, until the backward's first product:
+                  ** the final LayerNorm's scored rows (n_rows, C) */
     float *dqkv;  /* (B, T, 3C) */
     float *dfc;   /* (B, T, 4C) */
     float *datt;  /* attention scratch (KERN_ATT_SCRATCH) */
@@ -77,6 +78,10 @@ typedef struct {
     int acts_B;                         /* batch the activations were sized for (0: none) */
     int acts_threads;                   /* threads the attention scratch was sized for */
     uint32_t *inputs;                   /* (B, T) copy of the last forward's inputs */
+    uint32_t *rows;                     /* (2, B, T) after inputs: the scored positions of the
+                                          ** last masked forward, then their targets */
+    int n_rows;                         /* scored positions the LM head ran on; -1: every one
+                                          ** (an unmasked forward) */
     int last_B;                         /* batch of the last forward */
     int have_grad;                      /* last forward prepared a backward */
     int bf16;                           /* matmuls of forward/backward in bf16 (oneDNN) */
@@ -126,7 +131,9 @@ double gpt_forward(Gpt *m, const uint32_t *inputs, const uint32_t *targets, cons
 ** and in *scored the sum of mask[i]; with grad_scale > 0, position i's loss gradient is
 ** grad_scale * w[b] * mask[i], not divided by anything: the caller divides by the targets scored
 ** in the whole optimizer step (all micro-batches, all ranks) to get the gradient of their mean
-** loss (cm-train folds 1/scored into the AdamW gradient scale). */
+** loss (cm-train folds 1/scored into the AdamW gradient scale). With a mask the LM head runs
+** on the scored positions alone (in bf16 padded with unscored ones to a multiple of B*T/8):
+** acts.logits and acts.losses hold n_rows rows, the positions in rows[0..n_rows). */
 double gpt_forward_mask(Gpt *m, const uint32_t *inputs, const uint32_t *targets, const float *w,
                         const float *mask, int B, float grad_scale, double *scored);
 /* Zero the gradients. */

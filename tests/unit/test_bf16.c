@@ -289,6 +289,63 @@ static void test_model_bf16(void **state)
     gpt_free(&m);
 }
 
+/* A masked step (instruction tuning) in bf16: the LM head runs on the scored positions padded
+** with unscored ones to a multiple of B*T/8 (oneDNN's cached shapes); the padding changes no
+** gradient bit, and the gradients stay close to fp32's, which has no padding. */
+static void test_model_bf16_mask(void **state)
+{
+    NEED_ONEDNN_BF16();
+    GptConfig cfg = { .L = 1, .C = 32, .NH = 2, .T = 16, .V = 40 };
+    int B = 4;
+    size_t N = (size_t)B * cfg.T;
+    Gpt m;
+    gpt_init(&m, &cfg);
+    gpt_init_weights(&m, 13, 0.1f);
+    gpt_alloc_train(&m);
+    uint32_t in[64], tg[64], tg2[64];
+    float mask[64];
+    uint64_t s = 7;
+    int scored = 0;
+    for (size_t i = 0; i < N; i++) {
+        in[i] = (uint32_t)(splitmix64(&s) % (uint64_t)cfg.V);
+        tg[i] = (uint32_t)(splitmix64(&s) % (uint64_t)cfg.V);
+        mask[i] = (i % cfg.T) >= 5 && (i % cfg.T) < 12 ? 1.0f : 0.0f; /* 7 of 16 per row */
+        scored += mask[i] != 0.0f;
+    }
+    float *g32 = malloc(m.nparams * sizeof(float)), *g16 = malloc(m.nparams * sizeof(float));
+    float *g16b = malloc(m.nparams * sizeof(float));
+    double n = 0, l[3];
+    for (int k = 0; k < 3; k++) {
+        m.bf16 = k > 0;
+        for (size_t i = 0; i < N; i++) /* the third run: every unscored target changed */
+            tg2[i] = k == 2 && mask[i] == 0.0f ? (tg[i] + 1) % (uint32_t)cfg.V : tg[i];
+        gpt_zero_grad(&m);
+        l[k] = gpt_forward_mask(&m, in, tg2, NULL, mask, B, 1.0f, &n);
+        gpt_backward(&m);
+        memcpy(k == 0 ? g32 : k == 1 ? g16 : g16b, m.grads_memory, m.nparams * sizeof(float));
+        assert_true(n == scored);
+        if (k == 0)
+            assert_int_equal(m.n_rows, scored); /* 28 */
+        else
+            assert_int_equal(m.n_rows, 32); /* padded to a multiple of 64 / 8 */
+    }
+    assert_true(l[1] == l[2]);
+    assert_memory_equal(g16, g16b, m.nparams * sizeof(float));
+    assert_true(fabs(l[1] - l[0]) < 1e-2 * fabs(l[0]));
+    size_t off = 0;
+    for (int i = 0; i < GPT_NUM_PARAMS; i++) {
+        size_t np = m.param_sizes[i];
+        double e = rel_l2(g16 + off, g32 + off, np);
+        if (e > 3e-2) fprintf(stderr, "# %s: relative L2 error %.4f\n", gpt_param_name(i), e);
+        assert_true(e <= 3e-2);
+        off += np;
+    }
+    free(g32);
+    free(g16);
+    free(g16b);
+    gpt_free(&m);
+}
+
 static int teardown(void **state)
 {
     mm_bf16_free();
@@ -301,10 +358,9 @@ int main(int argc, char **argv)
     blasenv_setup(argv);
     kernels_set_threads(2);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_convert_scalar),
-        cmocka_unit_test(test_convert_array),
-        cmocka_unit_test(test_matmul_vs_naive),
-        cmocka_unit_test(test_model_bf16),
+        cmocka_unit_test(test_convert_scalar),  cmocka_unit_test(test_convert_array),
+        cmocka_unit_test(test_matmul_vs_naive), cmocka_unit_test(test_model_bf16),
+        cmocka_unit_test(test_model_bf16_mask),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

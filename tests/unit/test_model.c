@@ -284,11 +284,15 @@ static void test_mask_prompt_targets(void **state)
     float *g1 = malloc(m.nparams * sizeof(float)), *g2 = malloc(m.nparams * sizeof(float));
     double n1 = 0, n2 = 0;
     double l1 = mask_grads(&m, in, tg, mask, B, g1, &n1);
-    /* the sum and the count of the scored targets */
+    /* the LM head ran on the scored positions alone, in order: the sum and the count */
     double want = 0;
     int cnt = 0;
     for (size_t i = 0; i < N; i++)
-        if (mask[i] != 0.0f) want += m.acts.losses[i], cnt++;
+        if (mask[i] != 0.0f) {
+            assert_true(cnt < m.n_rows && m.rows[cnt] == i);
+            want += m.acts.losses[cnt++];
+        }
+    assert_int_equal(m.n_rows, cnt);
     assert_int_equal((int)n1, cnt);
     assert_int_equal(cnt, 4 + 5);
     assert_true(fabs(l1 - want) <= 1e-9 * fabs(want));
@@ -413,6 +417,64 @@ static void test_mask_step_mean(void **state)
     gpt_free(&m);
 }
 
+/* Scored positions scattered through the batch (the LM head gathers them; one row has none, one
+** target is weighted 0.5): the gradient of the sum against central differences; an all-zero
+** mask gives no loss and no gradient. */
+static void test_mask_scattered(void **state)
+{
+    GptConfig cfg = { .L = 1, .C = 16, .NH = 2, .T = 9, .V = 24 };
+    int B = 3, T = cfg.T;
+    size_t N = (size_t)B * T;
+    Gpt m;
+    mask_model(&m, &cfg);
+    uint32_t in[27], tg[27];
+    float mask[27] = { 0 };
+    rand_tokens(in, N, cfg.V, 61);
+    rand_tokens(tg, N, cfg.V, 62);
+    uint64_t s = 63;
+    for (int t = 0; t < T; t++) { /* rows 0 and 2; row 1 unscored */
+        mask[t] = (splitmix64(&s) & 3) != 0;
+        mask[2 * T + t] = (splitmix64(&s) & 1) != 0;
+    }
+    mask[2 * T + 4] = 0.5f;
+    float *g1 = malloc(m.nparams * sizeof(float));
+    double n1 = 0, want_n = 0;
+    for (size_t i = 0; i < N; i++) want_n += mask[i];
+    mask_grads(&m, in, tg, mask, B, g1, &n1);
+    assert_true(n1 == want_n && m.n_rows > 0 && m.n_rows < (int)N);
+    float eps = 1e-2f;
+    int checked = 0;
+    for (int i = 0; i < GPT_NUM_PARAMS; i++) {
+        float *p = gpt_param_tensor(m.params_memory, &m, i);
+        float *g = gpt_param_tensor(g1, &m, i);
+        size_t n = m.param_sizes[i], stride = n / 7 ? n / 7 : 1;
+        for (size_t j = 0; j < n; j += stride, checked++) {
+            double f[2], sc;
+            for (int k = 0; k < 2; k++) {
+                float old = p[j];
+                p[j] = old + (k ? -eps : eps);
+                f[k] = gpt_forward_mask(&m, in, tg, NULL, mask, B, 0.0f, &sc);
+                p[j] = old;
+            }
+            double num = (f[0] - f[1]) / (2 * eps), ana = g[j];
+            if (!(fabs(num - ana) <= 2e-3 + 3e-2 * fabs(num))) {
+                print_error("%s[%zu]: analytic %.6g numeric %.6g\n", gpt_param_name(i), j, ana,
+                            num);
+                fail();
+            }
+        }
+    }
+    assert_true(checked > 50);
+    /* nothing scored */
+    float none[27] = { 0 };
+    double n0 = -1;
+    double l0 = mask_grads(&m, in, tg, none, B, g1, &n0);
+    assert_true(l0 == 0.0 && n0 == 0.0 && m.n_rows == 0);
+    for (size_t i = 0; i < m.nparams; i++) assert_true(g1[i] == 0.0f);
+    free(g1);
+    gpt_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -429,6 +491,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_mask_prompt_targets),
         cmocka_unit_test(test_mask_ones_is_forward),
         cmocka_unit_test(test_mask_step_mean),
+        cmocka_unit_test(test_mask_scattered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
