@@ -245,6 +245,27 @@ static double model_grads(Gpt *m, int bf16, float *g, const uint32_t *in, const 
     return loss;
 }
 
+/* A model of shape cfg, initialised from seed, ready to train. */
+static void train_model(Gpt *m, const GptConfig *cfg, uint64_t seed)
+{
+    gpt_init(m, cfg);
+    gpt_init_weights(m, seed, 0.1f);
+    gpt_alloc_train(m);
+}
+
+/* Every tensor's bf16 gradient within 3% (relative L2) of its fp32 gradient. */
+static void assert_grads_close(const Gpt *m, const float *g16, const float *g32)
+{
+    size_t off = 0;
+    for (int i = 0; i < GPT_NUM_PARAMS; i++) {
+        size_t n = m->param_sizes[i];
+        double e = rel_l2(g16 + off, g32 + off, n);
+        if (e > 3e-2) fprintf(stderr, "# %s: relative L2 error %.4f\n", gpt_param_name(i), e);
+        assert_true(e <= 3e-2);
+        off += n;
+    }
+}
+
 static void test_model_bf16(void **state)
 {
     NEED_ONEDNN_BF16();
@@ -252,9 +273,7 @@ static void test_model_bf16(void **state)
     int B = 3;
     size_t N = (size_t)B * cfg.T;
     Gpt m;
-    gpt_init(&m, &cfg);
-    gpt_init_weights(&m, 11, 0.1f);
-    gpt_alloc_train(&m);
+    train_model(&m, &cfg, 11);
     uint32_t *in = malloc(N * sizeof(uint32_t)), *tg = malloc(N * sizeof(uint32_t));
     uint64_t s = 5;
     for (size_t i = 0; i < N; i++) {
@@ -270,15 +289,7 @@ static void test_model_bf16(void **state)
     /* bitwise repeatable */
     assert_true(l16 == l16b);
     assert_memory_equal(g16, g16b, m.nparams * sizeof(float));
-    /* every tensor's gradient close to fp32's */
-    size_t off = 0;
-    for (int i = 0; i < GPT_NUM_PARAMS; i++) {
-        size_t n = m.param_sizes[i];
-        double e = rel_l2(g16 + off, g32 + off, n);
-        if (e > 3e-2) fprintf(stderr, "# %s: relative L2 error %.4f\n", gpt_param_name(i), e);
-        assert_true(e <= 3e-2);
-        off += n;
-    }
+    assert_grads_close(&m, g16, g32);
     /* and not equal: the bf16 path did run */
     assert_true(memcmp(g16, g32, m.nparams * sizeof(float)) != 0);
     free(in);
@@ -299,9 +310,7 @@ static void test_model_bf16_mask(void **state)
     int B = 4;
     size_t N = (size_t)B * cfg.T;
     Gpt m;
-    gpt_init(&m, &cfg);
-    gpt_init_weights(&m, 13, 0.1f);
-    gpt_alloc_train(&m);
+    train_model(&m, &cfg, 13);
     uint32_t in[64], tg[64], tg2[64];
     float mask[64];
     uint64_t s = 7;
@@ -332,14 +341,7 @@ static void test_model_bf16_mask(void **state)
     assert_true(l[1] == l[2]);
     assert_memory_equal(g16, g16b, m.nparams * sizeof(float));
     assert_true(fabs(l[1] - l[0]) < 1e-2 * fabs(l[0]));
-    size_t off = 0;
-    for (int i = 0; i < GPT_NUM_PARAMS; i++) {
-        size_t np = m.param_sizes[i];
-        double e = rel_l2(g16 + off, g32 + off, np);
-        if (e > 3e-2) fprintf(stderr, "# %s: relative L2 error %.4f\n", gpt_param_name(i), e);
-        assert_true(e <= 3e-2);
-        off += np;
-    }
+    assert_grads_close(&m, g16, g32);
     free(g32);
     free(g16);
     free(g16b);
