@@ -849,14 +849,19 @@ void kern_gather_rows(float *out, const float *in, const uint32_t *rows, int k, 
 }
 
 /*
-** out row rows[r] = in row r, r < k (rows of C floats; the rows distinct).
+** out (n rows of C floats) row rows[r] = in row r for r < k, and zero rows between them: each
+** r writes the gap before its row (r == k: the gap after the last), so every row of out is
+** written once. rows ascending.
 */
-void kern_scatter_rows(float *out, const float *in, const uint32_t *rows, int k, int C)
+void kern_scatter_rows(float *out, size_t n, const float *in, const uint32_t *rows, int k, int C)
 {
     double t0 = par_begin();
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < k; r++)
-        memcpy(out + (size_t)rows[r] * C, in + (size_t)r * C, (size_t)C * sizeof(float));
+    for (int r = 0; r <= k; r++) {
+        size_t from = r ? rows[r - 1] + (size_t)1 : 0, to = r < k ? rows[r] : n;
+        memset(out + from * C, 0, (to - from) * C * sizeof(float));
+        if (r < k) memcpy(out + to * C, in + (size_t)r * C, (size_t)C * sizeof(float));
+    }
     par_end(t0);
 }
 
@@ -864,7 +869,7 @@ void kern_scatter_rows(float *out, const float *in, const uint32_t *rows, int k,
 ** n zeroed floats, written now: calloc leaves a large block unmapped, and a loop that first
 ** reads a page and then writes it (AdamW's moments) takes a fault for the shared zero page and
 ** another to copy it, which flushes the page from every thread's TLB: config M's first AdamW
-** step took 550 ms instead of 21; writing its 136 MB of moments here takes 40-65 ms.
+** step took 558 ms instead of 21; writing its 136 MB of moments here takes 40-65 ms.
 */
 float *kern_zalloc(size_t n)
 {

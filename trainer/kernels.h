@@ -46,10 +46,10 @@ void kern_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A
 /* x[0..n) = 0, split over the threads. */
 void kern_zero(float *x, size_t n);
 
-/* out row r = in row rows[r] (gather), out row rows[r] = in row r (scatter), r < k, rows of C
-** floats; split over the threads. */
+/* Rows of C floats, split over the threads. Gather: out row r = in row rows[r], r < k.
+** Scatter: out (n rows) row rows[r] = in row r, every other row zero; rows ascending. */
 void kern_gather_rows(float *out, const float *in, const uint32_t *rows, int k, int C);
-void kern_scatter_rows(float *out, const float *in, const uint32_t *rows, int k, int C);
+void kern_scatter_rows(float *out, size_t n, const float *in, const uint32_t *rows, int k, int C);
 
 /* n floats, zeroed by writing them (kern_zero) so that every page is mapped now: the first
 ** read-modify-write of untouched calloc pages costs two page faults per page. Exits on OOM. */

@@ -347,22 +347,20 @@ static void head_scored(Gpt *m, const uint32_t *targets, const float *mask, size
     int C = m->cfg.C, V = m->cfg.V;
     GptActs *a = &m->acts;
     uint32_t *rows = m->rows, *tg = m->rows + N;
-    size_t k = 0, want;
-    for (size_t i = 0; i < N; i++)
-        if (mask[i] != 0.0f) {
-            rows[k] = (uint32_t)i;
-            tg[k++] = targets[i];
-        }
-    want = k;
-    if (m->bf16 && k) {
-        size_t q = (N + 7) / 8;
-        want = (k + q - 1) / q * q < N ? (k + q - 1) / q * q : N;
+    size_t scored = 0, pad = 0, k = 0;
+    for (size_t i = 0; i < N; i++) scored += mask[i] != 0.0f;
+    if (m->bf16 && scored) {
+        size_t q = (N + 7) / 8, want = (scored + q - 1) / q * q;
+        pad = (want < N ? want : N) - scored;
     }
-    for (size_t i = 0; i < N && k < want; i++)
+    for (size_t i = 0; i < N; i++) { /* in position order: the backward's scatter relies on it */
         if (mask[i] == 0.0f) {
-            rows[k] = (uint32_t)i;
-            tg[k++] = targets[i];
+            if (!pad) continue;
+            pad--;
         }
+        rows[k] = (uint32_t)i;
+        tg[k++] = targets[i];
+    }
     m->n_rows = (int)k;
     PROF(PROF_RESIDUAL, kern_gather_rows(a->datty, a->lnf, rows, k, C));
     if (k) PROF(PROF_MATMUL, mm_fwd(m, a->logits, a->datty, m->params.wte, NULL, NULL, k, C, V));
@@ -525,8 +523,7 @@ void gpt_backward(Gpt *m)
         if (k)
             PROF(PROF_MATMUL,
                  mm_bwd(m, a->dqkv, g->wte, NULL, a->logits, a->datty, p->wte, k, C, V));
-        PROF(PROF_RESIDUAL, kern_zero(a->dln, N * C));
-        PROF(PROF_RESIDUAL, kern_scatter_rows(a->dln, a->dqkv, m->rows, k, C));
+        PROF(PROF_RESIDUAL, kern_scatter_rows(a->dln, N, a->dqkv, m->rows, k, C));
     }
     PROF(PROF_LAYERNORM,
          layernorm_backward(a->dres, g->lnfw, g->lnfb, a->dln, res_last, p->lnfw, a->lnf_mean,

@@ -78,8 +78,9 @@ typedef struct {
     int acts_B;                         /* batch the activations were sized for (0: none) */
     int acts_threads;                   /* threads the attention scratch was sized for */
     uint32_t *inputs;                   /* (B, T) copy of the last forward's inputs */
-    uint32_t *rows;                     /* (2, B, T) after inputs: the scored positions of the
-                                          ** last masked forward, then their targets */
+    uint32_t *rows;                     /* (2, B, T) after inputs: the positions the LM head of
+                                          ** the last masked forward ran on (ascending), then
+                                          ** their targets */
     int n_rows;                         /* scored positions the LM head ran on; -1: every one
                                           ** (an unmasked forward) */
     int last_B;                         /* batch of the last forward */

@@ -6,7 +6,8 @@
 **   2. each layer's backward equals central finite differences of its forward
 **      (layernorm, matmul, attention, GELU, cross-entropy);
 **   3. kern_expf against expf; AdamW against a hand computation in double;
-**   4. kern_zalloc's block is mapped when it returns (every page resident) and zero.
+**   4. kern_zalloc's block is mapped when it returns (every page resident) and zero;
+**   5. kern_gather_rows / kern_scatter_rows round-trip, the scatter zeroing every other row.
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -455,6 +456,27 @@ static void test_zalloc_mapped(void **state)
     free(x);
 }
 
+/* Rows {0, 3, 4, 8} of 10 gathered then scattered back into a block full of garbage: those
+** rows equal, the six others (before, between and after them) zero; none listed: all zero. */
+static void test_gather_scatter_rows(void **state)
+{
+    enum { n = 10, C = 5 };
+    static const uint32_t rows[] = { 0, 3, 4, 8 };
+    float *in = rand_buf(n * C, 1), *mid = malloc(4 * C * sizeof(float)), *out = rand_buf(n * C, 1);
+    kern_gather_rows(mid, in, rows, 4, C);
+    kern_scatter_rows(out, n, mid, rows, 4, C);
+    for (int i = 0, r = 0; i < n; i++) {
+        int kept = r < 4 && rows[r] == (uint32_t)i;
+        for (int c = 0; c < C; c++) assert_true(out[i * C + c] == (kept ? in[i * C + c] : 0.0f));
+        r += kept;
+    }
+    kern_scatter_rows(out, n, mid, rows, 0, C);
+    for (int i = 0; i < n * C; i++) assert_true(out[i] == 0.0f);
+    free(in);
+    free(mid);
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -474,6 +496,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_sumsq),
         cmocka_unit_test(test_zalloc_mapped),
+        cmocka_unit_test(test_gather_scatter_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
